@@ -1,0 +1,3 @@
+from hierarchy.cli import main
+
+main()

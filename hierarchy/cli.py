@@ -1,0 +1,56 @@
+"""The ``topicmap`` command line. Commands live in small modules that register themselves here.
+
+Errors a user can fix (:class:`TopicmapError`) print one line on stderr and exit with status 2; no
+traceback. Environment variables (OPENAI_API_KEY, OPENAI_BASE_URL, ...) are read here, at the edge,
+and passed on as arguments.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hierarchy.errors import TopicmapError
+
+app = typer.Typer(
+    name="topicmap",
+    help=(
+        "Hierarchical topic maps: cluster document embeddings into a tree, label every node, explore it.\n\n"
+        "Typical session:\n\n"
+        "  topicmap build docs.jsonl -o tree.json     # cluster (keyword labels, no LLM needed)\n\n"
+        "  topicmap info tree.json                    # look at the shape\n\n"
+        "  topicmap export tree.json --format csv -o paths.csv"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _register_commands() -> None:
+    from hierarchy import cli_core
+
+    cli_core.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=True)
+    except TopicmapError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

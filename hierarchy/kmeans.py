@@ -1,0 +1,116 @@
+"""A small weighted k-means (k-means++ seeding, Lloyd iterations) for the many little fits of a tree.
+
+scikit-learn's KMeans costs a few milliseconds of validation and thread-pool set-up per call; a tree
+makes hundreds of small fits, so this lean NumPy version keeps that overhead out of the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+
+@dataclass
+class KMeansResult:
+    centers: np.ndarray  # (k, d) float32
+    labels: np.ndarray  # (n,) int of the fitted points
+    inertia: float
+
+
+def squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(n, k) squared Euclidean distances, clipped at zero against rounding."""
+    d2 = (points * points).sum(axis=1)[:, None] - 2.0 * points @ centers.T + (centers * centers).sum(axis=1)[None, :]
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def assign(points: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Index of the nearest center for every point, in chunks so memory stays bounded."""
+    labels = np.empty(points.shape[0], dtype=np.int32)
+    center_norms = (centers * centers).sum(axis=1)
+    for start in range(0, points.shape[0], chunk):
+        block = points[start : start + chunk]
+        scores = block @ centers.T
+        scores *= -2.0
+        scores += center_norms[None, :]
+        labels[start : start + chunk] = scores.argmin(axis=1)
+    return labels
+
+
+def weighted_sums(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Per-cluster weighted sums of points, as one sparse product (np.add.at is far slower)."""
+    n = points.shape[0]
+    membership = sparse.csr_matrix((weights, (labels, np.arange(n))), shape=(k, n))
+    return np.asarray(membership @ points, dtype=np.float64)
+
+
+def kmeans_plusplus(points: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """Greedy k-means++ seeding (several candidates per step, keep the one that lowers cost most)."""
+    n = points.shape[0]
+    n_trials = 2 + int(np.log(k))
+    probs = weights / weights.sum()
+    first = rng.choice(n, p=probs)
+    centers = [points[first]]
+    closest = squared_distances(points, points[first : first + 1])[:, 0]
+    for _ in range(1, k):
+        weighted = closest * weights
+        total = weighted.sum()
+        if total <= 0:
+            candidates = rng.choice(n, size=n_trials, p=probs)
+        else:
+            candidates = rng.choice(n, size=n_trials, p=weighted / total)
+        dist_to_candidates = squared_distances(points, points[candidates])
+        new_closest = np.minimum(closest[:, None], dist_to_candidates)
+        costs = (new_closest * weights[:, None]).sum(axis=0)
+        best = int(costs.argmin())
+        centers.append(points[candidates[best]])
+        closest = new_closest[:, best]
+    return np.vstack(centers)
+
+
+def kmeans(
+    points: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    max_iter: int = 60,
+    tol: float = 1e-5,
+) -> KMeansResult:
+    """Weighted Lloyd's k-means. Empty clusters are re-seeded at the worst-served point."""
+    points = np.asarray(points, dtype=np.float32)
+    n = points.shape[0]
+    k = min(k, n)
+    w = np.ones(n, dtype=np.float64) if weights is None else np.asarray(weights, dtype=np.float64)
+    centers = kmeans_plusplus(points, k, rng, w).astype(np.float32)
+    labels = np.zeros(n, dtype=np.int64)
+    previous = np.inf
+    inertia = np.inf
+    for _ in range(max_iter):
+        d2 = squared_distances(points, centers)
+        labels = d2.argmin(axis=1)
+        nearest = d2[np.arange(n), labels]
+        inertia = float((nearest * w).sum())
+        mass = np.bincount(labels, weights=w, minlength=k)
+        sums = weighted_sums(points, labels, w, k)
+        empty = mass == 0
+        if empty.any():
+            worst = np.argsort(-nearest * w)[: int(empty.sum())]
+            sums[empty] = points[worst]
+            mass[empty] = 1.0
+        centers = (sums / mass[:, None]).astype(np.float32)
+        if previous - inertia <= tol * max(previous, 1e-12):
+            break
+        previous = inertia
+    return KMeansResult(centers=centers, labels=labels, inertia=inertia)
+
+
+def simplified_silhouette(points: np.ndarray, centers: np.ndarray) -> float:
+    """Silhouette with distances to centers instead of to all points: O(n k), not O(n^2)."""
+    if centers.shape[0] < 2:
+        return -1.0
+    d = np.sqrt(squared_distances(points, centers))
+    part = np.partition(d, 1, axis=1)
+    own, other = part[:, 0], part[:, 1]
+    denom = np.maximum(np.maximum(own, other), 1e-12)
+    return float(((other - own) / denom).mean())

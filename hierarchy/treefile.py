@@ -1,0 +1,247 @@
+"""The tree file: versioned JSON with a checked-in JSON Schema, written atomically.
+
+Our own schema (``schema/tree-v1.schema.json``), not networkx's ``node_link_data``, whose layout
+changes between networkx versions. ``nodes`` is a flat list that maps 1:1 onto plotly's sunburst
+``ids/parents/values/labels`` (the root's parent is ``""``).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from hierarchy.errors import OutputError, TreeFileError
+from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+
+SCHEMA_VERSION = 1
+FORMAT_NAME = "topicmap-tree"
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("hierarchy").joinpath("schema/tree-v1.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+# -- encoding ------------------------------------------------------------------------------
+def encode_vector(vector: np.ndarray | None) -> str | None:
+    if vector is None:
+        return None
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_vector(text: str | None) -> np.ndarray | None:
+    if text is None:
+        return None
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
+
+
+def node_to_dict(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "parent": node.parent if node.parent is not None else "",
+        "depth": node.depth,
+        "size": node.size,
+        "label": node.label,
+        "summary": node.summary,
+        "keywords": list(node.keywords),
+        "keyword_scores": [round(float(s), 6) for s in node.keyword_scores],
+        "representative_ids": list(node.representative_ids),
+        "centroid": encode_vector(node.centroid),
+        "label_meta": node.label_meta.to_dict(),
+        "extra": dict(node.extra),
+    }
+
+
+def node_from_dict(data: dict[str, Any]) -> Node:
+    return Node(
+        id=data["id"],
+        parent=data["parent"] or None,
+        depth=data["depth"],
+        size=data["size"],
+        label=data.get("label", ""),
+        summary=data.get("summary", ""),
+        keywords=list(data.get("keywords", [])),
+        keyword_scores=[float(s) for s in data.get("keyword_scores", [])],
+        representative_ids=list(data.get("representative_ids", [])),
+        centroid=decode_vector(data.get("centroid")),
+        label_meta=LabelMeta.from_dict(data.get("label_meta", {})),
+        extra=dict(data.get("extra", {})),
+    )
+
+
+def document_to_dict(doc: Document) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": doc.id, "leaf": doc.leaf, "x": round(doc.x, 5), "y": round(doc.y, 5)}
+    if doc.title:
+        out["title"] = doc.title
+    if doc.text:
+        out["text"] = doc.text
+    if doc.metadata:
+        out["metadata"] = doc.metadata
+    return out
+
+
+def document_from_dict(data: dict[str, Any]) -> Document:
+    return Document(
+        id=data["id"],
+        leaf=data["leaf"],
+        text=data.get("text", ""),
+        title=data.get("title", ""),
+        x=float(data.get("x", 0.0)),
+        y=float(data.get("y", 0.0)),
+        metadata=dict(data.get("metadata", {})),
+    )
+
+
+def tree_to_dict(tree: TopicTree) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "manifest": tree.manifest,
+        "nodes": [node_to_dict(n) for n in tree.iter_nodes()],
+        "documents": [document_to_dict(d) for d in tree.documents],
+    }
+
+
+def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
+    """Validate against the schema and the tree invariants; never returns a half-loaded tree."""
+    if not isinstance(data, dict):
+        raise TreeFileError(f"{source}: not a topicmap tree (top level is not a JSON object)")
+    version = data.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise TreeFileError(
+            f"{source}: schema_version {version} is newer than this topicmap understands "
+            f"({SCHEMA_VERSION}); upgrade topicmap to read it"
+        )
+    validator = jsonschema.Draft202012Validator(load_schema())
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise TreeFileError(f"{source}: invalid at {where}: {_short(error.message)}")
+    try:
+        nodes = [node_from_dict(n) for n in data["nodes"]]
+        documents = [document_from_dict(d) for d in data["documents"]]
+        tree = TopicTree(nodes, documents, manifest=data.get("manifest", {}))
+    except TreeFileError as exc:
+        raise TreeFileError(f"{source}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # e.g. a centroid that is not base64
+        raise TreeFileError(f"{source}: {exc}") from None
+    return tree
+
+
+def _short(message: str, limit: int = 160) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+# -- files ---------------------------------------------------------------------------------
+def load_tree(path: str | os.PathLike[str]) -> TopicTree:
+    path = Path(path)
+    if not path.exists():
+        raise TreeFileError(f"{path}: no such tree file")
+    if path.is_dir():
+        raise TreeFileError(f"{path}: is a directory, expected a tree JSON file")
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise TreeFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise TreeFileError(f"{path}: not a UTF-8 text file") from None
+    return tree_from_dict(data, source=str(path))
+
+
+def save_tree(tree: TopicTree, path: str | os.PathLike[str]) -> Path:
+    """Write the tree as JSON atomically: a reader sees the old file or the new one, never half."""
+    payload = json.dumps(tree_to_dict(tree), ensure_ascii=False, separators=(",", ":"))
+    return write_text_atomic(path, payload)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory, cannot write a file there")
+    if not directory.exists():
+        raise OutputError(f"{path}: directory {directory} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+        raise
+    return path
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail early, before long work, if ``path`` could not be written."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory, cannot write a file there")
+    if not directory.is_dir():
+        raise OutputError(f"{path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise OutputError(f"{path}: directory {directory} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: file exists and is not writable")
+
+
+# -- exports -------------------------------------------------------------------------------
+def nested_dict(tree: TopicTree) -> dict[str, Any]:
+    """A d3-style hierarchy: every node with ``children``; leaves list their document ids."""
+
+    def build(node: Node) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": node.id,
+            "name": node.label,
+            "summary": node.summary,
+            "size": node.size,
+            "keywords": node.keywords,
+        }
+        children = tree.children(node.id)
+        if children:
+            out["children"] = [build(c) for c in children]
+        else:
+            out["documents"] = [d.id for d in tree.documents_of(node.id)]
+        return out
+
+    return {"schema_version": SCHEMA_VERSION, "format": "topicmap-nested", "tree": build(tree.root)}
+
+
+def assignments_csv(tree: TopicTree) -> str:
+    """One row per document: id, leaf, depth and the node path from the root (``root/0/0.3``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    max_depth = tree.depth
+    writer.writerow(["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"])
+    for row, doc in enumerate(tree.documents):
+        path = tree.document_path(row)
+        levels = path[1:] + [""] * (max_depth - (len(path) - 1))
+        writer.writerow([doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label])
+    return buffer.getvalue()
