@@ -102,8 +102,10 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
                 reps[node] = [corpus.ids[r] for r in rows]
 
     with stages.stage("layout"):
-        leaf_ordinal = np.unique(shape.doc_leaf, return_inverse=True)[1]
-        coords = document_layout(clusterer.reduced_, leaf_ordinal, method=config.layout, seed=config.seed)
+        coords = document_layout(
+            clusterer.reduced_, shape.doc_leaf, parent_index, shape.centers, shape.sizes.astype(np.float64),
+            method=config.layout, seed=config.seed,
+        )
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     nodes = []
