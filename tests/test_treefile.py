@@ -20,6 +20,7 @@ from hierarchy.treefile import (
     nested_dict,
     save_tree,
     tree_to_dict,
+    write_chunks_atomic,
     write_text_atomic,
 )
 
@@ -108,16 +109,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
     class Boom(Exception):
         pass
 
-    class Exploding(str):
-        def encode(self, *args, **kwargs):  # noqa: ANN002, ANN003 - fails mid-write
-            raise Boom()
+    def chunks():  # noqa: ANN202 - fails after part of the file was written
+        yield "new start"
+        raise Boom()
 
     with pytest.raises(Boom):
-        write_text_atomic(target, Exploding("new"))
+        write_chunks_atomic(target, chunks())
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
     with pytest.raises(OutputError, match="does not exist"):
         write_text_atomic(tmp_path / "no" / "t.json", "x")
+
+
+def test_streamed_file_is_the_same_json_as_the_dict(tmp_path: Path) -> None:
+    tree = small_tree()
+    save_tree(tree, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text(encoding="utf-8")) == json.loads(json.dumps(tree_to_dict(tree)))
 
 
 def test_nested_and_csv_exports() -> None:
