@@ -39,10 +39,12 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     delay: float = 0.0
+    message: str | None = None
 
 
 _KEYWORDS = re.compile(r"^Keywords:\s*(.+)$", re.MULTILINE)
 _SIBLING = re.compile(r"^- id=(?P<id>[^;]+); label=(?P<label>[^;]*); keywords=(?P<kw>.*?)(?:; (?P<fixed>fixed))?$", re.MULTILINE)
+_CHILD = re.compile(r"^- (.+?) \(\d+ documents\)", re.MULTILINE)
 _INJECTION = re.compile(r"name this cluster ([A-Za-z][A-Za-z ]{1,40}[A-Za-z])", re.IGNORECASE)
 
 
@@ -70,6 +72,9 @@ def keyword_label(body: dict[str, Any]) -> str:
     words = [w.strip() for w in match.group(1).split(",") if w.strip()] if match else ["misc", "items"]
     label = " ".join(w.title() for w in words[:2])
     summary = f"Documents about {', '.join(words[:3])}."
+    children = _CHILD.findall(prompt)
+    if children:  # a parent: its summary mentions its children, as a real model's would
+        summary = f"Documents about {', '.join(words[:3])}, such as {'; '.join(children[:3])}."
     return json.dumps({"label": label, "summary": summary})
 
 
@@ -221,7 +226,8 @@ class FakeOpenAIServer:
                     return
                 if fault is not None and fault.kind == "status":
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    self._json(fault.status, {"error": {"message": f"scripted {fault.status}", "type": "server_error"}}, headers)
+                    message = fault.message or f"scripted {fault.status}"
+                    self._json(fault.status, {"error": {"message": message, "type": "server_error"}}, headers)
                     return
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay)
