@@ -177,12 +177,16 @@ class FakeOpenAIServer:
                 return self._faults.pop(0)
         return self.fault_for(body) if self.fault_for is not None else None
 
-    def _count_answer(self) -> None:
+    def _count_answer(self) -> bool:
+        """Count one answer; False if the server died meanwhile (then the connection is dropped)."""
         with self._lock:
+            if self.dead:
+                return False
             self.answered += 1
-            if self.die_after is not None and self.answered >= self.die_after and not self.dead:
+            if self.die_after is not None and self.answered >= self.die_after:
                 self.dead = True
                 threading.Thread(target=self._die, daemon=True).start()
+            return True
 
     def _die(self) -> None:
         httpd = self._httpd
@@ -241,7 +245,9 @@ class FakeOpenAIServer:
                     content = json.dumps({"label": system.splitlines()[0][:60], "summary": system[:300]})
                 else:
                     content = server.responder(body)
-                server._count_answer()
+                if not server._count_answer():
+                    self.close_connection = True
+                    return
                 prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
                 usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(content) // 4 + 1}
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

