@@ -139,13 +139,18 @@ class ChatClient:
 
     async def __aenter__(self) -> ChatClient:
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
-        self._client = openai.AsyncOpenAI(
-            base_url=self.config.base_url,
-            api_key=self.config.api_key or NO_KEY_PLACEHOLDER,
-            timeout=self.config.timeout,
-            max_retries=0,
-        )
         return self
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        """The SDK client, made on first use: a run served from the cache never pays for it."""
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.config.base_url,
+                api_key=self.config.api_key or NO_KEY_PLACEHOLDER,
+                timeout=self.config.timeout,
+                max_retries=0,
+            )
+        return self._client
 
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
@@ -154,7 +159,8 @@ class ChatClient:
 
     async def complete(self, messages: list[dict[str, str]]) -> ChatResult:
         """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`."""
-        assert self._client is not None and self._semaphore is not None, "use 'async with ChatClient(...)'"
+        assert self._semaphore is not None, "use 'async with ChatClient(...)'"
+        client = self._sdk()
         attempt = 0
         while True:
             attempt += 1
@@ -162,7 +168,7 @@ class ChatClient:
             try:
                 async with self._semaphore:
                     self.stats.requests += 1
-                    response = await self._client.chat.completions.create(**self._request(messages))
+                    response = await client.chat.completions.create(**self._request(messages))
                 return self._result(response, messages, attempt)
             except openai.BadRequestError as exc:
                 if self._json_mode and "response_format" in str(exc).lower():

@@ -27,14 +27,17 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(model: str, prompt: str, prompt_hash: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-    """sha256 over everything that shapes the answer (not the server address: same model, same answer)."""
-    payload = json.dumps(
-        {"v": CACHE_FORMAT, "model": model, "prompt": prompt, "prompt_hash": prompt_hash, "messages": messages, "params": params},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """sha256 over everything that shapes the answer (not the server address: same model, same answer).
+
+    Each part is length-prefixed, so no two different inputs hash the same text.
+    """
+    digest = hashlib.sha256()
+    header = json.dumps({"v": CACHE_FORMAT, "model": model, "prompt": prompt, "prompt_hash": prompt_hash, "params": params}, sort_keys=True)
+    for part in (header, *(f"{m['role']}\n{m['content']}" for m in messages)):
+        data = part.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 @dataclass

@@ -165,16 +165,19 @@ def _check_name(name: str) -> None:
         raise PromptError(f"unknown prompt {name!r} in --prompt; the prompts are {', '.join(PROMPT_NAMES)}")
 
 
-_WS = re.compile(r"\s+")
-
-
 def untrusted(text: str, limit: int) -> str:
     """Document text made safe to place between delimiters: one line, no angle brackets, bounded.
 
     Angle brackets become look-alikes so a document can never close its ``<document>`` block and
     pose as instructions; whitespace collapses to save tokens; long text is cut at a word boundary.
     """
-    text = _WS.sub(" ", text).strip().replace("<", "\u2039").replace(">", "\u203a")
+    chunk = 2 * limit + 64  # collapsing whitespace only shortens: no need to scan a whole long document
+    while True:
+        head = " ".join(text[:chunk].split())
+        if len(head) > limit or chunk >= len(text):
+            break
+        chunk *= 4
+    text = head.replace("<", "\u2039").replace(">", "\u203a")
     if len(text) <= limit:
         return text
     if limit <= 1:

@@ -204,6 +204,9 @@ class FakeOpenAIServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                if self.path.rstrip("/").endswith("/stats"):  # for the benchmark, which runs us in a subprocess
+                    self._json(200, {"requests": len(server.chat_requests), "answered": server.answered})
+                    return
                 self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
             def do_POST(self) -> None:  # noqa: N802 - stdlib name
