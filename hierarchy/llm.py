@@ -50,6 +50,12 @@ class LLMConnectionError(LLMError):
     fatal = True
 
 
+class LLMUnavailableError(LLMError):
+    """Many requests in a row failed after their retries: the server is down or overloaded; stop."""
+
+    fatal = True
+
+
 class LLMRequestError(LLMError):
     """Another 4xx: this request is wrong (e.g. too long), other requests may still work."""
 
@@ -133,6 +139,8 @@ class ChatClient:
         self.stats = LLMStats()
         self._rng = rng or random.Random()
         self._json_mode = config.json_mode
+        self._token_param = "max_tokens"  # reasoning models want max_completion_tokens
+        self._send_temperature = True  # some models accept only their default temperature
         self._semaphore: asyncio.Semaphore | None = None
         self._paused_until = 0.0
         self._client: openai.AsyncOpenAI | None = None
@@ -171,9 +179,8 @@ class ChatClient:
                     response = await client.chat.completions.create(**self._request(messages))
                 return self._result(response, messages, attempt)
             except openai.BadRequestError as exc:
-                if self._json_mode and "response_format" in str(exc).lower():
-                    self._json_mode = False  # e.g. LM Studio: ask in the prompt only, retry at once
-                    continue
+                if self._adapt(str(exc).lower()):
+                    continue  # the server refused an optional parameter: retry at once without it
                 self.stats.count_error("400")
                 raise LLMRequestError(f"{self.config.describe()} refused the request: {_message(exc)}") from None
             except Exception as exc:  # classified below; anything unknown propagates
@@ -185,15 +192,25 @@ class ChatClient:
 
     # -- internals --------------------------------------------------------------------------
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.config.model,
-            "messages": messages,
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-        }
+        request: dict[str, Any] = {"model": self.config.model, "messages": messages, self._token_param: self.config.max_tokens}
+        if self._send_temperature:
+            request["temperature"] = self.config.temperature
         if self._json_mode:
             request["response_format"] = {"type": "json_object"}
         return request
+
+    def _adapt(self, error: str) -> bool:
+        """Drop or rename a parameter the server says it does not support; False if none applies."""
+        if self._json_mode and "response_format" in error:
+            self._json_mode = False  # e.g. LM Studio: the prompt alone asks for JSON
+            return True
+        if self._token_param == "max_tokens" and "max_tokens" in error and "max_completion_tokens" in error:
+            self._token_param = "max_completion_tokens"  # OpenAI reasoning models
+            return True
+        if self._send_temperature and "temperature" in error:
+            self._send_temperature = False
+            return True
+        return False
 
     def _result(self, response: Any, messages: list[dict[str, str]], attempt: int) -> ChatResult:
         choices = getattr(response, "choices", None) or []

@@ -135,6 +135,21 @@ def test_server_without_json_mode_gets_plain_requests() -> None:
         assert ["response_format" in r for r in server.chat_requests] == [True, False, False]
 
 
+def test_reasoning_model_parameters_are_adapted() -> None:
+    def strict_model(body: dict[str, Any]) -> Fault | None:
+        if "max_tokens" in body:
+            return Fault("status", status=400, message="Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens' instead.")
+        if "temperature" in body:
+            return Fault("status", status=400, message="Unsupported value: 'temperature' does not support 0.0 with this model.")
+        return None
+
+    with FakeOpenAIServer(fault_for=strict_model) as server:
+        result, client = complete(fast_config(server.base_url))
+        last = server.chat_requests[-1]
+    assert json.loads(result.text)["label"] == "Bread Dough" and client.stats.retries == 0
+    assert last["max_completion_tokens"] == 300 and "max_tokens" not in last and "temperature" not in last
+
+
 def test_other_400_is_a_request_error_for_this_call_only(fake_server: FakeOpenAIServer) -> None:
     from hierarchy.llm import LLMRequestError
 
