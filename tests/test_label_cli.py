@@ -164,3 +164,44 @@ def test_help_teaches() -> None:
         text = " ".join(result.out.split())
         assert "Examples" in text and "OPENAI_BASE_URL" in text and "--dry-run" in text
     assert "--only-failed" in invoke(["relabel", "--help"]).out
+
+
+def test_ctrl_c_keeps_finished_labels_and_the_next_run_resumes(tree_file: Path, tmp_path: Path) -> None:
+    """A real SIGINT to a real process: labels written so far survive, the next run asks only for the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    script = "import typer; from hierarchy import cli_label; app = typer.Typer(); cli_label.register(app); app()"
+    args = [sys.executable, "-c", script, "label", str(tree_file), "-m", "fake-model", "-j", "1", *common(tmp_path)]
+    with FakeOpenAIServer(fault_for=lambda body: Fault("slow", delay=0.15)) as server:
+        env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(root)}
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while server.answered < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        at_signal = server.answered  # with one request in flight, all answers but the last were processed
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        answered = server.answered
+    assert proc.returncode == 130 and "interrupted" in err and "run the same command again to resume" in err
+    kept = sum(n.label_meta.labeler == "llm" for n in load_tree(tree_file).iter_nodes())
+    assert at_signal - 1 <= kept <= answered < 11
+    with FakeOpenAIServer() as healthy:
+        result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], {"OPENAI_BASE_URL": healthy.base_url})
+        assert result.code == 0 and len(healthy.chat_requests) <= 11 - kept
+    assert all(n.label_meta.labeler == "llm" for n in load_tree(tree_file).iter_nodes())
+
+
+def test_progress_bar_shows_calls_cache_failures_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    from hierarchy.label import RunReport
+
+    bar = cli_label._Progress(enabled=True)
+    report = RunReport("m", [], planned=4, done=2, calls=3, cache_hits=1, failed=1, prompt_tokens=1200, completion_tokens=34)
+    bar.update(report)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "2/4" in err and "calls=3" in err and "cached=1" in err and "failed=1" in err and "tokens=1,234" in err
