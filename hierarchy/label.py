@@ -11,10 +11,9 @@ keyword label and records why.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -99,7 +98,7 @@ class TreeLabeler:
         progress: Callable[[RunReport], None] | None = None,
     ) -> None:
         self.dry_run = client is None
-        self.tree = copy.deepcopy(tree) if self.dry_run else tree
+        self.tree = _label_copy(tree) if self.dry_run else tree
         self.config = config
         self.options = options
         self.cache = cache
@@ -121,6 +120,7 @@ class TreeLabeler:
         todo = affected(self.tree, self.options.targets)
         order = [n.id for n in self.tree.iter_bottom_up() if n.id in todo]
         self.report.planned = len(order)
+        self._preflight()
         saver = asyncio.create_task(self._checkpoint_loop()) if self.checkpoint and not self.dry_run else None
         error: BaseException | None = None
         try:
@@ -144,6 +144,18 @@ class TreeLabeler:
         if error is not None:
             raise error
         return self.report
+
+    def _preflight(self) -> None:
+        """Render each prompt once before any request, so a broken template fails now, not after the leaves."""
+        tree, budget, rules, prompts = self.tree, self.options.budget, self.options.rules, self.options.prompts
+        internal = next((n for n in tree.iter_nodes() if len(tree.children(n.id)) > 1), None)
+        leaf = next(iter(tree.leaves()), None)
+        if leaf is not None:
+            render_leaf(prompts.leaf, tree, leaf, budget, rules, self._docs_by_id)
+        if internal is not None:
+            children = tree.children(internal.id)
+            render_parent(prompts.parent, tree, internal, budget, rules)
+            render_distinct(prompts.distinct, internal, children, [children[-1].id], budget, rules)
 
     async def _node(self, node_id: str) -> None:
         children = self.tree.children(node_id)
@@ -393,6 +405,12 @@ class _Outcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def _label_copy(tree: TopicTree) -> TopicTree:
+    """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
+    nodes = [replace(n, label_meta=replace(n.label_meta, extra=dict(n.label_meta.extra))) for n in tree.iter_nodes()]
+    return TopicTree(nodes, tree.documents, tree.manifest)
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:

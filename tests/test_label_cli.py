@@ -152,6 +152,14 @@ def test_user_prompt_file(tree_file: Path, tmp_path: Path, fake_server: FakeOpen
     assert result.code == 2 and "no version 'v9'" in result.err
 
 
+def test_broken_parent_template_fails_before_any_request(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    mine = tmp_path / "parent.user.j2"
+    mine.write_text("Topic {{ node.id }}: {{ node.no_such_field }}", "utf-8")
+    result = invoke(["label", str(tree_file), "--prompt", f"label_parent={mine}", *common(tmp_path)], {"OPENAI_BASE_URL": fake_server.base_url})
+    assert result.code == 2 and "no_such_field" in result.err and "parent.user.j2" in result.err
+    assert fake_server.chat_requests == []
+
+
 def test_unwritable_output_fails_before_any_request(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
     result = invoke(["label", str(tree_file), "-o", str(tmp_path / "no" / "such" / "dir.json"), *common(tmp_path)], {"OPENAI_BASE_URL": fake_server.base_url})
     assert result.code == 2 and "does not exist" in result.err and fake_server.chat_requests == []
