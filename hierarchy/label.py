@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hierarchy.errors import TopicmapError
@@ -195,10 +195,9 @@ class TreeLabeler:
     async def _label(self, node: Node, template: PromptTemplate) -> None:
         leaf = template is self.options.prompts.leaf
         budget, rules = self.options.budget, self.options.rules
-        if leaf:
-            rendered = render_leaf(template, self.tree, node, budget, rules, self._docs_by_id)
-        else:
-            rendered = render_parent(template, self.tree, node, budget, rules)
+        rendered = (
+            render_leaf(template, self.tree, node, budget, rules, self._docs_by_id) if leaf else render_parent(template, self.tree, node, budget, rules)
+        )
         key = self._key(template, rendered.messages)
         target = self._is_target(node.id)
         meta = node.label_meta
@@ -284,7 +283,7 @@ class TreeLabeler:
 
     # -- writing into the tree --------------------------------------------------------------
     def _now(self) -> str:
-        return datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return datetime.now(UTC).isoformat(timespec="seconds")
 
     def _keyword_fallback(self, node: Node) -> tuple[str, str]:
         meta = node.label_meta
@@ -384,7 +383,7 @@ class TreeLabeler:
                 taken[normalize(child.label)] = child.id
                 continue
             base = child.label[: self.options.rules.label_max_chars - 16].rstrip()
-            candidates = [f"{base} ({k.title()})" for k in child.keywords if k.casefold() not in base.casefold()]
+            candidates = [f"{base} ({k.title()})" for k in child.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
             candidates += [f"{base} ({i})" for i in range(2, len(children) + 3)]
             label = next(c for c in candidates if normalize(c) not in taken)
             self._rename(child, label, "fallback")

@@ -50,7 +50,7 @@ def test_strict_templates_reject_a_missing_variable() -> None:
 def test_syntax_error_names_the_prompt(tmp_path: Path) -> None:
     bad = tmp_path / "mine.user.j2"
     bad.write_text("{% for x in %}", "utf-8")
-    with pytest.raises(PromptError, match="mine.user.j2"):
+    with pytest.raises(PromptError, match=r"mine\.user\.j2"):
         resolve_prompts([f"label_leaf={bad}"])
 
 

@@ -69,6 +69,16 @@ def test_full_run_labels_every_node_bottom_up(fake_server: FakeOpenAIServer, tmp
     assert labels(load_tree(tmp_path / "t.json")) == labels(tree)
 
 
+def test_siblings_stay_distinct_when_the_sibling_pass_fails(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    fake_server.fault_for = lambda body: Fault("malformed_content") if "Rename:" in first_user_message(body) else None
+    tree = make_tree(collide=True)
+    report = run(tree, fast_config(fake_server.base_url), AnswerCache(tmp_path))
+    assert report.sibling_calls == 3 and report.failed == 0  # three tries, then the deterministic fallback
+    assert tree.node("1.0").label == "Bread Dough" and tree.node("1.1").label == "Bread Dough (Fermentation)"
+    assert tree.node("1.1").label_meta.extra["distinct_prompt"] == "fallback"
+    assert_siblings_distinct(tree)
+
+
 def test_second_run_makes_zero_requests(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
     cache = AnswerCache(tmp_path / "cache")
     first = make_tree(collide=True, chain=True)
