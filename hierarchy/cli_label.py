@@ -65,8 +65,9 @@ def register(app: typer.Typer) -> None:
             "Label some nodes again, with another prompt or model; never re-clusters, never changes ids.\n\n"
             "Labels above a relabelled node are refreshed when their inputs changed.\n\n"
             "Examples:\n\n"
-            "  topicmap relabel tree.json --only-failed\n\n"
-            "  topicmap relabel tree.json --nodes 0.3* --prompt label_leaf@v1 --model gpt-4o\n\n"
+            "  topicmap relabel tree.json --only-failed  # retry what failed\n\n"
+            "  topicmap relabel tree.json --only-missing --prompt label_leaf@v1\n\n"
+            "  topicmap relabel tree.json --nodes '0.3*' --model gpt-4o  # a subtree\n\n"
             "  topicmap relabel tree.json --nodes 0.1,0.2 --refresh -o new.json\n\n" + _ENV_HELP
         ),
     )(relabel_command)
@@ -97,7 +98,7 @@ def relabel_command(
     tree_path: TreeArg,
     nodes: Annotated[
         Optional[list[str]],
-        typer.Option("--nodes", help="Node ids, comma-separated ('0.1,2'); 'ID*' is a whole subtree ('0.3*'). Repeatable. Default: all."),
+        typer.Option("--nodes", help="Node ids, comma-separated ('0.1,2'); 'ID*' is a whole subtree ('0.3*', quoted for the shell). Repeatable. Default: all."),
     ] = None,
     only_missing: Annotated[bool, typer.Option("--only-missing", help="Only nodes without an LLM label (keyword labels).")] = False,
     only_failed: Annotated[bool, typer.Option("--only-failed", help="Only nodes whose last labelling failed.")] = False,

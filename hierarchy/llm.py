@@ -19,6 +19,7 @@ import openai
 from hierarchy.errors import TopicmapError
 
 NO_KEY_PLACEHOLDER = "sk-no-key-required"  # local servers (Ollama, llama.cpp, vLLM) ignore the key
+OPENAI_BASE_URL = "https://api.openai.com/v1"  # explicit, so the SDK never falls back to the environment
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class ChatClient:
         """The SDK client, made on first use: a run served from the cache never pays for it."""
         if self._client is None:
             self._client = openai.AsyncOpenAI(
-                base_url=self.config.base_url,
+                base_url=self.config.base_url or OPENAI_BASE_URL,
                 api_key=self.config.api_key or NO_KEY_PLACEHOLDER,
                 timeout=self.config.timeout,
                 max_retries=0,
