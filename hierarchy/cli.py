@@ -38,6 +38,7 @@ def _register_commands() -> None:
     from hierarchy import cli_core
 
     cli_core.register(app)
+    __import__("hierarchy.cli_label").cli_label.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
