@@ -291,3 +291,13 @@ def test_app_py_and_serve_default_to_loopback_without_debug(tmp_path: Path, monk
     assert isinstance(missing.exception, TreeFileError)
     bad_port = CliRunner().invoke(cli, ["serve", str(path), "--port", "70000"])
     assert isinstance(bad_port.exception, cli_serve.ServeError)
+
+
+def test_component_ids_on_one_page_are_unique(index: TreeIndex) -> None:
+    """A node can appear in the crumbs, children, search hits and map selection at once."""
+    nav = {"view": "1", "selected": "1"}
+    points = [{"curveNumber": 1, "pointIndex": k} for k in range(11)]
+    produced = [build_layout(index), *cb.breadcrumbs(index, nav), *cb.node_details(index, nav),
+                *cb.search_results(index, "brine"), *cb.map_selection(index, {"points": points})[0]]
+    ids = [json.dumps(c.id, sort_keys=True) for item in produced for c in _walk(item) if getattr(c, "id", None) is not None]
+    assert len(ids) == len(set(ids))

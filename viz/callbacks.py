@@ -112,7 +112,7 @@ def breadcrumbs(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
         if k:
             out.append(html.Span("›", className="tm-sep"))
         label = shorten(index.labels[index.pos[node_id]], 40)
-        out.append(goto_button(node_id, label, "tm-crumb"))
+        out.append(goto_button(node_id, label, f"crumb-{k}", "tm-crumb"))
     return out
 
 
@@ -160,7 +160,7 @@ def node_details(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
     if children:
         out.append(html.H3(f"Subtopics ({len(children)})", className="tm-subhead"))
         items = [
-            html.Li([goto_button(index.ids[c], shorten(index.labels[c], 60)), html.Span(f" {int(index.size[c]):,}", className="tm-muted")])
+            html.Li([goto_button(index.ids[c], shorten(index.labels[c], 60), f"child-{c}"), html.Span(f" {int(index.size[c]):,}", className="tm-muted")])
             for c in children[:30]
         ]
         if len(children) > 30:
@@ -227,14 +227,14 @@ def search_results(index: TreeIndex, query: str | None) -> list[Any]:
     )
     if result.label_matches:
         out.append(html.Ul([
-            html.Li(goto_button(node_id, shorten(index.labels[index.pos[node_id]], 60)))
-            for node_id in result.label_matches[:RESULT_NODES]
+            html.Li(goto_button(node_id, shorten(index.labels[index.pos[node_id]], 60), f"search-node-{k}"))
+            for k, node_id in enumerate(result.label_matches[:RESULT_NODES])
         ], className="tm-children"))
     if len(result.doc_rows):
         items = []
         for row in result.doc_rows[:RESULT_DOCS].tolist():
             doc = index.tree.documents[row]
-            items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60)), html.Span(" " + index.snippet(row)[:90], className="tm-snippet")]))
+            items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60), f"search-doc-{row}"), html.Span(" " + index.snippet(row)[:90], className="tm-snippet")]))
         out.append(html.Ul(items, className="tm-results"))
     return out
 
@@ -257,7 +257,7 @@ def map_selection(index: TreeIndex, selected_data: Mapping[str, Any] | None) -> 
         items = sorted(by_level[level], key=lambda kv: -kv[1])[:8]
         out.append(html.Div(f"level {level}", className="tm-muted"))
         out.append(html.Ul([
-            html.Li([goto_button(node_id, shorten(index.labels[index.pos[node_id]], 50)), html.Span(f" {count:,}", className="tm-muted")])
+            html.Li([goto_button(node_id, shorten(index.labels[index.pos[node_id]], 50), f"pick-{node_id}"), html.Span(f" {count:,}", className="tm-muted")])
             for node_id, count in items
         ], className="tm-children"))
     return out, {"n": int(len(rows)), "nodes": hits}
@@ -324,7 +324,7 @@ def register(app: Dash, index: TreeIndex) -> None:
         Output(Ids.NAV, "data"),
         Input(Ids.CHART, "clickData"),
         Input(Ids.MAP, "clickData"),
-        Input({"type": Ids.GOTO, "node": ALL}, "n_clicks"),
+        Input({"type": Ids.GOTO, "node": ALL, "slot": ALL}, "n_clicks"),
         State(Ids.NAV, "data"),
         prevent_initial_call=True,
     )

@@ -40,12 +40,16 @@ class Ids:
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
     DOWNLOAD = "download"
-    GOTO = "goto"  # pattern-matching type: {"type": "goto", "node": node id}
+    GOTO = "goto"  # pattern-matching type: {"type": "goto", "node": node id, "slot": unique place}
 
 
-def goto_button(node_id: str, children: Any, class_name: str = "tm-link") -> html.Button:
-    """A button that selects ``node_id`` (breadcrumbs, children, search hits, map selection)."""
-    return html.Button(children, id={"type": Ids.GOTO, "node": node_id}, className=class_name, n_clicks=0)
+def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-link") -> html.Button:
+    """A button that selects ``node_id`` (breadcrumbs, children, search hits, map selection).
+
+    ``slot`` names the place on the page: one node can have a button in several lists at once,
+    and Dash ids must be unique.
+    """
+    return html.Button(children, id={"type": Ids.GOTO, "node": node_id, "slot": slot}, className=class_name, n_clicks=0)
 
 
 def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
