@@ -94,6 +94,9 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         # the sunburst rendered: centre + 3 topics + 6 subtopics
         _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 10")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'All documents'")
+        # the map arrives after the chart has drawn: 3 topic traces + 2 overlays, on a WebGL canvas
+        _wait(page, "document.querySelector('#doc-map .js-plotly-plot')?.data?.length === 5")
+        assert page.locator("#doc-map canvas").count() > 0
 
         # click a segment: the details panel shows that node, the chart recentres on it
         page.locator("#chart g.slice", has_text="Programming").first.click()

@@ -202,6 +202,9 @@ def test_map_highlight_overlays_and_dims(index: TreeIndex) -> None:
     assert search_pos in updates and sel_pos not in updates
     cleared = cb.map_highlight(index, None, None, "")
     assert cleared[sel_pos] == {"x": [], "y": []} and cleared[0] == {"marker.opacity": cb.BASE_OPACITY}
+    full = cb.full_map(index, {"view": "2", "selected": "2.1"}, "brine")
+    assert len(full["data"]) == 5 and full["data"][0]["marker"]["opacity"] == cb.DIMMED_OPACITY
+    assert full["data"][sel_pos]["x"]["bdata"] and full["data"][search_pos]["x"]["bdata"]
     patch = cb.to_patch({0: {"marker.opacity": 0.2}}).to_plotly_json()
     assert patch["operations"][0]["location"] == ["data", 0, "marker", "opacity"]
 

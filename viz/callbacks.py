@@ -18,7 +18,9 @@ from hierarchy.tree import ROOT_ID
 from hierarchy.treefile import assignments_csv, tree_to_dict
 from viz.figures import (
     CHART_KINDS,
+    apply_updates,
     hierarchy_spec,
+    map_spec,
     map_overlay,
     map_point_rows,
     overlay_positions,
@@ -282,6 +284,11 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
     return updates
 
 
+def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None) -> dict[str, Any]:
+    """The whole map figure with the current selection and search already overlaid."""
+    return apply_updates(map_spec(index), map_highlight(index, None, nav, query))
+
+
 def to_patch(updates: Mapping[int, Mapping[str, Any]]) -> Patch:
     """Turn {trace: {"a.b": value}} into a Dash Patch so only these fields travel to the browser."""
     patch = Patch()
@@ -392,12 +399,30 @@ def register(app: Dash, index: TreeIndex) -> None:
         return map_selection(index, selected_data if isinstance(selected_data, Mapping) else None)
 
     @app.callback(
+        Output(Ids.MAP, "figure", allow_duplicate=True),
+        Output(Ids.MAP_READY, "data"),
+        Input(Ids.CHART, "relayoutData"),  # set by the chart once it has drawn
+        Input(Ids.MAP_TIMER, "n_intervals"),  # fallback
+        State(Ids.MAP_READY, "data"),
+        State(Ids.NAV, "data"),
+        State(Ids.SEARCH, "value"),
+        prevent_initial_call=True,
+    )
+    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any) -> tuple[dict[str, Any], bool]:
+        if ready:
+            raise PreventUpdate
+        return full_map(index, nav, query if isinstance(query, str) else None), True
+
+    @app.callback(
         Output(Ids.MAP, "figure"),
         Input(Ids.NAV, "data"),
         Input(Ids.SEARCH, "value"),
+        State(Ids.MAP_READY, "data"),
         prevent_initial_call=True,
     )
-    def _map(nav: Any, query: Any) -> Patch:
+    def _map(nav: Any, query: Any, ready: Any) -> Patch:
+        if not ready:  # the map is not loaded yet; _load_map will apply the current state
+            raise PreventUpdate
         return to_patch(map_highlight(index, _trigger(), nav, query if isinstance(query, str) else None))
 
     @app.callback(

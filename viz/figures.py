@@ -180,6 +180,33 @@ def map_spec(index: TreeIndex) -> dict[str, Any]:
     }
 
 
+def map_placeholder() -> dict[str, Any]:
+    """What the map shows until its points are loaded."""
+    return {
+        "data": [],
+        "layout": {
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [{"text": "loading the document map…", "showarrow": False, "font": {"color": "#888"}}],
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
+        },
+    }
+
+
+def apply_updates(spec: dict[str, Any], updates: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """Apply {trace number: {"dotted.key": value}} to a figure dict in place (same shape as a Patch)."""
+    for trace, fields in updates.items():
+        for dotted, value in fields.items():
+            target = spec["data"][trace]
+            *head, last = dotted.split(".")
+            for part in head:
+                target = target.setdefault(part, {})
+            target[last] = value
+    return spec
+
+
 def _map_groups(index: TreeIndex) -> list[int]:
     return list(index.top_level) if index.top_level else [-1]
 

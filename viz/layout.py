@@ -10,7 +10,7 @@ from typing import Any
 from dash import dcc, html
 
 from hierarchy.tree import ROOT_ID
-from viz.figures import default_depth, hierarchy_spec, map_spec
+from viz.figures import default_depth, hierarchy_spec, map_placeholder
 from viz.index import TreeIndex
 
 PAGE_SIZE = 8
@@ -36,6 +36,8 @@ class Ids:
     NEXT = "page-next"
     MAP = "doc-map"
     MAP_SELECTION = "map-selection"
+    MAP_READY = "map-ready"  # store: True once the full map figure has been sent
+    MAP_TIMER = "map-timer"  # fallback trigger for loading the map
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
@@ -139,9 +141,12 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
         className="tm-panel tm-map-panel",
         children=[
             html.H3("Document map", className="tm-subhead"),
+            # The map's points (~1 MB for 100k documents, and a WebGL context that is slow to start
+            # without a GPU) arrive after the sunburst has drawn, so the chart shows first.
+            dcc.Interval(id=Ids.MAP_TIMER, interval=1500, max_intervals=1),
             dcc.Graph(
                 id=Ids.MAP,
-                figure=map_spec(index),
+                figure=map_placeholder(),
                 config={"displaylogo": False, "scrollZoom": True},
                 className="tm-map",
             ),
@@ -161,6 +166,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
             dcc.Store(id=Ids.NAV, data={"view": ROOT_ID, "selected": ROOT_ID}),
             dcc.Store(id=Ids.DOC_PAGE, data=0),
             dcc.Store(id=Ids.MAP_PICK, data=None),
+            dcc.Store(id=Ids.MAP_READY, data=False),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),
             html.Div(className="tm-lower", children=[map_panel, side_panel]),
