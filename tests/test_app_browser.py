@@ -144,6 +144,17 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         page.mouse.move(2, 2)
         page.screenshot(path=str(ARTIFACTS / "browser-explorer.png"), full_page=True)
 
+        # exports from the page: CSV of document -> path, and the tree JSON
+        with page.expect_download() as download_info:
+            page.click("#export-csv")
+        csv_path = download_info.value.path()
+        assert csv_path is not None
+        lines = Path(csv_path).read_text(encoding="utf-8").splitlines()
+        assert lines[0].startswith("doc_id,leaf,path") and len(lines) == 37
+        with page.expect_download() as download_info:
+            page.click("#export-json")
+        assert download_info.value.suggested_filename.endswith(".json")
+
         # switch to a treemap: same tree, other chart
         page.locator("#chart-kind input[value='treemap']").check()
         page.wait_for_selector("#chart .treemap, #chart g.trace.treemap")
