@@ -275,6 +275,9 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
     updates: dict[int, dict[str, Any]] = {}
     if trigger in (None, Ids.NAV):
         updates[sel_pos] = map_overlay(index, node_rows)
+        top = int(index.top_pos[index.pos[node_id]])
+        if top >= 0:  # the selected branch in its own colour, undimmed
+            updates[sel_pos]["marker.color"] = index.top_color(top)
     if trigger in (None, Ids.SEARCH):
         updates[search_pos] = map_overlay(index, search_rows)
     active = node_rows is not None or (search_rows is not None and len(search_rows) > 0)

@@ -162,7 +162,7 @@ def map_spec(index: TreeIndex) -> dict[str, Any]:
         if with_titles:
             trace["hovertext"] = [_doc_hover(index, r) for r in rows.tolist()]
         traces.append(trace)
-    traces.append(_overlay("selected topic", "#111111", symbol="circle-open", size=7))
+    traces.append(_overlay("selected topic", "#111111", symbol="circle", size=5))
     traces.append(_overlay("search matches", HIGHLIGHT_LINE, symbol="diamond", size=8))
     return {
         "data": traces,
@@ -240,7 +240,7 @@ def _overlay(name: str, color: str, symbol: str, size: int) -> dict[str, Any]:
         "name": name,
         "x": [],
         "y": [],
-        "marker": {"size": size, "color": color, "symbol": symbol, "line": {"width": 1, "color": color}},
+        "marker": {"size": size, "color": color, "symbol": symbol, "opacity": 0.95},
         "hoverinfo": "skip",
         "showlegend": False,
     }

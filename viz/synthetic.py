@@ -34,7 +34,7 @@ def synthetic_tree(n_docs: int = 100_000, schedule: tuple[int, ...] = (10, 10, 4
                 parent=parent,
                 depth=depth,
                 size=size,
-                label=" ".join(words[:2]).title(),
+                label="" if node_id == ROOT_ID else " ".join(words[:2]).title(),
                 summary=f"Documents about {words[0]} and {words[1]}, often mentioning {words[2]}.",
                 keywords=words[:8],
                 keyword_scores=[round(1.0 / (k + 1), 3) for k in range(8)],
