@@ -304,3 +304,22 @@ def test_component_ids_on_one_page_are_unique(index: TreeIndex) -> None:
                 *cb.search_results(index, "brine"), *cb.map_selection(index, {"points": points})[0]]
     ids = [json.dumps(c.id, sort_keys=True) for item in produced for c in _walk(item) if getattr(c, "id", None) is not None]
     assert len(ids) == len(set(ids))
+
+
+def test_degenerate_trees_still_render() -> None:
+    """A root with no children, and a tree without documents, give a working page."""
+    from hierarchy.tree import Document, Node, TopicTree
+    from viz import create_app
+    from viz.figures import map_spec
+
+    lone = TopicTree([Node(id=ROOT_ID, parent=None, depth=0, size=2)],
+                     [Document(id="a", leaf=ROOT_ID, text="alpha"), Document(id="b", leaf=ROOT_ID, text="beta")])
+    bare = TopicTree([Node(id=ROOT_ID, parent=None, depth=0, size=5), Node(id="0", parent=ROOT_ID, depth=1, size=5, label="Only")], [])
+    for tree in (lone, bare):
+        index = TreeIndex(tree)
+        assert cb.chart_figure(index, None, 3, "sunburst", "alpha", None)["data"][0]["ids"][0] == ROOT_ID
+        assert cb.document_page(index, None, 0)[1].startswith("page 1 of 1")
+        assert len(map_spec(index)["data"]) == len(index.top_level or [0]) + 2
+        client = create_app(tree).server.test_client()
+        assert client.get("/_dash-layout").status_code == 200
+    assert len(TreeIndex(lone).search("alpha").doc_rows) == 1

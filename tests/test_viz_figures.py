@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 
 from hierarchy.tree import ROOT_ID
-from tests.viz_fixtures import EVIL_LABEL, small_tree
+from tests.viz_fixtures import small_tree
 from viz.figures import (
     default_depth,
     document_map_figure,

@@ -24,7 +24,6 @@ CHART_KINDS: tuple[str, ...] = ("sunburst", "treemap", "icicle")
 SELECTED_LINE = "#111111"
 HIGHLIGHT_LINE = "#d62728"
 HOVER_TITLES_MAX_DOCS = 20_000  # above this the map hovers show the topic only (payload stays small)
-MAP_TRACE_OFFSET = 0  # base traces come first, one per top-level topic; then the two overlays
 
 
 def as_index(tree: TopicTree | TreeIndex) -> TreeIndex:
