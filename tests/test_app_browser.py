@@ -141,6 +141,9 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert page.locator("#node-label").inner_text() == EVIL_LABEL
         assert page.locator("#node-details script, #node-details img, #crumbs img").count() == 0
         assert page.evaluate("window.__pwned") is None
+        segment_texts = page.evaluate("Array.from(document.querySelectorAll('#chart g.slice text')).map(t => t.textContent)")
+        assert any(t.startswith("<script>window.__pwned") for t in segment_texts)  # drawn as literal text
+        assert page.locator("#chart script, #chart img").count() == 0
         page.mouse.move(2, 2)
         page.screenshot(path=str(ARTIFACTS / "browser-explorer.png"), full_page=True)
 

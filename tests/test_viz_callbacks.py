@@ -323,3 +323,16 @@ def test_degenerate_trees_still_render() -> None:
         client = create_app(tree).server.test_client()
         assert client.get("/_dash-layout").status_code == 200
     assert len(TreeIndex(lone).search("alpha").doc_rows) == 1
+
+
+def test_run_app_warns_off_loopback_and_keeps_debug_off(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from viz.app import create_app, run_app
+
+    app = create_app(small_tree())
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(app, "run", lambda **kw: seen.append(kw))
+    run_app(app)
+    assert seen[-1]["host"] == "127.0.0.1" and seen[-1]["port"] == 8050 and seen[-1]["debug"] is False
+    assert capsys.readouterr().err == ""
+    run_app(app, host="0.0.0.0", port=9000)
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from dash import Dash
@@ -14,6 +15,7 @@ from viz.layout import build_layout
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
@@ -33,4 +35,9 @@ def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
 
 def run_app(app: Dash, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, debug: bool = False) -> None:
     """Serve on ``host:port`` (loopback unless told otherwise); debug only when asked for."""
+    if host not in LOOPBACK:
+        print(
+            f"warning: serving on {host}: anyone who can reach this machine can read the documents in this tree",
+            file=sys.stderr,
+        )
     app.run(host=host, port=port, debug=debug, dev_tools_ui=debug, dev_tools_hot_reload=False)
