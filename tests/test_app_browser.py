@@ -71,6 +71,15 @@ def _wait(page: Any, js: str) -> None:
     page.wait_for_function(js, polling=100, timeout=WAIT_MS)
 
 
+def _click_segment(page: Any, label: str) -> None:
+    """Click where a segment's label is drawn: always inside the segment (a segment's bounding-box
+    centre is not, for wide ring segments)."""
+    text = page.locator("#chart g.slice text").filter(has_text=label).first
+    box = text.bounding_box()
+    assert box is not None, f"no segment labelled {label!r}"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
 def _highlighted_segments(page: Any) -> list[str]:
     """Labels of chart segments currently outlined as search matches (red stroke)."""
     return page.evaluate(
@@ -99,7 +108,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert page.locator("#doc-map canvas").count() > 0
 
         # click a segment: the details panel shows that node, the chart recentres on it
-        page.locator("#chart g.slice", has_text="Programming").first.click()
+        _click_segment(page, "Programming")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'Programming'")
         _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 3")
         assert page.locator("#crumbs button").all_inner_texts() == ["All documents", "Programming"]
@@ -112,7 +121,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert "More words follow here" in first.locator(".tm-doc-text").inner_text()
 
         # the centre goes back up
-        page.locator("#chart g.slice", has_text="Programming").first.click()
+        _click_segment(page, "Programming")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'All documents'")
         _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 10")
 
@@ -146,6 +155,10 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert page.locator("#chart script, #chart img").count() == 0
         page.mouse.move(2, 2)
         page.screenshot(path=str(ARTIFACTS / "browser-explorer.png"), full_page=True)
+
+        # the breadcrumb is clickable: back to the parent topic
+        page.locator("#crumbs button", has_text="Cooking").click()
+        _wait(page, "document.querySelector('#node-label')?.innerText === 'Cooking'")
 
         # exports from the page: CSV of document -> path, and the tree JSON
         with page.expect_download() as download_info:
