@@ -115,6 +115,15 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert "13 documents" in page.locator("#node-details").inner_text()
         assert page.locator("#doc-list details").count() == 8
 
+        # a leaf is selected in place: the server keeps the view (plotly's own zoom is switched off)
+        _click_segment(page, "Testing")
+        _wait(page, "document.querySelector('#node-label')?.innerText === 'Testing'")
+        page.wait_for_timeout(900)  # longer than plotly's 750 ms click animation
+        assert page.locator("#chart g.slice path.surface").count() == 3
+        _click_segment(page, "Concurrency")
+        _wait(page, "document.querySelector('#node-label')?.innerText === 'Concurrency'")
+        assert page.locator("#doc-list details").count() == 7
+
         # a document expands to its full text
         first = page.locator("#doc-list details").first
         first.locator("summary").click()
@@ -124,6 +133,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         _click_segment(page, "Programming")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'All documents'")
         _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 10")
+        _wait(page, "document.querySelector('#chart g.slice text')?.textContent === 'All documents'")
 
         # search: results listed, matching branch outlined in the sunburst, matches overlaid on the map
         page.fill("#search", "brine")
@@ -142,6 +152,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
                        return t && t.x && (t.x.length === 3 || (t.x.bdata && t.x.bdata.length > 0)); }"""
         )
         page.mouse.move(2, 2)
+        page.wait_for_timeout(1000)  # let plotly's zoom transition finish before the picture
         page.screenshot(path=str(ARTIFACTS / "browser-search.png"), full_page=True)
 
         # the untrusted label is shown as text: no script ran, no element was injected
@@ -154,6 +165,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert any(t.startswith("<script>window.__pwned") for t in segment_texts)  # drawn as literal text
         assert page.locator("#chart script, #chart img").count() == 0
         page.mouse.move(2, 2)
+        page.wait_for_timeout(1000)
         page.screenshot(path=str(ARTIFACTS / "browser-explorer.png"), full_page=True)
 
         # the breadcrumb is clickable: back to the parent topic
