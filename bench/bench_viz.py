@@ -74,6 +74,7 @@ def machine_info() -> dict[str, str]:
         "python": platform.python_version(),
         "dash / plotly.py": f"{dash.__version__} / {plotly.__version__}",
         "chromium": chromium,
+        "load average at start (1/5/15 min)": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
     }
 
 

@@ -110,7 +110,13 @@ def test_map_has_one_trace_per_top_topic_and_points_map_back(index: TreeIndex) -
     rows = map_point_rows(index, [{"curveNumber": 1, "pointIndex": 2}, {"curveNumber": 4, "pointIndex": 0}, {"x": 1}])
     assert len(rows) == 1 and index.tree.documents[int(rows[0])].leaf.startswith("1.")
     x = _decode(spec["data"][1]["x"])
-    assert x[2] == pytest.approx(index.tree.documents[int(rows[0])].x)
+    assert x[2] == index.map_x[int(rows[0])]
+    # quantised map coordinates keep the order and the aspect ratio of the originals
+    xs = np.array([d.x for d in index.tree.documents])
+    ys = np.array([d.y for d in index.tree.documents])
+    span = max(np.ptp(xs), np.ptp(ys))
+    assert np.allclose(index.map_x / 65535 * span + xs.min(), xs, atol=span / 30000)
+    assert np.allclose(index.map_y / 65535 * span + ys.min(), ys, atol=span / 30000)
     assert "<script" not in json.dumps(spec)
 
 

@@ -31,11 +31,13 @@ def as_index(tree: TopicTree | TreeIndex) -> TreeIndex:
     return tree if isinstance(tree, TreeIndex) else TreeIndex(tree)
 
 
+_TYPED = {"<f4": "f4", "<f8": "f8", "<i4": "i4", "<u2": "u2"}
+
+
 def typed_array(values: np.ndarray) -> dict[str, str]:
-    """plotly.js's base64 typed-array form: a quarter of the JSON size of a float list."""
-    array = np.ascontiguousarray(values)
-    dtype = {np.dtype("float32"): "f4", np.dtype("float64"): "f8", np.dtype("int32"): "i4"}[array.dtype]
-    return {"dtype": dtype, "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+    """plotly.js's base64 typed-array form: a fraction of the JSON size of a number list."""
+    array = np.ascontiguousarray(values, dtype=np.asarray(values).dtype.newbyteorder("<"))
+    return {"dtype": _TYPED[array.dtype.str], "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
 
 
 def default_depth(tree: TopicTree | TreeIndex, budget: int = 800, most: int = 3) -> int:
@@ -153,8 +155,8 @@ def map_spec(index: TreeIndex) -> dict[str, Any]:
             "type": "scattergl",
             "mode": "markers",
             "name": name,
-            "x": typed_array(index.doc_x[rows]),
-            "y": typed_array(index.doc_y[rows]),
+            "x": typed_array(index.map_x[rows]),
+            "y": typed_array(index.map_y[rows]),
             "marker": {"size": 4, "color": index.top_color(top) if top >= 0 else "#4e79a7", "opacity": 0.7},
             "hoverinfo": "text" if with_titles else "name",
         }
@@ -254,7 +256,7 @@ def map_overlay(index: TreeIndex, rows: np.ndarray | None) -> dict[str, Any]:
     """x/y of an overlay trace for ``rows`` (empty when ``rows`` is None)."""
     if rows is None or len(rows) == 0:
         return {"x": [], "y": []}
-    return {"x": typed_array(index.doc_x[rows]), "y": typed_array(index.doc_y[rows])}
+    return {"x": typed_array(index.map_x[rows]), "y": typed_array(index.map_y[rows])}
 
 
 def overlay_positions(index: TreeIndex) -> tuple[int, int]:

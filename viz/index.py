@@ -136,6 +136,7 @@ class TreeIndex:
         self.doc_top = self.top_pos[leaf_pos] if self.n_docs else np.zeros(0, np.int64)
         self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
         self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
+        self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
         self.doc_search_text: list[str] = [f"{d.title}\n{d.text}".lower() for d in docs]
 
     def _build_labels(self) -> None:
@@ -243,6 +244,22 @@ class TreeIndex:
 
     def snippet(self, row: int) -> str:
         return shorten(self.tree.documents[row].text, SNIPPET_CHARS)
+
+
+def quantize_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates as uint16 on one common scale (aspect kept): half the bytes of float32,
+    and 1/65535 of the map's extent is far finer than a screen pixel."""
+    if len(x) == 0:
+        return np.zeros(0, np.uint16), np.zeros(0, np.uint16)
+    x = np.where(np.isfinite(x), x, 0.0)
+    y = np.where(np.isfinite(y), y, 0.0)
+    x0, y0 = float(x.min()), float(y.min())
+    span = max(float(x.max()) - x0, float(y.max()) - y0) or 1.0
+    scale = 65535.0 / span
+    return (
+        np.round((x - x0) * scale).astype(np.uint16),
+        np.round((y - y0) * scale).astype(np.uint16),
+    )
 
 
 def _matching(texts: list[str], terms: list[str]) -> np.ndarray:
