@@ -69,3 +69,15 @@ def test_app_py_bad_tree_is_one_line_and_exit_2(tmp_path: Path, content: str | N
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_topicmap_serve_is_registered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the real `topicmap` entry point (needs the lead's cli_core, present after merge)."""
+    pytest.importorskip("hierarchy.cli_core", reason="hierarchy.cli_core lands with the core branch")
+    from hierarchy import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", str(tmp_path / "missing.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no such tree file" in err

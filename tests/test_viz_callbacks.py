@@ -162,7 +162,7 @@ def test_documents_are_paged_on_the_server(index: TreeIndex) -> None:
     assert prev_disabled and not next_disabled
     card = cards[0]
     assert isinstance(card, html.Details)
-    full = index.tree.documents[int(index.node_doc_rows(ROOT_ID)[0])].text
+    full = index.tree.documents[20].text  # the root's first representative document
     assert full in _text(card)  # expandable to the full text
     last = cb.document_page(index, nav, 4)
     assert len(last[0]) == 36 - 4 * PAGE_SIZE and last[3] and not last[2]
@@ -336,3 +336,16 @@ def test_run_app_warns_off_loopback_and_keeps_debug_off(monkeypatch: pytest.Monk
     assert capsys.readouterr().err == ""
     run_app(app, host="0.0.0.0", port=9000)
     assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_representative_documents_come_first_and_pages_cover_all(index: TreeIndex) -> None:
+    def rows_of(cards: list[Any]) -> list[int]:
+        return [index.tree.documents.index(next(d for d in index.tree.documents if f"id {d.id} " in _text(c))) for c in cards]
+
+    cards = cb.document_page(index, {"view": "2", "selected": "2.1"}, 0)[0]
+    assert rows_of(cards) == [33, 30, 29, 31, 32, 34, 35]
+    assert "representative" in _text(cards[0]) and "representative" not in _text(cards[2])
+    seen: list[int] = []
+    for page in range(5):
+        seen.extend(rows_of(cb.document_page(index, None, page)[0]))
+    assert seen[:3] == [20, 5, 0] and sorted(seen) == list(range(36))

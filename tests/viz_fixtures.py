@@ -106,5 +106,7 @@ def small_tree() -> TopicTree:
                 ))
                 row += 1
     root = Node(id=ROOT_ID, parent=None, depth=0, size=len(documents), label="",
-                summary="Thirty-six short notes.", keywords=["notes"])
+                summary="Thirty-six short notes.", keywords=["notes"], representative_ids=["doc-020", "doc-005"])
+    # representatives, including ids that are not under the node or do not exist (ignored)
+    leaves[-1].representative_ids = ["doc-033", "doc-030", "doc-000", "missing"]
     return TopicTree([root, *tops, *leaves], documents, manifest={"source": "tests/viz_fixtures"})

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -187,14 +188,18 @@ def n_pages(n_docs: int) -> int:
     return max(1, -(-n_docs // PAGE_SIZE))
 
 
-def document_card(index: TreeIndex, row: int) -> html.Details:
+def document_card(index: TreeIndex, row: int, representative: bool = False) -> html.Details:
     """Title and snippet; expands to the full text. Plain children: the text is escaped by React."""
     doc = index.tree.documents[row]
     text = doc.text if len(doc.text) <= FULL_TEXT_CHARS else doc.text[:FULL_TEXT_CHARS] + " …(truncated)"
+    summary: list[Any] = [html.B(shorten(doc.title, 100) if doc.title else doc.id)]
+    if representative:
+        summary.append(html.Span("representative", className="tm-badge"))
+    summary.append(html.Span(" — " + index.snippet(row), className="tm-snippet"))
     return html.Details(
         className="tm-doc",
         children=[
-            html.Summary([html.B(shorten(doc.title, 100) if doc.title else doc.id), html.Span(" — " + index.snippet(row), className="tm-snippet")]),
+            html.Summary(summary),
             html.P(text, className="tm-doc-text"),
             html.Div(f"id {doc.id} · topic {doc.leaf}", className="tm-muted"),
         ],
@@ -202,15 +207,31 @@ def document_card(index: TreeIndex, row: int) -> html.Details:
 
 
 def document_page(index: TreeIndex, nav: Mapping[str, Any] | None, page: Any) -> tuple[list[Any], str, bool, bool]:
-    """One page of the selected node's documents, paged on the server (only this page is sent)."""
+    """One page of the selected node's documents, paged on the server (only this page is sent).
+
+    The node's representative documents come first (they say most about the topic), then the rest
+    in tree order.
+    """
     node_id = _clean_nav(index, nav)["selected"]
     rows = index.node_doc_rows(node_id)
+    reps = index.representative_rows(node_id)
     pages = n_pages(len(rows))
     page = min(max(page if isinstance(page, int) else 0, 0), pages - 1)
-    shown = rows[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
-    cards: list[Any] = [document_card(index, r) for r in shown] or [html.P("No documents.", className="tm-muted")]
+    ordered = _reps_first(index, node_id, rows, reps)
+    shown = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
+    rep_set = set(reps)
+    cards: list[Any] = [document_card(index, r, r in rep_set) for r in shown] or [html.P("No documents.", className="tm-muted")]
     info = f"page {page + 1} of {pages} · {len(rows):,} documents"
     return cards, info, page <= 0, page >= pages - 1
+
+
+def _reps_first(index: TreeIndex, node_id: str, rows: np.ndarray, reps: list[int]) -> np.ndarray:
+    """``rows`` reordered: representatives first, then the others in tree order (O(n) masking)."""
+    if not reps:
+        return rows
+    keep = np.ones(len(rows), dtype=bool)
+    keep[index.doc_rank[reps] - index.doc_lo[index.pos[node_id]]] = False
+    return np.concatenate([np.array(reps, dtype=rows.dtype), rows[keep]])
 
 
 # -- search and map selection ------------------------------------------------------------------------

@@ -137,6 +137,7 @@ class TreeIndex:
         self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
         self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
         self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
+        self.doc_row_by_id: dict[str, int] = {d.id: row for row, d in enumerate(docs)}
         self.doc_search_text: list[str] = [f"{d.title}\n{d.text}".lower() for d in docs]
 
     def _build_labels(self) -> None:
@@ -241,6 +242,16 @@ class TreeIndex:
         """Node id -> count for every node holding at least one of ``doc_rows``."""
         counts = self.counts_per_node(doc_rows)
         return {self.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+
+    def representative_rows(self, node_id: str) -> list[int]:
+        """Rows of the node's representative documents that lie under it, in the node's order."""
+        i = self.pos[node_id]
+        out: list[int] = []
+        for doc_id in self.nodes[i].representative_ids:
+            row = self.doc_row_by_id.get(doc_id)
+            if row is not None and self.doc_lo[i] <= self.doc_rank[row] < self.doc_hi[i] and row not in out:
+                out.append(row)
+        return out
 
     def snippet(self, row: int) -> str:
         return shorten(self.tree.documents[row].text, SNIPPET_CHARS)
