@@ -89,7 +89,7 @@ def test_chart_click_drills_down_and_centre_goes_up(index: TreeIndex) -> None:
     assert cb.chart_click(index, _click(ROOT_ID), up) == {"view": ROOT_ID, "selected": ROOT_ID}
 
 
-@pytest.mark.parametrize("click", [None, {}, {"points": []}, _click("9.9"), {"points": [{"id": 3}]}])
+@pytest.mark.parametrize("click", [None, {}, [], "x", {"points": []}, {"points": "x"}, {"points": [7]}, _click("9.9"), {"points": [{"id": 3}]}])
 def test_chart_click_ignores_bad_input(index: TreeIndex, click: Any) -> None:
     with pytest.raises(PreventUpdate):
         cb.chart_click(index, click, {"view": ROOT_ID, "selected": ROOT_ID})
@@ -102,6 +102,10 @@ def test_goto_and_map_click_and_untrusted_nav(index: TreeIndex) -> None:
         cb.goto(index, "nope")
     nav = cb.map_click(index, {"points": [{"curveNumber": 2, "pointIndex": 0}]})
     assert nav["selected"].startswith("2.") and nav["view"] == "2"
+    for junk in (None, [], {"points": [3, "x", {"curveNumber": 99, "pointIndex": 0}]}):
+        with pytest.raises(PreventUpdate):
+            cb.map_click(index, junk)  # type: ignore[arg-type]
+    assert cb.map_selection(index, {"points": "all"}) == ([], None)
     assert cb._clean_nav(index, {"view": "<x>", "selected": 5}) == {"view": ROOT_ID, "selected": ROOT_ID}
     assert cb._clean_nav(index, None) == {"view": ROOT_ID, "selected": ROOT_ID}
 

@@ -60,7 +60,9 @@ def goto(index: TreeIndex, node_id: str) -> Nav:
 def chart_click(index: TreeIndex, click_data: Mapping[str, Any] | None, nav: Mapping[str, Any] | None) -> Nav:
     """Segment click drills down (and selects); a click on the centre goes up one level."""
     state = _clean_nav(index, nav)
-    points = (click_data or {}).get("points") or []
+    points = click_data.get("points") if isinstance(click_data, Mapping) else None
+    if not isinstance(points, list):
+        raise PreventUpdate
     node_id = points[0].get("id") if points and isinstance(points[0], Mapping) else None
     if not isinstance(node_id, str) or node_id not in index:
         raise PreventUpdate
@@ -76,7 +78,8 @@ def chart_click(index: TreeIndex, click_data: Mapping[str, Any] | None, nav: Map
 
 def map_click(index: TreeIndex, click_data: Mapping[str, Any] | None) -> Nav:
     """Clicking a document on the map selects the leaf it belongs to."""
-    rows = map_point_rows(index, list((click_data or {}).get("points") or []))
+    points = click_data.get("points") if isinstance(click_data, Mapping) else None
+    rows = map_point_rows(index, points if isinstance(points, list) else [])
     if len(rows) == 0:
         raise PreventUpdate
     return goto(index, index.ids[index.doc_leaf_pos[rows[0]]])
@@ -264,8 +267,8 @@ def search_results(index: TreeIndex, query: str | None) -> list[Any]:
 
 def map_selection(index: TreeIndex, selected_data: Mapping[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
     """Which nodes the lasso-selected documents fall in: a ranked list, and hits for the chart."""
-    points = list((selected_data or {}).get("points") or [])
-    rows = map_point_rows(index, points)
+    points = selected_data.get("points") if isinstance(selected_data, Mapping) else None
+    rows = map_point_rows(index, points if isinstance(points, list) else [])
     if len(rows) == 0:
         return [], None
     hits = index.nodes_of_rows(rows)

@@ -224,6 +224,8 @@ def map_point_rows(index: TreeIndex, points: list[Mapping[str, Any]]) -> np.ndar
     groups = _map_groups(index)
     rows: list[int] = []
     for point in points:
+        if not isinstance(point, Mapping):
+            continue
         curve, k = point.get("curveNumber"), point.get("pointIndex", point.get("pointNumber"))
         if not isinstance(curve, int) or not isinstance(k, int) or not 0 <= curve < len(groups):
             continue
