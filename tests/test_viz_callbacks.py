@@ -122,7 +122,7 @@ def test_chart_figure_follows_view_depth_kind_and_highlight(index: TreeIndex) ->
     picked = cb.chart_figure(index, None, 2, "sunburst", None, {"n": 2, "nodes": {"2": 2, "2.1": 2, "bad": 1}})["data"][0]
     widths = dict(zip(picked["ids"], picked["marker"]["line"]["width"]))
     assert widths["2.1"] > 1 and widths["1.1"] == 1
-    fallback = cb.chart_figure(index, {"view": "zz"}, "deep", "pie", None, None)["data"][0]
+    fallback = cb.chart_figure(index, {"view": "zz"}, "deep", "pie", ["q"], ["junk"])["data"][0]  # type: ignore[arg-type]
     assert fallback["type"] == "sunburst" and fallback["ids"][0] == ROOT_ID
 
 

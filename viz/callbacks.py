@@ -99,13 +99,13 @@ def chart_figure(
     rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
     kind = kind if kind in CHART_KINDS else "sunburst"
     highlight: dict[str, int] | None = None
-    if query and query.strip():
+    if isinstance(query, str) and query.strip():
         highlight = dict(index.search(query).node_hits)
-    if map_pick and isinstance(map_pick.get("nodes"), Mapping):
+    if isinstance(map_pick, Mapping) and isinstance(map_pick.get("nodes"), Mapping):
         highlight = highlight or {}
         for node_id, count in map_pick["nodes"].items():
-            if node_id in index:
-                highlight[node_id] = max(highlight.get(node_id, 0), int(count))
+            if node_id in index and isinstance(count, int):
+                highlight[node_id] = max(highlight.get(node_id, 0), count)
     return hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
 
 
