@@ -217,8 +217,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command(
         help=(
-            "Build the map of a bundled demo corpus (no network) and print it.\n\n"
-            "Corpora: bbc (2,225 BBC News articles, default), papers (56 paper abstracts)."
+            "Build the map of a bundled demo corpus (no network), print it and open it in the dashboard.\n\n"
+            "Corpora: bbc (2,225 BBC News articles, default), papers (56 paper abstracts). "
+            "The dashboard listens on http://127.0.0.1:8050/ (--host, --port); --no-serve only builds."
         )
     )
     def demo(
@@ -226,6 +227,9 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file [default: out/<corpus>.tree.json]")] = None,
         data_dir: Annotated[Optional[Path], typer.Option(help="folder with the demo files [default: the project's data/]")] = None,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
+        host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,
     ) -> None:
         files = {"bbc": ("bbc.jsonl.gz", "bbc.minilm.npy"), "papers": ("papers.jsonl", "papers.minilm.npy")}
         if corpus not in files:
@@ -243,6 +247,10 @@ def register(app: typer.Typer) -> None:
         save_tree(tree, output)
         typer.echo(full_report(tree, max_depth=2))
         typer.echo(f"\nwrote {output}")
+        if serve:
+            from hierarchy.cli_serve import serve_tree
+
+            serve_tree(tree, output, host=host, port=port)
 
 
 def demo_data_dir() -> Path:

@@ -47,6 +47,11 @@ def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, P
     rows = list(csv.DictReader(paths.open(encoding="utf-8")))
     assert len(rows) == 56 and all(r["path"].startswith("root/") and r["path"].endswith(r["leaf"]) for r in rows)
 
+    page = tmp_path / "map.html"
+    assert run_cli("export", str(out), "--format", "html", "-o", str(page), cwd=tmp_path).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    assert "sunburst" in html and "<script src=\"http" not in html  # plotly.js inline: opens with no server
+
 
 def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, emb = topic_corpus
@@ -121,8 +126,45 @@ def test_help_teaches() -> None:
 
 @pytest.mark.slow
 def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
-    result = run_cli("demo", "--no-serve", cwd=tmp_path) if False else run_cli("demo", cwd=tmp_path)
+    result = run_cli("demo", "--no-serve", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     tree = load_tree(tmp_path / "out" / "bbc.tree.json")
     assert len(tree.documents) == 2225
     assert 3 <= len(tree.children("root")) <= 10
+
+
+@pytest.mark.slow
+def test_demo_builds_and_serves_the_dashboard(tmp_path: Path) -> None:
+    """README's first command: `topicmap demo` builds the map and serves it on 127.0.0.1."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.cli_helpers import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hierarchy", "demo", "--corpus", "papers", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        page = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    page = response.read().decode("utf-8")
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert "<title>" in page and "topicmap" in page
+        assert (tmp_path / "out" / "papers.tree.json").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
