@@ -96,8 +96,10 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     foreign: list[str] = []
+    plotly_loads: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("request", lambda req: None if req.url.startswith(server) else foreign.append(req.url))
+    page.on("request", lambda req: plotly_loads.append(req.url) if "plotly.min.js" in req.url else None)
     try:
         page.goto(server + "/")
         # the sunburst rendered: centre + 3 topics + 6 subtopics
@@ -197,6 +199,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         page.close()
     assert errors == [], errors
     assert foreign == [], f"the page fetched from outside the app: {foreign}"
+    assert len(plotly_loads) == 1, plotly_loads  # preloaded by the page, not fetched again by dcc.Graph
 
 
 def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> None:
