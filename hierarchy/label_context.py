@@ -12,8 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hierarchy.llm import messages_tokens
-from hierarchy.prompting import PromptTemplate, untrusted
+from hierarchy.prompting import PromptTemplate, messages_tokens, untrusted
 from hierarchy.tree import Document, Node, TopicTree
 
 

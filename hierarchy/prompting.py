@@ -165,6 +165,15 @@ def _check_name(name: str) -> None:
         raise PromptError(f"unknown prompt {name!r} in --prompt; the prompts are {', '.join(PROMPT_NAMES)}")
 
 
+def estimate_tokens(text: str) -> int:
+    """About four characters per token: good enough for budgets and dry runs (no tokenizer download)."""
+    return (len(text) + 3) // 4
+
+
+def messages_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(estimate_tokens(m["content"]) + 4 for m in messages) + 2
+
+
 def untrusted(text: str, limit: int) -> str:
     """Document text made safe to place between delimiters: one line, no angle brackets, bounded.
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from hierarchy.label_context import LabelRules, PromptBudget, render_distinct, render_leaf, render_parent
-from hierarchy.llm import messages_tokens
 from hierarchy.prompting import (
     PROMPT_NAMES,
     PromptError,
     PromptTemplate,
     builtin_versions,
     load_builtin,
+    messages_tokens,
     resolve_prompts,
     untrusted,
 )
