@@ -171,8 +171,30 @@ def run_labelling(args: dict[str, Any], targets: frozenset[str] | None, force: b
             f"{report.aborted}\nstopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
             f"{out_path} and cached; run the same command again to resume"
         )
+    if report.calls or not tree.manifest.get("labelling"):
+        tree.manifest["labelling"] = run_record(report, settings, price_table)
+        save_tree(tree, out_path)
     typer.echo(summary_text(report, settings, price_table))
     typer.echo(f"wrote {out_path}")
+
+
+def run_record(report: RunReport, settings: Settings, table: dict[str, Any]) -> dict[str, Any]:
+    """What the tree file's manifest keeps about the last labelling run that made requests."""
+    from datetime import UTC, datetime
+
+    price = price_for(settings.config.model, table)
+    record: dict[str, Any] = {
+        "model": settings.config.model,
+        "prompts": report.prompts,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "calls": report.calls,
+        "prompt_tokens": report.prompt_tokens,
+        "completion_tokens": report.completion_tokens,
+        "failed": report.failed,
+    }
+    if price is not None:
+        record["estimated_cost_usd"] = round(price.cost(report.prompt_tokens, report.completion_tokens), 6)
+    return record
 
 
 class _Progress:
@@ -211,7 +233,7 @@ def _cost(report: RunReport, model: str, table: dict[str, Any]) -> str:
 
 def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -> str:
     lines = [
-        f"labelled {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
+        f"label run over {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
         f"  {report.calls} calls ({report.label_calls} labels, {report.sibling_calls} sibling passes), {report.requests} HTTP requests; "
         f"{report.cache_hits} answers from the cache, {report.kept} unchanged, {report.reused} single-child reused, "
         f"{report.renamed} renamed to keep siblings distinct, {report.failed} failed",

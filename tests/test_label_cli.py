@@ -62,9 +62,11 @@ def test_label_in_place_then_again_with_zero_requests(tree_file: Path, tmp_path:
     env = {"OPENAI_BASE_URL": fake_server.base_url}
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0, result.err
-    assert "labelled 10 nodes with fake-model" in result.out and "label_leaf@v1" in result.out and f"wrote {tree_file}" in result.out
+    assert "label run over 10 nodes with fake-model" in result.out and "label_leaf@v1" in result.out and f"wrote {tree_file}" in result.out
     tree = load_tree(tree_file)
     assert all(n.label_meta.labeler == "llm" for n in tree.iter_nodes())
+    record = tree.manifest["labelling"]
+    assert record["model"] == "fake-model" and record["calls"] == 11 and record["prompt_tokens"] > 0 and "estimated_cost_usd" not in record
     sent = len(fake_server.chat_requests)
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0 and "0 HTTP requests" in result.out and len(fake_server.chat_requests) == sent
