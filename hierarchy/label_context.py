@@ -72,12 +72,12 @@ def pick_documents(tree: TopicTree, node: Node, count: int, by_id: dict[str, Doc
     seen: set[str] = set()
     for doc_id in node.representative_ids:
         doc = by_id.get(doc_id)
-        if doc is not None and doc_id not in seen:
+        if doc is not None and doc_id not in seen and (doc.text or doc.title):
             chosen.append(doc)
             seen.add(doc_id)
         if len(chosen) >= count:
             return chosen
-    rest = [d for d in tree.documents_of(node.id) if d.id not in seen]
+    rest = [d for d in tree.documents_of(node.id) if d.id not in seen and (d.text or d.title)]  # trees built --no-text have none
     if rest and len(chosen) < count:
         rng = random.Random(f"topicmap:{node.id}")
         chosen.extend(rng.sample(rest, min(count - len(chosen), len(rest))))

@@ -105,8 +105,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
         raise InputError(f"invalid LLM setting: {exc}") from None
     if config.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {config.concurrency}")
-    if max_prompt_tokens < 200:
-        raise InputError(f"--max-prompt-tokens must be at least 200, got {max_prompt_tokens}")
+    if max_prompt_tokens < 500:  # the instructions alone take about 300
+        raise InputError(f"--max-prompt-tokens must be at least 500, got {max_prompt_tokens}")
     prompts = list(cli.get("prompt") or []) or list(file.get("prompt", []))
     cache_dir = cli.get("cache_dir") or file.get("cache_dir")
     prices = cli.get("prices") or file.get("prices")
