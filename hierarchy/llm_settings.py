@@ -60,11 +60,11 @@ def read_config(path: Path) -> dict[str, Any]:
     section = data.get("llm", {})
     if not isinstance(section, dict):
         raise InputError(f"{path}: [llm] must be a table")
+    if "api_key" in data or "api_key" in section:
+        raise InputError(f"{path}: do not put API keys in files; set api_key_env to the name of an environment variable")
     unknown = sorted(set(section) - CONFIG_KEYS)
     if unknown:
         raise InputError(f"{path}: unknown key(s) in [llm]: {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
-    if "api_key" in data or "api_key" in section:
-        raise InputError(f"{path}: do not put API keys in files; set api_key_env to the name of an environment variable")
     base = path.parent
     for key in ("cache_dir", "prices"):
         if key in section:
@@ -107,7 +107,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
         raise InputError(f"--concurrency must be at least 1, got {config.concurrency}")
     if max_prompt_tokens < 500:  # the instructions alone take about 300
         raise InputError(f"--max-prompt-tokens must be at least 500, got {max_prompt_tokens}")
-    prompts = list(cli.get("prompt") or []) or list(file.get("prompt", []))
+    from_file = file.get("prompt", [])
+    prompts = list(cli.get("prompt") or []) or ([from_file] if isinstance(from_file, str) else list(from_file))
     cache_dir = cli.get("cache_dir") or file.get("cache_dir")
     prices = cli.get("prices") or file.get("prices")
     return Settings(

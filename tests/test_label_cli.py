@@ -215,3 +215,27 @@ def test_progress_bar_shows_calls_cache_failures_and_tokens(capsys: pytest.Captu
     bar.close()
     err = capsys.readouterr().err
     assert "2/4" in err and "calls=3" in err and "cached=1" in err and "failed=1" in err and "tokens=1,234" in err
+
+
+def test_settings_resolution(tmp_path: Path) -> None:
+    from hierarchy.errors import InputError
+    from hierarchy.llm_settings import resolve_settings
+
+    none = resolve_settings({}, {})
+    assert not none.configured and none.config.model == "gpt-4o-mini" and none.config.concurrency == 8
+    keyed = resolve_settings({}, {"OPENAI_API_KEY": "sk-test"})
+    assert keyed.configured and keyed.config.api_key == "sk-test" and keyed.config.base_url is None
+    config = tmp_path / "c.toml"
+    config.write_text('[llm]\napi_key_env = "MY_KEY"\ncache_dir = "cache"\nprompt = ["label_leaf@v1"]\ntimeout = 5\n', "utf-8")
+    chosen = resolve_settings({"timeout": 9.0}, {"MY_KEY": "k", "OPENAI_API_KEY": "other"}, config)
+    assert chosen.config.api_key == "k" and chosen.config.timeout == 9.0
+    assert chosen.cache_dir == (tmp_path / "cache").resolve() and chosen.prompts == ["label_leaf@v1"]
+    config.write_text('[llm]\nprompt = "v1"\n', "utf-8")
+    assert resolve_settings({}, {}, config).prompts == ["v1"]
+    config.write_text('[llm]\napi_key = "sk-secret"\n', "utf-8")
+    with pytest.raises(InputError, match="do not put API keys in files"):
+        resolve_settings({}, {}, config)
+    with pytest.raises(InputError, match="concurrency must be at least 1"):
+        resolve_settings({"concurrency": 0}, {})
+    with pytest.raises(InputError, match="no such config file"):
+        resolve_settings({}, {}, tmp_path / "missing.toml")
