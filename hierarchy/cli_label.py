@@ -211,12 +211,11 @@ class _Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=report.planned, unit="node", file=sys.stderr, dynamic_ncols=True)
-        self._bar.n = report.done
         self._bar.set_postfix_str(
             f"calls={report.calls} cached={report.cache_hits} failed={report.failed} tokens={report.prompt_tokens + report.completion_tokens:,}",
             refresh=False,
         )
-        self._bar.refresh()
+        self._bar.update(report.done - self._bar.n)  # redraws at most every tqdm.mininterval
 
     def close(self) -> None:
         if self._bar is not None:
