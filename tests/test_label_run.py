@@ -292,3 +292,16 @@ def test_checkpoint_file_is_valid_json_at_every_save(fake_server: FakeOpenAIServ
     label_tree(tree, fast_config(fake_server.base_url, concurrency=1), options, AnswerCache(None), checkpoint=checkpoint)
     assert len(saves) >= 3 and saves == sorted(saves) and saves[-1] == 10
     assert json.loads(path.read_text("utf-8"))["format"] == "topicmap-tree"
+
+
+def test_relabelled_node_that_collides_is_renamed_not_its_untouched_sibling(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cache = AnswerCache(tmp_path / "cache")
+    tree = make_tree()
+    run(tree, fast_config(fake_server.base_url), cache)
+    before = (tree.node("1.0").label, tree.node("1.0").label_meta.created_at)
+    mine = tmp_path / "same.user.j2"  # names every leaf after 1.0's keywords: 1.1 now collides with 1.0
+    mine.write_text("Cluster {{ node.id }} holds {{ node.size }} documents.\nKeywords: bread, dough\n", "utf-8")
+    run(tree, fast_config(fake_server.base_url), cache, prompts=[f"label_leaf={mine}"], targets=frozenset({"1.1"}), force=True)
+    assert (tree.node("1.0").label, tree.node("1.0").label_meta.created_at) == before
+    assert tree.node("1.1").label != "Bread Dough" and tree.node("1.1").label_meta.extra["renamed_from"] == "Bread Dough"
+    assert_siblings_distinct(tree)
