@@ -16,6 +16,7 @@ from hierarchy.errors import InputError
 from hierarchy.llm import LLMConfig
 
 DEFAULT_MODEL = "gpt-4o-mini"
+LOCAL_DEFAULTS: dict[str, Any] = {"timeout": 300.0, "concurrency": 4}  # a base URL: often one local GPU or CPU
 DEFAULTS: dict[str, Any] = {
     "timeout": 60.0,
     "concurrency": 8,
@@ -77,6 +78,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
     config_path = config_path or (Path(env["TOPICMAP_CONFIG"]) if env.get("TOPICMAP_CONFIG") else None)
     file = read_config(config_path) if config_path else {}
 
+    defaults = dict(DEFAULTS)
+
     def pick(name: str, env_name: str | None = None) -> Any:
         if cli.get(name) is not None:
             return cli[name]
@@ -84,11 +87,13 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
             return env[env_name]
         if name in file:
             return file[name]
-        return DEFAULTS.get(name)
+        return defaults.get(name)
 
     key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
     api_key = env.get(key_var) or None
     base_url = pick("base_url", "OPENAI_BASE_URL") or None
+    if base_url and "api.openai.com" not in base_url:
+        defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience
     model = pick("model", "TOPICMAP_MODEL") or DEFAULT_MODEL
     try:
         config = LLMConfig(

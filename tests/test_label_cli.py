@@ -223,6 +223,8 @@ def test_settings_resolution(tmp_path: Path) -> None:
 
     none = resolve_settings({}, {})
     assert not none.configured and none.config.model == "gpt-4o-mini" and none.config.concurrency == 8
+    local = resolve_settings({}, {"OPENAI_BASE_URL": "http://localhost:11434/v1"})
+    assert local.configured and local.config.timeout == 300 and local.config.concurrency == 4
     keyed = resolve_settings({}, {"OPENAI_API_KEY": "sk-test"})
     assert keyed.configured and keyed.config.api_key == "sk-test" and keyed.config.base_url is None
     config = tmp_path / "c.toml"
