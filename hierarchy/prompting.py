@@ -153,6 +153,8 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
                 raise PromptError(f"no prompt has a version {spec!r}")
             for name in having:
                 chosen[name] = load_builtin(name, spec)
+        elif spec.endswith(".j2") or "/" in spec:
+            raise PromptError(f"--prompt {spec}: say which prompt the file replaces, e.g. --prompt {LEAF}={spec}")
         else:
             chosen[spec] = load_builtin(spec)
     for name in PROMPT_NAMES:

@@ -65,6 +65,8 @@ def test_resolve_prompt_specs(tmp_path: Path) -> None:
     assert chosen.leaf.system_source == load_builtin("label_leaf").system_source  # no mine.system.j2 beside it
     (tmp_path / "mine.system.j2").write_text("Answer JSON.", "utf-8")
     assert resolve_prompts([f"label_leaf={user}"]).leaf.system_source == "Answer JSON."
+    with pytest.raises(PromptError, match="say which prompt the file replaces"):
+        resolve_prompts([str(user)])
     for spec in ["label_leaf@v99", "nope", "v42", f"nope={user}", "label_leaf=/no/such/file.j2"]:
         with pytest.raises(PromptError):
             resolve_prompts([spec])
