@@ -168,7 +168,7 @@ def run_labelling(args: dict[str, Any], targets: frozenset[str] | None, force: b
     bar.close()
     if report.aborted:
         raise TopicmapError(
-            f"{report.aborted}\nstopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
+            f"{report.aborted}; stopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
             f"{out_path} and cached; run the same command again to resume"
         )
     if report.calls or not tree.manifest.get("labelling"):

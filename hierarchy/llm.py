@@ -291,9 +291,11 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _message(exc: Exception) -> str:
+    """The server's own error message, on one line and short."""
     body = getattr(exc, "body", None)
+    text = str(exc)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:200]
-    return str(exc)[:200]
+            text = str(inner["message"])
+    return " ".join(text.split())[:200]

@@ -114,6 +114,7 @@ def test_server_gone_mid_run_then_resume(tree_file: Path, tmp_path: Path) -> Non
     with FakeOpenAIServer(die_after=3) as dying:
         result = invoke(["label", str(tree_file), "-m", "fake-model", "-j", "1", "--max-retries", "1", *common(tmp_path)], {"OPENAI_BASE_URL": dying.base_url})
     assert result.code == 2 and "cannot reach" in result.err and "run the same command again to resume" in result.err
+    assert len(result.err.splitlines()) == 1  # one line, as every user error
     assert sum(n.label_meta.labeler == "llm" for n in load_tree(tree_file).iter_nodes()) == 3
     with FakeOpenAIServer() as healthy:
         result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], {"OPENAI_BASE_URL": healthy.base_url})
