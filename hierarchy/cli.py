@@ -38,6 +38,7 @@ def _register_commands() -> None:
     from hierarchy import cli_core
 
     cli_core.register(app)
+    from hierarchy import cli_evaluate; cli_evaluate.register(app)  # noqa: E702 - one line, easy to merge
 
 
 def main(argv: list[str] | None = None) -> None:
