@@ -39,6 +39,7 @@ def _register_commands() -> None:
 
     cli_core.register(app)
     from hierarchy import cli_evaluate; cli_evaluate.register(app)  # noqa: E702 - one line, easy to merge
+    __import__("hierarchy.cli_label").cli_label.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
