@@ -76,7 +76,7 @@ def _options(
     """All checks that need no model (labels, references, sample size, vectors file) come first."""
     from hierarchy.evaluate import EvaluateOptions, require_labels
     from hierarchy.io import load_embeddings
-    from hierarchy.navigate import EmbeddingNavigator, LLMNavigator, OpenAIChat, sample_targets
+    from hierarchy.navigate import EmbeddingNavigator, LabellerChat, LLMNavigator, sample_targets
     from hierarchy.tree_embedder import resolve_tree_embedder, tree_dimensions
 
     require_labels(tree, source)
@@ -85,10 +85,14 @@ def _options(
     sample = min(DEFAULT_SAMPLE, len(tree.documents)) if sample is None else sample
     if wanted:
         sample_targets(tree, sample, seed)
-    llm_model = model or os.environ.get("TOPICMAP_NAVIGATOR_MODEL")
-    llm_url = base_url or os.environ.get("OPENAI_BASE_URL")
-    if NavigatorName.llm in wanted and not llm_model:
-        raise InputError("--navigator llm needs --model (the chat model to navigate with)")
+    llm_config = None
+    if NavigatorName.llm in wanted:
+        from hierarchy.llm_settings import environment, resolve_settings
+
+        settings = resolve_settings({"model": model, "base_url": base_url}, environment())
+        if not settings.configured:
+            raise InputError("--navigator llm needs a chat server: set OPENAI_API_KEY, or OPENAI_BASE_URL / --base-url for a compatible one (Ollama, vLLM, ...)")
+        llm_config = settings.config
     vectors = None
     if embeddings is not None:
         vectors = load_embeddings(embeddings, len(tree.documents), expected_dim=tree_dimensions(tree))
@@ -104,8 +108,7 @@ def _options(
         if name is NavigatorName.embedding:
             built.append(EmbeddingNavigator(tree_embedder, cache_dir))
         else:
-            chat = OpenAIChat(llm_model or "", base_url=llm_url, api_key=os.environ.get("OPENAI_API_KEY"))
-            built.append(LLMNavigator(chat, model=llm_model or ""))
+            built.append(LLMNavigator(LabellerChat(llm_config), model=llm_config.model))
     return EvaluateOptions(
         references=references,
         vectors=vectors,
@@ -129,8 +132,8 @@ EmbeddingsOpt = Annotated[Optional[Path], typer.Option(help=".npy document vecto
 EmbedderOpt = Annotated[Optional[EmbedderOverride], typer.Option(help="the model that made the tree's embeddings, when the tree does not say (built from a .npy)")]
 EmbeddingModelOpt = Annotated[Optional[str], typer.Option(help="model name for --embedder openai")]
 NavigatorOpt = Annotated[list[NavigatorName], typer.Option("--navigator", help="embedding (free, deterministic), llm (needs --model and OPENAI_BASE_URL/OPENAI_API_KEY), none; repeat for several")]
-ModelOpt = Annotated[Optional[str], typer.Option(help="chat model for --navigator llm")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --navigator llm [default: $OPENAI_BASE_URL]")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="chat model for --navigator llm [default: $TOPICMAP_MODEL, the [llm] config, or the labeller's default]")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --navigator llm [default: $OPENAI_BASE_URL]; settings as for 'topicmap label'")]
 DEFAULT_SAMPLE = 200
 SampleOpt = Annotated[Optional[int], typer.Option(help="documents the navigators look for (seeded sample) [default: 200, or all when fewer]")]
 SeedOpt = Annotated[int, typer.Option(help="seed for the samples")]

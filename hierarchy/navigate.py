@@ -153,7 +153,12 @@ def descend(tree: TopicTree, navigator: Navigator, target: Target) -> Navigation
 
 def navigate(tree: TopicTree, navigator: Navigator, targets: Sequence[Target], seed: int = 0) -> tuple[NavigationScores, list[NavigationResult]]:
     navigator.prepare(tree, targets)
-    results = [descend(tree, navigator, t) for t in targets]
+    if isinstance(navigator, LLMNavigator) and hasattr(navigator.chat, "__aenter__"):
+        import asyncio
+
+        results = asyncio.run(_navigate_async(tree, navigator, targets))
+    else:
+        results = [descend(tree, navigator, t) for t in targets]
     return score_navigation(results, navigator.name, seed, labels=_labelers(tree)), results
 
 
@@ -223,91 +228,120 @@ class EmbeddingNavigator:
 
 # -- the LLM navigator ----------------------------------------------------------------------
 class ChatBackend(Protocol):
-    """Anything that answers chat messages with text: the labeller's client, or a plain OpenAI client."""
+    """Anything that answers chat messages with text, synchronously (tests, simple scripts)."""
 
     def complete(self, messages: list[dict[str, str]]) -> str: ...
 
 
-class OpenAIChat:
-    """The official ``openai`` client, synchronous, SDK retries on. Any compatible server via ``base_url``."""
+class LabellerChat:
+    """The labeller's :class:`hierarchy.llm.ChatClient` (retries, backoff, bounded concurrency) as a text backend.
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0, max_retries: int = 3) -> None:
-        self.model = model
-        self.base_url = base_url
-        self.api_key = api_key
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._client: Any = None
+    Fatal errors (no server, bad key, unknown model) stop the run; a request that still fails after
+    the client's retries is a miss for that target, reported with the invalid answers.
+    """
 
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        import openai
+    def __init__(self, config: Any) -> None:
+        from hierarchy.llm import ChatClient
 
-        if self._client is None:
-            if not self.api_key and not self.base_url:
-                raise TopicmapError("the llm navigator needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
-            self._client = openai.OpenAI(api_key=self.api_key or "sk-no-key-required", base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries)
+        self.config = config
+        self.client = ChatClient(config)
+
+    async def __aenter__(self) -> LabellerChat:
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(*exc)
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        from hierarchy.llm import LLMError
+
         try:
-            response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0.0, max_tokens=50)
-        except openai.APIConnectionError as exc:
-            raise TopicmapError(f"cannot reach the chat server at {self.base_url or 'the OpenAI API'}: {exc}") from None
-        except openai.APIStatusError as exc:
-            raise TopicmapError(f"chat request refused ({exc.status_code}): {exc.message}") from None
-        content = response.choices[0].message.content if response.choices else None
-        return content or ""
+            return (await self.client.complete(messages)).text
+        except LLMError as exc:
+            if exc.fatal:
+                raise
+            return f"(request failed: {exc})"
 
 
-@dataclass(frozen=True)
-class NavigatePrompt:
-    system: str
-    user: str
-    version: str = PROMPT_VERSION
+def navigate_prompt(version: str = PROMPT_VERSION) -> Any:
+    """The built-in navigation prompt as the labeller's strict :class:`PromptTemplate`."""
+    from hierarchy.prompting import PromptTemplate
 
-    @classmethod
-    def builtin(cls, version: str = PROMPT_VERSION) -> NavigatePrompt:
-        folder = resources.files("prompts").joinpath(PROMPT_NAME)
-        try:
-            system = folder.joinpath(f"{version}.system.j2").read_text("utf-8")
-            user = folder.joinpath(f"{version}.user.j2").read_text("utf-8")
-        except FileNotFoundError:
-            raise TopicmapError(f"no built-in prompt {PROMPT_NAME}@{version}") from None
-        return cls(system, user, version)
-
-    def render(self, context: dict[str, Any]) -> list[dict[str, str]]:
-        import jinja2
-
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
-        try:
-            return [
-                {"role": "system", "content": env.from_string(self.system).render(**context).strip()},
-                {"role": "user", "content": env.from_string(self.user).render(**context).strip()},
-            ]
-        except jinja2.TemplateError as exc:
-            raise TopicmapError(f"prompt {PROMPT_NAME}@{self.version}: {exc}") from None
+    folder = resources.files("prompts").joinpath(PROMPT_NAME)
+    try:
+        system = folder.joinpath(f"{version}.system.j2").read_text("utf-8")
+        user = folder.joinpath(f"{version}.user.j2").read_text("utf-8")
+    except FileNotFoundError:
+        raise TopicmapError(f"no built-in prompt {PROMPT_NAME}@{version}") from None
+    return PromptTemplate(PROMPT_NAME, version, system, user)
 
 
 class LLMNavigator:
-    """A chat model picks a numbered child by its label and summary; answers are checked against the list."""
+    """A chat model picks a numbered child by its label and summary; answers are checked against the list.
 
-    def __init__(self, chat: ChatBackend, model: str = "", prompt: NavigatePrompt | None = None, keywords_as_summary: bool = True) -> None:
+    ``chat`` is a :class:`ChatBackend` (sync ``complete``) or :class:`LabellerChat` (async); with the
+    latter, targets are navigated concurrently (each descent is sequential by nature).
+    """
+
+    def __init__(self, chat: Any, model: str = "", prompt: Any = None, keywords_as_summary: bool = True, document_chars: int = 600) -> None:
         self.chat = chat
         self.model = model
         self.prompt = prompt
         self.keywords_as_summary = keywords_as_summary
+        self.document_chars = document_chars
         self.name = f"llm:{model}" if model else "llm"
-        self._prompt: NavigatePrompt | None = None
+        self._prompt: Any = None
 
     def prepare(self, tree: TopicTree, targets: Sequence[Target]) -> None:
-        self._prompt = self.prompt or NavigatePrompt.builtin()
+        self._prompt = self.prompt or navigate_prompt()
 
-    def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice:
+    def messages(self, target: Target, parent: Node, candidates: Sequence[Node]) -> list[dict[str, str]]:
+        from hierarchy.prompting import untrusted
+
         assert self._prompt is not None, "prepare() first"
         context = {
-            "document": target.query,
-            "parent": {"label": parent.label if parent.id != ROOT_ID else "", "is_root": parent.id == ROOT_ID},
-            "candidates": [{"number": i + 1, "label": c.label, "summary": node_text(c, self.keywords_as_summary).removeprefix(c.label).lstrip(": ")} for i, c in enumerate(candidates)],
+            "document": untrusted(target.query, self.document_chars),
+            "parent": {"label": untrusted(parent.label, 200) if parent.id != ROOT_ID else "", "is_root": parent.id == ROOT_ID},
+            "candidates": [
+                {"number": i + 1, "label": untrusted(c.label, 200), "summary": untrusted(_summary(c, self.keywords_as_summary), 400)}
+                for i, c in enumerate(candidates)
+            ],
         }
-        answer = self.chat.complete(self._prompt.render(context))
+        return self._prompt.render(context)
+
+    def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice:
+        answer = self.chat.complete(self.messages(target, parent, candidates))
         return Choice(parse_choice(answer, [c.label for c in candidates]), answer)
+
+    async def achoose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice:
+        answer = await self.chat.complete(self.messages(target, parent, candidates))
+        return Choice(parse_choice(answer, [c.label for c in candidates]), answer)
+
+
+def _summary(node: Node, keywords_as_summary: bool) -> str:
+    text = node_text(node, keywords_as_summary)
+    return text[len(node.label) + 2 :] if text.startswith(node.label + ": ") else ""
+
+
+async def _descend_async(tree: TopicTree, navigator: LLMNavigator, target: Target) -> NavigationResult:
+    node = tree.root
+    path: list[str] = []
+    while not tree.is_leaf(node.id):
+        children = tree.children(node.id)
+        choice = await navigator.achoose(target, node, children) if len(children) > 1 else Choice(0)
+        if choice.index is None:
+            return NavigationResult(target.doc_id, list(target.true_path), path, invalid_answer=choice.answer or "(empty answer)")
+        node = children[choice.index]
+        path.append(node.id)
+    return NavigationResult(target.doc_id, list(target.true_path), path)
+
+
+async def _navigate_async(tree: TopicTree, navigator: LLMNavigator, targets: Sequence[Target]) -> list[NavigationResult]:
+    import asyncio
+
+    async with navigator.chat:
+        return list(await asyncio.gather(*(_descend_async(tree, navigator, t) for t in targets)))
 
 
 def parse_choice(answer: str, labels: Sequence[str]) -> int | None:

@@ -226,7 +226,7 @@ def test_cli_compare_shows_two_trees_side_by_side(topic_tree_file, tmp_path: Pat
         (["--labels", "nope"], "reference column 'nope': missing for document"),
         (["--sample", "500"], "--sample 500 is larger than the corpus (72 documents"),
         (["--navigator", "embedding"], "the embedding navigator cannot run"),
-        (["--navigator", "llm"], "--navigator llm needs --model"),
+        (["--navigator", "llm"], "--navigator llm needs a chat server"),
     ],
 )
 def test_cli_evaluate_bad_input_is_one_line_and_writes_nothing(topic_tree_file, tmp_path: Path, args, fragment):
