@@ -559,6 +559,9 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
     rows = np.sort(np.random.default_rng(options.seed).choice(n, size=min(options.silhouette_sample, n), replace=False))
     if options.vectors is not None:
         return rows, options.vectors[rows], options.vectors_source
+    recorded = _recorded_vectors(tree)
+    if recorded is not None:
+        return rows, np.asarray(recorded[rows], dtype=np.float32), str(tree.manifest["embedder"]["source"])
     if options.embedder is None:
         return rows, None, "no document vectors: pass --embeddings FILE.npy (row-aligned with the tree's documents) or --embedder"
     texts = [f"{d.title}\n{d.text}" if d.title else d.text for d in tree.documents]
@@ -585,4 +588,22 @@ def _cached_corpus_vectors(texts: list[str], embedder_name: str, cache_dir: Any)
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError):
+        return None
+
+
+def _recorded_vectors(tree: TopicTree) -> np.ndarray | None:
+    """The .npy the tree was built from, if it is still where the manifest says and unchanged."""
+    from pathlib import Path
+
+    from hierarchy.io import file_sha256, load_embeddings
+
+    info = tree.manifest.get("embedder", {}) or {}
+    source = info.get("source")
+    if not isinstance(source, str) or not source.endswith(".npy") or not Path(source).is_file():
+        return None
+    if info.get("sha256") and file_sha256(source) != info["sha256"]:
+        return None
+    try:
+        return load_embeddings(source, len(tree.documents), expected_dim=int(tree.root.centroid.size) if tree.root.centroid is not None else None)
+    except TopicmapError:
         return None

@@ -204,6 +204,9 @@ def test_cli_evaluate_json_with_references(topic_tree_file, tmp_path: Path):
     assert report["references"][0]["dendrogram_purity"] > 0.7 and report["references"][0]["mixed_nodes"] == 0
     assert "precomputed" in report["fidelity"]["skipped"]  # no embedder known for a .npy tree: said, not crashed
     assert report["cohesion"][0]["silhouette"] > 0.3
+    recorded = run_cli("evaluate", str(tree_file), "--navigator", "none", "--json", cwd=tmp_path)
+    assert json.loads(recorded.stdout)["cohesion"] == report["cohesion"]  # the .npy named in the manifest is reused
+    emb.rename(emb.with_suffix(".moved"))
     text = run_cli("evaluate", str(tree_file), "--labels", "top", "--navigator", "none", cwd=tmp_path)
     assert text.returncode == 0 and "dendrogram purity" in text.stdout and "skipped: no document vectors" in text.stdout
 
