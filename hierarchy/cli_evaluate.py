@@ -72,6 +72,7 @@ def _options(
     tiny: int,
     mix_threshold: float,
     cache_dir: Path | None,
+    shared: dict[str, Any] | None = None,
 ) -> Any:
     """All checks that need no model (labels, references, sample size, vectors file) come first."""
     from hierarchy.evaluate import EvaluateOptions, require_labels
@@ -98,6 +99,8 @@ def _options(
         vectors = load_embeddings(embeddings, len(tree.documents), expected_dim=tree_dimensions(tree))
     try:
         tree_embedder = resolve_tree_embedder(tree, _embedder_choice(embedder, embedding_model))
+        if shared is not None:  # compare: load a model once for both trees
+            tree_embedder = shared.setdefault(tree_embedder.name, tree_embedder)
         note = ""
     except TopicmapError as exc:
         if NavigatorName.embedding in wanted:
@@ -225,9 +228,10 @@ def register(app: typer.Typer) -> None:
 
         cache = _cache_dir(cache_dir, no_cache)
         trees = [(str(path), load_tree(path)) for path in (tree_a, tree_b)]
+        shared: dict[str, Any] = {}
         options = [
             _options(tree, source, labels, labels_file, labels_id_column, None, embedder, embedding_model, navigator, model, base_url,
-                     sample, seed, silhouette_sample, tiny, mix_threshold, cache)
+                     sample, seed, silhouette_sample, tiny, mix_threshold, cache, shared)
             for source, tree in trees
         ]
         reports = [evaluate_tree(tree, source, opts).to_dict() for (source, tree), opts in zip(trees, options)]
