@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -325,50 +326,37 @@ def reference_scores(arrays: TreeArrays, name: str, classes: np.ndarray, mix_thr
     if classes.shape[0] != arrays.doc_node.size:
         raise InputError(f"reference {name!r} has {classes.shape[0]} values for {arrays.doc_node.size} documents")
     _, class_index = np.unique(classes, return_inverse=True)
+    n_classes = int(class_index.max()) + 1
     levels = []
-    mixed_total = 0
+    mixed_ids: set[int] = set()  # each node once, though a shallow leaf is listed again at deeper levels
     for depth, labels in enumerate(arrays.level_labels(), start=1):
-        mixed = _mixed_nodes(labels, class_index, mix_threshold)
+        table = np.zeros((arrays.parents.size, n_classes), dtype=np.int64)
+        np.add.at(table, (labels, class_index), 1)
+        present = np.flatnonzero(table.sum(axis=1))
+        mixed = present[table[present].max(axis=1) < mix_threshold * table[present].sum(axis=1)]
+        mixed_ids.update(mixed.tolist())
         levels.append(
             LevelAgreement(
                 depth=depth,
-                clusters=int(np.unique(labels).size),
+                clusters=int(present.size),
                 nmi=round(float(normalized_mutual_info_score(class_index, labels)), 4),
                 ari=round(float(adjusted_rand_score(class_index, labels)), 4),
-                mixed_nodes=mixed,
+                mixed_nodes=int(mixed.size),
             )
         )
-    # Each non-root node once: its level's assignment lists it (deeper levels re-list shallow leaves).
-    seen: set[int] = set()
-    for labels in arrays.level_labels():
-        for node in np.unique(labels):
-            if int(node) in seen:
-                continue
-            seen.add(int(node))
-            counts = np.bincount(class_index[labels == node])
-            if counts.max() < mix_threshold * counts.sum():
-                mixed_total += 1
     best = max(levels, key=lambda lv: (lv.nmi, -lv.depth))
     return ReferenceScores(
         name=name,
-        categories=int(class_index.max()) + 1,
+        categories=n_classes,
         dendrogram_purity=round(dendrogram_purity(arrays.parents, arrays.doc_node, class_index), 4),
         best_depth=best.depth,
         best_clusters=best.clusters,
         nmi=best.nmi,
         ari=best.ari,
-        mixed_nodes=mixed_total,
+        mixed_nodes=len(mixed_ids),
         mix_threshold=mix_threshold,
         levels=levels,
     )
-
-
-def _mixed_nodes(labels: np.ndarray, class_index: np.ndarray, threshold: float) -> int:
-    table = Counter(zip(labels.tolist(), class_index.tolist()))
-    per_node: dict[int, list[int]] = {}
-    for (node, _), count in table.items():
-        per_node.setdefault(node, []).append(count)
-    return sum(1 for counts in per_node.values() if max(counts) < threshold * sum(counts))
 
 
 def references_from_metadata(tree: TopicTree, columns: list[str]) -> dict[str, np.ndarray]:
@@ -393,8 +381,7 @@ def references_from_file(tree: TopicTree, path: str, columns: list[str] | None, 
     Every tree document must have a row, and the file must hold no other documents: a silently
     partial reference would score a different corpus.
     """
-    from hierarchy.io import _iter_rows  # one reader for every supported format
-    from pathlib import Path
+    from hierarchy.io import _iter_rows  # one reader for every supported format (CSV, JSONL, Parquet, .gz)
 
     file = Path(path)
     if not file.exists():
@@ -578,8 +565,6 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
 def _cached_corpus_vectors(texts: list[str], embedder_name: str, cache_dir: Any) -> np.ndarray | None:
     if cache_dir is None:
         return None
-    from pathlib import Path
-
     from hierarchy.embed import corpus_key
 
     path = Path(cache_dir) / "embeddings" / f"{corpus_key(embedder_name, texts)}.npy"
@@ -593,8 +578,6 @@ def _cached_corpus_vectors(texts: list[str], embedder_name: str, cache_dir: Any)
 
 def _recorded_vectors(tree: TopicTree) -> np.ndarray | None:
     """The .npy the tree was built from, if it is still where the manifest says and unchanged."""
-    from pathlib import Path
-
     from hierarchy.io import file_sha256, load_embeddings
 
     info = tree.manifest.get("embedder", {}) or {}
