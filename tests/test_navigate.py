@@ -205,3 +205,26 @@ def test_cli_evaluate_with_the_llm_navigator(tmp_path: Path, topic_corpus):
 
 def test_choice_dataclass_defaults():
     assert Choice(1) == Choice(1, "")
+
+
+def test_llm_navigator_failed_requests_are_misses_and_fatal_errors_stop():
+    """With the llm branch's scripted server: a 500 on every try is a miss; a 401 stops the run."""
+    from hierarchy.llm import LLMConfig
+    from tests.openai_server import Fault, FakeOpenAIServer
+
+    tree = hand_tree()
+    targets = sample_targets(tree, 8)
+    config = dict(model="m", max_retries=1, backoff_base=0.01, backoff_max=0.01, concurrency=1)
+
+    def fault(body):
+        return Fault("status", status=500) if "doc 0.0 0\n</document>" in body["messages"][-1]["content"] else None
+
+    with FakeOpenAIServer(responder=lambda body: '{"choice": 1}', fault_for=fault) as server:
+        scores, results = navigate(tree, LLMNavigator(LabellerChat(LLMConfig(base_url=server.base_url, **config))), targets)
+    by_id = {r.doc_id: r for r in results}
+    assert by_id["0.0-0"].invalid_answer.startswith("(request failed") and by_id["0.0-0"].predicted_path == []
+    assert by_id["0.0-1"].predicted_path == ["0", "0.0"]
+    assert scores.invalid_answers == 1
+    with FakeOpenAIServer(responder=lambda body: '{"choice": 1}', fault_for=lambda body: Fault("status", status=401)) as server:
+        with pytest.raises(TopicmapError):
+            navigate(tree, LLMNavigator(LabellerChat(LLMConfig(base_url=server.base_url, **config))), targets)
