@@ -11,15 +11,14 @@ keyword label and records why.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from hierarchy.errors import TopicmapError
-from hierarchy.label_context import LabelRules, PromptBudget, Rendered, render_distinct, render_leaf, render_parent
+from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder, Rendered
 from hierarchy.label_validate import ContrastLeak, InvalidAnswer, LabelAnswer, normalize, validate_distinct_answer, validate_label_answer
 from hierarchy.llm import ChatClient, LLMConfig, LLMError, LLMUnavailableError
 from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
@@ -99,7 +98,7 @@ class TreeLabeler:
         progress: Callable[[RunReport], None] | None = None,
     ) -> None:
         self.dry_run = client is None
-        self.tree = copy.deepcopy(tree) if self.dry_run else tree
+        self.tree = _label_copy(tree) if self.dry_run else tree
         self.config = config
         self.options = options
         self.cache = cache
@@ -108,7 +107,7 @@ class TreeLabeler:
         self.progress = progress
         self.report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], self.dry_run)
         self._params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
-        self._docs_by_id = {d.id: d for d in tree.documents}
+        self._prompts = PromptBuilder(self.tree, options.budget, options.rules)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._touched: set[str] = set()  # nodes labelled in this run (may be renamed by the sibling pass)
         self._pending: set[str] = set()  # dry run: nodes whose label would come from a request
@@ -121,6 +120,7 @@ class TreeLabeler:
         todo = affected(self.tree, self.options.targets)
         order = [n.id for n in self.tree.iter_bottom_up() if n.id in todo]
         self.report.planned = len(order)
+        self._preflight()
         saver = asyncio.create_task(self._checkpoint_loop()) if self.checkpoint and not self.dry_run else None
         error: BaseException | None = None
         try:
@@ -144,6 +144,18 @@ class TreeLabeler:
         if error is not None:
             raise error
         return self.report
+
+    def _preflight(self) -> None:
+        """Render each prompt once before any request, so a broken template fails now, not after the leaves."""
+        tree, prompts = self.tree, self.options.prompts
+        internal = next((n for n in tree.iter_nodes() if len(tree.children(n.id)) > 1), None)
+        leaf = next(iter(tree.leaves()), None)
+        if leaf is not None:
+            self._prompts.leaf(prompts.leaf, leaf)
+        if internal is not None:
+            children = tree.children(internal.id)
+            self._prompts.parent(prompts.parent, internal)
+            self._prompts.distinct(prompts.distinct, internal, children, [children[-1].id])
 
     async def _node(self, node_id: str) -> None:
         children = self.tree.children(node_id)
@@ -182,11 +194,8 @@ class TreeLabeler:
 
     async def _label(self, node: Node, template: PromptTemplate) -> None:
         leaf = template is self.options.prompts.leaf
-        budget, rules = self.options.budget, self.options.rules
-        if leaf:
-            rendered = render_leaf(template, self.tree, node, budget, rules, self._docs_by_id)
-        else:
-            rendered = render_parent(template, self.tree, node, budget, rules)
+        rules = self.options.rules
+        rendered = self._prompts.leaf(template, node) if leaf else self._prompts.parent(template, node)
         key = self._key(template, rendered.messages)
         target = self._is_target(node.id)
         meta = node.label_meta
@@ -212,7 +221,7 @@ class TreeLabeler:
             return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text)
 
         def without_contrast() -> Rendered:
-            return render_leaf(template, self.tree, node, budget, rules, self._docs_by_id, with_contrast=False)
+            return self._prompts.leaf(template, node, with_contrast=False)
 
         outcome = await self._ask(rendered, validate, without_contrast if leaf else None)
         self.report.label_calls += outcome.calls
@@ -272,7 +281,7 @@ class TreeLabeler:
 
     # -- writing into the tree --------------------------------------------------------------
     def _now(self) -> str:
-        return datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return datetime.now(UTC).isoformat(timespec="seconds")
 
     def _keyword_fallback(self, node: Node) -> tuple[str, str]:
         meta = node.label_meta
@@ -328,7 +337,7 @@ class TreeLabeler:
             touched = [c.id for c in group if c.id in self._touched]
             rename.extend(touched or [c.id for c in group])
         template = self.options.prompts.distinct
-        rendered = render_distinct(template, parent, children, rename, self.options.budget, self.options.rules)
+        rendered = self._prompts.distinct(template, parent, children, rename)
         key = self._key(template, rendered.messages)
         fixed = {c.id: c.label for c in children if c.id not in rename}
         new_labels: dict[str, str] | None = None
@@ -372,7 +381,7 @@ class TreeLabeler:
                 taken[normalize(child.label)] = child.id
                 continue
             base = child.label[: self.options.rules.label_max_chars - 16].rstrip()
-            candidates = [f"{base} ({k.title()})" for k in child.keywords if k.casefold() not in base.casefold()]
+            candidates = [f"{base} ({k.title()})" for k in child.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
             candidates += [f"{base} ({i})" for i in range(2, len(children) + 3)]
             label = next(c for c in candidates if normalize(c) not in taken)
             self._rename(child, label, "fallback")
@@ -393,6 +402,12 @@ class _Outcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def _label_copy(tree: TopicTree) -> TopicTree:
+    """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
+    nodes = [replace(n, label_meta=replace(n.label_meta, extra=dict(n.label_meta.extra))) for n in tree.iter_nodes()]
+    return TopicTree(nodes, tree.documents, tree.manifest)
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:
