@@ -66,8 +66,10 @@ def resolve_tree_embedder(tree: TopicTree, choice: EmbedderChoice | None = None)
 
 def embed_texts(texts: Sequence[str], embedder: Embedder, tree: TopicTree, cache_dir: Path | None, what: str) -> np.ndarray:
     """Embed and check that the vectors have the tree's dimension; L2-normalised for cosine."""
-    vectors, _ = embed_with_cache(list(texts), embedder, cache_dir)
     dims = tree_dimensions(tree)
+    if not texts:  # e.g. a root-only tree has no labels to embed
+        return np.zeros((0, dims or 0), dtype=np.float32)
+    vectors, _ = embed_with_cache(list(texts), embedder, cache_dir)
     if dims is not None and vectors.shape[1] != dims:
         raise TopicmapError(
             f"{embedder.name} gives {vectors.shape[1]}-dimensional vectors for the {what}, but the tree's centroids have {dims}; "

@@ -253,3 +253,14 @@ def test_cli_evaluate_refuses_unlabelled_trees_and_partial_references(topic_tree
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(data))
     assert_clean_error(run_cli("evaluate", str(bare), "--navigator", "none", cwd=tmp_path), "have no label")
+
+
+def test_a_root_only_tree_gets_a_report():
+    from hierarchy.tree import Document, Node, TopicTree
+
+    tree = TopicTree([Node("root", None, 0, 3, centroid=np.ones(4, dtype=np.float32))], [Document(f"d{i}", "root", text=f"text {i}") for i in range(3)])
+    embedder = HashEmbedder(4)
+    report = evaluate_tree(tree, "tiny", EvaluateOptions(embedder=embedder, navigators=[EmbeddingNavigator(embedder)], sample=3)).to_dict()
+    assert report["depth"] == 0 and report["shape"] == [] and report["fidelity"]["nodes"] == 0
+    assert report["navigation"][0]["exact_leaf_accuracy"] == 1.0
+    render_report(report)
