@@ -330,7 +330,8 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
         "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
         "Same MiniLM embeddings for every method. DP = dendrogram purity (whole tree); NMI/ARI from the level or cut named.",
-        "Seconds: median of the runs shown for our build and k-means, one run for Ward and BERTopic.",
+        "Seconds: median of the runs shown for our build and k-means, one run for Ward and BERTopic. Our build time includes",
+        "keywords, representative documents and the 2-D layout; on a shared 2-core machine timings vary by 2-5x between runs.",
         "",
     ]
     for corpus in dict.fromkeys(r.corpus for r in rows):

@@ -20,7 +20,7 @@ import numpy as np
 
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus
-from hierarchy.tree import ROOT_ID, Document, Node, TopicTree
+from hierarchy.tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
 from hierarchy.tree_embedder import normalise_rows, tree_dimensions
 
 DEFAULT_STALE_THRESHOLD = 0.2
@@ -31,8 +31,9 @@ class AssignResult:
     tree: TopicTree
     assigned: int
     leaves: dict[str, int]  # leaf id -> new documents placed there
-    stale: list[str]  # nodes flagged stale by this run (parents first)
+    stale: list[str]  # nodes flagged stale by this run (parents first), to relabel with the LLM
     stale_total: int  # nodes flagged stale in the tree after this run
+    refreshed: list[str] = field(default_factory=list)  # drifted nodes given new keywords (keyword labels: new labels)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,6 +120,8 @@ def assign_documents(
             newly_stale.append(node_id)
 
     documents = list(tree.documents) + _placed_documents(tree, corpus, leaves, store_text, seed)
+    refreshed = refresh_keywords(nodes, documents, newly_stale, int(tree.manifest.get("clustering", {}).get("n_keywords", 10)))
+    newly_stale = [i for i in newly_stale if nodes[i].label_meta.extra.get("stale")]
     manifest = copy.deepcopy(tree.manifest)
     info = {
         "kind": "assign",
@@ -127,6 +130,7 @@ def assign_documents(
         "n_documents": len(corpus),
         "stale_threshold": threshold,
         "stale_flagged": len(newly_stale),
+        "keywords_refreshed": len(refreshed),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     manifest.setdefault("updates", []).append(info)
@@ -134,7 +138,46 @@ def assign_documents(
     per_leaf: dict[str, int] = {}
     for leaf in leaves:
         per_leaf[leaf] = per_leaf.get(leaf, 0) + 1
-    return AssignResult(new_tree, len(corpus), per_leaf, newly_stale, len(stale_node_ids(new_tree)), info)
+    return AssignResult(new_tree, len(corpus), per_leaf, newly_stale, len(stale_node_ids(new_tree)), refreshed=refreshed, info=info)
+
+
+def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids: list[str], top_n: int = 10) -> list[str]:
+    """New c-TF-IDF keywords for ``node_ids`` from the stored texts, so a relabel sees what changed.
+
+    Only those nodes change (the others keep keywords their labels were made from). A node labelled
+    by keywords gets its keyword label refreshed at once, which is its relabelling: its stale flag
+    goes. An LLM-labelled node keeps its label and its flag, and ``relabel --only-stale`` then sends
+    the model the new keywords (a new prompt, so no stale cache hit). Skipped when texts are not stored.
+    """
+    from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label
+
+    if not node_ids or not all(d.text or d.title for d in documents):
+        return []
+    texts = [f"{d.title}\n{d.text}" if d.title else d.text for d in documents]
+    counts, vocabulary = count_terms(texts)
+    paths: dict[str, list[str]] = {}
+    for node_id in nodes:
+        chain, current = [], nodes[node_id]
+        while current.parent is not None:
+            chain.append(current.id)
+            current = nodes[current.parent]
+        paths[node_id] = [ROOT_ID, *reversed(chain)]
+    wanted_depths = sorted({nodes[i].depth for i in node_ids})
+    ids_per_depth = [[i for i in nodes if nodes[i].depth == d] for d in wanted_depths]
+    members = []
+    for ids in ids_per_depth:
+        local = {node_id: k for k, node_id in enumerate(ids)}
+        depth = nodes[ids[0]].depth
+        members.append(np.array([local[paths[d.leaf][depth]] if len(paths[d.leaf]) > depth else -1 for d in documents], dtype=np.int64))
+    fresh = ctfidf_keywords(counts, vocabulary, members, ids_per_depth, top_n=top_n)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for node_id in node_ids:
+        node = nodes[node_id]
+        node.keywords, node.keyword_scores = fresh[node_id].words, fresh[node_id].scores
+        if node.label_meta.labeler == "keywords" and node.label_meta.status == "ok":
+            node.label = keyword_label(node.keywords)
+            node.label_meta = LabelMeta(labeler="keywords", created_at=now, extra={"refreshed_by": "assign"})
+    return list(node_ids)
 
 
 def _placed_documents(tree: TopicTree, corpus: Corpus, leaves: list[str], store_text: bool, seed: int) -> list[Document]:

@@ -301,7 +301,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  {count:>6} -> {leaf:<10} {result.tree.node(leaf).label}")
             if result.stale:
                 typer.echo(f"flagged for relabelling: {', '.join(result.stale[:20])}{' ...' if len(result.stale) > 20 else ''}")
+        relabelled = [i for i in result.refreshed if i not in result.stale]
+        if relabelled and not quiet:
+            typer.echo(f"keyword labels refreshed: {', '.join(relabelled[:20])}{' ...' if len(relabelled) > 20 else ''}")
         typer.echo(
-            f"placed {result.assigned:,} documents on {len(result.leaves):,} leaves; {len(result.stale)} nodes newly stale "
+            f"placed {result.assigned:,} documents on {len(result.leaves):,} leaves; {len(relabelled)} keyword labels refreshed; {len(result.stale)} nodes newly stale "
             f"({result.stale_total} stale in total; refresh with: topicmap relabel {output} --only-stale); wrote {output}"
         )

@@ -11,6 +11,7 @@ import pytest
 from hierarchy.assign import assign_documents, descend_by_centroids, stale_node_ids
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus, read_documents
+from hierarchy.tree import LabelMeta
 from hierarchy.tree_embedder import EmbedderChoice, resolve_tree_embedder
 from hierarchy.treefile import load_tree, save_tree, tree_from_dict, tree_to_dict
 from tests.cli_helpers import assert_clean_error, run_cli
@@ -46,8 +47,14 @@ def test_assign_updates_sizes_centroids_and_keeps_the_old_tree():
     assert result.stale == [] and stale_node_ids(new) == []
 
 
+def llm_labelled(tree):
+    for node in tree.iter_nodes():
+        node.label_meta = LabelMeta(labeler="llm", model="fake")
+    return tree
+
+
 def test_staleness_is_measured_against_the_size_at_labelling_and_cleared_by_relabelling():
-    tree = hand_tree()
+    tree = llm_labelled(hand_tree())
     # +1 document on 0.0: root 8->9 (12.5%), 0 4->5 (25%), 0.0 2->3 (50%)
     first = assign_documents(tree, corpus_of(["n1"]), unit(0.0)[None, :], threshold=0.2)
     assert first.stale == ["0", "0.0"]
@@ -61,6 +68,28 @@ def test_staleness_is_measured_against_the_size_at_labelling_and_cleared_by_rela
     assert stale_node_ids(second.tree) == ["root", "0"]
     saved = tree_from_dict(tree_to_dict(second.tree))
     assert stale_node_ids(saved) == ["root", "0"]
+
+
+def test_drifted_nodes_get_fresh_keywords_and_keyword_labels_are_refreshed(topic_corpus):
+    docs, emb = topic_corpus
+    corpus = read_documents(docs)
+    vectors = np.load(emb)
+    tree = build(corpus, vectors, levels=[3, 6])
+    football = next(d.leaf for d in tree.documents if d.id == "football-0")
+    tree.node(football).label_meta = LabelMeta(labeler="llm", model="fake")
+    before = {n.id: (n.label, list(n.keywords)) for n in tree.iter_nodes()}
+    rows = [i for i, d in enumerate(tree.documents) if d.id.startswith("football")][:10]
+    new = Corpus([f"new-{r}" for r in rows], ["zeppelin airship blimp hangar" for _ in rows], ["" for _ in rows], [{} for _ in rows], "new.jsonl", "0" * 64)
+    result = assign_documents(tree, new, vectors[rows])
+    parent = tree.node(football).parent
+    assert set(result.leaves) == {football} and football in result.refreshed and parent in result.refreshed
+    after = result.tree
+    assert "zeppelin" in after.node(football).keywords  # the LLM relabel will see the new content...
+    assert after.node(football).label == before[football][0] and football in result.stale  # ...its label waits for it
+    assert after.node(parent).label_meta.labeler == "keywords" and parent not in stale_node_ids(after)  # keyword label: refreshed now
+    assert after.node(parent).keywords != before[parent][1] or after.node(parent).label == before[parent][0]
+    untouched = [n.id for n in after.iter_nodes() if n.id not in result.refreshed]
+    assert all((after.node(i).label, after.node(i).keywords) == before[i] for i in untouched)
 
 
 @pytest.mark.parametrize(
@@ -132,8 +161,21 @@ def test_cli_assign_writes_the_updated_tree_and_flags_stale_nodes(built, tmp_pat
     assert len(new.documents) == len(old.documents) + 30
     by_id = {d.id: d.leaf for d in new.documents}
     assert all(by_id["new-" + d.id] == d.leaf for d in old.documents[:30])  # near-copies land with their originals
-    assert "0" in stale_node_ids(new) or "1" in stale_node_ids(new) or "2" in stale_node_ids(new)
     assert new.node("root").size == old.node("root").size + 30
+    assert "keyword labels refreshed" in result.stdout and stale_node_ids(new) == []  # keyword labels: refreshed at once
+    refreshed = [n for n in new.iter_nodes() if n.label_meta.extra.get("refreshed_by") == "assign"]
+    assert refreshed and all(n.size != old.node(n.id).size for n in refreshed)
+    # the same on an LLM-labelled tree: labels kept, drifted nodes flagged for 'relabel --only-stale'
+    data = json.loads(tree_file.read_text())
+    for node in data["nodes"]:
+        node["label_meta"] = {"labeler": "llm", "model": "fake", "status": "ok"}
+    llm_tree = tmp_path / "llm.json"
+    llm_tree.write_text(json.dumps(data))
+    result = run_cli("assign", str(llm_tree), str(new_docs), "--embeddings", str(new_emb), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    flagged = stale_node_ids(load_tree(llm_tree))
+    assert flagged == [n.id for n in refreshed] and "flagged for relabelling" in result.stdout
+    assert [load_tree(llm_tree).node(i).label for i in flagged] == [old.node(i).label for i in flagged]
 
 
 def test_cli_assign_bad_input_is_one_line_and_leaves_the_tree_alone(built, tmp_path: Path):
