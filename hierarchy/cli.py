@@ -38,11 +38,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _register_commands() -> None:
-    from hierarchy import cli_core, cli_label, cli_serve
+    from hierarchy import cli_core, cli_evaluate, cli_label, cli_serve
 
     cli_core.register(app)
     cli_label.register(app)
     cli_serve.register(app)
+    cli_evaluate.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,6 +102,7 @@ def relabel_command(
     ] = None,
     only_missing: Annotated[bool, typer.Option("--only-missing", help="Only nodes without an LLM label (keyword labels).")] = False,
     only_failed: Annotated[bool, typer.Option("--only-failed", help="Only nodes whose last labelling failed.")] = False,
+    only_stale: Annotated[bool, typer.Option("--only-stale", help="Only nodes flagged stale by 'topicmap assign' (their size moved past the threshold).")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask again even if an answer is cached.")] = False,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -121,7 +122,7 @@ def relabel_command(
 ) -> None:
     args = locals()
     tree = load_tree(tree_path)
-    targets = select_nodes(tree, nodes, only_missing, only_failed)
+    targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
     if not targets:
         typer.echo("nothing to relabel: no node matches the selection")
         return

@@ -452,8 +452,10 @@ def estimate_run(tree: TopicTree, config: LLMConfig, options: LabelOptions, cach
     return asyncio.run(TreeLabeler(tree, config, options, cache).run())
 
 
-def select_nodes(tree: TopicTree, specs: list[str] | None, only_missing: bool = False, only_failed: bool = False) -> frozenset[str]:
-    """Node ids from ``--nodes`` (``0.3,1`` ids; ``0.3*`` a subtree), filtered by missing/failed labels."""
+def select_nodes(
+    tree: TopicTree, specs: list[str] | None, only_missing: bool = False, only_failed: bool = False, only_stale: bool = False
+) -> frozenset[str]:
+    """Node ids from ``--nodes`` (``0.3,1`` ids; ``0.3*`` a subtree), filtered by missing/failed/stale labels."""
     chosen: list[str] = []
     for spec in specs or []:
         for part in (p.strip() for p in spec.split(",")):
@@ -465,10 +467,14 @@ def select_nodes(tree: TopicTree, specs: list[str] | None, only_missing: bool = 
                 raise TopicmapError(f"--nodes: no node {node_id!r} in the tree (ids look like 0, 0.3, 0.3.1; 'topicmap info' lists them)")
             chosen.extend(n.id for n in tree.subtree(node_id)) if subtree else chosen.append(node_id)
     ids = set(chosen) if specs else {n.id for n in tree.iter_nodes()}
-    if only_missing or only_failed:
+    if only_missing or only_failed or only_stale:
+        from hierarchy.assign import is_stale
+
         ids = {
             i
             for i in ids
-            if (only_missing and tree.node(i).label_meta.labeler != "llm") or (only_failed and tree.node(i).label_meta.status == "failed")
+            if (only_missing and tree.node(i).label_meta.labeler != "llm")
+            or (only_failed and tree.node(i).label_meta.status == "failed")
+            or (only_stale and is_stale(tree.node(i)))
         }
     return frozenset(ids)

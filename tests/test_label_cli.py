@@ -242,3 +242,18 @@ def test_settings_resolution(tmp_path: Path) -> None:
         resolve_settings({"concurrency": 0}, {})
     with pytest.raises(InputError, match="no such config file"):
         resolve_settings({}, {}, tmp_path / "missing.toml")
+
+
+def test_relabel_only_stale_asks_for_just_the_flagged_nodes(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    env = {"OPENAI_BASE_URL": fake_server.base_url}
+    assert invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env).code == 0
+    tree = load_tree(tree_file)
+    tree.node("2.1").label_meta.extra.update(stale=True, size_at_label=1)  # as 'topicmap assign' flags it
+    save_tree(tree, tree_file)
+    before = len(fake_server.chat_requests)
+    result = invoke(["relabel", str(tree_file), "--only-stale", "--refresh", "-m", "fake-model", *common(tmp_path)], env)
+    assert result.code == 0, result.err
+    asked = fake_server.chat_requests[before:]
+    assert asked and all("Cluster 2.1 holds" in r["messages"][1]["content"] for r in asked if "Cluster" in r["messages"][1]["content"])
+    assert "stale" not in load_tree(tree_file).node("2.1").label_meta.extra
+    assert "nothing to relabel" in invoke(["relabel", str(tree_file), "--only-stale", *common(tmp_path)], env).out

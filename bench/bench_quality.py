@@ -1,0 +1,393 @@
+"""Quality table: our default tree vs scikit-learn/SciPy Ward, flat k-means and BERTopic, on the same embeddings.
+
+One command (from the repo root)::
+
+    python bench/bench_quality.py                  # both corpora, writes bench/results/quality.md (+ .json)
+    python bench/bench_quality.py --corpus bbc --no-bertopic --runs 3
+
+Corpora (``../shared/data``, MiniLM embeddings provided): 20 Newsgroups train split (references:
+newsgroup, top group) and BBC News (category). Every method clusters the *same* embedding matrix and
+is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evaluate.reference_scores`):
+
+* dendrogram purity per reference level, on each method's whole tree;
+* NMI / ARI: ours and BERTopic at the tree level with the highest NMI; Ward cut at k = number of
+  classes; k-means fitted with k = number of classes;
+* for our tree, navigation accuracy of the embedding navigator (keyword labels, 200 seeded targets)
+  and, as a ceiling for what labels could achieve on this tree shape, a navigator that reads the
+  true node centroids instead of labels. With ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and
+  ``TOPICMAP_BENCH_MODEL`` set, the tree is also labelled by the LLM labeller (``topicmap label``) and
+  navigated again by the embedding navigator, and the LLM navigator runs on the keyword- and the
+  LLM-labelled tree (first ``TOPICMAP_BENCH_LLM_SAMPLE`` targets, default 50).
+
+Timing: median of ``--runs`` runs for our build and k-means; Ward and BERTopic are timed once (their
+cost is reported, not compared run to run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from hierarchy.evaluate import TreeArrays, reference_scores, tree_arrays  # noqa: E402
+from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
+from hierarchy.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
+from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from hierarchy.tree import TopicTree  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+CORPORA: dict[str, tuple[str, str, list[str]]] = {
+    "20news": ("20news/train.jsonl", "20news/train.minilm.npy", ["newsgroup", "top"]),
+    "bbc": ("bbc/bbc.jsonl", "bbc/bbc.minilm.npy", ["category"]),
+}
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class RefCell:
+    dp: float
+    nmi: float
+    ari: float
+    how: str  # which level / cut the NMI and ARI come from
+
+
+@dataclass
+class MethodRow:
+    corpus: str
+    method: str
+    shape: str
+    seconds: float
+    runs: int
+    refs: dict[str, RefCell] = field(default_factory=dict)
+    navigation: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+# -- scoring ---------------------------------------------------------------------------------
+def score(arrays: TreeArrays, refs: dict[str, np.ndarray]) -> dict[str, RefCell]:
+    out = {}
+    for name, classes in refs.items():
+        s = reference_scores(arrays, name, classes)
+        out[name] = RefCell(s.dendrogram_purity, s.nmi, s.ari, f"depth {s.best_depth} ({s.best_clusters} nodes)")
+    return out
+
+
+def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how: str) -> RefCell:
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from hierarchy.metrics import dendrogram_purity
+
+    return RefCell(
+        round(dendrogram_purity(arrays.parents, arrays.doc_node, classes), 4),
+        round(float(normalized_mutual_info_score(classes, labels)), 4),
+        round(float(adjusted_rand_score(classes, labels)), 4),
+        how,
+    )
+
+
+# -- methods ---------------------------------------------------------------------------------
+def ours(corpus: Corpus, X: np.ndarray, runs: int) -> tuple[TopicTree, float]:
+    times, tree = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        tree = build_tree(corpus, X, BuildConfig(), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
+        times.append(time.perf_counter() - start)
+    assert tree is not None
+    return tree, statistics.median(times)
+
+
+def ward_arrays(X: np.ndarray) -> tuple[TreeArrays, np.ndarray, float]:
+    from scipy.cluster.hierarchy import linkage
+
+    start = time.perf_counter()
+    Z = linkage(np.asarray(X, dtype=np.float64), method="ward")
+    seconds = time.perf_counter() - start
+    n = X.shape[0]
+    parents = np.full(2 * n - 1, -1, dtype=np.int64)
+    for j, (a, b) in enumerate(Z[:, :2].astype(np.int64)):
+        parents[a] = parents[b] = n + j
+    return TreeArrays([str(i) for i in range(2 * n - 1)], parents, np.arange(n)), Z, seconds
+
+
+def kmeans_labels(X: np.ndarray, k: int, runs: int) -> tuple[np.ndarray, float]:
+    from sklearn.cluster import KMeans
+
+    times, labels = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        labels = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(X)
+        times.append(time.perf_counter() - start)
+    assert labels is not None
+    return labels, statistics.median(times)
+
+
+def flat_arrays(labels: np.ndarray) -> TreeArrays:
+    k = int(labels.max()) + 1
+    parents = np.array([-1] + [0] * k, dtype=np.int64)
+    return TreeArrays([str(i) for i in range(k + 1)], parents, labels.astype(np.int64) + 1)
+
+
+def bertopic_arrays(texts: list[str], X: np.ndarray) -> tuple[TreeArrays, np.ndarray, float, str]:
+    """BERTopic with its defaults (UMAP 5-d + HDBSCAN min 10) on our embeddings; its topic hierarchy as a tree.
+
+    Outliers (topic -1) hang from the root as one node, as a user browsing its hierarchy sees them.
+    """
+    import scipy.cluster.hierarchy as sch
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    start = time.perf_counter()
+    umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=0)
+    model = BERTopic(umap_model=umap_model, embedding_model=None, calculate_probabilities=False, verbose=False)
+    topics, _ = model.fit_transform(texts, embeddings=X)
+    captured: list[np.ndarray] = []
+
+    def linkage(distances: np.ndarray) -> np.ndarray:
+        Z = sch.linkage(distances, "ward", optimal_ordering=True)
+        captured.append(Z.copy())
+        return Z
+
+    model.hierarchical_topics(texts, linkage_function=linkage)
+    seconds = time.perf_counter() - start
+    Z = captured[0]
+    topics = np.asarray(topics)
+    t = int(topics.max()) + 1
+    parents = np.full(2 * t, -1, dtype=np.int64)  # topics 0..t-1, merges t..2t-2, outliers 2t-1
+    for j, (a, b) in enumerate(Z[:, :2].astype(np.int64)):
+        parents[a] = parents[b] = t + j
+    parents[2 * t - 1] = 2 * t - 2
+    doc_node = np.where(topics >= 0, topics, 2 * t - 1)
+    outliers = float((topics < 0).mean())
+    return TreeArrays([str(i) for i in range(2 * t)], parents, doc_node), topics, seconds, f"{t} topics, {outliers:.0%} outliers"
+
+
+class CentroidNavigator:
+    """Not a label reader: descends by the true node centroids. A ceiling for label navigators on this tree."""
+
+    name = "centroid ceiling"
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._q: dict[int, np.ndarray] = {}
+
+    def prepare(self, tree: TopicTree, targets: list[Any]) -> None:
+        from hierarchy.embed import default_cache_dir
+        from hierarchy.tree_embedder import embed_texts
+
+        vectors = embed_texts([t.query for t in targets], self.embedder, tree, default_cache_dir(), "targets")
+        self._q = {t.row: v for t, v in zip(targets, vectors)}
+
+    def choose(self, target: Any, parent: Any, candidates: list[Any]) -> Choice:
+        q = self._q[target.row]
+        return Choice(int(np.argmax([float(c.centroid @ q) / max(float(np.linalg.norm(c.centroid)), 1e-12) for c in candidates])))
+
+
+def navigation(tree: TopicTree, sample: int) -> dict[str, Any]:
+    from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
+
+    embedder = SentenceTransformerEmbedder("minilm")
+    targets = sample_targets(tree, sample, seed=0)
+    out: dict[str, Any] = {}
+    for key, nav in (
+        ("embedding, keyword labels", EmbeddingNavigator(embedder, default_cache_dir())),
+        ("embedding, keyword labels, uncentred", EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
+        ("centroid ceiling", CentroidNavigator(embedder)),
+    ):
+        scores, _ = navigate(tree, nav, targets)
+        out[key] = _cells(scores)
+    llm = llm_labelled_navigation(tree, targets, embedder)
+    if llm:
+        out.update(llm)
+    return out
+
+
+def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) -> dict[str, Any]:
+    """Label the tree with the LLM labeller (when a server is configured) and navigate again."""
+    model = os.environ.get("TOPICMAP_BENCH_MODEL")
+    if not model or not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
+        return {}
+    import tempfile
+
+    from hierarchy.embed import default_cache_dir
+    from hierarchy.treefile import load_tree, save_tree
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tree.json"
+        save_tree(tree, path)
+        result = subprocess.run([sys.executable, "-m", "hierarchy", "label", str(path), "--model", model], cwd=REPO, capture_output=True, text=True)
+        if result.returncode != 0:
+            return {"embedding, LLM labels": {"error": result.stderr.strip().splitlines()[-1:]}}
+        labelled = load_tree(path)
+    out: dict[str, Any] = {}
+    scores, _ = navigate(labelled, EmbeddingNavigator(embedder, default_cache_dir()), targets)
+    out[f"embedding, LLM labels ({model})"] = _cells(scores)
+    from hierarchy.llm_settings import environment, resolve_settings
+    from hierarchy.navigate import LabellerChat, LLMNavigator
+
+    settings = resolve_settings({"model": model}, environment())
+    few = targets[: int(os.environ.get("TOPICMAP_BENCH_LLM_SAMPLE", "50"))]
+    for name, which in (("keyword", tree), ("LLM", labelled)):
+        scores, _ = navigate(which, LLMNavigator(LabellerChat(settings.config), model=model), few)
+        out[f"LLM navigator ({model}), {name} labels, first {len(few)} targets"] = {**_cells(scores), "invalid": scores.invalid_answers}
+    return out
+
+
+def _cells(scores: Any) -> dict[str, Any]:
+    return {"exact_leaf": scores.exact_leaf_accuracy, "node_match": scores.node_match, "levels": [lv.accuracy for lv in scores.levels]}
+
+
+# -- one corpus ------------------------------------------------------------------------------
+def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int) -> list[MethodRow]:
+    docs_file, emb_file, ref_names = CORPORA[name]
+    corpus = read_documents(SHARED / docs_file)
+    X = load_embeddings(SHARED / emb_file, len(corpus))
+    refs = {r: np.array([str(m[r]) for m in corpus.metadata], dtype=object) for r in ref_names}
+    rows: list[MethodRow] = []
+
+    print(f"[{name}] our default tree ({runs} runs)", file=sys.stderr, flush=True)
+    tree, seconds = ours(corpus, X, runs)
+    levels = "/".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
+    row = MethodRow(name, "topicmap default tree", f"{len(tree.leaves())} leaves, levels {levels}", seconds, runs, score(tree_arrays(tree), refs))
+    print(f"[{name}] navigation ({sample} targets)", file=sys.stderr, flush=True)
+    row.navigation = navigation(tree, sample)
+    rows.append(row)
+
+    print(f"[{name}] Ward", file=sys.stderr, flush=True)
+    from scipy.cluster.hierarchy import fcluster
+
+    arrays, Z, seconds = ward_arrays(X)
+    cells = {}
+    for r, classes in refs.items():
+        k = len(set(classes))
+        cells[r] = flat_scores(arrays, fcluster(Z, k, criterion="maxclust"), classes, f"cut at k={k}")
+    rows.append(MethodRow(name, "Ward (SciPy linkage, full dendrogram)", f"binary, {X.shape[0]} leaves", seconds, 1, cells))
+
+    for r, classes in refs.items():
+        k = len(set(classes))
+        print(f"[{name}] k-means k={k}", file=sys.stderr, flush=True)
+        labels, seconds = kmeans_labels(X, k, runs)
+        cells = {r2: flat_scores(flat_arrays(labels), labels, c2, f"k={k}") for r2, c2 in refs.items()}
+        rows.append(MethodRow(name, f"flat k-means, k={k}", f"{k} clusters", seconds, runs, cells))
+
+    if with_bertopic:
+        print(f"[{name}] BERTopic (UMAP + HDBSCAN; minutes on 2 cores)", file=sys.stderr, flush=True)
+        try:
+            arrays, topics, seconds, shape = bertopic_arrays(corpus.embedding_texts(), X)
+        except ImportError as exc:
+            rows.append(MethodRow(name, "BERTopic hierarchical topics", "-", 0.0, 0, note=f"not installed ({exc}); pip install 'topicmap[bench]'"))
+        else:
+            cells = score(arrays, refs)
+            for r, classes in refs.items():
+                flat = flat_scores(arrays, topics, classes, "flat topics (outliers as one)")
+                cells[r] = RefCell(cells[r].dp, flat.nmi, flat.ari, flat.how) if flat.nmi >= cells[r].nmi else cells[r]
+            rows.append(MethodRow(name, "BERTopic hierarchical topics", shape, seconds, 1, cells, note="outliers hang from the root as one node"))
+    return rows
+
+
+# -- report ----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    import sklearn
+    import scipy
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__}
+    try:
+        import bertopic
+
+        versions["bertopic"] = bertopic.__version__
+    except ImportError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions, "load_avg": os.getloadavg()}
+
+
+def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: float, sample: int) -> str:
+    out = [
+        "# Tree quality against reference categories",
+        "",
+        f"Generated by `python bench/bench_quality.py` on {started} in {total / 60:.1f} min.",
+        f"Machine: {info['cpu']}, {info['cores']} cores (shared; load average at start {info['load_avg'][0]:.1f}), {info['platform']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
+        "",
+        "Same MiniLM embeddings for every method. DP = dendrogram purity (whole tree); NMI/ARI from the level or cut named.",
+        "Seconds: median of the runs shown for our build and k-means, one run for Ward and BERTopic. Our build time includes",
+        "keywords, representative documents and the 2-D layout; on a shared 2-core machine timings vary by 2-5x between runs.",
+        "",
+    ]
+    for corpus in dict.fromkeys(r.corpus for r in rows):
+        group = [r for r in rows if r.corpus == corpus]
+        refs = list(next(r for r in group if r.refs).refs)
+        out.append(f"## {corpus}")
+        out.append("")
+        header = "| method | shape | " + " | ".join(f"DP {r} | NMI {r} | ARI {r}" for r in refs) + " | NMI/ARI from | seconds (runs) |"
+        out += [header, "|" + "---|" * (header.count("|") - 1)]
+        for row in group:
+            if not row.refs:
+                out.append(f"| {row.method} | {row.note} |" + " - |" * (3 * len(refs) + 2))
+                continue
+            cells = " | ".join(f"{row.refs[r].dp:.3f} | {row.refs[r].nmi:.3f} | {row.refs[r].ari:.3f}" for r in refs)
+            how = "; ".join(dict.fromkeys(row.refs[r].how for r in refs))
+            out.append(f"| {row.method} | {row.shape} | {cells} | {how} | {row.seconds:.1f} ({row.runs}) |")
+        notes = [f"{r.method}: {r.note}" for r in group if r.note and r.refs]
+        if notes:
+            out += ["", *[f"- {n}" for n in notes]]
+        nav_rows = [r for r in group if r.navigation]
+        if nav_rows:
+            out += ["", f"Navigation on the default tree ({sample} seeded targets, title + first 300 characters):", "", "| navigator | exact leaf | node match | accuracy per level |", "|---|---|---|---|"]
+            for key, value in nav_rows[0].navigation.items():
+                if "error" in value:
+                    out.append(f"| {key} | error: {value['error']} | | |")
+                    continue
+                if value.get("invalid"):
+                    key = f"{key} ({value['invalid']} answers named no candidate: misses)"
+                out.append(f"| {key} | {value['exact_leaf']:.3f} | {value['node_match']:.3f} | {' / '.join(f'{a:.2f}' for a in value['levels'])} |")
+            if not any(k.startswith("embedding, LLM labels") for k in nav_rows[0].navigation):
+                out.append("| embedding, LLM labels | no server configured (set OPENAI_BASE_URL or OPENAI_API_KEY and TOPICMAP_BENCH_MODEL) | | |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of our build and k-means (median reported)")
+    parser.add_argument("--sample", type=int, default=200, help="navigation targets")
+    parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (its UMAP takes minutes)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.md")
+    args = parser.parse_args(argv)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    info = machine()
+    t0 = time.perf_counter()
+    rows: list[MethodRow] = []
+    for name in CORPORA if args.corpus == "all" else [args.corpus]:
+        rows += run_corpus(name, args.runs, not args.no_bertopic, args.sample)
+    total = time.perf_counter() - t0
+    text = markdown(rows, info, started, total, args.sample)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps({"started": started, "machine": info, "rows": [asdict(r) for r in rows]}, indent=1), encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
