@@ -14,7 +14,18 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:['-][^\W\d_]+)*\b"  # words of 2+ letters, no numbers
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
+
+# Words that say nothing about a topic in any corpus (conversational filler, reporting verbs,
+# contraction stems), on top of scikit-learn's English list. Kept short on purpose: corpus-specific
+# commonness is handled by max_df and the c-TF-IDF weighting, not by this list.
+GENERIC_WORDS = frozenset(
+    """
+    just like know think really going want say said says saying does did doing got make makes made
+    way good things thing lot use used using need right sure actually probably maybe mr mrs ms
+    don doesn didn isn aren wasn weren won ve ll re let new time year years people want wants
+    """.split()
+)
 
 
 @dataclass
@@ -26,8 +37,10 @@ class NodeKeywords:
 def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
     min_df = min_df if len(texts) >= 20 else 1
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
     vectorizer = CountVectorizer(
-        stop_words="english",
+        stop_words=sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS),
         token_pattern=TOKEN_PATTERN,
         lowercase=True,
         min_df=min_df,
