@@ -35,9 +35,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _register_commands() -> None:
-    from hierarchy import cli_core
+    from hierarchy import cli_core, cli_label, cli_serve
 
     cli_core.register(app)
+    cli_label.register(app)
+    cli_serve.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

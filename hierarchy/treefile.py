@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,27 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
 
 
 def save_tree(tree: TopicTree, path: str | os.PathLike[str]) -> Path:
-    """Write the tree as JSON atomically: a reader sees the old file or the new one, never half."""
-    payload = json.dumps(tree_to_dict(tree), ensure_ascii=False, separators=(",", ":"))
-    return write_text_atomic(path, payload)
+    """Write the tree as JSON atomically: a reader sees the old file or the new one, never half.
+
+    Streams node by node and document by document, so a million-document tree never exists as one
+    giant string in memory.
+    """
+
+    def chunks() -> Iterator[str]:
+        yield '{"format":' + json.dumps(FORMAT_NAME) + ',"schema_version":' + str(SCHEMA_VERSION)
+        yield ',"manifest":' + _dumps(tree.manifest) + ',"nodes":['
+        for i, node in enumerate(tree.iter_nodes()):
+            yield ("," if i else "") + _dumps(node_to_dict(node))
+        yield '],"documents":['
+        for i, doc in enumerate(tree.documents):
+            yield ("," if i else "") + _dumps(document_to_dict(doc))
+        yield "]}"
+
+    return write_chunks_atomic(path, chunks())
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -170,6 +189,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
+    return write_chunks_atomic(path, [payload])
+
+
+def write_chunks_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) -> Path:
+    """Write to a temp file in the target's directory, fsync, then rename over the target."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
@@ -182,7 +206,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
         raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for chunk in chunks:
+                fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)

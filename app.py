@@ -1,0 +1,37 @@
+"""Serve a topic tree in the browser: ``python app.py tree.json [--host 127.0.0.1] [--port 8050]``.
+
+Loads and validates the tree before anything starts, so a missing or broken file is a one-line
+message and exit status 2, never a traceback in the browser. Loopback only and no debug mode
+unless asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hierarchy.errors import TopicmapError
+from hierarchy.treefile import load_tree
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="app.py", description="Explore a topicmap tree file in the browser.")
+    parser.add_argument("tree", help="tree JSON file written by `topicmap build`")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (never on a shared network)")
+    args = parser.parse_args(argv)
+    try:
+        tree = load_tree(args.tree)
+    except TopicmapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from viz.app import create_app, run_app
+
+    print(f"topicmap: serving {args.tree} on http://{args.host}:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
+    run_app(create_app(tree), host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

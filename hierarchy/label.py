@@ -1,0 +1,476 @@
+"""The prompt layer: label every node bottom-up through an LLM, validated, cached, resumable.
+
+Leaves are labelled from their documents, parents from their children's labels, each node as soon as
+the children it needs are done (one asyncio task per node, the HTTP concurrency bounded by the
+client). Before a parent is labelled, its children's labels are made distinct. A node whose label
+inputs are unchanged since the last run keeps its label; an answer seen before comes from the cache;
+so re-running on an unchanged tree makes no requests. Failures never lose the tree: the node keeps its
+keyword label and records why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from hierarchy.errors import TopicmapError
+from hierarchy.label_context import LabelRules, PromptBudget, Rendered, render_distinct, render_leaf, render_parent
+from hierarchy.label_validate import ContrastLeak, InvalidAnswer, LabelAnswer, normalize, validate_distinct_answer, validate_label_answer
+from hierarchy.llm import ChatClient, LLMConfig, LLMError, LLMUnavailableError
+from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
+from hierarchy.prompting import PromptSet, PromptTemplate
+from hierarchy.tree import LabelMeta, Node, TopicTree
+
+EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estimates
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """What to label and how. ``targets=None`` means every node; ancestors of targets are refreshed."""
+
+    prompts: PromptSet
+    budget: PromptBudget = field(default_factory=PromptBudget)
+    rules: LabelRules = field(default_factory=LabelRules)
+    max_attempts: int = 3  # answers per node, the error fed back after each invalid one
+    targets: frozenset[str] | None = None
+    force: bool = False  # targets are relabelled even if their inputs did not change
+    refresh: bool = False  # targets skip the cache too (fresh answers)
+    checkpoint_every: float = 5.0  # seconds between checkpoints while running
+    max_consecutive_errors: int = 8  # requests failing in a row (after retries) before the run stops
+
+
+@dataclass
+class RunReport:
+    """Counts for one run: what the progress bar shows and the command prints at the end."""
+
+    model: str
+    prompts: list[str]
+    dry_run: bool = False
+    planned: int = 0  # nodes this run looks at
+    done: int = 0
+    calls: int = 0  # answers received (node labels, sibling passes, validation retries)
+    requests: int = 0  # HTTP requests, transport retries included
+    label_calls: int = 0
+    sibling_calls: int = 0
+    labelled: int = 0  # nodes given a new LLM label from a fresh answer
+    cache_hits: int = 0
+    kept: int = 0  # inputs unchanged since the last run: label kept, no request
+    reused: int = 0  # single-child nodes that took their child's label
+    failed: int = 0
+    renamed: int = 0
+    sibling_groups_unknown: int = 0  # dry run: parents whose sibling pass cannot be foreseen
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    call_prompt_tokens: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    aborted: str | None = None
+
+    @property
+    def max_call_prompt_tokens(self) -> int:
+        return max(self.call_prompt_tokens, default=0)
+
+
+def affected(tree: TopicTree, targets: frozenset[str] | None) -> set[str]:
+    """Targets plus every ancestor (whose label inputs may change with them)."""
+    if targets is None:
+        return {n.id for n in tree.iter_nodes()}
+    out: set[str] = set()
+    for node_id in targets:
+        out.update(n.id for n in tree.path(node_id))
+    return out
+
+
+class TreeLabeler:
+    """One run over one tree. ``client=None`` is a dry run: it counts what it would ask, on a copy."""
+
+    def __init__(
+        self,
+        tree: TopicTree,
+        config: LLMConfig,
+        options: LabelOptions,
+        cache: AnswerCache,
+        client: ChatClient | None = None,
+        checkpoint: Callable[[], None] | None = None,
+        progress: Callable[[RunReport], None] | None = None,
+    ) -> None:
+        self.dry_run = client is None
+        self.tree = _label_copy(tree) if self.dry_run else tree
+        self.config = config
+        self.options = options
+        self.cache = cache
+        self.client = client
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], self.dry_run)
+        self._params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
+        self._docs_by_id = {d.id: d for d in tree.documents}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._touched: set[str] = set()  # nodes labelled in this run (may be renamed by the sibling pass)
+        self._pending: set[str] = set()  # dry run: nodes whose label would come from a request
+        self._dirty = False
+        self._error_streak = 0  # requests failed in a row: many means the server, not the node
+
+    # -- the run ----------------------------------------------------------------------------
+    async def run(self) -> RunReport:
+        started = time.perf_counter()
+        todo = affected(self.tree, self.options.targets)
+        order = [n.id for n in self.tree.iter_bottom_up() if n.id in todo]
+        self.report.planned = len(order)
+        self._preflight()
+        saver = asyncio.create_task(self._checkpoint_loop()) if self.checkpoint and not self.dry_run else None
+        error: BaseException | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                for node_id in order:
+                    self._tasks[node_id] = group.create_task(self._node(node_id))
+        except BaseExceptionGroup as exc_group:
+            first = _first(exc_group)
+            if isinstance(first, LLMError) and first.fatal:
+                self.report.aborted = str(first)
+            else:
+                error = first
+        finally:
+            if saver is not None:
+                saver.cancel()
+            if self.checkpoint is not None and not self.dry_run:
+                self.checkpoint()
+            if self.client is not None:
+                self.report.requests = self.client.stats.requests
+            self.report.seconds = time.perf_counter() - started
+        if error is not None:
+            raise error
+        return self.report
+
+    def _preflight(self) -> None:
+        """Render each prompt once before any request, so a broken template fails now, not after the leaves."""
+        tree, budget, rules, prompts = self.tree, self.options.budget, self.options.rules, self.options.prompts
+        internal = next((n for n in tree.iter_nodes() if len(tree.children(n.id)) > 1), None)
+        leaf = next(iter(tree.leaves()), None)
+        if leaf is not None:
+            render_leaf(prompts.leaf, tree, leaf, budget, rules, self._docs_by_id)
+        if internal is not None:
+            children = tree.children(internal.id)
+            render_parent(prompts.parent, tree, internal, budget, rules)
+            render_distinct(prompts.distinct, internal, children, [children[-1].id], budget, rules)
+
+    async def _node(self, node_id: str) -> None:
+        children = self.tree.children(node_id)
+        waits = [self._tasks[c.id] for c in children if c.id in self._tasks]
+        if waits:
+            await asyncio.gather(*waits)
+        node = self.tree.node(node_id)
+        if not children:
+            await self._label(node, self.options.prompts.leaf)
+        else:
+            if len(children) > 1:
+                await self._make_distinct(node, children)
+            if len(children) == 1:
+                self._reuse(node, children[0])
+            else:
+                await self._label(node, self.options.prompts.parent)
+        self.report.done += 1
+        self._dirty = True
+        if self.progress is not None:
+            self.progress(self.report)
+
+    async def _checkpoint_loop(self) -> None:
+        assert self.checkpoint is not None
+        while True:
+            await asyncio.sleep(self.options.checkpoint_every)
+            if self._dirty:
+                self._dirty = False
+                self.checkpoint()
+
+    # -- one label --------------------------------------------------------------------------
+    def _is_target(self, node_id: str) -> bool:
+        return self.options.targets is None or node_id in self.options.targets
+
+    def _key(self, template: PromptTemplate, messages: list[dict[str, str]]) -> str:
+        return cache_key(self.config.model, template.id, template.hash, messages, self._params)
+
+    async def _label(self, node: Node, template: PromptTemplate) -> None:
+        leaf = template is self.options.prompts.leaf
+        budget, rules = self.options.budget, self.options.rules
+        rendered = (
+            render_leaf(template, self.tree, node, budget, rules, self._docs_by_id) if leaf else render_parent(template, self.tree, node, budget, rules)
+        )
+        key = self._key(template, rendered.messages)
+        target = self._is_target(node.id)
+        meta = node.label_meta
+        unchanged = meta.labeler == "llm" and meta.status == "ok" and meta.extra.get("input") == key
+        if unchanged and not (target and (self.options.force or self.options.refresh)):
+            self.report.kept += 1
+            return
+        children_pending = any(c.id in self._pending for c in self.tree.children(node.id))
+        if not (target and self.options.refresh) and not children_pending:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.report.cache_hits += 1
+                answer = LabelAnswer(str(cached.answer["label"]), str(cached.answer["summary"]))
+                self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
+                return
+        if self.dry_run:
+            self._pending.add(node.id)
+            self.report.label_calls += 1
+            self._count_estimate(rendered)
+            return
+
+        def validate(text: str, shown: Rendered) -> LabelAnswer:
+            return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text)
+
+        def without_contrast() -> Rendered:
+            return render_leaf(template, self.tree, node, budget, rules, self._docs_by_id, with_contrast=False)
+
+        outcome = await self._ask(rendered, validate, without_contrast if leaf else None)
+        self.report.label_calls += outcome.calls
+        if isinstance(outcome.value, LabelAnswer):
+            self.cache.put(key, CachedAnswer({"label": outcome.value.label, "summary": outcome.value.summary}, outcome.prompt_tokens, outcome.completion_tokens))
+            self.report.labelled += 1
+            self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
+        else:
+            self.report.failed += 1
+            self._fail(node, template, outcome.error)
+
+    async def _ask(
+        self,
+        rendered: Rendered,
+        validate: Callable[[str, Rendered], Any],
+        fallback: Callable[[], Rendered] | None,
+    ) -> _Outcome:
+        """Ask, validate, and on an invalid answer ask again with the error fed back."""
+        assert self.client is not None
+        outcome = _Outcome()
+        shown = rendered
+        messages = list(rendered.messages)
+        for _ in range(self.options.max_attempts):
+            try:
+                result = await self.client.complete(messages)
+            except LLMError as exc:
+                if exc.fatal:
+                    raise
+                self._error_streak += 1
+                if self._error_streak >= self.options.max_consecutive_errors:
+                    raise LLMUnavailableError(
+                        f"{self._error_streak} requests in a row failed, the last with: {exc}; stopping until the server recovers"
+                    ) from None
+                outcome.error = str(exc)
+                return outcome
+            self._error_streak = 0
+            outcome.calls += 1
+            outcome.prompt_tokens += result.prompt_tokens
+            outcome.completion_tokens += result.completion_tokens
+            self.report.calls += 1
+            self.report.prompt_tokens += result.prompt_tokens
+            self.report.completion_tokens += result.completion_tokens
+            self.report.call_prompt_tokens.append(result.prompt_tokens)
+            try:
+                outcome.value = validate(result.text, shown)
+                return outcome
+            except InvalidAnswer as exc:
+                outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
+                if isinstance(exc, ContrastLeak) and fallback is not None:
+                    shown = fallback()  # the model could not keep the neighbours apart: stop showing them
+                messages = [
+                    *shown.messages,
+                    {"role": "assistant", "content": result.text[:1500]},
+                    {"role": "user", "content": f"That answer was not accepted: {exc}. Answer again with only the JSON object, following the rules."},
+                ]
+        return outcome
+
+    # -- writing into the tree --------------------------------------------------------------
+    def _now(self) -> str:
+        return datetime.now(UTC).isoformat(timespec="seconds")
+
+    def _keyword_fallback(self, node: Node) -> tuple[str, str]:
+        meta = node.label_meta
+        if meta.labeler == "keywords" and "reused_from" not in meta.extra:
+            return node.label, node.summary
+        return str(meta.extra.get("keyword_label", node.label)), str(meta.extra.get("keyword_summary", ""))
+
+    def _apply(self, node: Node, answer: LabelAnswer, template: PromptTemplate, key: str, prompt_tokens: int, completion_tokens: int, calls: int) -> None:
+        keyword_label, keyword_summary = self._keyword_fallback(node)
+        extra: dict[str, Any] = {"input": key, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "keyword_label": keyword_label}
+        if keyword_summary:
+            extra["keyword_summary"] = keyword_summary
+        if calls > 1:
+            extra["attempts"] = calls
+        node.label, node.summary = answer.label, answer.summary
+        node.label_meta = LabelMeta("llm", self.config.model, template.id, template.hash, self._now(), "ok", None, extra)
+        self._touched.add(node.id)
+
+    def _fail(self, node: Node, template: PromptTemplate, error: str) -> None:
+        keyword_label, keyword_summary = self._keyword_fallback(node)
+        extra: dict[str, Any] = {"keyword_label": keyword_label}
+        if keyword_summary:
+            extra["keyword_summary"] = keyword_summary
+        node.label, node.summary = keyword_label, keyword_summary
+        node.label_meta = LabelMeta("keywords", self.config.model, template.id, template.hash, self._now(), "failed", error[:500], extra)
+        self._touched.add(node.id)
+
+    def _reuse(self, node: Node, child: Node) -> None:
+        """A node whose only child holds the same documents says the same thing: no call."""
+        keyword_label, keyword_summary = self._keyword_fallback(node)
+        node.label, node.summary = child.label, child.summary
+        cm = child.label_meta
+        extra = {"reused_from": child.id, "keyword_label": keyword_label, **({"keyword_summary": keyword_summary} if keyword_summary else {})}
+        node.label_meta = LabelMeta(cm.labeler, cm.model, cm.prompt, cm.prompt_hash, cm.created_at, cm.status, cm.error, extra)
+        self.report.reused += 1
+        if child.id in self._pending:
+            self._pending.add(node.id)
+        self._touched.add(node.id)
+
+    # -- sibling distinctness ---------------------------------------------------------------
+    async def _make_distinct(self, parent: Node, children: list[Node]) -> None:
+        if any(c.id in self._pending for c in children):
+            self.report.sibling_groups_unknown += 1  # dry run: the new labels may or may not collide
+            return
+        groups: dict[str, list[Node]] = {}
+        for child in children:
+            groups.setdefault(normalize(child.label), []).append(child)
+        clashes = [g for g in groups.values() if len(g) > 1]
+        if not clashes:
+            return
+        rename: list[str] = []
+        for group in clashes:
+            touched = [c.id for c in group if c.id in self._touched]
+            rename.extend(touched or [c.id for c in group])
+        template = self.options.prompts.distinct
+        rendered = render_distinct(template, parent, children, rename, self.options.budget, self.options.rules)
+        key = self._key(template, rendered.messages)
+        fixed = {c.id: c.label for c in children if c.id not in rename}
+        new_labels: dict[str, str] | None = None
+        cached = None if self.options.refresh and self._is_target(parent.id) else self.cache.get(key)
+        if cached is not None:
+            self.report.cache_hits += 1
+            new_labels = {str(k): str(v) for k, v in cached.answer.get("labels", {}).items()}
+        elif self.dry_run:
+            self.report.sibling_calls += 1
+            self._count_estimate(rendered)
+            return
+        else:
+
+            def validate(text: str, shown: Rendered) -> dict[str, str]:
+                return validate_distinct_answer(text, self.options.rules, shown.messages[0]["content"], rename, fixed)
+
+            outcome = await self._ask(rendered, validate, None)
+            self.report.sibling_calls += outcome.calls
+            if isinstance(outcome.value, dict):
+                new_labels = outcome.value
+                self.cache.put(key, CachedAnswer({"labels": new_labels}, outcome.prompt_tokens, outcome.completion_tokens))
+        by_id = {c.id: c for c in children}
+        for node_id, label in (new_labels or {}).items():
+            if node_id in by_id and node_id in rename:
+                self._rename(by_id[node_id], label, template.id)
+        self._force_distinct(children, rename)
+
+    def _rename(self, node: Node, label: str, prompt_id: str) -> None:
+        if label == node.label:
+            return
+        node.label_meta.extra = {**node.label_meta.extra, "renamed_from": node.label, "distinct_prompt": prompt_id}
+        node.label = label
+        self.report.renamed += 1
+
+    def _force_distinct(self, children: list[Node], rename: list[str]) -> None:
+        """Last resort (the model failed): add a keyword or a number so no two siblings share a label."""
+        taken: dict[str, str] = {}
+        order = [c for c in children if c.id not in rename] + [c for c in children if c.id in rename]
+        for child in order:
+            if normalize(child.label) not in taken:
+                taken[normalize(child.label)] = child.id
+                continue
+            base = child.label[: self.options.rules.label_max_chars - 16].rstrip()
+            candidates = [f"{base} ({k.title()})" for k in child.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
+            candidates += [f"{base} ({i})" for i in range(2, len(children) + 3)]
+            label = next(c for c in candidates if normalize(c) not in taken)
+            self._rename(child, label, "fallback")
+            taken[normalize(label)] = child.id
+
+    def _count_estimate(self, rendered: Rendered) -> None:
+        tokens = rendered.tokens
+        self.report.calls += 1
+        self.report.prompt_tokens += tokens
+        self.report.completion_tokens += EST_COMPLETION_TOKENS
+        self.report.call_prompt_tokens.append(tokens)
+
+
+@dataclass
+class _Outcome:
+    value: Any = None
+    error: str = ""
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _label_copy(tree: TopicTree) -> TopicTree:
+    """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
+    nodes = [replace(n, label_meta=replace(n.label_meta, extra=dict(n.label_meta.extra))) for n in tree.iter_nodes()]
+    return TopicTree(nodes, tree.documents, tree.manifest)
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first real error in a (possibly nested) exception group, preferring fatal LLM errors."""
+    flat: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup) -> None:
+        for exc in g.exceptions:
+            walk(exc) if isinstance(exc, BaseExceptionGroup) else flat.append(exc)
+
+    walk(group)
+    for exc in flat:
+        if isinstance(exc, LLMError) and exc.fatal:
+            return exc
+    for exc in flat:
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return flat[0]
+
+
+# -- entry points --------------------------------------------------------------------------
+def label_tree(
+    tree: TopicTree,
+    config: LLMConfig,
+    options: LabelOptions,
+    cache: AnswerCache,
+    checkpoint: Callable[[], None] | None = None,
+    progress: Callable[[RunReport], None] | None = None,
+) -> RunReport:
+    """Label ``tree`` in place. A fatal error (server gone, bad key) ends the run early with
+    ``report.aborted`` set; every label finished before it is in the tree and the cache."""
+
+    async def go() -> RunReport:
+        async with ChatClient(config) as client:
+            return await TreeLabeler(tree, config, options, cache, client, checkpoint, progress).run()
+
+    return asyncio.run(go())
+
+
+def estimate_run(tree: TopicTree, config: LLMConfig, options: LabelOptions, cache: AnswerCache) -> RunReport:
+    """A dry run: how many calls and roughly how many tokens a run would spend. Sends nothing."""
+    return asyncio.run(TreeLabeler(tree, config, options, cache).run())
+
+
+def select_nodes(tree: TopicTree, specs: list[str] | None, only_missing: bool = False, only_failed: bool = False) -> frozenset[str]:
+    """Node ids from ``--nodes`` (``0.3,1`` ids; ``0.3*`` a subtree), filtered by missing/failed labels."""
+    chosen: list[str] = []
+    for spec in specs or []:
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            subtree = part.endswith("*")
+            node_id = part.rstrip("*").rstrip("./") or "root"
+            if node_id not in tree:
+                raise TopicmapError(f"--nodes: no node {node_id!r} in the tree (ids look like 0, 0.3, 0.3.1; 'topicmap info' lists them)")
+            chosen.extend(n.id for n in tree.subtree(node_id)) if subtree else chosen.append(node_id)
+    ids = set(chosen) if specs else {n.id for n in tree.iter_nodes()}
+    if only_missing or only_failed:
+        ids = {
+            i
+            for i in ids
+            if (only_missing and tree.node(i).label_meta.labeler != "llm") or (only_failed and tree.node(i).label_meta.status == "failed")
+        }
+    return frozenset(ids)

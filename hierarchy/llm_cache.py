@@ -1,0 +1,88 @@
+"""A content-addressed answer cache on disk: same model + prompt version + messages -> same answer.
+
+Only validated answers are stored, one small JSON file each (``ab/abcdef....json``), written
+atomically, so an interrupted run never leaves a half entry and a re-run of an unchanged tree makes
+no requests. A corrupt entry reads as a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hierarchy.errors import OutputError
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/topicmap/llm`` or ``~/.cache/topicmap/llm``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "topicmap" / "llm"
+
+
+def cache_key(model: str, prompt: str, prompt_hash: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """sha256 over everything that shapes the answer (not the server address: same model, same answer).
+
+    Each part is length-prefixed, so no two different inputs hash the same text.
+    """
+    digest = hashlib.sha256()
+    header = json.dumps({"v": CACHE_FORMAT, "model": model, "prompt": prompt, "prompt_hash": prompt_hash, "params": params}, sort_keys=True)
+    for part in (header, *(f"{m['role']}\n{m['content']}" for m in messages)):
+        data = part.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+@dataclass
+class CachedAnswer:
+    answer: dict[str, Any]  # the validated, parsed answer
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class AnswerCache:
+    """Get and put validated answers by key. ``AnswerCache(None)`` is a cache that never hits."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+        self.directory = Path(directory) if directory is not None else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.directory is not None
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> CachedAnswer | None:
+        if self.directory is None:
+            return None
+        try:
+            data = json.loads(self._path(key).read_text("utf-8"))
+            return CachedAnswer(dict(data["answer"]), int(data["prompt_tokens"]), int(data["completion_tokens"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, entry: CachedAnswer) -> None:
+        if self.directory is None:
+            return
+        path = self._path(key)
+        payload = json.dumps(
+            {"answer": entry.answer, "prompt_tokens": entry.prompt_tokens, "completion_tokens": entry.completion_tokens},
+            ensure_ascii=False,
+        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(payload)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"cannot write the LLM cache in {self.directory}: {exc.strerror}") from None

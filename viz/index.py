@@ -1,0 +1,286 @@
+"""Lookups precomputed once per tree, so every callback is an array slice instead of a tree walk.
+
+Nodes get a position in breadth-first order (``pos``) and a preorder (depth-first) rank. In preorder
+every subtree is one contiguous run, and documents sorted by their leaf's preorder rank make every
+node's documents one contiguous run too: "documents of node" is ``doc_order[lo:hi]`` and "how many
+matching documents fall under each node" is two ``searchsorted`` calls. Built by :func:`build_index`
+inside ``create_app`` (never at import).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+
+import numpy as np
+
+from hierarchy.tree import ROOT_ID, Node, TopicTree
+
+# 20 distinguishable colours (Tableau 10 + their lighter partners, reordered to alternate).
+PALETTE: tuple[str, ...] = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+ROOT_COLOR = "#f4f4f4"
+LABEL_CHARS = 40  # longest label drawn inside a segment; the hover and details show it whole
+SNIPPET_CHARS = 200
+
+
+def display_label(node: Node) -> str:
+    """A node's name for people: its label, else its top keywords, else its id."""
+    if node.label.strip():
+        return node.label.strip()
+    if node.id == ROOT_ID:
+        return "All documents"
+    if node.keywords:
+        return ", ".join(node.keywords[:3])
+    return f"Topic {node.id}"
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def plotly_text(text: str) -> str:
+    """Escape untrusted text for plotly, which interprets a subset of HTML tags in its strings."""
+    return html.escape(text, quote=True)
+
+
+def lighten(hex_color: str, amount: float) -> str:
+    """Mix a colour with white; deeper rings get lighter so the branch structure reads at a glance."""
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    mix = lambda c: round(c + (255 - c) * amount)  # noqa: E731
+    return f"#{mix(r):02x}{mix(g):02x}{mix(b):02x}"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a query matched: document rows (row order), nodes by label, and per-node hit counts."""
+
+    query: str
+    doc_rows: np.ndarray  # int64, ascending
+    label_matches: tuple[str, ...]  # node ids whose label/keywords/summary contain every term
+    node_hits: dict[str, int] = field(default_factory=dict)  # node id -> matching docs under it (>0 only)
+
+    @property
+    def highlighted(self) -> set[str]:
+        """Nodes to light up: those holding matching documents, labels that match, and their ancestors."""
+        return set(self.node_hits) | set(self.label_matches)
+
+
+class TreeIndex:
+    """Array views of a :class:`TopicTree` for fast figure building, paging and search."""
+
+    def __init__(self, tree: TopicTree, search_cache_size: int = 64) -> None:
+        self.tree = tree
+        nodes = list(tree.iter_nodes())
+        self.nodes: list[Node] = nodes
+        self.n_nodes = len(nodes)
+        self.ids: list[str] = [n.id for n in nodes]
+        self.pos: dict[str, int] = {node_id: i for i, node_id in enumerate(self.ids)}
+        self.parent_pos = np.array([-1 if n.parent is None else self.pos[n.parent] for n in nodes], dtype=np.int64)
+        self.depth = np.array([n.depth for n in nodes], dtype=np.int64)
+        self.max_depth = int(self.depth.max()) if nodes else 0
+        self.children_pos: list[list[int]] = [[] for _ in nodes]
+        for i, p in enumerate(self.parent_pos.tolist()):
+            if p >= 0:
+                self.children_pos[p].append(i)
+        self._build_preorder()
+        self._build_documents()
+        self._build_labels()
+        self._search_cache: OrderedDict[str, SearchResult] = OrderedDict()
+        self._search_cache_size = search_cache_size
+        self._lock = Lock()
+
+    # -- construction ----------------------------------------------------------------------
+    def _build_preorder(self) -> None:
+        order: list[int] = []
+        stack = [0]
+        while stack:
+            i = stack.pop()
+            order.append(i)
+            stack.extend(reversed(self.children_pos[i]))
+        self.preorder = np.array(order, dtype=np.int64)
+        self.pre_rank = np.empty(self.n_nodes, dtype=np.int64)
+        self.pre_rank[self.preorder] = np.arange(self.n_nodes)
+        # subtree of node i = preorder[pre_rank[i] : pre_end[i]]
+        self.pre_end = self.pre_rank + 1
+        for i in reversed(order):
+            p = self.parent_pos[i]
+            if p >= 0:
+                self.pre_end[p] = max(self.pre_end[p], self.pre_end[i])
+        top = np.full(self.n_nodes, -1, dtype=np.int64)
+        for i in range(1, self.n_nodes):  # BFS order: parents first
+            top[i] = i if self.depth[i] == 1 else top[self.parent_pos[i]]
+        self.top_pos = top
+        self.top_level: list[int] = list(self.children_pos[0]) if self.n_nodes else []
+        self._top_rank: dict[int, int] = {p: k for k, p in enumerate(self.top_level)}
+
+    def _build_documents(self) -> None:
+        docs = self.tree.documents
+        self.n_docs = len(docs)
+        leaf_pos = np.array([self.pos[d.leaf] for d in docs], dtype=np.int64)
+        self.doc_leaf_pos = leaf_pos
+        # documents sorted by their leaf's preorder rank (stable: row order within a leaf)
+        self.doc_order = np.argsort(self.pre_rank[leaf_pos], kind="stable") if self.n_docs else np.zeros(0, np.int64)
+        self.doc_rank = np.empty(self.n_docs, dtype=np.int64)
+        self.doc_rank[self.doc_order] = np.arange(self.n_docs)
+        # node i's documents = doc_order[doc_lo[i] : doc_hi[i]]
+        sorted_ranks = self.pre_rank[leaf_pos][self.doc_order]
+        self.doc_lo = np.searchsorted(sorted_ranks, self.pre_rank, side="left")
+        self.doc_hi = np.searchsorted(sorted_ranks, self.pre_end, side="left")
+        self.doc_top = self.top_pos[leaf_pos] if self.n_docs else np.zeros(0, np.int64)
+        self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
+        self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
+        self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
+        self.doc_row_by_id: dict[str, int] = {d.id: row for row, d in enumerate(docs)}
+        self.doc_search_text: list[str] = [f"{d.title}\n{d.text}".lower() for d in docs]
+
+    def _build_labels(self) -> None:
+        self.labels: list[str] = [display_label(n) for n in self.nodes]
+        self.size = np.array([n.size for n in self.nodes], dtype=np.int64)
+        total = max(int(self.size[0]), 1) if self.n_nodes else 1
+        self.segment_text: list[str] = [plotly_text(shorten(label, LABEL_CHARS)) for label in self.labels]
+        self.hover_text: list[str] = []
+        self.colors: list[str] = []
+        for i, node in enumerate(self.nodes):
+            keywords = ", ".join(node.keywords[:6])
+            share = 100.0 * node.size / total
+            parts = [f"<b>{plotly_text(shorten(self.labels[i], 120))}</b>", f"{node.size:,} documents ({share:.1f}%)"]
+            if keywords:
+                parts.append(plotly_text(shorten(keywords, 120)))
+            self.hover_text.append("<br>".join(parts))
+            top = self.top_pos[i]
+            if top < 0:
+                self.colors.append(ROOT_COLOR)
+            else:
+                base = self._top_color(int(top))
+                # deeper rings lighter; siblings alternate a little so neighbours stay apart
+                sibling = int(node.id.rsplit(".", 1)[-1]) % 3 if node.depth > 1 else 0
+                self.colors.append(lighten(base, min(0.14 * (node.depth - 1) + 0.07 * sibling, 0.75)))
+        self.node_search_text: list[str] = [
+            f"{n.label}\n{' '.join(n.keywords)}\n{n.summary}".lower() for n in self.nodes
+        ]
+
+    def _top_color(self, top: int) -> str:
+        return PALETTE[self._top_rank[top] % len(PALETTE)]
+
+    def top_color(self, top: int) -> str:
+        """Colour of top-level topic at position ``top`` (shared by the sunburst and the map)."""
+        return self._top_color(top)
+
+    # -- queries ---------------------------------------------------------------------------
+    def node(self, node_id: str) -> Node:
+        return self.nodes[self.pos[node_id]]
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.pos
+
+    def window(self, view_id: str, depth: int) -> np.ndarray:
+        """Positions of ``view_id`` and its descendants at most ``depth`` levels below it (preorder)."""
+        i = self.pos[view_id]
+        sub = self.preorder[self.pre_rank[i] : self.pre_end[i]]
+        return sub[self.depth[sub] <= self.depth[i] + max(int(depth), 1)]
+
+    def node_doc_rows(self, node_id: str) -> np.ndarray:
+        """Document rows under a node, grouped by leaf in tree order."""
+        i = self.pos[node_id]
+        return self.doc_order[self.doc_lo[i] : self.doc_hi[i]]
+
+    def doc_count(self, node_id: str) -> int:
+        i = self.pos[node_id]
+        return int(self.doc_hi[i] - self.doc_lo[i])
+
+    def counts_per_node(self, doc_rows: np.ndarray) -> np.ndarray:
+        """For every node, how many of ``doc_rows`` lie under it (vectorised over all nodes)."""
+        if len(doc_rows) == 0:
+            return np.zeros(self.n_nodes, dtype=np.int64)
+        ranks = np.sort(self.doc_rank[np.asarray(doc_rows, dtype=np.int64)])
+        return np.searchsorted(ranks, self.doc_hi, side="left") - np.searchsorted(ranks, self.doc_lo, side="left")
+
+    def path_ids(self, node_id: str) -> list[str]:
+        out = [self.pos[node_id]]
+        while self.parent_pos[out[-1]] >= 0:
+            out.append(int(self.parent_pos[out[-1]]))
+        return [self.ids[i] for i in reversed(out)]
+
+    def search(self, query: str) -> SearchResult:
+        """Documents (title + text) and nodes (label, keywords, summary) containing every query term.
+
+        Case-insensitive substring match over strings lowered once at start; results are cached
+        because several callbacks ask for the same query in one interaction.
+        """
+        key = " ".join(query.lower().split())
+        with self._lock:
+            hit = self._search_cache.get(key)
+            if hit is not None:
+                self._search_cache.move_to_end(key)
+                return hit
+        terms = key.split()
+        if not terms:
+            result = SearchResult(query=key, doc_rows=np.zeros(0, np.int64), label_matches=())
+        else:
+            rows = _matching(self.doc_search_text, terms)
+            label_matches = tuple(self.ids[i] for i in _matching(self.node_search_text, terms).tolist())
+            counts = self.counts_per_node(rows)
+            hits = {self.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+            for node_id in label_matches:  # a matching label lights its ancestors too
+                for anc in self.path_ids(node_id):
+                    hits.setdefault(anc, 0)
+            result = SearchResult(query=key, doc_rows=rows, label_matches=label_matches, node_hits=hits)
+        with self._lock:
+            self._search_cache[key] = result
+            while len(self._search_cache) > self._search_cache_size:
+                self._search_cache.popitem(last=False)
+        return result
+
+    def nodes_of_rows(self, doc_rows: np.ndarray) -> dict[str, int]:
+        """Node id -> count for every node holding at least one of ``doc_rows``."""
+        counts = self.counts_per_node(doc_rows)
+        return {self.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+
+    def representative_rows(self, node_id: str) -> list[int]:
+        """Rows of the node's representative documents that lie under it, in the node's order."""
+        i = self.pos[node_id]
+        out: list[int] = []
+        for doc_id in self.nodes[i].representative_ids:
+            row = self.doc_row_by_id.get(doc_id)
+            if row is not None and self.doc_lo[i] <= self.doc_rank[row] < self.doc_hi[i] and row not in out:
+                out.append(row)
+        return out
+
+    def snippet(self, row: int) -> str:
+        return shorten(self.tree.documents[row].text, SNIPPET_CHARS)
+
+
+def quantize_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates as uint16 on one common scale (aspect kept): half the bytes of float32,
+    and 1/65535 of the map's extent is far finer than a screen pixel."""
+    if len(x) == 0:
+        return np.zeros(0, np.uint16), np.zeros(0, np.uint16)
+    x = np.where(np.isfinite(x), x, 0.0)
+    y = np.where(np.isfinite(y), y, 0.0)
+    x0, y0 = float(x.min()), float(y.min())
+    span = max(float(x.max()) - x0, float(y.max()) - y0) or 1.0
+    scale = 65535.0 / span
+    return (
+        np.round((x - x0) * scale).astype(np.uint16),
+        np.round((y - y0) * scale).astype(np.uint16),
+    )
+
+
+def _matching(texts: list[str], terms: list[str]) -> np.ndarray:
+    """Rows of ``texts`` that contain every term (terms already lower case)."""
+    first, rest = terms[0], terms[1:]
+    rows = [i for i, text in enumerate(texts) if first in text]
+    for term in rest:
+        rows = [i for i in rows if term in texts[i]]
+    return np.array(rows, dtype=np.int64)
+
+
+def build_index(tree: TopicTree) -> TreeIndex:
+    return TreeIndex(tree)

@@ -1,0 +1,174 @@
+"""The page: component tree and ids. No callbacks here (see ``viz.callbacks``), no data loading.
+
+Component ids live in :class:`Ids` so callbacks, tests and the browser test agree on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from hierarchy.tree import ROOT_ID
+from viz.figures import default_depth, hierarchy_spec, map_placeholder
+from viz.index import TreeIndex
+
+PAGE_SIZE = 8
+MAX_DEPTH_CONTROL = 6
+
+
+class Ids:
+    """Every component id the callbacks use."""
+
+    NAV = "nav"  # store: {"view": node id at the centre, "selected": node id in the details panel}
+    DOC_PAGE = "doc-page"  # store: page number of the selected node's documents
+    MAP_PICK = "map-pick"  # store: {"n": documents selected on the map, "nodes": {node id: count}}
+    CHART = "chart"
+    CHART_KIND = "chart-kind"
+    DEPTH = "depth"
+    SEARCH = "search"
+    SEARCH_RESULTS = "search-results"
+    CRUMBS = "crumbs"
+    NODE_DETAILS = "node-details"
+    DOC_LIST = "doc-list"
+    PAGE_INFO = "page-info"
+    PREV = "page-prev"
+    NEXT = "page-next"
+    MAP = "doc-map"
+    MAP_SELECTION = "map-selection"
+    MAP_READY = "map-ready"  # store: True once the full map figure has been sent
+    MAP_TIMER = "map-timer"  # fallback trigger for loading the map
+    EXPORT_JSON = "export-json"
+    EXPORT_CSV = "export-csv"
+    EXPORT_HTML = "export-html"
+    DOWNLOAD = "download"
+    GOTO = "goto"  # pattern-matching type: {"type": "goto", "node": node id, "slot": unique place}
+
+
+def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-link") -> html.Button:
+    """A button that selects ``node_id`` (breadcrumbs, children, search hits, map selection).
+
+    ``slot`` names the place on the page: one node can have a button in several lists at once,
+    and Dash ids must be unique.
+    """
+    return html.Button(children, id={"type": Ids.GOTO, "node": node_id, "slot": slot}, className=class_name, n_clicks=0)
+
+
+def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
+    """The whole page for one tree; figures for the first view are embedded so it renders at once."""
+    depth = default_depth(index)
+    max_control = max(1, min(index.max_depth, MAX_DEPTH_CONTROL))
+    stats = f"{index.n_docs:,} documents · {index.n_nodes:,} topics · {index.max_depth} levels"
+    header = html.Header(
+        className="tm-header",
+        children=[
+            html.H1(title, className="tm-title"),
+            html.Span(stats, className="tm-stats"),
+            dcc.Input(
+                id=Ids.SEARCH,
+                type="search",
+                placeholder="Search documents and topics… (Enter)",
+                debounce=True,
+                className="tm-search",
+                value="",
+            ),
+            html.Div(
+                className="tm-exports",
+                children=[
+                    html.Span("Export:", className="tm-muted"),
+                    html.Button("tree JSON", id=Ids.EXPORT_JSON, n_clicks=0),
+                    html.Button("CSV", id=Ids.EXPORT_CSV, n_clicks=0),
+                    html.Button("HTML", id=Ids.EXPORT_HTML, n_clicks=0),
+                    dcc.Download(id=Ids.DOWNLOAD),
+                ],
+            ),
+        ],
+    )
+    chart_panel = html.Section(
+        className="tm-panel tm-chart-panel",
+        children=[
+            html.Div(
+                className="tm-controls",
+                children=[
+                    dcc.RadioItems(
+                        id=Ids.CHART_KIND,
+                        options=[{"label": k, "value": k} for k in ("sunburst", "treemap", "icicle")],
+                        value="sunburst",
+                        inline=True,
+                        className="tm-radio",
+                    ),
+                    html.Label("rings", htmlFor=Ids.DEPTH, className="tm-muted"),
+                    html.Div(
+                        dcc.Slider(
+                            id=Ids.DEPTH,
+                            min=1,
+                            max=max_control,
+                            step=1,
+                            value=min(depth, max_control),
+                            marks={i: str(i) for i in range(1, max_control + 1)},
+                        ),
+                        className="tm-depth",
+                    ),
+                ],
+            ),
+            dcc.Graph(
+                id=Ids.CHART,
+                figure=hierarchy_spec(index, ROOT_ID, depth, "sunburst", selected=ROOT_ID),
+                config={"displaylogo": False, "displayModeBar": False},
+                className="tm-chart",
+            ),
+            html.P("Click a segment to drill down, the centre to go up.", className="tm-hint tm-muted"),
+        ],
+    )
+    details_panel = html.Section(
+        className="tm-panel tm-details",
+        children=[
+            html.Nav(id=Ids.CRUMBS, className="tm-crumbs"),
+            html.Div(id=Ids.NODE_DETAILS),
+            html.H3("Documents", className="tm-subhead"),
+            html.Div(id=Ids.DOC_LIST, className="tm-docs"),
+            html.Div(
+                className="tm-pager",
+                children=[
+                    html.Button("‹ prev", id=Ids.PREV, n_clicks=0),
+                    html.Span(id=Ids.PAGE_INFO, className="tm-muted"),
+                    html.Button("next ›", id=Ids.NEXT, n_clicks=0),
+                ],
+            ),
+        ],
+    )
+    map_panel = html.Section(
+        className="tm-panel tm-map-panel",
+        children=[
+            html.H3("Document map", className="tm-subhead"),
+            # The map's points (~1 MB for 100k documents, and a WebGL context that is slow to start
+            # without a GPU) arrive after the sunburst has drawn, so the chart shows first.
+            dcc.Interval(id=Ids.MAP_TIMER, interval=1500, max_intervals=1),
+            dcc.Graph(
+                id=Ids.MAP,
+                figure=map_placeholder(),
+                config={"displaylogo": False, "scrollZoom": True},
+                className="tm-map",
+            ),
+            html.P("Lasso or box-select points to see which topics they fall in.", className="tm-hint tm-muted"),
+        ],
+    )
+    side_panel = html.Section(
+        className="tm-panel tm-side",
+        children=[
+            html.Div(id=Ids.SEARCH_RESULTS),
+            html.Div(id=Ids.MAP_SELECTION),
+        ],
+    )
+    return html.Div(
+        className="tm-app",
+        children=[
+            dcc.Store(id=Ids.NAV, data={"view": ROOT_ID, "selected": ROOT_ID}),
+            dcc.Store(id=Ids.DOC_PAGE, data=0),
+            dcc.Store(id=Ids.MAP_PICK, data=None),
+            dcc.Store(id=Ids.MAP_READY, data=False),
+            header,
+            html.Main(className="tm-main", children=[chart_panel, details_panel]),
+            html.Div(className="tm-lower", children=[map_panel, side_panel]),
+        ],
+    )
