@@ -92,7 +92,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         max_children: int = 10,
         min_top_children: int = 3,
         min_leaf_size: int = 10,
-        max_depth: int = 8,
+        max_depth: int = 10,
         linkage: str = "average",
         reducer: str = "pca",
         n_components: int = 50,

@@ -32,7 +32,7 @@ def make_hierarchical_embeddings(
     branching: tuple[int, ...] = (6, 4, 4),
     dim: int = 384,
     spreads: tuple[float, ...] | None = None,
-    noise: float = 0.45,
+    noise: float = 1.5,
     imbalance: float = 0.5,
     texts: bool = False,
     random_state: int = 0,

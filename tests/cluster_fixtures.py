@@ -13,7 +13,7 @@ from hierarchy.synthetic import SyntheticCorpus, make_hierarchical_embeddings
 @lru_cache(maxsize=4)
 def corpus(n: int = 2400, branching: tuple[int, ...] = (5, 4), seed: int = 7) -> SyntheticCorpus:
     """A cached synthetic corpus; tests must not modify its arrays."""
-    data = make_hierarchical_embeddings(n, branching=branching, dim=64, random_state=seed)
+    data = make_hierarchical_embeddings(n, branching=branching, dim=64, noise=1.0, random_state=seed)
     data.X.setflags(write=False)
     return data
 
