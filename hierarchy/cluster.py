@@ -371,8 +371,8 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
     pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
     pca.fit(fit_on)
     out = np.empty((n, components), dtype=np.float32)
-    for start in range(0, n, 65536):
-        out[start : start + 65536] = pca.transform(X[start : start + 65536])
+    for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
+        out[start : start + 16384] = pca.transform(X[start : start + 16384])
     return out, pca
 
 

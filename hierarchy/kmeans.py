@@ -26,9 +26,10 @@ def squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
-def assign(points: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Index of the nearest center for every point, in chunks so memory stays bounded."""
+def assign(points: np.ndarray, centers: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
+    """Index of the nearest center for every point, in chunks of at most ``max_cells`` scores (64 MB)."""
     labels = np.empty(points.shape[0], dtype=np.int32)
+    chunk = max(256, max_cells // max(centers.shape[0], 1))
     center_norms = (centers * centers).sum(axis=1)
     for start in range(0, points.shape[0], chunk):
         block = points[start : start + chunk]
@@ -39,11 +40,20 @@ def assign(points: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.nd
     return labels
 
 
-def weighted_sums(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    """Per-cluster weighted sums of points, as one sparse product (np.add.at is far slower)."""
+def weighted_sums(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int, chunk: int = 65536) -> np.ndarray:
+    """Per-cluster weighted sums of points in float64, as sparse products (np.add.at is far slower).
+
+    In row chunks: SciPy would otherwise upcast all of a float32 ``points`` to float64 at once
+    (400 MB for a million 50-d rows).
+    """
     n = points.shape[0]
-    membership = sparse.csr_matrix((weights, (labels, np.arange(n))), shape=(k, n))
-    return np.asarray(membership @ points, dtype=np.float64)
+    out = np.zeros((k, points.shape[1]), dtype=np.float64)
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (n,))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        membership = sparse.csr_matrix((weights[start:stop], (labels[start:stop], np.arange(stop - start))), shape=(k, stop - start))
+        out += membership @ points[start:stop].astype(np.float64)
+    return out
 
 
 def kmeans_plusplus(points: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
