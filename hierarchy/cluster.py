@@ -6,7 +6,8 @@ How the tree is built (both modes share steps 1-3):
    scaled to unit length, so distances are cosine distances (UMAP is optional and slow).
 2. **Leaf clusters**: one k-means, fitted on a sample and applied to all rows in one pass, with
    about one cluster per ``min_leaf_size`` documents (at most ``max_leaf_clusters``). Clusters
-   left with fewer than ``min_leaf_size`` documents are dissolved into their nearest neighbour.
+   left with fewer than ``min_leaf_size`` documents are dissolved: their documents move to the
+   nearest remaining centre.
 3. **Linkage**: the leaf centroids are agglomerated bottom-up into a binary dendrogram, weighting
    each by its size. The default ``linkage="average"`` is group-average (UPGMA) over the documents,
    computed exactly from centroids and spreads: the mean distance between all document pairs of two
@@ -19,8 +20,10 @@ heights). The count is searched in a window around the branching factor ``b`` th
 leaf clusters under the node within the depth still available (``b = leaves ** (1 / depth_left)``;
 window ``[max(2, b // 2), min(max_children, ceil(2 b))]``, at least ``min_top_children`` at the
 root), so the tree uses its depth budget evenly instead of making long chains of two-way splits or
-one flat fan. A node whose documents cannot be split without a part smaller than ``min_leaf_size``
-stays a leaf; a node never gets a single child.
+one flat fan. A deeper budget (``max_depth``) keeps more of the dendrogram's nesting, which is what
+dendrogram purity rewards; a shallower one gives wider, flatter nodes. A node whose documents
+cannot be split without a part smaller than ``min_leaf_size`` stays a leaf; a node never gets a
+single child.
 
 **Fixed schedule** (``levels=[6, 40, 276]``), as in Science Hierarchography: the leaf clusters are the
 last level's count, the dendrogram is cut at each earlier level's count, so each level has exactly
@@ -136,7 +139,8 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             per_level = [cut_dendrogram(self.dendrogram_, k) for k in levels[:-1]]
             per_level.append(np.arange(leaves.centers.shape[0]))
         else:
-            per_level = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self.max_depth, self.min_top_children)
+            min_top = min(self.min_top_children, self.max_children)
+            per_level = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self.max_depth, min_top)
         self.tree_ = tree_from_level_labels(self.reduced_, [level[leaves.labels] for level in per_level], single_children=bool(self.levels))
         self.labels_ = self.tree_.doc_leaf
         if progress:
@@ -162,8 +166,8 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
         if self.max_children < 2:
             raise ValueError(f"max_children must be at least 2, got {self.max_children}")
-        if not 2 <= self.min_top_children <= self.max_children:
-            raise ValueError(f"min_top_children must be between 2 and max_children, got {self.min_top_children}")
+        if self.min_top_children < 2:
+            raise ValueError(f"min_top_children must be at least 2, got {self.min_top_children}")
         if self.max_leaf_clusters < 1 or self.sample_size < 1 or self.n_components < 1:
             raise ValueError("max_leaf_clusters, sample_size and n_components must be positive")
         if self.linkage not in LINKAGES:

@@ -129,6 +129,12 @@ def test_children_count_stays_in_bounds() -> None:
     assert counts.max() <= 6
 
 
+def test_binary_splits_when_max_children_is_two() -> None:
+    model = RecursiveClusterer(max_children=2).fit(corpus().X)  # min_top_children=3 yields to it
+    counts = _children_counts(model)
+    assert set(np.unique(counts)) <= {0, 2}
+
+
 def test_tiny_input_gives_a_single_leaf() -> None:
     X = corpus().X[:15]
     model = RecursiveClusterer(min_leaf_size=10).fit(X)
