@@ -13,6 +13,7 @@ labels), then times the clusterer and, when ``hierarchy.pipeline`` is present, t
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -57,6 +58,8 @@ def child_scale(n: int, seed: int, full_build: bool) -> dict[str, Any]:
     out["n_fits"] = model.n_fits_
     out["dp"] = [dendrogram_purity(parents, tree.doc_leaf, level) for level in data.labels]
     out["nmi"] = [best_level_scores(parents, tree.doc_leaf, level, int(np.unique(level).size))["nmi"] for level in data.labels]
+    del model, tree  # the build below fits its own clusterer; do not count this one twice
+    gc.collect()
     if full_build:
         try:
             from hierarchy.io import Corpus
@@ -272,12 +275,14 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
         f"Each cell is the median of {runs} run(s), each in a fresh process (seed = run number). "
         "*cluster* = `RecursiveClusterer.fit`; *build* = the lead's full `build_tree` (clustering + centroids + "
         "c-TF-IDF keywords on synthetic texts + representatives + 2-D layout); peak RSS is the child process's "
-        "`ru_maxrss` and includes the input matrix itself (n x 384 x 4 bytes). Recovery: dendrogram purity (DP) and NMI at "
+        "`ru_maxrss` (maximum over the runs) and includes the input matrix itself (*input*: n x 384 float32), the "
+        "synthetic texts and their Corpus; *cluster* is the peak right after the fit, *build* the peak of the whole "
+        "process. Recovery: dendrogram purity (DP) and NMI at "
         "the tree level whose node count is closest to the true count, against the true labels of each level.",
         "",
-        "| rows | cluster s | build s | peak RSS | k-means fits | nodes | depth | top children | leaves (median size) "
-        "| DP top / mid / fine | NMI top / mid / fine | load (1 min) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
+        "| rows | input | cluster s | build s | peak RSS cluster | peak RSS build | k-means fits | nodes | depth | top children "
+        "| leaves (median size) | DP top / mid / fine | NMI top / mid / fine | load (1 min) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for row in scale:
         rs = row["runs"]
@@ -288,9 +293,11 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
 
         dp = [statistics.median(r["dp"][i] for r in rs) for i in range(len(BRANCHING))]
         nmi = [statistics.median(r["nmi"][i] for r in rs) for i in range(len(BRANCHING))]
-        rss = max(r["rss_mb"] for r in rs)
+        rss_cluster = max(r["rss_cluster_mb"] for r in rs)
+        rss_build = max(r["rss_mb"] for r in rs)
         lines.append(
-            f"| {row['n']:,} | {_fmt(med('cluster_s'), 1)} | {_fmt(med('build_s'), 1)} | {rss / 1024:.2f} GB (max) | "
+            f"| {row['n']:,} | {row['n'] * 384 * 4 / 1024**3:.2f} GB | {_fmt(med('cluster_s'), 1)} | {_fmt(med('build_s'), 1)} | "
+            f"{rss_cluster / 1024:.2f} GB | {rss_build / 1024:.2f} GB | "
             f"{_fmt(med('n_fits'))} | {_fmt(med('nodes'))} | {_fmt(med('depth'))} | {_fmt(med('top_children'))} | "
             f"{_fmt(med('leaves'))} ({_fmt(med('median_leaf'), 0)}) | {' / '.join(f'{x:.3f}' for x in dp)} | "
             f"{' / '.join(f'{x:.3f}' for x in nmi)} | {row['load'][0]:.1f} |"

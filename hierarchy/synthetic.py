@@ -36,7 +36,7 @@ def make_hierarchical_embeddings(
     imbalance: float = 0.5,
     texts: bool = False,
     random_state: int = 0,
-    chunk: int = 131072,
+    chunk: int = 32768,
 ) -> SyntheticCorpus:
     """``n`` rows in ``prod(branching)`` leaf clusters nested in ``len(branching)`` levels.
 
@@ -91,21 +91,28 @@ def _word(index: int) -> str:
     return "".join(syllables) + "x" if len(syllables) == 1 else "".join(syllables)
 
 
-def _texts(labels: list[np.ndarray], branching: tuple[int, ...], rng: np.random.Generator, vocab: int = 6) -> list[str]:
+def _texts(labels: list[np.ndarray], branching: tuple[int, ...], rng: np.random.Generator, vocab: int = 6, chunk: int = 65536) -> list[str]:
     """Short texts: words from the vocabularies of each ancestor cluster plus common filler."""
     n = labels[0].size
-    offset = 50  # ids below this are filler shared by every document
-    parts = [rng.integers(0, offset, size=(n, 3))]
-    count = 1
-    for level, branch in enumerate(branching):
-        count *= branch
-        per_level_words = 5 if level == len(branching) - 1 else 3
-        picks = rng.integers(0, vocab, size=(n, per_level_words))
-        parts.append(offset + labels[level][:, None] * vocab + picks)
-        offset += count * vocab
-    ids = np.hstack(parts)
-    lexicon = {int(i): _word(int(i)) for i in np.unique(ids)}
-    return [" ".join(lexicon[int(i)] for i in row) for row in ids]
+    lexicon: dict[int, str] = {}
+    out: list[str] = []
+    for start in range(0, n, chunk):  # in chunks: the word-id matrix for a million rows is large
+        stop = min(n, start + chunk)
+        offset = 50  # ids below this are filler shared by every document
+        parts = [rng.integers(0, offset, size=(stop - start, 3))]
+        count = 1
+        for level, branch in enumerate(branching):
+            count *= branch
+            per_level_words = 5 if level == len(branching) - 1 else 3
+            picks = rng.integers(0, vocab, size=(stop - start, per_level_words))
+            parts.append(offset + labels[level][start:stop, None] * vocab + picks)
+            offset += count * vocab
+        ids = np.hstack(parts)
+        for i in np.unique(ids):
+            if int(i) not in lexicon:
+                lexicon[int(i)] = _word(int(i))
+        out.extend(" ".join(lexicon[i] for i in row) for row in ids.tolist())
+    return out
 
 
 __all__ = ["SyntheticCorpus", "make_hierarchical_embeddings"]
