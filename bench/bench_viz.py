@@ -134,9 +134,9 @@ class CallbackClient:
     def documents(self, nav: dict[str, str]) -> tuple[float, int]:
         return self.post(
             [("doc-list", "children"), ("page-info", "children"), ("page-prev", "disabled"), ("page-next", "disabled")],
-            [{"id": "doc-page", "property": "data", "value": 0}],
-            [{"id": "nav", "property": "data", "value": nav}],
-            ["doc-page.data"],
+            [{"id": "doc-page", "property": "data", "value": 0}, {"id": "nav", "property": "data", "value": nav}],
+            [],
+            ["doc-page.data", "nav.data"],
         )
 
     def map_highlight(self, nav: dict[str, str], query: str, changed: str) -> tuple[float, int]:

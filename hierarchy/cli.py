@@ -20,7 +20,10 @@ app = typer.Typer(
         "Typical session:\n\n"
         "  topicmap build docs.jsonl -o tree.json     # cluster (keyword labels, no LLM needed)\n\n"
         "  topicmap info tree.json                    # look at the shape\n\n"
-        "  topicmap export tree.json --format csv -o paths.csv"
+        "  topicmap label tree.json -m gpt-4o-mini    # LLM labels (OPENAI_API_KEY or OPENAI_BASE_URL)\n\n"
+        "  topicmap serve tree.json                   # the dashboard on http://127.0.0.1:8050/\n\n"
+        "  topicmap export tree.json --format csv -o paths.csv\n\n"
+        "Try it on bundled data: topicmap demo"
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -33,8 +33,8 @@ PromptOpt = Annotated[
     Optional[list[str]],
     typer.Option("--prompt", help="Prompt version: 'label_leaf@v1', 'v1' (all prompts), or 'label_leaf=my.user.j2' (your file). Repeatable."),
 ]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", "-j", help="Requests in flight at once (default 8).")]
-TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for one answer (default 60).")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", "-j", help="Requests in flight at once (default 8; 4 with a base URL).")]
+TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for one answer (default 60; 300 with a base URL).")]
 RetriesOpt = Annotated[Optional[int], typer.Option("--max-retries", help="Retries on 429/5xx/timeouts/connection errors (default 4).")]
 TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0).")]
 TokensOpt = Annotated[Optional[int], typer.Option("--max-prompt-tokens", help="Token budget of one prompt, whatever the node size (default 2000).")]
@@ -168,11 +168,33 @@ def run_labelling(args: dict[str, Any], targets: frozenset[str] | None, force: b
     bar.close()
     if report.aborted:
         raise TopicmapError(
-            f"{report.aborted}\nstopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
+            f"{report.aborted}; stopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
             f"{out_path} and cached; run the same command again to resume"
         )
+    if report.calls or not tree.manifest.get("labelling"):
+        tree.manifest["labelling"] = run_record(report, settings, price_table)
+        save_tree(tree, out_path)
     typer.echo(summary_text(report, settings, price_table))
     typer.echo(f"wrote {out_path}")
+
+
+def run_record(report: RunReport, settings: Settings, table: dict[str, Any]) -> dict[str, Any]:
+    """What the tree file's manifest keeps about the last labelling run that made requests."""
+    from datetime import UTC, datetime
+
+    price = price_for(settings.config.model, table)
+    record: dict[str, Any] = {
+        "model": settings.config.model,
+        "prompts": report.prompts,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "calls": report.calls,
+        "prompt_tokens": report.prompt_tokens,
+        "completion_tokens": report.completion_tokens,
+        "failed": report.failed,
+    }
+    if price is not None:
+        record["estimated_cost_usd"] = round(price.cost(report.prompt_tokens, report.completion_tokens), 6)
+    return record
 
 
 class _Progress:
@@ -189,12 +211,11 @@ class _Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=report.planned, unit="node", file=sys.stderr, dynamic_ncols=True)
-        self._bar.n = report.done
         self._bar.set_postfix_str(
             f"calls={report.calls} cached={report.cache_hits} failed={report.failed} tokens={report.prompt_tokens + report.completion_tokens:,}",
             refresh=False,
         )
-        self._bar.refresh()
+        self._bar.update(report.done - self._bar.n)  # redraws at most every tqdm.mininterval
 
     def close(self) -> None:
         if self._bar is not None:
@@ -211,7 +232,7 @@ def _cost(report: RunReport, model: str, table: dict[str, Any]) -> str:
 
 def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -> str:
     lines = [
-        f"labelled {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
+        f"label run over {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
         f"  {report.calls} calls ({report.label_calls} labels, {report.sibling_calls} sibling passes), {report.requests} HTTP requests; "
         f"{report.cache_hits} answers from the cache, {report.kept} unchanged, {report.reused} single-child reused, "
         f"{report.renamed} renamed to keep siblings distinct, {report.failed} failed",

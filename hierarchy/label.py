@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hierarchy.errors import TopicmapError
-from hierarchy.label_context import LabelRules, PromptBudget, Rendered, render_distinct, render_leaf, render_parent
+from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder, Rendered
 from hierarchy.label_validate import ContrastLeak, InvalidAnswer, LabelAnswer, normalize, validate_distinct_answer, validate_label_answer
 from hierarchy.llm import ChatClient, LLMConfig, LLMError, LLMUnavailableError
 from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
@@ -107,7 +107,7 @@ class TreeLabeler:
         self.progress = progress
         self.report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], self.dry_run)
         self._params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
-        self._docs_by_id = {d.id: d for d in tree.documents}
+        self._prompts = PromptBuilder(self.tree, options.budget, options.rules)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._touched: set[str] = set()  # nodes labelled in this run (may be renamed by the sibling pass)
         self._pending: set[str] = set()  # dry run: nodes whose label would come from a request
@@ -147,15 +147,15 @@ class TreeLabeler:
 
     def _preflight(self) -> None:
         """Render each prompt once before any request, so a broken template fails now, not after the leaves."""
-        tree, budget, rules, prompts = self.tree, self.options.budget, self.options.rules, self.options.prompts
+        tree, prompts = self.tree, self.options.prompts
         internal = next((n for n in tree.iter_nodes() if len(tree.children(n.id)) > 1), None)
         leaf = next(iter(tree.leaves()), None)
         if leaf is not None:
-            render_leaf(prompts.leaf, tree, leaf, budget, rules, self._docs_by_id)
+            self._prompts.leaf(prompts.leaf, leaf)
         if internal is not None:
             children = tree.children(internal.id)
-            render_parent(prompts.parent, tree, internal, budget, rules)
-            render_distinct(prompts.distinct, internal, children, [children[-1].id], budget, rules)
+            self._prompts.parent(prompts.parent, internal)
+            self._prompts.distinct(prompts.distinct, internal, children, [children[-1].id])
 
     async def _node(self, node_id: str) -> None:
         children = self.tree.children(node_id)
@@ -194,10 +194,8 @@ class TreeLabeler:
 
     async def _label(self, node: Node, template: PromptTemplate) -> None:
         leaf = template is self.options.prompts.leaf
-        budget, rules = self.options.budget, self.options.rules
-        rendered = (
-            render_leaf(template, self.tree, node, budget, rules, self._docs_by_id) if leaf else render_parent(template, self.tree, node, budget, rules)
-        )
+        rules = self.options.rules
+        rendered = self._prompts.leaf(template, node) if leaf else self._prompts.parent(template, node)
         key = self._key(template, rendered.messages)
         target = self._is_target(node.id)
         meta = node.label_meta
@@ -223,7 +221,7 @@ class TreeLabeler:
             return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text)
 
         def without_contrast() -> Rendered:
-            return render_leaf(template, self.tree, node, budget, rules, self._docs_by_id, with_contrast=False)
+            return self._prompts.leaf(template, node, with_contrast=False)
 
         outcome = await self._ask(rendered, validate, without_contrast if leaf else None)
         self.report.label_calls += outcome.calls
@@ -339,7 +337,7 @@ class TreeLabeler:
             touched = [c.id for c in group if c.id in self._touched]
             rename.extend(touched or [c.id for c in group])
         template = self.options.prompts.distinct
-        rendered = render_distinct(template, parent, children, rename, self.options.budget, self.options.rules)
+        rendered = self._prompts.distinct(template, parent, children, rename)
         key = self._key(template, rendered.messages)
         fixed = {c.id: c.label for c in children if c.id not in rename}
         new_labels: dict[str, str] | None = None

@@ -78,11 +78,14 @@ def check_label(label: object, rules: LabelRules, instructions: str, field: str 
 
 
 def copies_instructions(text: str, instructions: str) -> bool:
-    """A label found verbatim in the instructions, or a summary made mostly of their 4-word runs."""
+    """Three or more words found verbatim in the instructions, or text made mostly of their 4-word runs.
+
+    (Two-word phrases of the instructions, such as "Title Case", may be fair names for a topic.)
+    """
     norm_text = " ".join(text.casefold().split())
     norm_instr = " ".join(instructions.casefold().split())
     words = norm_text.split()
-    if len(words) >= 2 and len(norm_text) >= 8 and norm_text in norm_instr:
+    if len(words) >= 3 and norm_text in norm_instr:
         return True
     grams = {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
     if len(grams) < 3:

@@ -12,11 +12,13 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from hierarchy.errors import TopicmapError
+from hierarchy.prompting import estimate_tokens, messages_tokens
+
+if TYPE_CHECKING:
+    import openai
 
 NO_KEY_PLACEHOLDER = "sk-no-key-required"  # local servers (Ollama, llama.cpp, vLLM) ignore the key
 OPENAI_BASE_URL = "https://api.openai.com/v1"  # explicit, so the SDK never falls back to the environment
@@ -118,15 +120,6 @@ class LLMStats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def estimate_tokens(text: str) -> int:
-    """About four characters per token: good enough for budgets and dry runs (no tokenizer download)."""
-    return (len(text) + 3) // 4
-
-
-def messages_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(estimate_tokens(m["content"]) + 4 for m in messages) + 2
-
-
 # -- the client ----------------------------------------------------------------------------
 class ChatClient:
     """Bounded-concurrency chat calls with our own retries. Use as ``async with ChatClient(cfg):``."""
@@ -151,7 +144,9 @@ class ChatClient:
         return self
 
     def _sdk(self) -> openai.AsyncOpenAI:
-        """The SDK client, made on first use: a run served from the cache never pays for it."""
+        """The SDK client, made on first use: a run served from the cache never even imports it."""
+        import openai
+
         if self._client is None:
             self._client = openai.AsyncOpenAI(
                 base_url=self.config.base_url or OPENAI_BASE_URL,
@@ -168,6 +163,8 @@ class ChatClient:
 
     async def complete(self, messages: list[dict[str, str]]) -> ChatResult:
         """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`."""
+        import openai
+
         assert self._semaphore is not None, "use 'async with ChatClient(...)'"
         client = self._sdk()
         attempt = 0
@@ -227,6 +224,8 @@ class ChatClient:
 
     def _classify(self, exc: Exception, attempt: int) -> tuple[LLMError, float | None]:
         """The error to raise if we give up, and how long to wait before retrying (None: do not)."""
+        import openai
+
         where = self.config.describe()
         backoff = self._backoff(attempt)
         if isinstance(exc, openai.APITimeoutError):
@@ -292,9 +291,11 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _message(exc: Exception) -> str:
+    """The server's own error message, on one line and short."""
     body = getattr(exc, "body", None)
+    text = str(exc)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:200]
-    return str(exc)[:200]
+            text = str(inner["message"])
+    return " ".join(text.split())[:200]

@@ -16,6 +16,7 @@ from hierarchy.errors import InputError
 from hierarchy.llm import LLMConfig
 
 DEFAULT_MODEL = "gpt-4o-mini"
+LOCAL_DEFAULTS: dict[str, Any] = {"timeout": 300.0, "concurrency": 4}  # a base URL: often one local GPU or CPU
 DEFAULTS: dict[str, Any] = {
     "timeout": 60.0,
     "concurrency": 8,
@@ -60,11 +61,11 @@ def read_config(path: Path) -> dict[str, Any]:
     section = data.get("llm", {})
     if not isinstance(section, dict):
         raise InputError(f"{path}: [llm] must be a table")
+    if "api_key" in data or "api_key" in section:
+        raise InputError(f"{path}: do not put API keys in files; set api_key_env to the name of an environment variable")
     unknown = sorted(set(section) - CONFIG_KEYS)
     if unknown:
         raise InputError(f"{path}: unknown key(s) in [llm]: {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
-    if "api_key" in data or "api_key" in section:
-        raise InputError(f"{path}: do not put API keys in files; set api_key_env to the name of an environment variable")
     base = path.parent
     for key in ("cache_dir", "prices"):
         if key in section:
@@ -77,6 +78,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
     config_path = config_path or (Path(env["TOPICMAP_CONFIG"]) if env.get("TOPICMAP_CONFIG") else None)
     file = read_config(config_path) if config_path else {}
 
+    defaults = dict(DEFAULTS)
+
     def pick(name: str, env_name: str | None = None) -> Any:
         if cli.get(name) is not None:
             return cli[name]
@@ -84,11 +87,13 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
             return env[env_name]
         if name in file:
             return file[name]
-        return DEFAULTS.get(name)
+        return defaults.get(name)
 
     key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
     api_key = env.get(key_var) or None
     base_url = pick("base_url", "OPENAI_BASE_URL") or None
+    if base_url and "api.openai.com" not in base_url:
+        defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience
     model = pick("model", "TOPICMAP_MODEL") or DEFAULT_MODEL
     try:
         config = LLMConfig(
@@ -105,9 +110,10 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
         raise InputError(f"invalid LLM setting: {exc}") from None
     if config.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {config.concurrency}")
-    if max_prompt_tokens < 200:
-        raise InputError(f"--max-prompt-tokens must be at least 200, got {max_prompt_tokens}")
-    prompts = list(cli.get("prompt") or []) or list(file.get("prompt", []))
+    if max_prompt_tokens < 500:  # the instructions alone take about 300
+        raise InputError(f"--max-prompt-tokens must be at least 500, got {max_prompt_tokens}")
+    from_file = file.get("prompt", [])
+    prompts = list(cli.get("prompt") or []) or ([from_file] if isinstance(from_file, str) else list(from_file))
     cache_dir = cli.get("cache_dir") or file.get("cache_dir")
     prices = cli.get("prices") or file.get("prices")
     return Settings(

@@ -153,6 +153,8 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
                 raise PromptError(f"no prompt has a version {spec!r}")
             for name in having:
                 chosen[name] = load_builtin(name, spec)
+        elif spec.endswith(".j2") or "/" in spec:
+            raise PromptError(f"--prompt {spec}: say which prompt the file replaces, e.g. --prompt {LEAF}={spec}")
         else:
             chosen[spec] = load_builtin(spec)
     for name in PROMPT_NAMES:
@@ -163,6 +165,15 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
 def _check_name(name: str) -> None:
     if name not in PROMPT_NAMES:
         raise PromptError(f"unknown prompt {name!r} in --prompt; the prompts are {', '.join(PROMPT_NAMES)}")
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token: good enough for budgets and dry runs (no tokenizer download)."""
+    return (len(text) + 3) // 4
+
+
+def messages_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(estimate_tokens(m["content"]) + 4 for m in messages) + 2
 
 
 def untrusted(text: str, limit: int) -> str:

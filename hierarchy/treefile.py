@@ -195,11 +195,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
 def write_chunks_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) -> Path:
     """Write to a temp file in the target's directory, fsync, then rename over the target."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory, cannot write a file there")
-    if not directory.exists():
-        raise OutputError(f"{path}: directory {directory} does not exist")
+    directory = _target_directory(path)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -223,14 +219,20 @@ def write_chunks_atomic(path: str | os.PathLike[str], chunks: Iterable[str | byt
     return path
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail early, before long work, if ``path`` could not be written."""
-    path = Path(path)
+def _target_directory(path: Path) -> Path:
+    """The directory a file will be written into; refuses a directory as target or a missing one."""
     directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{path}: is a directory, cannot write a file there")
     if not directory.is_dir():
         raise OutputError(f"{path}: directory {directory} does not exist")
+    return directory
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail early, before long work, if ``path`` could not be written."""
+    path = Path(path)
+    directory = _target_directory(path)
     if not os.access(directory, os.W_OK):
         raise OutputError(f"{path}: directory {directory} is not writable")
     if path.exists() and not os.access(path, os.W_OK):

@@ -100,6 +100,16 @@ def _distinct_answer(siblings: list[re.Match[str]]) -> str:
     return json.dumps({"labels": answers})
 
 
+def embedding_of(text: str, dimensions: int = 8) -> list[float]:
+    """The fake embedding of a text: a fixed pseudo-random unit vector per distinct text."""
+    import hashlib
+
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    values = [b / 255.0 - 0.5 for b in digest[:dimensions]]
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [v / norm for v in values]
+
+
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as server:``; ``server.base_url`` ends in ``/v1``."""
 
@@ -238,6 +248,9 @@ class FakeOpenAIServer:
                     return
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay)
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    self._embeddings(body)
+                    return
                 if fault is not None and fault.kind == "malformed_body":
                     self._raw(200, b'{"id": "x", "choices": [ this is not json', "application/json")
                     return
@@ -265,6 +278,18 @@ class FakeOpenAIServer:
                         "usage": usage,
                     },
                 )
+
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                """Deterministic 8-d vectors from each input's hash (the embeddings endpoint)."""
+                texts = body.get("input", [])
+                texts = [texts] if isinstance(texts, str) else list(texts)
+                if not server._count_answer():
+                    self.close_connection = True
+                    return
+                data = [{"object": "embedding", "index": i, "embedding": embedding_of(t)} for i, t in enumerate(texts)]
+                data.reverse()  # the API does not promise order; clients must sort by index
+                tokens = sum(len(t) // 4 + 1 for t in texts)
+                self._json(200, {"object": "list", "data": data, "model": body.get("model", "fake-embed"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
             def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 self._raw(status, json.dumps(payload).encode("utf-8"), "application/json", headers)

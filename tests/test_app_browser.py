@@ -96,8 +96,10 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     foreign: list[str] = []
+    plotly_loads: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("request", lambda req: None if req.url.startswith(server) else foreign.append(req.url))
+    page.on("request", lambda req: plotly_loads.append(req.url) if "plotly.min.js" in req.url else None)
     try:
         page.goto(server + "/")
         # the sunburst rendered: centre + 3 topics + 6 subtopics
@@ -107,12 +109,18 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         _wait(page, "document.querySelector('#doc-map .js-plotly-plot')?.data?.length === 5")
         assert page.locator("#doc-map canvas").count() > 0
 
+        # documents are paged on the server
+        _wait(page, "document.querySelector('#page-info')?.innerText === 'page 1 of 5 · 36 documents'")
+        page.click("#page-next")
+        _wait(page, "document.querySelector('#page-info')?.innerText === 'page 2 of 5 · 36 documents'")
+
         # click a segment: the details panel shows that node, the chart recentres on it
         _click_segment(page, "Programming")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'Programming'")
         _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 3")
         assert page.locator("#crumbs button").all_inner_texts() == ["All documents", "Programming"]
         assert "13 documents" in page.locator("#node-details").inner_text()
+        _wait(page, "document.querySelector('#page-info')?.innerText === 'page 1 of 2 · 13 documents'")
         assert page.locator("#doc-list details").count() == 8
 
         # a leaf is selected in place: the server keeps the view (plotly's own zoom is switched off)
@@ -122,6 +130,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         assert page.locator("#chart g.slice path.surface").count() == 3
         _click_segment(page, "Concurrency")
         _wait(page, "document.querySelector('#node-label')?.innerText === 'Concurrency'")
+        _wait(page, "document.querySelector('#page-info')?.innerText.endsWith(' 7 documents')")
         assert page.locator("#doc-list details").count() == 7
 
         # a document expands to its full text
@@ -190,6 +199,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         page.close()
     assert errors == [], errors
     assert foreign == [], f"the page fetched from outside the app: {foreign}"
+    assert len(plotly_loads) == 1, plotly_loads  # preloaded by the page, not fetched again by dcc.Graph
 
 
 def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> None:

@@ -168,3 +168,17 @@ def test_demo_builds_and_serves_the_dashboard(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
+    from tests.openai_server import FakeOpenAIServer
+
+    docs, _ = topic_corpus
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
+        result = run_cli("build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--min-leaf-size", "5", "-o", "t.json", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert len(server.requests) == 1 and len(server.requests[0]["input"]) == 72
+    tree = load_tree(tmp_path / "t.json")
+    assert tree.manifest["embedder"] == {"name": "openai/fake-embed", "kind": "openai", "dimensions": 8}
+    assert_clean_error(run_cli("build", str(docs), "--embedder", "openai", "-o", "u.json", cwd=tmp_path), "needs OPENAI_API_KEY")

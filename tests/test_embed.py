@@ -58,3 +58,35 @@ def test_minilm_reproduces_the_shipped_embeddings(papers_paths: tuple[Path, Path
     assert vectors.shape == (4, 384)
     cosine = (vectors * shipped).sum(axis=1)
     assert cosine.min() > 0.99, cosine
+
+
+def test_openai_embedder_over_real_http_with_retry(tmp_path: Path) -> None:
+    """The official client against a local OpenAI-compatible server: batching, order, a 429 retried."""
+    from tests.openai_server import FakeOpenAIServer, Fault, embedding_of
+
+    from hierarchy.embed import OpenAIEmbedder
+
+    texts = [f"document number {i}" for i in range(7)]
+    with FakeOpenAIServer() as server:
+        server.script(Fault("status", status=429, retry_after="0"))
+        embedder = OpenAIEmbedder(model="fake-embed", api_key="test", base_url=server.base_url, batch_size=3, backoff=0.01)
+        vectors = embedder.embed(texts)
+        assert len(server.requests) == 4  # the 429, then 3 batches of at most 3
+        assert [len(r["input"]) for r in server.requests[1:]] == [3, 3, 1]
+    assert vectors.shape == (7, 8)
+    assert np.allclose(vectors, np.asarray([embedding_of(t) for t in texts]), atol=1e-6)
+
+
+def test_openai_embedder_gives_up_with_a_clear_error() -> None:
+    from tests.openai_server import FakeOpenAIServer, Fault
+
+    from hierarchy.embed import OpenAIEmbedder
+
+    with FakeOpenAIServer() as server:
+        server.script(*[Fault("status", status=503)] * 3)
+        embedder = OpenAIEmbedder(model="m", api_key="k", base_url=server.base_url, max_retries=2, backoff=0.01)
+        with pytest.raises(TopicmapError, match="embedding request failed after 3 tries"):
+            embedder.embed(["a"])
+        server.script(Fault("status", status=401, message="bad key"))
+        with pytest.raises(TopicmapError, match=r"refused \(401\)"):
+            embedder.embed(["a"])

@@ -62,9 +62,11 @@ def test_label_in_place_then_again_with_zero_requests(tree_file: Path, tmp_path:
     env = {"OPENAI_BASE_URL": fake_server.base_url}
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0, result.err
-    assert "labelled 10 nodes with fake-model" in result.out and "label_leaf@v1" in result.out and f"wrote {tree_file}" in result.out
+    assert "label run over 10 nodes with fake-model" in result.out and "label_leaf@v1" in result.out and f"wrote {tree_file}" in result.out
     tree = load_tree(tree_file)
     assert all(n.label_meta.labeler == "llm" for n in tree.iter_nodes())
+    record = tree.manifest["labelling"]
+    assert record["model"] == "fake-model" and record["calls"] == 11 and record["prompt_tokens"] > 0 and "estimated_cost_usd" not in record
     sent = len(fake_server.chat_requests)
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0 and "0 HTTP requests" in result.out and len(fake_server.chat_requests) == sent
@@ -112,6 +114,7 @@ def test_server_gone_mid_run_then_resume(tree_file: Path, tmp_path: Path) -> Non
     with FakeOpenAIServer(die_after=3) as dying:
         result = invoke(["label", str(tree_file), "-m", "fake-model", "-j", "1", "--max-retries", "1", *common(tmp_path)], {"OPENAI_BASE_URL": dying.base_url})
     assert result.code == 2 and "cannot reach" in result.err and "run the same command again to resume" in result.err
+    assert len(result.err.splitlines()) == 1  # one line, as every user error
     assert sum(n.label_meta.labeler == "llm" for n in load_tree(tree_file).iter_nodes()) == 3
     with FakeOpenAIServer() as healthy:
         result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], {"OPENAI_BASE_URL": healthy.base_url})
@@ -213,3 +216,29 @@ def test_progress_bar_shows_calls_cache_failures_and_tokens(capsys: pytest.Captu
     bar.close()
     err = capsys.readouterr().err
     assert "2/4" in err and "calls=3" in err and "cached=1" in err and "failed=1" in err and "tokens=1,234" in err
+
+
+def test_settings_resolution(tmp_path: Path) -> None:
+    from hierarchy.errors import InputError
+    from hierarchy.llm_settings import resolve_settings
+
+    none = resolve_settings({}, {})
+    assert not none.configured and none.config.model == "gpt-4o-mini" and none.config.concurrency == 8
+    local = resolve_settings({}, {"OPENAI_BASE_URL": "http://localhost:11434/v1"})
+    assert local.configured and local.config.timeout == 300 and local.config.concurrency == 4
+    keyed = resolve_settings({}, {"OPENAI_API_KEY": "sk-test"})
+    assert keyed.configured and keyed.config.api_key == "sk-test" and keyed.config.base_url is None
+    config = tmp_path / "c.toml"
+    config.write_text('[llm]\napi_key_env = "MY_KEY"\ncache_dir = "cache"\nprompt = ["label_leaf@v1"]\ntimeout = 5\n', "utf-8")
+    chosen = resolve_settings({"timeout": 9.0}, {"MY_KEY": "k", "OPENAI_API_KEY": "other"}, config)
+    assert chosen.config.api_key == "k" and chosen.config.timeout == 9.0
+    assert chosen.cache_dir == (tmp_path / "cache").resolve() and chosen.prompts == ["label_leaf@v1"]
+    config.write_text('[llm]\nprompt = "v1"\n', "utf-8")
+    assert resolve_settings({}, {}, config).prompts == ["v1"]
+    config.write_text('[llm]\napi_key = "sk-secret"\n', "utf-8")
+    with pytest.raises(InputError, match="do not put API keys in files"):
+        resolve_settings({}, {}, config)
+    with pytest.raises(InputError, match="concurrency must be at least 1"):
+        resolve_settings({"concurrency": 0}, {})
+    with pytest.raises(InputError, match="no such config file"):
+        resolve_settings({}, {}, tmp_path / "missing.toml")

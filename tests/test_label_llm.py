@@ -168,3 +168,21 @@ def test_concurrency_is_bounded(fake_server: FakeOpenAIServer) -> None:
 
     asyncio.run(go())
     assert 2 <= fake_server.max_in_flight <= 3
+
+
+def test_retry_after_parsing() -> None:
+    from email.utils import formatdate
+
+    from hierarchy.llm import _retry_after
+
+    assert _retry_after({"retry-after": "3"}) == 3.0
+    assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert 5 <= (_retry_after({"retry-after": formatdate(time.time() + 7, usegmt=True)}) or 0) <= 7
+    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+
+
+def test_huge_retry_after_is_capped(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script(Fault("status", status=429, retry_after="3600"))
+    started = time.perf_counter()
+    result, _ = complete(fast_config(fake_server.base_url, retry_after_max=0.2))
+    assert result.attempts == 2 and time.perf_counter() - started < 2

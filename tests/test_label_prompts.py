@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.label_context import LabelRules, PromptBudget, render_distinct, render_leaf, render_parent
-from hierarchy.llm import messages_tokens
+from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder
 from hierarchy.prompting import (
     PROMPT_NAMES,
     PromptError,
     PromptTemplate,
     builtin_versions,
     load_builtin,
+    messages_tokens,
     resolve_prompts,
     untrusted,
 )
@@ -65,6 +65,8 @@ def test_resolve_prompt_specs(tmp_path: Path) -> None:
     assert chosen.leaf.system_source == load_builtin("label_leaf").system_source  # no mine.system.j2 beside it
     (tmp_path / "mine.system.j2").write_text("Answer JSON.", "utf-8")
     assert resolve_prompts([f"label_leaf={user}"]).leaf.system_source == "Answer JSON."
+    with pytest.raises(PromptError, match="say which prompt the file replaces"):
+        resolve_prompts([str(user)])
     for spec in ["label_leaf@v99", "nope", "v42", f"nope={user}", "label_leaf=/no/such/file.j2"]:
         with pytest.raises(PromptError):
             resolve_prompts([spec])
@@ -92,14 +94,12 @@ def big_tree(n_docs: int = 400, n_children: int = 60) -> TopicTree:
 @pytest.mark.parametrize("budget_tokens", [600, 2000])
 def test_prompt_tokens_are_bounded_whatever_the_node_size(budget_tokens: int) -> None:
     tree = big_tree()
-    budget = PromptBudget(max_prompt_tokens=budget_tokens)
-    rules = LabelRules()
+    builder = PromptBuilder(tree, PromptBudget(max_prompt_tokens=budget_tokens), LabelRules())
     prompts = resolve_prompts()
-    by_id = {d.id: d for d in tree.documents}
-    leaf = render_leaf(prompts.leaf, tree, tree.node("0"), budget, rules, by_id)
-    parent = render_parent(prompts.parent, tree, tree.root, budget, rules)
+    leaf = builder.leaf(prompts.leaf, tree.node("0"))
+    parent = builder.parent(prompts.parent, tree.root)
     children = tree.children("root")
-    distinct = render_distinct(prompts.distinct, tree.root, children, [c.id for c in children[1:5]], budget, rules)
+    distinct = builder.distinct(prompts.distinct, tree.root, children, [c.id for c in children[1:5]])
     for rendered in (leaf, parent, distinct):
         assert messages_tokens(rendered.messages) <= budget_tokens
     assert "<document" in leaf.messages[1]["content"]
@@ -109,7 +109,7 @@ def test_prompt_tokens_are_bounded_whatever_the_node_size(budget_tokens: int) ->
 def test_leaf_prompt_shows_documents_keywords_and_contrast() -> None:
     tree = make_tree()
     prompts = resolve_prompts()
-    rendered = render_leaf(prompts.leaf, tree, tree.node("0.0"), PromptBudget(), LabelRules(), {d.id: d for d in tree.documents})
+    rendered = PromptBuilder(tree).leaf(prompts.leaf, tree.node("0.0"))
     user = rendered.messages[1]["content"]
     assert "Keywords: exoplanet, transit, orbit, star" in user
     assert user.count("<document ") == user.count("</document>") == 4  # 3 own + 1 contrast

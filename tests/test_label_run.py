@@ -292,3 +292,31 @@ def test_checkpoint_file_is_valid_json_at_every_save(fake_server: FakeOpenAIServ
     label_tree(tree, fast_config(fake_server.base_url, concurrency=1), options, AnswerCache(None), checkpoint=checkpoint)
     assert len(saves) >= 3 and saves == sorted(saves) and saves[-1] == 10
     assert json.loads(path.read_text("utf-8"))["format"] == "topicmap-tree"
+
+
+def test_relabelled_node_that_collides_is_renamed_not_its_untouched_sibling(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cache = AnswerCache(tmp_path / "cache")
+    tree = make_tree()
+    run(tree, fast_config(fake_server.base_url), cache)
+    before = (tree.node("1.0").label, tree.node("1.0").label_meta.created_at)
+    mine = tmp_path / "same.user.j2"  # names every leaf after 1.0's keywords: 1.1 now collides with 1.0
+    mine.write_text("Cluster {{ node.id }} holds {{ node.size }} documents.\nKeywords: bread, dough\n", "utf-8")
+    run(tree, fast_config(fake_server.base_url), cache, prompts=[f"label_leaf={mine}"], targets=frozenset({"1.1"}), force=True)
+    assert (tree.node("1.0").label, tree.node("1.0").label_meta.created_at) == before
+    assert tree.node("1.1").label != "Bread Dough" and tree.node("1.1").label_meta.extra["renamed_from"] == "Bread Dough"
+    assert_siblings_distinct(tree)
+
+
+def test_a_tree_that_is_only_a_root(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    from hierarchy.tree import Document, Node
+
+    tree = TopicTree([Node("root", None, 0, 1, keywords=["bread", "oven"])], [Document("a", "root", text="Bake bread in a hot oven.")])
+    report = run(tree, fast_config(fake_server.base_url), AnswerCache(tmp_path))
+    assert report.calls == 1 and tree.root.label == "Bread Oven"
+
+
+def test_the_benchmark_tree_builder_stays_valid() -> None:
+    from bench.bench_label import make_tree as bench_tree
+
+    tree = bench_tree(branching=(3, 2), docs_per_leaf=2)
+    assert len(tree) == 1 + 3 + 6 and tree.root.size == len(tree.documents)

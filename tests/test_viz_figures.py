@@ -21,6 +21,7 @@ from viz.figures import (
     map_spec,
     overlay_positions,
     standalone_html,
+    sunburst_figure,
     typed_array,
 )
 from viz.index import TreeIndex, display_label
@@ -61,6 +62,11 @@ def test_depth_limits_rings_and_view_recentres(index: TreeIndex) -> None:
     assert sub["ids"] == ["1", "1.0", "1.1"]
     assert sub["parents"] == ["", "1", "1"] and sub["level"] == "1"
     assert hierarchy_spec(index, "no-such-node", depth=1)["data"][0]["ids"][0] == ROOT_ID
+
+
+def test_sunburst_figure_is_the_notebook_shortcut(index: TreeIndex) -> None:
+    fig = sunburst_figure(index.tree, view="2", depth=1)
+    assert fig.data[0].type == "sunburst" and list(fig.data[0].ids) == ["2", "2.0", "2.1"]
 
 
 @pytest.mark.parametrize("kind", ["sunburst", "treemap", "icicle"])

@@ -15,6 +15,7 @@ from viz.layout import build_layout
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
+PLOTLY_JS = "/_dash-component-suites/plotly/package_data/plotly.min.js"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -28,6 +29,10 @@ def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
         serve_locally=True,
         update_title=None,
     )
+    # plotly.js (~5 MB) is the slowest thing on the page to evaluate. dcc.Graph fetches it only after
+    # the layout has rendered; listing it as a page script starts the download at once (dcc.Graph
+    # then finds window.Plotly and does not load it again). Same local file, no CDN.
+    app.config.external_scripts = [app.get_relative_path(PLOTLY_JS)]
     app.layout = build_layout(index, title=title)
     callbacks.register(app, index)
     return app

@@ -407,7 +407,7 @@ def register(app: Dash, index: TreeIndex) -> None:
         Output(Ids.PREV, "disabled"),
         Output(Ids.NEXT, "disabled"),
         Input(Ids.DOC_PAGE, "data"),
-        State(Ids.NAV, "data"),
+        Input(Ids.NAV, "data"),  # also an input: Dash runs this once, after the page reset
     )
     def _documents(page: Any, nav: Any) -> tuple[list[Any], str, bool, bool]:
         return document_page(index, nav, page)

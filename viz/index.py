@@ -133,7 +133,6 @@ class TreeIndex:
         sorted_ranks = self.pre_rank[leaf_pos][self.doc_order]
         self.doc_lo = np.searchsorted(sorted_ranks, self.pre_rank, side="left")
         self.doc_hi = np.searchsorted(sorted_ranks, self.pre_end, side="left")
-        self.doc_top = self.top_pos[leaf_pos] if self.n_docs else np.zeros(0, np.int64)
         self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
         self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
         self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
