@@ -379,6 +379,7 @@ def main() -> None:
         ]
         if k_top != k_fine:
             methods.append((f"flat KMeans k={k_top} (scikit-learn)", quality_flat_kmeans(data, k_top, seeds)))
+        methods.append(("ours, `reducer='umap'` (seed 0 only; slow)", quality_ours(data, [0], reducer="umap")))
         default_depth = RecursiveClusterer().max_depth
         for depth in (4, 6, 8):  # the depth budget trades dendrogram purity for a shallower map
             if depth != default_depth:
