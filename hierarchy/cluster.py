@@ -1,26 +1,42 @@
 """Recursive clustering of embeddings into a tree, as a scikit-learn style estimator.
 
-Two ways to shape the tree:
+How the tree is built (both modes share steps 1-3):
 
-* **automatic** (default), top-down: each node with enough documents is split by k-means. The number
-  of children is searched in a window around the branching factor that would reach leaves of about
-  ``2 * min_leaf_size`` documents in the depth still available (``max_depth``), capped at
-  ``max_children``; inside the window the k with the best simplified silhouette on the node's sample
-  wins. Clusters smaller than ``min_leaf_size`` are dissolved into their nearest sibling.
-* **fixed schedule** (``levels=[6, 40, 276]``), bottom-up as in Science Hierarchography: documents are
-  clustered into the last level's count, then those centroids (weighted by size) into the previous
-  level's count, and so on, so each level has exactly the asked number of nodes (fewer only if a
-  cluster comes out empty) and the levels nest.
+1. **Reduce**: PCA to ``n_components`` (fitted on a sample, applied in chunks), then every row is
+   scaled to unit length, so distances are cosine distances (UMAP is optional and slow).
+2. **Leaf clusters**: one k-means, fitted on a sample and applied to all rows in one pass, with
+   about one cluster per ``min_leaf_size`` documents (at most ``max_leaf_clusters``). Clusters
+   left with fewer than ``min_leaf_size`` documents are dissolved: their documents move to the
+   nearest remaining centre.
+3. **Linkage**: the leaf centroids are agglomerated bottom-up into a binary dendrogram, weighting
+   each by its size. The default ``linkage="average"`` is group-average (UPGMA) over the documents,
+   computed exactly from centroids and spreads: the mean distance between all document pairs of two
+   clusters. ``"ward"`` is available.
 
-Scale: every k-means is fitted on at most ``sample_size`` points and then assigns the node's
-documents in one vectorised pass, so the cost of a fit does not grow with the corpus, and the number
-of fits is bounded by the shape of the tree (``max_children`` and ``max_depth``), not by the number
-of documents.
+**Automatic number of children** (default): the dendrogram is collapsed top-down into a multiway
+tree. A node is opened by undoing its highest merges one at a time; the number of children is the
+count after which the next merge height drops most (the largest ratio between consecutive merge
+heights). The count is searched in a window around the branching factor ``b`` that would reach the
+leaf clusters under the node within the depth still available (``b = leaves ** (1 / depth_left)``;
+window ``[max(2, b // 2), min(max_children, ceil(2 b))]``, at least ``min_top_children`` at the
+root), so the tree uses its depth budget evenly instead of making long chains of two-way splits or
+one flat fan. A deeper budget (``max_depth``) keeps more of the dendrogram's nesting, which is what
+dendrogram purity rewards; a shallower one gives wider, flatter nodes. A node whose documents
+cannot be split without a part smaller than ``min_leaf_size`` stays a leaf; a node never gets a
+single child.
+
+**Fixed schedule** (``levels=[6, 40, 276]``), as in Science Hierarchography: the leaf clusters are the
+last level's count, the dendrogram is cut at each earlier level's count, so each level has exactly
+the asked number of nodes (fewer only if k-means leaves a cluster empty) and the levels nest.
+
+Scale: there is exactly one k-means fit per ``fit`` (``n_fits_ == 1``), on at most
+``max(sample_size, 8 * k)`` rows, followed by one vectorised assignment pass; the linkage works on at
+most ``max_leaf_clusters`` centroids. Nothing grows faster than linearly in the number of documents.
 """
 
 from __future__ import annotations
 
-import zlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,8 +44,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from hierarchy.kmeans import assign, kmeans, weighted_sums
-from hierarchy.ward import Dendrogram, weighted_ward
 from hierarchy.tree import ROOT_ID, child_id
+from hierarchy.ward import LINKAGES, Dendrogram, weighted_linkage
 
 ProgressFn = Callable[[int], None]
 
@@ -48,21 +64,39 @@ class ClusterTree:
         node_id = self.node_ids[index]
         return 0 if node_id == ROOT_ID else node_id.count(".") + 1
 
+    def parent_indices(self) -> np.ndarray:
+        """Parent of each node as an index (-1 for the root), the form the metrics take."""
+        index = {node_id: i for i, node_id in enumerate(self.node_ids)}
+        return np.array([-1 if p is None else index[p] for p in self.parents], dtype=np.int64)
+
+
+@dataclass
+class LeafClusters:
+    """The one flat clustering every tree is built from."""
+
+    labels: np.ndarray  # (n,) leaf cluster of each row
+    centers: np.ndarray  # (m, d) mean of each cluster's rows
+    sizes: np.ndarray  # (m,) rows per cluster
+    scatter: np.ndarray  # (m,) mean squared distance of a cluster's rows to its centre
+
 
 class RecursiveClusterer(ClusterMixin, BaseEstimator):
-    """Cluster ``X`` into a topic tree.
+    """Cluster ``X`` into a topic tree (see the module docstring for how).
 
     Fitted attributes: ``tree_`` (:class:`ClusterTree`), ``labels_`` (leaf index per row, into
-    ``tree_.node_ids``), ``reduced_`` (the rows in the reduced space), ``n_fits_`` (k-means fits
-    made), ``reducer_`` (the fitted PCA/UMAP, or None).
+    ``tree_.node_ids``), ``reduced_`` (the rows in the reduced, unit-length space), ``n_fits_``
+    (k-means fits made), ``reducer_`` (the fitted PCA/UMAP, or None), ``dendrogram_`` (the binary
+    tree over the leaf clusters) and ``leaf_clusters_`` (:class:`LeafClusters`).
     """
 
     def __init__(
         self,
         levels: list[int] | None = None,
         max_children: int = 10,
+        min_top_children: int = 3,
         min_leaf_size: int = 10,
-        max_depth: int = 4,
+        max_depth: int = 10,
+        linkage: str = "average",
         reducer: str = "pca",
         n_components: int = 50,
         sample_size: int = 4096,
@@ -71,8 +105,10 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
     ) -> None:
         self.levels = levels
         self.max_children = max_children
+        self.min_top_children = min_top_children
         self.min_leaf_size = min_leaf_size
         self.max_depth = max_depth
+        self.linkage = linkage
         self.reducer = reducer
         self.n_components = n_components
         self.sample_size = sample_size
@@ -84,30 +120,58 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         X = self._check_input(X)
         seed = 0 if self.random_state is None else int(self.random_state)
         self.reduced_, self.reducer_ = reduce_dimensions(X, self.reducer, self.n_components, seed)
+        if self.reducer != "umap":
+            normalize_rows(self.reduced_)
         self.n_fits_ = 0
+        rng = np.random.default_rng(seed)
+        n = X.shape[0]
         if self.levels:
-            self.tree_ = self._fit_schedule(self.reduced_, list(self.levels), seed, progress)
+            levels = [int(k) for k in self.levels]
+            leaves = self._leaf_clusters(self.reduced_, levels[-1], rng, dissolve_below=0)
         else:
-            self.tree_ = self._fit_auto(self.reduced_, seed, progress)
+            k = min(self.max_leaf_clusters, max(1, n // self.min_leaf_size))
+            leaves = self._leaf_clusters(self.reduced_, k, rng, dissolve_below=self.min_leaf_size)
+        if progress:
+            progress(n // 2)
+        self.leaf_clusters_ = leaves
+        self.dendrogram_ = weighted_linkage(leaves.centers, leaves.sizes.astype(np.float64), leaves.scatter, self.linkage)
+        if self.levels:
+            per_level = [cut_dendrogram(self.dendrogram_, k) for k in levels[:-1]]
+            per_level.append(np.arange(leaves.centers.shape[0]))
+        else:
+            min_top = min(self.min_top_children, self.max_children)
+            per_level = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self.max_depth, min_top)
+        self.tree_ = tree_from_level_labels(self.reduced_, [level[leaves.labels] for level in per_level], single_children=bool(self.levels))
         self.labels_ = self.tree_.doc_leaf
+        if progress:
+            progress(n - n // 2)
         return self
 
     def fit_predict(self, X: np.ndarray, y: None = None, **kwargs: object) -> np.ndarray:
-        return self.fit(X).labels_
+        return self.fit(X, **kwargs).labels_  # type: ignore[arg-type]
 
     # -- validation ----------------------------------------------------------------------
     def _check_input(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D, got shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity")
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows")
+        for start in range(0, X.shape[0], 65536):  # chunked: a full-size boolean mask costs n*d bytes
+            if not np.isfinite(X[start : start + 65536]).all():
+                raise ValueError("X contains NaN or infinity")
         if self.min_leaf_size < 1:
             raise ValueError(f"min_leaf_size must be at least 1, got {self.min_leaf_size}")
         if self.max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
         if self.max_children < 2:
             raise ValueError(f"max_children must be at least 2, got {self.max_children}")
+        if self.min_top_children < 2:
+            raise ValueError(f"min_top_children must be at least 2, got {self.min_top_children}")
+        if self.max_leaf_clusters < 1 or self.sample_size < 1 or self.n_components < 1:
+            raise ValueError("max_leaf_clusters, sample_size and n_components must be positive")
+        if self.linkage not in LINKAGES:
+            raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
         if self.reducer not in ("pca", "umap", "none"):
             raise ValueError(f"reducer must be 'pca', 'umap' or 'none', got {self.reducer!r}")
         if self.levels:
@@ -120,9 +184,9 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"{X.shape[0]} documents is fewer than min_leaf_size={self.min_leaf_size}")
         return X
 
-    # -- automatic: leaf clusters once, upper levels from their centroids ----------------
-    def _leaf_clusters(self, Z: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """k-means fitted on a sample, then one assignment pass; returns labels, centres, sizes."""
+    # -- the one k-means ---------------------------------------------------------------------
+    def _leaf_clusters(self, Z: np.ndarray, k: int, rng: np.random.Generator, dissolve_below: int) -> LeafClusters:
+        """k-means fitted on a sample, then one assignment pass; small clusters dissolved."""
         n = Z.shape[0]
         k = max(1, min(k, n))
         sample_n = min(n, max(self.sample_size, 8 * k))
@@ -130,39 +194,26 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         fitted = kmeans(Z[sample], k, rng, max_iter=30)
         self.n_fits_ += 1
         labels = assign(Z, fitted.centers)
+        sizes = np.bincount(labels, minlength=fitted.centers.shape[0])
+        keep = sizes >= max(dissolve_below, 1)
+        if not keep.any():
+            keep[int(sizes.argmax())] = True
+        if not keep.all():
+            centers = weighted_sums(Z, labels, np.ones(n), sizes.size)[keep] / sizes[keep, None]
+            moved = ~keep[labels]
+            labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centers.astype(np.float32))]
         used, labels = np.unique(labels, return_inverse=True)
+        labels = labels.astype(np.int64)
         sizes = np.bincount(labels)
-        sums = weighted_sums(Z, labels, np.ones(n), used.size)
-        return labels, (sums / sizes[:, None]).astype(np.float32), sizes
-
-    def _fit_auto(self, Z: np.ndarray, seed: int, progress: ProgressFn | None) -> ClusterTree:
-        n = Z.shape[0]
-        rng = np.random.default_rng(seed)
-        n_leaf_clusters = min(self.max_leaf_clusters, max(1, n // self.min_leaf_size))
-        labels, centers, sizes = self._leaf_clusters(Z, n_leaf_clusters, rng)
-        if progress:
-            progress(n // 2)
-        dendrogram = weighted_ward(centers, sizes.astype(np.float64))
-        per_level = _collapse(dendrogram, self.max_children, self.min_leaf_size, self.max_depth)
-        if progress:
-            progress(n - n // 2)
-        return _tree_from_level_labels(Z, [level[labels] for level in per_level], single_children=False)
-
-    # -- fixed schedule ---------------------------------------------------------------------
-    def _fit_schedule(self, Z: np.ndarray, levels: list[int], seed: int, progress: ProgressFn | None) -> ClusterTree:
-        rng = np.random.default_rng(seed)
-        labels, centers, sizes = self._leaf_clusters(Z, levels[-1], rng)
-        dendrogram = weighted_ward(centers, sizes.astype(np.float64))
-        per_level = [cut_dendrogram(dendrogram, k) for k in levels[:-1]]
-        per_level.append(np.arange(centers.shape[0]))
-        if progress:
-            progress(Z.shape[0])
-        return _tree_from_level_labels(Z, [level[labels] for level in per_level], single_children=True)
+        centers = weighted_sums(Z, labels, np.ones(n), used.size) / sizes[:, None]
+        sq_norms = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z).astype(np.float64))
+        scatter = np.maximum(sq_norms / sizes - (centers * centers).sum(axis=1), 0.0)
+        return LeafClusters(labels=labels, centers=centers, sizes=sizes, scatter=scatter)
 
 
 def cut_dendrogram(dendrogram: Dendrogram, k: int) -> np.ndarray:
     """Flat labels of the dendrogram's leaves when its ``k - 1`` highest merges are undone."""
-    m = (dendrogram.parents.size + 1) // 2
+    m = dendrogram.n_leaves
     clusters = [dendrogram.root]
     while len(clusters) < k:
         internal = [c for c in clusters if c >= m]
@@ -175,7 +226,7 @@ def cut_dendrogram(dendrogram: Dendrogram, k: int) -> np.ndarray:
 
 
 def _leaf_labels(dendrogram: Dendrogram, clusters: list[int]) -> np.ndarray:
-    m = (dendrogram.parents.size + 1) // 2
+    m = dendrogram.n_leaves
     out = np.full(m, -1, dtype=np.int64)
     for label, node in enumerate(sorted(clusters)):
         stack = [node]
@@ -188,28 +239,31 @@ def _leaf_labels(dendrogram: Dendrogram, clusters: list[int]) -> np.ndarray:
     return out
 
 
-def _collapse(dendrogram: Dendrogram, max_children: int, min_leaf_size: int, max_depth: int) -> list[np.ndarray]:
+def collapse(dendrogram: Dendrogram, max_children: int, min_size: int, max_depth: int, min_top_children: int = 2) -> list[np.ndarray]:
     """Turn the binary dendrogram into a multiway tree, one label array (over leaf clusters) per depth.
 
-    A node is opened by undoing its highest merges one at a time (never one that would split off a
-    part smaller than ``min_leaf_size``), up to ``max_children`` parts; the number of children kept
-    is where the merge height drops most (the largest ratio between consecutive merge heights).
+    See the module docstring for the rule; a merge that would split off a part lighter than
+    ``min_size`` is never undone.
     """
-    m = (dendrogram.parents.size + 1) // 2
+    m = dendrogram.n_leaves
     heights, sizes, children = dendrogram.heights, dendrogram.sizes, dendrogram.children
+    leaves_under = np.ones(2 * m - 1)
+    for node in range(m, 2 * m - 1):
+        left, right = children[node - m]
+        leaves_under[node] = leaves_under[left] + leaves_under[right]
 
     def splittable(node: int) -> bool:
         if node < m:
             return False
         left, right = children[node - m]
-        return min(sizes[left], sizes[right]) >= min_leaf_size
+        return min(sizes[left], sizes[right]) >= min_size
 
-    def open_node(node: int) -> tuple[list[float], list[list[int]]]:
-        """Heights of the merges undone, and the parts after each undo."""
+    def open_node(node: int, most: int) -> tuple[list[float], list[list[int]]]:
+        """Heights of the merges undone, and the parts after each undo (up to ``most`` parts)."""
         parts = [node]
         cut_heights: list[float] = []
         snapshots: list[list[int]] = []
-        while len(parts) < max_children:
+        while len(parts) < most:
             candidates = [p for p in parts if splittable(p)]
             if not candidates:
                 break
@@ -219,22 +273,26 @@ def _collapse(dendrogram: Dendrogram, max_children: int, min_leaf_size: int, max
             parts.extend(int(x) for x in children[top - m])
             snapshots.append(list(parts))
         remaining = [heights[p] for p in parts if splittable(p)]
-        cut_heights.append(float(max(remaining)) if remaining else 0.0)  # the cut not taken
+        cut_heights.append(float(max(remaining)) if remaining else 0.0)  # the next cut, not taken
         return cut_heights, snapshots
 
     per_level: list[np.ndarray] = []
     frontier = [dendrogram.root]
-    for _depth in range(max_depth):
+    for depth in range(max_depth):
         next_frontier: list[int] = []
         any_split = False
         for node in frontier:
-            cut_heights, snapshots = open_node(node) if splittable(node) else ([], [])
-            if not snapshots:
+            if not splittable(node):
                 next_frontier.append(node)
                 continue
+            branching = leaves_under[node] ** (1.0 / (max_depth - depth))
+            low = max(min_top_children if depth == 0 else 2, math.floor(branching / 2))
+            high = min(max_children, max(low, math.ceil(2 * branching)))
+            cut_heights, snapshots = open_node(node, high)
             # snapshots[i] has i + 2 parts; prefer the count after which the next cut is much lower
             ratios = [h / max(f, 1e-12) for h, f in zip(cut_heights, cut_heights[1:])]
-            best = int(np.argmax(ratios))
+            allowed = [i for i in range(len(snapshots)) if i + 2 >= low] or [len(snapshots) - 1]
+            best = max(allowed, key=lambda i: (ratios[i], -i))
             next_frontier.extend(snapshots[best])
             any_split = True
         if not any_split:
@@ -246,7 +304,7 @@ def _collapse(dendrogram: Dendrogram, max_children: int, min_leaf_size: int, max
     return per_level
 
 
-def _tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_children: bool) -> ClusterTree:
+def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_children: bool) -> ClusterTree:
     """Build ids (children numbered by decreasing size) from nested per-level labels.
 
     Without ``single_children`` a node whose documents all share one label at the next level stays
@@ -255,7 +313,7 @@ def _tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_c
     n = Z.shape[0]
     node_ids: list[str] = [ROOT_ID]
     parents: list[str | None] = [None]
-    centers: list[np.ndarray] = [Z.mean(axis=0)]
+    centers: list[np.ndarray] = [Z.mean(axis=0, dtype=np.float64)]
     sizes: list[int] = [n]
     doc_leaf = np.zeros(n, dtype=np.int64)
     frontier: list[tuple[int, np.ndarray]] = [(0, np.arange(n))]
@@ -273,7 +331,7 @@ def _tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_c
                 index = len(node_ids)
                 node_ids.append(child_id(node_ids[node_index], position))
                 parents.append(node_ids[node_index])
-                centers.append(Z[child_rows].mean(axis=0))
+                centers.append(Z[child_rows].mean(axis=0, dtype=np.float64))
                 sizes.append(child_rows.size)
                 doc_leaf[child_rows] = index
                 next_frontier.append((index, child_rows))
@@ -281,16 +339,22 @@ def _tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_c
     return ClusterTree(node_ids, parents, np.vstack(centers).astype(np.float32), np.asarray(sizes), doc_leaf)
 
 
-def _node_rng(seed: int, node_id: str) -> np.random.Generator:
-    """A generator per node, so a node's split does not depend on the order nodes are visited."""
-    return np.random.default_rng([seed, zlib.crc32(node_id.encode("utf-8"))])
+def normalize_rows(Z: np.ndarray, chunk: int = 131072) -> None:
+    """Scale rows to unit length in place (zero rows stay zero), in chunks to bound memory."""
+    for start in range(0, Z.shape[0], chunk):
+        block = Z[start : start + chunk]
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
 
 
 def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, fit_rows: int = 20000) -> tuple[np.ndarray, object | None]:
-    """PCA (default, fitted on a sample, applied in chunks) or UMAP, to speed up every later step."""
+    """PCA (default, fitted on a sample, applied in chunks) or UMAP, to speed up every later step.
+
+    Always returns a new array, so normalising it in place never touches the caller's data.
+    """
     n, d = X.shape
     if method == "none":
-        return X.astype(np.float32, copy=False), None
+        return X.astype(np.float32, copy=True), None
     if method == "umap":
         import umap  # slow import (numba); only when asked for
 
@@ -305,14 +369,14 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
 
     components = min(n_components, d, n)
     if components >= d:
-        return X.astype(np.float32, copy=False), None
+        return X.astype(np.float32, copy=True), None
     rng = np.random.default_rng(seed)
-    fit_on = X if n <= fit_rows else X[rng.choice(n, size=fit_rows, replace=False)]
+    fit_on = X if n <= fit_rows else X[np.sort(rng.choice(n, size=fit_rows, replace=False))]
     pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
     pca.fit(fit_on)
     out = np.empty((n, components), dtype=np.float32)
-    for start in range(0, n, 100000):
-        out[start : start + 100000] = pca.transform(X[start : start + 100000])
+    for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
+        out[start : start + 16384] = pca.transform(X[start : start + 16384])
     return out, pca
 
 
@@ -322,4 +386,4 @@ def describe_parameters(estimator: RecursiveClusterer) -> dict[str, object]:
     return params
 
 
-__all__ = ["ClusterTree", "RecursiveClusterer", "reduce_dimensions", "describe_parameters"]
+__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "reduce_dimensions", "describe_parameters"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 
 @dataclass
@@ -25,9 +26,10 @@ def squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
-def assign(points: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Index of the nearest center for every point, in chunks so memory stays bounded."""
+def assign(points: np.ndarray, centers: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
+    """Index of the nearest center for every point, in chunks of at most ``max_cells`` scores (64 MB)."""
     labels = np.empty(points.shape[0], dtype=np.int32)
+    chunk = max(256, max_cells // max(centers.shape[0], 1))
     center_norms = (centers * centers).sum(axis=1)
     for start in range(0, points.shape[0], chunk):
         block = points[start : start + chunk]
@@ -38,35 +40,59 @@ def assign(points: np.ndarray, centers: np.ndarray, chunk: int = 65536) -> np.nd
     return labels
 
 
-def weighted_sums(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    """Per-cluster weighted sums of points, as one sparse product (np.add.at is far slower)."""
+def weighted_sums(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int, chunk: int = 65536) -> np.ndarray:
+    """Per-cluster weighted sums of points in float64, as sparse products (np.add.at is far slower).
+
+    In row chunks: SciPy would otherwise upcast all of a float32 ``points`` to float64 at once
+    (400 MB for a million 50-d rows).
+    """
     n = points.shape[0]
-    membership = sparse.csr_matrix((weights, (labels, np.arange(n))), shape=(k, n))
-    return np.asarray(membership @ points, dtype=np.float64)
+    out = np.zeros((k, points.shape[1]), dtype=np.float64)
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (n,))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        membership = sparse.csr_matrix((weights[start:stop], (labels[start:stop], np.arange(stop - start))), shape=(k, stop - start))
+        out += membership @ points[start:stop].astype(np.float64)
+    return out
 
 
 def kmeans_plusplus(points: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
-    """Greedy k-means++ seeding (several candidates per step, keep the one that lowers cost most)."""
+    """Greedy k-means++ seeding (several candidates per step, keep the one that lowers cost most).
+
+    Point norms are computed once; each step then costs one thin (n, trials) product. Those
+    products are far too small to share between BLAS threads: on a busy machine the threads'
+    hand-offs made seeding 15x slower, so it runs on one.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _greedy_seeds(points, k, rng, weights)
+
+
+def _greedy_seeds(points: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
     n = points.shape[0]
     n_trials = 2 + int(np.log(k))
     probs = weights / weights.sum()
-    first = rng.choice(n, p=probs)
-    centers = [points[first]]
-    closest = squared_distances(points, points[first : first + 1])[:, 0]
+    point_sq = np.einsum("ij,ij->i", points, points)
+    first = rng.choice(n, size=1, p=probs)
+    chosen = [int(first[0])]
+    closest = _distances_to(points, point_sq, first)[:, 0]
     for _ in range(1, k):
         weighted = closest * weights
         total = weighted.sum()
-        if total <= 0:
-            candidates = rng.choice(n, size=n_trials, p=probs)
-        else:
-            candidates = rng.choice(n, size=n_trials, p=weighted / total)
-        dist_to_candidates = squared_distances(points, points[candidates])
-        new_closest = np.minimum(closest[:, None], dist_to_candidates)
-        costs = (new_closest * weights[:, None]).sum(axis=0)
-        best = int(costs.argmin())
-        centers.append(points[candidates[best]])
+        candidates = rng.choice(n, size=n_trials, p=probs if total <= 0 else weighted / total)
+        new_closest = np.minimum(closest[:, None], _distances_to(points, point_sq, candidates))
+        best = int((new_closest * weights[:, None]).sum(axis=0).argmin())
+        chosen.append(int(candidates[best]))
         closest = new_closest[:, best]
-    return np.vstack(centers)
+    return points[np.asarray(chosen)]
+
+
+def _distances_to(points: np.ndarray, point_sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Squared distances from every point to the points at ``rows`` (float64, clipped at zero)."""
+    d2 = (points @ points[rows].T).astype(np.float64)
+    d2 *= -2.0
+    d2 += point_sq[:, None]
+    d2 += point_sq[rows][None, :]
+    return np.maximum(d2, 0.0, out=d2)
 
 
 def kmeans(
@@ -86,10 +112,14 @@ def kmeans(
     labels = np.zeros(n, dtype=np.int64)
     previous = np.inf
     inertia = np.inf
+    point_sq = np.einsum("ij,ij->i", points, points)
     for _ in range(max_iter):
-        d2 = squared_distances(points, centers)
-        labels = d2.argmin(axis=1)
-        nearest = d2[np.arange(n), labels]
+        scores = points @ centers.T  # argmin of |c|^2 - 2 x.c is the nearest centre; |x|^2 is shared
+        scores *= -2.0
+        scores += (centers * centers).sum(axis=1)[None, :]
+        labels = scores.argmin(axis=1)
+        nearest = np.maximum(scores[np.arange(n), labels].astype(np.float64) + point_sq, 0.0)
+        del scores
         inertia = float((nearest * w).sum())
         mass = np.bincount(labels, weights=w, minlength=k)
         sums = weighted_sums(points, labels, w, k)

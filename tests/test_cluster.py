@@ -1,0 +1,177 @@
+"""RecursiveClusterer: the scikit-learn contract, structure recovery, shape limits and scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import linkage
+from scipy.spatial.distance import pdist
+from sklearn.base import clone
+from sklearn.metrics import normalized_mutual_info_score
+
+from cluster_fixtures import corpus, level_of
+from hierarchy.cluster import RecursiveClusterer
+from hierarchy.metrics import dendrogram_purity
+from hierarchy.ward import weighted_linkage
+
+
+def _children_counts(model: RecursiveClusterer) -> np.ndarray:
+    parents = model.tree_.parent_indices()
+    return np.bincount(parents[parents >= 0], minlength=parents.size)
+
+
+# -- estimator contract ---------------------------------------------------------------------
+def test_clone_and_get_params_round_trip() -> None:
+    model = RecursiveClusterer(max_children=7, min_leaf_size=5, random_state=3)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert copy.get_params()["max_children"] == 7 and copy is not model
+
+
+def test_constructor_only_stores_and_fit_validates() -> None:
+    model = RecursiveClusterer(min_leaf_size=0, linkage="single")  # no error yet
+    X = corpus().X
+    with pytest.raises(ValueError, match="min_leaf_size"):
+        model.fit(X)
+    with pytest.raises(ValueError, match="linkage"):
+        RecursiveClusterer(linkage="single").fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        RecursiveClusterer().fit(np.full((50, 4), np.nan))
+    with pytest.raises(ValueError, match="2-D"):
+        RecursiveClusterer().fit(np.ones(10))
+    with pytest.raises(ValueError, match="levels"):
+        RecursiveClusterer(levels=[10, 5]).fit(X)
+
+
+def test_fitted_attributes() -> None:
+    data = corpus()
+    model = RecursiveClusterer().fit(data.X)
+    n = data.X.shape[0]
+    assert model.labels_.shape == (n,) and model.reduced_.shape[0] == n
+    np.testing.assert_allclose(np.linalg.norm(model.reduced_, axis=1), 1.0, atol=1e-4)
+    assert model.tree_.sizes[0] == n and model.n_fits_ == 1
+    assert np.array_equal(model.fit_predict(data.X), model.labels_)
+
+
+def test_deterministic_for_a_seed() -> None:
+    X = corpus().X
+    a = RecursiveClusterer(random_state=4).fit(X)
+    b = RecursiveClusterer(random_state=4).fit(X)
+    assert a.tree_.node_ids == b.tree_.node_ids
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_different_seeds_may_differ_but_both_recover_the_top() -> None:
+    data = corpus()
+    a = RecursiveClusterer(random_state=0).fit(data.X)
+    b = RecursiveClusterer(random_state=1).fit(data.X)
+    assert not np.array_equal(a.leaf_clusters_.centers[:5], b.leaf_clusters_.centers[:5])
+    for model in (a, b):
+        parents = model.tree_.parent_indices()
+        assert dendrogram_purity(parents, model.labels_, data.labels[0]) > 0.95
+
+
+def test_does_not_modify_its_input() -> None:
+    X = np.array(corpus().X, copy=True)
+    before = X.copy()
+    RecursiveClusterer(reducer="none").fit(X)
+    np.testing.assert_array_equal(X, before)
+
+
+# -- structure recovery -------------------------------------------------------------------------
+@pytest.mark.parametrize("linkage_name", ["average", "ward"])
+def test_recovers_synthetic_structure(linkage_name: str) -> None:
+    data = corpus()
+    model = RecursiveClusterer(linkage=linkage_name).fit(data.X)
+    parents = model.tree_.parent_indices()
+    top, fine = data.labels
+    assert dendrogram_purity(parents, model.labels_, top) > 0.95
+    assert dendrogram_purity(parents, model.labels_, fine) > 0.9
+    # some level of the tree matches the true top level closely
+    depths = range(1, max(model.tree_.depth_of(i) for i in range(parents.size)) + 1)
+    best = max(normalized_mutual_info_score(top, level_of(model.tree_, d)) for d in depths)
+    assert best > 0.85
+
+
+def test_fixed_levels_give_the_asked_counts_and_nest() -> None:
+    data = corpus()
+    levels = [5, 20, 60]
+    model = RecursiveClusterer(levels=levels).fit(data.X)
+    tree = model.tree_
+    depth = np.array([tree.depth_of(i) for i in range(len(tree.node_ids))])
+    assert [int((depth == d).sum()) for d in (1, 2, 3)] == levels
+    assert (depth[model.labels_] == 3).all()  # every document at the deepest level
+    for node, parent in zip(tree.node_ids, tree.parents):
+        if parent not in (None, "root"):
+            assert node.rsplit(".", 1)[0] == parent
+    top_level = level_of(tree, 1)
+    assert normalized_mutual_info_score(data.labels[0], top_level) > 0.9
+
+
+# -- shape limits ---------------------------------------------------------------------------------
+def test_min_leaf_size_max_depth_and_no_single_children() -> None:
+    data = corpus()
+    for min_leaf, max_depth in [(10, 10), (40, 2), (25, 3)]:
+        model = RecursiveClusterer(min_leaf_size=min_leaf, max_depth=max_depth).fit(data.X)
+        counts = _children_counts(model)
+        tree = model.tree_
+        leaves = counts == 0
+        assert tree.sizes[leaves].min() >= min_leaf
+        assert max(tree.depth_of(i) for i in range(len(tree.node_ids))) <= max_depth
+        assert not (counts == 1).any()
+
+
+def test_children_count_stays_in_bounds() -> None:
+    data = corpus()
+    model = RecursiveClusterer(max_children=6, min_top_children=3).fit(data.X)
+    counts = _children_counts(model)
+    assert 3 <= counts[0] <= 6
+    assert counts.max() <= 6
+
+
+def test_binary_splits_when_max_children_is_two() -> None:
+    model = RecursiveClusterer(max_children=2).fit(corpus().X)  # min_top_children=3 yields to it
+    counts = _children_counts(model)
+    assert set(np.unique(counts)) <= {0, 2}
+
+
+def test_tiny_input_gives_a_single_leaf() -> None:
+    X = corpus().X[:15]
+    model = RecursiveClusterer(min_leaf_size=10).fit(X)
+    assert model.tree_.node_ids == ["root"] and (model.labels_ == 0).all()
+
+
+def test_number_of_kmeans_fits_does_not_grow_with_n() -> None:
+    small = corpus(n=2000, branching=(4, 3))
+    large = corpus(n=20000, branching=(4, 3))
+    params = {"max_leaf_clusters": 128, "sample_size": 2048}
+    fits_small = RecursiveClusterer(**params).fit(small.X).n_fits_
+    fits_large = RecursiveClusterer(**params).fit(large.X).n_fits_
+    assert fits_small == fits_large == 1
+
+
+# -- the linkage ------------------------------------------------------------------------------------
+def test_linkage_heights_match_scipy_on_single_points() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    weights = np.ones(40)
+    ward = weighted_linkage(X, weights, method="ward")
+    np.testing.assert_allclose(np.sort(ward.heights[40:]), np.sort(linkage(X, "ward")[:, 2]), rtol=1e-9)
+    # group average of squared Euclidean distances between singletons = SciPy's 'average' on them
+    average = weighted_linkage(X, weights, np.zeros(40), method="average")
+    expected = linkage(pdist(X, "sqeuclidean"), "average")[:, 2]
+    np.testing.assert_allclose(np.sort(average.heights[40:]), np.sort(expected), rtol=1e-9)
+
+
+def test_average_linkage_of_clusters_equals_linkage_of_their_points() -> None:
+    """Merging whole clusters by centroid, size and spread gives the same heights as the points would."""
+    rng = np.random.default_rng(1)
+    groups = [rng.normal(loc=rng.normal(scale=4, size=3), size=(n, 3)) for n in (3, 5, 4, 6)]
+    centres = np.vstack([g.mean(axis=0) for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    spread = np.array([((g - g.mean(axis=0)) ** 2).sum(axis=1).mean() for g in groups])
+    tree = weighted_linkage(centres, sizes, spread, method="average")
+    # the first merge's height is the mean squared distance over all cross pairs of the two groups
+    a, b = tree.children[0]
+    cross = ((groups[a][:, None, :] - groups[b][None, :, :]) ** 2).sum(axis=2).mean()
+    assert tree.heights[4] == pytest.approx(cross)
