@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic)")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this")] = 10,
-        max_depth: Annotated[int, typer.Option(min=1, help="levels below the root (automatic mode)")] = 4,
+        max_depth: Annotated[int, typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes")] = 10,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",

@@ -27,7 +27,7 @@ class BuildConfig:
     levels: list[int] | None = None
     max_children: int = 10
     min_leaf_size: int = 10
-    max_depth: int = 4
+    max_depth: int = 10
     reducer: str = "pca"
     n_components: int = 50
     layout: str = "anchored"
