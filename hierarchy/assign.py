@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hierarchy.errors import InputError, TopicmapError
-from hierarchy.io import Corpus
+from hierarchy.io import Corpus, embedding_text
 from hierarchy.tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
 from hierarchy.tree_embedder import normalise_rows, tree_dimensions
 
@@ -158,7 +158,7 @@ def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids
 
     if not node_ids or not all(d.text or d.title for d in documents):
         return []
-    texts = [f"{d.title}\n{d.text}" if d.title else d.text for d in documents]
+    texts = [embedding_text(d.title, d.text) for d in documents]
     counts, vocabulary = count_terms(texts)
     paths: dict[str, list[str]] = {}
     for node_id in nodes:

@@ -49,13 +49,12 @@ def _register_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
+        # Standalone mode: Click prints usage errors itself, and Ctrl+C outside 'label' (which saves
+        # its progress first) ends as Click's "Aborted!".
         app(args=argv, standalone_mode=True)
     except TopicmapError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
 
 
 if __name__ == "__main__":

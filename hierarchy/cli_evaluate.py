@@ -104,7 +104,7 @@ def _options(
         note = ""
     except TopicmapError as exc:
         if NavigatorName.embedding in wanted:
-            raise TopicmapError(f"the embedding navigator cannot run: {exc}") from None
+            raise TopicmapError(f"the embedding navigator cannot run: {exc}; or skip navigation with --navigator none") from None
         tree_embedder, note = None, str(exc)
     built = []
     for name in wanted:

@@ -125,6 +125,8 @@ def relabel_command(
     targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
     if not targets:
         typer.echo("nothing to relabel: no node matches the selection")
+        if args.get("output"):  # a script expects the -o file; give it the unchanged tree
+            save_tree(tree, args["output"])
         return
     run_labelling(args, targets=targets, force=True, refresh=refresh, tree=tree)
 

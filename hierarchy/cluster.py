@@ -359,7 +359,7 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
         import umap  # slow import (numba); only when asked for
 
         components = max(2, min(n_components, 10, n - 2))
-        model = umap.UMAP(n_components=components, metric="cosine", n_neighbors=min(15, n - 1), random_state=seed, low_memory=True)
+        model = umap.UMAP(n_components=components, metric="cosine", n_neighbors=min(15, n - 1), random_state=seed, low_memory=True, n_jobs=1)
         if n <= fit_rows:
             return model.fit_transform(X).astype(np.float32), model
         rng = np.random.default_rng(seed)

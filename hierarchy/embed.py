@@ -8,7 +8,9 @@ embedder never reuses another's vectors.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import sys
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hierarchy.errors import InputError, TopicmapError
+from hierarchy.errors import InputError, OutputError, TopicmapError
+from hierarchy.treefile import write_bytes_atomic
 
 EMBEDDERS = ("minilm", "openai", "tfidf")
 ProgressFn = Callable[[int], None]
@@ -164,9 +167,10 @@ def make_embedder(name: str, *, api_key: str | None = None, base_url: str | None
     raise TopicmapError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/topicmap/...`` or ``~/.cache/topicmap/...``: every cache of topicmap lives here."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "topicmap"
+    return Path(base, "topicmap", *parts)
 
 
 def corpus_key(embedder_name: str, texts: Sequence[str]) -> str:
@@ -196,10 +200,14 @@ def embed_with_cache(
         except (OSError, ValueError):
             pass  # a damaged cache entry is recomputed and overwritten
     vectors = _checked(embedder.embed(texts, progress), len(texts), embedder.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, vectors)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buffer.getvalue())
+    except (OSError, OutputError) as exc:  # the vectors are computed; a cache we cannot write only costs a re-embed later
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        print(f"warning: cannot write the embedding cache in {path.parent} ({reason}); continuing without it", file=sys.stderr)
     return vectors, False
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from hierarchy.errors import InputError, TopicmapError
+from hierarchy.io import embedding_text
 from hierarchy.metrics import dendrogram_purity, level_assignments
 from hierarchy.tree import ROOT_ID, TopicTree
 
@@ -381,14 +382,14 @@ def references_from_file(tree: TopicTree, path: str, columns: list[str] | None, 
     Every tree document must have a row, and the file must hold no other documents: a silently
     partial reference would score a different corpus.
     """
-    from hierarchy.io import _iter_rows  # one reader for every supported format (CSV, JSONL, Parquet, .gz)
+    from hierarchy.io import iter_rows  # one reader for every supported format (CSV, JSONL, Parquet, .gz)
 
     file = Path(path)
     if not file.exists():
         raise InputError(f"{file}: no such references file")
     rows: dict[str, dict[str, Any]] = {}
     header: list[str] = []
-    for where, row in _iter_rows(file):
+    for where, row in iter_rows(file):
         if not header:
             header = list(row)
             if id_column not in row:
@@ -551,7 +552,7 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
         return rows, np.asarray(recorded[rows], dtype=np.float32), str(tree.manifest["embedder"]["source"])
     if options.embedder is None:
         return rows, None, "no document vectors: pass --embeddings FILE.npy (row-aligned with the tree's documents) or --embedder"
-    texts = [f"{d.title}\n{d.text}" if d.title else d.text for d in tree.documents]
+    texts = [embedding_text(d.title, d.text) for d in tree.documents]
     if not all(t.strip() for t in texts):
         return rows, None, "the tree stores no document texts (built with --no-text): pass --embeddings FILE.npy"
     cached = _cached_corpus_vectors(texts, options.embedder.name, options.cache_dir)

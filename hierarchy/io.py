@@ -1,4 +1,4 @@
-"""Documents in: CSV, JSONL or Parquet (optionally gzipped), plus embeddings from a column or a .npy.
+"""Documents in: CSV, TSV, JSONL, JSON or Parquet (optionally gzipped), plus embeddings from a column or a .npy.
 
 Every rejection names the file, the row (1-based, counting data rows; JSONL says "line") and the
 field, and nothing is dropped silently.
@@ -43,7 +43,12 @@ class Corpus:
 
     def embedding_texts(self) -> list[str]:
         """What an embedder sees: title and text, as the shipped demo embeddings were made."""
-        return [f"{t}\n{x}" if t else x for t, x in zip(self.titles, self.texts)]
+        return [embedding_text(t, x) for t, x in zip(self.titles, self.texts)]
+
+
+def embedding_text(title: str, text: str) -> str:
+    """The one place that decides what is embedded for a document (cache keys depend on it)."""
+    return f"{title}\n{text}" if title else text
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -63,11 +68,11 @@ def _suffix(path: Path) -> str:
 
 def _open_text(path: Path):
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")  # -sig: Excel's "CSV UTF-8" starts with a BOM
 
 
-def _iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (where, row) with ``where`` such as "line 3" or "row 3"."""
     kind = _suffix(path)
     if kind in (".jsonl", ".ndjson"):
@@ -112,7 +117,7 @@ def _iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         except ImportError:  # pragma: no cover - pyarrow is a dependency
             raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         try:
-            table = pq.read_table(path)
+            table = pq.read_table(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
         for i, row in enumerate(table.to_pylist(), start=1):
@@ -139,7 +144,7 @@ def read_documents(
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a CSV, JSONL or Parquet file")
+        raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
@@ -152,7 +157,7 @@ def read_documents(
     use_titles = title_column
     reserved: set[str] = set()
     try:
-        rows = _iter_rows(path)
+        rows = iter_rows(path)
         for index, (where, row) in enumerate(rows):
             if not columns_checked:
                 columns = list(row.keys())
@@ -255,6 +260,8 @@ def load_embeddings(path: str | os.PathLike[str], n_rows: int, expected_dim: int
         raise InputError(f"{path}: not a numeric .npy array ({exc})") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read as .npy ({exc})") from None
+    if not isinstance(matrix, np.ndarray):
+        raise InputError(f"{path}: a .npz archive of several arrays; expected a single .npy matrix (np.save)")
     return check_embeddings(matrix, n_rows, source=str(path), expected_dim=expected_dim)
 
 

@@ -106,6 +106,8 @@ def _separate(positions: np.ndarray, radii: np.ndarray, bound: float, steps: int
 def _pca2(points: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
     rng = np.random.default_rng(seed)
     fit_on = points if points.shape[0] <= fit_rows else points[rng.choice(points.shape[0], fit_rows, replace=False)]
+    if np.ptp(fit_on, axis=0).max() == 0:  # all points equal (e.g. one document per leaf): nothing to project
+        return np.zeros((points.shape[0], 2), dtype=np.float32)
     pca = PCA(n_components=2, random_state=seed).fit(fit_on)
     return pca.transform(points).astype(np.float32)
 

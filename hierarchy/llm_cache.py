@@ -10,20 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hierarchy.embed import default_cache_dir as shared_cache_dir
 from hierarchy.errors import OutputError
+from hierarchy.treefile import write_bytes_atomic
 
 CACHE_FORMAT = 1
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/topicmap/llm`` or ``~/.cache/topicmap/llm``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "topicmap" / "llm"
+    return shared_cache_dir("llm")
 
 
 def cache_key(model: str, prompt: str, prompt_hash: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
@@ -80,9 +80,6 @@ class AnswerCache:
         )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-            os.replace(tmp, path)
         except OSError as exc:
             raise OutputError(f"cannot write the LLM cache in {self.directory}: {exc.strerror}") from None
+        write_bytes_atomic(path, payload.encode("utf-8"))

@@ -85,7 +85,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         centroids = _node_means(embeddings, shape.doc_leaf, parent_index, depth)
 
     with stages.stage("keywords"):
-        texts = [f"{t}\n{x}" if t else x for t, x in zip(corpus.titles, corpus.texts)]
+        texts = corpus.embedding_texts()
         counts, vocabulary = count_terms(texts)
         ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
         local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]

@@ -157,6 +157,8 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
         raise TreeFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:
         raise TreeFileError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise TreeFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return tree_from_dict(data, source=str(path))
 
 

@@ -101,6 +101,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(tmp_path: Path, topic_corpus
         (["build", str(docs), "--embeddings", "short.npy"], ["10 embedding rows for 72 documents"]),
         (["build", jsonl("tiny.jsonl", rows[:3]), "--embedder", "tfidf"], ["3 documents is fewer than the minimum leaf size (10)"]),
         (["build", str(docs), "--embeddings", str(emb), "--levels", "6,3"], ["--levels"]),
+        (["build", str(docs), "--embeddings", str(emb), "--levels", "1,6"], ["the first level needs at least 2 nodes"]),
         (["build", str(docs), "--embeddings", str(emb), "-o", "no/such/dir/t.json"], ["no/such/dir/t.json", "does not exist"]),
     ]
     for args, fragments in cases:

@@ -90,3 +90,11 @@ def test_openai_embedder_gives_up_with_a_clear_error() -> None:
         server.script(Fault("status", status=401, message="bad key"))
         with pytest.raises(TopicmapError, match=r"refused \(401\)"):
             embedder.embed(["a"])
+
+
+def test_unwritable_cache_is_a_warning_not_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    vectors, hit = embed_with_cache(["a", "bb"], CountingEmbedder(), blocker / "cache")
+    assert vectors.shape == (2, 2) and not hit
+    assert "warning: cannot write the embedding cache" in capsys.readouterr().err

@@ -120,3 +120,18 @@ def test_embeddings_file_checks(tmp_path: Path) -> None:
         load_embeddings(tmp_path / "junk.npy", 2)
     with pytest.raises(InputError, match="no such embeddings file"):
         load_embeddings(tmp_path / "missing.npy", 2)
+
+
+def test_byte_order_mark_npz_and_gzipped_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "excel.csv").write_bytes("text,id\nhello world,1\n".encode("utf-8-sig"))
+    assert read_documents(tmp_path / "excel.csv").ids == ["1"]  # Excel's "CSV UTF-8" starts with a BOM
+    pq.write_table(pa.table({"text": ["a b", "c d"]}), tmp_path / "d.parquet")
+    with open(tmp_path / "d.parquet", "rb") as src, gzip.open(tmp_path / "d.parquet.gz", "wb") as dst:
+        dst.write(src.read())
+    assert read_documents(tmp_path / "d.parquet.gz").texts == ["a b", "c d"]
+    np.savez(tmp_path / "e.npz", a=np.zeros((2, 3)))
+    with pytest.raises(InputError, match="e.npz: a .npz archive"):
+        load_embeddings(tmp_path / "e.npz", 2)

@@ -257,3 +257,6 @@ def test_relabel_only_stale_asks_for_just_the_flagged_nodes(tree_file: Path, tmp
     assert asked and all("Cluster 2.1 holds" in r["messages"][1]["content"] for r in asked if "Cluster" in r["messages"][1]["content"])
     assert "stale" not in load_tree(tree_file).node("2.1").label_meta.extra
     assert "nothing to relabel" in invoke(["relabel", str(tree_file), "--only-stale", *common(tmp_path)], env).out
+    same = tmp_path / "same.json"  # with -o, a script still gets its file: the unchanged tree
+    assert invoke(["relabel", str(tree_file), "--only-stale", "-o", str(same), *common(tmp_path)], env).code == 0
+    assert [n.label for n in load_tree(same).iter_nodes()] == [n.label for n in load_tree(tree_file).iter_nodes()]
