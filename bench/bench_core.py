@@ -32,6 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model, memory_gib  # noqa: E402
+
 from hierarchy.cluster import ClusterTree, RecursiveClusterer  # noqa: E402
 from hierarchy.metrics import best_level_scores, dendrogram_purity  # noqa: E402
 
@@ -222,22 +224,9 @@ def _median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- report -------------------------------------------------------------------------------------
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "unknown"
-    try:
-        for line in open("/proc/meminfo", encoding="utf-8"):
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
+    gib = memory_gib()
+    ram = "unknown" if gib is None else f"{gib:.1f} GiB"
     import scipy
     import sklearn
 
@@ -267,7 +256,7 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
         f"numpy {info['numpy']}, scipy {info['scipy']}, scikit-learn {info['sklearn']}",
         f"- Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; "
         f"after: {' / '.join(f'{x:.2f}' for x in load_after)} (a shared 2-core machine: timings are noisy)",
-        f"- Clusterer defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items() if k != "levels"),
+        "- Clusterer defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items() if k != "levels"),
         "",
         "## Scale (synthetic hierarchical embeddings)",
         "",

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model  # noqa: E402
+
 from hierarchy.label import LabelOptions, RunReport, label_tree  # noqa: E402
 from hierarchy.llm import LLMConfig  # noqa: E402
 from hierarchy.llm_cache import AnswerCache  # noqa: E402
@@ -111,14 +113,7 @@ def one_run(tree: TopicTree, config: LLMConfig, cache: AnswerCache, out: Path, b
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     import openai
 
     return f"{model}; {os.cpu_count()} cores; Python {platform.python_version()}; openai {openai.__version__}; {platform.system()} {platform.release()}"

@@ -43,6 +43,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.machine import cpu_model  # noqa: E402
+
 from hierarchy.evaluate import TreeArrays, reference_scores, tree_arrays  # noqa: E402
 from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
 from hierarchy.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
@@ -303,14 +305,7 @@ def machine() -> dict[str, Any]:
     import sklearn
     import scipy
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__}
     try:
         import bertopic

@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model, memory_gib  # noqa: E402
+
 import dash  # noqa: E402
 import numpy as np  # noqa: E402
 import plotly  # noqa: E402
@@ -50,19 +52,9 @@ RENDER_TARGET_S = 2.0
 
 # -- machine -----------------------------------------------------------------------------------
 def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
-        mem = f"{mem_kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration, ValueError):
-        mem = "?"
+    cpu = cpu_model()
+    gib = memory_gib()
+    mem = "?" if gib is None else f"{gib:.1f} GiB"
     try:
         chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
