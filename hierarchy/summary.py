@@ -18,6 +18,9 @@ def shape_report(tree: TopicTree) -> list[str]:
         f"{len(tree.documents):,} documents · {len(tree):,} nodes · {len(leaves):,} leaves · depth {tree.depth} · "
         f"leaf size median {int(np.median(leaf_sizes))} (min {leaf_sizes.min()}, max {leaf_sizes.max()})"
     )
+    if tree.depth == 0:
+        lines.append("the root is the only node: the corpus was too small to split (see --min-leaf-size)")
+        return lines
     lines.append("level  nodes  leaves  children/node  size median (min-max)")
     for depth in range(1, tree.depth + 1):
         level = tree.level(depth)

@@ -39,3 +39,11 @@ def test_invariants() -> None:
         TopicTree([Node("root", None, 0, 0), Node("root", None, 0, 0)], [])
     with pytest.raises(TreeFileError, match="exactly one root"):
         TopicTree([Node("root", None, 0, 0), Node("0", "root", 1, 0), Node("1", None, 0, 0)], [])
+
+
+def test_report_of_a_root_only_tree_says_why() -> None:
+    from hierarchy.summary import full_report
+
+    tree = TopicTree([Node("root", None, 0, 2, label="all")], [Document("a", "root"), Document("b", "root")])
+    report = full_report(tree)
+    assert "root is the only node" in report and "level  nodes" not in report
