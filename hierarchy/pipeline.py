@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,10 +21,23 @@ from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 
+PRESETS = ("deep", "browse")
+BROWSE_LEAVES = 36  # two levels of about six: few enough choices at each step for a reader to scan
+BROWSE_DESCENT_ROUNDS = 2
+
+
 @dataclass
 class BuildConfig:
-    """Everything that shapes a tree; recorded in the manifest so a tree can be rebuilt."""
+    """Everything that shapes a tree; recorded in the manifest so a tree can be rebuilt.
 
+    ``preset="deep"`` (default) keeps up to ``max_depth`` levels of nesting, which is what dendrogram
+    purity rewards. ``preset="browse"`` builds two levels of about six nodes each (fewer for small
+    corpora) and walks documents down by centroids (``descent_rounds``), so a reader choosing one
+    label at a time can find a document: see docs/architecture.md for the measured trade-off.
+    ``levels`` and ``descent_rounds``, when given, override the preset's.
+    """
+
+    preset: str = "deep"
     levels: list[int] | None = None
     max_children: int = 10
     min_leaf_size: int = 10
@@ -32,9 +46,27 @@ class BuildConfig:
     n_components: int = 50
     layout: str = "anchored"
     seed: int = 0
-    n_keywords: int = 10
+    n_keywords: int = 30
     n_representatives: int = 5
     store_text: bool = True
+    descent_rounds: int | None = None
+
+
+def browse_levels(n_documents: int, min_leaf_size: int) -> list[int]:
+    """Node counts per level for the browse preset: about sqrt(L) nodes over L <= 36 leaves."""
+    leaves = max(2, min(BROWSE_LEAVES, n_documents // max(min_leaf_size, 1)))
+    top = max(2, round(math.sqrt(leaves)))
+    return [top, leaves] if leaves >= 2 * top else [leaves]
+
+
+def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
+    """The config with the preset's levels and descent rounds filled in (explicit values win)."""
+    if config.preset not in PRESETS:
+        raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
+    browse = config.preset == "browse"
+    levels = config.levels or (browse_levels(n_documents, config.min_leaf_size) if browse else None)
+    rounds = config.descent_rounds if config.descent_rounds is not None else (BROWSE_DESCENT_ROUNDS if browse else 0)
+    return replace(config, levels=levels, descent_rounds=rounds)
 
 
 @dataclass
@@ -52,6 +84,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
     n = len(corpus)
     if embeddings.shape[0] != n:
         raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
+    config = resolve_preset(config, n)
     if not config.levels and n < config.min_leaf_size:
         raise InputError(
             f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
@@ -70,6 +103,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
             max_depth=config.max_depth,
             reducer=config.reducer,
             n_components=config.n_components,
+            descent_rounds=config.descent_rounds or 0,
             random_state=config.seed,
         )
         try:
@@ -143,7 +177,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         "created_at": created,
         "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
         "seed": config.seed,
         "timings_s": timings,
     }

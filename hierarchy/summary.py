@@ -75,7 +75,10 @@ def manifest_report(tree: TopicTree) -> list[str]:
             f"auto (max depth {clustering.get('max_depth')}, max children {clustering.get('max_children')}, "
             f"min leaf size {clustering.get('min_leaf_size')})"
         )
-        out.append(f"clustering: {shape}, reducer {clustering.get('reducer')}, seed {manifest.get('seed')}")
+        preset = f"preset {clustering['preset']}, " if clustering.get("preset") else ""
+        moved = clustering.get("descent_moved") or []
+        descent = f", {len(moved)} descent rounds (moved {', '.join(f'{m:.0%}' for m in moved)})" if moved else ""
+        out.append(f"clustering: {preset}{shape}, reducer {clustering.get('reducer')}, seed {manifest.get('seed')}{descent}")
     timings = manifest.get("timings_s", {})
     if timings:
         out.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))

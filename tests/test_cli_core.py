@@ -69,6 +69,12 @@ def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: t
     lv = load_tree(tmp_path / "lv.json")
     assert len(lv.level(1)) == 3 and len(lv.level(2)) == 6
 
+    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "browse.json", "--preset", "browse", "--min-leaf-size", "5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "preset browse" in result.stdout and "2 descent rounds" in result.stdout
+    browse = load_tree(tmp_path / "browse.json")
+    assert browse.depth == 2 and browse.manifest["clustering"]["levels"] == [4, 14]
+
 
 def test_tfidf_embedder_and_embedding_cache(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, _ = topic_corpus

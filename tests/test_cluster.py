@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import normalized_mutual_info_score
 
 from cluster_fixtures import corpus, level_of
-from hierarchy.cluster import RecursiveClusterer
+from hierarchy.cluster import RecursiveClusterer, descend_by_centres
 from hierarchy.metrics import dendrogram_purity
 from hierarchy.ward import weighted_linkage
 
@@ -175,3 +175,35 @@ def test_average_linkage_of_clusters_equals_linkage_of_their_points() -> None:
     a, b = tree.children[0]
     cross = ((groups[a][:, None, :] - groups[b][None, :, :]) ** 2).sum(axis=2).mean()
     assert tree.heights[4] == pytest.approx(cross)
+
+
+# -- descent rounds -------------------------------------------------------------------------
+def test_descent_rounds_make_the_tree_walkable_by_its_centres() -> None:
+    data = corpus()
+    plain = RecursiveClusterer(levels=[5, 20], min_leaf_size=10).fit(data.X)
+    walked = RecursiveClusterer(levels=[5, 20], min_leaf_size=10, descent_rounds=2).fit(data.X)
+    _, disagree_before = descend_by_centres(plain.reduced_, plain.tree_)
+    _, disagree_after = descend_by_centres(walked.reduced_, walked.tree_)
+    assert disagree_before > 0.02  # bottom-up clustering does leave documents off their walk
+    assert disagree_after < disagree_before
+    assert walked.moved_fractions_[0] == pytest.approx(disagree_before)
+    assert len(walked.moved_fractions_) == 2 and walked.moved_fractions_[1] < walked.moved_fractions_[0]
+
+    tree = walked.tree_
+    parents = tree.parent_indices()
+    assert tree.sizes[0] == data.X.shape[0] and (tree.sizes > 0).all()
+    for node in range(len(tree.node_ids)):
+        kids = np.flatnonzero(parents == node)
+        if kids.size:
+            assert tree.sizes[kids].sum() == tree.sizes[node]
+    leaves = set(np.flatnonzero(np.bincount(parents[parents >= 0], minlength=parents.size) == 0).tolist())
+    assert set(tree.doc_leaf.tolist()) <= leaves
+    assert len([n for n in tree.node_ids if n.count(".") == 0 and n != "root"]) <= 5
+    assert np.array_equal(walked.labels_, tree.doc_leaf)
+    # the known top level is still what the first level finds
+    assert normalized_mutual_info_score(data.labels[0], level_of(tree, 1)) > 0.9
+
+
+def test_descent_rounds_are_validated() -> None:
+    with pytest.raises(ValueError, match="descent_rounds"):
+        RecursiveClusterer(descent_rounds=-1).fit(corpus().X)

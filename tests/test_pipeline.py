@@ -9,7 +9,8 @@ import pytest
 
 from hierarchy.io import read_documents
 from hierarchy.layout import nested_discs
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+from hierarchy.errors import InputError
+from hierarchy.pipeline import BuildConfig, BuildInputs, browse_levels, build_tree
 from hierarchy.tree import TopicTree
 
 
@@ -69,3 +70,34 @@ def test_umap_reducer_and_layout(topic_corpus: tuple[Path, Path]) -> None:
     assert len(tree.children("root")) >= 2
     for leaf in tree.leaves():
         assert len({d.metadata["sub"] for d in tree.documents_of(leaf.id)}) == 1
+
+
+# -- presets --------------------------------------------------------------------------------
+def test_browse_preset_builds_two_walkable_levels(topic_corpus: tuple[Path, Path]) -> None:
+    tree, vectors = build(topic_corpus, preset="browse")
+    assert tree.depth == 2 and len(tree.leaves()) <= 36
+    clustering = tree.manifest["clustering"]
+    assert clustering["preset"] == "browse"
+    assert clustering["levels"] == browse_levels(len(tree.documents), 5) == [len(tree.level(1)), len(tree.level(2))]
+    assert clustering["descent_rounds"] == 2 and len(clustering["descent_moved"]) == 2
+    for node in tree.iter_nodes():  # documents moved by the walk are counted and averaged where they now are
+        rows = tree.document_rows(node.id)
+        assert node.size == len(rows) > 0
+        assert np.allclose(node.centroid, vectors[rows].mean(axis=0), atol=1e-4)
+
+
+def test_explicit_levels_and_rounds_win_over_the_preset(topic_corpus: tuple[Path, Path]) -> None:
+    tree, _ = build(topic_corpus, preset="browse", levels=[3, 6], descent_rounds=0)
+    assert tree.manifest["clustering"]["levels"] == [3, 6] and tree.manifest["clustering"]["descent_moved"] == []
+    deep, _ = build(topic_corpus)
+    assert deep.manifest["clustering"]["preset"] == "deep" and deep.manifest["clustering"]["descent_rounds"] == 0
+    with pytest.raises(InputError, match="preset 'wide'"):
+        build(topic_corpus, preset="wide")
+
+
+def test_browse_levels_scale_down_for_small_corpora() -> None:
+    assert browse_levels(10_966, 10) == [6, 36]
+    assert browse_levels(1_000_000, 10) == [6, 36]
+    assert browse_levels(56, 5) == [3, 11]
+    assert browse_levels(30, 10) == [3]
+    assert browse_levels(10, 10) == [2]
