@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+BROWSABLE_DEPTH = 2  # the --preset browse shape; deeper trees get a hint under the navigation scores
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
@@ -80,6 +82,11 @@ def render_report(report: dict[str, Any]) -> str:
             )
             if nav["invalid_answers"]:
                 lines.append(f"    {nav['invalid_answers']} answers named no candidate (counted as misses), e.g. {nav['invalid_examples'][0]!r}")
+        if report["depth"] > BROWSABLE_DEPTH:
+            lines.append(
+                f"  note: every level is one more choice to get right; a tree built with --preset browse "
+                f"({BROWSABLE_DEPTH} levels, documents walked down by centroid) is made to be navigated"
+            )
     return "\n".join(lines)
 
 
