@@ -371,7 +371,7 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
             seeds = len(next(iter(nav_rows[0].navigation.values())).get("exact_leaf_per_sample", [0]))
             out += [
                 "",
-                f"Navigation ({seeds} seeded samples of {sample} targets; each target is its title + first 300 characters; medians across samples):",
+                f"Navigation ({seeds} seeded samples of {sample} targets; each target is its title + first 300 characters; medians across samples, taken per column):",
                 "",
                 "| tree | navigator | exact leaf | per sample | node match | accuracy per level |",
                 "|---|---|---|---|---|---|",

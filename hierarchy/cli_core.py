@@ -122,7 +122,9 @@ def register(app: typer.Typer) -> None:
             "Two presets shape the tree. deep (default): up to --max-depth levels of nesting, the most faithful "
             "hierarchy (best dendrogram purity). browse: two levels of about six topics each (at most 36 leaves), "
             "with documents walked down to the leaf their nearest centroids lead to, so a reader choosing one label "
-            "at a time can find them; coarser, and less pure on 20 Newsgroups (see docs/architecture.md).\n\n"
+            "at a time can find them; coarser, and less pure on 20 Newsgroups (see docs/architecture.md). Browse "
+            "keeps leaves at --min-leaf-size documents on average, so corpora under about 40 documents get one "
+            "level of a few topics; --levels and --descent-rounds override the preset's.\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset browse -o bbc.browse.json"
         )
@@ -139,7 +141,7 @@ def register(app: typer.Typer) -> None:
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, typer.Option(help="deep: many levels, most faithful nesting; browse: two levels of about six, easy to walk by labels")] = Preset.deep,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic; browse: 6,36)")] = None,
-        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid [default: 0; browse: 2]")] = None,
+        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0; browse: 2]")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
         max_depth: Annotated[int, typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes")] = 10,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,

@@ -33,10 +33,13 @@ the asked number of nodes (fewer only if k-means leaves a cluster empty) and the
 it reaches when it walks down from the root, at each node taking the child with the nearest centre
 (cosine); centres are then recomputed, and this repeats. Bottom-up clustering puts a document in its
 nearest *leaf*, which is often not under its nearest *top-level* node, so a reader or an ``assign``
-walking down by centroids misses it. The rounds make the tree walkable: on a 6/36 two-level tree two
-rounds raised navigation by keyword labels by 5-7 points on 20 Newsgroups and BBC (purity -0.01 and
-+0.06); on deep trees the first round moves about half of the documents and costs purity, so the
-rounds are off unless asked for (``preset="browse"`` asks for two).
+walking down by centroids misses it. The walk happens in the reduced space the tree is built in (the
+navigators and ``assign`` use the stored centroids of the full embeddings, which point the same way
+almost always). On a 6/36 two-level tree two rounds raised navigation by keyword labels by 5-7
+points on 20 Newsgroups and BBC (purity -0.01 and +0.06); on the deep default trees the first round
+moves a quarter (BBC) to a half (20 Newsgroups) of the documents and costs purity, so the rounds are
+off unless asked for (``preset="browse"`` asks for two). Moved documents can leave a leaf smaller
+than ``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
 
 Scale: there is exactly one k-means fit per ``fit`` (``n_fits_ == 1``), on at most
 ``max(sample_size, 8 * k)`` rows, followed by one vectorised assignment pass; the linkage works on at
@@ -340,6 +343,7 @@ def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_ch
         for node_index, rows in frontier:
             values, inverse, counts = np.unique(labels[rows], return_inverse=True, return_counts=True)
             if values.size == 1 and not single_children:
+                next_frontier.append((node_index, rows))  # no split at this level; a deeper one may still split
                 continue
             order = sorted(range(values.size), key=lambda i: (-counts[i], values[i]))
             groups = np.argsort(inverse, kind="stable")

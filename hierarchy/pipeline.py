@@ -53,8 +53,16 @@ class BuildConfig:
 
 
 def browse_levels(n_documents: int, min_leaf_size: int) -> list[int]:
-    """Node counts per level for the browse preset: about sqrt(L) nodes over L <= 36 leaves."""
-    leaves = max(2, min(BROWSE_LEAVES, n_documents // max(min_leaf_size, 1)))
+    """Node counts per level for the browse preset: about sqrt(L) nodes over L <= 36 leaves.
+
+    Leaves hold ``min_leaf_size`` documents on average at least, so small corpora get fewer of them.
+    """
+    leaves = min(BROWSE_LEAVES, n_documents // max(min_leaf_size, 1))
+    if leaves < 2:
+        raise InputError(
+            f"{n_documents} documents are too few for --preset browse with a minimum leaf size of {min_leaf_size} "
+            f"(it needs at least {2 * min_leaf_size}); lower --min-leaf-size"
+        )
     top = max(2, round(math.sqrt(leaves)))
     return [top, leaves] if leaves >= 2 * top else [leaves]
 
@@ -84,12 +92,12 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
     n = len(corpus)
     if embeddings.shape[0] != n:
         raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
-    config = resolve_preset(config, n)
     if not config.levels and n < config.min_leaf_size:
         raise InputError(
             f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
             "lower --min-leaf-size or add documents"
         )
+    config = resolve_preset(config, n)
     if config.levels and config.levels[-1] > n:
         raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)

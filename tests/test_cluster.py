@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import normalized_mutual_info_score
 
 from cluster_fixtures import corpus, level_of
-from hierarchy.cluster import RecursiveClusterer, descend_by_centres
+from hierarchy.cluster import RecursiveClusterer, descend_by_centres, tree_from_level_labels
 from hierarchy.metrics import dendrogram_purity
 from hierarchy.ward import weighted_linkage
 
@@ -207,3 +207,22 @@ def test_descent_rounds_make_the_tree_walkable_by_its_centres() -> None:
 def test_descent_rounds_are_validated() -> None:
     with pytest.raises(ValueError, match="descent_rounds"):
         RecursiveClusterer(descent_rounds=-1).fit(corpus().X)
+
+
+def test_a_level_without_a_split_does_not_end_the_branch() -> None:
+    # a walk can send every row of a node into one child; the split one level further down must survive
+    Z = np.eye(4, dtype=np.float32)
+    tree = tree_from_level_labels(Z, [np.zeros(4, dtype=np.int64), np.array([0, 0, 1, 1])], single_children=False)
+    assert tree.node_ids == ["root", "0", "1"]
+    assert sorted(tree.sizes[1:].tolist()) == [2, 2]
+
+
+def test_descent_rounds_in_automatic_mode_keep_every_walk() -> None:
+    data = corpus()
+    model = RecursiveClusterer(min_leaf_size=10, descent_rounds=1).fit(data.X)
+    before = RecursiveClusterer(min_leaf_size=10).fit(data.X).tree_
+    walked, _ = descend_by_centres(model.reduced_, before)
+    # the rebuilt leaves are exactly the walk's end points: no two end points merged into a cut-short leaf
+    pairs = set(zip(walked[-1].tolist(), model.tree_.doc_leaf.tolist()))
+    assert len(pairs) == len(set(walked[-1].tolist())) == len(set(model.tree_.doc_leaf.tolist()))
+    assert model.tree_.sizes[0] == data.X.shape[0]

@@ -100,4 +100,6 @@ def test_browse_levels_scale_down_for_small_corpora() -> None:
     assert browse_levels(1_000_000, 10) == [6, 36]
     assert browse_levels(56, 5) == [3, 11]
     assert browse_levels(30, 10) == [3]
-    assert browse_levels(10, 10) == [2]
+    assert browse_levels(20, 10) == [2]
+    with pytest.raises(InputError, match="too few for --preset browse.*at least 20"):
+        browse_levels(19, 10)
