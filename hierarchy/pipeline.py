@@ -97,7 +97,10 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
             f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
             "lower --min-leaf-size or add documents"
         )
-    config = resolve_preset(config, n)
+    try:
+        config = resolve_preset(config, n)
+    except InputError as exc:
+        raise InputError(f"{corpus.source}: {exc}") from None
     if config.levels and config.levels[-1] > n:
         raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)

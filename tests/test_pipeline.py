@@ -91,7 +91,7 @@ def test_explicit_levels_and_rounds_win_over_the_preset(topic_corpus: tuple[Path
     assert tree.manifest["clustering"]["levels"] == [3, 6] and tree.manifest["clustering"]["descent_moved"] == []
     deep, _ = build(topic_corpus)
     assert deep.manifest["clustering"]["preset"] == "deep" and deep.manifest["clustering"]["descent_rounds"] == 0
-    with pytest.raises(InputError, match="preset 'wide'"):
+    with pytest.raises(InputError, match=r"\.jsonl: preset 'wide'"):
         build(topic_corpus, preset="wide")
 
 
