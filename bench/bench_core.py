@@ -42,16 +42,18 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 # -- one scale run (child process) --------------------------------------------------------------
-def child_scale(n: int, seed: int, full_build: bool) -> dict[str, Any]:
-    """Generate, cluster, score; optionally build the whole tree. Printed as one JSON line."""
+def child_scale(n: int, seed: int, full_build: bool, preset: str) -> dict[str, Any]:
+    """Generate, cluster with the preset's estimator, score; optionally build the whole tree. Printed as one JSON line."""
+    from hierarchy.pipeline import BuildConfig, make_clusterer, resolve_preset
     from hierarchy.synthetic import make_hierarchical_embeddings
 
     from sklearn.decomposition import PCA  # noqa: F401  (imported before the clock starts)
 
     data = make_hierarchical_embeddings(n, branching=BRANCHING, texts=full_build, random_state=seed)
-    out: dict[str, Any] = {"n": n, "seed": seed}
+    out: dict[str, Any] = {"n": n, "seed": seed, "preset": preset}
+    config = BuildConfig(preset=preset, seed=seed)
     started = time.perf_counter()
-    model = RecursiveClusterer(random_state=seed).fit(data.X)
+    model = make_clusterer(resolve_preset(config, n)).fit(data.X)
     out["cluster_s"] = time.perf_counter() - started
     out["rss_cluster_mb"] = _peak_rss_mb()
     tree = model.tree_
@@ -65,7 +67,7 @@ def child_scale(n: int, seed: int, full_build: bool) -> dict[str, Any]:
     if full_build:
         try:
             from hierarchy.io import Corpus
-            from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+            from hierarchy.pipeline import BuildInputs, build_tree
         except ImportError:
             out["build_s"] = None
         else:
@@ -73,7 +75,6 @@ def child_scale(n: int, seed: int, full_build: bool) -> dict[str, Any]:
                 ids=[f"d{i}" for i in range(n)], texts=data.texts or [], titles=[""] * n,
                 metadata=[{} for _ in range(n)], source="synthetic", sha256="-",
             )
-            config = BuildConfig(seed=seed, max_depth=RecursiveClusterer().max_depth)
             started = time.perf_counter()
             built = build_tree(corpus, data.X, config, BuildInputs(source="synthetic", sha256="-"))
             out["build_s"] = time.perf_counter() - started
@@ -99,23 +100,38 @@ def _shape(tree: ClusterTree) -> dict[str, Any]:
     }
 
 
+PRESETS = ("browse", "deep")
+
+
+def preset_params(preset: str, n: int) -> dict[str, Any]:
+    """The clusterer parameters ``topicmap build --preset PRESET`` uses for ``n`` documents (seed left out)."""
+    from hierarchy.pipeline import BuildConfig, make_clusterer, resolve_preset
+
+    params = make_clusterer(resolve_preset(BuildConfig(preset=preset), n)).get_params()
+    params.pop("random_state")
+    return params
+
+
 def run_scale(sizes: list[int], runs: int, full_build: bool) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
-        results = []
-        for run in range(runs):
-            cmd = [sys.executable, __file__, "--child-scale", str(n), "--seed", str(run)]
-            if full_build:
-                cmd.append("--full-build")
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                raise RuntimeError(f"scale run n={n} failed:\n{proc.stderr[-3000:]}")
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"  n={n:>8,} run {run}: cluster {result['cluster_s']:.1f}s build {result.get('build_s') or 0:.1f}s "
-                  f"peak {result['rss_mb']:.0f} MB load {os.getloadavg()[0]:.1f}", flush=True)
-            results.append(result)
-        rows.append({"n": n, "runs": results, "load": os.getloadavg()})
+        for preset in PRESETS:
+            results = [_scale_run(n, run, preset, full_build) for run in range(runs)]
+            rows.append({"n": n, "preset": preset, "runs": results, "load": os.getloadavg()})
     return rows
+
+
+def _scale_run(n: int, run: int, preset: str, full_build: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child-scale", str(n), "--seed", str(run), "--preset", preset]
+    if full_build:
+        cmd.append("--full-build")
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scale run n={n} preset={preset} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"  n={n:>8,} {preset} run {run}: cluster {result['cluster_s']:.1f}s build {result.get('build_s') or 0:.1f}s "
+          f"peak {result['rss_mb']:.0f} MB load {os.getloadavg()[0]:.1f}", flush=True)
+    return result
 
 
 # -- quality on real corpora --------------------------------------------------------------------
@@ -246,7 +262,6 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tuple[str, list[tuple[str, dict[str, Any]]]]],
            notes: list[str], runs: int, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> str:
-    defaults = RecursiveClusterer().get_params()
     lines = [
         "# Core benchmark: scale and quality of the clustering",
         "",
@@ -256,7 +271,7 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
         f"numpy {info['numpy']}, scipy {info['scipy']}, scikit-learn {info['sklearn']}",
         f"- Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}; "
         f"after: {' / '.join(f'{x:.2f}' for x in load_after)} (a shared 2-core machine: timings are noisy)",
-        "- Clusterer defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items() if k != "levels"),
+        *[f"- `--preset {p}` clusterer at 1M rows: " + ", ".join(f"{k}={v}" for k, v in preset_params(p, 1_000_000).items() if k != "levels") for p in PRESETS],
         "",
         "## Scale (synthetic hierarchical embeddings)",
         "",
@@ -269,9 +284,9 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
         "process. Recovery: dendrogram purity (DP) and NMI at "
         "the tree level whose node count is closest to the true count, against the true labels of each level.",
         "",
-        "| rows | input | cluster s | build s | peak RSS cluster | peak RSS build | k-means fits | nodes | depth | top children "
+        "| rows | preset | input | cluster s | build s | peak RSS cluster | peak RSS build | k-means fits | nodes | depth | top children "
         "| leaves (median size) | DP top / mid / fine | NMI top / mid / fine | load (1 min) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for row in scale:
         rs = row["runs"]
@@ -285,7 +300,7 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
         rss_cluster = max(r["rss_cluster_mb"] for r in rs)
         rss_build = max(r["rss_mb"] for r in rs)
         lines.append(
-            f"| {row['n']:,} | {row['n'] * 384 * 4 / 1024**3:.2f} GB | {_fmt(med('cluster_s'), 1)} | {_fmt(med('build_s'), 1)} | "
+            f"| {row['n']:,} | {row['preset']} | {row['n'] * 384 * 4 / 1024**3:.2f} GB | {_fmt(med('cluster_s'), 1)} | {_fmt(med('build_s'), 1)} | "
             f"{rss_cluster / 1024:.2f} GB | {rss_build / 1024:.2f} GB | "
             f"{_fmt(med('n_fits'))} | {_fmt(med('nodes'))} | {_fmt(med('depth'))} | {_fmt(med('top_children'))} | "
             f"{_fmt(med('leaves'))} ({_fmt(med('median_leaf'), 0)}) | {' / '.join(f'{x:.3f}' for x in dp)} | "
@@ -294,13 +309,13 @@ def render(info: dict[str, str], scale: list[dict[str, Any]], quality: list[tupl
     stage_rows = [r for row in scale for r in row["runs"] if r.get("build_stages")]
     if stage_rows:
         lines += ["", "Full-build stage times (median seconds per size):", "",
-                  "| rows | " + " | ".join(stage_rows[0]["build_stages"]) + " |",
-                  "| ---: | " + " | ".join("---:" for _ in stage_rows[0]["build_stages"]) + " |"]
+                  "| rows | preset | " + " | ".join(stage_rows[0]["build_stages"]) + " |",
+                  "| ---: | --- | " + " | ".join("---:" for _ in stage_rows[0]["build_stages"]) + " |"]
         for row in scale:
             rs = [r for r in row["runs"] if r.get("build_stages")]
             if rs:
                 keys = list(rs[0]["build_stages"])
-                lines.append(f"| {row['n']:,} | " + " | ".join(f"{statistics.median(r['build_stages'][k] for r in rs):.1f}" for k in keys) + " |")
+                lines.append(f"| {row['n']:,} | {row['preset']} | " + " | ".join(f"{statistics.median(r['build_stages'][k] for r in rs):.1f}" for k in keys) + " |")
     lines += ["", "## Quality on real corpora (MiniLM embeddings)", ""]
     if not quality:
         lines.append("Skipped: `../shared/data` not found.")
@@ -337,9 +352,10 @@ def main() -> None:
     parser.add_argument("--child-scale", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--full-build", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="browse", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_scale is not None:
-        print(json.dumps(child_scale(args.child_scale, args.seed, args.full_build)))
+        print(json.dumps(child_scale(args.child_scale, args.seed, args.full_build, args.preset)))
         return
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     runs = args.runs or (1 if args.quick else 3)
@@ -358,9 +374,11 @@ def main() -> None:
     for data in datasets:
         print(f"quality: {data.name} ({data.X.shape[0]} docs)", flush=True)
         k_top, k_fine = np.unique(data.top).size, np.unique(data.fine).size
+        n_docs = data.X.shape[0]
         methods: list[tuple[str, dict[str, Any]]] = [
-            ("**ours** (defaults: auto children count)", quality_ours(data, seeds)),
-            ("ours, `linkage='ward'`", quality_ours(data, seeds, linkage="ward")),
+            ("**ours, default** (`--preset browse`)", quality_ours(data, seeds, **preset_params("browse", n_docs))),
+            ("ours, `--preset deep`", quality_ours(data, seeds, **preset_params("deep", n_docs))),
+            ("ours, deep with `linkage='ward'`", quality_ours(data, seeds, **{**preset_params("deep", n_docs), "linkage": "ward"})),
             (f"ours, fixed `levels=[{k_top}, {k_fine}, {10 * k_fine}]`" if k_top != k_fine else f"ours, fixed `levels=[{k_fine}, {10 * k_fine}]`",
              quality_ours(data, seeds, levels=[k_top, k_fine, 10 * k_fine] if k_top != k_fine else [k_fine, 10 * k_fine])),
             ("Ward (SciPy, raw 384-d, binary dendrogram over documents)", quality_ward(data, runs=1 if args.quick else 3)),
@@ -368,11 +386,9 @@ def main() -> None:
         ]
         if k_top != k_fine:
             methods.append((f"flat KMeans k={k_top} (scikit-learn)", quality_flat_kmeans(data, k_top, seeds)))
-        methods.append(("ours, `reducer='umap'` (seed 0 only; slow)", quality_ours(data, [0], reducer="umap")))
-        default_depth = RecursiveClusterer().max_depth
+        methods.append(("ours, deep with `reducer='umap'` (seed 0 only; slow)", quality_ours(data, [0], **{**preset_params("deep", n_docs), "reducer": "umap"})))
         for depth in (4, 6, 8):  # the depth budget trades dendrogram purity for a shallower map
-            if depth != default_depth:
-                methods.append((f"ours, `max_depth={depth}`", quality_ours(data, seeds, max_depth=depth)))
+            methods.append((f"ours, deep with `max_depth={depth}`", quality_ours(data, seeds, **{**preset_params("deep", n_docs), "max_depth": depth})))
         for method, r in methods:
             print(f"  {method}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.items()), flush=True)
         quality.append((f"{data.name}: {data.X.shape[0]:,} documents; fine = {data.fine_name}, top = {data.top_name}", methods))

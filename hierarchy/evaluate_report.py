@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BROWSABLE_DEPTH = 2  # the --preset browse shape; deeper trees get a hint under the navigation scores
+BROWSABLE_DEPTH = 3  # the default (browse) shape at most; deeper trees get a hint under the navigation scores
 
 
 def _pct(value: float | None) -> str:
@@ -84,8 +84,8 @@ def render_report(report: dict[str, Any]) -> str:
                 lines.append(f"    {nav['invalid_answers']} answers named no candidate (counted as misses), e.g. {nav['invalid_examples'][0]!r}")
         if report["depth"] > BROWSABLE_DEPTH:
             lines.append(
-                f"  note: every level is one more choice to get right; a tree built with --preset browse "
-                f"({BROWSABLE_DEPTH} levels, documents walked down by centroid) is made to be navigated"
+                f"  note: every level is one more choice to get right; the default --preset browse "
+                f"(at most {BROWSABLE_DEPTH} levels of a few topics) is made to be navigated"
             )
     return "\n".join(lines)
 

@@ -104,13 +104,20 @@ def keyword_label(words: Sequence[str], n: int = 3) -> str:
     return " · ".join(words[:n]) if words else "(no keywords)"
 
 
-def representative_rows(points: np.ndarray, rows: np.ndarray, center: np.ndarray, n: int = 5) -> np.ndarray:
-    """The ``n`` rows closest (cosine) to the node's centre, closest first."""
+def representative_rows(points: np.ndarray, rows: np.ndarray, center: np.ndarray, n: int = 5, chunk: int = 65536) -> np.ndarray:
+    """The ``n`` rows closest (cosine) to the node's centre, closest first.
+
+    In chunks of ``chunk`` rows: the root holds every row, and one copy of them all would be the
+    biggest allocation of a million-document build.
+    """
     if rows.size == 0:
         return rows
-    vectors = points[rows]
-    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(center)), 1e-12)
-    similarity = (vectors @ center) / np.maximum(norms, 1e-12)
+    similarity = np.empty(rows.size, dtype=np.float64)
+    center_norm = max(float(np.linalg.norm(center)), 1e-12)
+    for start in range(0, rows.size, chunk):
+        vectors = points[rows[start : start + chunk]]
+        norms = np.linalg.norm(vectors, axis=1) * center_norm
+        similarity[start : start + chunk] = (vectors @ center) / np.maximum(norms, 1e-12)
     take = min(n, rows.size)
     top = np.argpartition(-similarity, take - 1)[:take]
     top = top[np.argsort(-similarity[top], kind="stable")]

@@ -49,8 +49,7 @@ def document_layout(
     if method != "anchored":
         raise ValueError(f"unknown layout {method!r}; choose one of {', '.join(LAYOUTS)}")
     anchors, radii = nested_discs(parent_index, node_centers, node_sizes)
-    residual = reduced - node_centers[doc_node]
-    offsets = _pca2(residual, seed).astype(np.float64)
+    offsets = _residual_pca2(reduced, node_centers, doc_node, seed).astype(np.float64)
     counts = np.bincount(doc_node, minlength=parent_index.size).astype(np.float64)
     spread = np.sqrt(np.bincount(doc_node, weights=(offsets**2).sum(1), minlength=parent_index.size) / np.maximum(counts, 1.0))
     scale = 0.6 * radii / np.maximum(spread, 1e-12)
@@ -110,6 +109,22 @@ def _pca2(points: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
         return np.zeros((points.shape[0], 2), dtype=np.float32)
     pca = PCA(n_components=2, random_state=seed).fit(fit_on)
     return pca.transform(points).astype(np.float32)
+
+
+def _residual_pca2(reduced: np.ndarray, node_centers: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000, chunk: int = 65536) -> np.ndarray:
+    """``_pca2`` of each row minus its leaf's centre, without ever holding all the residuals (n x d) at once."""
+    n = reduced.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = np.arange(n) if n <= fit_rows else rng.choice(n, fit_rows, replace=False)
+    fit_on = reduced[sample] - node_centers[doc_node[sample]]
+    if np.ptp(fit_on, axis=0).max() == 0:
+        return np.zeros((n, 2), dtype=np.float32)
+    pca = PCA(n_components=2, random_state=seed).fit(fit_on)
+    out = np.empty((n, 2), dtype=np.float32)
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
+        out[rows] = pca.transform(reduced[rows] - node_centers[doc_node[rows]])
+    return out
 
 
 def _normalise(coords: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from hierarchy.tree import ROOT_ID, Node, TopicTree
 from hierarchy.tree_embedder import embed_texts, normalise_rows
 
 QUERY_CHARS = 300
+SUBTOPIC_KEYWORDS = 8  # per child, in a keyword-labelled parent's summary
 PROMPT_NAME = "navigate"
 PROMPT_VERSION = "v1"
 
@@ -60,15 +61,24 @@ class Navigator(Protocol):
     def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice: ...
 
 
-def node_text(node: Node, keywords_as_summary: bool = True) -> str:
+def node_text(node: Node, keywords_as_summary: bool = True, subtopics: Sequence[Node] = ()) -> str:
     """What a navigator reads about a child: its label and summary.
 
-    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary.
+    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary,
+    followed for a parent by the top keywords of each of its ``subtopics`` (its children), the way a
+    written summary of a broad topic names what it covers. A written summary is read as it is.
     """
     summary = node.summary.strip()
     if not summary and keywords_as_summary and node.keywords:
         summary = ", ".join(node.keywords)
+        described = [c for c in subtopics if c.keywords]
+        if described:
+            summary += "; subtopics: " + "; ".join(", ".join(c.keywords[:SUBTOPIC_KEYWORDS]) for c in described)
     return f"{node.label}: {summary}" if summary else node.label
+
+
+def subtopics_of(tree: TopicTree, node: Node) -> list[Node]:
+    return [] if tree.is_leaf(node.id) else tree.children(node.id)
 
 
 def target_query(title: str, text: str, chars: int = QUERY_CHARS) -> str:
@@ -213,7 +223,8 @@ class EmbeddingNavigator:
 
     def prepare(self, tree: TopicTree, targets: Sequence[Target]) -> None:
         nodes = [n for n in tree.iter_nodes() if n.id != ROOT_ID]
-        vectors = embed_texts([node_text(n, self.keywords_as_summary) for n in nodes], self.embedder, tree, self.cache_dir, "node labels")
+        texts = [node_text(n, self.keywords_as_summary, subtopics_of(tree, n)) for n in nodes]
+        vectors = embed_texts(texts, self.embedder, tree, self.cache_dir, "node labels")
         queries = embed_texts([t.query for t in targets], self.embedder, tree, self.cache_dir, "target documents")
         if self.center and tree.root.centroid is not None:
             mean = tree.root.centroid.astype(np.float32)

@@ -21,29 +21,56 @@ from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 
-PRESETS = ("deep", "browse")
-BROWSE_LEAVES = 36  # two levels of about six: few enough choices at each step for a reader to scan
-BROWSE_DESCENT_ROUNDS = 2
+PRESETS = ("browse", "deep")
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """The clustering settings a preset stands for (see docs/architecture.md for why these values)."""
+
+    max_depth: int
+    n_components: int
+    linkage: str
+    smoothing_neighbors: int
+    n_init: int
+    kmeans_iterations: int
+    sample_size: int
+
+
+PRESET_SPECS: dict[str, PresetSpec] = {
+    # Few leaves (about sqrt(n) / 5) in at most three levels, each found by k-means on neighbour-smoothed
+    # vectors run to convergence: a tree a reader can walk label by label, and still purer than Ward's.
+    "browse": PresetSpec(max_depth=3, n_components=128, linkage="ward", smoothing_neighbors=15, n_init=5, kmeans_iterations=300, sample_size=20000),
+    # About one leaf per min_leaf_size documents nested up to ten levels: the most detail.
+    "deep": PresetSpec(max_depth=10, n_components=50, linkage="average", smoothing_neighbors=0, n_init=1, kmeans_iterations=30, sample_size=4096),
+}
+BROWSE_LEAVES_PER_SQRT_N = 0.2
+BROWSE_MIN_LEAVES = 6  # below this a map says little; small corpora still get a handful of topics
 
 
 @dataclass
 class BuildConfig:
-    """Everything that shapes a tree; recorded in the manifest so a tree can be rebuilt.
+    """Everything that shapes a tree; recorded in the manifest (resolved) so a tree can be rebuilt.
 
-    ``preset="deep"`` (default) keeps up to ``max_depth`` levels of nesting, which is what dendrogram
-    purity rewards. ``preset="browse"`` builds two levels of about six nodes each (fewer for small
-    corpora) and walks documents down by centroids (``descent_rounds``), so a reader choosing one
-    label at a time can find a document: see docs/architecture.md for the measured trade-off.
-    ``levels`` and ``descent_rounds``, when given, override the preset's.
+    ``preset="browse"`` (default) makes about sqrt(n)/5 leaf topics in at most three levels, so a
+    reader choosing one label at a time can find a document. ``preset="deep"`` nests small leaves up
+    to ten levels deep, for the finest detail. Fields left at None take the preset's value; an
+    explicit value wins. See docs/architecture.md for the measured trade-off.
     """
 
-    preset: str = "deep"
+    preset: str = "browse"
     levels: list[int] | None = None
+    leaves: int | None = None
     max_children: int = 10
     min_leaf_size: int = 10
-    max_depth: int = 10
+    max_depth: int | None = None
     reducer: str = "pca"
-    n_components: int = 50
+    n_components: int | None = None
+    linkage: str | None = None
+    smoothing_neighbors: int | None = None
+    n_init: int | None = None
+    kmeans_iterations: int | None = None
+    sample_size: int | None = None
     layout: str = "anchored"
     seed: int = 0
     n_keywords: int = 30
@@ -52,29 +79,61 @@ class BuildConfig:
     descent_rounds: int | None = None
 
 
-def browse_levels(n_documents: int, min_leaf_size: int) -> list[int]:
-    """Node counts per level for the browse preset: about sqrt(L) nodes over L <= 36 leaves.
+def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
+    """Leaf topics for the browse preset: about sqrt(n)/5 but at least 6, and leaves of ``min_leaf_size`` on average at least.
 
-    Leaves hold ``min_leaf_size`` documents on average at least, so small corpora get fewer of them.
+    21 for 11k documents, 63 for 100k, 200 for 1M: at most three levels of roughly 3-6 choices each.
     """
-    leaves = min(BROWSE_LEAVES, n_documents // max(min_leaf_size, 1))
-    if leaves < 2:
-        raise InputError(
-            f"{n_documents} documents are too few for --preset browse with a minimum leaf size of {min_leaf_size} "
-            f"(it needs at least {2 * min_leaf_size}); lower --min-leaf-size"
-        )
-    top = max(2, round(math.sqrt(leaves)))
-    return [top, leaves] if leaves >= 2 * top else [leaves]
+    wanted = max(BROWSE_MIN_LEAVES, round(BROWSE_LEAVES_PER_SQRT_N * math.sqrt(n_documents)))
+    return max(1, min(wanted, n_documents // max(min_leaf_size, 1)))
 
 
 def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
-    """The config with the preset's levels and descent rounds filled in (explicit values win)."""
+    """The config with every None field filled in from its preset (explicit values win)."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-    browse = config.preset == "browse"
-    levels = config.levels or (browse_levels(n_documents, config.min_leaf_size) if browse else None)
-    rounds = config.descent_rounds if config.descent_rounds is not None else (BROWSE_DESCENT_ROUNDS if browse else 0)
-    return replace(config, levels=levels, descent_rounds=rounds)
+    if config.levels and config.leaves is not None:
+        raise InputError("--leaves and --levels both set the number of leaves; give one of them")
+    spec = PRESET_SPECS[config.preset]
+    leaves = config.leaves
+    if leaves is None and not config.levels and config.preset == "browse":
+        leaves = browse_leaves(n_documents, config.min_leaf_size)
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return replace(
+        config,
+        leaves=leaves,
+        max_depth=pick(config.max_depth, spec.max_depth),
+        n_components=pick(config.n_components, spec.n_components),
+        linkage=pick(config.linkage, spec.linkage),
+        smoothing_neighbors=pick(config.smoothing_neighbors, spec.smoothing_neighbors),
+        n_init=pick(config.n_init, spec.n_init),
+        kmeans_iterations=pick(config.kmeans_iterations, spec.kmeans_iterations),
+        sample_size=pick(config.sample_size, spec.sample_size),
+        descent_rounds=pick(config.descent_rounds, 0),
+    )
+
+
+def make_clusterer(config: BuildConfig) -> RecursiveClusterer:
+    """The estimator a resolved config (see :func:`resolve_preset`) stands for."""
+    return RecursiveClusterer(
+        levels=config.levels,
+        max_children=config.max_children,
+        min_leaf_size=config.min_leaf_size,
+        max_depth=config.max_depth,
+        linkage=config.linkage,
+        reducer=config.reducer,
+        n_components=config.n_components,
+        sample_size=config.sample_size,
+        descent_rounds=config.descent_rounds or 0,
+        leaf_clusters=config.leaves,
+        smoothing_neighbors=config.smoothing_neighbors,
+        n_init=config.n_init,
+        kmeans_iterations=config.kmeans_iterations,
+        random_state=config.seed,
+    )
 
 
 @dataclass
@@ -107,16 +166,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
     started = time.perf_counter()
 
     with stages.stage("cluster"):
-        clusterer = RecursiveClusterer(
-            levels=config.levels,
-            max_children=config.max_children,
-            min_leaf_size=config.min_leaf_size,
-            max_depth=config.max_depth,
-            reducer=config.reducer,
-            n_components=config.n_components,
-            descent_rounds=config.descent_rounds or 0,
-            random_state=config.seed,
-        )
+        clusterer = make_clusterer(config)
         try:
             clusterer.fit(embeddings)
         except ValueError as exc:

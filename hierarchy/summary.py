@@ -72,9 +72,12 @@ def manifest_report(tree: TopicTree) -> list[str]:
     clustering = manifest.get("clustering", {})
     if clustering:
         shape = f"levels {clustering['levels']}" if clustering.get("levels") else (
-            f"auto (max depth {clustering.get('max_depth')}, max children {clustering.get('max_children')}, "
+            f"auto ({_leaves(clustering)}max depth {clustering.get('max_depth')}, max children {clustering.get('max_children')}, "
             f"min leaf size {clustering.get('min_leaf_size')})"
         )
+        smoothing = clustering.get("smoothing_neighbors")
+        if smoothing:
+            shape += f", k-means on vectors smoothed over {smoothing} neighbours"
         preset = f"preset {clustering['preset']}, " if clustering.get("preset") else ""
         moved = clustering.get("descent_moved") or []
         descent = f", {len(moved)} descent rounds (moved {', '.join(f'{m:.0%}' for m in moved)})" if moved else ""
@@ -83,6 +86,10 @@ def manifest_report(tree: TopicTree) -> list[str]:
     if timings:
         out.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return out
+
+
+def _leaves(clustering: dict) -> str:
+    return f"{clustering['leaves']} leaf clusters, " if clustering.get("leaves") else ""
 
 
 def full_report(tree: TopicTree, max_depth: int = 2) -> str:

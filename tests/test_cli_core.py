@@ -69,11 +69,17 @@ def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: t
     lv = load_tree(tmp_path / "lv.json")
     assert len(lv.level(1)) == 3 and len(lv.level(2)) == 6
 
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "browse.json", "--preset", "browse", "--min-leaf-size", "5", cwd=tmp_path)
+    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "deep.json", "--preset", "deep", "--min-leaf-size", "5", "--descent-rounds", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "preset browse" in result.stdout and "2 descent rounds" in result.stdout
-    browse = load_tree(tmp_path / "browse.json")
-    assert browse.depth == 2 and browse.manifest["clustering"]["levels"] == [4, 14]
+    assert "preset deep" in result.stdout and "1 descent rounds" in result.stdout
+    deep = load_tree(tmp_path / "deep.json")
+    assert deep.manifest["clustering"]["max_depth"] == 10 and len(deep.leaves()) > len(a.leaves())
+
+    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "few.json", "--leaves", "3", "--max-depth", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(load_tree(tmp_path / "few.json").leaves()) == 3
+    result = run_cli("info", str(tmp_path / "a.json"), cwd=tmp_path)
+    assert "preset browse" in result.stdout and "6 leaf clusters" in result.stdout and "smoothed over" in result.stdout
 
 
 def test_tfidf_embedder_and_embedding_cache(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import normalized_mutual_info_score
 
 from cluster_fixtures import corpus, level_of
-from hierarchy.cluster import RecursiveClusterer, descend_by_centres, tree_from_level_labels
+from hierarchy.cluster import RecursiveClusterer, descend_by_centres, neighbour_means, tree_from_level_labels
 from hierarchy.metrics import dendrogram_purity
 from hierarchy.ward import weighted_linkage
 
@@ -226,3 +226,39 @@ def test_descent_rounds_in_automatic_mode_keep_every_walk() -> None:
     pairs = set(zip(walked[-1].tolist(), model.tree_.doc_leaf.tolist()))
     assert len(pairs) == len(set(walked[-1].tolist())) == len(set(model.tree_.doc_leaf.tolist()))
     assert model.tree_.sizes[0] == data.X.shape[0]
+
+
+# -- neighbour smoothing, the browse preset's leaf clusters -------------------------------------
+def test_neighbour_means_average_each_row_with_its_nearest_rows() -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(200, 8)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    np.testing.assert_allclose(neighbour_means(points, 1), points, atol=1e-6)  # a row is its own nearest
+    smoothed = neighbour_means(points, 5, chunk=32)  # chunks do not change the result
+    np.testing.assert_allclose(smoothed, neighbour_means(points, 5, chunk=256), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(smoothed, axis=1), 1.0, atol=1e-5)
+    row = 17
+    nearest = np.argsort(-(points @ points[row]))[:5]
+    expected = points[nearest].mean(axis=0)
+    np.testing.assert_allclose(smoothed[row], expected / np.linalg.norm(expected), atol=1e-5)
+
+
+def test_smoothed_leaf_clusters_recover_the_structure_with_a_fixed_number_of_fits() -> None:
+    params = {"leaf_clusters": 12, "smoothing_neighbors": 15, "n_init": 3, "kmeans_iterations": 300, "max_depth": 2, "linkage": "ward", "sample_size": 4000}
+    for n in (2000, 12000):
+        data = corpus(n=n, branching=(4, 3))
+        model = RecursiveClusterer(random_state=1, **params).fit(data.X)
+        assert model.n_fits_ == 3  # one per start, whatever the number of rows
+        assert len(set(model.labels_.tolist())) == 12
+        top = level_of(model.tree_, 1)
+        assert normalized_mutual_info_score(data.labels[0], top) > 0.95
+        assert normalized_mutual_info_score(data.labels[1], model.labels_) > 0.9
+    again = RecursiveClusterer(random_state=1, **params).fit(data.X)
+    assert np.array_equal(again.labels_, model.labels_)
+
+
+def test_new_clusterer_parameters_are_validated() -> None:
+    X = corpus().X
+    for bad, match in (({"leaf_clusters": 0}, "leaf_clusters"), ({"smoothing_neighbors": -1}, "smoothing_neighbors"), ({"n_init": 0}, "n_init")):
+        with pytest.raises(ValueError, match=match):
+            RecursiveClusterer(**bad).fit(X)

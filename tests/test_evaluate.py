@@ -168,8 +168,8 @@ def test_evaluate_tree_with_a_hash_embedder_fills_every_section(topic_corpus):
     text = render_report(report)
     assert "label fidelity" in text and "dendrogram purity" in text and "exact leaf" in text
     assert "B - A" in render_comparison(report, report)
-    assert "--preset browse" in render_report({**report, "depth": 3})  # deep trees get the hint
-    assert "--preset browse" not in render_report({**report, "depth": 2})
+    assert "--preset browse" in render_report({**report, "depth": 4})  # deep trees get the hint
+    assert "--preset browse" not in render_report({**report, "depth": 3})
 
 
 def test_minilm_papers_report_is_deterministic(papers_paths, minilm):

@@ -78,6 +78,21 @@ def test_node_text_uses_keywords_as_the_summary_of_keyword_labels():
     assert node_text(node) == "sport: Team sports."
 
 
+def test_a_keyword_labelled_parent_lists_its_subtopics():
+    tree = hand_tree()
+    parent = tree.node("0")
+    parent.keywords = ["sport", "team"]
+    kids = tree.children("0")
+    for i, kid in enumerate(kids):
+        kid.keywords = [f"word{i}-{j}" for j in range(12)]
+    text = node_text(parent, subtopics=kids)
+    assert text.startswith("sport: sport, team; subtopics: word0-0, word0-1")
+    assert "word0-7" in text and "word0-8" not in text  # eight keywords per subtopic
+    assert node_text(parent, keywords_as_summary=False, subtopics=kids) == "sport"
+    parent.summary = "Team sports."
+    assert node_text(parent, subtopics=kids) == "sport: Team sports."  # a written summary is read as it is
+
+
 def test_embedding_navigator_finds_documents_in_a_tree_it_can_read(topic_corpus):
     docs, _ = topic_corpus
     embedder = HashEmbedder()

@@ -10,7 +10,7 @@ import pytest
 from hierarchy.io import read_documents
 from hierarchy.layout import nested_discs
 from hierarchy.errors import InputError
-from hierarchy.pipeline import BuildConfig, BuildInputs, browse_levels, build_tree
+from hierarchy.pipeline import PRESET_SPECS, BuildConfig, BuildInputs, browse_leaves, build_tree
 from hierarchy.tree import TopicTree
 
 
@@ -73,33 +73,54 @@ def test_umap_reducer_and_layout(topic_corpus: tuple[Path, Path]) -> None:
 
 
 # -- presets --------------------------------------------------------------------------------
-def test_browse_preset_builds_two_walkable_levels(topic_corpus: tuple[Path, Path]) -> None:
-    tree, vectors = build(topic_corpus, preset="browse")
-    assert tree.depth == 2 and len(tree.leaves()) <= 36
+def test_default_browse_preset_finds_the_subtopics_in_at_most_three_levels(topic_corpus: tuple[Path, Path]) -> None:
+    tree, vectors = build(topic_corpus)
     clustering = tree.manifest["clustering"]
-    assert clustering["preset"] == "browse"
-    assert clustering["levels"] == browse_levels(len(tree.documents), 5) == [len(tree.level(1)), len(tree.level(2))]
-    assert clustering["descent_rounds"] == 2 and len(clustering["descent_moved"]) == 2
-    for node in tree.iter_nodes():  # documents moved by the walk are counted and averaged where they now are
-        rows = tree.document_rows(node.id)
-        assert node.size == len(rows) > 0
-        assert np.allclose(node.centroid, vectors[rows].mean(axis=0), atol=1e-4)
+    spec = PRESET_SPECS["browse"]
+    assert clustering["preset"] == "browse" and clustering["leaves"] == browse_leaves(72, 5) == 6
+    assert clustering["max_depth"] == spec.max_depth == 3 and clustering["linkage"] == "ward"
+    assert clustering["smoothing_neighbors"] == spec.smoothing_neighbors and clustering["n_init"] == spec.n_init
+    assert clustering["kmeans_fits"] == spec.n_init and clustering["descent_rounds"] == 0
+    assert 1 <= tree.depth <= 3 and len(tree.leaves()) == 6
+    for leaf in tree.leaves():  # 3 topics x 2 subtopics: each leaf is one subtopic
+        assert len({d.metadata["sub"] for d in tree.documents_of(leaf.id)}) == 1
+    for top in tree.children("root"):
+        assert len({d.metadata["top"] for d in tree.documents_of(top.id)}) == 1
 
 
-def test_explicit_levels_and_rounds_win_over_the_preset(topic_corpus: tuple[Path, Path]) -> None:
-    tree, _ = build(topic_corpus, preset="browse", levels=[3, 6], descent_rounds=0)
-    assert tree.manifest["clustering"]["levels"] == [3, 6] and tree.manifest["clustering"]["descent_moved"] == []
-    deep, _ = build(topic_corpus)
-    assert deep.manifest["clustering"]["preset"] == "deep" and deep.manifest["clustering"]["descent_rounds"] == 0
+def test_deep_preset_and_explicit_values_win_over_the_preset(topic_corpus: tuple[Path, Path]) -> None:
+    deep, _ = build(topic_corpus, preset="deep")
+    clustering = deep.manifest["clustering"]
+    assert clustering["preset"] == "deep" and clustering["leaves"] is None and clustering["max_depth"] == 10
+    assert clustering["linkage"] == "average" and clustering["smoothing_neighbors"] == 0 and clustering["kmeans_fits"] == 1
+    assert len(deep.leaves()) > 6  # about one leaf per min_leaf_size documents, before merging
+    tree, _ = build(topic_corpus, levels=[3, 6], descent_rounds=1)
+    assert tree.manifest["clustering"]["levels"] == [3, 6] and len(tree.manifest["clustering"]["descent_moved"]) == 1
+    shallow, _ = build(topic_corpus, leaves=3, max_depth=1)
+    assert shallow.depth == 1 and len(shallow.leaves()) == 3
+    with pytest.raises(InputError, match="--leaves and --levels"):
+        build(topic_corpus, leaves=4, levels=[2, 4])
     with pytest.raises(InputError, match=r"\.jsonl: preset 'wide'"):
         build(topic_corpus, preset="wide")
 
 
-def test_browse_levels_scale_down_for_small_corpora() -> None:
-    assert browse_levels(10_966, 10) == [6, 36]
-    assert browse_levels(1_000_000, 10) == [6, 36]
-    assert browse_levels(56, 5) == [3, 11]
-    assert browse_levels(30, 10) == [3]
-    assert browse_levels(20, 10) == [2]
-    with pytest.raises(InputError, match="too few for --preset browse.*at least 20"):
-        browse_levels(19, 10)
+def test_browse_leaves_grow_with_the_square_root_of_the_corpus() -> None:
+    assert browse_leaves(10_966, 10) == 21
+    assert browse_leaves(2_225, 10) == 9
+    assert browse_leaves(1_000_000, 10) == 200
+    assert browse_leaves(900, 10) == 6  # small corpora still get a handful of topics
+    assert browse_leaves(56, 10) == 5  # ... but leaves of min_leaf_size documents on average
+    assert browse_leaves(15, 10) == 1
+
+
+def test_representatives_are_the_rows_closest_to_the_centre_in_any_chunking() -> None:
+    from hierarchy.keywords import representative_rows
+
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(500, 6)).astype(np.float32)
+    rows = np.arange(0, 500, 2)
+    center = points[rows].mean(axis=0)
+    cosine = (points[rows] @ center) / np.linalg.norm(points[rows], axis=1) / np.linalg.norm(center)
+    expected = rows[np.argsort(-cosine)[:5]]
+    assert representative_rows(points, rows, center, n=5).tolist() == expected.tolist()
+    assert representative_rows(points, rows, center, n=5, chunk=7).tolist() == expected.tolist()
