@@ -3,7 +3,7 @@
 One command (from the repo root)::
 
     python bench/bench_quality.py                  # both corpora, writes bench/results/quality.md (+ .json)
-    python bench/bench_quality.py --corpus bbc --no-bertopic --runs 3
+    python bench/bench_quality.py --corpus bbc --no-bertopic --seeds 3
 
 Corpora (``../shared/data``, MiniLM embeddings provided): 20 Newsgroups train split (references:
 newsgroup, top group) and BBC News (category). Every method clusters the *same* embedding matrix and

@@ -117,9 +117,10 @@ def register(app: typer.Typer) -> None:
             "Input: CSV, TSV, JSONL, JSON or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
             "(row-aligned), --embedding-column, or an embedder (--embedder minilm|openai|tfidf; cached on disk).\n\n"
             "Two presets shape the tree. browse (default): about sqrt(N)/5 leaf topics (20 for 10k documents, "
-            "63 for 100k) in at most three levels, found by k-means on neighbour-smoothed vectors and grouped by "
-            "Ward linkage of their centroids; a reader choosing one label at a time finds documents, and the "
-            "nesting stays purer than Ward's own dendrogram on our benchmarks. deep: about one leaf per "
+            "63 for 100k; at least 6 when the corpus allows) in at most three levels, found by k-means on "
+            "neighbour-smoothed vectors and grouped by Ward linkage of their centroids; a reader choosing one "
+            "label at a time finds documents, and on our two benchmark corpora the nesting is purer than Ward's "
+            "own dendrogram. deep: about one leaf per "
             "--min-leaf-size documents, nested up to ten levels: the finest detail, harder to walk. "
             "Either way each node's number of children is chosen where the merge height drops most; --leaves "
             "and --max-depth change the shape, --levels 6,40,276 asks for fixed counts per level instead. "
@@ -140,7 +141,7 @@ def register(app: typer.Typer) -> None:
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, typer.Option(help="browse: few topics in at most 3 levels, easy to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.browse,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 [default: automatic]")] = None,
-        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode) [default: browse about sqrt(N)/5; deep N / --min-leaf-size, at most 2048]")] = None,
+        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
         descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
         max_depth: Annotated[Optional[int], typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: browse 3, deep 10]")] = None,

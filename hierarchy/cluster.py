@@ -4,14 +4,15 @@ How the tree is built (both modes share steps 1-3):
 
 1. **Reduce**: PCA to ``n_components`` (fitted on a sample, applied in chunks), then every row is
    scaled to unit length, so distances are cosine distances (UMAP is optional and slow).
-2. **Leaf clusters**: one k-means, fitted on a sample and applied to all rows in one pass, with
+2. **Leaf clusters**: one k-means (best of ``n_init`` starts), fitted on a sample and applied to all rows in one pass, with
    ``leaf_clusters`` clusters (default: about one per ``min_leaf_size`` documents, at most
    ``max_leaf_clusters``); the best of ``n_init`` starts, each run for up to ``kmeans_iterations``
-   Lloyd steps (more than 30 means: until no row moves). With ``smoothing_neighbors`` the sampled
-   rows are first replaced by the mean of their nearest neighbours in the sample (at most a quarter
-   of an average cluster); k-means then sees topics rather than single documents' wording, and each
-   sampled row joins the cluster of its smoothed vector, every other row the nearest centre. On
-   20 Newsgroups this lifted the dendrogram purity of a 21-leaf tree from about 0.30 to 0.38.
+   Lloyd steps (more than 30 means: until the inertia stops falling). With ``smoothing_neighbors``
+   the sampled rows are first replaced by the mean of their nearest neighbours in the sample (at most
+   a quarter of an average cluster; ``smoothing_neighbors_`` is the number used, 0 when skipped, as
+   on UMAP output); k-means then sees topics rather than single documents' wording. Each sampled row
+   joins the cluster of its smoothed vector, every other row the nearest mean of a cluster's raw
+   sampled rows (see ``bench/results/quality.md`` for what smoothing changes).
    Clusters left with fewer than ``min_leaf_size`` documents are dissolved: their documents move to
    the nearest remaining centre.
 3. **Linkage**: the leaf centroids are agglomerated bottom-up into a binary dendrogram, weighting
@@ -41,11 +42,12 @@ it reaches when it walks down from the root, at each node taking the child with 
 nearest *leaf*, which is often not under its nearest *top-level* node, so a reader or an ``assign``
 walking down by centroids misses it. The walk happens in the reduced space the tree is built in (the
 navigators and ``assign`` use the stored centroids of the full embeddings, which point the same way
-almost always). On a 6/36 two-level tree two rounds raised navigation by keyword labels by 5-7
-points on 20 Newsgroups and BBC (purity -0.01 and +0.06); on the deep default trees the first round
-moves a quarter (BBC) to a half (20 Newsgroups) of the documents and costs purity, so the rounds are
-off unless asked for (``preset="browse"`` asks for two). Moved documents can leave a leaf smaller
-than ``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
+almost always). Measured in session 2 on a 6/36 tree of plain k-means leaves: two rounds raised
+navigation by keyword labels by 5-7 points on 20 Newsgroups and BBC (purity -0.01 and +0.06); on
+deep trees the first round moves a quarter (BBC) to a half (20 Newsgroups) of the documents and
+costs purity, and on a smoothed 3-level tree two rounds cost 20 Newsgroups about 0.1 of purity for
+no navigation gain, so no preset uses them. Moved documents can leave a leaf smaller than
+``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
 
 Scale: there are ``n_init`` k-means fits per ``fit`` (``n_fits_``, whatever the number of rows), on
 at most ``max(sample_size, 8 * k)`` rows, followed by one vectorised assignment pass; smoothing is a
@@ -152,6 +154,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         if self.reducer != "umap":
             normalize_rows(self.reduced_)
         self.n_fits_ = 0
+        self.smoothing_neighbors_ = 0
         rng = np.random.default_rng(seed)
         n = X.shape[0]
         if self.levels:
@@ -242,15 +245,25 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         # never on UMAP output, which is built from a neighbour graph already
         neighbours = min(self.smoothing_neighbors, sample_n // (4 * k))
         smooth = neighbours >= 2 and self.reducer != "umap"
+        self.smoothing_neighbors_ = neighbours if smooth else 0
         if smooth:
             fit_points = neighbour_means(fit_points, neighbours)
-        tol = 1e-5 if self.kmeans_iterations <= 30 else 0.0  # a long budget runs until no row moves
+        tol = 1e-5 if self.kmeans_iterations <= 30 else 0.0  # a long budget stops only when the inertia stops falling
         fits = [kmeans(fit_points, k, rng, max_iter=self.kmeans_iterations, tol=tol) for _ in range(self.n_init)]
         self.n_fits_ += len(fits)
         fitted = min(fits, key=lambda f: f.inertia)
-        labels = assign(Z, fitted.centers)
         if smooth:
-            labels[sample] = assign(fit_points, fitted.centers)  # sampled rows join their neighbourhood's cluster
+            # Sampled rows join the cluster of their smoothed vector. The other rows have no smoothed
+            # vector, so they go to the nearest mean of the *raw* sampled rows of each cluster: raw
+            # rows sit farther from every centre than smoothed ones, and comparing them with the
+            # smoothed centres would favour the loosest clusters.
+            sample_labels = assign(fit_points, fitted.centers)
+            counts = np.bincount(sample_labels, minlength=k)
+            raw_centers = weighted_sums(Z[sample], sample_labels, np.ones(sample_n), k)[counts > 0] / counts[counts > 0, None]
+            labels = np.flatnonzero(counts > 0)[assign(Z, raw_centers.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
+            labels[sample] = sample_labels
+        else:
+            labels = assign(Z, fitted.centers)
         sizes = np.bincount(labels, minlength=fitted.centers.shape[0])
         keep = sizes >= max(dissolve_below, 1)
         if not keep.any():

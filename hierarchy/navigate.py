@@ -206,9 +206,10 @@ class EmbeddingNavigator:
 
     With ``center`` (default) both sides are first shifted by the corpus mean (the root's centroid):
     sentence embeddings share a large common direction, and removing it lets the cosine compare what
-    differs between topics. It uses no information about the children beyond their labels. Measured
-    with 30 keywords per node (bench/results/quality.md), it moves exact-leaf accuracy by -2 to +4
-    points across eight tree/corpus pairs: within the spread between target samples, so a small effect.
+    differs between topics. It reads nothing but each child's text from :func:`node_text` (for a
+    keyword-labelled parent that includes its children's keywords), never centroids. Centring moves
+    exact-leaf accuracy by a few points either way (bench/results/quality.md, "uncentred" rows):
+    within the spread between samples, so a small effect.
     """
 
     name = "embedding"

@@ -80,9 +80,10 @@ class BuildConfig:
 
 
 def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
-    """Leaf topics for the browse preset: about sqrt(n)/5 but at least 6, and leaves of ``min_leaf_size`` on average at least.
+    """Leaf topics for the browse preset: about sqrt(n)/5, at least 6 when the corpus has 6 x ``min_leaf_size`` documents.
 
     21 for 11k documents, 63 for 100k, 200 for 1M: at most three levels of roughly 3-6 choices each.
+    Leaves hold ``min_leaf_size`` documents on average at least, so a corpus under twice that is one node.
     """
     wanted = max(BROWSE_MIN_LEAVES, round(BROWSE_LEAVES_PER_SQRT_N * math.sqrt(n_documents)))
     return max(1, min(wanted, n_documents // max(min_leaf_size, 1)))
@@ -94,6 +95,11 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
     if config.levels and config.leaves is not None:
         raise InputError("--leaves and --levels both set the number of leaves; give one of them")
+    if config.leaves is not None and config.leaves > max(1, n_documents // max(config.min_leaf_size, 1)):
+        raise InputError(
+            f"--leaves {config.leaves}: {n_documents} documents make at most {max(1, n_documents // max(config.min_leaf_size, 1))} "
+            f"leaves of --min-leaf-size {config.min_leaf_size}; ask for fewer leaves or lower --min-leaf-size"
+        )
     spec = PRESET_SPECS[config.preset]
     leaves = config.leaves
     if leaves is None and not config.levels and config.preset == "browse":
@@ -238,7 +244,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         "created_at": created,
         "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
         "seed": config.seed,
         "timings_s": timings,
     }

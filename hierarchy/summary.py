@@ -75,7 +75,7 @@ def manifest_report(tree: TopicTree) -> list[str]:
             f"auto ({_leaves(clustering)}max depth {clustering.get('max_depth')}, max children {clustering.get('max_children')}, "
             f"min leaf size {clustering.get('min_leaf_size')})"
         )
-        smoothing = clustering.get("smoothing_neighbors")
+        smoothing = clustering.get("smoothing_neighbors_used")
         if smoothing:
             shape += f", k-means on vectors smoothed over {smoothing} neighbours"
         preset = f"preset {clustering['preset']}, " if clustering.get("preset") else ""
@@ -89,7 +89,8 @@ def manifest_report(tree: TopicTree) -> list[str]:
 
 
 def _leaves(clustering: dict) -> str:
-    return f"{clustering['leaves']} leaf clusters, " if clustering.get("leaves") else ""
+    found = clustering.get("leaf_clusters_found")
+    return f"{found} leaf clusters, " if found else ""
 
 
 def full_report(tree: TopicTree, max_depth: int = 2) -> str:

@@ -249,6 +249,7 @@ def test_smoothed_leaf_clusters_recover_the_structure_with_a_fixed_number_of_fit
         data = corpus(n=n, branching=(4, 3))
         model = RecursiveClusterer(random_state=1, **params).fit(data.X)
         assert model.n_fits_ == 3  # one per start, whatever the number of rows
+        assert model.smoothing_neighbors_ == 15
         assert len(set(model.labels_.tolist())) == 12
         top = level_of(model.tree_, 1)
         assert normalized_mutual_info_score(data.labels[0], top) > 0.95
@@ -259,6 +260,14 @@ def test_smoothed_leaf_clusters_recover_the_structure_with_a_fixed_number_of_fit
 
 def test_new_clusterer_parameters_are_validated() -> None:
     X = corpus().X
-    for bad, match in (({"leaf_clusters": 0}, "leaf_clusters"), ({"smoothing_neighbors": -1}, "smoothing_neighbors"), ({"n_init": 0}, "n_init")):
+    for bad, match in (({"leaf_clusters": 0}, "leaf_clusters"), ({"smoothing_neighbors": -1}, "smoothing_neighbors"), ({"n_init": 0}, "n_init"), ({"kmeans_iterations": 0}, "kmeans_iterations")):
         with pytest.raises(ValueError, match=match):
             RecursiveClusterer(**bad).fit(X)
+
+
+def test_smoothing_never_spans_more_than_a_quarter_of_an_average_cluster() -> None:
+    X = corpus(n=2400).X[:120]
+    model = RecursiveClusterer(leaf_clusters=6, smoothing_neighbors=15, min_leaf_size=5).fit(X)
+    assert model.smoothing_neighbors_ == 120 // (4 * 6)
+    plain = RecursiveClusterer(leaf_clusters=6, min_leaf_size=5).fit(X)
+    assert plain.smoothing_neighbors_ == 0

@@ -81,6 +81,7 @@ def test_default_browse_preset_finds_the_subtopics_in_at_most_three_levels(topic
     assert clustering["max_depth"] == spec.max_depth == 3 and clustering["linkage"] == "ward"
     assert clustering["smoothing_neighbors"] == spec.smoothing_neighbors and clustering["n_init"] == spec.n_init
     assert clustering["kmeans_fits"] == spec.n_init and clustering["descent_rounds"] == 0
+    assert clustering["leaf_clusters_found"] == 6 and clustering["smoothing_neighbors_used"] == 72 // (4 * 6)
     assert 1 <= tree.depth <= 3 and len(tree.leaves()) == 6
     for leaf in tree.leaves():  # 3 topics x 2 subtopics: each leaf is one subtopic
         assert len({d.metadata["sub"] for d in tree.documents_of(leaf.id)}) == 1
@@ -100,6 +101,8 @@ def test_deep_preset_and_explicit_values_win_over_the_preset(topic_corpus: tuple
     assert shallow.depth == 1 and len(shallow.leaves()) == 3
     with pytest.raises(InputError, match="--leaves and --levels"):
         build(topic_corpus, leaves=4, levels=[2, 4])
+    with pytest.raises(InputError, match="--leaves 20: 72 documents make at most 14 leaves of --min-leaf-size 5"):
+        build(topic_corpus, leaves=20)
     with pytest.raises(InputError, match=r"\.jsonl: preset 'wide'"):
         build(topic_corpus, preset="wide")
 
