@@ -271,3 +271,16 @@ def test_smoothing_never_spans_more_than_a_quarter_of_an_average_cluster() -> No
     assert model.smoothing_neighbors_ == 120 // (4 * 6)
     plain = RecursiveClusterer(leaf_clusters=6, min_leaf_size=5).fit(X)
     assert plain.smoothing_neighbors_ == 0
+
+
+def test_rows_outside_the_sample_go_to_the_nearest_raw_mean_of_a_smoothed_cluster() -> None:
+    data = corpus(n=2400)
+    model = RecursiveClusterer(leaf_clusters=8, smoothing_neighbors=10, n_init=2, kmeans_iterations=100, sample_size=600, reducer="none").fit(data.X)
+    leaves = model.leaf_clusters_
+    Z = model.reduced_
+    rng = np.random.default_rng(0)  # the estimator's first draw is the sample (reducer none draws nothing before)
+    sample = np.sort(rng.choice(Z.shape[0], size=600, replace=False))
+    outside = np.setdiff1d(np.arange(Z.shape[0]), sample)
+    raw_means = np.vstack([Z[sample][leaves.labels[sample] == c].mean(axis=0) for c in range(leaves.sizes.size)])
+    nearest = np.argmin(((Z[outside, None, :] - raw_means[None]) ** 2).sum(-1), axis=1)
+    assert np.mean(nearest == leaves.labels[outside]) > 0.99  # float32 ties aside
