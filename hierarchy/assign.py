@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hierarchy.cluster import walk_by_centres
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus, embedding_text
 from hierarchy.tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
@@ -49,27 +50,18 @@ def stale_node_ids(tree: TopicTree) -> list[str]:
 
 def descend_by_centroids(tree: TopicTree, vectors: np.ndarray) -> list[str]:
     """The leaf each row lands on, walking down by the closest child centroid (one matrix product per node)."""
-    unit = normalise_rows(vectors)
-    leaf_of = np.empty(unit.shape[0], dtype=object)
-    rows_at: dict[str, np.ndarray] = {ROOT_ID: np.arange(unit.shape[0])}
-    queue = [ROOT_ID]
-    while queue:
-        node_id = queue.pop()
-        rows = rows_at.pop(node_id)
-        if rows.size == 0:
-            continue
-        children = tree.children(node_id)
-        if not children:
-            leaf_of[rows] = node_id
-            continue
-        if any(c.centroid is None for c in children):
-            raise TopicmapError(f"node {node_id!r} has children without centroids; the tree cannot place new documents")
-        centres = normalise_rows(np.vstack([c.centroid for c in children]))
-        pick = np.argmax(unit[rows] @ centres.T, axis=1)
-        for i, child in enumerate(children):
-            rows_at[child.id] = rows[pick == i]
-            queue.append(child.id)
-    return [str(leaf) for leaf in leaf_of]
+    nodes = list(tree.iter_nodes())
+    assert nodes[0].id == ROOT_ID  # the walk starts at node 0
+    index = {n.id: i for i, n in enumerate(nodes)}
+    children = [[index[c.id] for c in tree.children(n.id)] for n in nodes]
+    for node, kids in zip(nodes, children):
+        if any(nodes[k].centroid is None for k in kids):
+            raise TopicmapError(f"node {node.id!r} has children without centroids; the tree cannot place new documents")
+    dim = vectors.shape[1]
+    centres = np.vstack([n.centroid if n.centroid is not None else np.zeros(dim, dtype=np.float32) for n in nodes])
+    levels = walk_by_centres(normalise_rows(vectors), children, normalise_rows(centres).astype(np.float32))
+    reached = levels[-1] if levels else np.zeros(vectors.shape[0], dtype=np.int64)
+    return [nodes[i].id for i in reached.tolist()]
 
 
 def assign_documents(

@@ -422,8 +422,19 @@ def descend_by_centres(Z: np.ndarray, tree: ClusterTree) -> tuple[list[np.ndarra
         if p >= 0:
             children[p].append(node)
     norms = np.linalg.norm(tree.centers, axis=1, keepdims=True)
-    unit = (tree.centers / np.maximum(norms, 1e-12)).astype(np.float32)
-    current = np.zeros(Z.shape[0], dtype=np.int64)  # the root is node 0
+    per_level = walk_by_centres(Z, children, (tree.centers / np.maximum(norms, 1e-12)).astype(np.float32))
+    moved = float(np.mean(per_level[-1] != tree.doc_leaf)) if per_level and Z.shape[0] else 0.0
+    return per_level or [np.zeros(Z.shape[0], dtype=np.int64)], moved
+
+
+def walk_by_centres(rows: np.ndarray, children: list[list[int]], unit_centres: np.ndarray) -> list[np.ndarray]:
+    """The node each row reaches at depth 1, 2, ... walking down from node 0 to the child of highest cosine.
+
+    ``children[i]`` lists node i's children (indices into ``unit_centres``, unit-length rows). A row
+    whose walk ended at a leaf stays there in the deeper levels. Shared by descent rounds and
+    ``topicmap assign``.
+    """
+    current = np.zeros(rows.shape[0], dtype=np.int64)
     per_level: list[np.ndarray] = []
     while True:
         order = np.argsort(current, kind="stable")
@@ -435,15 +446,13 @@ def descend_by_centres(Z: np.ndarray, tree: ClusterTree) -> tuple[list[np.ndarra
             kids = children[node]
             if not kids:
                 continue
-            rows = order[bounds[i] : bounds[i + 1]]
-            step[rows] = np.asarray(kids)[np.argmax(Z[rows] @ unit[kids].T, axis=1)]
+            members = order[bounds[i] : bounds[i + 1]]
+            step[members] = np.asarray(kids)[np.argmax(rows[members] @ unit_centres[kids].T, axis=1)]
             moved_down = True
         if not moved_down:
-            break
+            return per_level
         current = step
         per_level.append(current.copy())
-    moved = float(np.mean(current != tree.doc_leaf)) if current.size else 0.0
-    return per_level or [np.zeros(Z.shape[0], dtype=np.int64)], moved
 
 
 def neighbour_means(points: np.ndarray, neighbours: int, chunk: int = 256) -> np.ndarray:
