@@ -14,8 +14,8 @@ is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evalua
   classes; k-means fitted with k = number of classes;
 * our trees (the default browse preset and ``--preset deep``) are built with seeds 0, 1, 2: cells are
   medians over the three builds, each build's DP is listed;
-* for our trees, navigation accuracy of the embedding navigator (keyword labels; seed s's tree with
-  seed s's sample of 200 targets; medians over seeds)
+* for our trees, navigation accuracy of the embedding navigator (keyword labels; every seed's tree
+  with 5 seeded samples of 200 targets; means over the 15 pairs)
   and, as a ceiling for what labels could achieve on this tree shape, a navigator that reads the
   true node centroids instead of labels. With ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and
   ``TOPICMAP_BENCH_MODEL`` set, the tree is also labelled by the LLM labeller (``topicmap label``) and
@@ -217,8 +217,8 @@ class CentroidNavigator:
         return Choice(int(np.argmax([float(c.centroid @ q) / max(float(np.linalg.norm(c.centroid)), 1e-12) for c in candidates])))
 
 
-def navigation(trees: list[TopicTree], sample: int, with_llm: bool) -> dict[str, Any]:
-    """Each navigator on every seed's tree with that seed's sample of targets; medians across seeds."""
+def navigation(trees: list[TopicTree], sample: int, samples_per_tree: int, with_llm: bool) -> dict[str, Any]:
+    """Each navigator on every seed's tree with ``samples_per_tree`` seeded samples of targets (seeds 0, 1, ...)."""
     from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
 
     embedder = SentenceTransformerEmbedder("minilm")
@@ -228,8 +228,8 @@ def navigation(trees: list[TopicTree], sample: int, with_llm: bool) -> dict[str,
         ("embedding, keyword labels, uncentred", lambda: EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
         ("centroid ceiling", lambda: CentroidNavigator(embedder)),
     ):
-        per_seed = [navigate(tree, make(), sample_targets(tree, sample, seed=seed))[0] for seed, tree in enumerate(trees)]
-        out[key] = _cells(per_seed)
+        per_sample = [navigate(tree, make(), sample_targets(tree, sample, seed=s))[0] for tree in trees for s in range(samples_per_tree)]
+        out[key] = _cells(per_sample, samples_per_tree)
     if with_llm:
         out.update(llm_labelled_navigation(trees[0], sample_targets(trees[0], sample, seed=0), embedder))
     return out
@@ -266,15 +266,21 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
     return out
 
 
-def _cells(per_sample: list[Any]) -> dict[str, Any]:
-    """Medians across samples (one sample: its values), and each sample's exact-leaf accuracy."""
+def _cells(per_sample: list[Any], per_tree: int = 1) -> dict[str, Any]:
+    """Means over all (tree, sample) pairs, the median pair, and each tree's mean exact-leaf accuracy.
+
+    ``per_sample`` holds ``per_tree`` consecutive samples for each tree.
+    """
     depth = max(len(s.levels) for s in per_sample)
-    levels = [statistics.median(s.levels[d].accuracy for s in per_sample if d < len(s.levels)) for d in range(depth)]
+    levels = [statistics.mean(s.levels[d].accuracy for s in per_sample if d < len(s.levels)) for d in range(depth)]
+    exact = [s.exact_leaf_accuracy for s in per_sample]
     return {
-        "exact_leaf": statistics.median(s.exact_leaf_accuracy for s in per_sample),
-        "node_match": statistics.median(s.node_match for s in per_sample),
+        "exact_leaf": statistics.mean(exact),
+        "exact_leaf_median": statistics.median(exact),
+        "node_match": statistics.mean(s.node_match for s in per_sample),
         "levels": levels,
-        "exact_leaf_per_sample": [s.exact_leaf_accuracy for s in per_sample],
+        "exact_leaf_per_tree": [statistics.mean(exact[i : i + per_tree]) for i in range(0, len(exact), per_tree)],
+        "exact_leaf_per_sample": exact,
     }
 
 
@@ -287,7 +293,7 @@ OUR_SHAPES: list[tuple[str, BuildConfig]] = [
 ]
 
 
-def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: int = 3) -> list[MethodRow]:
+def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: int = 3, samples_per_tree: int = 5) -> list[MethodRow]:
     docs_file, emb_file, ref_names = CORPORA[name]
     corpus = read_documents(SHARED / docs_file)
     X = load_embeddings(SHARED / emb_file, len(corpus))
@@ -300,8 +306,8 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
         shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
         cells = median_cells([score(tree_arrays(t), refs) for t in trees])
         row = MethodRow(name, method, "; ".join(shapes), seconds, seeds, cells)
-        print(f"[{name}] navigation ({seeds} trees x {sample} targets)", file=sys.stderr, flush=True)
-        row.navigation = navigation(trees, sample, with_llm=index == 0)
+        print(f"[{name}] navigation ({seeds} trees x {samples_per_tree} samples x {sample} targets)", file=sys.stderr, flush=True)
+        row.navigation = navigation(trees, sample, samples_per_tree, with_llm=index == 0)
         rows.append(row)
 
     print(f"[{name}] Ward", file=sys.stderr, flush=True)
@@ -391,26 +397,32 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
             out += ["", *[f"- {n}" for n in notes]]
         nav_rows = [r for r in group if r.navigation]
         if nav_rows:
-            seeds = len(next(iter(nav_rows[0].navigation.values())).get("exact_leaf_per_sample", [0]))
+            first = next(iter(nav_rows[0].navigation.values()))
+            trees_n = len(first.get("exact_leaf_per_tree", [0]))
+            per_tree = len(first.get("exact_leaf_per_sample", [0])) // max(trees_n, 1)
             out += [
                 "",
-                f"Navigation (seed s's tree with seed s's sample of {sample} targets, s = 0..{seeds - 1}; each target is its title + first 300 characters; medians across seeds, taken per column):",
+                f"Navigation ({trees_n} trees (seeds 0..{trees_n - 1}) x {per_tree} seeded samples of {sample} targets each; each target is its "
+                "title + first 300 characters. Exact leaf, node match and per-level accuracy are means over all tree x sample pairs; "
+                "the spread between samples of one tree is larger than between trees):",
                 "",
-                "| tree | navigator | exact leaf | per seed | node match | accuracy per level |",
-                "|---|---|---|---|---|---|",
+                "| tree | navigator | exact leaf (mean) | per tree (mean of its samples) | median pair (min-max) | node match | accuracy per level |",
+                "|---|---|---|---|---|---|---|",
             ]
             for row in nav_rows:
                 for key, value in row.navigation.items():
                     if "error" in value:
-                        out.append(f"| {row.method} | {key} | error: {value['error']} | | | |")
+                        out.append(f"| {row.method} | {key} | error: {value['error']} | | | | |")
                         continue
                     if value.get("invalid"):
                         key = f"{key} ({value['invalid']} answers named no candidate: misses)"
-                    samples = " / ".join(f"{a:.3f}" for a in value.get("exact_leaf_per_sample", []))
+                    trees = " / ".join(f"{a:.3f}" for a in value.get("exact_leaf_per_tree", []))
+                    pairs = value.get("exact_leaf_per_sample", [])
+                    spread = f"{value['exact_leaf_median']:.3f} ({min(pairs):.3f}-{max(pairs):.3f})" if pairs else ""
                     levels = " / ".join(f"{a:.2f}" for a in value["levels"])
-                    out.append(f"| {row.method} | {key} | {value['exact_leaf']:.3f} | {samples} | {value['node_match']:.3f} | {levels} |")
+                    out.append(f"| {row.method} | {key} | {value['exact_leaf']:.3f} | {trees} | {spread} | {value['node_match']:.3f} | {levels} |")
                 if row is nav_rows[0] and not any(k.startswith("embedding, LLM labels") for k in row.navigation):
-                    out.append(f"| {row.method} | embedding, LLM labels | no server configured (set OPENAI_BASE_URL or OPENAI_API_KEY and TOPICMAP_BENCH_MODEL) | | | |")
+                    out.append(f"| {row.method} | embedding, LLM labels | no server configured (set OPENAI_BASE_URL or OPENAI_API_KEY and TOPICMAP_BENCH_MODEL) | | | | |")
         out.append("")
     return "\n".join(out)
 
@@ -420,7 +432,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of k-means (median reported)")
     parser.add_argument("--sample", type=int, default=200, help="navigation targets per sample")
-    parser.add_argument("--seeds", type=int, default=3, help="our trees are built with seeds 0..N-1, each navigated with that seed's sample (medians reported)")
+    parser.add_argument("--seeds", type=int, default=3, help="our trees are built with seeds 0..N-1 (medians of DP/NMI/ARI reported)")
+    parser.add_argument("--samples-per-tree", type=int, default=5, help="seeded navigation samples per tree (means reported)")
     parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (its UMAP takes minutes)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.md")
     args = parser.parse_args(argv)
@@ -429,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     rows: list[MethodRow] = []
     for name in CORPORA if args.corpus == "all" else [args.corpus]:
-        rows += run_corpus(name, args.runs, not args.no_bertopic, args.sample, args.seeds)
+        rows += run_corpus(name, args.runs, not args.no_bertopic, args.sample, args.seeds, args.samples_per_tree)
     total = time.perf_counter() - t0
     text = markdown(rows, info, started, total, args.sample)
     args.out.parent.mkdir(parents=True, exist_ok=True)
