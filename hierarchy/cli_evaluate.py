@@ -138,7 +138,7 @@ NavigatorOpt = Annotated[list[NavigatorName], typer.Option("--navigator", help="
 ModelOpt = Annotated[Optional[str], typer.Option(help="chat model for --navigator llm [default: $TOPICMAP_MODEL, the [llm] config, or the labeller's default]")]
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --navigator llm [default: $OPENAI_BASE_URL]; settings as for 'topicmap label'")]
 DEFAULT_SAMPLE = 200
-SampleOpt = Annotated[Optional[int], typer.Option(help="documents the navigators look for (seeded sample) [default: 200, or all when fewer]")]
+SampleOpt = Annotated[Optional[int], typer.Option(help="documents the navigators look for (seeded sample; 200 targets measure accuracy to about ±3.5 points, so compare trees on 1000 or more) [default: 200, or all when fewer]")]
 SeedOpt = Annotated[int, typer.Option(help="seed for the samples")]
 SilOpt = Annotated[int, typer.Option(min=10, help="documents sampled for silhouette")]
 TinyOpt = Annotated[int, typer.Option(min=1, help="nodes with fewer documents count as tiny")]

@@ -6,6 +6,7 @@ renders the same way as a fresh one.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 BROWSABLE_DEPTH = 3  # the default (browse) shape at most; deeper trees get a hint under the navigation scores
@@ -17,6 +18,11 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _standard_error_points(rate: float, n: int) -> str:
+    """Sampling error of a rate measured on n targets, in percentage points: how far another seed may land."""
+    return f"{100 * math.sqrt(max(rate * (1 - rate), 0.0) / max(n, 1)):.1f}"
 
 
 def render_report(report: dict[str, Any]) -> str:
@@ -77,7 +83,8 @@ def render_report(report: dict[str, Any]) -> str:
         for nav in report["navigation"]:
             per_level = ", ".join(f"L{lv['depth']} {_pct(lv['accuracy'])}" for lv in nav["levels"])
             lines.append(
-                f"  {nav['navigator']} on {nav['labels']} labels, {nav['sample']} documents (seed {nav['seed']}): exact leaf {_pct(nav['exact_leaf_accuracy'])}, "
+                f"  {nav['navigator']} on {nav['labels']} labels, {nav['sample']} documents (seed {nav['seed']}): exact leaf {_pct(nav['exact_leaf_accuracy'])} "
+                f"(± {_standard_error_points(nav['exact_leaf_accuracy'], nav['sample'])} points, 1 s.e.), "
                 f"node match {_pct(nav['node_match'])}; {per_level}"
             )
             if nav["invalid_answers"]:

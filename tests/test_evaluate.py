@@ -167,6 +167,8 @@ def test_evaluate_tree_with_a_hash_embedder_fills_every_section(topic_corpus):
     json.dumps(report)  # plain JSON all the way down
     text = render_report(report)
     assert "label fidelity" in text and "dendrogram purity" in text and "exact leaf" in text
+    rate = report["navigation"][0]["exact_leaf_accuracy"]
+    assert f"(± {100 * (rate * (1 - rate) / 30) ** 0.5:.1f} points, 1 s.e.)" in text
     assert "B - A" in render_comparison(report, report)
     assert "--preset browse" in render_report({**report, "depth": 4})  # deep trees get the hint
     assert "--preset browse" not in render_report({**report, "depth": 3})
