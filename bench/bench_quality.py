@@ -250,11 +250,12 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
         save_tree(tree, path)
         result = subprocess.run([sys.executable, "-m", "hierarchy", "label", str(path), "--model", model], cwd=REPO, capture_output=True, text=True)
         if result.returncode != 0:
-            return {"embedding, LLM labels": {"error": result.stderr.strip().splitlines()[-1:]}}
+            last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+            return {"embedding, LLM labels": {"error": last.replace("|", "/")}}
         labelled = load_tree(path)
     out: dict[str, Any] = {}
     scores, _ = navigate(labelled, EmbeddingNavigator(embedder, default_cache_dir()), targets)
-    out[f"embedding, LLM labels ({model})"] = _cells([scores])
+    out[f"embedding, LLM labels ({model}), tree 0, sample 0 only"] = _cells([scores])
     from hierarchy.llm_settings import environment, resolve_settings
     from hierarchy.navigate import LabellerChat, LLMNavigator
 

@@ -51,7 +51,8 @@ def stale_node_ids(tree: TopicTree) -> list[str]:
 def descend_by_centroids(tree: TopicTree, vectors: np.ndarray) -> list[str]:
     """The leaf each row lands on, walking down by the closest child centroid (one matrix product per node)."""
     nodes = list(tree.iter_nodes())
-    assert nodes[0].id == ROOT_ID  # the walk starts at node 0
+    if nodes[0].id != ROOT_ID:  # the walk starts at node 0
+        raise TopicmapError("the tree's nodes do not start at the root; the tree file is inconsistent")
     index = {n.id: i for i, n in enumerate(nodes)}
     children = [[index[c.id] for c in tree.children(n.id)] for n in nodes]
     for node, kids in zip(nodes, children):

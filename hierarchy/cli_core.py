@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
             "63 for 100k; at least 6 when the corpus allows) in at most three levels, found by k-means on "
             "neighbour-smoothed vectors and grouped by Ward linkage of their centroids; a reader choosing one "
             "label at a time finds documents, and on our two benchmark corpora the nesting is purer than Ward's "
-            "own dendrogram. deep: about one leaf per "
+            "own dendrogram (median of 3 seeds). deep: about one leaf per "
             "--min-leaf-size documents, nested up to ten levels: the finest detail, harder to walk. "
             "Either way each node's number of children is chosen where the merge height drops most; --leaves "
             "and --max-depth change the shape, --levels 6,40,276 asks for fixed counts per level instead. "

@@ -9,8 +9,8 @@ How the tree is built (both modes share steps 1-3):
    ``max_leaf_clusters``); the best of ``n_init`` starts, each run for up to ``kmeans_iterations``
    Lloyd steps (more than 30 means: until the inertia stops falling). With ``smoothing_neighbors``
    the sampled rows are first replaced by the mean of their nearest neighbours in the sample (at most
-   a quarter of an average cluster; ``smoothing_neighbors_`` is the number used, 0 when skipped, as
-   on UMAP output); k-means then sees topics rather than single documents' wording. Each sampled row
+   a quarter of an average cluster; ``smoothing_neighbors_`` is the number used, 0 when skipped: on
+   UMAP output, and when so many clusters are asked for that the sample outgrows ``sample_size``); k-means then sees topics rather than single documents' wording. Each sampled row
    joins the cluster of its smoothed vector, every other row the nearest mean of a cluster's raw
    sampled rows (see ``bench/results/quality.md`` for what smoothing changes).
    Clusters left with fewer than ``min_leaf_size`` documents are dissolved: their documents move to
@@ -244,7 +244,9 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         # at most a quarter of an average cluster, so small clusters are not averaged into their neighbours;
         # never on UMAP output, which is built from a neighbour graph already
         neighbours = min(self.smoothing_neighbors, sample_n // (4 * k))
-        smooth = neighbours >= 2 and self.reducer != "umap"
+        # the neighbour search is quadratic in the sample, so it never runs on more than sample_size
+        # rows (a sample grows past that only when 8 rows per cluster need more)
+        smooth = neighbours >= 2 and self.reducer != "umap" and sample_n <= self.sample_size
         self.smoothing_neighbors_ = neighbours if smooth else 0
         if smooth:
             fit_points = neighbour_means(fit_points, neighbours)

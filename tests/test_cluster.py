@@ -284,3 +284,9 @@ def test_rows_outside_the_sample_go_to_the_nearest_raw_mean_of_a_smoothed_cluste
     raw_means = np.vstack([Z[sample][leaves.labels[sample] == c].mean(axis=0) for c in range(leaves.sizes.size)])
     nearest = np.argmin(((Z[outside, None, :] - raw_means[None]) ** 2).sum(-1), axis=1)
     assert np.mean(nearest == leaves.labels[outside]) > 0.99  # float32 ties aside
+
+
+def test_smoothing_is_skipped_when_the_sample_would_outgrow_sample_size() -> None:
+    X = corpus(n=2400).X
+    model = RecursiveClusterer(leaf_clusters=100, smoothing_neighbors=5, sample_size=400, min_leaf_size=2).fit(X)
+    assert model.smoothing_neighbors_ == 0  # 8 rows x 100 clusters = 800 > 400: no quadratic search on 800 rows
