@@ -7,7 +7,7 @@ One command (from the repo root)::
 
 Corpora (``../shared/data``, MiniLM embeddings provided): 20 Newsgroups train split (references:
 newsgroup, top group) and BBC News (category). Every method clusters the *same* embedding matrix and
-is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evaluate.reference_scores`):
+is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evaluate_refs.reference_scores`):
 
 * dendrogram purity per reference level, on each method's whole tree;
 * NMI / ARI: ours and BERTopic at the tree level with the highest NMI; Ward cut at k = number of
@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine import cpu_model  # noqa: E402
 
-from hierarchy.evaluate import TreeArrays, reference_scores, tree_arrays  # noqa: E402
+from hierarchy.evaluate_refs import TreeArrays, reference_scores, tree_arrays  # noqa: E402
 from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
 from hierarchy.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
 from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402

@@ -47,7 +47,7 @@ def _embedder_choice(embedder: EmbedderOverride | None, embedding_model: str | N
 
 
 def _references(tree: TopicTree, labels: list[str], labels_file: Path | None, id_column: str) -> dict[str, Any]:
-    from hierarchy.evaluate import references_from_file, references_from_metadata
+    from hierarchy.evaluate_refs import references_from_file, references_from_metadata
 
     if labels_file is not None:
         return references_from_file(tree, str(labels_file), labels or None, id_column=id_column)

@@ -14,15 +14,12 @@ from hierarchy.evaluate import (
     evaluate_tree,
     label_distinctness,
     label_fidelity,
-    reference_scores,
-    references_from_file,
-    references_from_metadata,
     require_labels,
     shape_levels,
     size_spread,
-    tree_arrays,
     cohesion_levels,
 )
+from hierarchy.evaluate_refs import reference_scores, references_from_file, references_from_metadata, tree_arrays
 from hierarchy.evaluate_report import render_comparison, render_report
 from hierarchy.io import read_documents
 from hierarchy.navigate import EmbeddingNavigator
