@@ -374,11 +374,11 @@ def main() -> None:
     for data in datasets:
         print(f"quality: {data.name} ({data.X.shape[0]} docs)", flush=True)
         k_top, k_fine = np.unique(data.top).size, np.unique(data.fine).size
-        n_docs = data.X.shape[0]
+        deep = preset_params("deep", data.X.shape[0])
         methods: list[tuple[str, dict[str, Any]]] = [
-            ("**ours, default** (`--preset browse`)", quality_ours(data, seeds, **preset_params("browse", n_docs))),
-            ("ours, `--preset deep`", quality_ours(data, seeds, **preset_params("deep", n_docs))),
-            ("ours, deep with `linkage='ward'`", quality_ours(data, seeds, **{**preset_params("deep", n_docs), "linkage": "ward"})),
+            ("**ours, default** (`--preset browse`)", quality_ours(data, seeds, **preset_params("browse", data.X.shape[0]))),
+            ("ours, `--preset deep`", quality_ours(data, seeds, **deep)),
+            ("ours, deep with `linkage='ward'`", quality_ours(data, seeds, **{**deep, "linkage": "ward"})),
             (f"ours, fixed `levels=[{k_top}, {k_fine}, {10 * k_fine}]`" if k_top != k_fine else f"ours, fixed `levels=[{k_fine}, {10 * k_fine}]`",
              quality_ours(data, seeds, levels=[k_top, k_fine, 10 * k_fine] if k_top != k_fine else [k_fine, 10 * k_fine])),
             ("Ward (SciPy, raw 384-d, binary dendrogram over documents)", quality_ward(data, runs=1 if args.quick else 3)),
@@ -386,9 +386,9 @@ def main() -> None:
         ]
         if k_top != k_fine:
             methods.append((f"flat KMeans k={k_top} (scikit-learn)", quality_flat_kmeans(data, k_top, seeds)))
-        methods.append(("ours, deep with `reducer='umap'` (seed 0 only; slow)", quality_ours(data, [0], **{**preset_params("deep", n_docs), "reducer": "umap"})))
+        methods.append(("ours, deep with `reducer='umap'` (seed 0 only; slow)", quality_ours(data, [0], **{**deep, "reducer": "umap"})))
         for depth in (4, 6, 8):  # the depth budget trades dendrogram purity for a shallower map
-            methods.append((f"ours, deep with `max_depth={depth}`", quality_ours(data, seeds, **{**preset_params("deep", n_docs), "max_depth": depth})))
+            methods.append((f"ours, deep with `max_depth={depth}`", quality_ours(data, seeds, **{**deep, "max_depth": depth})))
         for method, r in methods:
             print(f"  {method}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r.items()), flush=True)
         quality.append((f"{data.name}: {data.X.shape[0]:,} documents; fine = {data.fine_name}, top = {data.top_name}", methods))

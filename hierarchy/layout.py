@@ -11,6 +11,9 @@ does. ``pca`` and ``umap`` (slow) are the alternatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from sklearn.decomposition import PCA
 
@@ -103,27 +106,24 @@ def _separate(positions: np.ndarray, radii: np.ndarray, bound: float, steps: int
 
 
 def _pca2(points: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    fit_on = points if points.shape[0] <= fit_rows else points[rng.choice(points.shape[0], fit_rows, replace=False)]
-    if np.ptp(fit_on, axis=0).max() == 0:  # all points equal (e.g. one document per leaf): nothing to project
-        return np.zeros((points.shape[0], 2), dtype=np.float32)
-    pca = PCA(n_components=2, random_state=seed).fit(fit_on)
-    return pca.transform(points).astype(np.float32)
+    return _pca2_of(points.shape[0], lambda rows: points[rows], seed, fit_rows)
 
 
-def _residual_pca2(reduced: np.ndarray, node_centers: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000, chunk: int = 65536) -> np.ndarray:
+def _residual_pca2(reduced: np.ndarray, node_centers: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
     """``_pca2`` of each row minus its leaf's centre, without ever holding all the residuals (n x d) at once."""
-    n = reduced.shape[0]
+    return _pca2_of(reduced.shape[0], lambda rows: reduced[rows] - node_centers[doc_node[rows]], seed, fit_rows)
+
+
+def _pca2_of(n: int, rows_of: Callable[[Any], np.ndarray], seed: int, fit_rows: int, chunk: int = 65536) -> np.ndarray:
+    """2-D PCA of ``n`` rows that ``rows_of(index)`` produces: fitted on a sample, applied in chunks."""
     rng = np.random.default_rng(seed)
-    sample = np.arange(n) if n <= fit_rows else rng.choice(n, fit_rows, replace=False)
-    fit_on = reduced[sample] - node_centers[doc_node[sample]]
-    if np.ptp(fit_on, axis=0).max() == 0:
+    fit_on = rows_of(np.arange(n) if n <= fit_rows else rng.choice(n, fit_rows, replace=False))
+    if np.ptp(fit_on, axis=0).max() == 0:  # all rows equal (e.g. one document per leaf): nothing to project
         return np.zeros((n, 2), dtype=np.float32)
     pca = PCA(n_components=2, random_state=seed).fit(fit_on)
     out = np.empty((n, 2), dtype=np.float32)
     for start in range(0, n, chunk):
-        rows = slice(start, start + chunk)
-        out[rows] = pca.transform(reduced[rows] - node_centers[doc_node[rows]])
+        out[start : start + chunk] = pca.transform(rows_of(slice(start, start + chunk)))
     return out
 
 

@@ -87,7 +87,12 @@ def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
     Leaves hold ``min_leaf_size`` documents on average at least, so a corpus under twice that is one node.
     """
     wanted = max(BROWSE_MIN_LEAVES, round(BROWSE_LEAVES_PER_SQRT_N * math.sqrt(n_documents)))
-    return max(1, min(wanted, n_documents // max(min_leaf_size, 1)))
+    return min(wanted, most_leaves(n_documents, min_leaf_size))
+
+
+def most_leaves(n_documents: int, min_leaf_size: int) -> int:
+    """Leaves of ``min_leaf_size`` documents on average that a corpus can fill (at least one)."""
+    return max(1, n_documents // max(min_leaf_size, 1))
 
 
 def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
@@ -96,9 +101,9 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
     if config.levels and config.leaves is not None:
         raise InputError("--leaves and --levels both set the number of leaves; give one of them")
-    if config.leaves is not None and config.leaves > max(1, n_documents // max(config.min_leaf_size, 1)):
+    if config.leaves is not None and config.leaves > most_leaves(n_documents, config.min_leaf_size):
         raise InputError(
-            f"--leaves {config.leaves}: {n_documents} documents make at most {max(1, n_documents // max(config.min_leaf_size, 1))} "
+            f"--leaves {config.leaves}: {n_documents} documents make at most {most_leaves(n_documents, config.min_leaf_size)} "
             f"leaves of --min-leaf-size {config.min_leaf_size}; ask for fewer leaves or lower --min-leaf-size"
         )
     spec = PRESET_SPECS[config.preset]
