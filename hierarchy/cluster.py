@@ -127,6 +127,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         smoothing_neighbors: int = 0,
         n_init: int = 1,
         kmeans_iterations: int = 30,
+        coarse_clusters: int | None = None,
         random_state: int | None = 0,
     ) -> None:
         self.levels = levels
@@ -144,6 +145,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         self.smoothing_neighbors = smoothing_neighbors
         self.n_init = n_init
         self.kmeans_iterations = kmeans_iterations
+        self.coarse_clusters = coarse_clusters
         self.random_state = random_state
 
     # -- public API ----------------------------------------------------------------------
@@ -157,21 +159,38 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         self.smoothing_neighbors_ = 0
         rng = np.random.default_rng(seed)
         n = X.shape[0]
+        self.coarse_ = None
         if self.levels:
             levels = [int(k) for k in self.levels]
             leaves = self._leaf_clusters(self.reduced_, levels[-1], rng, dissolve_below=0)
         else:
             k = self.leaf_clusters or min(self.max_leaf_clusters, max(1, n // self.min_leaf_size))
-            leaves = self._leaf_clusters(self.reduced_, k, rng, dissolve_below=self.min_leaf_size)
+            if self.coarse_clusters and 2 * self.coarse_clusters <= k:
+                self.coarse_ = self._leaf_clusters(self.reduced_, self.coarse_clusters, rng, dissolve_below=self.min_leaf_size)
+                leaves, leaf_to_coarse = self._nested_leaves(self.reduced_, self.coarse_, k, rng)
+            else:
+                leaves = self._leaf_clusters(self.reduced_, k, rng, dissolve_below=self.min_leaf_size)
         if progress:
             progress(n // 2)
         self.leaf_clusters_ = leaves
-        self.dendrogram_ = weighted_linkage(leaves.centers, leaves.sizes.astype(np.float64), leaves.scatter, self.linkage)
+        # the dendrogram is over the coarse clusters when there are any, else over the leaf clusters
+        grouped = self.coarse_ if self.coarse_ is not None else leaves
+        self.dendrogram_ = weighted_linkage(grouped.centers, grouped.sizes.astype(np.float64), grouped.scatter, self.linkage)
+        min_top = min(self.min_top_children, self.max_children)
+        m = leaves.centers.shape[0]
         if self.levels:
             per_level = [cut_dendrogram(self.dendrogram_, k) for k in levels[:-1]]
-            per_level.append(np.arange(leaves.centers.shape[0]))
+            per_level.append(np.arange(m))
+        elif self.coarse_ is not None:
+            # upper levels from the linkage of the coarse clusters; every leaf cluster is a leaf of the tree
+            upper = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self._collapse_depth(self.coarse_.sizes.size), min_top)
+            per_level = [labels[leaf_to_coarse] for labels in upper[: max(self.max_depth - 2, 0)]]
+            per_level += [leaf_to_coarse, np.arange(m)] if self.max_depth >= 2 else [np.arange(m)]
+        elif self.coarse_clusters:
+            # too few leaves for a coarse stage: the upper levels come from the leaves' own linkage
+            upper = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self._collapse_depth(m), min_top)
+            per_level = upper[: self.max_depth - 1] + [np.arange(m)]
         else:
-            min_top = min(self.min_top_children, self.max_children)
             per_level = collapse(self.dendrogram_, self.max_children, self.min_leaf_size, self.max_depth, min_top)
         self.tree_ = tree_from_level_labels(self.reduced_, [level[leaves.labels] for level in per_level], single_children=bool(self.levels))
         self.moved_fractions_: list[float] = []
@@ -211,6 +230,8 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             raise ValueError("max_leaf_clusters, sample_size and n_components must be positive")
         if self.leaf_clusters is not None and self.leaf_clusters < 1:
             raise ValueError(f"leaf_clusters must be at least 1, got {self.leaf_clusters}")
+        if self.coarse_clusters is not None and self.coarse_clusters < 1:
+            raise ValueError(f"coarse_clusters must be at least 1, got {self.coarse_clusters}")
         if self.smoothing_neighbors < 0:
             raise ValueError(f"smoothing_neighbors must be 0 or more, got {self.smoothing_neighbors}")
         if self.n_init < 1 or self.kmeans_iterations < 1:
@@ -230,7 +251,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         return X
 
     # -- the one k-means ---------------------------------------------------------------------
-    def _leaf_clusters(self, Z: np.ndarray, k: int, rng: np.random.Generator, dissolve_below: int) -> LeafClusters:
+    def _leaf_clusters(self, Z: np.ndarray, k: int, rng: np.random.Generator, dissolve_below: int, track_smoothing: bool = True) -> LeafClusters:
         """k-means fitted on a sample (best of ``n_init``), then one assignment pass; small clusters dissolved.
 
         With ``smoothing_neighbors`` the sample rows are first replaced by the mean of their nearest
@@ -247,7 +268,8 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         # the neighbour search is quadratic in the sample, so it never runs on more than sample_size
         # rows (a sample grows past that only when 8 rows per cluster need more)
         smooth = neighbours >= 2 and self.reducer != "umap" and sample_n <= self.sample_size
-        self.smoothing_neighbors_ = neighbours if smooth else 0
+        if track_smoothing:
+            self.smoothing_neighbors_ = neighbours if smooth else 0
         if smooth:
             fit_points = neighbour_means(fit_points, neighbours)
         tol = 1e-5 if self.kmeans_iterations <= 30 else 0.0  # a long budget stops only when the inertia stops falling
@@ -274,13 +296,63 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             centers = weighted_sums(Z, labels, np.ones(n), sizes.size)[keep] / sizes[keep, None]
             moved = ~keep[labels]
             labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centers.astype(np.float32))]
-        used, labels = np.unique(labels, return_inverse=True)
-        labels = labels.astype(np.int64)
-        sizes = np.bincount(labels)
-        centers = weighted_sums(Z, labels, np.ones(n), used.size) / sizes[:, None]
-        sq_norms = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z).astype(np.float64))
-        scatter = np.maximum(sq_norms / sizes - (centers * centers).sum(axis=1), 0.0)
-        return LeafClusters(labels=labels, centers=centers, sizes=sizes, scatter=scatter)
+        return summarise_clusters(Z, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+
+    def _collapse_depth(self, units: int) -> int:
+        """Depth budget for collapsing ``units`` clusters: two levels under a dozen (a third would make groups of one or two)."""
+        return min(self.max_depth, 2 if units < 12 else 4)
+
+    def _nested_leaves(self, Z: np.ndarray, coarse: LeafClusters, k: int, rng: np.random.Generator) -> tuple[LeafClusters, np.ndarray]:
+        """About ``k`` leaf clusters found by k-means *inside* each coarse cluster, in proportion to its size.
+
+        Every leaf nests in one coarse cluster by construction, and each k-means sees only its coarse
+        cluster's rows, so the cost per Lloyd step is rows x (k / coarse clusters) instead of rows x k.
+        Returns the leaves (over all rows) and each leaf's coarse cluster.
+        """
+        n = Z.shape[0]
+        counts = split_counts(coarse.sizes, k, np.maximum(coarse.sizes // self.min_leaf_size, 1))
+        labels = np.empty(n, dtype=np.int64)
+        order = np.argsort(coarse.labels, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(coarse.sizes)])
+        leaf_to_coarse: list[np.ndarray] = []
+        offset = 0
+        for c in range(coarse.sizes.size):
+            rows = order[bounds[c] : bounds[c + 1]]
+            if counts[c] <= 1:
+                labels[rows] = offset
+                leaf_to_coarse.append(np.array([c]))
+                offset += 1
+                continue
+            inner = self._leaf_clusters(Z[rows], int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False)
+            labels[rows] = offset + inner.labels
+            found = inner.sizes.size
+            leaf_to_coarse.append(np.full(found, c))
+            offset += found
+        return summarise_clusters(Z, labels), np.concatenate(leaf_to_coarse)
+
+
+def summarise_clusters(Z: np.ndarray, labels: np.ndarray) -> LeafClusters:
+    """Sizes, centres and spreads of clusters numbered 0..k-1 with none empty."""
+    k = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=k)
+    centers = weighted_sums(Z, labels, np.ones(Z.shape[0]), k) / sizes[:, None]
+    sq_norms = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z).astype(np.float64), minlength=k)
+    scatter = np.maximum(sq_norms / sizes - (centers * centers).sum(axis=1), 0.0)
+    return LeafClusters(labels=labels, centers=centers, sizes=sizes, scatter=scatter)
+
+
+def split_counts(sizes: np.ndarray, total: int, most: np.ndarray) -> np.ndarray:
+    """``total`` split over groups in proportion to ``sizes`` (largest remainders), each group getting 1 to ``most[i]``."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    most = np.maximum(np.asarray(most, dtype=np.int64), 1)
+    total = int(min(max(total, sizes.size), most.sum()))
+    share = sizes / sizes.sum() * total
+    counts = np.clip(np.floor(share).astype(np.int64), 1, most)
+    while counts.sum() < total:
+        counts[int(np.argmax(np.where(counts < most, share - counts, -np.inf)))] += 1
+    while counts.sum() > total:  # the floor of one lifted small groups past their share
+        counts[int(np.argmin(np.where(counts > 1, share - counts, np.inf)))] -= 1
+    return counts
 
 
 def cut_dendrogram(dendrogram: Dendrogram, k: int) -> np.ndarray:

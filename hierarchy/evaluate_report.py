@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-BROWSABLE_DEPTH = 3  # the default (browse) shape at most; deeper trees get a hint under the navigation scores
+BROWSABLE_DEPTH = 3  # the browse preset's shape at most; deeper trees get a hint under the navigation scores
 
 
 def _pct(value: float | None) -> str:
@@ -91,7 +91,7 @@ def render_report(report: dict[str, Any]) -> str:
                 lines.append(f"    {nav['invalid_answers']} answers named no candidate (counted as misses), e.g. {nav['invalid_examples'][0]!r}")
         if report["depth"] > BROWSABLE_DEPTH:
             lines.append(
-                f"  note: every level is one more choice to get right; the default --preset browse "
+                f"  note: every level is one more choice to get right; --preset browse "
                 f"(at most {BROWSABLE_DEPTH} levels of a few topics) is made to be navigated"
             )
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 
-PRESETS = ("browse", "deep")
+PRESETS = ("map", "browse", "deep")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,11 @@ class PresetSpec:
 
 
 PRESET_SPECS: dict[str, PresetSpec] = {
+    # About one leaf per 40 documents in at most four levels: coarse topics (about sqrt(n)/5, found
+    # like browse's leaves) grouped by Ward linkage, and inside each coarse topic its specific leaf
+    # topics by k-means of that topic's documents alone. Purer than Ward's full dendrogram at every
+    # granularity we measured but one (bench/results/quality.md).
+    "map": PresetSpec(max_depth=4, n_components=128, linkage="ward", smoothing_neighbors=15, n_init=5, kmeans_iterations=300, sample_size=20000),
     # Few leaves (about sqrt(n) / 5) in at most three levels, each found by k-means on neighbour-smoothed
     # vectors run to convergence: a tree a reader can walk label by label, and on our two benchmark
     # corpora still purer than Ward's dendrogram (median of 3 seeds; bench/results/quality.md).
@@ -47,21 +52,27 @@ PRESET_SPECS: dict[str, PresetSpec] = {
 }
 BROWSE_LEAVES_PER_SQRT_N = 0.2
 BROWSE_MIN_LEAVES = 6  # below this a map says little; small corpora still get a handful of topics
+DOCS_PER_LEAF = 40  # the map preset's default granularity
+MAP_MAX_LEAVES = 2000  # past this a map is read by search and zoom, not by walking; keeps big builds fast
+MAP_MAX_COARSE = 256
 
 
 @dataclass
 class BuildConfig:
     """Everything that shapes a tree; recorded in the manifest (resolved) so a tree can be rebuilt.
 
-    ``preset="browse"`` (default) makes about sqrt(n)/5 leaf topics in at most three levels, so a
-    reader choosing one label at a time can find a document. ``preset="deep"`` nests small leaves up
-    to ten levels deep, for the finest detail. Fields left at None take the preset's value; an
+    ``preset="map"`` (default) makes about one leaf topic per ``docs_per_leaf`` documents (at most
+    2,000) in at most four levels, each level a grouping of the one below. ``preset="browse"`` makes
+    about sqrt(n)/5 leaf topics in at most three levels. ``preset="deep"`` nests small leaves up to
+    ten levels deep. Fields left at None take the preset's value; an
     explicit value wins. See docs/architecture.md for the measured trade-off.
     """
 
-    preset: str = "browse"
+    preset: str = "map"
     levels: list[int] | None = None
     leaves: int | None = None
+    docs_per_leaf: int = DOCS_PER_LEAF
+    coarse_clusters: int | None = None
     max_children: int = 10
     min_leaf_size: int = 10
     max_depth: int | None = None
@@ -90,6 +101,17 @@ def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
     return min(wanted, most_leaves(n_documents, min_leaf_size))
 
 
+def map_leaves(n_documents: int, min_leaf_size: int, docs_per_leaf: int = DOCS_PER_LEAF) -> int:
+    """Leaf topics for the map preset: one per ``docs_per_leaf`` documents, at least 6 and at most 2,000 (and what the corpus can fill)."""
+    wanted = max(BROWSE_MIN_LEAVES, min(MAP_MAX_LEAVES, round(n_documents / max(docs_per_leaf, 1))))
+    return min(wanted, most_leaves(n_documents, min_leaf_size))
+
+
+def map_coarse_clusters(n_documents: int, min_leaf_size: int) -> int:
+    """Coarse topics the map's leaves are found in: as many as browse makes leaves (about sqrt(n)/5), at most 256."""
+    return min(MAP_MAX_COARSE, browse_leaves(n_documents, min_leaf_size))
+
+
 def most_leaves(n_documents: int, min_leaf_size: int) -> int:
     """Leaves of ``min_leaf_size`` documents on average that a corpus can fill (at least one)."""
     return max(1, n_documents // max(min_leaf_size, 1))
@@ -107,9 +129,17 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
             f"leaves of --min-leaf-size {config.min_leaf_size}; ask for fewer leaves or lower --min-leaf-size"
         )
     spec = PRESET_SPECS[config.preset]
+    if config.docs_per_leaf < 1:
+        raise InputError(f"--docs-per-leaf {config.docs_per_leaf}: must be at least 1")
     leaves = config.leaves
+    coarse = config.coarse_clusters
     if leaves is None and not config.levels and config.preset == "browse":
         leaves = browse_leaves(n_documents, config.min_leaf_size)
+    if config.preset == "map" and not config.levels:
+        if leaves is None:
+            leaves = map_leaves(n_documents, config.min_leaf_size, config.docs_per_leaf)
+        if coarse is None:
+            coarse = map_coarse_clusters(n_documents, config.min_leaf_size)
 
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
@@ -117,6 +147,7 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
     return replace(
         config,
         leaves=leaves,
+        coarse_clusters=coarse,
         max_depth=pick(config.max_depth, spec.max_depth),
         n_components=pick(config.n_components, spec.n_components),
         linkage=pick(config.linkage, spec.linkage),
@@ -144,6 +175,7 @@ def make_clusterer(config: BuildConfig) -> RecursiveClusterer:
         smoothing_neighbors=config.smoothing_neighbors,
         n_init=config.n_init,
         kmeans_iterations=config.kmeans_iterations,
+        coarse_clusters=config.coarse_clusters,
         random_state=config.seed,
     )
 
@@ -250,7 +282,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         "created_at": created,
         "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
         "seed": config.seed,
         "timings_s": timings,
     }

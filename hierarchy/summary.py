@@ -90,7 +90,9 @@ def manifest_report(tree: TopicTree) -> list[str]:
 
 def _leaves(clustering: dict) -> str:
     found = clustering.get("leaf_clusters_found")
-    return f"{found} leaf clusters, " if found else ""
+    coarse = clustering.get("coarse_clusters_found")
+    inside = f" inside {coarse} coarse topics" if coarse else ""
+    return f"{found} leaf clusters{inside}, " if found else ""
 
 
 def full_report(tree: TopicTree, max_depth: int = 2) -> str:

@@ -79,7 +79,7 @@ def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: t
     assert result.returncode == 0, result.stderr
     assert len(load_tree(tmp_path / "few.json").leaves()) == 3
     result = run_cli("info", str(tmp_path / "a.json"), cwd=tmp_path)
-    assert "preset browse" in result.stdout and "6 leaf clusters" in result.stdout and "smoothed over 3 neighbours" in result.stdout
+    assert "preset map" in result.stdout and "6 leaf clusters" in result.stdout and "smoothed over 3 neighbours" in result.stdout
 
 
 def test_tfidf_embedder_and_embedding_cache(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:

@@ -290,3 +290,43 @@ def test_smoothing_is_skipped_when_the_sample_would_outgrow_sample_size() -> Non
     X = corpus(n=2400).X
     model = RecursiveClusterer(leaf_clusters=100, smoothing_neighbors=5, sample_size=400, min_leaf_size=2).fit(X)
     assert model.smoothing_neighbors_ == 0  # 8 rows x 100 clusters = 800 > 400: no quadratic search on 800 rows
+
+
+# -- leaves found inside coarse clusters (the map preset) -------------------------------------------
+def test_split_counts_follow_the_sizes_sum_to_the_total_and_respect_the_caps() -> None:
+    from hierarchy.cluster import split_counts
+
+    assert split_counts(np.array([50, 30, 20]), 10, np.array([99, 99, 99])).tolist() == [5, 3, 2]
+    assert split_counts(np.array([55, 25, 20]), 10, np.array([99, 99, 99])).tolist() == [6, 2, 2]  # largest remainder
+    assert split_counts(np.array([80, 10, 10]), 10, np.array([3, 99, 99])).tolist() == [3, 4, 3]  # a capped group's share moves on
+    assert split_counts(np.array([1, 1000]), 5, np.array([1, 99])).tolist() == [1, 4]  # every group keeps at least one
+    assert split_counts(np.array([1, 1, 1000]), 2, np.array([9, 9, 9])).tolist() == [1, 1, 1]  # never fewer than one each
+
+
+def test_coarse_clusters_nest_every_leaf_cluster_and_every_cluster_is_a_leaf() -> None:
+    data = corpus(n=2400, branching=(4, 6))
+    params = {"leaf_clusters": 48, "coarse_clusters": 4, "smoothing_neighbors": 10, "n_init": 2, "kmeans_iterations": 100, "max_depth": 4, "linkage": "ward", "min_leaf_size": 10}
+    model = RecursiveClusterer(random_state=0, **params).fit(data.X)
+    tree = model.tree_
+    leaf_count = len(set(model.labels_.tolist()))
+    assert leaf_count == model.leaf_clusters_.sizes.size and abs(leaf_count - 48) <= 48 // 10
+    assert model.coarse_ is not None and model.coarse_.sizes.size == 4
+    assert max(tree.depth_of(i) for i in range(len(tree.node_ids))) <= 4
+    # each leaf cluster's documents all lie in one coarse cluster
+    for leaf in range(model.leaf_clusters_.sizes.size):
+        assert np.unique(model.coarse_.labels[model.leaf_clusters_.labels == leaf]).size == 1
+    top, fine = data.labels
+    assert dendrogram_purity(tree.parent_indices(), model.labels_, top) > 0.95
+    leaf_purity = sum(np.bincount(fine[model.labels_ == leaf]).max() for leaf in np.unique(model.labels_)) / fine.size
+    assert leaf_purity > 0.9  # the 48 leaves split the 24 true subtopics, they do not mix them
+    again = RecursiveClusterer(random_state=0, **params).fit(data.X)
+    assert np.array_equal(again.labels_, model.labels_)
+
+
+def test_too_few_leaves_for_a_coarse_stage_still_makes_every_leaf_cluster_a_leaf() -> None:
+    data = corpus(n=2400, branching=(4, 3))
+    model = RecursiveClusterer(leaf_clusters=12, coarse_clusters=8, smoothing_neighbors=10, n_init=2, kmeans_iterations=100, max_depth=4, linkage="ward").fit(data.X)
+    assert model.coarse_ is None  # 2 x 8 coarse clusters > 12 leaves
+    assert len(set(model.labels_.tolist())) == model.leaf_clusters_.sizes.size == 12
+    with pytest.raises(ValueError, match="coarse_clusters"):
+        RecursiveClusterer(coarse_clusters=0).fit(data.X)

@@ -10,7 +10,7 @@ import pytest
 from hierarchy.io import read_documents
 from hierarchy.layout import nested_discs
 from hierarchy.errors import InputError
-from hierarchy.pipeline import PRESET_SPECS, BuildConfig, BuildInputs, browse_leaves, build_tree
+from hierarchy.pipeline import PRESET_SPECS, BuildConfig, BuildInputs, browse_leaves, build_tree, map_coarse_clusters, map_leaves
 from hierarchy.tree import TopicTree
 
 
@@ -73,8 +73,46 @@ def test_umap_reducer_and_layout(topic_corpus: tuple[Path, Path]) -> None:
 
 
 # -- presets --------------------------------------------------------------------------------
-def test_default_browse_preset_finds_the_subtopics_in_at_most_three_levels(topic_corpus: tuple[Path, Path]) -> None:
-    tree, vectors = build(topic_corpus)
+def test_default_map_preset_finds_the_subtopics_in_at_most_four_levels(topic_corpus: tuple[Path, Path]) -> None:
+    tree, _ = build(topic_corpus)
+    clustering = tree.manifest["clustering"]
+    assert clustering["preset"] == "map" and clustering["max_depth"] == PRESET_SPECS["map"].max_depth == 4
+    assert clustering["leaves"] == map_leaves(72, 5) == 6 and clustering["docs_per_leaf"] == 40
+    assert clustering["coarse_clusters"] == 6 and clustering["coarse_clusters_found"] is None  # too small for a coarse stage
+    assert 1 <= tree.depth <= 4 and len(tree.leaves()) == 6
+    for leaf in tree.leaves():  # 3 topics x 2 subtopics: each leaf is one subtopic
+        assert len({d.metadata["sub"] for d in tree.documents_of(leaf.id)}) == 1
+    for top in tree.children("root"):
+        assert len({d.metadata["top"] for d in tree.documents_of(top.id)}) == 1
+
+
+def test_map_leaves_follow_docs_per_leaf_within_bounds() -> None:
+    assert map_leaves(10_966, 10) == 274
+    assert map_leaves(10_966, 10, docs_per_leaf=100) == 110  # the coarser/finer knob
+    assert map_leaves(100_000, 10) == map_leaves(10_000_000, 10) == 2000
+    assert map_leaves(100, 10) == 6  # a handful of topics even for small corpora
+    assert map_leaves(30, 10) == 3  # ... but never leaves under min_leaf_size on average
+    assert map_coarse_clusters(10_966, 10) == 21 and map_coarse_clusters(10_000_000, 10) == 256
+
+
+def test_map_preset_on_a_larger_corpus_gives_the_asked_leaves_in_nested_coarse_topics(tmp_path: Path) -> None:
+    from hierarchy.io import Corpus
+    from hierarchy.synthetic import make_hierarchical_embeddings
+
+    data = make_hierarchical_embeddings(4000, branching=(4, 5), dim=48, noise=1.0, random_state=3)
+    corpus = Corpus(ids=[str(i) for i in range(4000)], texts=[f"doc {i}" for i in range(4000)], titles=[""] * 4000, metadata=[{} for _ in range(4000)], source="synthetic", sha256="x")
+    for asked in (None, 60):
+        tree = build_tree(corpus, data.X, BuildConfig(leaves=asked, n_keywords=3), BuildInputs("synthetic", "x"))
+        clustering = tree.manifest["clustering"]
+        expected = asked or map_leaves(4000, 10)
+        assert abs(len(tree.leaves()) - expected) <= expected // 10  # --leaves N gives N within 10%
+        assert clustering["coarse_clusters_found"] == map_coarse_clusters(4000, 10) and 3 <= tree.depth <= 4
+    with pytest.raises(InputError, match="--docs-per-leaf 0"):
+        build_tree(corpus, data.X, BuildConfig(docs_per_leaf=0), BuildInputs("synthetic", "x"))
+
+
+def test_browse_preset_finds_the_subtopics_in_at_most_three_levels(topic_corpus: tuple[Path, Path]) -> None:
+    tree, vectors = build(topic_corpus, preset="browse")
     clustering = tree.manifest["clustering"]
     spec = PRESET_SPECS["browse"]
     assert clustering["preset"] == "browse" and clustering["leaves"] == browse_leaves(72, 5) == 6
