@@ -13,6 +13,7 @@ import pytest
 from hierarchy.tree import ROOT_ID
 from tests.viz_fixtures import small_tree
 from viz.figures import (
+    MIN_TEXT_PX,
     default_depth,
     document_map_figure,
     hierarchy_figure,
@@ -24,7 +25,7 @@ from viz.figures import (
     sunburst_figure,
     typed_array,
 )
-from viz.index import TreeIndex, display_label
+from viz.index import TreeIndex, display_label, segment_label
 from viz.synthetic import synthetic_tree
 
 
@@ -146,11 +147,26 @@ def test_standalone_html_is_offline(index: TreeIndex) -> None:
     assert '"maxdepth"' in page and "My &lt;map&gt;" in page
 
 
-def test_default_depth_respects_budget() -> None:
-    assert default_depth(small_tree()) == 2
-    big = TreeIndex(synthetic_tree(n_docs=3000, schedule=(6, 8, 30), seed=1))
-    depth = default_depth(big, budget=800)
-    assert depth == 2 and len(big.window(ROOT_ID, depth)) <= 800
+def test_default_depth_stops_before_a_ring_of_slivers() -> None:
+    assert default_depth(small_tree()) == 2  # 3 + 6 segments: everything
+    # 8 / 56 / 392 / 1,960 nodes per level: the third ring would be ~400 unlabelled slivers
+    many = TreeIndex(synthetic_tree(n_docs=20_000, schedule=(8, 7, 7, 5), seed=0))
+    assert default_depth(many) == 2 and len(many.window(ROOT_ID, 2)) == 1 + 8 + 56
+    assert default_depth(TreeIndex(synthetic_tree(n_docs=3000, schedule=(3, 4, 5), seed=1))) == 3  # 60 leaves: all rings
+    assert default_depth(TreeIndex(synthetic_tree(n_docs=3000, schedule=(150, 2), seed=1))) == 1  # a wide top still shows
+
+
+def test_segment_labels_wrap_onto_two_short_lines_and_stay_escaped() -> None:
+    assert segment_label("film · best · actor") == "film · best · actor"
+    assert segment_label("Exoplanet atmospheres and transit photometry") == "Exoplanet atmospheres<br>and transit photo…"
+    evil = segment_label("<b>bold</b> and a rather long tail of words")
+    assert "<b>" not in evil and evil.count("<br>") == 1 and evil.startswith("&lt;b&gt;")
+    assert all(len(line) <= 25 for line in segment_label("a" * 60).split("<br>"))
+
+
+def test_chart_hides_labels_too_small_to_read(index: TreeIndex) -> None:
+    layout = hierarchy_figure(index, depth=2).layout  # validated by plotly
+    assert layout.uniformtext.mode == "hide" and layout.uniformtext.minsize == MIN_TEXT_PX >= 9
 
 
 def test_synthetic_tree_shape() -> None:

@@ -24,6 +24,8 @@ CHART_KINDS: tuple[str, ...] = ("sunburst", "treemap", "icicle")
 SELECTED_LINE = "#111111"
 HIGHLIGHT_LINE = "#d62728"
 HOVER_TITLES_MAX_DOCS = 20_000  # above this the map hovers show the topic only (payload stays small)
+RING_BUDGET = 100  # most slices in the outer ring of the first view (see default_depth)
+MIN_TEXT_PX = 10  # segment labels that would be drawn smaller are hidden (plotly uniformtext)
 
 
 def as_index(tree: TopicTree | TreeIndex) -> TreeIndex:
@@ -40,13 +42,21 @@ def typed_array(values: np.ndarray) -> dict[str, str]:
     return {"dtype": _TYPED[array.dtype.str], "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
 
 
-def default_depth(tree: TopicTree | TreeIndex, budget: int = 800, most: int = 3) -> int:
-    """The most rings (up to ``most``) whose nodes fit in ``budget``, so the first view stays fast."""
+def default_depth(tree: TopicTree | TreeIndex, ring_budget: int = RING_BUDGET, most: int = 3) -> int:
+    """Rings for the first view: the most (up to ``most``) whose outermost ring has <= ``ring_budget`` slices.
+
+    Why a per-ring count: a ring of 100 slices averages 3.6 degrees each, about one line of radial text
+    at the rim of the app's chart; past that most slices are slivers with no label. A tree of 8/60/400/2,000
+    nodes per level therefore opens at 2 rings (68 slices), not at 3 (468, most of them unlabelled slivers), and
+    a 3-level tree of ~20 leaves opens with all 3. At least one ring is shown, however wide the top level.
+    """
     index = as_index(tree)
+    counts = np.bincount(index.depth, minlength=index.max_depth + 1) if index.n_nodes else np.zeros(1, np.int64)
     depth = 1
-    for d in range(1, min(most, max(index.max_depth, 1)) + 1):
-        if len(index.window(ROOT_ID, d)) <= budget:
-            depth = d
+    for d in range(2, min(most, index.max_depth) + 1):
+        if counts[d] > ring_budget:
+            break
+        depth = d
     return depth
 
 
@@ -117,6 +127,9 @@ def hierarchy_spec(
         "layout": {
             "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
             "hoverlabel": {"align": "left"},
+            # a label that fits its segment only below MIN_TEXT_PX is hidden, not shrunk to a smudge;
+            # every drawn label has one size (hover and the details panel still name every segment)
+            "uniformtext": {"minsize": MIN_TEXT_PX, "mode": "hide"},
             "paper_bgcolor": "rgba(0,0,0,0)",
         },
     }

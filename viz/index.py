@@ -26,6 +26,7 @@ PALETTE: tuple[str, ...] = (
 )
 ROOT_COLOR = "#f4f4f4"
 LABEL_CHARS = 40  # longest label drawn inside a segment; the hover and details show it whole
+SEGMENT_LINE_CHARS = 20  # a longer segment label is wrapped onto a second line
 SNIPPET_CHARS = 200
 
 
@@ -43,6 +44,29 @@ def display_label(node: Node) -> str:
 def shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def segment_label(label: str, width: int = SEGMENT_LINE_CHARS, limit: int = LABEL_CHARS) -> str:
+    """A label for inside a segment, escaped, on at most two lines of about ``width`` characters.
+
+    Two short lines fit a ring segment at a readable size where one long line would not (plotly
+    scales text to fit, and hides it below the chart's minimum text size). Words are not split; the
+    break that makes the longer line shortest wins, and what does not fit ends in an ellipsis.
+    """
+    text = shorten(label, limit)
+    words = text.split(" ")
+    if len(text) <= width or len(words) == 1:
+        return plotly_text(text if len(text) <= width + 5 else shorten(text, width + 5))
+    best: tuple[int, str, str] | None = None
+    for k in range(1, len(words)):
+        first, rest = " ".join(words[:k]), " ".join(words[k:])
+        longest = max(len(first), len(rest))
+        if best is None or longest < best[0]:
+            best = (longest, first, rest)
+    assert best is not None
+    _, first, rest = best
+    first = shorten(first, width + 5)
+    return plotly_text(first) + "<br>" + plotly_text(shorten(rest, width + 5))
 
 
 def plotly_text(text: str) -> str:
@@ -143,7 +167,7 @@ class TreeIndex:
         self.labels: list[str] = [display_label(n) for n in self.nodes]
         self.size = np.array([n.size for n in self.nodes], dtype=np.int64)
         total = max(int(self.size[0]), 1) if self.n_nodes else 1
-        self.segment_text: list[str] = [plotly_text(shorten(label, LABEL_CHARS)) for label in self.labels]
+        self.segment_text: list[str] = [segment_label(label) for label in self.labels]
         self.hover_text: list[str] = []
         self.colors: list[str] = []
         for i, node in enumerate(self.nodes):
