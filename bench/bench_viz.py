@@ -102,7 +102,7 @@ class CallbackClient:
         return self.post(
             [("nav", "data")],
             [{"id": "chart", "property": "clickData", "value": click}, {"id": "doc-map", "property": "clickData", "value": None}, []],
-            [{"id": "nav", "property": "data", "value": nav}],
+            [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": nav["view"]}],
             ["chart.clickData"],
         )
 
@@ -131,20 +131,22 @@ class CallbackClient:
             ["doc-page.data", "nav.data"],
         )
 
-    def map_highlight(self, nav: dict[str, str], query: str, changed: str) -> tuple[float, int]:
+    def map_highlight(self, nav: dict[str, str], query: str, changed: str, shown: str = ROOT_ID) -> tuple[float, int]:
+        """The map after a click or search: a patch, or the whole figure when the view changed
+        (``shown`` is the view the browser's map was drawn for)."""
         return self.post(
-            [("doc-map", "figure")],
+            [("doc-map", "figure"), ("map-view", "data")],
             [{"id": "nav", "property": "data", "value": nav}, {"id": "search", "property": "value", "value": query}],
-            [{"id": "map-ready", "property": "data", "value": True}],
+            [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": shown}],
             [changed],
         )
 
     def map_load(self, nav: dict[str, str]) -> tuple[float, int]:
         """The full map figure, sent once after the chart has drawn."""
-        figure_output = self.map_load_output.strip(".").split("...")[0]
+        parts = [part.split(".", 1) for part in self.map_load_output.strip(".").split("...")]
         body = json.dumps({
             "output": self.map_load_output,
-            "outputs": [{"id": "doc-map", "property": figure_output.split(".", 1)[1]}, {"id": "map-ready", "property": "data"}],
+            "outputs": [{"id": i, "property": prop} for i, prop in parts],
             "inputs": [{"id": "chart", "property": "relayoutData", "value": {"autosize": True}},
                        {"id": "map-timer", "property": "n_intervals", "value": None}],
             "changedPropIds": ["chart.relayoutData"],
@@ -166,7 +168,7 @@ class CallbackClient:
         return self.post(
             [("map-selection", "children"), ("map-pick", "data")],
             [{"id": "doc-map", "property": "selectedData", "value": selected}],
-            [],
+            [{"id": "map-view", "property": "data", "value": ROOT_ID}],
             ["doc-map.selectedData"],
         )
 
@@ -207,7 +209,7 @@ def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[st
         record("drill-down", "chart figure", client.chart(nav, depth, "", None, "nav.data"))
         record("drill-down", "details panel", client.details(nav))
         record("drill-down", "documents page", client.documents(nav))
-        record("drill-down", "map highlight (patch)", client.map_highlight(nav, "", "nav.data"))
+        record("drill-down", "document map (redrawn for the new view)", client.map_highlight(nav, "", "nav.data"))
         query = queries[run]  # a fresh query each run: no cache hit in the first callback
         record("search", "search results", client.search_results(query))
         record("search", "chart figure", client.chart(root_nav, depth, query, None, "search.value"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import colorsys
 import json
 import re
 
@@ -13,8 +14,12 @@ import pytest
 from hierarchy.tree import ROOT_ID
 from tests.viz_fixtures import small_tree
 from viz.figures import (
+    LEGEND_ENTRIES,
     MIN_TEXT_PX,
+    MORE_COLOR,
     default_depth,
+    group_rows,
+    map_groups,
     document_map_figure,
     hierarchy_figure,
     hierarchy_spec,
@@ -25,7 +30,7 @@ from viz.figures import (
     sunburst_figure,
     typed_array,
 )
-from viz.index import TreeIndex, display_label, segment_label
+from viz.index import TreeIndex, display_label, segment_label, shades
 from viz.synthetic import synthetic_tree
 
 
@@ -125,6 +130,58 @@ def test_map_has_one_trace_per_top_topic_and_points_map_back(index: TreeIndex) -
     assert np.allclose(index.map_x / 65535 * span + xs.min(), xs, atol=span / 30000)
     assert np.allclose(index.map_y / 65535 * span + ys.min(), ys, atol=span / 30000)
     assert "<script" not in json.dumps(spec)
+
+
+def _hue(color: str) -> float:
+    return colorsys.rgb_to_hls(*(int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+
+def test_children_are_distinct_shades_of_their_parents_hue() -> None:
+    index = TreeIndex(synthetic_tree(n_docs=4000, schedule=(4, 9, 3), seed=2))
+    for parent in ["0", "2", "1.4"]:
+        kids = [index.colors[c] for c in index.children_pos[index.pos[parent]]]
+        assert len(set(kids)) == len(kids)  # siblings never share a colour
+        for color in kids:  # the parent's hue family: within 10 degrees
+            turn = abs(_hue(color) - _hue(index.colors[index.pos[parent]]))
+            assert min(turn, 1 - turn) < 10 / 360
+    tops = [index.colors[t] for t in index.top_level]
+    assert len(set(tops)) == 4 and index.colors[0] != tops[0]
+    assert shades("#4e79a7", 0) == [] and len(shades("#4e79a7", 1)) == 1
+
+
+def test_map_legend_and_colours_follow_the_view(index: TreeIndex) -> None:
+    top = map_spec(index)
+    assert [t["name"] for t in top["data"][:3]] == ["Astronomy", "Cooking", "Programming"]
+    assert top["layout"]["legend"]["title"]["text"] == "Topics" and "range" not in top["layout"]["xaxis"]
+    spec = map_spec(index, "1")
+    names = [t["name"] for t in spec["data"]]
+    assert names[:2] == ["other documents", "Bread baking"] and names[2].startswith("&lt;script&gt;")
+    assert len(names) == 3 + 2 and spec["layout"]["legend"]["title"]["text"] == "Topics in Cooking"
+    assert [len(_decode(t["x"])) for t in spec["data"][:3]] == [25, 6, 5]
+    assert spec["data"][1]["marker"]["color"] == index.colors[index.pos["1.0"]]
+    assert spec["layout"]["uirevision"] != top["layout"]["uirevision"]
+    # the axes frame Cooking's documents
+    rows = index.node_doc_rows("1")
+    x0, x1 = spec["layout"]["xaxis"]["range"]
+    assert x0 < index.map_x[rows].min() and x1 > index.map_x[rows].max() and x1 - x0 < 65535
+    # point 4 of trace 2 is the fifth pickles document; the outside trace maps back too
+    rows = map_point_rows(index, [{"curveNumber": 2, "pointIndex": 4}, {"curveNumber": 0, "pointIndex": 0}], "1")
+    assert sorted(index.tree.documents[int(r)].leaf for r in rows) == ["0.0", "1.1"]
+
+
+def test_map_legend_is_capped_with_n_more() -> None:
+    wide = TreeIndex(synthetic_tree(n_docs=6000, schedule=(30, 2), seed=4))
+    groups = map_groups(wide)
+    assert len(groups) == LEGEND_ENTRIES and groups[-1].name == f"+{30 - LEGEND_ENTRIES + 1} more"
+    shown = [g.node for g in groups[:-1]]
+    largest = sorted(wide.top_level, key=lambda c: -wide.size[c])[: LEGEND_ENTRIES - 1]
+    assert set(shown) == {wide.ids[c] for c in largest}
+    rows = np.concatenate([group_rows(wide, g) for g in groups])
+    assert sorted(rows.tolist()) == list(range(6000))  # every document in exactly one trace
+    spec = map_spec(wide)
+    assert len(spec["data"]) == LEGEND_ENTRIES + 2 and spec["data"][-3]["marker"]["color"] == MORE_COLOR
+    more = map_point_rows(wide, [{"curveNumber": LEGEND_ENTRIES - 1, "pointIndex": 0}])
+    assert wide.ids[wide.top_pos[wide.doc_leaf_pos[more[0]]]] not in shown
 
 
 def test_document_map_figure_overlays_selection_and_search(index: TreeIndex) -> None:
