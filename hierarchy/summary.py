@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from hierarchy.tree import TopicTree
+from hierarchy.tree import Node, TopicTree
 
 
 def shape_report(tree: TopicTree) -> list[str]:
@@ -53,8 +53,8 @@ def outline(tree: TopicTree, max_depth: int = 2, max_children: int = 12, max_lin
     "... N more (M documents)" line under its parent.
     """
     root = tree.root
-    kids_of: dict[str, list] = {}
-    shown: dict[str, list] = {root.id: []}  # node id -> its shown children, largest first
+    kids_of: dict[str, list[Node]] = {}  # parent id -> the children it may show, largest first
+    shown: dict[str, list[Node]] = {root.id: []}  # node id -> its shown children, largest first
     lines = 1
     level = [root]
     for depth in range(1, max_depth + 1):
