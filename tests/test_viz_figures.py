@@ -180,6 +180,10 @@ def test_map_legend_is_capped_with_n_more() -> None:
     assert sorted(rows.tolist()) == list(range(6000))  # every document in exactly one trace
     spec = map_spec(wide)
     assert len(spec["data"]) == LEGEND_ENTRIES + 2 and spec["data"][-3]["marker"]["color"] == MORE_COLOR
+    ranks = [t["legendrank"] for t in spec["data"][:-2]]
+    assert ranks[-1] > max(ranks[:-1])  # "+N more" is listed after the topics
+    below = map_spec(wide, "3")["data"]
+    assert below[0]["name"] == "other documents" and below[0]["legendrank"] > max(t["legendrank"] for t in below[1:-2])
     more = map_point_rows(wide, [{"curveNumber": LEGEND_ENTRIES - 1, "pointIndex": 0}])
     assert wide.ids[wide.top_pos[wide.doc_leaf_pos[more[0]]]] not in shown
 

@@ -125,7 +125,7 @@ def hierarchy_spec(
         "sort": False,
     }
     if kind == "sunburst":
-        trace["insidetextorientation"] = "auto"  # the orientation that fits the largest text: radial for slivers, along wide arcs
+        trace["insidetextorientation"] = "auto"  # whichever orientation fits the largest text
     if kind == "treemap":
         trace["pathbar"] = {"visible": False}
     return {
@@ -233,7 +233,7 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
     view = map_view(index, view)
     traces: list[dict[str, Any]] = []
     with_titles = index.n_docs <= HOVER_TITLES_MAX_DOCS
-    for rank, group in enumerate(map_groups(index, view)):
+    for rank, group in enumerate(map_groups(index, view)):  # outside first: drawn underneath
         rows = group_rows(index, group)
         outside = group.kind == "outside"
         trace: dict[str, Any] = {
@@ -244,7 +244,7 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
             "y": typed_array(index.map_y[rows]),
             "marker": {"size": 3 if outside else 4, "color": group.color, "opacity": OUTSIDE_OPACITY if outside else BASE_OPACITY},
             "hoverinfo": "text" if with_titles and not outside else "name",
-            "legendrank": 1000 + rank if group.kind != "topic" else rank,  # topics first, then "+N more", "other"
+            "legendrank": {"topic": rank, "more": 1000, "outside": 2000}[group.kind],  # topics, "+N more", "other"
         }
         if with_titles and not outside:  # context points hover with their trace name: a redraw stays small
             trace["hovertext"] = [_doc_hover(index, r) for r in rows.tolist()]
