@@ -7,7 +7,9 @@ Measures, for ~5,000 nodes over 100,000 documents (medians of several runs):
     app's real ``/_dash-update-component`` endpoint (Flask test client: routing, JSON decoding,
     the callback, and JSON encoding of the response; no network);
   * first render in headless Chromium: navigation start until the sunburst, the document map
-    and the details panel are all on screen.
+    and the details panel are all on screen; then a click on the largest top-level topic, until
+    the chart and details show it, and until the map's legend lists its subtopics.
+``--docs 20000 --schedule 8,7,7,5`` gives the ~2,000-leaf shape of the new default trees.
 Writes ``bench/results/viz.md``. Targets: each callback <= 100 ms, first render <= 2 s.
 """
 
@@ -102,7 +104,7 @@ class CallbackClient:
         return self.post(
             [("nav", "data")],
             [{"id": "chart", "property": "clickData", "value": click}, {"id": "doc-map", "property": "clickData", "value": None}, []],
-            [{"id": "nav", "property": "data", "value": nav}],
+            [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": nav["view"]}],
             ["chart.clickData"],
         )
 
@@ -131,20 +133,22 @@ class CallbackClient:
             ["doc-page.data", "nav.data"],
         )
 
-    def map_highlight(self, nav: dict[str, str], query: str, changed: str) -> tuple[float, int]:
+    def map_highlight(self, nav: dict[str, str], query: str, changed: str, shown: str = ROOT_ID) -> tuple[float, int]:
+        """The map after a click or search: a patch, or the whole figure when the view changed
+        (``shown`` is the view the browser's map was drawn for)."""
         return self.post(
-            [("doc-map", "figure")],
+            [("doc-map", "figure"), ("map-view", "data")],
             [{"id": "nav", "property": "data", "value": nav}, {"id": "search", "property": "value", "value": query}],
-            [{"id": "map-ready", "property": "data", "value": True}],
+            [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": shown}],
             [changed],
         )
 
     def map_load(self, nav: dict[str, str]) -> tuple[float, int]:
         """The full map figure, sent once after the chart has drawn."""
-        figure_output = self.map_load_output.strip(".").split("...")[0]
+        parts = [part.split(".", 1) for part in self.map_load_output.strip(".").split("...")]
         body = json.dumps({
             "output": self.map_load_output,
-            "outputs": [{"id": "doc-map", "property": figure_output.split(".", 1)[1]}, {"id": "map-ready", "property": "data"}],
+            "outputs": [{"id": i, "property": prop} for i, prop in parts],
             "inputs": [{"id": "chart", "property": "relayoutData", "value": {"autosize": True}},
                        {"id": "map-timer", "property": "n_intervals", "value": None}],
             "changedPropIds": ["chart.relayoutData"],
@@ -166,7 +170,7 @@ class CallbackClient:
         return self.post(
             [("map-selection", "children"), ("map-pick", "data")],
             [{"id": "doc-map", "property": "selectedData", "value": selected}],
-            [],
+            [{"id": "map-view", "property": "data", "value": ROOT_ID}],
             ["doc-map.selectedData"],
         )
 
@@ -207,7 +211,7 @@ def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[st
         record("drill-down", "chart figure", client.chart(nav, depth, "", None, "nav.data"))
         record("drill-down", "details panel", client.details(nav))
         record("drill-down", "documents page", client.documents(nav))
-        record("drill-down", "map highlight (patch)", client.map_highlight(nav, "", "nav.data"))
+        record("drill-down", "document map (redrawn for the new view)", client.map_highlight(nav, "", "nav.data"))
         query = queries[run]  # a fresh query each run: no cache hit in the first callback
         record("search", "search results", client.search_results(query))
         record("search", "chart figure", client.chart(root_nav, depth, query, None, "search.value"))
@@ -232,9 +236,13 @@ def map_rows(index: TreeIndex, selected: dict[str, Any]) -> np.ndarray:
 
 
 # -- browser --------------------------------------------------------------------------------------
-def browser_runs(app: dash.Dash, runs: int) -> tuple[list[float], list[float], list[float], dict[str, int]]:
+def browser_runs(
+    app: dash.Dash, index: TreeIndex, runs: int, clicks: dict[str, list[float]] | None = None
+) -> tuple[list[float], list[float], list[float], dict[str, int]]:
     """First-render seconds (wall clock from goto; in page from navigation start), seconds until
-    the document map has drawn (in page), and bytes loaded by kind."""
+    the document map has drawn (in page), and bytes loaded by kind. With ``clicks``, also times a
+    click on the largest top-level segment (in page): until the chart and details show that topic
+    ("chart"), and until the map has been redrawn with its subtopics in the legend ("map")."""
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
@@ -272,7 +280,7 @@ def browser_runs(app: dash.Dash, runs: int) -> tuple[list[float], list[float], l
                     map_times.append(map_s)
                 if run == runs:
                     time.sleep(1.0)  # let trailing callback responses land before counting bytes
-                    for response in responses:
+                    for response in list(responses):  # the first view only: before the timed click
                         try:
                             body = len(response.body())
                         except Exception:  # noqa: BLE001 - a redirect or aborted request has no body
@@ -282,12 +290,42 @@ def browser_runs(app: dash.Dash, runs: int) -> tuple[list[float], list[float], l
                         sizes[kind] = sizes.get(kind, 0) + body
                         if "_dash-layout" in path:
                             sizes["of which /_dash-layout"] = body
+                if run > 0 and clicks is not None and index.top_level:
+                    chart_s, legend_s = time_click(page, index)
+                    clicks.setdefault("chart", []).append(chart_s)
+                    clicks.setdefault("map", []).append(legend_s)
                 context.close()
             browser.close()
     finally:
         httpd.shutdown()
         thread.join(timeout=10)
     return wall, in_page, map_times, sizes
+
+
+def time_click(page: Any, index: TreeIndex) -> tuple[float, float]:
+    """Seconds from a click on the largest top-level segment until the chart is recentred on it
+    with the details panel following, and until the map's legend lists its subtopics."""
+    top = index.top_level[0]
+    label = index.labels[top]
+    slices = len(index.window(index.ids[top], default_depth(index)))
+    page.wait_for_timeout(1000)  # let the first render settle (plotly transitions, trailing callbacks)
+    box = page.locator("#chart g.slice text").filter(has_text=label).first.bounding_box()
+    if box is None:
+        raise RuntimeError(f"no chart label {label!r} to click")
+    start = page.evaluate("performance.now()")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        f"""() => document.querySelector('#node-label')?.innerText === {json.dumps(label)}
+                  && document.querySelectorAll('#chart g.slice path.surface').length === {slices}""",
+        polling=10, timeout=60_000,
+    )
+    chart = page.evaluate("performance.now()")
+    page.wait_for_function(
+        f"document.querySelector('#doc-map .legendtitletext')?.textContent === {json.dumps('Topics in ' + label)}",
+        polling=10, timeout=60_000,
+    )
+    legend = page.evaluate("performance.now()")
+    return (chart - start) / 1000, (legend - start) / 1000
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -319,11 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     in_page: list[float] = []
     map_times: list[float] = []
     sizes: dict[str, int] = {}
+    clicks: dict[str, list[float]] = {}
     if not args.no_browser:
-        wall, in_page, map_times, sizes = browser_runs(app, browser_n)
+        wall, in_page, map_times, sizes = browser_runs(app, index, browser_n, clicks)
         print(f"first render: median {statistics.median(wall):.2f} s (runs {', '.join(f'{w:.2f}' for w in wall)})", file=sys.stderr)
+        for what, times in clicks.items():
+            print(f"click -> {what}: median {statistics.median(times):.2f} s (runs {', '.join(f'{t:.2f}' for t in times)})", file=sys.stderr)
 
-    lines = ["# Dash explorer benchmark", "", f"Command: `python bench/bench_viz.py` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+    lines = ["# Dash explorer benchmark", "", f"Command: `{' '.join(['python bench/bench_viz.py', *(argv if argv is not None else sys.argv[1:])])}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
     lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
     lines += [
         "## Data",
@@ -360,6 +401,15 @@ def main(argv: list[str] | None = None) -> int:
             f"- first render, wall clock: median {statistics.median(wall):.2f} s (runs: {', '.join(f'{w:.2f}' for w in wall)})",
             f"- first render, in page (performance.now at ready): median {statistics.median(in_page):.2f} s",
             f"- document map drawn, in page: median {statistics.median(map_times):.2f} s (runs: {', '.join(f'{w:.2f}' for w in map_times)})",
+        ]
+        if clicks:
+            lines += [
+                "- click on the largest top-level topic, until the chart is recentred and the details follow: median "
+                f"{statistics.median(clicks['chart']):.2f} s (runs: {', '.join(f'{t:.2f}' for t in clicks['chart'])})",
+                "- same click, until the map is redrawn with that topic's subtopics in its legend: median "
+                f"{statistics.median(clicks['map']):.2f} s (runs: {', '.join(f'{t:.2f}' for t in clicks['map'])})",
+            ]
+        lines += [
             "",
             "## Page payload (first view, one cold load)",
             "",

@@ -19,7 +19,7 @@ from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
 from hierarchy.layout import LAYOUTS
 from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.progress import counter
-from hierarchy.summary import full_report
+from hierarchy.summary import OUTLINE_LINES, full_report
 from hierarchy.treefile import assignments_csv, check_writable, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
 
 
@@ -202,6 +202,7 @@ def register(app: typer.Typer) -> None:
     def info(
         tree_file: Annotated[Path, typer.Argument(help="a tree file written by 'topicmap build'")],
         depth: Annotated[int, typer.Option(min=0, help="levels of the outline to print")] = 2,
+        lines: Annotated[int, typer.Option(min=1, help="about how many lines the outline may take (largest topics first, the rest counted)")] = OUTLINE_LINES,
         as_json: Annotated[bool, typer.Option("--json", help="print the manifest and level counts as JSON")] = False,
     ) -> None:
         tree = load_tree(tree_file)
@@ -210,7 +211,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({"manifest": tree.manifest, "nodes": len(tree), "documents": len(tree.documents), "levels": levels}, indent=2))
             return
         typer.echo(f"{tree_file}")
-        typer.echo(full_report(tree, max_depth=depth))
+        typer.echo(full_report(tree, max_depth=depth, max_lines=lines))
 
     @app.command(
         help=(

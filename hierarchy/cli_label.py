@@ -235,16 +235,16 @@ def _cost(report: RunReport, model: str, table: dict[str, Any]) -> str:
 
 def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -> str:
     lines = [
-        f"label run over {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
-        f"  {report.calls} calls ({report.label_calls} labels, {report.sibling_calls} sibling passes), {report.requests} HTTP requests; "
-        f"{report.cache_hits} answers from the cache, {report.kept} unchanged, {report.reused} single-child reused, "
-        f"{report.renamed} renamed to keep siblings distinct, {report.failed} failed",
+        f"label run over {report.planned:,} nodes with {settings.config.describe()} ({', '.join(report.prompts)}) in {report.seconds:.1f} s",
+        f"  {report.calls:,} calls ({report.label_calls:,} labels, {report.sibling_calls:,} sibling passes), {report.requests:,} HTTP requests; "
+        f"{report.cache_hits:,} answers from the cache, {report.kept:,} unchanged, {report.reused:,} single-child reused, "
+        f"{report.renamed:,} renamed to keep siblings distinct, {report.failed:,} failed",
         f"  tokens: {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion "
         f"(at most {report.max_call_prompt_tokens:,} prompt tokens per call); {_cost(report, settings.config.model, table)}",
     ]
     if report.failed:
         lines.append(
-            f"  {report.failed} nodes kept their keyword labels (the reason is in label_meta.error); "
+            f"  {report.failed:,} nodes kept their keyword labels (the reason is in label_meta.error); "
             "retry them with: topicmap relabel TREE --only-failed"
         )
     return "\n".join(lines)
@@ -252,10 +252,10 @@ def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -
 
 def dry_run_text(report: RunReport, settings: Settings, table: dict[str, Any]) -> str:
     lines = [
-        f"dry run for {report.planned} nodes with {settings.config.describe()} ({', '.join(report.prompts)}); nothing was sent",
-        f"  would make about {report.calls} calls ({report.label_calls} labels, {report.sibling_calls} sibling passes)"
-        + (f", plus up to {report.sibling_groups_unknown} sibling passes if new labels collide" if report.sibling_groups_unknown else ""),
-        f"  {report.cache_hits} answers already cached, {report.kept} nodes unchanged, {report.reused} single-child nodes reuse their child's label",
+        f"dry run for {report.planned:,} nodes with {settings.config.describe()} ({', '.join(report.prompts)}); nothing was sent",
+        f"  would make about {report.calls:,} calls ({report.label_calls:,} labels, {report.sibling_calls:,} sibling passes)"
+        + (f", plus up to {report.sibling_groups_unknown:,} sibling passes if new labels collide" if report.sibling_groups_unknown else ""),
+        f"  {report.cache_hits:,} answers already cached, {report.kept:,} nodes unchanged, {report.reused:,} single-child nodes reuse their child's label",
         f"  about {report.prompt_tokens:,} prompt tokens (at most {report.max_call_prompt_tokens:,} per call) "
         f"+ {report.completion_tokens:,} completion tokens; {_cost(report, settings.config.model, table)}",
     ]

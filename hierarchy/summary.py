@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from hierarchy.tree import TopicTree
+from hierarchy.tree import Node, TopicTree
 
 
 def shape_report(tree: TopicTree) -> list[str]:
@@ -40,24 +40,66 @@ def labels_report(tree: TopicTree) -> str:
     return "labels: " + ", ".join(f"{count} by {kind}" for kind, count in sorted(kinds.items()))
 
 
-def outline(tree: TopicTree, max_depth: int = 2, max_children: int = 12) -> list[str]:
-    """An indented outline of the top levels: id, size, label."""
-    lines: list[str] = []
+OUTLINE_LINES = 40  # an outline longer than a screen is a listing, not a summary
+
+
+def outline(tree: TopicTree, max_depth: int = 2, max_children: int = 12, max_lines: int = OUTLINE_LINES) -> list[str]:
+    """An indented outline of the top levels (id, size, label) in at most about ``max_lines`` lines.
+
+    Why a line budget: with thousands of leaves even two levels are hundreds of lines. Lines are
+    handed out level by level, round-robin over the shown parents (largest child first), so every
+    shown topic gets its biggest subtopics before any gets its tenth; a level is skipped when the
+    budget cannot show at least one more child per parent. What is left out is counted on a
+    "... N more (M documents)" line under its parent.
+    """
+    root = tree.root
+    kids_of: dict[str, list[Node]] = {}  # parent id -> the children it may show, largest first
+    shown: dict[str, list[Node]] = {root.id: []}  # node id -> its shown children, largest first
+    lines = 1
+    level = [root]
+    for depth in range(1, max_depth + 1):
+        parents = [p for p in level if not tree.is_leaf(p.id)]
+        if not parents:
+            break
+        # one reserved line per parent for its "... more", plus room for one child each
+        if lines + 2 * len(parents) > max_lines and depth > 1:
+            break
+        lines += len(parents)
+        for p in parents:
+            kids_of[p.id] = sorted(tree.children(p.id), key=lambda n: -n.size)[:max_children]
+        next_level = []
+        for rank in range(max_children):
+            added = False
+            for p in parents:
+                if rank < len(kids_of[p.id]) and lines < max_lines:
+                    child = kids_of[p.id][rank]
+                    shown[p.id].append(child)
+                    shown[child.id] = []
+                    next_level.append(child)
+                    lines += 1
+                    added = True
+            if not added:
+                break
+        level = next_level
+
+    out: list[str] = []
 
     def walk(node_id: str) -> None:
         node = tree.node(node_id)
         indent = "  " * node.depth
-        lines.append(f"{indent}{node.id:<8} {node.size:>7,}  {node.label}")
-        if node.depth >= max_depth:
-            return
-        children = tree.children(node_id)
-        for child in children[:max_children]:
+        out.append(f"{indent}{node.id:<8} {node.size:>7,}  {node.label}")
+        children = shown.get(node_id, [])
+        for child in children:
             walk(child.id)
-        if len(children) > max_children:
-            lines.append(f"{indent}  ... {len(children) - max_children} more")
+        if node_id in kids_of:
+            everything = tree.children(node_id)
+            hidden = len(everything) - len(children)
+            if hidden:
+                docs = sum(n.size for n in everything) - sum(n.size for n in children)
+                out.append(f"{indent}  ... {hidden} more ({docs:,} documents)" if children else f"{indent}  ... {hidden} subtopics ({docs:,} documents)")
 
-    walk(tree.root.id)
-    return lines
+    walk(root.id)
+    return out
 
 
 def manifest_report(tree: TopicTree) -> list[str]:
@@ -95,5 +137,6 @@ def _leaves(clustering: dict) -> str:
     return f"{found} leaf clusters{inside}, " if found else ""
 
 
-def full_report(tree: TopicTree, max_depth: int = 2) -> str:
-    return "\n".join([*shape_report(tree), labels_report(tree), *manifest_report(tree), "", *outline(tree, max_depth)])
+def full_report(tree: TopicTree, max_depth: int = 2, max_lines: int = OUTLINE_LINES) -> str:
+    """Shape per level, labels, manifest, then an outline of the largest topics (about ``max_lines`` lines)."""
+    return "\n".join([*shape_report(tree), labels_report(tree), *manifest_report(tree), "", *outline(tree, max_depth, max_lines=max_lines)])

@@ -2,22 +2,28 @@
 
 Loads the running app, checks the sunburst rendered, clicks a segment and sees the details panel
 follow, searches and sees the highlight, opens the untrusted label and checks it stays text, and
-opens the standalone HTML export from disk with no server. Screenshots go to ``test-artifacts/``.
+opens the standalone HTML export from disk with no server. A second app serves a tree of ~2,000
+leaves: it must open at a readable depth with legible labels, and the map legend must follow the
+level the user drills into. Screenshots go to ``test-artifacts/``.
 Fails (does not skip) when Chromium is missing, unless TOPICMAP_SKIP_BROWSER=1.
 """
 
 from __future__ import annotations
 
+import colorsys
 import logging
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hierarchy.tree import ROOT_ID, TopicTree
 from tests.viz_fixtures import EVIL_LABEL, small_tree
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -48,15 +54,15 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+@contextmanager
+def _serving(tree: TopicTree) -> Iterator[str]:
     """The app on 127.0.0.1 with a free port, in a thread (werkzeug, threaded like `app.run`)."""
     from werkzeug.serving import make_server
 
     from viz import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    httpd = make_server("127.0.0.1", 0, create_app(small_tree()).server, threaded=True)
+    httpd = make_server("127.0.0.1", 0, create_app(tree).server, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -64,6 +70,12 @@ def server() -> Iterator[str]:
     finally:
         httpd.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with _serving(small_tree()) as url:
+        yield url
 
 
 def _wait(page: Any, js: str) -> None:
@@ -219,3 +231,113 @@ def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> N
     finally:
         page.close()
     assert fetched == []
+
+
+# -- a tree with ~2,000 leaves ------------------------------------------------------------------------
+MANY_SCHEDULE = (8, 7, 7, 5)  # 8 / 56 / 392 / 1,960 nodes per level, 20,000 documents: built in ~1 s
+
+
+def _slice_count(page: Any) -> int:
+    return int(page.evaluate("document.querySelectorAll('#chart g.slice path.surface').length"))
+
+
+def _smallest_drawn_label_px(page: Any) -> tuple[float, int]:
+    """(smallest effective font size among the chart labels on screen, how many are on screen).
+
+    Plotly hides a label by scaling it to 0 (display none) and shrinks one by ``scale(s)``."""
+    sizes: list[tuple[str, str]] = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#chart g.slice text'))
+               .filter(t => getComputedStyle(t).display !== 'none' && (t.textContent || '').trim())
+               .map(t => [t.style.fontSize || getComputedStyle(t).fontSize, t.getAttribute('transform') || ''])"""
+    )
+    effective = []
+    for font, transform in sizes:
+        scale = re.search(r"scale\(([-\d.e]+)", transform)
+        effective.append(float(font.rstrip("px")) * (float(scale.group(1)) if scale else 1.0))
+    return (min(effective) if effective else 0.0), len(effective)
+
+
+def _legend(page: Any) -> tuple[str, list[str]]:
+    """The map legend's title and entries, as drawn."""
+    title = page.evaluate("document.querySelector('#doc-map .legendtitletext')?.textContent || ''")
+    return title, page.locator("#doc-map .legend .traces").all_text_contents()
+
+
+def _legend_colors(page: Any) -> dict[str, str]:
+    """Trace name -> marker colour of the map's base traces (those shown in the legend)."""
+    return dict(page.evaluate(
+        """() => document.querySelector('#doc-map .js-plotly-plot').data
+               .filter(t => t.showlegend !== false).map(t => [t.name, t.marker.color])"""
+    ))
+
+
+def _hue(color: str) -> float:
+    return colorsys.rgb_to_hls(*(int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+
+def _wait_legend(page: Any, title: str) -> None:
+    _wait(page, f"document.querySelector('#doc-map .legendtitletext')?.textContent === {title!r}")
+
+
+def test_many_leaves_open_readable_and_the_legend_follows_the_level(browser: Any) -> None:
+    from viz.figures import LEGEND_ENTRIES, MIN_TEXT_PX, RING_BUDGET, default_depth
+    from viz.index import TreeIndex
+    from viz.synthetic import synthetic_tree
+
+    tree = synthetic_tree(n_docs=20_000, schedule=MANY_SCHEDULE, seed=0)
+    index = TreeIndex(tree)
+    assert len(tree.leaves()) == 1960
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with _serving(tree) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(url + "/")
+            # opens at 2 rings: 8 topics and their 56 subtopics, not the 392 slivers of ring 3
+            rings = default_depth(index)
+            assert rings == 2
+            _wait(page, f"document.querySelectorAll('#chart g.slice path.surface').length === {len(index.window(ROOT_ID, rings))}")
+            assert _slice_count(page) <= 1 + 8 + RING_BUDGET
+            smallest, drawn = _smallest_drawn_label_px(page)
+            assert drawn >= 8 + 5 and smallest >= MIN_TEXT_PX  # labels that would be smaller are hidden
+
+            # the map legend lists the 8 top-level topics, in their chart colours
+            _wait(page, "document.querySelector('#doc-map .js-plotly-plot')?.data?.length === 8 + 2")
+            _wait_legend(page, "Topics")
+            tops = [index.labels[t] for t in index.top_level]
+            assert _legend(page)[1] == tops
+            assert _legend_colors(page) == {index.labels[t]: index.colors[t] for t in index.top_level}
+            page.screenshot(path=str(ARTIFACTS / "browser-2000-leaves-root.png"), full_page=True)
+
+            # drill into the largest topic: the legend now lists its subtopics, as shades of its hue
+            for node_id in ("0", "0.0"):
+                label = index.labels[index.pos[node_id]]
+                _click_segment(page, label)
+                _wait(page, f"document.querySelector('#node-label')?.innerText === {label!r}")
+                _wait_legend(page, f"Topics in {label}")
+                kids = index.children_pos[index.pos[node_id]]
+                title, entries = _legend(page)
+                assert entries == [index.labels[c] for c in kids] + ["other documents"]
+                assert len(entries) <= LEGEND_ENTRIES + 1
+                colors = _legend_colors(page)
+                parent_hue = _hue(index.colors[index.pos[node_id]])
+                for c in kids:
+                    turn = abs(_hue(colors[index.labels[c]]) - parent_hue)
+                    assert min(turn, 1 - turn) < 10 / 360
+                assert len({colors[index.labels[c]] for c in kids}) == len(kids)
+                _wait(page, f"document.querySelectorAll('#chart g.slice path.surface').length === {len(index.window(node_id, rings))}")
+                if node_id == "0":
+                    page.mouse.move(2, 2)
+                    page.wait_for_timeout(800)  # let plotly's transitions settle before the picture
+                    page.screenshot(path=str(ARTIFACTS / "browser-2000-leaves.png"), full_page=True)
+                assert _smallest_drawn_label_px(page)[0] >= MIN_TEXT_PX
+
+            # the centre goes back up, and the legend with it
+            _click_segment(page, index.labels[index.pos["0.0"]])
+            _wait(page, f"document.querySelector('#node-label')?.innerText === {index.labels[index.pos['0']]!r}")
+            _wait_legend(page, f"Topics in {index.labels[index.pos['0']]}")
+        finally:
+            page.close()
+    assert errors == [], errors

@@ -36,6 +36,9 @@ def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, P
     info = run_cli("info", str(out), cwd=tmp_path)
     assert info.returncode == 0, info.stderr
     assert "56 documents" in info.stdout and "root" in info.stdout
+    short = run_cli("info", str(out), "--lines", "3", cwd=tmp_path)  # the outline: root, its largest topic, "... N more"
+    assert short.returncode == 0, short.stderr
+    assert short.stdout.rstrip().splitlines()[-1].strip().startswith("... ")
 
     nested = tmp_path / "nested.json"
     assert run_cli("export", str(out), "--format", "nested", "-o", str(nested), cwd=tmp_path).returncode == 0

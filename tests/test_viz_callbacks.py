@@ -18,7 +18,7 @@ from hierarchy.tree import ROOT_ID, LabelMeta
 from hierarchy.treefile import save_tree, tree_from_dict
 from tests.viz_fixtures import EVIL_LABEL, small_tree
 from viz import callbacks as cb
-from viz.figures import overlay_positions
+from viz.figures import BASE_OPACITY, OUTSIDE_OPACITY, overlay_positions
 from viz.index import TreeIndex
 from viz.layout import PAGE_SIZE, Ids, build_layout
 from viz.synthetic import synthetic_tree
@@ -106,6 +106,9 @@ def test_goto_and_map_click_and_untrusted_nav(index: TreeIndex) -> None:
         with pytest.raises(PreventUpdate):
             cb.map_click(index, junk)  # type: ignore[arg-type]
     assert cb.map_selection(index, {"points": "all"}) == ([], None)
+    # on the map drawn for view "1" (traces: other documents, Bread baking, the pickles leaf), curve 2 is 1.1
+    assert cb.map_click(index, {"points": [{"curveNumber": 2, "pointIndex": 0}]}, "1") == {"view": "1", "selected": "1.1"}
+    assert cb.map_click(index, {"points": [{"curveNumber": 2, "pointIndex": 0}]}, "<junk>")["view"] == "2"  # as the root map
     assert cb._clean_nav(index, {"view": "<x>", "selected": 5}) == {"view": ROOT_ID, "selected": ROOT_ID}
     assert cb._clean_nav(index, None) == {"view": ROOT_ID, "selected": ROOT_ID}
 
@@ -194,23 +197,43 @@ def test_map_selection_reports_nodes(index: TreeIndex) -> None:
     panel, pick = cb.map_selection(index, {"points": points})
     assert pick == {"n": 7, "nodes": {"0": 7, "0.0": 7}}
     assert "Map selection: 7 documents" in _text(panel)
+    # the same curve numbers on the map drawn for view "2": curve 0 is everything outside Programming
+    _, pick = cb.map_selection(index, {"points": [{"curveNumber": 0, "pointIndex": k} for k in range(23)]}, "2")
+    assert pick is not None and pick["n"] == 23 and "2" not in pick["nodes"] and pick["nodes"]["0"] == 12
 
 
 def test_map_highlight_overlays_and_dims(index: TreeIndex) -> None:
-    sel_pos, search_pos = overlay_positions(index)
+    # view "2": traces are [other documents, Testing, Concurrency, selected overlay, search overlay]
+    sel_pos, search_pos = overlay_positions(index, "2")
+    assert (sel_pos, search_pos) == (3, 4)
     updates = cb.map_highlight(index, Ids.NAV, {"view": "2", "selected": "2.1"}, None)
     assert set(updates) == {0, 1, 2, sel_pos}
-    assert updates[0] == {"marker.opacity": cb.DIMMED_OPACITY}
+    assert updates[0] == {"marker.opacity": cb.DIMMED_OUTSIDE_OPACITY}
+    assert updates[1] == updates[2] == {"marker.opacity": cb.DIMMED_OPACITY}
     assert len(updates[sel_pos]["x"]["bdata"]) > 0
+    assert updates[sel_pos]["marker.color"] == index.colors[index.pos["2.1"]]  # the leaf's own shade
+    # selecting the view itself overlays nothing: its children's colours already show it
+    own = cb.map_highlight(index, Ids.NAV, {"view": "2", "selected": "2"}, None)
+    assert own[sel_pos] == {"x": [], "y": []} and own[1] == {"marker.opacity": BASE_OPACITY}
+    assert own[0] == {"marker.opacity": OUTSIDE_OPACITY}
+    root_sel, root_search = overlay_positions(index)
     updates = cb.map_highlight(index, Ids.SEARCH, None, "brine")
-    assert search_pos in updates and sel_pos not in updates
+    assert root_search in updates and root_sel not in updates
     cleared = cb.map_highlight(index, None, None, "")
-    assert cleared[sel_pos] == {"x": [], "y": []} and cleared[0] == {"marker.opacity": cb.BASE_OPACITY}
+    assert cleared[root_sel] == {"x": [], "y": []} and cleared[0] == {"marker.opacity": BASE_OPACITY}
     full = cb.full_map(index, {"view": "2", "selected": "2.1"}, "brine")
-    assert len(full["data"]) == 5 and full["data"][0]["marker"]["opacity"] == cb.DIMMED_OPACITY
+    assert len(full["data"]) == 5 and full["data"][1]["marker"]["opacity"] == cb.DIMMED_OPACITY
     assert full["data"][sel_pos]["x"]["bdata"] and full["data"][search_pos]["x"]["bdata"]
+    assert full["layout"]["legend"]["title"]["text"] == "Topics in Programming"
     patch = cb.to_patch({0: {"marker.opacity": 0.2}}).to_plotly_json()
     assert patch["operations"][0]["location"] == ["data", 0, "marker", "opacity"]
+
+
+def test_map_is_redrawn_only_when_the_view_changes(index: TreeIndex) -> None:
+    assert not cb.map_is_stale(index, {"view": "2", "selected": "2.1"}, "2")
+    assert cb.map_is_stale(index, {"view": "1", "selected": "1"}, "2")
+    assert not cb.map_is_stale(index, None, None)  # nothing drawn yet counts as the root map
+    assert cb.map_is_stale(index, {"view": "0", "selected": "0"}, "<junk>")
 
 
 # -- export ----------------------------------------------------------------------------------------------
@@ -254,10 +277,20 @@ def test_app_serves_page_and_callbacks_over_http() -> None:
             [],
         ],
         ["chart.clickData"],
-        [{"id": "nav", "property": "data", "value": nav}],
+        [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": ROOT_ID}],
     )
     assert response.status_code == 200
     assert response.get_json()["response"]["nav"]["data"] == {"view": "2", "selected": "2"}
+    # the drill-down redraws the map for the new view, and says which view it drew
+    inputs = [{"id": "nav", "property": "data", "value": {"view": "2", "selected": "2"}}, {"id": "search", "property": "value", "value": ""}]
+    state = [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": ROOT_ID}]
+    outputs = [{"id": "doc-map", "property": "figure"}, {"id": "map-view", "property": "data"}]
+    redraw = _post(client, "..doc-map.figure...map-view.data..", outputs, inputs, ["nav.data"], state).get_json()["response"]
+    assert redraw["map-view"]["data"] == "2"
+    assert redraw["doc-map"]["figure"]["layout"]["legend"]["title"]["text"] == "Topics in Programming"
+    state[1]["value"] = "2"  # already drawn for this view: only a patch of overlays and opacities
+    patched = _post(client, "..doc-map.figure...map-view.data..", outputs, inputs, ["nav.data"], state).get_json()["response"]
+    assert "operations" in patched["doc-map"]["figure"]
 
 
 # -- entry points ---------------------------------------------------------------------------------------------

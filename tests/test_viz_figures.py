@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import colorsys
 import json
 import re
 
@@ -13,7 +14,12 @@ import pytest
 from hierarchy.tree import ROOT_ID
 from tests.viz_fixtures import small_tree
 from viz.figures import (
+    LEGEND_ENTRIES,
+    MIN_TEXT_PX,
+    MORE_COLOR,
     default_depth,
+    group_rows,
+    map_groups,
     document_map_figure,
     hierarchy_figure,
     hierarchy_spec,
@@ -24,7 +30,7 @@ from viz.figures import (
     sunburst_figure,
     typed_array,
 )
-from viz.index import TreeIndex, display_label
+from viz.index import TreeIndex, display_label, segment_label, shades
 from viz.synthetic import synthetic_tree
 
 
@@ -126,6 +132,62 @@ def test_map_has_one_trace_per_top_topic_and_points_map_back(index: TreeIndex) -
     assert "<script" not in json.dumps(spec)
 
 
+def _hue(color: str) -> float:
+    return colorsys.rgb_to_hls(*(int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+
+def test_children_are_distinct_shades_of_their_parents_hue() -> None:
+    index = TreeIndex(synthetic_tree(n_docs=4000, schedule=(4, 9, 3), seed=2))
+    for parent in ["0", "2", "1.4"]:
+        kids = [index.colors[c] for c in index.children_pos[index.pos[parent]]]
+        assert len(set(kids)) == len(kids)  # siblings never share a colour
+        for color in kids:  # the parent's hue family: within 10 degrees
+            turn = abs(_hue(color) - _hue(index.colors[index.pos[parent]]))
+            assert min(turn, 1 - turn) < 10 / 360
+    tops = [index.colors[t] for t in index.top_level]
+    assert len(set(tops)) == 4 and index.colors[0] != tops[0]
+    assert shades("#4e79a7", 0) == [] and len(shades("#4e79a7", 1)) == 1
+
+
+def test_map_legend_and_colours_follow_the_view(index: TreeIndex) -> None:
+    top = map_spec(index)
+    assert [t["name"] for t in top["data"][:3]] == ["Astronomy", "Cooking", "Programming"]
+    assert top["layout"]["legend"]["title"]["text"] == "Topics" and "range" not in top["layout"]["xaxis"]
+    spec = map_spec(index, "1")
+    names = [t["name"] for t in spec["data"]]
+    assert names[:2] == ["other documents", "Bread baking"] and names[2].startswith("&lt;script&gt;")
+    assert len(names) == 3 + 2 and spec["layout"]["legend"]["title"]["text"] == "Topics in Cooking"
+    assert [len(_decode(t["x"])) for t in spec["data"][:3]] == [25, 6, 5]
+    assert spec["data"][1]["marker"]["color"] == index.colors[index.pos["1.0"]]
+    assert spec["layout"]["uirevision"] != top["layout"]["uirevision"]
+    # the axes frame Cooking's documents
+    rows = index.node_doc_rows("1")
+    x0, x1 = spec["layout"]["xaxis"]["range"]
+    assert x0 < index.map_x[rows].min() and x1 > index.map_x[rows].max() and x1 - x0 < 65535
+    # point 4 of trace 2 is the fifth pickles document; the outside trace maps back too
+    rows = map_point_rows(index, [{"curveNumber": 2, "pointIndex": 4}, {"curveNumber": 0, "pointIndex": 0}], "1")
+    assert sorted(index.tree.documents[int(r)].leaf for r in rows) == ["0.0", "1.1"]
+
+
+def test_map_legend_is_capped_with_n_more() -> None:
+    wide = TreeIndex(synthetic_tree(n_docs=6000, schedule=(30, 2), seed=4))
+    groups = map_groups(wide)
+    assert len(groups) == LEGEND_ENTRIES and groups[-1].name == f"+{30 - LEGEND_ENTRIES + 1} more"
+    shown = [g.node for g in groups[:-1]]
+    largest = sorted(wide.top_level, key=lambda c: -wide.size[c])[: LEGEND_ENTRIES - 1]
+    assert set(shown) == {wide.ids[c] for c in largest}
+    rows = np.concatenate([group_rows(wide, g) for g in groups])
+    assert sorted(rows.tolist()) == list(range(6000))  # every document in exactly one trace
+    spec = map_spec(wide)
+    assert len(spec["data"]) == LEGEND_ENTRIES + 2 and spec["data"][-3]["marker"]["color"] == MORE_COLOR
+    ranks = [t["legendrank"] for t in spec["data"][:-2]]
+    assert ranks[-1] > max(ranks[:-1])  # "+N more" is listed after the topics
+    below = map_spec(wide, "3")["data"]
+    assert below[0]["name"] == "other documents" and below[0]["legendrank"] > max(t["legendrank"] for t in below[1:-2])
+    more = map_point_rows(wide, [{"curveNumber": LEGEND_ENTRIES - 1, "pointIndex": 0}])
+    assert wide.ids[wide.top_pos[wide.doc_leaf_pos[more[0]]]] not in shown
+
+
 def test_document_map_figure_overlays_selection_and_search(index: TreeIndex) -> None:
     fig = document_map_figure(index.tree, selected="2.1", search="brine")
     sel_pos, search_pos = overlay_positions(index)
@@ -146,11 +208,26 @@ def test_standalone_html_is_offline(index: TreeIndex) -> None:
     assert '"maxdepth"' in page and "My &lt;map&gt;" in page
 
 
-def test_default_depth_respects_budget() -> None:
-    assert default_depth(small_tree()) == 2
-    big = TreeIndex(synthetic_tree(n_docs=3000, schedule=(6, 8, 30), seed=1))
-    depth = default_depth(big, budget=800)
-    assert depth == 2 and len(big.window(ROOT_ID, depth)) <= 800
+def test_default_depth_stops_before_a_ring_of_slivers() -> None:
+    assert default_depth(small_tree()) == 2  # 3 + 6 segments: everything
+    # 8 / 56 / 392 / 1,960 nodes per level: the third ring would be ~400 unlabelled slivers
+    many = TreeIndex(synthetic_tree(n_docs=20_000, schedule=(8, 7, 7, 5), seed=0))
+    assert default_depth(many) == 2 and len(many.window(ROOT_ID, 2)) == 1 + 8 + 56
+    assert default_depth(TreeIndex(synthetic_tree(n_docs=3000, schedule=(3, 4, 5), seed=1))) == 3  # 60 leaves: all rings
+    assert default_depth(TreeIndex(synthetic_tree(n_docs=3000, schedule=(150, 2), seed=1))) == 1  # a wide top still shows
+
+
+def test_segment_labels_wrap_onto_two_short_lines_and_stay_escaped() -> None:
+    assert segment_label("film · best · actor") == "film · best · actor"
+    assert segment_label("Exoplanet atmospheres and transit photometry") == "Exoplanet atmospheres<br>and transit photo…"
+    evil = segment_label("<b>bold</b> and a rather long tail of words")
+    assert "<b>" not in evil and evil.count("<br>") == 1 and evil.startswith("&lt;b&gt;")
+    assert all(len(line) <= 25 for line in segment_label("a" * 60).split("<br>"))
+
+
+def test_chart_hides_labels_too_small_to_read(index: TreeIndex) -> None:
+    layout = hierarchy_figure(index, depth=2).layout  # validated by plotly
+    assert layout.uniformtext.mode == "hide" and layout.uniformtext.minsize == MIN_TEXT_PX >= 9
 
 
 def test_synthetic_tree_shape() -> None:

@@ -18,12 +18,16 @@ from dash.exceptions import PreventUpdate
 from hierarchy.tree import ROOT_ID
 from hierarchy.treefile import assignments_csv, tree_to_dict
 from viz.figures import (
+    BASE_OPACITY,
     CHART_KINDS,
+    OUTSIDE_OPACITY,
     apply_updates,
     hierarchy_spec,
-    map_spec,
+    map_groups,
     map_overlay,
     map_point_rows,
+    map_spec,
+    map_view,
     overlay_positions,
     standalone_html,
 )
@@ -34,8 +38,8 @@ Nav = dict[str, str]
 RESULT_NODES = 12
 RESULT_DOCS = 10
 FULL_TEXT_CHARS = 20_000
-BASE_OPACITY = 0.7
 DIMMED_OPACITY = 0.2
+DIMMED_OUTSIDE_OPACITY = 0.1
 
 
 # -- navigation ---------------------------------------------------------------------------------
@@ -76,10 +80,10 @@ def chart_click(index: TreeIndex, click_data: Mapping[str, Any] | None, nav: Map
     return {"view": state["view"], "selected": node_id}
 
 
-def map_click(index: TreeIndex, click_data: Mapping[str, Any] | None) -> Nav:
-    """Clicking a document on the map selects the leaf it belongs to."""
+def map_click(index: TreeIndex, click_data: Mapping[str, Any] | None, shown: Any = ROOT_ID) -> Nav:
+    """Clicking a document on the map selects the leaf it belongs to (``shown``: the map's view)."""
     points = click_data.get("points") if isinstance(click_data, Mapping) else None
-    rows = map_point_rows(index, points if isinstance(points, list) else [])
+    rows = map_point_rows(index, points if isinstance(points, list) else [], map_view(index, shown))
     if len(rows) == 0:
         raise PreventUpdate
     return goto(index, index.ids[index.doc_leaf_pos[rows[0]]])
@@ -265,10 +269,13 @@ def search_results(index: TreeIndex, query: str | None) -> list[Any]:
     return out
 
 
-def map_selection(index: TreeIndex, selected_data: Mapping[str, Any] | None) -> tuple[list[Any], dict[str, Any] | None]:
-    """Which nodes the lasso-selected documents fall in: a ranked list, and hits for the chart."""
+def map_selection(
+    index: TreeIndex, selected_data: Mapping[str, Any] | None, shown: Any = ROOT_ID
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Which nodes the lasso-selected documents fall in: a ranked list, and hits for the chart.
+    ``shown`` is the view the map was drawn for (its traces depend on it)."""
     points = selected_data.get("points") if isinstance(selected_data, Mapping) else None
-    rows = map_point_rows(index, points if isinstance(points, list) else [])
+    rows = map_point_rows(index, points if isinstance(points, list) else [], map_view(index, shown))
     if len(rows) == 0:
         return [], None
     hits = index.nodes_of_rows(rows)
@@ -290,30 +297,48 @@ def map_selection(index: TreeIndex, selected_data: Mapping[str, Any] | None) -> 
 
 
 def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None, query: str | None) -> dict[int, dict[str, Any]]:
-    """Trace updates for the map: the selected node's documents and the search matches overlaid,
-    the rest dimmed. Returned as {trace number: fields}; only what ``trigger`` changed is included."""
-    sel_pos, search_pos = overlay_positions(index)
-    node_id = _clean_nav(index, nav)["selected"]
-    node_rows = None if node_id == ROOT_ID else index.node_doc_rows(node_id)
+    """Trace updates for the map drawn for the current view: the selected node's documents and the
+    search matches overlaid, the rest dimmed. Returned as {trace number: fields}; only what
+    ``trigger`` changed is included.
+
+    The view's own documents are already coloured by its children, so selecting the view itself
+    overlays nothing; a node selected inside it (a leaf clicked in place) is overlaid in its colour.
+    """
+    state = _clean_nav(index, nav)
+    view, node_id = state["view"], state["selected"]
+    groups = map_groups(index, view)
+    sel_pos, search_pos = overlay_positions(index, view)
+    node_rows = None if node_id in (ROOT_ID, view) else index.node_doc_rows(node_id)
     search_rows = index.search(query).doc_rows if query and query.strip() else None
     updates: dict[int, dict[str, Any]] = {}
     if trigger in (None, Ids.NAV):
         updates[sel_pos] = map_overlay(index, node_rows)
-        top = int(index.top_pos[index.pos[node_id]])
-        if top >= 0:  # the selected branch in its own colour, undimmed
-            updates[sel_pos]["marker.color"] = index.top_color(top)
+        if node_rows is not None:
+            updates[sel_pos]["marker.color"] = index.colors[index.pos[node_id]]
     if trigger in (None, Ids.SEARCH):
         updates[search_pos] = map_overlay(index, search_rows)
     active = node_rows is not None or (search_rows is not None and len(search_rows) > 0)
-    opacity = DIMMED_OPACITY if active else BASE_OPACITY
-    for t in range(sel_pos):
-        updates[t] = {"marker.opacity": opacity}
+    for t, group in enumerate(groups):
+        if group.kind == "outside":
+            updates[t] = {"marker.opacity": DIMMED_OUTSIDE_OPACITY if active else OUTSIDE_OPACITY}
+        else:
+            updates[t] = {"marker.opacity": DIMMED_OPACITY if active else BASE_OPACITY}
     return updates
 
 
 def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None) -> dict[str, Any]:
-    """The whole map figure with the current selection and search already overlaid."""
-    return apply_updates(map_spec(index), map_highlight(index, None, nav, query))
+    """The whole map figure for the current view, with the selection and search already overlaid."""
+    view = _clean_nav(index, nav)["view"]
+    return apply_updates(map_spec(index, view), map_highlight(index, None, nav, query))
+
+
+def map_is_stale(index: TreeIndex, nav: Mapping[str, Any] | None, shown: Any) -> bool:
+    """True when the map in the browser was drawn for another view than the current one.
+
+    A new view regroups the traces (legend and colours follow the level the user is in), so the
+    whole figure is sent again; within the same view a patch of overlays and opacities is enough.
+    """
+    return _clean_nav(index, nav)["view"] != map_view(index, shown)
 
 
 def to_patch(updates: Mapping[int, Mapping[str, Any]]) -> Patch:
@@ -360,14 +385,15 @@ def register(app: Dash, index: TreeIndex) -> None:
         Input(Ids.MAP, "clickData"),
         Input({"type": Ids.GOTO, "node": ALL, "slot": ALL}, "n_clicks"),
         State(Ids.NAV, "data"),
+        State(Ids.MAP_VIEW, "data"),
         prevent_initial_call=True,
     )
-    def _navigate(chart_click_data: Any, map_click_data: Any, _goto_clicks: Any, nav: Any) -> Nav:
+    def _navigate(chart_click_data: Any, map_click_data: Any, _goto_clicks: Any, nav: Any, shown: Any) -> Nav:
         trigger = _trigger()
         if trigger == Ids.CHART:
             return chart_click(index, chart_click_data, nav)
         if trigger == Ids.MAP:
-            return map_click(index, map_click_data)
+            return map_click(index, map_click_data, shown)
         if isinstance(trigger, Mapping) and trigger.get("type") == Ids.GOTO:
             if not any(t.get("value") for t in ctx.triggered):  # buttons just created, not clicked
                 raise PreventUpdate
@@ -420,14 +446,18 @@ def register(app: Dash, index: TreeIndex) -> None:
         Output(Ids.MAP_SELECTION, "children"),
         Output(Ids.MAP_PICK, "data"),
         Input(Ids.MAP, "selectedData"),
+        State(Ids.MAP_VIEW, "data"),
         prevent_initial_call=True,
     )
-    def _map_selection(selected_data: Any) -> tuple[list[Any], Any]:
-        return map_selection(index, selected_data if isinstance(selected_data, Mapping) else None)
+    def _map_selection(selected_data: Any, shown: Any) -> tuple[list[Any], Any]:
+        return map_selection(index, selected_data if isinstance(selected_data, Mapping) else None, shown)
 
+    # The map's figure and the view it was drawn for (MAP_VIEW) always travel together, so a click or
+    # lasso on the map is decoded against the traces the browser actually has.
     @app.callback(
         Output(Ids.MAP, "figure", allow_duplicate=True),
         Output(Ids.MAP_READY, "data"),
+        Output(Ids.MAP_VIEW, "data", allow_duplicate=True),
         Input(Ids.CHART, "relayoutData"),  # set by the chart once it has drawn
         Input(Ids.MAP_TIMER, "n_intervals"),  # fallback
         State(Ids.MAP_READY, "data"),
@@ -435,22 +465,28 @@ def register(app: Dash, index: TreeIndex) -> None:
         State(Ids.SEARCH, "value"),
         prevent_initial_call=True,
     )
-    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any) -> tuple[dict[str, Any], bool]:
+    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any) -> tuple[dict[str, Any], bool, str]:
         if ready:
             raise PreventUpdate
-        return full_map(index, nav, query if isinstance(query, str) else None), True
+        return full_map(index, nav, query if isinstance(query, str) else None), True, _clean_nav(index, nav)["view"]
 
     @app.callback(
         Output(Ids.MAP, "figure"),
+        Output(Ids.MAP_VIEW, "data"),
         Input(Ids.NAV, "data"),
         Input(Ids.SEARCH, "value"),
         State(Ids.MAP_READY, "data"),
+        State(Ids.MAP_VIEW, "data"),
         prevent_initial_call=True,
     )
-    def _map(nav: Any, query: Any, ready: Any) -> Patch:
+    def _map(nav: Any, query: Any, ready: Any, shown: Any) -> tuple[dict[str, Any] | Patch, str]:
         if not ready:  # the map is not loaded yet; _load_map will apply the current state
             raise PreventUpdate
-        return to_patch(map_highlight(index, _trigger(), nav, query if isinstance(query, str) else None))
+        text = query if isinstance(query, str) else None
+        view = _clean_nav(index, nav)["view"]
+        if map_is_stale(index, nav, shown):
+            return full_map(index, nav, text), view
+        return to_patch(map_highlight(index, _trigger(), nav, text)), view
 
     @app.callback(
         Output(Ids.DOWNLOAD, "data"),

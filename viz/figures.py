@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -17,13 +18,20 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from hierarchy.tree import ROOT_ID, TopicTree
-from viz.index import LABEL_CHARS, TreeIndex, lighten, plotly_text, shorten
+from viz.index import LABEL_CHARS, PALETTE, TreeIndex, lighten, plotly_text, shorten
 
 ChartKind = Literal["sunburst", "treemap", "icicle"]
 CHART_KINDS: tuple[str, ...] = ("sunburst", "treemap", "icicle")
 SELECTED_LINE = "#111111"
 HIGHLIGHT_LINE = "#d62728"
 HOVER_TITLES_MAX_DOCS = 20_000  # above this the map hovers show the topic only (payload stays small)
+RING_BUDGET = 100  # most slices in the outer ring of the first view (see default_depth)
+LEGEND_ENTRIES = 12  # most topics the map legend lists; the rest share a "+N more" entry
+BASE_OPACITY = 0.7
+OUTSIDE_OPACITY = 0.25  # documents outside the current view: grey context, not a topic
+OUTSIDE_COLOR = "#c7c7c7"
+MORE_COLOR = "#8c8c8c"
+MIN_TEXT_PX = 10  # segment labels that would be drawn smaller are hidden (plotly uniformtext)
 
 
 def as_index(tree: TopicTree | TreeIndex) -> TreeIndex:
@@ -40,13 +48,21 @@ def typed_array(values: np.ndarray) -> dict[str, str]:
     return {"dtype": _TYPED[array.dtype.str], "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
 
 
-def default_depth(tree: TopicTree | TreeIndex, budget: int = 800, most: int = 3) -> int:
-    """The most rings (up to ``most``) whose nodes fit in ``budget``, so the first view stays fast."""
+def default_depth(tree: TopicTree | TreeIndex, ring_budget: int = RING_BUDGET, most: int = 3) -> int:
+    """Rings for the first view: the most (up to ``most``) whose outermost ring has <= ``ring_budget`` slices.
+
+    Why a per-ring count: a ring of 100 slices averages 3.6 degrees each, about one line of radial text
+    at the rim of the app's chart; past that most slices are slivers with no label. A tree of 8/60/400/2,000
+    nodes per level therefore opens at 2 rings (68 slices), not at 3 (468, most of them unlabelled slivers), and
+    a 3-level tree of ~20 leaves opens with all 3. At least one ring is shown, however wide the top level.
+    """
     index = as_index(tree)
+    counts = np.bincount(index.depth, minlength=index.max_depth + 1) if index.n_nodes else np.zeros(1, np.int64)
     depth = 1
-    for d in range(1, min(most, max(index.max_depth, 1)) + 1):
-        if len(index.window(ROOT_ID, d)) <= budget:
-            depth = d
+    for d in range(2, min(most, index.max_depth) + 1):
+        if counts[d] > ring_budget:
+            break
+        depth = d
     return depth
 
 
@@ -109,7 +125,7 @@ def hierarchy_spec(
         "sort": False,
     }
     if kind == "sunburst":
-        trace["insidetextorientation"] = "radial"
+        trace["insidetextorientation"] = "auto"  # whichever orientation fits the largest text
     if kind == "treemap":
         trace["pathbar"] = {"visible": False}
     return {
@@ -117,6 +133,9 @@ def hierarchy_spec(
         "layout": {
             "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
             "hoverlabel": {"align": "left"},
+            # a label that fits its segment only below MIN_TEXT_PX is hidden, not shrunk to a smudge;
+            # every drawn label has one size (hover and the details panel still name every segment)
+            "uniformtext": {"minsize": MIN_TEXT_PX, "mode": "hide"},
             "paper_bgcolor": "rgba(0,0,0,0)",
         },
     }
@@ -139,46 +158,118 @@ def sunburst_figure(tree: TopicTree | TreeIndex, view: str = ROOT_ID, depth: int
 
 
 # -- document map --------------------------------------------------------------------------------
-def map_spec(index: TreeIndex) -> dict[str, Any]:
-    """Documents as points, one WebGL trace per top-level topic (its colour and legend entry).
+@dataclass(frozen=True)
+class MapGroup:
+    """One base trace of the map: a legend entry, its colour, and its documents as runs of ``doc_order``."""
 
-    Within a trace, points are in tree order, so the server maps ``(curveNumber, pointIndex)``
-    back to a document row via :func:`map_point_rows`. Two empty overlay traces follow the base
-    traces: the selected node's documents, and the search matches.
+    name: str  # legend text, already escaped for plotly
+    color: str
+    runs: tuple[tuple[int, int], ...]  # [lo, hi) slices of index.doc_order, in order
+    kind: Literal["topic", "more", "outside"]
+    node: str | None = None  # the topic's node id (kind "topic")
+
+
+def map_view(index: TreeIndex, view: str | None) -> str:
+    """The node whose children the map colours (unknown ids fall back to the root)."""
+    return view if isinstance(view, str) and view in index else ROOT_ID
+
+
+def map_groups(index: TreeIndex, view: str = ROOT_ID, entries: int = LEGEND_ENTRIES) -> list[MapGroup]:
+    """The map's base traces for ``view``: one per child (its colour), never more than ``entries`` topics.
+
+    Why per child of the current view: with hundreds of leaves, a legend per leaf is unreadable and
+    one per top-level topic says nothing once the user has drilled in. If the view has more than
+    ``entries`` children, the largest ``entries - 1`` keep their own trace and the rest share one
+    grey "+N more" trace. Documents outside the view come first (drawn underneath, grey). A node's
+    documents are one contiguous run of ``doc_order``, so every group is a few slices of it.
     """
+    view = map_view(index, view)
+    v = index.pos[view]
+    groups: list[MapGroup] = []
+    outside = tuple(r for r in ((0, int(index.doc_lo[v])), (int(index.doc_hi[v]), index.n_docs)) if r[1] > r[0])
+    if outside:
+        groups.append(MapGroup("other documents", OUTSIDE_COLOR, outside, "outside"))
+    kids = index.children_pos[v]
+    if not kids:
+        name = plotly_text(shorten(index.labels[v], LABEL_CHARS))
+        groups.append(MapGroup(name, index.colors[v] if v else PALETTE[0], ((int(index.doc_lo[v]), int(index.doc_hi[v])),), "topic", view))
+        return groups
+    by_size = sorted(kids, key=lambda c: -int(index.size[c]))
+    keep = set(by_size if len(kids) <= entries else by_size[: max(entries - 1, 1)])
+    shown = [c for c in kids if c in keep]  # in tree order, as the chart draws them
+    for c in shown:
+        name = plotly_text(shorten(index.labels[c], LABEL_CHARS))
+        groups.append(MapGroup(name, index.colors[c], ((int(index.doc_lo[c]), int(index.doc_hi[c])),), "topic", index.ids[c]))
+    rest = sorted(set(kids) - keep, key=lambda c: int(index.doc_lo[c]))
+    if rest:
+        runs: list[tuple[int, int]] = []
+        for c in rest:  # siblings' runs touch when they are neighbours in tree order: merge them
+            lo, hi = int(index.doc_lo[c]), int(index.doc_hi[c])
+            if runs and runs[-1][1] == lo:
+                runs[-1] = (runs[-1][0], hi)
+            elif hi > lo:
+                runs.append((lo, hi))
+        groups.append(MapGroup(f"+{len(rest)} more", MORE_COLOR, tuple(runs), "more"))
+    return groups
+
+
+def group_rows(index: TreeIndex, group: MapGroup) -> np.ndarray:
+    """Document rows of one map trace, in trace order (so ``pointIndex`` indexes this array)."""
+    if len(group.runs) == 1:
+        lo, hi = group.runs[0]
+        return index.doc_order[lo:hi]
+    return np.concatenate([index.doc_order[lo:hi] for lo, hi in group.runs]) if group.runs else np.zeros(0, np.int64)
+
+
+def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
+    """Documents as points, coloured and listed in the legend by the children of ``view``.
+
+    One WebGL trace per :func:`map_groups` entry; the server maps ``(curveNumber, pointIndex)`` back
+    to a document row with :func:`map_point_rows` given the same view. Two empty overlay traces
+    follow the base traces: the selected node's documents, and the search matches. Below the root,
+    the axes frame the view's documents (``uirevision`` is the view, so a new view re-frames and
+    the user's zoom within a view is kept).
+    """
+    view = map_view(index, view)
     traces: list[dict[str, Any]] = []
     with_titles = index.n_docs <= HOVER_TITLES_MAX_DOCS
-    for top in _map_groups(index):
-        rows = map_group_rows(index, top)
-        name = plotly_text(shorten(index.labels[top], LABEL_CHARS)) if top >= 0 else "All documents"
+    for rank, group in enumerate(map_groups(index, view)):  # outside first: drawn underneath
+        rows = group_rows(index, group)
+        outside = group.kind == "outside"
         trace: dict[str, Any] = {
             "type": "scattergl",
             "mode": "markers",
-            "name": name,
+            "name": group.name,
             "x": typed_array(index.map_x[rows]),
             "y": typed_array(index.map_y[rows]),
-            "marker": {"size": 4, "color": index.top_color(top) if top >= 0 else "#4e79a7", "opacity": 0.7},
-            "hoverinfo": "text" if with_titles else "name",
+            "marker": {"size": 3 if outside else 4, "color": group.color, "opacity": OUTSIDE_OPACITY if outside else BASE_OPACITY},
+            "hoverinfo": "text" if with_titles and not outside else "name",
+            "legendrank": {"topic": rank, "more": 1000, "outside": 2000}[group.kind],  # topics, "+N more", "other"
         }
-        if with_titles:
+        if with_titles and not outside:  # context points hover with their trace name: a redraw stays small
             trace["hovertext"] = [_doc_hover(index, r) for r in rows.tolist()]
         traces.append(trace)
     traces.append(_overlay("selected topic", "#111111", symbol="circle", size=5))
     traces.append(_overlay("search matches", HIGHLIGHT_LINE, symbol="diamond", size=8))
-    return {
-        "data": traces,
-        "layout": {
-            "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
-            "dragmode": "lasso",
-            "uirevision": "map",
-            "xaxis": {"visible": False},
-            "yaxis": {"visible": False, "scaleanchor": "x"},
-            "legend": {"itemsizing": "constant", "font": {"size": 11}},
-            "hovermode": "closest",
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-        },
+    title = "Topics" if view == ROOT_ID else f"Topics in {plotly_text(shorten(index.labels[index.pos[view]], LABEL_CHARS))}"
+    layout: dict[str, Any] = {
+        "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
+        "dragmode": "lasso",
+        "uirevision": f"map:{view}",
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False, "scaleanchor": "x"},
+        "legend": {"itemsizing": "constant", "font": {"size": 11}, "title": {"text": title}},
+        "hovermode": "closest",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
     }
+    if view != ROOT_ID and index.doc_count(view):
+        rows = index.node_doc_rows(view)
+        for axis, coords in (("xaxis", index.map_x[rows]), ("yaxis", index.map_y[rows])):
+            lo, hi = float(coords.min()), float(coords.max())
+            pad = max((hi - lo) * 0.08, 200.0)  # uint16 map units: never zoom into a single point
+            layout[axis]["range"] = [lo - pad, hi + pad]
+    return {"data": traces, "layout": layout}
 
 
 def map_placeholder() -> dict[str, Any]:
@@ -208,31 +299,22 @@ def apply_updates(spec: dict[str, Any], updates: Mapping[int, Mapping[str, Any]]
     return spec
 
 
-def _map_groups(index: TreeIndex) -> list[int]:
-    return list(index.top_level) if index.top_level else [-1]
-
-
-def map_group_rows(index: TreeIndex, top: int) -> np.ndarray:
-    """Document rows of one map trace, in tree order (so ``pointIndex`` indexes this array)."""
-    if top < 0:
-        return index.doc_order
-    return index.doc_order[index.doc_lo[top] : index.doc_hi[top]]
-
-
-def map_point_rows(index: TreeIndex, points: list[Mapping[str, Any]]) -> np.ndarray:
-    """Document rows of points from plotly ``selectedData``/``clickData``; overlay points ignored."""
-    groups = _map_groups(index)
+def map_point_rows(index: TreeIndex, points: list[Mapping[str, Any]], view: str = ROOT_ID) -> np.ndarray:
+    """Document rows of points from plotly ``selectedData``/``clickData`` on the map drawn for ``view``;
+    overlay points ignored."""
+    groups = map_groups(index, view)
     rows: list[int] = []
+    cache: dict[int, np.ndarray] = {}
     for point in points:
         if not isinstance(point, Mapping):
             continue
         curve, k = point.get("curveNumber"), point.get("pointIndex", point.get("pointNumber"))
         if not isinstance(curve, int) or not isinstance(k, int) or not 0 <= curve < len(groups):
             continue
-        start = 0 if groups[curve] < 0 else int(index.doc_lo[groups[curve]])
-        end = index.n_docs if groups[curve] < 0 else int(index.doc_hi[groups[curve]])
-        if 0 <= start + k < end:
-            rows.append(int(index.doc_order[start + k]))
+        if curve not in cache:
+            cache[curve] = group_rows(index, groups[curve])
+        if 0 <= k < len(cache[curve]):
+            rows.append(int(cache[curve][k]))
     return np.unique(np.array(rows, dtype=np.int64))
 
 
@@ -261,20 +343,21 @@ def map_overlay(index: TreeIndex, rows: np.ndarray | None) -> dict[str, Any]:
     return {"x": typed_array(index.map_x[rows]), "y": typed_array(index.map_y[rows])}
 
 
-def overlay_positions(index: TreeIndex) -> tuple[int, int]:
-    """Trace numbers of the (selected-topic, search) overlays in the map figure."""
-    n = len(_map_groups(index))
+def overlay_positions(index: TreeIndex, view: str = ROOT_ID) -> tuple[int, int]:
+    """Trace numbers of the (selected-topic, search) overlays in the map figure drawn for ``view``."""
+    n = len(map_groups(index, view))
     return n, n + 1
 
 
 def document_map_figure(
-    tree: TopicTree | TreeIndex, selected: str | None = None, search: str | None = None
+    tree: TopicTree | TreeIndex, selected: str | None = None, search: str | None = None, view: str = ROOT_ID
 ) -> go.Figure:
-    """The document map, optionally with a node's documents and a query's matches overlaid."""
+    """The document map coloured by ``view``'s children, optionally with a node's documents and a
+    query's matches overlaid."""
     index = as_index(tree)
-    spec = map_spec(index)
-    sel_pos, search_pos = overlay_positions(index)
-    if selected and selected in index and selected != ROOT_ID:
+    spec = map_spec(index, view)
+    sel_pos, search_pos = overlay_positions(index, view)
+    if selected and selected in index and selected not in (ROOT_ID, map_view(index, view)):
         spec["data"][sel_pos].update(map_overlay(index, index.node_doc_rows(selected)))
     if search:
         spec["data"][search_pos].update(map_overlay(index, index.search(search).doc_rows))

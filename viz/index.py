@@ -9,6 +9,7 @@ inside ``create_app`` (never at import).
 
 from __future__ import annotations
 
+import colorsys
 import html
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ PALETTE: tuple[str, ...] = (
 )
 ROOT_COLOR = "#f4f4f4"
 LABEL_CHARS = 40  # longest label drawn inside a segment; the hover and details show it whole
+SEGMENT_LINE_CHARS = 20  # a longer segment label is wrapped onto a second line
 SNIPPET_CHARS = 200
 
 
@@ -45,16 +47,66 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def segment_label(label: str, width: int = SEGMENT_LINE_CHARS, limit: int = LABEL_CHARS) -> str:
+    """A label for inside a segment, escaped, on at most two lines of about ``width`` characters.
+
+    Two short lines fit a ring segment at a readable size where one long line would not (plotly
+    scales text to fit, and hides it below the chart's minimum text size). Words are not split; the
+    break that makes the longer line shortest wins, and what does not fit ends in an ellipsis.
+    """
+    text = shorten(label, limit)
+    words = text.split(" ")
+    if len(text) <= width or len(words) == 1:
+        return plotly_text(text if len(text) <= width + 5 else shorten(text, width + 5))
+    best: tuple[int, str, str] | None = None
+    for k in range(1, len(words)):
+        first, rest = " ".join(words[:k]), " ".join(words[k:])
+        longest = max(len(first), len(rest))
+        if best is None or longest < best[0]:
+            best = (longest, first, rest)
+    assert best is not None
+    _, first, rest = best
+    first = shorten(first, width + 5)
+    return plotly_text(first) + "<br>" + plotly_text(shorten(rest, width + 5))
+
+
 def plotly_text(text: str) -> str:
     """Escape untrusted text for plotly, which interprets a subset of HTML tags in its strings."""
     return html.escape(text, quote=True)
 
 
 def lighten(hex_color: str, amount: float) -> str:
-    """Mix a colour with white; deeper rings get lighter so the branch structure reads at a glance."""
+    """Mix a colour with white (how the chart fades segments that do not match a search)."""
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     mix = lambda c: round(c + (255 - c) * amount)  # noqa: E731
     return f"#{mix(r):02x}{mix(g):02x}{mix(b):02x}"
+
+
+SHADE_LIGHTNESS = (0.30, 0.74)  # children's shades run from dark to light within this range
+SHADE_HUE_SPREAD = 0.05  # and turn the hue by up to +-9 degrees, so neighbours differ in two ways
+
+
+def shades(base: str, n: int) -> list[str]:
+    """``n`` colours of ``base``'s hue for its children, in child order.
+
+    Why: a node's children should read as one family (its hue) yet stay apart on the map and in the
+    ring. Lightness is spread over a fixed range and handed out alternately from the dark and the
+    light half, so neighbouring children (the largest first) never get adjacent shades.
+    """
+    if n <= 0:
+        return []
+    r, g, b = (int(base[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    hue, _, sat = colorsys.rgb_to_hls(r, g, b)
+    sat = max(sat, 0.35)
+    lo, hi = SHADE_LIGHTNESS
+    half = (n + 1) // 2
+    order = [k // 2 if k % 2 == 0 else half + k // 2 for k in range(n)]  # 0, half, 1, half+1, ...
+    out = []
+    for level in order:
+        t = level / (n - 1) if n > 1 else 0.5
+        rgb = colorsys.hls_to_rgb((hue + SHADE_HUE_SPREAD * (t - 0.5)) % 1.0, lo + (hi - lo) * t, sat)
+        out.append("#" + "".join(f"{round(c * 255):02x}" for c in rgb))
+    return out
 
 
 @dataclass(frozen=True)
@@ -143,9 +195,8 @@ class TreeIndex:
         self.labels: list[str] = [display_label(n) for n in self.nodes]
         self.size = np.array([n.size for n in self.nodes], dtype=np.int64)
         total = max(int(self.size[0]), 1) if self.n_nodes else 1
-        self.segment_text: list[str] = [plotly_text(shorten(label, LABEL_CHARS)) for label in self.labels]
+        self.segment_text: list[str] = [segment_label(label) for label in self.labels]
         self.hover_text: list[str] = []
-        self.colors: list[str] = []
         for i, node in enumerate(self.nodes):
             keywords = ", ".join(node.keywords[:6])
             share = 100.0 * node.size / total
@@ -153,17 +204,26 @@ class TreeIndex:
             if keywords:
                 parts.append(plotly_text(shorten(keywords, 120)))
             self.hover_text.append("<br>".join(parts))
-            top = self.top_pos[i]
-            if top < 0:
-                self.colors.append(ROOT_COLOR)
-            else:
-                base = self._top_color(int(top))
-                # deeper rings lighter; siblings alternate a little so neighbours stay apart
-                sibling = int(node.id.rsplit(".", 1)[-1]) % 3 if node.depth > 1 else 0
-                self.colors.append(lighten(base, min(0.14 * (node.depth - 1) + 0.07 * sibling, 0.75)))
+        self.colors: list[str] = self._family_colors()
         self.node_search_text: list[str] = [
             f"{n.label}\n{' '.join(n.keywords)}\n{n.summary}".lower() for n in self.nodes
         ]
+
+    def _family_colors(self) -> list[str]:
+        """Top-level topics take the palette; every other node is a shade of its parent's colour.
+
+        The same colour for a node in every view (sunburst ring, map legend at any level), and a
+        branch reads as one hue family however deep it is drawn.
+        """
+        colors = [ROOT_COLOR] * self.n_nodes
+        for k, top in enumerate(self.top_level):
+            colors[top] = PALETTE[k % len(PALETTE)]
+        for i in range(self.n_nodes):  # BFS order: a parent's colour is set before its children's
+            kids = self.children_pos[i]
+            if i != 0 and kids:
+                for child, color in zip(kids, shades(colors[i], len(kids))):
+                    colors[child] = color
+        return colors
 
     def _top_color(self, top: int) -> str:
         return PALETTE[self._top_rank[top] % len(PALETTE)]

@@ -38,6 +38,7 @@ class Ids:
     MAP_SELECTION = "map-selection"
     MAP_READY = "map-ready"  # store: True once the full map figure has been sent
     MAP_TIMER = "map-timer"  # fallback trigger for loading the map
+    MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
@@ -167,6 +168,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
             dcc.Store(id=Ids.DOC_PAGE, data=0),
             dcc.Store(id=Ids.MAP_PICK, data=None),
             dcc.Store(id=Ids.MAP_READY, data=False),
+            dcc.Store(id=Ids.MAP_VIEW, data=ROOT_ID),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),
             html.Div(className="tm-lower", children=[map_panel, side_panel]),
