@@ -100,7 +100,7 @@ def _shape(tree: ClusterTree) -> dict[str, Any]:
     }
 
 
-PRESETS = ("browse", "deep")
+PRESETS = ("map", "browse", "deep")
 
 
 def preset_params(preset: str, n: int) -> dict[str, Any]:

@@ -5,8 +5,10 @@ One command (from the repo root)::
     python bench/bench_quality.py                  # both corpora, writes bench/results/quality.md (+ .json)
     python bench/bench_quality.py --corpus bbc --no-bertopic --seeds 3
 
-Corpora (``../shared/data``, MiniLM embeddings provided): 20 Newsgroups train split (references:
-newsgroup, top group) and BBC News (category). Every method clusters the *same* embedding matrix and
+Corpora (MiniLM embeddings): 20 Newsgroups train split (references: newsgroup, top group) and BBC
+News (category) from ``../shared/data``; Wikipedia's level-4 vital articles (topic; 5,000 sampled, never
+tuned on) made by ``python bench/prepare_corpus.py`` into ``bench/data`` (skipped if absent).
+Granularity: our map tree and flat k-means at N/300, N/100 and N/40 leaves (N/40 is the default tree). Every method clusters the *same* embedding matrix and
 is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evaluate_refs.reference_scores`):
 
 * dendrogram purity per reference level, on each method's whole tree;
@@ -55,10 +57,14 @@ from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E40
 from hierarchy.tree import TopicTree  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
-CORPORA: dict[str, tuple[str, str, list[str]]] = {
-    "20news": ("20news/train.jsonl", "20news/train.minilm.npy", ["newsgroup", "top"]),
-    "bbc": ("bbc/bbc.jsonl", "bbc/bbc.minilm.npy", ["category"]),
+LOCAL = REPO / "bench" / "data"  # corpora made by bench/prepare_corpus.py
+CORPORA: dict[str, tuple[Path, Path, list[str]]] = {
+    "20news": (SHARED / "20news/train.jsonl", SHARED / "20news/train.minilm.npy", ["newsgroup", "top"]),
+    "bbc": (SHARED / "bbc/bbc.jsonl", SHARED / "bbc/bbc.minilm.npy", ["category"]),
+    # never tuned on: Wikipedia's level-4 vital articles by topic (python bench/prepare_corpus.py)
+    "wikivital": (LOCAL / "wikivital/wikivital.jsonl", LOCAL / "wikivital/wikivital.minilm.npy", ["topic"]),
 }
+GRANULARITIES = (300, 100, 40)  # leaves = N / each; N/40 is the default map tree
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -286,18 +292,21 @@ def _cells(per_sample: list[Any], per_tree: int = 1) -> dict[str, Any]:
 
 
 # -- one corpus ------------------------------------------------------------------------------
-# Our tree shapes: the default (browse), the deep preset, and browse without its smoothing step.
+# Our tree shapes: the default (map, N/40 leaves), the browse and deep presets.
 OUR_SHAPES: list[tuple[str, BuildConfig]] = [
-    ("topicmap default tree (preset browse)", BuildConfig()),
+    ("topicmap default tree (preset map, N/40 leaves)", BuildConfig()),
+    ("topicmap --preset browse", BuildConfig(preset="browse")),
     ("topicmap --preset deep", BuildConfig(preset="deep")),
-    ("ablation: browse without neighbour smoothing", BuildConfig(smoothing_neighbors=0)),
 ]
 
 
 def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: int = 3, samples_per_tree: int = 5) -> list[MethodRow]:
     docs_file, emb_file, ref_names = CORPORA[name]
-    corpus = read_documents(SHARED / docs_file)
-    X = load_embeddings(SHARED / emb_file, len(corpus))
+    if not docs_file.exists() or not emb_file.exists():
+        print(f"[{name}] skipped: {docs_file} not found (bench/prepare_corpus.py makes the local corpora)", file=sys.stderr, flush=True)
+        return []
+    corpus = read_documents(docs_file)
+    X = load_embeddings(emb_file, len(corpus))
     refs = {r: np.array([str(m[r]) for m in corpus.metadata], dtype=object) for r in ref_names}
     rows: list[MethodRow] = []
 
@@ -310,6 +319,19 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
         print(f"[{name}] navigation ({seeds} trees x {samples_per_tree} samples x {sample} targets)", file=sys.stderr, flush=True)
         row.navigation = navigation(trees, sample, samples_per_tree, with_llm=index == 0)
         rows.append(row)
+
+    n = X.shape[0]
+    for div in GRANULARITIES[:-1]:  # N/40 is the default tree above
+        k = round(n / div)
+        print(f"[{name}] granularity N/{div}: --leaves {k} and flat k-means k={k}", file=sys.stderr, flush=True)
+        trees, seconds = ours(corpus, X, seeds, BuildConfig(leaves=k))
+        shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
+        rows.append(MethodRow(name, f"topicmap --leaves {k} (N/{div})", "; ".join(shapes), seconds, seeds, median_cells([score(tree_arrays(t), refs) for t in trees])))
+        labels, seconds = kmeans_labels(X, k, 1)
+        rows.append(MethodRow(name, f"flat k-means, k={k} (N/{div})", f"{k} clusters", seconds, 1, {r: flat_scores(flat_arrays(labels), labels, c, f"k={k}") for r, c in refs.items()}))
+    k = round(n / GRANULARITIES[-1])
+    labels, seconds = kmeans_labels(X, k, 1)
+    rows.append(MethodRow(name, f"flat k-means, k={k} (N/{GRANULARITIES[-1]})", f"{k} clusters", seconds, 1, {r: flat_scores(flat_arrays(labels), labels, c, f"k={k}") for r, c in refs.items()}))
 
     print(f"[{name}] Ward", file=sys.stderr, flush=True)
     from scipy.cluster.hierarchy import fcluster
