@@ -69,6 +69,12 @@ from hierarchy.tree import ROOT_ID, child_id
 from hierarchy.ward import LINKAGES, Dendrogram, weighted_linkage
 
 ProgressFn = Callable[[int], None]
+# Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
+# with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside
+# one topic more starts hardly change the result (bench/results/quality.md).
+NESTED_ROWS_PER_LEAF = 40
+NESTED_MIN_SAMPLE = 1000
+NESTED_N_INIT = 1
 
 
 @dataclass
@@ -251,7 +257,10 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         return X
 
     # -- the one k-means ---------------------------------------------------------------------
-    def _leaf_clusters(self, Z: np.ndarray, k: int, rng: np.random.Generator, dissolve_below: int, track_smoothing: bool = True) -> LeafClusters:
+    def _leaf_clusters(
+        self, Z: np.ndarray, k: int, rng: np.random.Generator, dissolve_below: int,
+        track_smoothing: bool = True, sample_size: int | None = None, n_init: int | None = None,
+    ) -> LeafClusters:
         """k-means fitted on a sample (best of ``n_init``), then one assignment pass; small clusters dissolved.
 
         With ``smoothing_neighbors`` the sample rows are first replaced by the mean of their nearest
@@ -259,7 +268,8 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         """
         n = Z.shape[0]
         k = max(1, min(k, n))
-        sample_n = min(n, max(self.sample_size, 8 * k))
+        sample_size = self.sample_size if sample_size is None else sample_size
+        sample_n = min(n, max(sample_size, 8 * k))
         sample = np.arange(n) if sample_n == n else np.sort(rng.choice(n, size=sample_n, replace=False))
         fit_points = Z[sample]
         # at most a quarter of an average cluster, so small clusters are not averaged into their neighbours;
@@ -267,13 +277,13 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         neighbours = min(self.smoothing_neighbors, sample_n // (4 * k))
         # the neighbour search is quadratic in the sample, so it never runs on more than sample_size
         # rows (a sample grows past that only when 8 rows per cluster need more)
-        smooth = neighbours >= 2 and self.reducer != "umap" and sample_n <= self.sample_size
+        smooth = neighbours >= 2 and self.reducer != "umap" and sample_n <= sample_size
         if track_smoothing:
             self.smoothing_neighbors_ = neighbours if smooth else 0
         if smooth:
             fit_points = neighbour_means(fit_points, neighbours)
         tol = 1e-5 if self.kmeans_iterations <= 30 else 0.0  # a long budget stops only when the inertia stops falling
-        fits = [kmeans(fit_points, k, rng, max_iter=self.kmeans_iterations, tol=tol) for _ in range(self.n_init)]
+        fits = [kmeans(fit_points, k, rng, max_iter=self.kmeans_iterations, tol=tol) for _ in range(n_init or self.n_init)]
         self.n_fits_ += len(fits)
         fitted = min(fits, key=lambda f: f.inertia)
         if smooth:
@@ -323,7 +333,11 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
                 leaf_to_coarse.append(np.array([c]))
                 offset += 1
                 continue
-            inner = self._leaf_clusters(Z[rows], int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False)
+            inner = self._leaf_clusters(
+                Z[rows], int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False,
+                sample_size=min(self.sample_size, max(NESTED_MIN_SAMPLE, NESTED_ROWS_PER_LEAF * int(counts[c]))),
+                n_init=min(self.n_init, NESTED_N_INIT),
+            )
             labels[rows] = offset + inner.labels
             found = inner.sizes.size
             leaf_to_coarse.append(np.full(found, c))
