@@ -32,6 +32,16 @@ dendrogram purity rewards; a shallower one gives wider, flatter nodes. A node wh
 cannot be split without a part smaller than ``min_leaf_size`` stays a leaf; a node never gets a
 single child.
 
+**Leaves inside coarse clusters** (``coarse_clusters``, the map preset): step 2 first makes
+``coarse_clusters`` clusters, then splits each one's rows alone into its share of ``leaf_clusters``
+(in proportion to its size, by largest remainders; k-means on at most 40 sampled rows per leaf, one
+start). Step 3 links the coarse clusters, and the tree is two collapsed levels above them, the coarse
+clusters, then every leaf cluster as a leaf (at most ``max_depth`` = 4 levels). So each level groups
+the one below, ``leaf_clusters`` is the number of leaves (less only what ``min_leaf_size``
+dissolves), and each k-means step costs rows x (leaves per coarse cluster), not rows x leaves. With
+fewer than twice ``coarse_clusters`` leaves there is no coarse stage: the leaves are linked directly
+and still all become leaves of the tree.
+
 **Fixed schedule** (``levels=[6, 40, 276]``), as in Science Hierarchography: the leaf clusters are the
 last level's count, the dendrogram is cut at each earlier level's count, so each level has exactly
 the asked number of nodes (fewer only if k-means leaves a cluster empty) and the levels nest.
@@ -49,8 +59,8 @@ costs purity, and on a smoothed 3-level tree two rounds cost 20 Newsgroups about
 no navigation gain, so no preset uses them. Moved documents can leave a leaf smaller than
 ``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
 
-Scale: there are ``n_init`` k-means fits per ``fit`` (``n_fits_``, whatever the number of rows), on
-at most ``max(sample_size, 8 * k)`` rows, followed by one vectorised assignment pass; smoothing is a
+Scale: there are ``n_init`` k-means fits per ``fit`` (``n_fits_``, whatever the number of rows; plus
+one per coarse cluster with ``coarse_clusters``), on at most ``max(sample_size, 8 * k)`` rows, followed by one vectorised assignment pass; smoothing is a
 brute-force neighbour search within that sample only; the linkage works on at most
 ``max_leaf_clusters`` centroids. Nothing grows faster than linearly in the number of documents.
 """
