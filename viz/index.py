@@ -228,10 +228,6 @@ class TreeIndex:
     def _top_color(self, top: int) -> str:
         return PALETTE[self._top_rank[top] % len(PALETTE)]
 
-    def top_color(self, top: int) -> str:
-        """Colour of top-level topic at position ``top`` (shared by the sunburst and the map)."""
-        return self._top_color(top)
-
     # -- queries ---------------------------------------------------------------------------
     def node(self, node_id: str) -> Node:
         return self.nodes[self.pos[node_id]]
