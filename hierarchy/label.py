@@ -218,7 +218,7 @@ class TreeLabeler:
             return
 
         def validate(text: str, shown: Rendered) -> LabelAnswer:
-            return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text)
+            return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels)
 
         def without_contrast() -> Rendered:
             return self._prompts.leaf(template, node, with_contrast=False)

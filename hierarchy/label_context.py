@@ -52,6 +52,7 @@ class Rendered:
     messages: list[dict[str, str]]
     own_text: str = ""
     contrast_text: str = ""
+    child_labels: tuple[str, ...] = ()  # a parent's children, which its label must neither copy nor join
 
     @property
     def tokens(self) -> int:
@@ -134,12 +135,13 @@ class PromptBuilder:
                     "id": c.id,
                     "label": untrusted(c.label, rules.label_max_chars * 2),
                     "size": c.size,
+                    "share": _share(c.size, node.size),
                     "summary": untrusted(c.summary, summary_chars) if summary_chars >= budget.min_doc_chars else "",
                 }
                 for c in children[:n_children]
             ]
             context = {"node": self.node_view(node), "children": shown, "omitted": len(children) - n_children, "rules": rules.as_context()}
-            return Rendered(template.render(context), " ".join(c["label"] for c in shown))
+            return Rendered(template.render(context), " ".join(c["label"] for c in shown), child_labels=tuple(c.label for c in children))
 
         return _fit(build, len(children), budget.child_summary_chars, 0, budget)
 
@@ -165,6 +167,14 @@ class PromptBuilder:
             return Rendered(template.render(context))
 
         return _fit(build, len(siblings), budget.child_summary_chars, 0, budget)
+
+
+def _share(part: int, whole: int) -> str:
+    """``"37%"``; a sliver is ``"<1%"`` rather than a misleading 0%."""
+    if whole <= 0:
+        return "?"
+    percent = 100 * part / whole
+    return "<1%" if 0 < percent < 1 else f"{round(percent)}%"
 
 
 def _fit(build: Callable[[int, int, int], Rendered], n_items: int, chars: int, n_extra: int, budget: PromptBudget) -> Rendered:

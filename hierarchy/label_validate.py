@@ -1,14 +1,18 @@
 """Check a model's answer before it becomes a label. A failed check says what to fix, for the retry.
 
 Checks: a JSON object of the agreed shape; non-empty label within length bounds; no markdown, quotes
-or "Label:" junk; not a copy of the instructions; and for leaves, not a name taken from the contrast
-documents of sibling nodes only (the way an injected instruction in a neighbour would get in).
+or "Label:" junk; not a copy of the instructions; for leaves, neither the label nor the summary taken
+from the contrast documents of sibling nodes only (the way an injected instruction in a neighbour
+would get in, or a small model's attention drifts); for parents, a label that neither copies one child
+nor joins several; summaries free of the prompt's scaffolding (cluster ids, document counts). A
+summary over the length limit is trimmed at a sentence boundary, not failed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hierarchy.label_context import LabelRules
@@ -23,6 +27,17 @@ _STOP = {
     "the", "and", "for", "with", "from", "into", "about", "that", "this", "these", "those", "their", "its", "are", "was",
     "were", "has", "have", "not", "but", "all", "any", "use", "using", "based", "via", "over", "under", "between",
 }
+
+
+_SCAFFOLDING = (
+    (re.compile(r"\b(?:cluster|subtopic|topic|node|group)\s+\d+(?:\.\d+)*\b", re.IGNORECASE), "names a cluster id"),
+    (re.compile(r"\b\d[\d,.]*\s+(?:documents?|articles?|posts?|texts?|papers?|items?|stories|entries|subtopics)\b", re.IGNORECASE), "counts documents"),
+    (re.compile(r"^\W*(?:this|the|these|each)\s+(?:cluster|topic|subtopic|node|group|category|collection)s?\b", re.IGNORECASE), "talks about the cluster"),
+    (re.compile(r"^\W*(?:these|the|this)\s+(?:shown\s+|given\s+|representative\s+)?(?:documents?|articles?|texts?)\b", re.IGNORECASE), "talks about the documents"),
+    (re.compile(r"\bclusters?\b", re.IGNORECASE), "mentions clusters"),
+)
+_JOINERS = re.compile(r"\s*(?:,|&|\+|/|;|\band\b|\bor\b)\s*", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?\u2026](?=\s|$)")
 
 
 class InvalidAnswer(ValueError):
@@ -99,7 +114,14 @@ def content_words(text: str) -> set[str]:
     return {w for w in (m.group(0).casefold() for m in _WORD.finditer(text)) if w not in _STOP}
 
 
-def validate_label_answer(text: str, rules: LabelRules, instructions: str, own_text: str = "", contrast_text: str = "") -> LabelAnswer:
+def validate_label_answer(
+    text: str,
+    rules: LabelRules,
+    instructions: str,
+    own_text: str = "",
+    contrast_text: str = "",
+    child_labels: Sequence[str] = (),
+) -> LabelAnswer:
     data = parse_object(text)
     if "label" not in data:
         raise InvalidAnswer('the JSON object has no "label"')
@@ -108,19 +130,83 @@ def validate_label_answer(text: str, rules: LabelRules, instructions: str, own_t
     if not isinstance(summary, str) or not summary.strip():
         raise InvalidAnswer('"summary" must be a non-empty string')
     summary = " ".join(summary.split())
-    if len(summary) > rules.summary_max_chars + rules.summary_max_chars // 3:
-        raise InvalidAnswer(f'"summary" must have at most {rules.summary_max_chars} characters, it has {len(summary)}')
     if summary.lstrip().startswith(("#", "```", "- ", "* ")):
         raise InvalidAnswer('"summary" must be plain sentences, without markdown')
     if copies_instructions(summary, instructions):
         raise InvalidAnswer('"summary" copies the instructions; summarise the documents instead')
+    check_scaffolding(label, summary, own_text)
+    if child_labels:
+        check_parent_label(label, child_labels)
     if contrast_text:
         words = content_words(label)
-        if words and words <= content_words(contrast_text) and not words & content_words(own_text):
+        own_words = content_words(own_text)
+        if words and words <= content_words(contrast_text) and not words & own_words:
             raise ContrastLeak(
                 f"the label {label!r} comes from the contrast documents of neighbouring clusters, not from this cluster's own documents"
             )
-    return LabelAnswer(label, summary)
+        check_summary_contrast(summary, own_words, content_words(contrast_text))
+    return LabelAnswer(label, trim_summary(summary, rules.summary_max_chars))
+
+
+def check_scaffolding(label: str, summary: str, own_text: str) -> None:
+    """The prompt's own vocabulary (cluster ids, document counts, "this cluster") is not a description.
+
+    A phrase that also occurs in what the model was shown is content, not scaffolding: a topic may
+    well be about galaxy clusters.
+    """
+    grounded = " ".join(own_text.casefold().split())
+    for field, value in (("label", label), ("summary", summary)):
+        for pattern, what in _SCAFFOLDING:
+            found = pattern.search(value)
+            if found and " ".join(found.group(0).casefold().split()) not in grounded:
+                raise InvalidAnswer(
+                    f'"{field}" {what} ({found.group(0).strip()!r}); describe the subject itself, '
+                    "without mentioning clusters, documents, their number or any id"
+                )
+
+
+def check_parent_label(label: str, child_labels: Sequence[str]) -> None:
+    """A parent names what its children share: not one child's name, not several joined together."""
+    key, words = normalize(label), content_words(label)
+    for child in child_labels:
+        if normalize(child) == key or (words and content_words(child) == words):
+            raise InvalidAnswer(
+                f"the label {label!r} copies the subtopic {child!r}; name what all {len(child_labels)} subtopics share, one level broader"
+            )
+    parts = [p for p in _JOINERS.split(label) if p.strip()]
+    contained = [c for c in child_labels if content_words(c) and content_words(c) <= words]
+    if len(contained) >= 2 and (len(parts) >= 2 or len(contained) == len(child_labels)):
+        shown = " and ".join(repr(c) for c in contained[:3])
+        raise InvalidAnswer(
+            f"the label {label!r} joins the subtopic names {shown}; give one broader name for what they have in common, not a list"
+        )
+
+
+def check_summary_contrast(summary: str, own_words: set[str], contrast_words: set[str]) -> None:
+    """A summary whose content words come from the neighbours' documents describes the neighbours."""
+    words = content_words(summary)
+    leaked = sorted((words & contrast_words) - own_words)
+    grounded = words & (own_words | contrast_words)
+    if len(leaked) >= 2 and 3 * len(leaked) >= len(grounded):
+        raise ContrastLeak(
+            f"the summary describes the neighbouring clusters (the words {', '.join(leaked[:5])} occur only in their contrast documents); "
+            "summarise this cluster's own documents"
+        )
+
+
+def trim_summary(summary: str, limit: int) -> str:
+    """At most ``limit`` characters, cut after the last whole sentence that fits (else at a word, with an ellipsis)."""
+    if len(summary) <= limit:
+        return summary
+    head = summary[: limit + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= limit]
+    if ends and ends[-1] >= limit // 3:
+        return head[: ends[-1]].rstrip()
+    cut = summary[: max(1, limit - 1)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "\u2026"
 
 
 def validate_distinct_answer(text: str, rules: LabelRules, instructions: str, rename: list[str], fixed: dict[str, str]) -> dict[str, str]:

@@ -86,7 +86,7 @@ class BuildConfig:
     layout: str = "anchored"
     seed: int = 0
     n_keywords: int = 30
-    n_representatives: int = 5
+    n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
     store_text: bool = True
     descent_rounds: int | None = None
 

@@ -42,9 +42,9 @@ class Fault:
     message: str | None = None
 
 
-_KEYWORDS = re.compile(r"^Keywords:\s*(.+)$", re.MULTILINE)
+_KEYWORDS = re.compile(r"^Keywords(?: of the topic)?:\s*(.+)$", re.MULTILINE)
 _SIBLING = re.compile(r"^- id=(?P<id>[^;]+); label=(?P<label>[^;]*); keywords=(?P<kw>.*?)(?:; (?P<fixed>fixed))?$", re.MULTILINE)
-_CHILD = re.compile(r"^- (.+?) \(\d+ documents\)", re.MULTILINE)
+_CHILD = re.compile(r"^- (.+?) \((?:\d+ documents|<?\d+%)\)", re.MULTILINE)
 _INJECTION = re.compile(r"name this cluster ([A-Za-z][A-Za-z ]{1,40}[A-Za-z])", re.IGNORECASE)
 
 
@@ -69,10 +69,15 @@ def keyword_label(body: dict[str, Any]) -> str:
     if siblings:
         return _distinct_answer(siblings)
     match = _KEYWORDS.search(prompt)
-    words = [w.strip() for w in match.group(1).split(",") if w.strip()] if match else ["misc", "items"]
-    label = " ".join(w.title() for w in words[:2])
-    summary = f"Documents about {', '.join(words[:3])}."
     children = _CHILD.findall(prompt)
+    if match:
+        words = [w.strip() for w in match.group(1).split(",") if w.strip()]
+    elif children:  # a parent prompt without keywords (label_parent@v2): words from its children's names
+        words = [c.split()[0].lower() for c in children[:2]] + ["themes"]
+    else:
+        words = ["misc", "items"]
+    label = " ".join(w.title() for w in words[:2]) if match or not children else " ".join(w.title() for w in words)
+    summary = f"Documents about {', '.join(words[:3])}."
     if children:  # a parent: its summary mentions its children, as a real model's would
         summary = f"Documents about {', '.join(words[:3])}, such as {'; '.join(children[:3])}."
     return json.dumps({"label": label, "summary": summary})

@@ -62,7 +62,7 @@ def test_label_in_place_then_again_with_zero_requests(tree_file: Path, tmp_path:
     env = {"OPENAI_BASE_URL": fake_server.base_url}
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0, result.err
-    assert "label run over 10 nodes with fake-model" in result.out and "label_leaf@v1" in result.out and f"wrote {tree_file}" in result.out
+    assert "label run over 10 nodes with fake-model" in result.out and "label_leaf@v2" in result.out and f"wrote {tree_file}" in result.out
     tree = load_tree(tree_file)
     assert all(n.label_meta.labeler == "llm" for n in tree.iter_nodes())
     record = tree.manifest["labelling"]
@@ -112,12 +112,12 @@ def test_dry_run_of_two_thousand_leaves_is_quick(tmp_path: Path) -> None:
 def test_relabel_only_failed_and_bad_node_ids(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
     env = {"OPENAI_BASE_URL": fake_server.base_url}
     fake_server.fault_for = lambda body: Fault("malformed_content") if "Cluster 2.1 holds" in body["messages"][1]["content"] else None
-    result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
+    result = invoke(["label", str(tree_file), "-m", "fake-model", "--prompt", "v1", *common(tmp_path)], env)
     assert result.code == 0 and "1 failed" in result.out and "--only-failed" in result.out
     assert load_tree(tree_file).node("2.1").label_meta.status == "failed"
     fake_server.fault_for = None
     out = tmp_path / "relabelled.json"
-    result = invoke(["relabel", str(tree_file), "--only-failed", "-o", str(out), "-m", "fake-model", *common(tmp_path)], env)
+    result = invoke(["relabel", str(tree_file), "--only-failed", "-o", str(out), "-m", "fake-model", "--prompt", "v1", *common(tmp_path)], env)
     assert result.code == 0, result.err
     relabelled = load_tree(out)
     assert relabelled.node("2.1").label_meta.status == "ok" and relabelled.node("2.1").label == "Bitcoin Crypto"
@@ -264,15 +264,16 @@ def test_settings_resolution(tmp_path: Path) -> None:
 
 def test_relabel_only_stale_asks_for_just_the_flagged_nodes(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
     env = {"OPENAI_BASE_URL": fake_server.base_url}
-    assert invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env).code == 0
+    assert invoke(["label", str(tree_file), "-m", "fake-model", "--prompt", "v1", *common(tmp_path)], env).code == 0
     tree = load_tree(tree_file)
     tree.node("2.1").label_meta.extra.update(stale=True, size_at_label=1)  # as 'topicmap assign' flags it
     save_tree(tree, tree_file)
     before = len(fake_server.chat_requests)
-    result = invoke(["relabel", str(tree_file), "--only-stale", "--refresh", "-m", "fake-model", *common(tmp_path)], env)
+    result = invoke(["relabel", str(tree_file), "--only-stale", "--refresh", "-m", "fake-model", "--prompt", "v1", *common(tmp_path)], env)
     assert result.code == 0, result.err
     asked = fake_server.chat_requests[before:]
     assert asked and all("Cluster 2.1 holds" in r["messages"][1]["content"] for r in asked if "Cluster" in r["messages"][1]["content"])
+    assert any("Cluster 2.1 holds" in r["messages"][1]["content"] for r in asked)
     assert "stale" not in load_tree(tree_file).node("2.1").label_meta.extra
     assert "nothing to relabel" in invoke(["relabel", str(tree_file), "--only-stale", *common(tmp_path)], env).out
     same = tmp_path / "same.json"  # with -o, a script still gets its file: the unchanged tree

@@ -55,7 +55,7 @@ def test_syntax_error_names_the_prompt(tmp_path: Path) -> None:
 
 
 def test_resolve_prompt_specs(tmp_path: Path) -> None:
-    assert resolve_prompts().leaf.id == "label_leaf@v1"
+    assert resolve_prompts().leaf.id == "label_leaf@v2" and resolve_prompts().parent.id == "label_parent@v2"
     assert resolve_prompts(["v1"]).distinct.id == "distinct_siblings@v1"
     assert resolve_prompts(["label_parent@v1"]).parent.id == "label_parent@v1"
     user = tmp_path / "mine.user.j2"
@@ -106,12 +106,32 @@ def test_prompt_tokens_are_bounded_whatever_the_node_size(budget_tokens: int) ->
     assert "smaller subtopics" in parent.messages[1]["content"]  # children that did not fit are counted
 
 
-def test_leaf_prompt_shows_documents_keywords_and_contrast() -> None:
+def test_leaf_prompt_v1_shows_documents_keywords_and_contrast() -> None:
     tree = make_tree()
-    prompts = resolve_prompts()
+    prompts = resolve_prompts(["v1"])
     rendered = PromptBuilder(tree).leaf(prompts.leaf, tree.node("0.0"))
     user = rendered.messages[1]["content"]
     assert "Keywords: exoplanet, transit, orbit, star" in user
     assert user.count("<document ") == user.count("</document>") == 4  # 3 own + 1 contrast
     assert "black hole" in rendered.contrast_text and "black hole" not in rendered.own_text
     assert "never instructions" in rendered.messages[0]["content"]
+
+
+def test_v2_prompts_show_no_ids_or_counts_and_parents_no_raw_keywords() -> None:
+    """Ids and document counts in a prompt come back as scaffolding in summaries ("Cluster 2.0 contains ...")."""
+    tree = make_tree()
+    prompts = resolve_prompts()
+    builder = PromptBuilder(tree)
+    leaf = builder.leaf(prompts.leaf, tree.node("0.0"))
+    user = leaf.messages[1]["content"]
+    assert "exoplanet, transit, orbit, star" in user
+    assert user.count("<document>") == user.count("</document>") == 4  # 3 own + 1 contrast
+    assert "Cluster" not in user and "holds" not in user and "most representative" not in user
+    assert "black hole" in leaf.contrast_text and "black hole" not in leaf.own_text
+    parent = builder.parent(prompts.parent, tree.node("0"))
+    text = parent.messages[1]["content"]
+    assert "Keywords" not in text and ", ".join(tree.node("0").keywords[:3]) not in text
+    assert "%)" in text and "documents)" not in text and "Topic 0 " not in text
+    assert parent.child_labels == tuple(c.label for c in tree.children("0"))
+    root = builder.parent(prompts.parent, tree.root).messages[1]["content"]
+    assert all(f"({c.size}" not in root for c in tree.children(tree.root.id))

@@ -1,4 +1,8 @@
-"""Whole labelling runs of a small tree against the fake server: the real client, no SDK mocks."""
+"""Whole labelling runs of a small tree against the fake server: the real client, no SDK mocks.
+
+The run machinery does not depend on the prompt text; these runs pin the v1 prompts, whose text names
+each node (`Cluster 0.1 holds ...`), so a scripted fault can target one node. v2 runs: test_label_v2.py.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def node_of(body: dict[str, Any]) -> str | None:
 
 
 def run(tree: TopicTree, config: LLMConfig, cache: AnswerCache, **options: Any) -> RunReport:
-    return label_tree(tree, config, LabelOptions(prompts=resolve_prompts(options.pop("prompts", None)), **options), cache)
+    return label_tree(tree, config, LabelOptions(prompts=resolve_prompts(options.pop("prompts", ["v1"])), **options), cache)
 
 
 def labels(tree: TopicTree) -> dict[str, str]:
@@ -170,7 +174,7 @@ def test_server_dies_mid_run_then_resume(tmp_path: Path) -> None:
     checkpoint = tmp_path / "tree.json"
     tree = make_tree()
     save_tree(tree, checkpoint)
-    options = LabelOptions(prompts=resolve_prompts())
+    options = LabelOptions(prompts=resolve_prompts(["v1"]))
     with FakeOpenAIServer(die_after=4) as dying:
         report = label_tree(tree, fast_config(dying.base_url, concurrency=2, timeout=0.5), options, cache, checkpoint=lambda: save_tree(tree, checkpoint))
     assert report.aborted is not None and "cannot reach" in report.aborted
@@ -222,7 +226,7 @@ def test_prompt_injection_cannot_break_the_contract_or_other_labels(tmp_path: Pa
 def test_dry_run_sends_nothing_and_counts_calls(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
     tree = make_tree(collide=True, chain=True)
     cache = AnswerCache(tmp_path)
-    options = LabelOptions(prompts=resolve_prompts())
+    options = LabelOptions(prompts=resolve_prompts(["v1"]))
     estimate = estimate_run(tree, fast_config(fake_server.base_url), options, cache)
     assert fake_server.chat_requests == [] and tree.node("0.0").label_meta.labeler == "keywords"
     assert estimate.label_calls == 11 and estimate.reused == 1 and estimate.sibling_groups_unknown == 4
@@ -243,7 +247,7 @@ def test_relabel_a_subtree_with_another_prompt(fake_server: FakeOpenAIServer, tm
     before = len(fake_server.chat_requests)
     targets = select_nodes(tree, ["1*"])
     assert targets == {"1", "1.0", "1.1"}
-    report = run(tree, fast_config(fake_server.base_url), cache, prompts=[f"label_leaf={user}"], targets=targets, force=True)
+    report = run(tree, fast_config(fake_server.base_url), cache, prompts=["v1", f"label_leaf={user}"], targets=targets, force=True)
     asked = sorted(node_of(b) for b in fake_server.chat_requests[before:])
     assert asked == ["1", "1.0", "1.1", "root"]  # root refreshed: its input (label of 1) changed
     assert tree.node("1.0").label == "Dough Flour" and tree.node("1.0").label_meta.prompt.startswith("label_leaf@file-")
@@ -288,7 +292,7 @@ def test_checkpoint_file_is_valid_json_at_every_save(fake_server: FakeOpenAIServ
         saves.append(sum(n.label_meta.labeler == "llm" for n in load_tree(path).iter_nodes()))
 
     fake_server.fault_for = lambda body: Fault("slow", delay=0.05)
-    options = LabelOptions(prompts=resolve_prompts(), checkpoint_every=0.05)
+    options = LabelOptions(prompts=resolve_prompts(["v1"]), checkpoint_every=0.05)
     label_tree(tree, fast_config(fake_server.base_url, concurrency=1), options, AnswerCache(None), checkpoint=checkpoint)
     assert len(saves) >= 3 and saves == sorted(saves) and saves[-1] == 10
     assert json.loads(path.read_text("utf-8"))["format"] == "topicmap-tree"

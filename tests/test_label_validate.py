@@ -55,13 +55,65 @@ def test_accepts_a_clean_answer_and_tolerates_a_code_fence() -> None:
         (answer("Label: Bread Baking"), "prefix"),
         (answer("Topic"), "too generic"),
         (answer("Bread Baking", ""), "summary"),
-        (answer("Bread Baking", "x" * 500), "at most 300"),
         (answer("Bread Baking", "- a list\n- of things"), "markdown"),
     ],
 )
 def test_rejects_junk_with_a_reason_to_feed_back(text: str, reason: str) -> None:
     with pytest.raises(InvalidAnswer, match=reason):
         validate_label_answer(text, RULES, INSTRUCTIONS)
+
+
+def test_a_long_summary_is_trimmed_at_a_sentence_boundary_not_failed() -> None:
+    first = "Recipes and techniques for sourdough, rye and wheat breads, from starters to shaping. "
+    long = first + "Bakers compare flours, hydration and oven temperatures over many long and detailed posts. " * 6
+    summary = validate_label_answer(answer("Bread Baking", long), RULES, INSTRUCTIONS).summary
+    assert len(summary) <= RULES.summary_max_chars and summary.endswith(".") and summary.startswith(first.strip())
+    one_sentence = "Recipes " + "and more recipes " * 40
+    cut = validate_label_answer(answer("Bread Baking", one_sentence), RULES, INSTRUCTIONS).summary
+    assert len(cut) <= RULES.summary_max_chars and cut.endswith("\u2026") and " recipes\u2026" in cut
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "Cluster 2.0 contains recipes for bread.",
+        "This cluster contains 201 documents about bread.",
+        "These documents describe bread baking.",
+        "The topic covers bread baking at home.",
+        "Bread baking recipes, split into two clusters.",
+    ],
+)
+def test_summaries_with_the_prompts_scaffolding_are_sent_back(summary: str) -> None:
+    with pytest.raises(InvalidAnswer, match="without mentioning clusters"):
+        validate_label_answer(answer("Bread Baking", summary), RULES, INSTRUCTIONS, own_text="bread baking recipes oven")
+
+
+def test_scaffolding_words_that_the_documents_use_are_content() -> None:
+    own = "Galaxy clusters observed with X-ray telescopes; 12 papers on dark matter in clusters"
+    summary = "Observations of galaxy clusters and the dark matter they hold, from 12 papers."
+    assert validate_label_answer(answer("Galaxy Clusters", summary), RULES, INSTRUCTIONS, own_text=own).label == "Galaxy Clusters"
+
+
+def test_a_parent_label_must_not_copy_or_join_its_children() -> None:
+    children = ["Olympic Champions", "Manchester United", "Tennis Tournaments"]
+    with pytest.raises(InvalidAnswer, match="copies the subtopic 'Manchester United'"):
+        validate_label_answer(answer("Manchester United."), RULES, INSTRUCTIONS, child_labels=children)
+    with pytest.raises(InvalidAnswer, match="joins the subtopic names"):
+        validate_label_answer(answer("Olympic Champions and Manchester United"), RULES, INSTRUCTIONS, child_labels=children)
+    with pytest.raises(InvalidAnswer, match="joins the subtopic names"):
+        validate_label_answer(answer("Football & Rugby"), RULES, INSTRUCTIONS, child_labels=["Football", "Rugby"])
+    assert validate_label_answer(answer("Sport"), RULES, INSTRUCTIONS, child_labels=children).label == "Sport"
+    # a broader name that shares a word with one child is fine
+    assert validate_label_answer(answer("Football Clubs"), RULES, INSTRUCTIONS, child_labels=["Football Transfers", "Rugby"]).label == "Football Clubs"
+
+
+def test_a_summary_taken_from_the_contrast_documents_is_a_contrast_leak() -> None:
+    own = "shares profits bank interest rates economy growth quarterly"
+    contrast = "Wales beat France in a thrilling rugby match at the Millennium stadium"
+    with pytest.raises(ContrastLeak, match="neighbouring clusters"):
+        validate_label_answer(answer("Company Profits", "A rugby match between Wales and France."), RULES, INSTRUCTIONS, own, contrast)
+    fine = validate_label_answer(answer("Company Profits", "Quarterly profits, bank interest rates and growth."), RULES, INSTRUCTIONS, own, contrast)
+    assert fine.label == "Company Profits"
 
 
 def test_rejects_an_answer_that_copies_the_instructions() -> None:
