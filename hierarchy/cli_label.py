@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         "relabel",
         help=(
             "Label some nodes again, with another prompt or model; never re-clusters, never changes ids.\n\n"
-            "Labels above a relabelled node are refreshed when their inputs changed.\n\n"
+            "With --nodes, the labels above the chosen nodes are refreshed too when their inputs changed; with "
+            "--only-failed, --only-missing or --only-stale only the chosen nodes are asked, unless --with-ancestors.\n\n"
             "Examples:\n\n"
             "  topicmap relabel tree.json --only-failed  # retry what failed\n\n"
             "  topicmap relabel tree.json --only-missing --prompt label_leaf@v1\n\n"
@@ -103,6 +104,14 @@ def relabel_command(
     only_missing: Annotated[bool, typer.Option("--only-missing", help="Only nodes without an LLM label (keyword labels).")] = False,
     only_failed: Annotated[bool, typer.Option("--only-failed", help="Only nodes whose last labelling failed.")] = False,
     only_stale: Annotated[bool, typer.Option("--only-stale", help="Only nodes flagged stale by 'topicmap assign' (their size moved past the threshold).")] = False,
+    with_ancestors: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--with-ancestors/--without-ancestors",
+            help="Also refresh the labels above the chosen nodes. Default: yes with --nodes alone, no with --only-failed/--only-missing/--only-stale.",
+            show_default=False,
+        ),
+    ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask again even if an answer is cached.")] = False,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -128,10 +137,18 @@ def relabel_command(
         if args.get("output"):  # a script expects the -o file; give it the unchanged tree
             save_tree(tree, args["output"])
         return
-    run_labelling(args, targets=targets, force=True, refresh=refresh, tree=tree)
+    ancestors = with_ancestors if with_ancestors is not None else not (only_missing or only_failed or only_stale)
+    run_labelling(args, targets=targets, force=True, refresh=refresh, tree=tree, with_ancestors=ancestors)
 
 
-def run_labelling(args: dict[str, Any], targets: frozenset[str] | None, force: bool, refresh: bool, tree: TopicTree | None = None) -> None:
+def run_labelling(
+    args: dict[str, Any],
+    targets: frozenset[str] | None,
+    force: bool,
+    refresh: bool,
+    tree: TopicTree | None = None,
+    with_ancestors: bool = True,
+) -> None:
     settings = resolve_settings(args, environment(), args.get("config"))
     tree_path: Path = args["tree_path"]
     out_path: Path = args.get("output") or tree_path
@@ -142,6 +159,7 @@ def run_labelling(args: dict[str, Any], targets: frozenset[str] | None, force: b
         prompts=prompts,
         budget=PromptBudget(max_prompt_tokens=settings.max_prompt_tokens),
         targets=targets,
+        with_ancestors=with_ancestors,
         force=force,
         refresh=refresh,
     )
@@ -244,7 +262,7 @@ def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -
     ]
     if report.failed:
         lines.append(
-            f"  {report.failed:,} nodes kept their keyword labels (the reason is in label_meta.error); "
+            f"  {report.failed:,} nodes failed and kept their previous labels (the reason is in label_meta.error); "
             "retry them with: topicmap relabel TREE --only-failed"
         )
     return "\n".join(lines)

@@ -5,7 +5,8 @@ the children it needs are done (one asyncio task per node, the HTTP concurrency 
 client). Before a parent is labelled, its children's labels are made distinct. A node whose label
 inputs are unchanged since the last run keeps its label; an answer seen before comes from the cache;
 so re-running on an unchanged tree makes no requests. Failures never lose the tree: the node keeps its
-keyword label and records why.
+previous label (an earlier LLM label if it had one, else its keyword label) and records why. Each retry
+sends something new: every rejection so far, stated with its numbers, at a higher temperature.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from hierarchy.prompting import PromptSet, PromptTemplate
 from hierarchy.tree import LabelMeta, Node, TopicTree
 
 EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estimates
+RETRY_TEMPERATURE_STEP = 0.4  # added per retry: at temperature 0 a small model repeats its rejected answer
+MAX_RETRY_TEMPERATURE = 1.0
+FEEDBACK_ANSWER_CHARS = 600  # of each rejected answer shown back to the model
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class LabelOptions:
     rules: LabelRules = field(default_factory=LabelRules)
     max_attempts: int = 3  # answers per node, the error fed back after each invalid one
     targets: frozenset[str] | None = None
+    with_ancestors: bool = True  # also refresh the labels above the targets (their inputs may change)
     force: bool = False  # targets are relabelled even if their inputs did not change
     refresh: bool = False  # targets skip the cache too (fresh answers)
     checkpoint_every: float = 5.0  # seconds between checkpoints while running
@@ -74,10 +79,12 @@ class RunReport:
         return max(self.call_prompt_tokens, default=0)
 
 
-def affected(tree: TopicTree, targets: frozenset[str] | None) -> set[str]:
-    """Targets plus every ancestor (whose label inputs may change with them)."""
+def affected(tree: TopicTree, targets: frozenset[str] | None, with_ancestors: bool = True) -> set[str]:
+    """Targets plus (``with_ancestors``) every ancestor, whose label inputs may change with them."""
     if targets is None:
         return {n.id for n in tree.iter_nodes()}
+    if not with_ancestors:
+        return set(targets)
     out: set[str] = set()
     for node_id in targets:
         out.update(n.id for n in tree.path(node_id))
@@ -117,7 +124,7 @@ class TreeLabeler:
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> RunReport:
         started = time.perf_counter()
-        todo = affected(self.tree, self.options.targets)
+        todo = affected(self.tree, self.options.targets, self.options.with_ancestors)
         order = [n.id for n in self.tree.iter_bottom_up() if n.id in todo]
         self.report.planned = len(order)
         self._preflight()
@@ -239,14 +246,20 @@ class TreeLabeler:
         validate: Callable[[str, Rendered], Any],
         fallback: Callable[[], Rendered] | None,
     ) -> _Outcome:
-        """Ask, validate, and on an invalid answer ask again with the error fed back."""
+        """Ask, validate, and on an invalid answer ask again: no two tries send the same request.
+
+        Each retry shows every rejected answer so far with the reason it was rejected (the exact rule and
+        numbers), and raises the temperature by ``RETRY_TEMPERATURE_STEP``: a small model at temperature
+        0 otherwise answers a repeated question with the same rejected answer.
+        """
         assert self.client is not None
         outcome = _Outcome()
         shown = rendered
         messages = list(rendered.messages)
-        for _ in range(self.options.max_attempts):
+        rejected: list[tuple[str, str]] = []  # (answer, why)
+        for attempt in range(self.options.max_attempts):
             try:
-                result = await self.client.complete(messages)
+                result = await self.client.complete(messages, temperature=self._retry_temperature(attempt))
             except LLMError as exc:
                 if exc.fatal:
                     raise
@@ -272,12 +285,16 @@ class TreeLabeler:
                 outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
                 if isinstance(exc, ContrastLeak) and fallback is not None:
                     shown = fallback()  # the model could not keep the neighbours apart: stop showing them
-                messages = [
-                    *shown.messages,
-                    {"role": "assistant", "content": result.text[:1500]},
-                    {"role": "user", "content": f"That answer was not accepted: {exc}. Answer again with only the JSON object, following the rules."},
-                ]
+                rejected.append((result.text, str(exc)))
+                messages = [*shown.messages, *_feedback(rejected)]
         return outcome
+
+    def _retry_temperature(self, attempt: int) -> float | None:
+        """None (the configured temperature) for the first try, then a little warmer each time."""
+        if attempt == 0:
+            return None
+        base = self.config.temperature
+        return round(min(MAX_RETRY_TEMPERATURE, max(base, base + RETRY_TEMPERATURE_STEP * attempt)), 3)
 
     # -- writing into the tree --------------------------------------------------------------
     def _now(self) -> str:
@@ -301,6 +318,14 @@ class TreeLabeler:
         self._touched.add(node.id)
 
     def _fail(self, node: Node, template: PromptTemplate, error: str) -> None:
+        """Record the failure; keep an earlier LLM label if the node had one, else the keyword label."""
+        meta = node.label_meta
+        failure = {"failed_prompt": template.id, "failed_model": self.config.model, "failed_at": self._now()}
+        if meta.labeler == "llm" and "reused_from" not in meta.extra:
+            extra = {**meta.extra, **failure}
+            node.label_meta = LabelMeta("llm", meta.model, meta.prompt, meta.prompt_hash, meta.created_at, "failed", error[:500], extra)
+            self._touched.add(node.id)
+            return
         keyword_label, keyword_summary = self._keyword_fallback(node)
         extra: dict[str, Any] = {"keyword_label": keyword_label}
         if keyword_summary:
@@ -393,6 +418,25 @@ class TreeLabeler:
         self.report.prompt_tokens += tokens
         self.report.completion_tokens += EST_COMPLETION_TOKENS
         self.report.call_prompt_tokens.append(tokens)
+
+
+def _feedback(rejected: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The rejected answers, each followed by why, then a request naming every rule broken so far."""
+    messages: list[dict[str, str]] = []
+    for number, (answer, why) in enumerate(rejected, start=1):
+        messages.append({"role": "assistant", "content": answer[:FEEDBACK_ANSWER_CHARS]})
+        if number < len(rejected):
+            messages.append({"role": "user", "content": f"That answer was not accepted: {why}."})
+    reasons = "; ".join(f"({i}) {why}" for i, (_, why) in enumerate(rejected, start=1)) if len(rejected) > 1 else rejected[-1][1]
+    messages.append(
+        {
+            "role": "user",
+            "content": f"That answer was not accepted: {rejected[-1][1]}. "
+            + (f"All the problems so far: {reasons}. " if len(rejected) > 1 else "")
+            + "Write a different answer that fixes this. Answer with only the JSON object, following the rules.",
+        }
+    )
+    return messages
 
 
 @dataclass

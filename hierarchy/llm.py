@@ -161,8 +161,11 @@ class ChatClient:
             await self._client.close()
             self._client = None
 
-    async def complete(self, messages: list[dict[str, str]]) -> ChatResult:
-        """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`."""
+    async def complete(self, messages: list[dict[str, str]], temperature: float | None = None) -> ChatResult:
+        """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`.
+
+        ``temperature`` overrides the configured one for this request (a validation retry asks warmer).
+        """
         import openai
 
         assert self._semaphore is not None, "use 'async with ChatClient(...)'"
@@ -174,7 +177,7 @@ class ChatClient:
             try:
                 async with self._semaphore:
                     self.stats.requests += 1
-                    response = await client.chat.completions.create(**self._request(messages))
+                    response = await client.chat.completions.create(**self._request(messages, temperature))
                 return self._result(response, messages, attempt)
             except openai.BadRequestError as exc:
                 if self._adapt(str(exc).lower()):
@@ -189,10 +192,10 @@ class ChatClient:
                 await asyncio.sleep(delay)
 
     # -- internals --------------------------------------------------------------------------
-    def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, str]], temperature: float | None = None) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, self._token_param: self.config.max_tokens}
         if self._send_temperature:
-            request["temperature"] = self.config.temperature
+            request["temperature"] = self.config.temperature if temperature is None else temperature
         if self._json_mode:
             request["response_format"] = {"type": "json_object"}
         return request
