@@ -62,17 +62,19 @@ class Navigator(Protocol):
 
 
 def node_text(node: Node, keywords_as_summary: bool = True, subtopics: Sequence[Node] = ()) -> str:
-    """What a navigator reads about a child: its label and summary.
+    """What a navigator reads about a child: its label and summary, and for a parent its subtopics.
 
-    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary,
-    followed for a parent by the top keywords of each of its ``subtopics`` (its children), the way a
-    written summary of a broad topic names what it covers. A written summary is read as it is.
+    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary.
+    A parent, however it was labelled, lists the top keywords of each of its ``subtopics`` (its
+    children) after its summary, so written and keyword labels are read on equal terms: the same
+    extra text on both sides, and the difference between them is the labels and summaries alone.
     """
     summary = node.summary.strip()
-    if not summary and keywords_as_summary and node.keywords:
-        summary = ", ".join(node.keywords)
+    if keywords_as_summary:
+        if not summary and node.keywords:
+            summary = ", ".join(node.keywords)
         described = [c for c in subtopics if c.keywords]
-        if described:
+        if summary and described:
             summary += "; subtopics: " + "; ".join(", ".join(c.keywords[:SUBTOPIC_KEYWORDS]) for c in described)
     return f"{node.label}: {summary}" if summary else node.label
 

@@ -90,7 +90,9 @@ def test_a_keyword_labelled_parent_lists_its_subtopics():
     assert "word0-7" in text and "word0-8" not in text  # eight keywords per subtopic
     assert node_text(parent, keywords_as_summary=False, subtopics=kids) == "sport"
     parent.summary = "Team sports."
-    assert node_text(parent, subtopics=kids) == "sport: Team sports."  # a written summary is read as it is
+    written = node_text(parent, subtopics=kids)  # a written summary is read as it is, with the same subtopic list
+    assert written.startswith("sport: Team sports.; subtopics: word0-0, word0-1") and "word0-7" in written and "word0-8" not in written
+    assert written.split("; subtopics: ")[1] == text.split("; subtopics: ")[1]
 
 
 def test_embedding_navigator_finds_documents_in_a_tree_it_can_read(topic_corpus):
