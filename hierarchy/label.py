@@ -20,7 +20,15 @@ from typing import Any
 
 from hierarchy.errors import TopicmapError
 from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder, Rendered
-from hierarchy.label_validate import ContrastLeak, InvalidAnswer, LabelAnswer, normalize, validate_distinct_answer, validate_label_answer
+from hierarchy.label_validate import (
+    ContrastLeak,
+    InvalidAnswer,
+    LabelAnswer,
+    TooNarrow,
+    normalize,
+    validate_distinct_answer,
+    validate_label_answer,
+)
 from hierarchy.llm import ChatClient, LLMConfig, LLMError, LLMUnavailableError
 from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
 from hierarchy.prompting import PromptSet, PromptTemplate
@@ -225,7 +233,9 @@ class TreeLabeler:
             return
 
         def validate(text: str, shown: Rendered) -> LabelAnswer:
-            return validate_label_answer(text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels)
+            return validate_label_answer(
+                text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels, shown.documents
+            )
 
         def without_contrast() -> Rendered:
             return self._prompts.leaf(template, node, with_contrast=False)
@@ -236,6 +246,8 @@ class TreeLabeler:
             self.cache.put(key, CachedAnswer({"label": outcome.value.label, "summary": outcome.value.summary}, outcome.prompt_tokens, outcome.completion_tokens))
             self.report.labelled += 1
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
+            if outcome.warning:
+                node.label_meta.extra["warning"] = outcome.warning[:300]
         else:
             self.report.failed += 1
             self._fail(node, template, outcome.error)
@@ -282,6 +294,9 @@ class TreeLabeler:
                 outcome.value = validate(result.text, shown)
                 return outcome
             except InvalidAnswer as exc:
+                if isinstance(exc, TooNarrow) and attempt == self.options.max_attempts - 1:
+                    outcome.value, outcome.warning = exc.answer, str(exc)  # a narrow name beats no name
+                    return outcome
                 outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
                 if isinstance(exc, ContrastLeak) and fallback is not None:
                     shown = fallback()  # the model could not keep the neighbours apart: stop showing them
@@ -443,6 +458,7 @@ def _feedback(rejected: list[tuple[str, str]]) -> list[dict[str, str]]:
 class _Outcome:
     value: Any = None
     error: str = ""
+    warning: str = ""  # accepted on the last try despite a soft rule
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

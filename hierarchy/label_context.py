@@ -53,6 +53,7 @@ class Rendered:
     own_text: str = ""
     contrast_text: str = ""
     child_labels: tuple[str, ...] = ()  # a parent's children, which its label must neither copy nor join
+    documents: tuple[str, ...] = ()  # a leaf's shown documents (title + text), for the breadth check
 
     @property
     def tokens(self) -> int:
@@ -119,9 +120,10 @@ class PromptBuilder:
                 for s in contrast_nodes[:n_contrast]
             ]
             context = {"node": self.node_view(node), "documents": shown, "contrast": contrast, "rules": self.rules.as_context()}
-            own = " ".join([*context["node"]["keywords"], *(f"{d['title']} {d['text']}" for d in shown)])
+            texts = tuple(f"{d['title']} {d['text']}" for d in shown)
+            own = " ".join([*context["node"]["keywords"], *texts])
             other = " ".join(f"{' '.join(c['keywords'])} {' '.join(d['text'] for d in c['documents'])}" for c in contrast)
-            return Rendered(template.render(context), own, other)
+            return Rendered(template.render(context), own, other, documents=texts)
 
         return _fit(build, len(docs), budget.doc_chars, len(contrast_nodes), budget)
 

@@ -44,6 +44,14 @@ class InvalidAnswer(ValueError):
     """The answer broke the contract; the message is fed back to the model on the next try."""
 
 
+class TooNarrow(InvalidAnswer):
+    """A valid answer that names one part of the node. Sent back, but accepted on the last try."""
+
+    def __init__(self, message: str, answer: LabelAnswer) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
 class ContrastLeak(InvalidAnswer):
     """The label names what the contrast documents show, not the cluster: retry without them."""
 
@@ -121,6 +129,7 @@ def validate_label_answer(
     own_text: str = "",
     contrast_text: str = "",
     child_labels: Sequence[str] = (),
+    documents: Sequence[str] = (),
 ) -> LabelAnswer:
     data = parse_object(text)
     if "label" not in data:
@@ -145,7 +154,36 @@ def validate_label_answer(
                 f"the label {label!r} comes from the contrast documents of neighbouring clusters, not from this cluster's own documents"
             )
         check_summary_contrast(summary, own_words, content_words(contrast_text))
-    return LabelAnswer(label, trim_summary(summary, rules.summary_max_chars))
+    answer = LabelAnswer(label, trim_summary(summary, rules.summary_max_chars))
+    narrow = too_narrow(label, documents)
+    if narrow:
+        raise TooNarrow(narrow, answer)
+    return answer
+
+
+NARROW_SHARE = 1 / 3  # a name that only this share of the shown documents mentions names a part of the topic
+NARROW_MIN_DOCUMENTS = 4
+
+
+def too_narrow(label: str, documents: Sequence[str]) -> str:
+    """Why the label names only a part of the documents (an entity most of them never mention), or "".
+
+    Science of the check: the shown documents are chosen to cover the node (maximal marginal relevance).
+    A name whose words occur in some but under a third of them (a team in a football node, one singer
+    in a music node) is a part, not the whole. A name none of them uses literally is an abstraction
+    ("Team Sports") and passes; so does one most of them use.
+    """
+    words = content_words(label)
+    if not words or len(documents) < NARROW_MIN_DOCUMENTS:
+        return ""
+    stems = {w[:5] if len(w) > 5 else w for w in words}
+    hits = sum(1 for text in documents if stems & {w[:5] if len(w) > 5 else w for w in content_words(text)})
+    if 0 < hits < NARROW_SHARE * len(documents):
+        return (
+            f"the label {label!r} fits only {hits} of the {len(documents)} documents shown; name the subject most of them share, "
+            "not one team, person, company or event among them"
+        )
+    return ""
 
 
 def check_scaffolding(label: str, summary: str, own_text: str) -> None:

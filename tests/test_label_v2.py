@@ -172,3 +172,22 @@ def test_relabel_only_failed_asks_exactly_the_failed_nodes_and_the_dry_run_says_
     assert tree.node("2.1").label_meta.status == "ok" and tree.node("2.1").label == "Bitcoin Crypto"
     wide = invoke(["relabel", str(path), "--nodes", "2.1", "--with-ancestors", "--dry-run", "--refresh", *common], env)
     assert "dry run for 3 nodes" in wide.out  # 2.1, 2 and the root
+
+
+def test_a_name_too_narrow_for_its_documents_is_sent_back_and_accepted_only_on_the_last_try(
+    server_box: list[FakeOpenAIServer], tmp_path: Path
+) -> None:
+    def one_story(body: dict[str, Any]) -> str | None:
+        if "bitcoin" in keywords_in(body):
+            return json.dumps({"label": "Hardware Wallet Security", "summary": "Keeping crypto keys offline."})
+        return None
+
+    server = serve(server_box, one_story)
+    tree = make_tree(injection="Crypto exchanges listed three new coins this week.")  # leaf 2.1 shows 4 documents
+    report = run(tree, server, tmp_path / "cache")
+    assert report.failed == 0
+    leaf = tree.node("2.1")
+    tries = [b for b in server.chat_requests if "bitcoin" in keywords_in(b)]
+    assert len(tries) == 3 and "fits only 1 of the 4 documents" in tries[-1]["messages"][-1]["content"]
+    assert leaf.label == "Hardware Wallet Security" and leaf.label_meta.status == "ok"
+    assert "fits only 1 of the 4" in leaf.label_meta.extra["warning"]

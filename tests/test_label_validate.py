@@ -158,3 +158,22 @@ def test_distinct_answer_must_rename_every_asked_node_distinctly() -> None:
         validate_distinct_answer(clash, RULES, "", ["1", "2"], fixed)
     with pytest.raises(InvalidAnswer, match='"labels" list'):
         validate_distinct_answer("{}", RULES, "", ["1"], fixed)
+
+
+def test_a_name_that_only_a_few_of_the_shown_documents_mention_is_too_narrow() -> None:
+    from hierarchy.label_validate import TooNarrow
+
+    documents = [
+        "Manchester United beat Arsenal with a late goal.",
+        "Chelsea signed a striker for the new season.",
+        "Liverpool's manager praised the defence after the draw.",
+        "The Premiership title race tightens as Arsenal lose.",
+        "Newcastle sack their coach after a poor run of results.",
+        "Everton and Leeds share the points in a goalless game.",
+    ]
+    with pytest.raises(TooNarrow, match="fits only 1 of the 6 documents") as caught:
+        validate_label_answer(answer("Manchester United"), RULES, INSTRUCTIONS, documents=documents)
+    assert caught.value.answer.label == "Manchester United"  # kept, so a last try may still use it
+    assert validate_label_answer(answer("English Football"), RULES, INSTRUCTIONS, documents=documents).label == "English Football"
+    assert validate_label_answer(answer("Arsenal Matches"), RULES, INSTRUCTIONS, documents=documents).label == "Arsenal Matches"  # 2 of 6
+    assert validate_label_answer(answer("Chelsea"), RULES, INSTRUCTIONS, documents=documents[:3]).label == "Chelsea"  # too few to judge
