@@ -29,7 +29,7 @@ from hierarchy.label_validate import (
     validate_distinct_answer,
     validate_label_answer,
 )
-from hierarchy.llm import ChatClient, LLMConfig, LLMError, LLMUnavailableError
+from hierarchy.llm import ChatClient, LLMConfig, LLMError
 from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
 from hierarchy.prompting import PromptSet, PromptTemplate
 from hierarchy.tree import LabelMeta, Node, TopicTree
@@ -53,7 +53,6 @@ class LabelOptions:
     force: bool = False  # targets are relabelled even if their inputs did not change
     refresh: bool = False  # targets skip the cache too (fresh answers)
     checkpoint_every: float = 5.0  # seconds between checkpoints while running
-    max_consecutive_errors: int = 8  # requests failing in a row (after retries) before the run stops
 
 
 @dataclass
@@ -127,7 +126,6 @@ class TreeLabeler:
         self._touched: set[str] = set()  # nodes labelled in this run (may be renamed by the sibling pass)
         self._pending: set[str] = set()  # dry run: nodes whose label would come from a request
         self._dirty = False
-        self._error_streak = 0  # requests failed in a row: many means the server, not the node
 
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> RunReport:
@@ -273,16 +271,10 @@ class TreeLabeler:
             try:
                 result = await self.client.complete(messages, temperature=self._retry_temperature(attempt))
             except LLMError as exc:
-                if exc.fatal:
+                if exc.fatal:  # including many failures in a row (the client counts them): the server is down
                     raise
-                self._error_streak += 1
-                if self._error_streak >= self.options.max_consecutive_errors:
-                    raise LLMUnavailableError(
-                        f"{self._error_streak} requests in a row failed, the last with: {exc}; stopping until the server recovers"
-                    ) from None
                 outcome.error = str(exc)
                 return outcome
-            self._error_streak = 0
             outcome.calls += 1
             outcome.prompt_tokens += result.prompt_tokens
             outcome.completion_tokens += result.completion_tokens

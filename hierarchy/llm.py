@@ -8,14 +8,16 @@ ours and visible. Settings arrive as arguments; environment variables are read o
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hierarchy.api_response import MalformedResponse, parse_body, read_chat_completion, retry_after_seconds
 from hierarchy.errors import TopicmapError
 from hierarchy.prompting import estimate_tokens, messages_tokens
+from hierarchy.settings_check import base_url_problem
 
 if TYPE_CHECKING:
     import openai
@@ -33,6 +35,16 @@ class LLMError(TopicmapError):
 
 class LLMConfigError(LLMError):
     fatal = True
+
+
+class LLMSettingError(LLMConfigError):
+    """One setting out of range. ``field`` names it, so the CLI can name the option it came from."""
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        super().__init__(f"{field} {value!r}: {problem}")
+        self.field = field
+        self.value = value
+        self.problem = problem
 
 
 class LLMAuthError(LLMError):
@@ -92,9 +104,44 @@ class LLMConfig:
     temperature: float = 0.0
     max_tokens: int = 300
     json_mode: bool = True  # send response_format={"type": "json_object"}; dropped if the server refuses it
+    max_consecutive_failures: int = 8  # answers failing in a row (after retries) before the server counts as down
+
+    def __post_init__(self) -> None:
+        """Every setting is checked here, before any request, so a bad one never costs a request."""
+        for name, problem in _config_problems(self):
+            raise LLMSettingError(name, getattr(self, name), problem)
 
     def describe(self) -> str:
         return f"{self.model} at {self.base_url or 'the OpenAI API'}"
+
+
+def _config_problems(config: LLMConfig) -> list[tuple[str, str]]:
+    """(field, what is wrong) for every unusable setting of ``config``."""
+    problems: list[tuple[str, str]] = []
+
+    def number(name: str, low: float, high: float = math.inf, integer: bool = False, above: bool = False) -> None:
+        value = getattr(config, name)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            problems.append((name, "must be a whole number" if integer else "must be a finite number"))
+        elif (value <= low if above else value < low) or value > high:
+            limit = f"greater than {low:g}" if above else f"at least {low:g}"
+            problems.append((name, f"must be between {low:g} and {high:g}" if high < math.inf else f"must be {limit}"))
+
+    if config.base_url is not None:
+        problem = base_url_problem(config.base_url) if isinstance(config.base_url, str) else "must be a string"
+        if problem:
+            problems.append(("base_url", problem))
+    number("timeout", 0, above=True)
+    number("concurrency", 1, integer=True)
+    number("max_retries", 0, integer=True)
+    number("backoff_base", 0)
+    number("backoff_max", 0)
+    number("retry_after_max", 0)
+    number("temperature", 0, 2)
+    number("max_tokens", 1, integer=True)
+    number("max_consecutive_failures", 1, integer=True)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -127,8 +174,6 @@ class ChatClient:
     def __init__(self, config: LLMConfig, rng: random.Random | None = None) -> None:
         if not config.model:
             raise LLMConfigError("no model given: pass --model (or set it in the config file)")
-        if config.concurrency < 1:
-            raise LLMConfigError(f"concurrency must be at least 1, got {config.concurrency}")
         self.config = config
         self.stats = LLMStats()
         self._rng = rng or random.Random()
@@ -136,7 +181,8 @@ class ChatClient:
         self._token_param = "max_tokens"  # reasoning models want max_completion_tokens
         self._send_temperature = True  # some models accept only their default temperature
         self._semaphore: asyncio.Semaphore | None = None
-        self._paused_until = 0.0
+        self._paused_until = 0.0  # time.monotonic() before which no request is sent (a server's Retry-After)
+        self._failure_streak = 0  # answers that failed in a row: many means the server, not the request
         self._client: openai.AsyncOpenAI | None = None
 
     async def __aenter__(self) -> ChatClient:
@@ -165,7 +211,24 @@ class ChatClient:
         """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`.
 
         ``temperature`` overrides the configured one for this request (a validation retry asks warmer).
+        After ``max_consecutive_failures`` answers in a row failed (each after its retries), the
+        failure is an :class:`LLMUnavailableError`, which is fatal: every caller stops alike.
         """
+        try:
+            result = await self._complete(messages, temperature)
+        except LLMError as exc:
+            if exc.fatal:
+                raise
+            self._failure_streak += 1
+            if self._failure_streak >= self.config.max_consecutive_failures:
+                raise LLMUnavailableError(
+                    f"{self._failure_streak} requests in a row failed, the last with: {exc}; stopping until the server recovers"
+                ) from None
+            raise
+        self._failure_streak = 0
+        return result
+
+    async def _complete(self, messages: list[dict[str, str]], temperature: float | None) -> ChatResult:
         import openai
 
         assert self._semaphore is not None, "use 'async with ChatClient(...)'"
@@ -173,12 +236,13 @@ class ChatClient:
         attempt = 0
         while True:
             attempt += 1
-            await self._wait_for_pause()
             try:
                 async with self._semaphore:
+                    await self._wait_for_pause()  # here, not before the queue: a pause may begin while we wait
                     self.stats.requests += 1
-                    response = await client.chat.completions.create(**self._request(messages, temperature))
-                return self._result(response, messages, attempt)
+                    response = await client.chat.completions.with_raw_response.create(**self._request(messages, temperature))
+                    body = await response.http_response.aread()
+                return self._result(body, messages, attempt)
             except openai.BadRequestError as exc:
                 if self._adapt(str(exc).lower()):
                     continue  # the server refused an optional parameter: retry at once without it
@@ -213,12 +277,11 @@ class ChatClient:
             return True
         return False
 
-    def _result(self, response: Any, messages: list[dict[str, str]], attempt: int) -> ChatResult:
-        choices = getattr(response, "choices", None) or []
-        text = (choices[0].message.content or "") if choices else ""
-        usage = getattr(response, "usage", None)
-        if usage is not None and usage.prompt_tokens is not None:
-            prompt_tokens, completion_tokens, estimated = usage.prompt_tokens, usage.completion_tokens or 0, False
+    def _result(self, body: bytes, messages: list[dict[str, str]], attempt: int) -> ChatResult:
+        """The answer in a 200 body; a :class:`MalformedResponse` is classified (and retried) by the caller."""
+        text, usage = read_chat_completion(parse_body(body))
+        if usage is not None:
+            prompt_tokens, completion_tokens, estimated = usage.prompt_tokens, usage.completion_tokens, False
         else:
             prompt_tokens, completion_tokens, estimated = messages_tokens(messages), estimate_tokens(text), True
         self.stats.prompt_tokens += prompt_tokens
@@ -244,7 +307,7 @@ class ChatClient:
                 return LLMAuthError(f"{where} rejected the API key (HTTP {status}): {_message(exc)}; check OPENAI_API_KEY"), None
             if status == 404:
                 return LLMNotFoundError(f"{where} answered 404: {_message(exc)}; check --model and the base URL (it usually ends in /v1)"), None
-            retry_after = _retry_after(exc.response.headers)
+            retry_after = retry_after_seconds(exc.response.headers)
             if retry_after is not None:
                 retry_after = min(retry_after, self.config.retry_after_max)
                 self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
@@ -254,9 +317,9 @@ class ChatClient:
             if status >= 500 or status == 408:
                 return LLMServerError(f"{where} kept failing with HTTP {status} ({attempt} tries)"), backoff
             return LLMRequestError(f"{where} refused the request (HTTP {status}): {_message(exc)}"), None
-        if isinstance(exc, ValueError):  # a 200 whose body is not JSON (a proxy, a crashed worker)
+        if isinstance(exc, MalformedResponse):  # a 200 that is not a chat completion (a proxy, a crashed worker)
             self.stats.count_error("bad_response")
-            return LLMServerError(f"{where} sent a response that is not valid JSON ({attempt} tries)"), backoff
+            return LLMServerError(f"{where} sent a malformed response: {exc} ({attempt} tries)"), backoff
         raise exc
 
     def _backoff(self, attempt: int) -> float:
@@ -265,32 +328,12 @@ class ChatClient:
         return delay * (0.5 + 0.5 * self._rng.random())
 
     async def _wait_for_pause(self) -> None:
-        """After a Retry-After, every request waits: no point in hammering a server that asked us not to."""
-        remaining = self._paused_until - time.monotonic()
-        if remaining > 0:
+        """After a Retry-After, every request waits: no point in hammering a server that asked us not to.
+
+        Called just before sending, and again if another 429 extended the pause meanwhile.
+        """
+        while (remaining := self._paused_until - time.monotonic()) > 0:
             await asyncio.sleep(remaining)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if present."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _message(exc: Exception) -> str:

@@ -354,10 +354,28 @@ async def _descend_async(tree: TopicTree, navigator: LLMNavigator, target: Targe
 
 
 async def _navigate_async(tree: TopicTree, navigator: LLMNavigator, targets: Sequence[Target]) -> list[NavigationResult]:
+    """Every target at once (the client bounds the requests); the first fatal error cancels the rest."""
     import asyncio
 
     async with navigator.chat:
-        return list(await asyncio.gather(*(_descend_async(tree, navigator, t) for t in targets)))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(_descend_async(tree, navigator, t)) for t in targets]
+        except BaseExceptionGroup as errors:
+            raise _first_error(errors) from None
+    return [task.result() for task in tasks]
+
+
+def _first_error(errors: BaseExceptionGroup) -> BaseException:
+    """The error that stopped the descents (the others are the cancellations it caused)."""
+    import asyncio
+
+    for error in errors.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_error(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return errors.exceptions[0]
 
 
 def parse_choice(answer: str, labels: Sequence[str]) -> int | None:

@@ -32,7 +32,8 @@ class Fault:
     kind: ``status`` (HTTP ``status`` with optional ``retry_after``), ``slow`` (sleep ``delay`` then
     answer), ``malformed_body`` (200 with a body that is not JSON), ``malformed_content`` (valid
     envelope, message content that is not the JSON asked for), ``echo`` (JSON whose label and summary
-    copy the system prompt), ``drop`` (close the connection without answering).
+    copy the system prompt), ``drop`` (close the connection without answering), ``envelope`` (200 with
+    ``body`` as the whole response, for any endpoint: a JSON value, or ``bytes`` sent as they are).
     """
 
     kind: str
@@ -40,6 +41,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     message: str | None = None
+    body: Any = None
 
 
 _KEYWORDS = re.compile(r"^Keywords(?: of the topic)?:\s*(.+)$", re.MULTILINE)
@@ -129,6 +131,7 @@ class FakeOpenAIServer:
         self.die_after = die_after
         self.fault_for = fault_for
         self.requests: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []  # time.monotonic() of each request in ``requests``, taken on arrival
         self.answered = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -188,6 +191,7 @@ class FakeOpenAIServer:
     def _next_action(self, body: dict[str, Any]) -> Fault | None:
         with self._lock:
             self.requests.append(body)
+            self.arrived_at.append(time.monotonic())
             if self._faults:
                 return self._faults.pop(0)
         return self.fault_for(body) if self.fault_for is not None else None
@@ -253,6 +257,11 @@ class FakeOpenAIServer:
                     return
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay)
+                if fault is not None and fault.kind == "envelope":
+                    server._count_answer()
+                    raw_body = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body).encode("utf-8")
+                    self._raw(200, raw_body, "application/json")
+                    return
                 if self.path.rstrip("/").endswith("/embeddings"):
                     self._embeddings(body)
                     return
