@@ -19,7 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from hierarchy.api_response import MalformedResponse, parse_body, read_embeddings, retry_after_seconds
 from hierarchy.errors import InputError, OutputError, TopicmapError
+from hierarchy.settings_check import check_base_url, check_cache_dir
 from hierarchy.treefile import write_bytes_atomic
 
 EMBEDDERS = ("minilm", "openai", "tfidf")
@@ -105,7 +107,13 @@ class SentenceTransformerEmbedder:
 
 
 class OpenAIEmbedder:
-    """The OpenAI embeddings API (or any compatible server) through the official client, batched."""
+    """The OpenAI embeddings API (or any compatible server) through the official client, batched.
+
+    Each response is read by :func:`hierarchy.api_response.read_embeddings`: a malformed one is
+    retried like a server error, then reported with the batch and rows it was for.
+    """
+
+    remote = True  # requests cost money: the cache directory is checked before the first one
 
     def __init__(
         self,
@@ -116,7 +124,9 @@ class OpenAIEmbedder:
         max_retries: int = 5,
         timeout: float = 60.0,
         backoff: float = 1.0,
+        retry_after_max: float = 120.0,
     ) -> None:
+        check_base_url(base_url, "OPENAI_BASE_URL")
         self.model = model
         self.api_key = api_key
         self.base_url = base_url
@@ -124,6 +134,7 @@ class OpenAIEmbedder:
         self.max_retries = max_retries
         self.timeout = timeout
         self.backoff = backoff
+        self.retry_after_max = retry_after_max
         self.name = f"openai/{model}"
 
     def embed(self, texts: Sequence[str], progress: ProgressFn | None = None) -> np.ndarray:
@@ -133,27 +144,39 @@ class OpenAIEmbedder:
             raise TopicmapError("the openai embedder needs OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)")
         client = openai.OpenAI(api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0)
         out: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
+        batches = (len(texts) + self.batch_size - 1) // self.batch_size
+        for number, start in enumerate(range(0, len(texts), self.batch_size), start=1):
             batch = [t if t.strip() else " " for t in texts[start : start + self.batch_size]]
-            out.append(self._embed_batch(client, batch, openai))
+            where = f"batch {number} of {batches} (rows {start + 1}-{start + len(batch)})"
+            out.append(self._embed_batch(client, batch, where, openai))
             if progress:
                 progress(len(batch))
         return np.vstack(out).astype(np.float32)
 
-    def _embed_batch(self, client: Any, batch: list[str], openai: Any) -> np.ndarray:
-        retryable = (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+    def _embed_batch(self, client: Any, batch: list[str], where: str, openai: Any) -> np.ndarray:
+        retryable = (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, MalformedResponse)
+        server = self.base_url or "the OpenAI API"
         for attempt in range(self.max_retries + 1):
             try:
-                response = client.embeddings.create(model=self.model, input=batch)
-                ordered = sorted(response.data, key=lambda item: item.index)
-                return np.asarray([item.embedding for item in ordered], dtype=np.float32)
+                response = client.embeddings.with_raw_response.create(model=self.model, input=batch)
+                return read_embeddings(parse_body(response.http_response.read()), len(batch))
             except retryable as exc:
                 if attempt == self.max_retries:
-                    raise TopicmapError(f"embedding request failed after {attempt + 1} tries: {exc}") from None
-                time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+                    if isinstance(exc, MalformedResponse):
+                        raise TopicmapError(f"{server} sent a malformed embeddings response for {where} ({attempt + 1} tries): {exc}") from None
+                    raise TopicmapError(f"embedding request failed after {attempt + 1} tries, for {where}: {exc}") from None
+                time.sleep(self._delay(exc, attempt))
             except openai.APIStatusError as exc:
-                raise TopicmapError(f"embedding request refused ({exc.status_code}): {exc.message}") from None
+                raise TopicmapError(f"embedding request refused ({exc.status_code}) for {where}: {exc.message}") from None
         raise AssertionError("unreachable")
+
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        """The server's Retry-After if it sent one (capped), else exponential backoff with jitter."""
+        response = getattr(exc, "response", None)
+        asked = retry_after_seconds(response.headers) if response is not None else None
+        if asked is not None:
+            return min(asked, self.retry_after_max)
+        return self.backoff * (2**attempt) * (0.5 + random.random())
 
 
 def make_embedder(name: str, *, api_key: str | None = None, base_url: str | None = None, model: str | None = None, seed: int = 0) -> Embedder:
@@ -186,19 +209,21 @@ def embed_with_cache(
     cache_dir: Path | None,
     progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """Embed, reading and writing ``cache_dir/embeddings/<key>.npy``. Returns (vectors, cache_hit)."""
+    """Embed, reading and writing ``cache_dir/embeddings/<key>.npy``. Returns (vectors, cache_hit).
+
+    A damaged entry is a miss (recomputed and overwritten, with a warning). Before a remote embedder
+    is paid for vectors, the cache directory must be writable; a local one only warns if it is not.
+    """
     if cache_dir is None:
         return _checked(embedder.embed(texts, progress), len(texts), embedder.name), False
-    path = Path(cache_dir) / "embeddings" / f"{corpus_key(embedder.name, texts)}.npy"
-    if path.exists():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape[0] == len(texts):
-                if progress:
-                    progress(len(texts))
-                return cached, True
-        except (OSError, ValueError):
-            pass  # a damaged cache entry is recomputed and overwritten
+    path = cache_path(cache_dir, embedder.name, texts)
+    cached = read_cached_vectors(path, len(texts))
+    if cached is not None:
+        if progress:
+            progress(len(texts))
+        return cached, True
+    if getattr(embedder, "remote", False):
+        check_cache_dir(cache_dir)
     vectors = _checked(embedder.embed(texts, progress), len(texts), embedder.name)
     buffer = io.BytesIO()
     np.save(buffer, vectors)
@@ -209,6 +234,45 @@ def embed_with_cache(
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         print(f"warning: cannot write the embedding cache in {path.parent} ({reason}); continuing without it", file=sys.stderr)
     return vectors, False
+
+
+def cache_path(cache_dir: str | os.PathLike[str], embedder_name: str, texts: Sequence[str]) -> Path:
+    """Where the vectors of ``texts`` by ``embedder_name`` are cached."""
+    return Path(cache_dir) / "embeddings" / f"{corpus_key(embedder_name, texts)}.npy"
+
+
+def read_cached_vectors(path: Path, rows: int, mmap: bool = False) -> np.ndarray | None:
+    """The cached ``rows`` x d float matrix at ``path``; None if absent or damaged (then removed, with a warning).
+
+    A damaged entry (truncated, not numeric, wrong shape, NaN) is the cache's fault, never the input's:
+    it must not reach the pipeline, where it would be reported as bad input.
+    """
+    if not path.is_file():
+        return None
+    try:
+        vectors = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        problem = _cache_problem(vectors, rows)
+    except Exception as exc:  # noqa: BLE001 - numpy raises many kinds (zip, pickle, EOF, value) for a damaged file
+        problem = f"unreadable ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return vectors if mmap else np.asarray(vectors, dtype=np.float32)
+    print(f"warning: ignoring the embedding cache entry {path}: {problem}; computing the vectors again", file=sys.stderr)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return None
+
+
+def _cache_problem(vectors: np.ndarray, rows: int) -> str | None:
+    if not isinstance(vectors, np.ndarray) or vectors.dtype.kind not in "fiu":
+        return f"not a numeric matrix (dtype {getattr(vectors, 'dtype', '?')})"
+    if vectors.ndim != 2 or vectors.shape[0] != rows or vectors.shape[1] == 0:
+        return f"shape {vectors.shape}, expected {rows} rows of vectors"
+    for start in range(0, rows, 65536):  # in blocks: a memory-mapped corpus is never loaded whole
+        if not np.isfinite(vectors[start : start + 65536]).all():
+            return "it holds NaN or infinite values"
+    return None
 
 
 def _checked(vectors: np.ndarray, n: int, name: str) -> np.ndarray:

@@ -417,15 +417,9 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
 def _cached_corpus_vectors(texts: list[str], embedder_name: str, cache_dir: Any) -> np.ndarray | None:
     if cache_dir is None:
         return None
-    from hierarchy.embed import corpus_key
+    from hierarchy.embed import cache_path, read_cached_vectors
 
-    path = Path(cache_dir) / "embeddings" / f"{corpus_key(embedder_name, texts)}.npy"
-    if not path.exists():
-        return None
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
+    return read_cached_vectors(cache_path(cache_dir, embedder_name, texts), len(texts), mmap=True)
 
 
 def _recorded_vectors(tree: TopicTree) -> np.ndarray | None:
