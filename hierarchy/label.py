@@ -12,6 +12,7 @@ sends something new: every rejection so far, stated with its numbers, at a highe
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -216,19 +217,6 @@ class TreeLabeler:
         if unchanged and not (target and (self.options.force or self.options.refresh)):
             self.report.kept += 1
             return
-        children_pending = any(c.id in self._pending for c in self.tree.children(node.id))
-        if not (target and self.options.refresh) and not children_pending:
-            cached = self.cache.get(key)
-            if cached is not None:
-                self.report.cache_hits += 1
-                answer = LabelAnswer(str(cached.answer["label"]), str(cached.answer["summary"]))
-                self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
-                return
-        if self.dry_run:
-            self._pending.add(node.id)
-            self.report.label_calls += 1
-            self._count_estimate(rendered)
-            return
 
         def validate(text: str, shown: Rendered) -> LabelAnswer:
             return validate_label_answer(
@@ -238,7 +226,23 @@ class TreeLabeler:
         def without_contrast() -> Rendered:
             return self._prompts.leaf(template, node, with_contrast=False)
 
-        outcome = await self._ask(rendered, validate, without_contrast if leaf else None)
+        fallback = without_contrast if leaf else None
+        children_pending = any(c.id in self._pending for c in self.tree.children(node.id))
+        if not (target and self.options.refresh) and not children_pending:
+            hit = self._from_cache(key, node.id, json.dumps, validate, rendered, fallback)
+            if hit is not None:
+                answer, cached, warning = hit
+                self.report.cache_hits += 1
+                self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
+                if warning:
+                    node.label_meta.extra["warning"] = warning[:300]
+                return
+        if self.dry_run:
+            self._pending.add(node.id)
+            self.report.label_calls += 1
+            self._count_estimate(rendered)
+            return
+        outcome = await self._ask(rendered, validate, fallback)
         self.report.label_calls += outcome.calls
         if isinstance(outcome.value, LabelAnswer):
             self.cache.put(key, CachedAnswer({"label": outcome.value.label, "summary": outcome.value.summary}, outcome.prompt_tokens, outcome.completion_tokens))
@@ -249,6 +253,45 @@ class TreeLabeler:
         else:
             self.report.failed += 1
             self._fail(node, template, outcome.error)
+
+    def _from_cache(
+        self,
+        key: str,
+        node_id: str,
+        as_text: Callable[[dict[str, Any]], str],
+        validate: Callable[[str, Rendered], Any],
+        rendered: Rendered,
+        fallback: Callable[[], Rendered] | None,
+    ) -> tuple[Any, CachedAnswer, str] | None:
+        """(answer, entry, warning) for a cached answer that passes the checks a fresh one must pass, or None.
+
+        ``as_text`` turns the stored answer back into the text a model would have sent. What a fresh
+        answer may get through is accepted here too: a leaf name checked without its contrast documents
+        once they were withdrawn, and a too-narrow name (kept on the last try) with its warning. An
+        entry that fails is dropped, so the answer is asked for again.
+        """
+        cached = self.cache.get(key)
+        if cached is None:
+            return None
+
+        def check(text: str, shown: Rendered) -> tuple[Any, str]:
+            try:
+                return validate(text, shown), ""
+            except TooNarrow as exc:
+                return exc.answer, str(exc)
+
+        try:
+            text = as_text(cached.answer)
+            try:
+                value, warning = check(text, rendered)
+            except ContrastLeak:
+                if fallback is None:
+                    raise
+                value, warning = check(text, fallback())
+            return value, cached, warning
+        except InvalidAnswer as exc:
+            self.cache.discard(key, f"the stored answer for node {node_id} fails the answer checks ({exc})")
+            return None
 
     async def _ask(
         self,
@@ -373,19 +416,19 @@ class TreeLabeler:
         key = self._key(template, rendered.messages)
         fixed = {c.id: c.label for c in children if c.id not in rename}
         new_labels: dict[str, str] | None = None
-        cached = None if self.options.refresh and self._is_target(parent.id) else self.cache.get(key)
-        if cached is not None:
+
+        def validate(text: str, shown: Rendered) -> dict[str, str]:
+            return validate_distinct_answer(text, self.options.rules, shown.messages[0]["content"], rename, fixed)
+
+        hit = None if self.options.refresh and self._is_target(parent.id) else self._from_cache(key, parent.id, _distinct_text, validate, rendered, None)
+        if hit is not None:
             self.report.cache_hits += 1
-            new_labels = {str(k): str(v) for k, v in cached.answer.get("labels", {}).items()}
+            new_labels = hit[0]
         elif self.dry_run:
             self.report.sibling_calls += 1
             self._count_estimate(rendered)
             return
         else:
-
-            def validate(text: str, shown: Rendered) -> dict[str, str]:
-                return validate_distinct_answer(text, self.options.rules, shown.messages[0]["content"], rename, fixed)
-
             outcome = await self._ask(rendered, validate, None)
             self.report.sibling_calls += outcome.calls
             if isinstance(outcome.value, dict):
@@ -454,6 +497,14 @@ class _Outcome:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def _distinct_text(answer: dict[str, Any]) -> str:
+    """A stored sibling pass ``{"labels": {id: label}}`` as the model's answer format, for re-validation."""
+    labels = answer.get("labels")
+    if not isinstance(labels, dict):
+        raise InvalidAnswer('the stored answer has no "labels" object')
+    return json.dumps({"labels": [{"id": node_id, "label": label} for node_id, label in labels.items()]})
 
 
 def _label_copy(tree: TopicTree) -> TopicTree:

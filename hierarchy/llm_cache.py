@@ -2,7 +2,9 @@
 
 Only validated answers are stored, one small JSON file each (``ab/abcdef....json``), written
 atomically, so an interrupted run never leaves a half entry and a re-run of an unchanged tree makes
-no requests. A corrupt entry reads as a miss.
+no requests. An entry that cannot be read back as an answer is removed with a warning and reads as a
+miss; the labeller also re-validates every answer it reads (:meth:`AnswerCache.discard` drops one
+that fails), so a damaged or edited cache can never put into a tree what a fresh answer could not.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,13 +65,29 @@ class AnswerCache:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> CachedAnswer | None:
+        """The entry for ``key``; None if there is none or it is damaged (then it is removed, with a warning)."""
         if self.directory is None:
             return None
         try:
-            data = json.loads(self._path(key).read_text("utf-8"))
-            return CachedAnswer(dict(data["answer"]), int(data["prompt_tokens"]), int(data["completion_tokens"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = self._path(key).read_bytes()
+        except OSError:
             return None
+        try:
+            return _entry(json.loads(raw))
+        except (ValueError, RecursionError) as exc:
+            self.discard(key, f"it is damaged ({exc})")
+            return None
+
+    def discard(self, key: str, reason: str) -> None:
+        """Drop an entry that must not be used, and say so: the answer is asked for again and stored anew."""
+        if self.directory is None:
+            return
+        path = self._path(key)
+        print(f"warning: ignoring the LLM cache entry {path}: {reason}; asking again", file=sys.stderr)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache: the fresh answer cannot replace it either, and the run goes on
 
     def put(self, key: str, entry: CachedAnswer) -> None:
         if self.directory is None:
@@ -83,3 +102,16 @@ class AnswerCache:
         except OSError as exc:
             raise OutputError(f"cannot write the LLM cache in {self.directory}: {exc.strerror}") from None
         write_bytes_atomic(path, payload.encode("utf-8"))
+
+
+def _entry(data: object) -> CachedAnswer:
+    """A cache file's JSON as an entry, or a ValueError saying what is wrong with it."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    answer = data.get("answer")
+    if not isinstance(answer, dict):
+        raise ValueError('"answer" is not an object')
+    counts = [data.get("prompt_tokens"), data.get("completion_tokens")]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        raise ValueError("the token counts are not whole numbers")
+    return CachedAnswer(answer, counts[0], counts[1])  # type: ignore[arg-type]
