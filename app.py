@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from hierarchy.cli_serve import check_port, serve_tree
 from hierarchy.errors import TopicmapError
 from hierarchy.treefile import load_tree
 
@@ -22,14 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (never on a shared network)")
     args = parser.parse_args(argv)
     try:
+        check_port(args.port)
         tree = load_tree(args.tree)
+        serve_tree(tree, Path(args.tree), host=args.host, port=args.port, debug=args.debug)
     except TopicmapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from viz.app import create_app, run_app
-
-    print(f"topicmap: serving {args.tree} on http://{args.host}:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
-    run_app(create_app(tree), host=args.host, port=args.port, debug=args.debug)
     return 0
 
 

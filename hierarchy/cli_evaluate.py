@@ -106,6 +106,10 @@ def _options(
         if NavigatorName.embedding in wanted:
             raise TopicmapError(f"the embedding navigator cannot run: {exc}; or skip navigation with --navigator none") from None
         tree_embedder, note = None, str(exc)
+    if cache_dir is not None and (llm_config is not None or getattr(tree_embedder, "remote", False)):
+        from hierarchy.settings_check import check_cache_dir
+
+        check_cache_dir(cache_dir)  # requests are paid for: a cache that cannot keep their results stops the run now
     built = []
     for name in wanted:
         if name is NavigatorName.embedding:

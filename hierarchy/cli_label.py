@@ -15,6 +15,7 @@ from hierarchy.llm_cache import AnswerCache, default_cache_dir
 from hierarchy.llm_settings import EXAMPLE_CONFIG, Settings, environment, resolve_settings
 from hierarchy.pricing import load_prices, price_for
 from hierarchy.prompting import resolve_prompts
+from hierarchy.settings_check import check_cache_dir
 from hierarchy.tree import TopicTree
 from hierarchy.treefile import check_writable, load_tree, save_tree
 
@@ -154,6 +155,9 @@ def run_labelling(
     out_path: Path = args.get("output") or tree_path
     tree = tree if tree is not None else load_tree(tree_path)
     check_writable(out_path)
+    cache_dir = None if args.get("no_cache") else (settings.cache_dir or default_cache_dir())
+    if cache_dir is not None and settings.configured and not args.get("dry_run"):
+        check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now
     prompts = resolve_prompts(settings.prompts)
     options = LabelOptions(
         prompts=prompts,
@@ -163,7 +167,7 @@ def run_labelling(
         force=force,
         refresh=refresh,
     )
-    cache = AnswerCache(None if args.get("no_cache") else (settings.cache_dir or default_cache_dir()))
+    cache = AnswerCache(cache_dir)
     price_table = load_prices(settings.prices)
     if args.get("dry_run"):
         report = estimate_run(tree, settings.config, options, cache)

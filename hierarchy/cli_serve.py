@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hierarchy.errors import TopicmapError
+from hierarchy.settings_check import port_problem
 from hierarchy.tree import TopicTree
 from hierarchy.treefile import load_tree
 
@@ -26,14 +27,21 @@ def register(app: typer.Typer) -> None:
         debug: bool = typer.Option(False, "--debug", help="Dash debug mode (shows tracebacks; never on a shared network)"),
     ) -> None:
         """Explore TREE_FILE in the browser: sunburst, details, document map, search, exports."""
+        check_port(port)
         tree = load_tree(tree_file)  # TreeFileError -> one-line message, exit 2
         serve_tree(tree, tree_file, host=host, port=port, debug=debug)
 
 
+def check_port(port: int) -> None:
+    """A port the server could never bind is an error before the tree is even read."""
+    problem = port_problem(port)
+    if problem:
+        raise ServeError(f"--port {port}: {problem}")
+
+
 def serve_tree(tree: TopicTree, source: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
     """Run the Dash explorer on ``tree`` until Ctrl+C (shared by ``serve`` and ``demo``)."""
-    if not 1 <= port <= 65535:
-        raise ServeError(f"--port must be between 1 and 65535, not {port}")
+    check_port(port)
     from viz.app import create_app, run_app
 
     typer.echo(f"topicmap: serving {source} on http://{host}:{port}/ (Ctrl+C to stop)", err=True)

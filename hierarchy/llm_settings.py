@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hierarchy.errors import InputError
-from hierarchy.llm import LLMConfig
+from hierarchy.llm import LLMConfig, LLMSettingError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 LOCAL_DEFAULTS: dict[str, Any] = {"timeout": 300.0, "concurrency": 4}  # a base URL: often one local GPU or CPU
@@ -79,15 +79,28 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
     file = read_config(config_path) if config_path else {}
 
     defaults = dict(DEFAULTS)
+    sources: dict[str, str] = {}  # setting -> where its value came from, for error messages
 
     def pick(name: str, env_name: str | None = None) -> Any:
+        sources[name] = "--" + name.replace("_", "-")
         if cli.get(name) is not None:
             return cli[name]
         if env_name and env.get(env_name):
+            sources[name] = env_name
             return env[env_name]
         if name in file:
+            sources[name] = f"{name} in {config_path}"
             return file[name]
         return defaults.get(name)
+
+    def number(name: str, integer: bool = False) -> Any:
+        value = pick(name)
+        try:
+            if isinstance(value, bool) or (integer and isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value) if integer else float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{sources[name]} {value!r}: must be a {'whole number' if integer else 'number'}") from None
 
     key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
     api_key = env.get(key_var) or None
@@ -100,18 +113,16 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
             model=str(model),
             base_url=base_url,
             api_key=api_key,
-            timeout=float(pick("timeout")),
-            concurrency=int(pick("concurrency")),
-            max_retries=int(pick("max_retries")),
-            temperature=float(pick("temperature")),
+            timeout=number("timeout"),
+            concurrency=number("concurrency", integer=True),
+            max_retries=number("max_retries", integer=True),
+            temperature=number("temperature"),
         )
-        max_prompt_tokens = int(pick("max_prompt_tokens"))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"invalid LLM setting: {exc}") from None
-    if config.concurrency < 1:
-        raise InputError(f"--concurrency must be at least 1, got {config.concurrency}")
+    except LLMSettingError as exc:
+        raise InputError(f"{sources.get(exc.field, exc.field)} {_shown(exc.value)}: {exc.problem}") from None
+    max_prompt_tokens = number("max_prompt_tokens", integer=True)
     if max_prompt_tokens < 500:  # the instructions alone take about 300
-        raise InputError(f"--max-prompt-tokens must be at least 500, got {max_prompt_tokens}")
+        raise InputError(f"{sources['max_prompt_tokens']} {max_prompt_tokens}: must be at least 500")
     from_file = file.get("prompt", [])
     prompts = list(cli.get("prompt") or []) or ([from_file] if isinstance(from_file, str) else list(from_file))
     cache_dir = cli.get("cache_dir") or file.get("cache_dir")
@@ -124,6 +135,11 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
         prices=Path(prices) if prices else None,
         max_prompt_tokens=max_prompt_tokens,
     )
+
+
+def _shown(value: object) -> str:
+    """A setting's value as the user typed it: numbers plain, text quoted."""
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
 
 
 def environment() -> dict[str, str]:
