@@ -81,3 +81,21 @@ def test_topicmap_serve_is_registered(tmp_path: Path, capsys: pytest.CaptureFixt
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no such tree file" in err
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_app_py_bad_port_is_one_line_and_exit_2(tmp_path: Path, port: str) -> None:
+    path = tmp_path / "tree.json"
+    save_tree(small_tree(), path)
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), str(path), "--port", port], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: --port {port}: must be between 1 and 65535"]
+
+
+def test_topicmap_serve_bad_port_is_checked_before_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hierarchy import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", str(tmp_path / "missing.json"), "--port", "70000"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: --port 70000: must be between 1 and 65535"

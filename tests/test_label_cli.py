@@ -256,7 +256,7 @@ def test_settings_resolution(tmp_path: Path) -> None:
     config.write_text('[llm]\napi_key = "sk-secret"\n', "utf-8")
     with pytest.raises(InputError, match="do not put API keys in files"):
         resolve_settings({}, {}, config)
-    with pytest.raises(InputError, match="concurrency must be at least 1"):
+    with pytest.raises(InputError, match="--concurrency 0: must be at least 1"):
         resolve_settings({"concurrency": 0}, {})
     with pytest.raises(InputError, match="no such config file"):
         resolve_settings({}, {}, tmp_path / "missing.toml")

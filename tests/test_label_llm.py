@@ -173,7 +173,7 @@ def test_concurrency_is_bounded(fake_server: FakeOpenAIServer) -> None:
 def test_retry_after_parsing() -> None:
     from email.utils import formatdate
 
-    from hierarchy.llm import _retry_after
+    from hierarchy.api_response import retry_after_seconds as _retry_after
 
     assert _retry_after({"retry-after": "3"}) == 3.0
     assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25

@@ -164,7 +164,7 @@ def test_a_node_past_the_timeout_fails_alone(fake_server: FakeOpenAIServer, tmp_
 def test_a_failing_server_stops_the_run_instead_of_failing_every_node(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
     fake_server.fault_for = lambda body: Fault("status", status=503)
     tree = make_tree()
-    report = run(tree, fast_config(fake_server.base_url, max_retries=0, concurrency=1), AnswerCache(tmp_path), max_consecutive_errors=3)
+    report = run(tree, fast_config(fake_server.base_url, max_retries=0, concurrency=1, max_consecutive_failures=3), AnswerCache(tmp_path))
     assert report.aborted is not None and "3 requests in a row failed" in report.aborted and "HTTP 503" in report.aborted
     assert len(fake_server.chat_requests) == 3 and report.failed == 2  # the third request stopped the run
 
