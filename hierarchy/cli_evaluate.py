@@ -115,7 +115,10 @@ def _options(
         if name is NavigatorName.embedding:
             built.append(EmbeddingNavigator(tree_embedder, cache_dir))
         else:
-            built.append(LLMNavigator(LabellerChat(llm_config), model=llm_config.model))
+            from hierarchy.llm_cache import AnswerCache
+
+            answers = AnswerCache(cache_dir / "navigate" if cache_dir is not None else None)
+            built.append(LLMNavigator(LabellerChat(llm_config), model=llm_config.model, seed=seed, cache=answers))
     return EvaluateOptions(
         references=references,
         vectors=vectors,

@@ -87,6 +87,14 @@ def render_report(report: dict[str, Any]) -> str:
                 f"(± {_standard_error_points(nav['exact_leaf_accuracy'], nav['sample'])} points, 1 s.e.), "
                 f"node match {_pct(nav['node_match'])}; {per_level}"
             )
+            if nav.get("positions"):
+                total = max(1, sum(nav["positions"]))
+                picked = ", ".join(
+                    f"{i + 1}: {c / total:.0%} (unbiased {e / total:.0%})" for i, (c, e) in enumerate(zip(nav["positions"], nav["expected_positions"]))
+                )
+                lines.append(f"    candidates shown in a seeded random order; answers by shown position: {picked}")
+            if nav.get("cache_hits"):
+                lines.append(f"    {nav['cache_hits']} answers from the cache")
             if nav["invalid_answers"]:
                 lines.append(f"    {nav['invalid_answers']} answers named no candidate (counted as misses), e.g. {nav['invalid_examples'][0]!r}")
         if report["depth"] > BROWSABLE_DEPTH:

@@ -296,7 +296,13 @@ class ChatClient:
         backoff = self._backoff(attempt)
         if isinstance(exc, openai.APITimeoutError):
             self.stats.count_error("timeout")
-            return LLMTimeoutError(f"{where} did not answer within {self.config.timeout:g} s ({attempt} tries)"), backoff
+            hint = (
+                f"; with {self.config.concurrency} requests in flight, a server that answers one at a time (llama.cpp, Ollama on a CPU) "
+                "keeps each waiting in its queue: lower --concurrency (e.g. -j 1) or raise --timeout"
+                if self.config.concurrency > 1
+                else "; raise --timeout if the server is just slow"
+            )
+            return LLMTimeoutError(f"{where} did not answer within {self.config.timeout:g} s ({attempt} tries){hint}"), backoff
         if isinstance(exc, openai.APIConnectionError):
             self.stats.count_error("connection")
             return LLMConnectionError(f"cannot reach {where} ({attempt} tries): {_message(exc)}"), backoff

@@ -17,6 +17,11 @@ from hierarchy.llm import LLMConfig, LLMSettingError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 LOCAL_DEFAULTS: dict[str, Any] = {"timeout": 300.0, "concurrency": 4}  # a base URL: often one local GPU or CPU
+# A server on this machine (llama.cpp, Ollama, LM Studio on a laptop) usually answers one request at a
+# time, a minute or more each on a CPU: two in flight keep it busy while a third would only wait in its
+# queue and time out. Measured: Qwen2.5 1.5B on 2 CPU cores took 230 s for one request at -j 2.
+LOOPBACK_DEFAULTS: dict[str, Any] = {"timeout": 900.0, "concurrency": 2}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 DEFAULTS: dict[str, Any] = {
     "timeout": 60.0,
     "concurrency": 8,
@@ -107,6 +112,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
     base_url = pick("base_url", "OPENAI_BASE_URL") or None
     if base_url and "api.openai.com" not in base_url:
         defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience
+        if _is_loopback(str(base_url)):
+            defaults.update(LOOPBACK_DEFAULTS)
     model = pick("model", "TOPICMAP_MODEL") or DEFAULT_MODEL
     try:
         config = LLMConfig(
@@ -145,3 +152,13 @@ def _shown(value: object) -> str:
 def environment() -> dict[str, str]:
     """A snapshot of the variables this module looks at (the CLI passes it in)."""
     return dict(os.environ)
+
+
+def _is_loopback(base_url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(base_url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in LOOPBACK_HOSTS or host.startswith("127.")

@@ -148,6 +148,9 @@ class NavigationScores:
     invalid_answers: int
     invalid_examples: list[str] = field(default_factory=list)
     labels: str = ""  # which labels were read, e.g. "keywords" or "llm"
+    positions: list[int] = field(default_factory=list)  # LLM navigator: answers naming the 1st, 2nd, ... shown candidate
+    expected_positions: list[float] = field(default_factory=list)  # ... and how many an unbiased reader would give
+    cache_hits: int = 0
 
 
 def descend(tree: TopicTree, navigator: Navigator, target: Target) -> NavigationResult:
@@ -171,7 +174,11 @@ def navigate(tree: TopicTree, navigator: Navigator, targets: Sequence[Target], s
         results = asyncio.run(_navigate_async(tree, navigator, targets))
     else:
         results = [descend(tree, navigator, t) for t in targets]
-    return score_navigation(results, navigator.name, seed, labels=_labelers(tree)), results
+    scores = score_navigation(results, navigator.name, seed, labels=_labelers(tree))
+    if isinstance(navigator, LLMNavigator):
+        scores.positions, scores.expected_positions = navigator.position_counts()
+        scores.cache_hits = navigator.cache_hits
+    return scores, results
 
 
 def score_navigation(results: Sequence[NavigationResult], name: str, seed: int, labels: str = "") -> NavigationScores:
@@ -297,20 +304,48 @@ class LLMNavigator:
     """A chat model picks a numbered child by its label and summary; answers are checked against the list.
 
     ``chat`` is a :class:`ChatBackend` (sync ``complete``) or :class:`LabellerChat` (async); with the
-    latter, targets are navigated concurrently (each descent is sequential by nature).
+    latter, targets are navigated concurrently (each descent is sequential by nature). Candidates are
+    shown in an order shuffled per target and step (seeded), so a model that favours the first option
+    cannot look accurate because the largest child comes first; how often each shown position was
+    picked is counted against what an unbiased reader would give. Valid answers go to ``cache`` (keyed
+    like labels: model, prompt, rendered messages), so a rerun asks nothing again.
     """
 
-    def __init__(self, chat: Any, model: str = "", prompt: Any = None, keywords_as_summary: bool = True, document_chars: int = 600) -> None:
+    def __init__(
+        self,
+        chat: Any,
+        model: str = "",
+        prompt: Any = None,
+        keywords_as_summary: bool = True,
+        document_chars: int = 600,
+        seed: int = 0,
+        cache: Any = None,
+    ) -> None:
+        from hierarchy.llm_cache import AnswerCache
+
         self.chat = chat
         self.model = model
         self.prompt = prompt
         self.keywords_as_summary = keywords_as_summary
         self.document_chars = document_chars
+        self.seed = seed
+        self.cache = cache if cache is not None else AnswerCache(None)
         self.name = f"llm:{model}" if model else "llm"
+        self.cache_hits = 0
         self._prompt: Any = None
+        self._chosen: dict[int, int] = {}
+        self._expected: dict[int, float] = {}
 
     def prepare(self, tree: TopicTree, targets: Sequence[Target]) -> None:
         self._prompt = self.prompt or navigate_prompt()
+
+    def shown_order(self, target: Target, parent: Node, count: int) -> list[int]:
+        """The candidates' indices in the order shown to the model: shuffled, the same for the same seed."""
+        import random
+
+        order = list(range(count))
+        random.Random(f"topicmap-navigate:{self.seed}:{target.row}:{parent.id}").shuffle(order)
+        return order
 
     def messages(self, target: Target, parent: Node, candidates: Sequence[Node]) -> list[dict[str, str]]:
         from hierarchy.prompting import untrusted
@@ -327,12 +362,48 @@ class LLMNavigator:
         return self._prompt.render(context)
 
     def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice:
-        answer = self.chat.complete(self.messages(target, parent, candidates))
-        return Choice(parse_choice(answer, [c.label for c in candidates]), answer)
+        order, messages, key, cached = self._ask(target, parent, candidates)
+        answer = cached if cached is not None else self.chat.complete(messages)
+        return self._pick(order, candidates, key, answer, cached is not None)
 
     async def achoose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice:
-        answer = await self.chat.complete(self.messages(target, parent, candidates))
-        return Choice(parse_choice(answer, [c.label for c in candidates]), answer)
+        order, messages, key, cached = self._ask(target, parent, candidates)
+        answer = cached if cached is not None else await self.chat.complete(messages)
+        return self._pick(order, candidates, key, answer, cached is not None)
+
+    def position_counts(self) -> tuple[list[int], list[float]]:
+        """Answers per shown position (1st, 2nd, ...) and the counts an unbiased reader would give."""
+        width = max([*self._chosen, *self._expected], default=-1) + 1
+        return [self._chosen.get(i, 0) for i in range(width)], [round(self._expected.get(i, 0.0), 2) for i in range(width)]
+
+    def _ask(self, target: Target, parent: Node, candidates: Sequence[Node]) -> tuple[list[int], list[dict[str, str]], str, str | None]:
+        from hierarchy.llm_cache import cache_key
+
+        order = self.shown_order(target, parent, len(candidates))
+        messages = self.messages(target, parent, [candidates[i] for i in order])
+        key = cache_key(self.model, self._prompt.id, self._prompt.hash, messages, {})
+        entry = self.cache.get(key)
+        cached = entry.answer.get("text") if entry is not None else None
+        if entry is not None and not (isinstance(cached, str) and parse_choice(cached, [candidates[i].label for i in order]) is not None):
+            self.cache.discard(key, "it is not a valid navigation answer")
+            cached = None
+        return order, messages, key, cached if isinstance(cached, str) else None
+
+    def _pick(self, order: list[int], candidates: Sequence[Node], key: str, answer: str, from_cache: bool) -> Choice:
+        from hierarchy.llm_cache import CachedAnswer
+
+        shown = [candidates[i] for i in order]
+        position = parse_choice(answer, [c.label for c in shown])
+        if position is None:
+            return Choice(None, answer)
+        for i in range(len(shown)):
+            self._expected[i] = self._expected.get(i, 0.0) + 1.0 / len(shown)
+        self._chosen[position] = self._chosen.get(position, 0) + 1
+        if from_cache:
+            self.cache_hits += 1
+        else:
+            self.cache.put(key, CachedAnswer({"text": answer}, 0, 0))
+        return Choice(order[position], answer)
 
 
 def _summary(node: Node, keywords_as_summary: bool) -> str:

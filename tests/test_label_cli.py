@@ -242,8 +242,12 @@ def test_settings_resolution(tmp_path: Path) -> None:
 
     none = resolve_settings({}, {})
     assert not none.configured and none.config.model == "gpt-4o-mini" and none.config.concurrency == 8
-    local = resolve_settings({}, {"OPENAI_BASE_URL": "http://localhost:11434/v1"})
-    assert local.configured and local.config.timeout == 300 and local.config.concurrency == 4
+    remote = resolve_settings({}, {"OPENAI_BASE_URL": "http://gpu-box.lan:8000/v1"})
+    assert remote.configured and remote.config.timeout == 300 and remote.config.concurrency == 4
+    for url in ("http://localhost:11434/v1", "http://127.0.0.1:8765/v1", "http://[::1]:8080/v1"):
+        local = resolve_settings({}, {"OPENAI_BASE_URL": url})  # this machine: one request at a time, slowly
+        assert local.configured and local.config.timeout == 900 and local.config.concurrency == 2, url
+    assert resolve_settings({"concurrency": 6}, {"OPENAI_BASE_URL": "http://localhost:11434/v1"}).config.concurrency == 6
     keyed = resolve_settings({}, {"OPENAI_API_KEY": "sk-test"})
     assert keyed.configured and keyed.config.api_key == "sk-test" and keyed.config.base_url is None
     config = tmp_path / "c.toml"

@@ -179,11 +179,14 @@ def test_a_document_cannot_break_out_of_its_block():
 def test_llm_navigator_over_http_with_the_labellers_client():
     from hierarchy.llm import LLMConfig
 
+    def number_of(label, messages):
+        return next(i for i, line in enumerate(candidate_lines(messages), start=1) if line.split(". ", 1)[1].split(" — ")[0] == label)
+
     def answer(messages):
         user = messages[-1]["content"]
         if "top-level" in user:
-            return '{"choice": 1}'
-        return "the second one" if re.search(r"<document>\n.* 1\n</document>", user) else "2"
+            return json.dumps({"choice": number_of("sport", messages)})
+        return "the second one" if re.search(r"<document>\n.* 1\n</document>", user) else str(number_of("tennis", messages))
 
     tree = hand_tree()
     with FakeChatServer(answer) as server:
@@ -192,13 +195,40 @@ def test_llm_navigator_over_http_with_the_labellers_client():
     first = server.requests[0]
     assert first["model"] == "fake-model"
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
-    assert any("1. sport" in r["messages"][1]["content"] and "2. money" in r["messages"][1]["content"] for r in server.requests)
+    assert any(". sport\n" in r["messages"][1]["content"] and ". money\n" in r["messages"][1]["content"] for r in server.requests)
     for result in results:
         if result.doc_id.endswith("-0"):
             assert result.predicted_path == ["0", "0.1"] and result.invalid_answer is None
         else:
             assert result.predicted_path == ["0"] and result.invalid_answer == "the second one"
     assert scores.invalid_answers == 4 and scores.exact_leaf_accuracy == 0.125
+
+
+def test_llm_navigator_shuffles_candidates_counts_positions_and_caches_answers(tmp_path: Path):
+    """A model that always answers "1" looks right only when the right child comes first; shuffled, it is found out."""
+    from hierarchy.llm_cache import AnswerCache
+
+    tree = hand_tree()
+    targets = sample_targets(tree, 8)
+    first = OracleChat(tree, wrong='{"choice": 1}')
+    scores, _ = navigate(tree, LLMNavigator(first, model="m", seed=0), targets)
+    assert sum(scores.positions) == first.calls == 16 and scores.positions[0] == 16
+    assert scores.expected_positions == [8.0, 8.0]  # two candidates per step: an unbiased reader picks each half the time
+    orders = {tuple(LLMNavigator(first, seed=0).shown_order(t, tree.root, 2)) for t in targets}
+    assert orders == {(0, 1), (1, 0)}  # the order differs between targets
+    assert LLMNavigator(first, seed=0).shown_order(targets[0], tree.root, 2) == LLMNavigator(first, seed=0).shown_order(targets[0], tree.root, 2)
+    assert 0 < scores.exact_leaf_accuracy < 1
+
+    oracle = OracleChat(tree)
+    cache = AnswerCache(tmp_path / "answers")
+    scores, _ = navigate(tree, LLMNavigator(oracle, model="m", seed=3, cache=cache), targets)
+    assert scores.exact_leaf_accuracy == 1.0 and oracle.calls == 16 and scores.cache_hits == 0
+    again = OracleChat(tree)
+    scores, _ = navigate(tree, LLMNavigator(again, model="m", seed=3, cache=cache), targets)
+    assert scores.exact_leaf_accuracy == 1.0 and again.calls == 0 and scores.cache_hits == 16
+    other_model = OracleChat(tree)
+    navigate(tree, LLMNavigator(other_model, model="other", seed=3, cache=cache), targets)
+    assert other_model.calls == 16
 
 
 def test_cli_evaluate_with_the_llm_navigator(tmp_path: Path, topic_corpus):
@@ -236,7 +266,10 @@ def test_llm_navigator_failed_requests_are_misses_and_fatal_errors_stop():
     def fault(body):
         return Fault("status", status=500) if "doc 0.0 0\n</document>" in body["messages"][-1]["content"] else None
 
-    with FakeOpenAIServer(responder=lambda body: '{"choice": 1}', fault_for=fault) as server:
+    def by_label(body):  # names the candidate rather than its number: candidates are shown in a shuffled order
+        return '"sport"' if "top-level" in body["messages"][-1]["content"] else '"football"'
+
+    with FakeOpenAIServer(responder=by_label, fault_for=fault) as server:
         scores, results = navigate(tree, LLMNavigator(LabellerChat(LLMConfig(base_url=server.base_url, **config))), targets)
     by_id = {r.doc_id: r for r in results}
     assert by_id["0.0-0"].invalid_answer.startswith("(request failed") and by_id["0.0-0"].predicted_path == []
