@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from hierarchy.errors import InputError, OutputError, TopicmapError
-from hierarchy.treefile import write_bytes_atomic
+from hierarchy.safe_write import write_bytes_atomic
 
 EMBEDDERS = ("minilm", "openai", "tfidf")
 ProgressFn = Callable[[int], None]
