@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from hierarchy.errors import InputError, OutputError
-from hierarchy.safe_write import HOST, StrPath, resolve_target
+from hierarchy.safe_write import HOST, NAME_PART, StrPath, resolve_target
 
 POLL_SECONDS = 0.1
 
@@ -46,7 +46,7 @@ class Holder:
 def lock_path_for(path: StrPath) -> Path:
     """``.NAME.lock`` beside the file a write to ``path`` replaces (a symlink and its target share one lock)."""
     target = resolve_target(path)
-    return target.parent / f".{target.name}.lock"
+    return target.parent / f".{target.name[:NAME_PART]}.lock"
 
 
 class FileLock:

@@ -34,10 +34,12 @@ from hierarchy.errors import OutputError
 StrPath = str | os.PathLike[str]
 
 STALE_AFTER_SECONDS = 24 * 3600  # a temp file whose writer cannot be proven dead is removed after a day untouched
+NAME_PART = 150  # of a target's name in its temp and lock file names, which must stay under the 255-byte limit
 HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "localhost"
 
-_writing: dict[str, str] = {}  # temp file -> the path the user asked for; what a SIGTERM must clean up
-_writing_guard = threading.Lock()
+# temp file -> the path the user asked for: what a SIGTERM must clean up. No lock guards it: single dict
+# operations are atomic, and the signal handler must never wait for a lock its own thread may hold.
+_writing: dict[str, str] = {}
 
 
 class Terminated(BaseException):
@@ -118,7 +120,7 @@ def write_chunks_atomic(path: StrPath, chunks: Iterable[str | bytes]) -> Path:
         previous = os.stat(target)
     except FileNotFoundError:
         previous = None
-    tmp = directory / f".{target.name}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
+    tmp = directory / f".{target.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
     # A new file is created 0666 and the kernel applies the umask; over an existing one the temp file
     # starts private and takes the old file's mode once written.
     create_mode = 0o600 if previous is not None else 0o666
@@ -126,8 +128,7 @@ def write_chunks_atomic(path: StrPath, chunks: Iterable[str | bytes]) -> Path:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
-    with _writing_guard:
-        _writing[str(tmp)] = str(path)
+    _writing[str(tmp)] = str(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             for chunk in chunks:
@@ -143,8 +144,7 @@ def write_chunks_atomic(path: StrPath, chunks: Iterable[str | bytes]) -> Path:
             raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
         raise
     finally:
-        with _writing_guard:
-            _writing.pop(str(tmp), None)
+        _writing.pop(str(tmp), None)
     _fsync_directory(directory)
     return path
 
@@ -183,7 +183,9 @@ def _unlink_quietly(path: StrPath) -> None:
 # -- leftovers ----------------------------------------------------------------------------
 def _temp_pattern(target_name: str) -> re.Pattern[str]:
     """Our temp names ``.NAME.PID.HOST.TOKEN.tmp``, and ``.NAME.XXXXXXXX.tmp`` from older topicmap versions."""
-    return re.compile(rf"\.{re.escape(target_name)}\.(?:(?P<pid>\d+)\.(?P<host>[A-Za-z0-9-]+)\.[0-9a-f]{{8}}|[a-z0-9_]{{8}})\.tmp")
+    ours = rf"{re.escape(target_name[:NAME_PART])}\.(?P<pid>\d+)\.(?P<host>[A-Za-z0-9-]+)\.[0-9a-f]{{8}}"
+    legacy = rf"{re.escape(target_name)}\.[a-z0-9_]{{8}}"
+    return re.compile(rf"\.(?:{ours}|{legacy})\.tmp")
 
 
 def stale_temps(target: Path) -> Iterator[Path]:
@@ -243,8 +245,7 @@ def stop_cleanly_on_sigterm() -> Iterator[None]:
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         nonlocal received
-        with _writing_guard:
-            unfinished = dict(_writing)
+        unfinished = _writing.copy()
         for tmp in unfinished:
             _unlink_quietly(tmp)
         if received:  # a second SIGTERM while unwinding: let the cleanup finish
