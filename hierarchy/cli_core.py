@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.embed import default_cache_dir, embed_with_cache, make_embedder
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
@@ -20,7 +21,7 @@ from hierarchy.layout import LAYOUTS
 from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.progress import counter
 from hierarchy.summary import OUTLINE_LINES, full_report
-from hierarchy.treefile import assignments_csv, check_writable, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
+from hierarchy.treefile import assignments_csv, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
 
 
 class EmbedderName(str, Enum):
@@ -134,6 +135,7 @@ def register(app: typer.Typer) -> None:
         )
     )
     def build(
+        ctx: typer.Context,
         input: Annotated[Path, typer.Argument(help="documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")],
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file to write [default: <input name>.tree.json in the current directory]")] = None,
         text_column: Annotated[str, typer.Option(help="column with the text to cluster and show")] = "text",
@@ -159,10 +161,11 @@ def register(app: typer.Typer) -> None:
         skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
         no_text: Annotated[bool, typer.Option("--no-text", help="do not store document texts in the tree file (smaller; the dashboard then shows titles only)")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+        wait: WaitOpt = 0,
     ) -> None:
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
-        check_writable(output)
+        claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
         if layout not in LAYOUTS:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
         config = BuildConfig(
@@ -221,12 +224,13 @@ def register(app: typer.Typer) -> None:
         )
     )
     def export(
+        ctx: typer.Context,
         tree_file: Annotated[Path, typer.Argument(help="a tree file written by 'topicmap build'")],
         format: Annotated[ExportFormat, typer.Option("--format", "-f", help="nested | csv | json | html")] = ExportFormat.nested,
         output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
+        wait: WaitOpt = 0,
     ) -> None:
-        if str(output) != "-":
-            check_writable(output)
+        claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         if format is ExportFormat.nested:
             text = json.dumps(nested_dict(tree), ensure_ascii=False, indent=1)
@@ -250,6 +254,7 @@ def register(app: typer.Typer) -> None:
         )
     )
     def demo(
+        ctx: typer.Context,
         corpus: Annotated[str, typer.Option(help="bbc or papers")] = "bbc",
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file [default: out/<corpus>.tree.json]")] = None,
         data_dir: Annotated[Optional[Path], typer.Option(help="folder with the demo files [default: the project's data/]")] = None,
@@ -257,6 +262,7 @@ def register(app: typer.Typer) -> None:
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
         host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,
+        wait: WaitOpt = 0,
     ) -> None:
         files = {"bbc": ("bbc.jsonl.gz", "bbc.minilm.npy"), "papers": ("papers.jsonl", "papers.minilm.npy")}
         if corpus not in files:
@@ -265,13 +271,15 @@ def register(app: typer.Typer) -> None:
         docs, vectors_file = (folder / name for name in files[corpus])
         output = output or Path("out") / f"{corpus}.tree.json"
         output.parent.mkdir(parents=True, exist_ok=True)
-        check_writable(output)
+        locks = claim_outputs(ctx, {"the demo documents": docs, "the demo embeddings": vectors_file}, {"-o": output}, wait)
         documents = read_documents(docs)
         vectors = load_embeddings(vectors_file, len(documents))
         config = BuildConfig(seed=seed, min_leaf_size=5 if len(documents) < 200 else 10)
         inputs = BuildInputs(str(docs), documents.sha256, {"name": "sentence-transformers/all-MiniLM-L6-v2", "source": str(vectors_file)})
         tree = build_tree(documents, vectors, config, inputs, show_progress=True)
         save_tree(tree, output)
+        for lock in locks:  # written: the dashboard below only reads it
+            lock.release()
         typer.echo(full_report(tree, max_depth=2))
         typer.echo(f"\nwrote {output}")
         if serve:

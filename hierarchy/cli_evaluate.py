@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.tree import TopicTree
 
@@ -165,6 +166,7 @@ def register(app: typer.Typer) -> None:
         )
     )
     def evaluate(
+        ctx: typer.Context,
         tree_file: Annotated[Path, typer.Argument(help="a tree file")],
         labels: LabelsOpt = [],  # noqa: B006 - typer needs a literal default
         labels_file: LabelsFileOpt = None,
@@ -184,13 +186,13 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="also write the JSON report to this file")] = None,
         cache_dir: CacheOpt = None,
         no_cache: NoCacheOpt = False,
+        wait: WaitOpt = 0,
     ) -> None:
         from hierarchy.evaluate import evaluate_tree
         from hierarchy.evaluate_report import render_report
-        from hierarchy.treefile import check_writable, load_tree, write_text_atomic
+        from hierarchy.treefile import load_tree, write_text_atomic
 
-        if output is not None:
-            check_writable(output)
+        claim_outputs(ctx, {"the tree file": tree_file, "--labels-file": labels_file, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         options = _options(
             tree, str(tree_file), labels, labels_file, labels_id_column, embeddings, embedder, embedding_model, navigator,
@@ -257,6 +259,7 @@ def register(app: typer.Typer) -> None:
         )
     )
     def assign(
+        ctx: typer.Context,
         tree_file: Annotated[Path, typer.Argument(help="a tree file")],
         documents: Annotated[Path, typer.Argument(help="new documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")],
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="updated tree file [default: overwrite TREE_FILE, atomically]")] = None,
@@ -273,15 +276,16 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheOpt = None,
         no_cache: NoCacheOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the summary line")] = False,
+        wait: WaitOpt = 0,
     ) -> None:
         from hierarchy.assign import assign_documents
         from hierarchy.embed import embed_with_cache
         from hierarchy.io import load_embeddings, read_documents
         from hierarchy.tree_embedder import resolve_tree_embedder, tree_dimensions
-        from hierarchy.treefile import check_writable, load_tree, save_tree
+        from hierarchy.treefile import load_tree, save_tree
 
-        output = output or tree_file
-        check_writable(output)
+        output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
+        claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         corpus = read_documents(documents, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column)
         dims = tree_dimensions(tree)

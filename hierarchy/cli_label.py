@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.errors import TopicmapError
 from hierarchy.label import LabelOptions, RunReport, estimate_run, label_tree, select_nodes
 from hierarchy.label_context import PromptBudget
@@ -17,7 +19,7 @@ from hierarchy.pricing import load_prices, price_for
 from hierarchy.prompting import resolve_prompts
 from hierarchy.settings_check import check_cache_dir
 from hierarchy.tree import TopicTree
-from hierarchy.treefile import check_writable, load_tree, save_tree
+from hierarchy.treefile import load_tree, save_tree
 
 _ENV_HELP = (
     "Environment: OPENAI_API_KEY (the key; local servers need none), OPENAI_BASE_URL (an OpenAI-compatible "
@@ -76,6 +78,7 @@ def register(app: typer.Typer) -> None:
 
 
 def label_command(
+    ctx: typer.Context,
     tree_path: TreeArg,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -92,11 +95,14 @@ def label_command(
     dry_run: DryRunOpt = False,
     prices: PricesOpt = None,
     progress: ProgressOpt = True,
+    wait: WaitOpt = 0,
 ) -> None:
+    claim_tree(ctx, locals())
     run_labelling(locals(), targets=None, force=False, refresh=False)
 
 
 def relabel_command(
+    ctx: typer.Context,
     tree_path: TreeArg,
     nodes: Annotated[
         Optional[list[str]],
@@ -129,8 +135,10 @@ def relabel_command(
     dry_run: DryRunOpt = False,
     prices: PricesOpt = None,
     progress: ProgressOpt = True,
+    wait: WaitOpt = 0,
 ) -> None:
     args = locals()
+    claim_tree(ctx, args)
     tree = load_tree(tree_path)
     targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
     if not targets:
@@ -140,6 +148,17 @@ def relabel_command(
         return
     ancestors = with_ancestors if with_ancestors is not None else not (only_missing or only_failed or only_stale)
     run_labelling(args, targets=targets, force=True, refresh=refresh, tree=tree, with_ancestors=ancestors)
+
+
+def claim_tree(ctx: typer.Context, args: dict[str, Any]) -> None:
+    """Lock the file to write before the tree is read, and refuse to write over the config, prices or prompt files."""
+    if args.get("dry_run"):
+        return
+    inputs: dict[str, Path | str | None] = {"--config": args.get("config") or os.environ.get("TOPICMAP_CONFIG"), "--prices": args.get("prices")}
+    for spec in args.get("prompt") or []:
+        if "=" in spec:
+            inputs[f"--prompt {spec.strip()}"] = spec.split("=", 1)[1].strip()
+    claim_outputs(ctx, inputs, {"-o": args.get("output") or args["tree_path"]}, args.get("wait") or 0.0)
 
 
 def run_labelling(
@@ -154,7 +173,6 @@ def run_labelling(
     tree_path: Path = args["tree_path"]
     out_path: Path = args.get("output") or tree_path
     tree = tree if tree is not None else load_tree(tree_path)
-    check_writable(out_path)
     cache_dir = None if args.get("no_cache") else (settings.cache_dir or default_cache_dir())
     if cache_dir is not None and settings.configured and not args.get("dry_run"):
         check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now

@@ -21,8 +21,8 @@ import numpy as np
 
 from hierarchy.api_response import MalformedResponse, parse_body, read_embeddings, retry_after_seconds
 from hierarchy.errors import InputError, OutputError, TopicmapError
+from hierarchy.safe_write import write_bytes_atomic
 from hierarchy.settings_check import check_base_url, check_cache_dir
-from hierarchy.treefile import write_bytes_atomic
 
 EMBEDDERS = ("minilm", "openai", "tfidf")
 ProgressFn = Callable[[int], None]

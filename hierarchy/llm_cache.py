@@ -19,7 +19,7 @@ from typing import Any
 
 from hierarchy.embed import default_cache_dir as shared_cache_dir
 from hierarchy.errors import OutputError
-from hierarchy.treefile import write_bytes_atomic
+from hierarchy.safe_write import write_bytes_atomic
 
 CACHE_FORMAT = 1
 

@@ -1,4 +1,4 @@
-"""The tree file: versioned JSON with a checked-in JSON Schema, written atomically.
+"""The tree file: versioned JSON with a checked-in JSON Schema, written atomically (:mod:`hierarchy.safe_write`).
 
 Our own schema (``schema/tree-v1.schema.json``), not networkx's ``node_link_data``, whose layout
 changes between networkx versions. ``nodes`` is a flat list that maps 1:1 onto plotly's sunburst
@@ -12,8 +12,7 @@ import csv
 import io
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import jsonschema
 import numpy as np
 
-from hierarchy.errors import OutputError, TreeFileError
+from hierarchy.errors import TreeFileError
+from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 1
@@ -184,61 +184,6 @@ def save_tree(tree: TopicTree, path: str | os.PathLike[str]) -> Path:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], payload: bytes) -> Path:
-    return write_chunks_atomic(path, [payload])
-
-
-def write_chunks_atomic(path: str | os.PathLike[str], chunks: Iterable[str | bytes]) -> Path:
-    """Write to a temp file in the target's directory, fsync, then rename over the target."""
-    path = Path(path)
-    directory = _target_directory(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
-        raise
-    return path
-
-
-def _target_directory(path: Path) -> Path:
-    """The directory a file will be written into; refuses a directory as target or a missing one."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory, cannot write a file there")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: directory {directory} does not exist")
-    return directory
-
-
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail early, before long work, if ``path`` could not be written."""
-    path = Path(path)
-    directory = _target_directory(path)
-    if not os.access(directory, os.W_OK):
-        raise OutputError(f"{path}: directory {directory} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(f"{path}: file exists and is not writable")
 
 
 # -- exports -------------------------------------------------------------------------------
