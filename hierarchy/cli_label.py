@@ -36,8 +36,8 @@ PromptOpt = Annotated[
     Optional[list[str]],
     typer.Option("--prompt", help="Prompt version: 'label_leaf@v1', 'v1' (all prompts), or 'label_leaf=my.user.j2' (your file). Repeatable."),
 ]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", "-j", help="Requests in flight at once (default 8; 4 with a base URL).")]
-TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for one answer (default 60; 300 with a base URL).")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", "-j", help="Requests in flight at once (default 8; 4 with a base URL; 2 for a server on this machine, which answers one at a time).")]
+TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for one answer (default 60; 300 with a base URL; 900 for a server on this machine).")]
 RetriesOpt = Annotated[Optional[int], typer.Option("--max-retries", help="Retries on 429/5xx/timeouts/connection errors (default 4).")]
 TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0).")]
 TokensOpt = Annotated[Optional[int], typer.Option("--max-prompt-tokens", help="Token budget of one prompt, whatever the node size (default 2000).")]
