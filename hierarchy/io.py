@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.errors import InputError
 
 SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -81,7 +82,9 @@ def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = jsontext.loads(line)
+                except jsontext.JSONTooDeep as exc:
+                    raise InputError(f"{path}: line {lineno}: {exc.msg}") from None
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):
@@ -89,10 +92,13 @@ def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"line {lineno}", row
     elif kind == ".json":
         with _open_text(path) as fh:
-            try:
-                data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            text = fh.read()
+        try:
+            data = jsontext.loads(text, max_depth=jsontext.MAX_DEPTH + 2)  # the array and {"documents": ...} around the rows
+        except jsontext.JSONTooDeep as exc:
+            raise InputError(f"{path}: {exc.msg}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
         if isinstance(data, dict) and isinstance(data.get("documents"), list):
             data = data["documents"]
         if not isinstance(data, list):
@@ -230,7 +236,7 @@ def _column_embeddings(path: Path, column: str, vectors: list[tuple[str, Any]]) 
     for where, value in vectors:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = jsontext.loads(value)
             except json.JSONDecodeError:
                 raise InputError(f"{path}: {where}: field {column!r} is not a JSON list of numbers") from None
         try:

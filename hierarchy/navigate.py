@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.embed import Embedder
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.tree import ROOT_ID, Node, TopicTree
@@ -366,7 +367,7 @@ def parse_choice(answer: str, labels: Sequence[str]) -> int | None:
         text = fenced.group(1)
     value: Any = text
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except json.JSONDecodeError:
         pass
     if isinstance(value, dict):

@@ -21,11 +21,15 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.errors import OutputError, TreeFileError
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "topicmap-tree"
+# A document's metadata is the file's fourth level (file, documents, document, metadata), so the
+# metadata of any row read within jsontext.MAX_DEPTH fits in a file of this depth, with room to spare.
+MAX_FILE_DEPTH = jsontext.MAX_DEPTH + 8
 
 
 def load_schema() -> dict[str, Any]:
@@ -151,8 +155,9 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
     if path.is_dir():
         raise TreeFileError(f"{path}: is a directory, expected a tree JSON file")
     try:
-        with path.open("r", encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = jsontext.loads(path.read_bytes(), max_depth=MAX_FILE_DEPTH)
+    except jsontext.JSONTooDeep as exc:
+        raise TreeFileError(f"{path}: not a topicmap tree file: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise TreeFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:
