@@ -21,6 +21,7 @@ from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.progress import counter
 from hierarchy.summary import OUTLINE_LINES, full_report
 from hierarchy.treefile import assignments_csv, check_writable, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
+from hierarchy.vector_checks import check_texts_differ
 
 
 class EmbedderName(str, Enum):
@@ -182,6 +183,7 @@ def register(app: typer.Typer) -> None:
         corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
         if corpus.skipped_rows and not quiet:
             typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        check_texts_differ(corpus.embedding_texts(), corpus.source)
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
             None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,
