@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from hierarchy.cli_options import seed_option
 from hierarchy.embed import default_cache_dir, embed_with_cache, make_embedder
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
@@ -154,7 +155,7 @@ def register(app: typer.Typer) -> None:
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",
-        seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same tree")] = 0,
+        seed: Annotated[int, seed_option("random seed; the same seed gives the same tree")] = 0,
         cache_dir: Annotated[Optional[Path], typer.Option(help="embedding cache [default: ~/.cache/topicmap]")] = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding cache")] = False,
         skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
@@ -255,7 +256,7 @@ def register(app: typer.Typer) -> None:
         corpus: Annotated[str, typer.Option(help="bbc or papers")] = "bbc",
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file [default: out/<corpus>.tree.json]")] = None,
         data_dir: Annotated[Optional[Path], typer.Option(help="folder with the demo files [default: the project's data/]")] = None,
-        seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        seed: Annotated[int, seed_option("random seed")] = 0,
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
         host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,

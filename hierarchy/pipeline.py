@@ -24,6 +24,7 @@ from hierarchy.vector_checks import check_clusterable
 
 
 PRESETS = ("map", "browse", "deep")
+SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
     """The config with every None field filled in from its preset (explicit values win)."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
+    if not 0 <= config.seed <= SEED_MAX:
+        raise InputError(f"--seed {config.seed}: must be between 0 and {SEED_MAX}")
     if config.levels and config.leaves is not None:
         raise InputError("--leaves and --levels both set the number of leaves; give one of them")
     if config.leaves is not None and config.leaves > most_leaves(n_documents, config.min_leaf_size):
