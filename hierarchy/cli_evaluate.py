@@ -85,6 +85,8 @@ def _options(
     references = _references(tree, labels, labels_file, labels_id_column)
     wanted = [n for n in dict.fromkeys(navigators) if n is not NavigatorName.none]
     sample = min(DEFAULT_SAMPLE, len(tree.documents)) if sample is None else sample
+    if wanted and not tree.documents:
+        raise InputError(f"{source}: the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if wanted:
         sample_targets(tree, sample, seed)
     llm_config = None

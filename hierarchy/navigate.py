@@ -91,6 +91,8 @@ def target_query(title: str, text: str, chars: int = QUERY_CHARS) -> str:
 def sample_targets(tree: TopicTree, size: int, seed: int = 0) -> list[Target]:
     """A seeded sample of documents to find (row order, so results do not depend on sampling order)."""
     n = len(tree.documents)
+    if n == 0:
+        raise InputError("the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if size < 1:
         raise InputError(f"--sample {size}: must be at least 1")
     if size > n:
