@@ -14,6 +14,7 @@ import numpy as np
 import typer
 
 from hierarchy.cli_writes import WaitOpt, claim_outputs
+from hierarchy.cli_options import seed_option
 from hierarchy.embed import default_cache_dir, embed_with_cache, make_embedder
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
@@ -22,6 +23,7 @@ from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.progress import counter
 from hierarchy.summary import OUTLINE_LINES, full_report
 from hierarchy.treefile import assignments_csv, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
+from hierarchy.vector_checks import check_texts_differ
 
 
 class EmbedderName(str, Enum):
@@ -155,7 +157,7 @@ def register(app: typer.Typer) -> None:
         max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=f"2-D document map: {', '.join(LAYOUTS)}")] = "anchored",
-        seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same tree")] = 0,
+        seed: Annotated[int, seed_option("random seed; the same seed gives the same tree")] = 0,
         cache_dir: Annotated[Optional[Path], typer.Option(help="embedding cache [default: ~/.cache/topicmap]")] = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding cache")] = False,
         skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
@@ -185,6 +187,7 @@ def register(app: typer.Typer) -> None:
         corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
         if corpus.skipped_rows and not quiet:
             typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        check_texts_differ(corpus.embedding_texts(), corpus.source)
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
             None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,
@@ -258,7 +261,7 @@ def register(app: typer.Typer) -> None:
         corpus: Annotated[str, typer.Option(help="bbc or papers")] = "bbc",
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="tree file [default: out/<corpus>.tree.json]")] = None,
         data_dir: Annotated[Optional[Path], typer.Option(help="folder with the demo files [default: the project's data/]")] = None,
-        seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        seed: Annotated[int, seed_option("random seed")] = 0,
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
         host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,

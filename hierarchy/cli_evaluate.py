@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hierarchy.cli_writes import WaitOpt, claim_outputs
+from hierarchy.cli_options import seed_option
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.tree import TopicTree
 
@@ -85,6 +86,8 @@ def _options(
     references = _references(tree, labels, labels_file, labels_id_column)
     wanted = [n for n in dict.fromkeys(navigators) if n is not NavigatorName.none]
     sample = min(DEFAULT_SAMPLE, len(tree.documents)) if sample is None else sample
+    if wanted and not tree.documents:
+        raise InputError(f"{source}: the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if wanted:
         sample_targets(tree, sample, seed)
     llm_config = None
@@ -147,7 +150,7 @@ ModelOpt = Annotated[Optional[str], typer.Option(help="chat model for --navigato
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --navigator llm [default: $OPENAI_BASE_URL]; settings as for 'topicmap label'")]
 DEFAULT_SAMPLE = 200
 SampleOpt = Annotated[Optional[int], typer.Option(help="documents the navigators look for (seeded sample; 200 targets measure accuracy to about ±3.5 points, so compare trees on 1000 or more) [default: 200, or all when fewer]")]
-SeedOpt = Annotated[int, typer.Option(help="seed for the samples")]
+SeedOpt = Annotated[int, seed_option("seed for the samples")]
 SilOpt = Annotated[int, typer.Option(min=10, help="documents sampled for silhouette")]
 TinyOpt = Annotated[int, typer.Option(min=1, help="nodes with fewer documents count as tiny")]
 MixOpt = Annotated[float, typer.Option(min=0.0, max=1.0, help="a node mixes categories when its largest one holds less than this share")]

@@ -106,7 +106,7 @@ def relabel_command(
     tree_path: TreeArg,
     nodes: Annotated[
         Optional[list[str]],
-        typer.Option("--nodes", help="Node ids, comma-separated ('0.1,2'); 'ID*' is a whole subtree ('0.3*', quoted for the shell). Repeatable. Default: all."),
+        typer.Option("--nodes", help="Node ids, comma-separated ('0.1,2'; the root is 'root'); 'ID*' is a whole subtree ('0.3*', quoted for the shell), '*' every node. Repeatable. Default: all."),
     ] = None,
     only_missing: Annotated[bool, typer.Option("--only-missing", help="Only nodes without an LLM label (keyword labels).")] = False,
     only_failed: Annotated[bool, typer.Option("--only-failed", help="Only nodes whose last labelling failed.")] = False,

@@ -54,8 +54,11 @@ class TfidfEmbedder:
             matrix = tfidf.fit_transform(texts)
         except ValueError:
             raise InputError("the tfidf embedder found no words in the documents (all stop words or empty)") from None
-        components = max(1, min(self.dimensions, matrix.shape[1] - 1, matrix.shape[0] - 1))
-        vectors = TruncatedSVD(n_components=components, random_state=self.seed).fit_transform(matrix)
+        if matrix.shape[1] < 2 or matrix.shape[0] < 2:  # too little for SVD; the degenerate-input check names the problem
+            vectors = matrix.toarray()
+        else:
+            components = max(1, min(self.dimensions, matrix.shape[1] - 1, matrix.shape[0] - 1))
+            vectors = TruncatedSVD(n_components=components, random_state=self.seed).fit_transform(matrix)
         if progress:
             progress(len(texts))
         return _l2_normalise(vectors.astype(np.float32))

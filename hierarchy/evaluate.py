@@ -396,6 +396,8 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
     """Document vectors for a seeded sample: given ones, else the embedding cache, else embed the sample."""
     n = len(tree.documents)
     rows = np.sort(np.random.default_rng(options.seed).choice(n, size=min(options.silhouette_sample, n), replace=False))
+    if tree.root.centroid is None:  # the tree file check allows centroids on every node or on none
+        return rows, None, "the tree has no centroids to compare documents with; rebuild it with topicmap build"
     if options.vectors is not None:
         return rows, options.vectors[rows], options.vectors_source
     recorded = _recorded_vectors(tree)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.errors import InputError
 
 SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -81,7 +82,9 @@ def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = jsontext.loads(line)
+                except jsontext.JSONTooDeep as exc:
+                    raise InputError(f"{path}: line {lineno}: {exc.msg}") from None
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
                 if not isinstance(row, dict):
@@ -89,10 +92,13 @@ def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"line {lineno}", row
     elif kind == ".json":
         with _open_text(path) as fh:
-            try:
-                data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+            text = fh.read()
+        try:
+            data = jsontext.loads(text, max_depth=jsontext.MAX_DEPTH + 2)  # the array and {"documents": ...} around the rows
+        except jsontext.JSONTooDeep as exc:
+            raise InputError(f"{path}: {exc.msg}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
         if isinstance(data, dict) and isinstance(data.get("documents"), list):
             data = data["documents"]
         if not isinstance(data, list):
@@ -230,7 +236,7 @@ def _column_embeddings(path: Path, column: str, vectors: list[tuple[str, Any]]) 
     for where, value in vectors:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = jsontext.loads(value)
             except json.JSONDecodeError:
                 raise InputError(f"{path}: {where}: field {column!r} is not a JSON list of numbers") from None
         try:
@@ -254,6 +260,7 @@ def load_embeddings(path: str | os.PathLike[str], n_rows: int, expected_dim: int
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such embeddings file")
+    _check_npy_magic(path)
     try:
         matrix = np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
@@ -265,9 +272,30 @@ def load_embeddings(path: str | os.PathLike[str], n_rows: int, expected_dim: int
     return check_embeddings(matrix, n_rows, source=str(path), expected_dim=expected_dim)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_NPZ_MAGIC = b"PK\x03\x04"
+
+
+def _check_npy_magic(path: Path) -> None:
+    """Name a file that is no .npy at all before NumPy guesses it is pickled data."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a .npy file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise InputError(f"{path}: empty file, expected a NumPy .npy matrix (numpy.save)")
+    if not head.startswith(_NPY_MAGIC) and not head.startswith(_NPZ_MAGIC):
+        raise InputError(f"{path}: not a NumPy .npy file (it does not start with the .npy header); write the matrix with numpy.save")
+
+
 def check_embeddings(matrix: np.ndarray, n_rows: int, source: str, expected_dim: int | None = None) -> np.ndarray:
-    if matrix.dtype == object or not np.issubdtype(matrix.dtype, np.number):
-        raise InputError(f"{source}: embeddings must be numeric, got dtype {matrix.dtype}")
+    if matrix.dtype.kind == "c":
+        raise InputError(f"{source}: embeddings are complex numbers (dtype {matrix.dtype}); they must be real (save numpy.real(matrix) if the imaginary part is zero)")
+    if matrix.dtype.kind not in "iuf":  # bool, strings, objects, records: not coordinates
+        raise InputError(f"{source}: embeddings must be real numbers (integer or float), got dtype {matrix.dtype}")
     if matrix.ndim != 2:
         raise InputError(f"{source}: embeddings must be a 2-D matrix (rows x dimensions), got shape {matrix.shape}")
     if matrix.shape[0] != n_rows:

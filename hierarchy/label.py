@@ -12,6 +12,7 @@ sends something new: every rejection so far, stated with its numbers, at a highe
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from hierarchy.label_validate import (
 from hierarchy.llm import ChatClient, LLMConfig, LLMError
 from hierarchy.llm_cache import AnswerCache, CachedAnswer, cache_key
 from hierarchy.prompting import PromptSet, PromptTemplate
-from hierarchy.tree import LabelMeta, Node, TopicTree
+from hierarchy.tree import ROOT_ID, LabelMeta, Node, TopicTree
 
 EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estimates
 RETRY_TEMPERATURE_STEP = 0.4  # added per retry: at temperature 0 a small model repeats its rejected answer
@@ -565,9 +566,14 @@ def select_nodes(
             if not part:
                 continue
             subtree = part.endswith("*")
-            node_id = part.rstrip("*").rstrip("./") or "root"
+            # 'ID*' (or 'ID.*') is ID's subtree and a bare '*' the whole tree; the root itself is 'root'
+            node_id = (part[:-1].rstrip(".") or ROOT_ID) if subtree else part
             if node_id not in tree:
-                raise TopicmapError(f"--nodes: no node {node_id!r} in the tree (ids look like 0, 0.3, 0.3.1; 'topicmap info' lists them)")
+                some = [n.id for n in itertools.islice(tree.iter_nodes(), 6)]
+                raise TopicmapError(
+                    f"--nodes: no node {part!r} in the tree; ids are {', '.join(some)}{' ...' if len(tree) > len(some) else ''} "
+                    "('topicmap info' lists them), 'ID*' selects a subtree and '*' all nodes"
+                )
             chosen.extend(n.id for n in tree.subtree(node_id)) if subtree else chosen.append(node_id)
     ids = set(chosen) if specs else {n.id for n in tree.iter_nodes()}
     if only_missing or only_failed or only_stale:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hierarchy import jsontext
 from hierarchy.label_context import LabelRules
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
@@ -69,7 +70,7 @@ def parse_object(text: str) -> dict[str, object]:
     if start < 0:
         raise InvalidAnswer("the answer is not a JSON object; answer with exactly one JSON object")
     try:
-        value = json.loads(stripped[start : end + 1] if end > start else stripped[start:])
+        value = jsontext.loads(stripped[start : end + 1] if end > start else stripped[start:])
     except json.JSONDecodeError as exc:
         raise InvalidAnswer(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):

@@ -114,7 +114,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
         defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience
         if _is_loopback(str(base_url)):
             defaults.update(LOOPBACK_DEFAULTS)
-    model = pick("model", "TOPICMAP_MODEL") or DEFAULT_MODEL
+    model = _model_name(cli.get("model"), env.get("TOPICMAP_MODEL"), file.get("model"), config_path)
     try:
         config = LLMConfig(
             model=str(model),
@@ -147,6 +147,23 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
 def _shown(value: object) -> str:
     """A setting's value as the user typed it: numbers plain, text quoted."""
     return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _model_name(flag: Any, variable: str | None, from_file: Any, config_path: Path | None) -> str:
+    """The model to ask for; an empty name is a mistake to report, never a reason to fall back to the default."""
+    if flag is not None:
+        if not str(flag).strip():
+            raise InputError(f"--model {flag!r}: empty model name; give the name the server knows, e.g. --model {DEFAULT_MODEL}")
+        return str(flag)
+    if variable:  # an empty variable counts as unset, as OPENAI_BASE_URL does
+        if not variable.strip():
+            raise InputError(f"TOPICMAP_MODEL={variable!r}: blank model name; set it to a model name or unset it")
+        return variable
+    if from_file is not None:
+        if not isinstance(from_file, str) or not from_file.strip():
+            raise InputError(f"{config_path}: [llm] model = {from_file!r}: give a model name, e.g. model = \"{DEFAULT_MODEL}\"")
+        return from_file
+    return DEFAULT_MODEL
 
 
 def environment() -> dict[str, str]:

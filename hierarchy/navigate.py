@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.embed import Embedder
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.tree import ROOT_ID, Node, TopicTree
@@ -92,6 +93,8 @@ def target_query(title: str, text: str, chars: int = QUERY_CHARS) -> str:
 def sample_targets(tree: TopicTree, size: int, seed: int = 0) -> list[Target]:
     """A seeded sample of documents to find (row order, so results do not depend on sampling order)."""
     n = len(tree.documents)
+    if n == 0:
+        raise InputError("the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if size < 1:
         raise InputError(f"--sample {size}: must be at least 1")
     if size > n:
@@ -457,7 +460,7 @@ def parse_choice(answer: str, labels: Sequence[str]) -> int | None:
         text = fenced.group(1)
     value: Any = text
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except json.JSONDecodeError:
         pass
     if isinstance(value, dict):

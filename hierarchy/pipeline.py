@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -19,9 +20,11 @@ from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label, repr
 from hierarchy.layout import document_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+from hierarchy.vector_checks import check_clusterable
 
 
 PRESETS = ("map", "browse", "deep")
+SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
     """The config with every None field filled in from its preset (explicit values win)."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
+    if not 0 <= config.seed <= SEED_MAX:
+        raise InputError(f"--seed {config.seed}: must be between 0 and {SEED_MAX}")
     if config.levels and config.leaves is not None:
         raise InputError("--leaves and --levels both set the number of leaves; give one of them")
     if config.leaves is not None and config.leaves > most_leaves(n_documents, config.min_leaf_size):
@@ -200,12 +205,16 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
             f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
             "lower --min-leaf-size or add documents"
         )
+    asked = config
     try:
         config = resolve_preset(config, n)
     except InputError as exc:
         raise InputError(f"{corpus.source}: {exc}") from None
     if config.levels and config.levels[-1] > n:
         raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
+    input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)
+    for warning in input_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     started = time.perf_counter()
 
@@ -280,13 +289,28 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
     manifest = {
         "topicmap_version": __version__,
         "created_at": created,
-        "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns},
+        "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns, **({"warnings": input_warnings} if input_warnings else {})},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
         "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
         "seed": config.seed,
         "timings_s": timings,
     }
     return TopicTree(nodes, documents, manifest=manifest)
+
+
+def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
+    """Errors for embeddings with nothing to split, warnings for fewer distinct rows than leaves wanted."""
+    if inputs.embedder.get("name") == "precomputed":
+        vectors_source = str(inputs.embedder.get("source") or corpus.source)
+    else:
+        vectors_source = f"{corpus.source} (embedded by {inputs.embedder.get('name', 'the embedder')})"
+    if asked.levels:
+        wanted, option = asked.levels[-1], f"--levels {','.join(str(k) for k in asked.levels)}"
+    elif asked.leaves is not None:
+        wanted, option = asked.leaves, f"--leaves {asked.leaves}"
+    else:
+        wanted, option = config.leaves or most_leaves(len(corpus), config.min_leaf_size), None
+    return check_clusterable(embeddings, corpus.embedding_texts(), vectors_source, corpus.source, wanted, option)
 
 
 def _parent_indices(shape: ClusterTree) -> np.ndarray:

@@ -8,6 +8,7 @@ changes between networkx versions. ``nodes`` is a flat list that maps 1:1 onto p
 from __future__ import annotations
 
 import base64
+import binascii
 import csv
 import io
 import json
@@ -20,12 +21,16 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+from hierarchy import jsontext
 from hierarchy.errors import TreeFileError
 from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "topicmap-tree"
+# A document's metadata is the file's fourth level (file, documents, document, metadata), so the
+# metadata of any row read within jsontext.MAX_DEPTH fits in a file of this depth, with room to spare.
+MAX_FILE_DEPTH = jsontext.MAX_DEPTH + 8
 
 
 def load_schema() -> dict[str, Any]:
@@ -43,7 +48,13 @@ def encode_vector(vector: np.ndarray | None) -> str | None:
 def decode_vector(text: str | None) -> np.ndarray | None:
     if text is None:
         return None
-    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the centroid is not base64 ({exc})") from None
+    if len(raw) % 4:
+        raise ValueError(f"the centroid has {len(raw)} bytes, not a whole number of float32 values")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
 def node_to_dict(node: Node) -> dict[str, Any]:
@@ -129,14 +140,65 @@ def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise TreeFileError(f"{source}: invalid at {where}: {_short(error.message)}")
     try:
-        nodes = [node_from_dict(n) for n in data["nodes"]]
+        nodes = [_node_from_file(n) for n in data["nodes"]]
+        check_centroids(nodes, data.get("manifest", {}))
         documents = [document_from_dict(d) for d in data["documents"]]
+        if not documents:
+            check_sizes_without_documents(nodes)
         tree = TopicTree(nodes, documents, manifest=data.get("manifest", {}))
     except TreeFileError as exc:
         raise TreeFileError(f"{source}: {exc}") from None
-    except (ValueError, TypeError) as exc:  # e.g. a centroid that is not base64
+    except (ValueError, TypeError) as exc:
         raise TreeFileError(f"{source}: {exc}") from None
     return tree
+
+
+def _node_from_file(data: dict[str, Any]) -> Node:
+    try:
+        return node_from_dict(data)
+    except (ValueError, TypeError) as exc:  # e.g. a centroid that is not base64 of float32 values
+        raise TreeFileError(f"node {data.get('id')!r}: {exc}") from None
+
+
+def check_centroids(nodes: list[Node], manifest: dict[str, Any]) -> None:
+    """Centroids on every node or on none, all of one dimension (the embedder's, when recorded) and finite.
+
+    Checked on load so that ``evaluate`` and ``assign`` never meet a centroid they cannot multiply.
+    """
+    centroids = [(n.id, n.centroid) for n in nodes if n.centroid is not None]
+    if not centroids:
+        return  # a tree without centroids can be shown and labelled; assign and evaluate say what they miss
+    if len(centroids) != len(nodes):
+        missing = next(n.id for n in nodes if n.centroid is None)
+        raise TreeFileError(f"node {missing!r} has no centroid but node {centroids[0][0]!r} has one; every node needs one (or none does)")
+    embedder = manifest.get("embedder")
+    recorded = embedder.get("dimensions") if isinstance(embedder, dict) else None
+    if isinstance(recorded, bool) or not isinstance(recorded, int) or recorded < 1:
+        recorded = None
+    first_id, first = centroids[0]
+    expected = recorded if recorded is not None else first.size
+    for node_id, vector in centroids:
+        if vector.size == 0:
+            raise TreeFileError(f"node {node_id!r} has an empty centroid")
+        if vector.size != expected:
+            reference = f"the manifest's embedder has {expected}" if recorded is not None else f"node {first_id!r} has {expected}"
+            raise TreeFileError(f"node {node_id!r} has a centroid of {vector.size} dimensions, but {reference}")
+        if not np.isfinite(vector).all():
+            raise TreeFileError(f"node {node_id!r} has NaN or infinite values in its centroid")
+
+
+def check_sizes_without_documents(nodes: list[Node]) -> None:
+    """A file whose documents list is empty must not count documents under its nodes (a cut or emptied file).
+
+    :class:`TopicTree` compares sizes with the documents only when there are some, so that trees held in
+    memory without documents stay usable; a file has no such excuse.
+    """
+    counted = next((n for n in nodes if n.size != 0), None)
+    if counted is not None:
+        raise TreeFileError(
+            f"the documents list is empty, but node {counted.id!r} counts {counted.size:,} documents; "
+            "the file was cut or edited: restore its documents or rebuild the tree"
+        )
 
 
 def _short(message: str, limit: int = 160) -> str:
@@ -151,8 +213,9 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
     if path.is_dir():
         raise TreeFileError(f"{path}: is a directory, expected a tree JSON file")
     try:
-        with path.open("r", encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = jsontext.loads(path.read_bytes(), max_depth=MAX_FILE_DEPTH)
+    except jsontext.JSONTooDeep as exc:
+        raise TreeFileError(f"{path}: not a topicmap tree file: {exc.msg}") from None
     except json.JSONDecodeError as exc:
         raise TreeFileError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:

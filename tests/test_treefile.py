@@ -33,6 +33,8 @@ def small_tree() -> TopicTree:
         Node("0.0", "0", 2, 1, label="football"),
         Node("0.1", "0", 2, 1, label="tennis"),
     ]
+    for node, direction in zip(nodes[1:], ([1, 0], [0, 1], [1, 0.2], [1, -0.2])):
+        node.centroid = np.array(direction, dtype=np.float32)
     docs = [Document("a", "0.0", text="goal", title="A", x=0.1, y=0.2), Document("b", "0.1", text="serve"), Document("c", "1", text="shares", metadata={"cat": "biz"})]
     return TopicTree(nodes, docs, manifest={"seed": 1})
 
