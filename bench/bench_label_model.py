@@ -22,7 +22,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -83,7 +82,10 @@ def node_table(keyword_tree: Path, llm_tree: Path) -> list[str]:
 
 
 def evaluate(tree_path: Path, model: str, sample: int, env: dict[str, str]) -> dict[str, Any]:
-    out = topicmap("evaluate", str(tree_path), "--navigator", "embedding", "--navigator", "llm", "--model", model, "--sample", str(sample), "--json", env=env)
+    out = topicmap(
+        "evaluate", str(tree_path), "--embedder", "minilm", "--navigator", "embedding", "--navigator", "llm", "--model", model,
+        "--sample", str(sample), "--json", env=env,
+    )
     return json.loads(out.stdout)
 
 
@@ -116,52 +118,52 @@ def main() -> None:
         f"--prompt {args.prompt}`. One run per corpus (a run takes tens of minutes on 2 CPU cores).",
         "",
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for name in args.corpus or sorted(CORPORA):
-            docs, vectors, build_args = CORPORA[name]
-            keyword_tree = work / f"{name}.keywords.json"
-            topicmap("build", str(docs), "--embeddings", str(vectors), "-o", str(keyword_tree), "-q", *build_args)
-            llm_tree = work / f"{name}.llm.json"
-            started = time.perf_counter()
-            label = topicmap(
-                "label", str(keyword_tree), "-o", str(llm_tree), "-m", args.model, "--prompt", args.prompt,
-                "--cache-dir", str(work / "cache"), "--no-progress", "--timeout", str(args.timeout), "--concurrency", str(args.concurrency),
-                env=env,
-            )
-            seconds = time.perf_counter() - started
-            checks = rule_checks(llm_tree)
-            tree = load_tree(llm_tree)
-            print(f"[{name}] labelled {len(tree)} nodes in {seconds:.0f} s", file=sys.stderr, flush=True)
-            before = evaluate(keyword_tree, args.model, min(args.sample, len(tree.documents)), env)
-            after = evaluate(llm_tree, args.model, min(args.sample, len(tree.documents)), env)
-            tries = checks["attempts"]
-            lines += [
-                f"## {name}: {len(tree)} nodes, {len(tree.documents)} documents",
-                "",
-                f"Labelling: {seconds:.0f} s wall ({seconds / max(1, len(tree)):.0f} s per node); "
-                f"{len(checks['failed'])} failed nodes {checks['failed'] or ''}; tries per LLM-labelled node: "
-                f"{sum(tries)} for {len(tries)} nodes (max {max(tries, default=0)}).",
-                "",
-                "```",
-                label.stdout.strip(),
-                "```",
-                "",
-                f"- parents that copy or join a child: {len(checks['joins'])} {checks['joins'] or ''}",
-                f"- summaries with scaffolding (cluster ids, counts, 'this cluster'): {len(checks['scaffolding'])} {checks['scaffolding'] or ''}",
-                f"- summaries over 300 characters: {len(checks['over_length'])}",
-                f"- label fidelity (label closer to its own documents than to any sibling's): keyword labels "
-                f"{before['fidelity'].get('rate', '?')}, LLM labels {after['fidelity'].get('rate', '?')}",
-                "",
-                "| labels | navigator | exact leaf | accuracy per level | targets |",
-                "|---|---|---|---|---|",
-                *navigation_rows("keyword", before),
-                *navigation_rows("LLM", after),
-                "",
-                *node_table(keyword_tree, llm_tree),
-                "",
-            ]
-            write(lines, args)
+    work = ROOT / "bench" / "data" / "label-model"  # kept: a rerun takes every answer from the cache
+    work.mkdir(parents=True, exist_ok=True)
+    for name in args.corpus or sorted(CORPORA):
+        docs, vectors, build_args = CORPORA[name]
+        keyword_tree = work / f"{name}.keywords.json"
+        topicmap("build", str(docs), "--embeddings", str(vectors), "-o", str(keyword_tree), "-q", *build_args)
+        llm_tree = work / f"{name}.llm.json"
+        started = time.perf_counter()
+        label = topicmap(
+            "label", str(keyword_tree), "-o", str(llm_tree), "-m", args.model, "--prompt", args.prompt,
+            "--cache-dir", str(work / "cache"), "--no-progress", "--timeout", str(args.timeout), "--concurrency", str(args.concurrency),
+            env=env,
+        )
+        seconds = time.perf_counter() - started
+        checks = rule_checks(llm_tree)
+        tree = load_tree(llm_tree)
+        print(f"[{name}] labelled {len(tree)} nodes in {seconds:.0f} s", file=sys.stderr, flush=True)
+        before = evaluate(keyword_tree, args.model, min(args.sample, len(tree.documents)), env)
+        after = evaluate(llm_tree, args.model, min(args.sample, len(tree.documents)), env)
+        tries = checks["attempts"]
+        lines += [
+            f"## {name}: {len(tree)} nodes, {len(tree.documents)} documents",
+            "",
+            f"Labelling: {seconds:.0f} s wall ({seconds / max(1, len(tree)):.0f} s per node); "
+            f"{len(checks['failed'])} failed nodes {checks['failed'] or ''}; tries per LLM-labelled node: "
+            f"{sum(tries)} for {len(tries)} nodes (max {max(tries, default=0)}).",
+            "",
+            "```",
+            label.stdout.strip(),
+            "```",
+            "",
+            f"- parents that copy or join a child: {len(checks['joins'])} {checks['joins'] or ''}",
+            f"- summaries with scaffolding (cluster ids, counts, 'this cluster'): {len(checks['scaffolding'])} {checks['scaffolding'] or ''}",
+            f"- summaries over 300 characters: {len(checks['over_length'])}",
+            f"- label fidelity (label closer to its own documents than to any sibling's): keyword labels "
+            f"{before['fidelity'].get('rate', '?')}, LLM labels {after['fidelity'].get('rate', '?')}",
+            "",
+            "| labels | navigator | exact leaf | accuracy per level | targets |",
+            "|---|---|---|---|---|",
+            *navigation_rows("keyword", before),
+            *navigation_rows("LLM", after),
+            "",
+            *node_table(keyword_tree, llm_tree),
+            "",
+        ]
+        write(lines, args)
     write(lines, args)
 
 
