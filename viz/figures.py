@@ -2,8 +2,8 @@
 
 Each figure comes in two forms: ``*_spec`` returns a plain dict (fast: no plotly validation, numpy
 arrays sent as base64 typed arrays) for callbacks, and ``*_figure`` wraps it in a validated
-``go.Figure`` for notebooks. Every piece of untrusted text (labels, keywords, titles) is
-HTML-escaped before it reaches plotly, which otherwise interprets tags in its strings.
+``go.Figure`` for notebooks. Every piece of untrusted text (labels, keywords, titles) is escaped
+once for plotly (``viz.index.plotly_text``), which otherwise interprets tags in its strings.
 """
 
 from __future__ import annotations
