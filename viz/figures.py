@@ -305,7 +305,7 @@ def map_point_rows(index: TreeIndex, points: list[Mapping[str, Any]], view: str 
     groups = map_groups(index, view)
     rows: list[int] = []
     cache: dict[int, np.ndarray] = {}
-    for point in points:
+    for point in points[: 3 * index.n_docs]:  # the map draws each document at most 3 times (base trace, 2 overlays)
         if not isinstance(point, Mapping):
             continue
         curve, k = point.get("curveNumber"), point.get("pointIndex", point.get("pointNumber"))
