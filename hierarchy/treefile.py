@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ import numpy as np
 from hierarchy import jsontext
 from hierarchy.errors import TreeFileError
 from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
+from hierarchy.spreadsheet import csv_text
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 1
@@ -272,13 +271,17 @@ def nested_dict(tree: TopicTree) -> dict[str, Any]:
 
 
 def assignments_csv(tree: TopicTree) -> str:
-    """One row per document: id, leaf, depth and the node path from the root (``root/0/0.3``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """One row per document: id, leaf, depth and the node path from the root (``root/0/0.3``).
+
+    Spreadsheet-safe (:mod:`hierarchy.spreadsheet`): an id or label starting with = + - @ is written
+    with a leading ``'`` so it stays text."""
     max_depth = tree.depth
-    writer.writerow(["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"])
-    for row, doc in enumerate(tree.documents):
-        path = tree.document_path(row)
-        levels = path[1:] + [""] * (max_depth - (len(path) - 1))
-        writer.writerow([doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label])
-    return buffer.getvalue()
+    header = ["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"]
+
+    def rows() -> Iterator[list[object]]:
+        for row, doc in enumerate(tree.documents):
+            path = tree.document_path(row)
+            levels = path[1:] + [""] * (max_depth - (len(path) - 1))
+            yield [doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label]
+
+    return csv_text(header, rows())
