@@ -21,6 +21,7 @@ import numpy as np
 
 from hierarchy import jsontext
 from hierarchy.errors import TreeFileError
+from hierarchy.safe_text import one_line, strip_controls
 from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
 from hierarchy.spreadsheet import csv_text
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
@@ -74,14 +75,15 @@ def node_to_dict(node: Node) -> dict[str, Any]:
 
 
 def node_from_dict(data: dict[str, Any]) -> Node:
+    """A node as stored; its label, summary and keywords lose control characters (a tree file is untrusted)."""
     return Node(
         id=data["id"],
         parent=data["parent"] or None,
         depth=data["depth"],
         size=data["size"],
-        label=data.get("label", ""),
-        summary=data.get("summary", ""),
-        keywords=list(data.get("keywords", [])),
+        label=one_line(data.get("label", "")),
+        summary=strip_controls(data.get("summary", "")),
+        keywords=[one_line(k) for k in data.get("keywords", [])],
         keyword_scores=[float(s) for s in data.get("keyword_scores", [])],
         representative_ids=list(data.get("representative_ids", [])),
         centroid=decode_vector(data.get("centroid")),

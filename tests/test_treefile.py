@@ -147,3 +147,18 @@ def test_spreadsheet_cells_neutralise_text_formulas_and_keep_numbers() -> None:
     assert [safe_cell(v) for v in (-3, -2.5, 0, 1e-9)] == [-3, -2.5, 0, 1e-9]  # numbers stay numbers
     rows = list(csv.reader(io.StringIO(csv_text(["id", "size", "x"], [["=cmd", 12, -0.25]]))))
     assert rows == [["id", "size", "x"], ["'=cmd", "12", "-0.25"]]
+
+
+def test_labels_keywords_and_summaries_from_a_file_lose_control_characters(tmp_path: Path) -> None:
+    from hierarchy.keywords import keyword_label
+
+    data = tree_to_dict(small_tree())
+    sport = data["nodes"][1]
+    sport["label"] = "\x1b]0;pwned\x07Sport\x1b[2J\x1b[H"
+    sport["keywords"] = ["goal\x1b[5m", "mat\x00ch"]
+    sport["summary"] = "Line one\nline\x1b[31m two\x9b"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    node = load_tree(path).node("0")
+    assert node.label == "Sport" and node.keywords == ["goal", "match"] and node.summary == "Line one\nline two"
+    assert keyword_label(["\x1b[1mfilm", "award\r\n", "actor"]) == "film · award · actor"
