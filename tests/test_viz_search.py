@@ -66,7 +66,7 @@ def test_the_cache_is_bounded_in_entries_key_length_and_bytes() -> None:
     assert len(index.search_cache) == 8
     assert all(len(key) <= MAX_QUERY_CHARS for key in index.search_cache.keys())
     # bytes: results holding many rows push older ones out, the newest is always kept
-    big = TreeIndex(synthetic_tree(n_docs=10_000, schedule=(3, 4), seed=0), search_cache_bytes=200_000)
+    big = TreeIndex(synthetic_tree(n_docs=10_000, schedule=(3, 4), seed=0), search_cache_bytes=200_000, search_budget_s=None)
     for syllable in ("ka", "lo", "mi", "ne", "ru", "ta"):  # each is in most documents: ~70 KB of rows
         assert len(big.search(syllable).doc_rows) > 5_000
         assert big.search_cache.nbytes <= 200_000 or len(big.search_cache) == 1
@@ -81,7 +81,7 @@ def test_the_scan_stops_at_its_budget_and_the_user_is_told() -> None:
     assert len(result.doc_rows) and int(result.doc_rows.max()) < SCAN_CHUNK
     panel = _text(cb.search_results(stopped, "ka"))
     assert f"stopped at its time limit after {SCAN_CHUNK:,} of 10,000 documents" in panel
-    full = TreeIndex(tree).search("ka")
+    full = TreeIndex(tree, search_budget_s=None).search("ka")
     assert full.complete and np.array_equal(full.doc_rows[full.doc_rows < SCAN_CHUNK], result.doc_rows)
     texts = TreeIndex(tree).doc_search_text
     expected = [i for i, t in enumerate(texts) if "ka" in t and "lo" in t]
