@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hierarchy.cli import error_line
 from hierarchy.cli_serve import check_port, serve_tree
 from hierarchy.errors import TopicmapError
 from hierarchy.treefile import load_tree
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = load_tree(args.tree)
         serve_tree(tree, Path(args.tree), host=args.host, port=args.port, debug=args.debug)
     except TopicmapError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     return 0
 

@@ -9,8 +9,12 @@ Measures, for ~5,000 nodes over 100,000 documents (medians of several runs):
   * first render in headless Chromium: navigation start until the sunburst, the document map
     and the details panel are all on screen; then a click on the largest top-level topic, until
     the chart and details show it, and until the map's legend lists its subtopics.
+  * search under hostile queries (``viz.search`` bounds them): the search-results callback for an
+    ordinary word, ten common terms, an 800 KB query and 300 distinct words, with how much of the
+    corpus each scan covered; and the server's memory after 23 and 46 distinct 20 MB queries.
 ``--docs 20000 --schedule 8,7,7,5`` gives the ~2,000-leaf shape of the new default trees.
-Writes ``bench/results/viz.md``. Targets: each callback <= 100 ms, first render <= 2 s.
+Writes ``bench/results/viz.md`` (``--search-only``: only the search section, to
+``bench/results/viz-search.md``). Targets: each callback <= 100 ms, first render <= 2 s.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 CALLBACK_TARGET_MS = 100.0
+DEFAULT_OUT = str(ROOT / "bench" / "results" / "viz.md")
 RENDER_TARGET_S = 2.0
 
 
@@ -97,6 +102,7 @@ class CallbackClient:
         elapsed = (time.perf_counter() - start) * 1000
         if response.status_code not in (200, 204):
             raise RuntimeError(f"callback {output} failed: HTTP {response.status_code} {response.data[:300]!r}")
+        self.last_body = response.get_data(as_text=True)
         return elapsed, len(response.data)
 
     # one method per callback, with the browser's request shape
@@ -235,6 +241,127 @@ def map_rows(index: TreeIndex, selected: dict[str, Any]) -> np.ndarray:
     return map_point_rows(index, selected["points"])
 
 
+# -- search under hostile queries ---------------------------------------------------------------------
+SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "sa", "do", "fu", "gi", "ho", "ju", "be")
+MEMORY_QUERIES = 23
+MEMORY_QUERY_BYTES = 20 * 2**20
+
+
+def search_queries(index: TreeIndex, run: int) -> dict[str, str]:
+    """One query of each kind, different in every run (so the first callback never hits the cache)."""
+    # a second-level topic's keyword: time_callbacks searched the top-level ones, which are cached now
+    seconds = [c for t in index.top_level for c in index.children_pos[t]]
+    word = index.nodes[seconds[(7 * run) % len(seconds)]].keywords[0]
+    common = [SYLLABLES[(run + 3 * k) % len(SYLLABLES)] for k in range(10)]  # each in most synthetic documents
+    return {
+        "one keyword": word,
+        "10 common terms (every one in most documents)": " ".join(common),
+        "800 KB: one keyword + 200,000 x 'the'": word + " " + "the " * 200_000,
+        "300 distinct words (cut to 200 characters)": " ".join(f"{word}{k}" for k in range(300)),
+    }
+
+
+def scan_report(body: str, n_docs: int) -> tuple[int, int]:
+    """(documents scanned, documents matched) as the search-results panel reports them."""
+    import re
+
+    matched = re.search(r"([\d,]+) documents and [\d,]+ topics match", body)
+    stopped = re.search(r"after ([\d,]+) of [\d,]+ documents", body)
+    number = lambda m: int(m.group(1).replace(",", ""))  # noqa: E731
+    return (number(stopped) if stopped else n_docs), (number(matched) if matched else 0)
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux /proc), in MB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def time_search(app: dash.Dash, index: TreeIndex, runs: int) -> tuple[list[tuple[str, float, float, float, int, int]], tuple[float, float, float]]:
+    """Per query kind: (kind, median ms, max ms, median % of documents scanned, median matches, response bytes);
+    and RSS MB before, after 23 and after 46 distinct 20 MB queries."""
+    client = CallbackClient(app)
+    samples: dict[str, list[tuple[float, float, int, int]]] = {}
+    for run in range(runs):
+        for kind, query in search_queries(index, run).items():
+            elapsed, size = client.search_results(query)
+            scanned, matches = scan_report(client.last_body, index.n_docs)
+            samples.setdefault(kind, []).append((elapsed, 100.0 * scanned / max(index.n_docs, 1), matches, size))
+    rows = []
+    for kind, values in samples.items():
+        times = [v[0] for v in values]
+        rows.append((kind, statistics.median(times), max(times), statistics.median(v[1] for v in values),
+                     int(statistics.median(v[2] for v in values)), int(statistics.median(v[3] for v in values))))
+    return rows, memory_after_big_queries(app)
+
+
+def memory_after_big_queries(app: dash.Dash) -> tuple[float, float, float]:
+    """RSS (MB) before, after MEMORY_QUERIES distinct big queries and after as many more, posted to the
+    app served as ``app.run`` serves it (werkzeug, threaded, over a socket). Bounded memory shows as
+    a plateau: the second batch adds nothing."""
+    import gc
+    import http.client
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    httpd = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        gc.collect()
+        measured = [rss_mb()]
+        for batch in range(2):
+            for k in range(batch * MEMORY_QUERIES, (batch + 1) * MEMORY_QUERIES):
+                filler = SYLLABLES[k % len(SYLLABLES)] + f"{k} "
+                query = (filler * (MEMORY_QUERY_BYTES // len(filler)))[:MEMORY_QUERY_BYTES]
+                body = json.dumps({"output": "search-results.children", "outputs": {"id": "search-results", "property": "children"},
+                                   "inputs": [{"id": "search", "property": "value", "value": query}], "changedPropIds": ["search.value"], "state": []})
+                connection = http.client.HTTPConnection("127.0.0.1", httpd.server_port, timeout=120)
+                connection.request("POST", "/_dash-update-component", body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                connection.close()
+                if response.status != 200:
+                    raise RuntimeError(f"big query {k}: HTTP {response.status}")
+            measured.append(rss_mb())
+        return measured[0], measured[1], measured[2]
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
+
+
+def search_lines(rows: list[tuple[str, float, float, float, int, int]], memory: tuple[float, float, float], runs: int, n_docs: int) -> list[str]:
+    from viz.app import max_request_bytes
+    from viz.search import CACHE_BYTES, CACHE_ENTRIES, MAX_QUERY_CHARS, MAX_QUERY_TERMS, SCAN_CPU_BUDGET_S
+
+    lines = [
+        f"## Search under hostile queries ({n_docs:,} documents, median of {runs} runs, target <= {CALLBACK_TARGET_MS:.0f} ms)",
+        "",
+        "The search-results callback, posted to `/_dash-update-component` through the Flask test client, shaped like "
+        "the browser's request (the first callback of a search: it runs the search; the chart and map reuse it). "
+        "Every run uses queries not seen before. A query is read up "
+        f"to {MAX_QUERY_CHARS} characters and {MAX_QUERY_TERMS} distinct terms; the document scan stops after "
+        f"{SCAN_CPU_BUDGET_S * 1000:.0f} ms of CPU time and says how far it got ('scanned'); results are cached under "
+        f"the bounded terms ({CACHE_ENTRIES} entries, {CACHE_BYTES // 2**20} MB); request bodies above "
+        f"{max_request_bytes(n_docs) / 1e6:.1f} MB are refused (HTTP 413).",
+        "",
+        "| query | median ms | max ms | documents scanned | matches | response bytes | within target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for kind, med, worst, scanned, matches, size in rows:
+        lines.append(f"| {kind} | {med:.1f} | {worst:.1f} | {scanned:.0f}% | {matches:,} | {size:,} | {'yes' if med <= CALLBACK_TARGET_MS else 'NO'} |")
+    before, first, second = memory
+    lines += [
+        "",
+        f"Server memory (RSS of the app served by werkzeug as `app.run` does, over a socket) under distinct "
+        f"{MEMORY_QUERY_BYTES // 2**20} MB queries, one after another: {before:.0f} MB before, {first:.0f} MB after "
+        f"{MEMORY_QUERIES}, {second:.0f} MB after {2 * MEMORY_QUERIES} (what the allocator keeps for the next big "
+        "request; the search cache holds only the bounded terms).",
+    ]
+    return lines
+
+
 # -- browser --------------------------------------------------------------------------------------
 def browser_runs(
     app: dash.Dash, index: TreeIndex, runs: int, clicks: dict[str, list[float]] | None = None
@@ -329,14 +456,39 @@ def time_click(page: Any, index: TreeIndex) -> tuple[float, float]:
 
 
 # -- report ---------------------------------------------------------------------------------------
+def write_search_only(app: dash.Dash, index: TreeIndex, runs: int, args: argparse.Namespace, argv: list[str] | None, t_tree: float) -> int:
+    """The hostile-search section alone, with the machine and data it ran on."""
+    rows, memory = time_search(app, index, runs)
+    for kind, med, worst, scanned, matches, size in rows:
+        print(f"{kind:<48} {med:7.1f} ms (max {worst:.1f}) scanned {scanned:.0f}% {matches:>7,} matches", file=sys.stderr)
+    print(f"memory: {memory[0]:.0f} -> {memory[1]:.0f} -> {memory[2]:.0f} MB", file=sys.stderr)
+    command = " ".join(["python bench/bench_viz.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = ["# Dash explorer: search under hostile queries", "", f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines += [
+        "## Data",
+        "",
+        f"- synthetic tree (`viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {index.n_nodes:,} nodes, "
+        f"{index.n_docs:,} documents of ~24 words; built in {t_tree:.1f} s",
+        "",
+    ]
+    lines += search_lines(rows, memory, runs, index.n_docs)
+    out = Path(args.out if args.out != DEFAULT_OUT else ROOT / "bench" / "results" / "viz-search.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--schedule", default="10,10,49", help="children per level (default: 5,011 nodes)")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported; >= 3)")
     parser.add_argument("--browser-runs", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "viz.md"))
+    parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--search-only", action="store_true", help="only the hostile-search section, to bench/results/viz-search.md")
     args = parser.parse_args(argv)
     runs, browser_n = max(3, args.runs), max(3, args.browser_runs)
     schedule = tuple(int(s) for s in args.schedule.split(","))
@@ -350,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     index = TreeIndex(tree)
     print(f"tree: {len(tree):,} nodes, {len(tree.documents):,} documents ({t_tree:.1f} s); create_app {t_app:.2f} s", file=sys.stderr)
 
+    if args.search_only:
+        return write_search_only(app, index, runs, args, argv, t_tree)
     callbacks = time_callbacks(app, index, runs)
     for row in callbacks:
         print(f"{row[0]:<11} {row[1]:<32} {row[2]:7.1f} ms (max {row[3]:.1f}) {row[4]:>9,} B", file=sys.stderr)
@@ -388,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for interaction, name, med, worst, size in callbacks:
         lines.append(f"| {interaction} | {name} | {med:.1f} | {worst:.1f} | {size:,} | {'yes' if med <= CALLBACK_TARGET_MS else 'NO'} |")
+    lines += [""] + search_lines(*time_search(app, index, runs), runs, index.n_docs)
     if wall:
         lines += [
             "",

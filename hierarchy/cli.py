@@ -1,7 +1,7 @@
 """The ``topicmap`` command line. Commands live in small modules that register themselves here.
 
-Errors a user can fix (:class:`TopicmapError`) print one line on stderr and exit with status 2; no
-traceback. Environment variables (OPENAI_API_KEY, OPENAI_BASE_URL, ...) are read here, at the edge,
+Errors a user can fix (:class:`TopicmapError`) print one line on stderr (control characters made
+visible) and exit with status 2; no traceback. Environment variables (OPENAI_API_KEY, OPENAI_BASE_URL, ...) are read here, at the edge,
 and passed on as arguments.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import typer
 
 from hierarchy.errors import TopicmapError
+from hierarchy.safe_text import printable
 from hierarchy.safe_write import Terminated, stop_cleanly_on_sigterm
 
 app = typer.Typer(
@@ -36,7 +37,7 @@ app = typer.Typer(
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     return typer.Exit(code)
 
 
@@ -63,11 +64,17 @@ def run_command(body: Callable[[], object]) -> None:
         try:
             body()
         except TopicmapError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(error_line(exc), err=True)
             sys.exit(2)
         except Terminated as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(error_line(exc), err=True)
             sys.exit(128 + signal.SIGTERM)
+
+
+def error_line(error: object) -> str:
+    """``error: message`` on one line, safe for a terminal: messages quote input (ids, labels, server
+    replies), so their control characters and newlines are shown as escapes, never executed."""
+    return "error: " + printable(str(error))
 
 
 if __name__ == "__main__":

@@ -223,6 +223,9 @@ def register(app: typer.Typer) -> None:
         help=(
             "Export a tree: nested (d3-style JSON with children), csv (one row per document: its id and "
             "its path of node ids from the root to its leaf), json (the tree file itself), html (standalone sunburst).\n\n"
+            "The csv is safe to open in a spreadsheet: a text cell (id, label, ...) that starts with = + - @, "
+            "a tab or a carriage return is written with a leading ' so it is shown as text, never run as a "
+            "formula; numbers stay numbers.\n\n"
             "Example: topicmap export bbc.tree.json --format csv -o paths.csv"
         )
     )

@@ -17,6 +17,8 @@ import typer
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.cli_options import seed_option
 from hierarchy.errors import InputError, TopicmapError
+from hierarchy.safe_text import clip, printable
+from hierarchy.summary import LABEL_PRINT_CHARS
 from hierarchy.tree import TopicTree
 
 
@@ -205,7 +207,7 @@ def register(app: typer.Typer) -> None:
         text = json.dumps(report, indent=2, ensure_ascii=False)
         if output is not None:
             write_text_atomic(output, text + "\n")
-        typer.echo(text if as_json else render_report(report))
+        typer.echo(text if as_json else printable(render_report(report), keep_newlines=True))
 
     @app.command(
         help=(
@@ -250,7 +252,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps({"a": reports[0], "b": reports[1]}, indent=2, ensure_ascii=False))
         else:
-            typer.echo(render_comparison(reports[0], reports[1]))
+            typer.echo(printable(render_comparison(reports[0], reports[1]), keep_newlines=True))
 
     @app.command(
         help=(
@@ -312,7 +314,7 @@ def register(app: typer.Typer) -> None:
         save_tree(result.tree, output)
         if not quiet:
             for leaf, count in sorted(result.leaves.items(), key=lambda kv: -kv[1])[:10]:
-                typer.echo(f"  {count:>6} -> {leaf:<10} {result.tree.node(leaf).label}")
+                typer.echo(f"  {count:>6} -> {leaf:<10} {printable(clip(result.tree.node(leaf).label, LABEL_PRINT_CHARS))}")
             if result.stale:
                 typer.echo(f"flagged for relabelling: {', '.join(result.stale[:20])}{' ...' if len(result.stale) > 20 else ''}")
         relabelled = [i for i in result.refreshed if i not in result.stale]

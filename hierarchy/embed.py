@@ -21,6 +21,7 @@ import numpy as np
 
 from hierarchy.api_response import MalformedResponse, parse_body, read_embeddings, retry_after_seconds
 from hierarchy.errors import InputError, OutputError, TopicmapError
+from hierarchy.safe_text import printable
 from hierarchy.safe_write import write_bytes_atomic
 from hierarchy.settings_check import check_base_url, check_cache_dir
 
@@ -259,7 +260,7 @@ def read_cached_vectors(path: Path, rows: int, mmap: bool = False) -> np.ndarray
         problem = f"unreadable ({type(exc).__name__}: {exc})"
     if problem is None:
         return vectors if mmap else np.asarray(vectors, dtype=np.float32)
-    print(f"warning: ignoring the embedding cache entry {path}: {problem}; computing the vectors again", file=sys.stderr)
+    print(printable(f"warning: ignoring the embedding cache entry {path}: {problem}; computing the vectors again"), file=sys.stderr)
     try:
         path.unlink(missing_ok=True)
     except OSError:

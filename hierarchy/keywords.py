@@ -14,6 +14,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
+from hierarchy.safe_text import one_line
+
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
 
 # Words that say nothing about a topic in any corpus (conversational filler, reporting verbs,
@@ -101,7 +103,7 @@ def ctfidf_keywords(
 
 def keyword_label(words: Sequence[str], n: int = 3) -> str:
     """A readable label from the top keywords, e.g. ``"film · award · actor"``."""
-    return " · ".join(words[:n]) if words else "(no keywords)"
+    return " · ".join(one_line(w) for w in words[:n]) if words else "(no keywords)"
 
 
 REPRESENTATIVE_DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick

@@ -1,11 +1,12 @@
 """Check a model's answer before it becomes a label. A failed check says what to fix, for the retry.
 
-Checks: a JSON object of the agreed shape; non-empty label within length bounds; no markdown, quotes
-or "Label:" junk; not a copy of the instructions; for leaves, neither the label nor the summary taken
-from the contrast documents of sibling nodes only (the way an injected instruction in a neighbour
-would get in, or a small model's attention drifts); for parents, a label that neither copies one child
-nor joins several; summaries free of the prompt's scaffolding (cluster ids, document counts). A
-summary over the length limit is trimmed at a sentence boundary, not failed.
+Checks: a JSON object of the agreed shape; non-empty label within length bounds (control characters
+and terminal escape sequences removed first); no markdown, quotes or "Label:" junk; not a copy of the
+instructions; for leaves, neither the label nor the summary taken from the contrast documents of
+sibling nodes only (the way an injected instruction in a neighbour would get in, or a small model's
+attention drifts); for parents, a label that neither copies one child nor joins several; summaries
+free of the prompt's scaffolding (cluster ids, document counts). A summary over the length limit is
+trimmed at a sentence boundary, not failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from hierarchy import jsontext
 from hierarchy.label_context import LabelRules
+from hierarchy.safe_text import one_line
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 _MARKDOWN = re.compile(r"[*#`_\[\]|<>{}\\]|^\s*[-+>]\s|\]\(")
@@ -81,7 +83,7 @@ def parse_object(text: str) -> dict[str, object]:
 def check_label(label: object, rules: LabelRules, instructions: str, field: str = "label") -> str:
     if not isinstance(label, str):
         raise InvalidAnswer(f'"{field}" must be a string')
-    label = " ".join(label.split()).rstrip(".;:,")
+    label = one_line(label).rstrip(".;:,")  # control characters and escape sequences never reach a label
     if not label:
         raise InvalidAnswer(f'"{field}" is empty')
     if copies_instructions(label, instructions):
@@ -139,7 +141,7 @@ def validate_label_answer(
     summary = data.get("summary", "")
     if not isinstance(summary, str) or not summary.strip():
         raise InvalidAnswer('"summary" must be a non-empty string')
-    summary = " ".join(summary.split())
+    summary = one_line(summary)
     if summary.lstrip().startswith(("#", "```", "- ", "* ")):
         raise InvalidAnswer('"summary" must be plain sentences, without markdown')
     if copies_instructions(summary, instructions):

@@ -19,6 +19,7 @@ from typing import Any
 
 from hierarchy.embed import default_cache_dir as shared_cache_dir
 from hierarchy.errors import OutputError
+from hierarchy.safe_text import printable
 from hierarchy.safe_write import write_bytes_atomic
 
 CACHE_FORMAT = 1
@@ -83,7 +84,7 @@ class AnswerCache:
         if self.directory is None:
             return
         path = self._path(key)
-        print(f"warning: ignoring the LLM cache entry {path}: {reason}; asking again", file=sys.stderr)
+        print(printable(f"warning: ignoring the LLM cache entry {path}: {reason}; asking again"), file=sys.stderr)
         try:
             path.unlink(missing_ok=True)
         except OSError:

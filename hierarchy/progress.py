@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
+from hierarchy.safe_text import printable
+
 
 class Stages:
     """Times named stages; with ``enabled`` shows a bar that advances stage by stage on stderr."""
@@ -19,7 +21,7 @@ class Stages:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self._bar.set_postfix_str(name)
+        self._bar.set_postfix_str(printable(name))
         started = time.perf_counter()
         try:
             yield
@@ -32,5 +34,6 @@ class Stages:
 
 
 def counter(total: int, desc: str, unit: str, enabled: bool = True) -> tqdm:
-    """A plain progress bar on stderr (hidden when ``enabled`` is False)."""
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+    """A plain progress bar on stderr (hidden when ``enabled`` is False); its description may name
+    input, so it is printed with control characters made visible."""
+    return tqdm(total=total, desc=printable(desc), unit=unit, file=sys.stderr, disable=not enabled, dynamic_ncols=True)

@@ -6,7 +6,10 @@ from collections import Counter
 
 import numpy as np
 
+from hierarchy.safe_text import clip, printable
 from hierarchy.tree import Node, TopicTree
+
+LABEL_PRINT_CHARS = 120  # a label longer than a line is cut with an ellipsis in terminal output
 
 
 def shape_report(tree: TopicTree) -> list[str]:
@@ -87,7 +90,7 @@ def outline(tree: TopicTree, max_depth: int = 2, max_children: int = 12, max_lin
     def walk(node_id: str) -> None:
         node = tree.node(node_id)
         indent = "  " * node.depth
-        out.append(f"{indent}{node.id:<8} {node.size:>7,}  {node.label}")
+        out.append(f"{indent}{node.id:<8} {node.size:>7,}  {printable(clip(node.label, LABEL_PRINT_CHARS))}")
         children = shown.get(node_id, [])
         for child in children:
             walk(child.id)
@@ -138,5 +141,10 @@ def _leaves(clustering: dict) -> str:
 
 
 def full_report(tree: TopicTree, max_depth: int = 2, max_lines: int = OUTLINE_LINES) -> str:
-    """Shape per level, labels, manifest, then an outline of the largest topics (about ``max_lines`` lines)."""
-    return "\n".join([*shape_report(tree), labels_report(tree), *manifest_report(tree), "", *outline(tree, max_depth, max_lines=max_lines)])
+    """Shape per level, labels, manifest, then an outline of the largest topics (about ``max_lines`` lines).
+
+    For a terminal: labels are cut to LABEL_PRINT_CHARS, and control characters from the tree file
+    (labels, manifest) are shown as escapes, never sent to the terminal as they are.
+    """
+    lines = [*shape_report(tree), labels_report(tree), *manifest_report(tree), "", *outline(tree, max_depth, max_lines=max_lines)]
+    return printable("\n".join(lines), keep_newlines=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -23,7 +21,9 @@ import numpy as np
 
 from hierarchy import jsontext
 from hierarchy.errors import TreeFileError
+from hierarchy.safe_text import one_line, strip_controls
 from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
+from hierarchy.spreadsheet import csv_text
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 1
@@ -75,14 +75,15 @@ def node_to_dict(node: Node) -> dict[str, Any]:
 
 
 def node_from_dict(data: dict[str, Any]) -> Node:
+    """A node as stored; its label, summary and keywords lose control characters (a tree file is untrusted)."""
     return Node(
         id=data["id"],
         parent=data["parent"] or None,
         depth=data["depth"],
         size=data["size"],
-        label=data.get("label", ""),
-        summary=data.get("summary", ""),
-        keywords=list(data.get("keywords", [])),
+        label=one_line(data.get("label", "")),
+        summary=strip_controls(data.get("summary", "")),
+        keywords=[one_line(k) for k in data.get("keywords", [])],
         keyword_scores=[float(s) for s in data.get("keyword_scores", [])],
         representative_ids=list(data.get("representative_ids", [])),
         centroid=decode_vector(data.get("centroid")),
@@ -272,13 +273,17 @@ def nested_dict(tree: TopicTree) -> dict[str, Any]:
 
 
 def assignments_csv(tree: TopicTree) -> str:
-    """One row per document: id, leaf, depth and the node path from the root (``root/0/0.3``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """One row per document: id, leaf, depth and the node path from the root (``root/0/0.3``).
+
+    Spreadsheet-safe (:mod:`hierarchy.spreadsheet`): an id or label starting with = + - @ is written
+    with a leading ``'`` so it stays text."""
     max_depth = tree.depth
-    writer.writerow(["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"])
-    for row, doc in enumerate(tree.documents):
-        path = tree.document_path(row)
-        levels = path[1:] + [""] * (max_depth - (len(path) - 1))
-        writer.writerow([doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label])
-    return buffer.getvalue()
+    header = ["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"]
+
+    def rows() -> Iterator[list[object]]:
+        for row, doc in enumerate(tree.documents):
+            path = tree.document_path(row)
+            levels = path[1:] + [""] * (max_depth - (len(path) - 1))
+            yield [doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label]
+
+    return csv_text(header, rows())

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from hierarchy.tree import ROOT_ID, TopicTree
-from tests.viz_fixtures import EVIL_LABEL, small_tree
+from tests.viz_fixtures import EVIL_LABEL, QUOTED_LABEL, quoted_tree, small_tree
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -231,6 +231,67 @@ def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> N
     finally:
         page.close()
     assert fetched == []
+
+
+# -- labels with quotes, ampersands and tags ---------------------------------------------------------
+# Every piece of plotly text, read as drawn: a wrapped segment label is one <tspan class="line"> per line.
+_CHART_TEXTS = """(root) => Array.from(document.querySelectorAll(root + ' g.slice text')).map(t => {
+    const lines = Array.from(t.querySelectorAll('tspan.line')).map(s => s.textContent);
+    return lines.length ? lines.join(' ') : t.textContent; })"""
+_ENTITIES = ("&quot;", "&amp;", "&lt;", "&gt;", "&#")
+
+
+def _assert_literal(texts: list[str]) -> None:
+    assert QUOTED_LABEL in texts, texts
+    assert not any(e in t for t in texts for e in _ENTITIES), texts
+
+
+def test_quotes_and_tags_in_labels_show_literally(browser: Any, tmp_path: Path) -> None:
+    errors: list[str] = []
+    with _serving(quoted_tree()) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1150})
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(url + "/")
+            _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 10")
+            _assert_literal(page.evaluate(_CHART_TEXTS, "#chart"))  # the sunburst segment
+            _wait(page, "document.querySelector('#doc-map .js-plotly-plot')?.data?.length === 5")
+            _wait(page, "document.querySelectorAll('#doc-map .legend .traces').length === 3")
+            _assert_literal(page.locator("#doc-map .legend .traces").all_text_contents())  # the map legend
+            # drill in: the label is the centre of the chart and the title of the legend
+            _click_segment(page, '"Brexit"')
+            _wait(page, f"document.querySelector('#node-label')?.innerText === {QUOTED_LABEL!r}")
+            _wait(page, "document.querySelectorAll('#chart g.slice path.surface').length === 3")
+            centre = page.evaluate(_CHART_TEXTS, "#chart")
+            _assert_literal(centre)
+            _wait_legend(page, f"Topics in {QUOTED_LABEL}")
+            # no tag was interpreted: the label's "<b>x</b>" made no bold text (the hover's own bold title may)
+            assert page.locator("#chart tspan[style*='bold'], #doc-map tspan[style*='bold']").filter(has_text=re.compile("^x$")).count() == 0
+            assert page.evaluate("window.__pwned") is None
+            page.mouse.move(2, 2)
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(ARTIFACTS / "browser-quoted-label.png"), full_page=True)
+        finally:
+            page.close()
+    assert errors == [], errors
+
+    from viz.figures import standalone_html
+
+    path = tmp_path / "quoted.html"
+    path.write_text(standalone_html(quoted_tree(), title='Map of "Brexit" & <i>co</i>'), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 900, "height": 800})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(path.as_uri())
+        _wait(page, "document.querySelectorAll('g.slice path.surface').length >= 4")
+        _assert_literal(page.evaluate(_CHART_TEXTS, ""))
+        title = page.evaluate("document.querySelector('.gtitle')?.textContent || ''")
+        assert title == 'Map of "Brexit" & <i>co</i>', title
+        assert page.locator("tspan[style*='bold'], tspan[style*='italic']").count() == 0
+        assert page.evaluate("window.__pwned") is None
+    finally:
+        page.close()
 
 
 # -- a tree with ~2,000 leaves ------------------------------------------------------------------------

@@ -56,6 +56,31 @@ def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, P
     assert "sunburst" in html and "<script src=\"http" not in html  # plotly.js inline: opens with no server
 
 
+FORMULA_IDS = ['=HYPERLINK("http://example.invalid/x","click")', "+1+2", "-3", "@SUM(A1)", "\tindented", "\rreturn", "plain-id"]
+
+
+def test_csv_export_keeps_formulas_as_text(tmp_path: Path) -> None:
+    from hierarchy.tree import Document, Node, TopicTree
+    from hierarchy.treefile import save_tree
+
+    nodes = [
+        Node("root", None, 0, 7, label="all"),
+        Node("0", "root", 1, 4, label="=1+2"),
+        Node("1", "root", 1, 3, label="@cmd|' /C calc'!A0"),
+    ]
+    docs = [Document(doc_id, "0" if k < 4 else "1", text=f"text {k}") for k, doc_id in enumerate(FORMULA_IDS)]
+    tree_file = tmp_path / "t.json"
+    save_tree(TopicTree(nodes, docs), tree_file)
+    out = tmp_path / "paths.csv"
+    result = run_cli("export", str(tree_file), "--format", "csv", "-o", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert [r["doc_id"] for r in rows] == ["'" + i if i[0] in "=+-@\t\r" else i for i in FORMULA_IDS]
+    assert {r["leaf_label"] for r in rows} == {"'=1+2", "'@cmd|' /C calc'!A0"}
+    assert all(r["leaf"] in ("0", "1") and r["path"].startswith("root/") for r in rows)
+    assert "spreadsheet" in run_cli("export", "--help").stdout
+
+
 def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, emb = topic_corpus
     for name in ("a", "b"):

@@ -177,3 +177,14 @@ def test_a_name_that_only_a_few_of_the_shown_documents_mention_is_too_narrow() -
     assert validate_label_answer(answer("English Football"), RULES, INSTRUCTIONS, documents=documents).label == "English Football"
     assert validate_label_answer(answer("Arsenal Matches"), RULES, INSTRUCTIONS, documents=documents).label == "Arsenal Matches"  # 2 of 6
     assert validate_label_answer(answer("Chelsea"), RULES, INSTRUCTIONS, documents=documents[:3]).label == "Chelsea"  # too few to judge
+
+
+def test_control_characters_and_escape_sequences_never_reach_a_label() -> None:
+    result = validate_label_answer(
+        answer("\x1b[31mRed\x1b[0m Giants\x07", "Stars that \x1b]0;pwned\x07grow\r\nold."), RULES, INSTRUCTIONS
+    )
+    assert result.label == "Red Giants" and result.summary == "Stars that grow old."
+    renamed = validate_distinct_answer(
+        json.dumps({"labels": [{"id": "1", "label": "Dwarf\x00 Stars\x9b2J"}]}), RULES, INSTRUCTIONS, ["1"], {}
+    )
+    assert renamed == {"1": "Dwarf Stars"}

@@ -137,3 +137,28 @@ def test_nested_and_csv_exports() -> None:
     rows = list(csv.DictReader(io.StringIO(assignments_csv(tree))))
     assert rows[0] == {"doc_id": "a", "leaf": "0.0", "path": "root/0/0.0", "level_1": "0", "level_2": "0.0", "leaf_label": "football"}
     assert rows[2]["path"] == "root/1" and rows[2]["level_2"] == ""
+
+
+def test_spreadsheet_cells_neutralise_text_formulas_and_keep_numbers() -> None:
+    from hierarchy.spreadsheet import csv_text, safe_cell
+
+    assert [safe_cell(v) for v in ("=1+2", "+1", "-1", "@A1", "\tx", "\rx", "a=b", "", None)] == [
+        "'=1+2", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=b", "", ""]
+    assert [safe_cell(v) for v in (-3, -2.5, 0, 1e-9)] == [-3, -2.5, 0, 1e-9]  # numbers stay numbers
+    rows = list(csv.reader(io.StringIO(csv_text(["id", "size", "x"], [["=cmd", 12, -0.25]]))))
+    assert rows == [["id", "size", "x"], ["'=cmd", "12", "-0.25"]]
+
+
+def test_labels_keywords_and_summaries_from_a_file_lose_control_characters(tmp_path: Path) -> None:
+    from hierarchy.keywords import keyword_label
+
+    data = tree_to_dict(small_tree())
+    sport = data["nodes"][1]
+    sport["label"] = "\x1b]0;pwned\x07Sport\x1b[2J\x1b[H"
+    sport["keywords"] = ["goal\x1b[5m", "mat\x00ch"]
+    sport["summary"] = "Line one\nline\x1b[31m two\x9b"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    node = load_tree(path).node("0")
+    assert node.label == "Sport" and node.keywords == ["goal", "match"] and node.summary == "Line one\nline two"
+    assert keyword_label(["\x1b[1mfilm", "award\r\n", "actor"]) == "film · award · actor"

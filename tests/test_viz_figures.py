@@ -30,7 +30,7 @@ from viz.figures import (
     sunburst_figure,
     typed_array,
 )
-from viz.index import TreeIndex, display_label, segment_label, shades
+from viz.index import TreeIndex, display_label, plotly_text, segment_label, shades
 from viz.synthetic import synthetic_tree
 
 
@@ -102,7 +102,15 @@ def test_untrusted_label_is_escaped_for_plotly(index: TreeIndex) -> None:
     assert "&lt;script&gt;" in text
     html_page = standalone_html(index)
     assert "<script>window.__pwned" not in html_page
-    assert "onerror=\\\"window" not in html_page and 'onerror="window' not in html_page
+    # no tag can begin without "<": the attribute stays inert text (quotes are not escaped: plotly would show "&quot;")
+    assert "<img src=x" not in html_page and "&lt;img src=x onerror=" in html_page
+
+
+def test_plotly_text_is_escaped_once_for_plotly() -> None:
+    # plotly.js decodes &amp; &lt; &gt; but not &quot;: quotes stay plain, "&" and "<" ">" are escaped once
+    assert plotly_text('The "Brexit" Debate & <b>x</b> \'s') == 'The "Brexit" Debate &amp; &lt;b&gt;x&lt;/b&gt; \'s'
+    assert plotly_text("&amp;") == "&amp;amp;"  # a literal entity in a label stays literal
+    assert segment_label('The "Brexit" Debate') == 'The "Brexit" Debate'
 
 
 def test_display_label_falls_back(index: TreeIndex) -> None:

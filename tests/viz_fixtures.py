@@ -110,3 +110,13 @@ def small_tree() -> TopicTree:
     # representatives, including ids that are not under the node or do not exist (ignored)
     leaves[-1].representative_ids = ["doc-033", "doc-030", "doc-000", "missing"]
     return TopicTree([root, *tops, *leaves], documents, manifest={"source": "tests/viz_fixtures"})
+
+
+QUOTED_LABEL = 'The "Brexit" Debate & <b>x</b>'  # LLM labels carry quotes in normal use
+
+
+def quoted_tree() -> TopicTree:
+    """The hand-made tree with the "Programming" topic labelled :data:`QUOTED_LABEL`."""
+    tree = small_tree()
+    tree.node("2").label = QUOTED_LABEL
+    return tree

@@ -17,6 +17,16 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 PLOTLY_JS = "/_dash-component-suites/plotly/package_data/plotly.min.js"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# The largest legitimate request is a lasso over the whole map: ~76 bytes per document as plotly
+# sends it, ~130 with the map's hover titles (trees up to 20,000 documents). Anything bigger is
+# refused with HTTP 413 before it is read.
+REQUEST_BASE_BYTES = 16 * 2**20
+REQUEST_BYTES_PER_DOC = 128
+
+
+def max_request_bytes(n_docs: int) -> int:
+    """The request body limit for a tree of ``n_docs`` documents."""
+    return REQUEST_BASE_BYTES + REQUEST_BYTES_PER_DOC * n_docs
 
 
 def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
@@ -33,6 +43,7 @@ def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
     # the layout has rendered; listing it as a page script starts the download at once (dcc.Graph
     # then finds window.Plotly and does not load it again). Same local file, no CDN.
     app.config.external_scripts = [app.get_relative_path(PLOTLY_JS)]
+    app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(index.n_docs)
     app.layout = build_layout(index, title=title)
     callbacks.register(app, index)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from viz.figures import (
 )
 from viz.index import TreeIndex, shorten
 from viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
+from viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
 
 Nav = dict[str, str]
 RESULT_NODES = 12
@@ -103,11 +105,12 @@ def chart_figure(
     rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
     kind = kind if kind in CHART_KINDS else "sunburst"
     highlight: dict[str, int] | None = None
-    if isinstance(query, str) and query.strip():
-        highlight = dict(index.search(query).node_hits)
+    result = index.search(query) if isinstance(query, str) else None
+    if result is not None and result.terms:
+        highlight = dict(result.node_hits)
     if isinstance(map_pick, Mapping) and isinstance(map_pick.get("nodes"), Mapping):
         highlight = highlight or {}
-        for node_id, count in map_pick["nodes"].items():
+        for node_id, count in islice(map_pick["nodes"].items(), index.n_nodes):  # no more than the tree has
             if node_id in index and isinstance(count, int):
                 highlight[node_id] = max(highlight.get(node_id, 0), count)
     return hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
@@ -243,11 +246,16 @@ def _reps_first(index: TreeIndex, node_id: str, rows: np.ndarray, reps: list[int
 
 # -- search and map selection ------------------------------------------------------------------------
 def search_results(index: TreeIndex, query: str | None) -> list[Any]:
-    """Matching topics (by label) and documents, each a link that selects the node."""
-    if not query or not query.strip():
+    """Matching topics (by label) and documents, each a link that selects the node.
+
+    Says so when the query was shortened or the scan stopped at its time limit (``viz.search``)."""
+    result = index.search(query) if isinstance(query, str) else None
+    if result is None or not result.terms:
         return []
-    result = index.search(query)
-    out: list[Any] = [html.H3(f"Search: {shorten(query.strip(), 60)}", className="tm-subhead")]
+    out: list[Any] = [html.H3(f"Search: {shorten(result.query, 60)}", className="tm-subhead")]
+    notices = search_notices(result)
+    if notices:
+        out.append(html.P(" ".join(notices), className="tm-notice", id="search-notice"))
     out.append(
         html.P(
             f"{len(result.doc_rows):,} documents and {len(result.label_matches):,} topics match",
@@ -267,6 +275,22 @@ def search_results(index: TreeIndex, query: str | None) -> list[Any]:
             items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60), f"search-doc-{row}"), html.Span(" " + index.snippet(row)[:90], className="tm-snippet")]))
         out.append(html.Ul(items, className="tm-results"))
     return out
+
+
+def search_notices(result: SearchResult) -> list[str]:
+    """What the user should know about how the search was bounded."""
+    notices = []
+    if result.shortened:
+        notices.append(
+            f"The search was shortened to its first {MAX_QUERY_CHARS} characters and at most "
+            f"{MAX_QUERY_TERMS} different words."
+        )
+    if not result.complete:
+        notices.append(
+            f"The search stopped at its time limit after {result.docs_scanned:,} of {result.docs_total:,} "
+            "documents, so more may match: a more specific word searches faster."
+        )
+    return notices
 
 
 def map_selection(
@@ -309,7 +333,8 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
     groups = map_groups(index, view)
     sel_pos, search_pos = overlay_positions(index, view)
     node_rows = None if node_id in (ROOT_ID, view) else index.node_doc_rows(node_id)
-    search_rows = index.search(query).doc_rows if query and query.strip() else None
+    search = index.search(query) if isinstance(query, str) else None
+    search_rows = search.doc_rows if search is not None and search.terms else None
     updates: dict[int, dict[str, Any]] = {}
     if trigger in (None, Ids.NAV):
         updates[sel_pos] = map_overlay(index, node_rows)

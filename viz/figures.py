@@ -2,8 +2,8 @@
 
 Each figure comes in two forms: ``*_spec`` returns a plain dict (fast: no plotly validation, numpy
 arrays sent as base64 typed arrays) for callbacks, and ``*_figure`` wraps it in a validated
-``go.Figure`` for notebooks. Every piece of untrusted text (labels, keywords, titles) is
-HTML-escaped before it reaches plotly, which otherwise interprets tags in its strings.
+``go.Figure`` for notebooks. Every piece of untrusted text (labels, keywords, titles) is escaped
+once for plotly (``viz.index.plotly_text``), which otherwise interprets tags in its strings.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def map_point_rows(index: TreeIndex, points: list[Mapping[str, Any]], view: str 
     groups = map_groups(index, view)
     rows: list[int] = []
     cache: dict[int, np.ndarray] = {}
-    for point in points:
+    for point in points[: 3 * index.n_docs]:  # the map draws each document at most 3 times (base trace, 2 overlays)
         if not isinstance(point, Mapping):
             continue
         curve, k = point.get("curveNumber"), point.get("pointIndex", point.get("pointNumber"))

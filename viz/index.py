@@ -10,14 +10,12 @@ inside ``create_app`` (never at import).
 from __future__ import annotations
 
 import colorsys
-import html
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from threading import Lock
+from dataclasses import replace
 
 import numpy as np
 
 from hierarchy.tree import ROOT_ID, Node, TopicTree
+from viz.search import CACHE_BYTES, CACHE_ENTRIES, SCAN_CPU_BUDGET_S, SearchCache, SearchResult, match_rows, parse_query
 
 # 20 distinguishable colours (Tableau 10 + their lighter partners, reordered to alternate).
 PALETTE: tuple[str, ...] = (
@@ -70,9 +68,16 @@ def segment_label(label: str, width: int = SEGMENT_LINE_CHARS, limit: int = LABE
     return plotly_text(first) + "<br>" + plotly_text(shorten(rest, width + 5))
 
 
+# plotly.js reads its strings as a small subset of HTML: it makes markup of tags (<b>, <br>, <a href>)
+# and decodes only &amp; &lt; &gt; &nbsp; &mu; &times; &plusmn; &deg; and numeric entities. So text is
+# escaped once, for that reader: "&", "<" and ">" only. Without a "<" no tag can begin, and quotes are
+# plain characters there (escaping them, as for an HTML attribute, would show "&quot;" on screen).
+_PLOTLY_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
 def plotly_text(text: str) -> str:
-    """Escape untrusted text for plotly, which interprets a subset of HTML tags in its strings."""
-    return html.escape(text, quote=True)
+    """Untrusted text made literal for a plotly string (labels, legend names, hovers, titles)."""
+    return text.translate(_PLOTLY_ESCAPES)
 
 
 def lighten(hex_color: str, amount: float) -> str:
@@ -109,25 +114,16 @@ def shades(base: str, n: int) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    """What a query matched: document rows (row order), nodes by label, and per-node hit counts."""
-
-    query: str
-    doc_rows: np.ndarray  # int64, ascending
-    label_matches: tuple[str, ...]  # node ids whose label/keywords/summary contain every term
-    node_hits: dict[str, int] = field(default_factory=dict)  # node id -> matching docs under it (>0 only)
-
-    @property
-    def highlighted(self) -> set[str]:
-        """Nodes to light up: those holding matching documents, labels that match, and their ancestors."""
-        return set(self.node_hits) | set(self.label_matches)
-
-
 class TreeIndex:
     """Array views of a :class:`TopicTree` for fast figure building, paging and search."""
 
-    def __init__(self, tree: TopicTree, search_cache_size: int = 64) -> None:
+    def __init__(
+        self,
+        tree: TopicTree,
+        search_cache_size: int = CACHE_ENTRIES,
+        search_cache_bytes: int = CACHE_BYTES,
+        search_budget_s: float | None = SCAN_CPU_BUDGET_S,
+    ) -> None:
         self.tree = tree
         nodes = list(tree.iter_nodes())
         self.nodes: list[Node] = nodes
@@ -144,9 +140,8 @@ class TreeIndex:
         self._build_preorder()
         self._build_documents()
         self._build_labels()
-        self._search_cache: OrderedDict[str, SearchResult] = OrderedDict()
-        self._search_cache_size = search_cache_size
-        self._lock = Lock()
+        self.search_cache = SearchCache(search_cache_size, search_cache_bytes)
+        self.search_budget_s = search_budget_s
 
     # -- construction ----------------------------------------------------------------------
     def _build_preorder(self) -> None:
@@ -266,32 +261,27 @@ class TreeIndex:
     def search(self, query: str) -> SearchResult:
         """Documents (title + text) and nodes (label, keywords, summary) containing every query term.
 
-        Case-insensitive substring match over strings lowered once at start; results are cached
-        because several callbacks ask for the same query in one interaction.
+        Case-insensitive substring match over strings lowered once at start, bounded as
+        :mod:`viz.search` describes; results are cached because several callbacks ask for the
+        same query in one interaction.
         """
-        key = " ".join(query.lower().split())
-        with self._lock:
-            hit = self._search_cache.get(key)
-            if hit is not None:
-                self._search_cache.move_to_end(key)
-                return hit
-        terms = key.split()
-        if not terms:
-            result = SearchResult(query=key, doc_rows=np.zeros(0, np.int64), label_matches=())
-        else:
-            rows = _matching(self.doc_search_text, terms)
-            label_matches = tuple(self.ids[i] for i in _matching(self.node_search_text, terms).tolist())
-            counts = self.counts_per_node(rows)
-            hits = {self.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
-            for node_id in label_matches:  # a matching label lights its ancestors too
-                for anc in self.path_ids(node_id):
-                    hits.setdefault(anc, 0)
-            result = SearchResult(query=key, doc_rows=rows, label_matches=label_matches, node_hits=hits)
-        with self._lock:
-            self._search_cache[key] = result
-            while len(self._search_cache) > self._search_cache_size:
-                self._search_cache.popitem(last=False)
-        return result
+        parsed = parse_query(query)
+        if not parsed.terms:
+            empty = np.zeros(0, np.int64)
+            return SearchResult("", empty, (), shortened=parsed.shortened, docs_scanned=self.n_docs, docs_total=self.n_docs)
+        result = self.search_cache.get_or_compute(parsed.key, lambda: self._run_search(parsed.terms))
+        return result if result.shortened == parsed.shortened else replace(result, shortened=parsed.shortened)
+
+    def _run_search(self, terms: tuple[str, ...]) -> SearchResult:
+        rows, scanned = match_rows(self.doc_search_text, terms, self.search_budget_s)
+        label_rows, _ = match_rows(self.node_search_text, terms)
+        label_matches = tuple(self.ids[i] for i in label_rows.tolist())
+        counts = self.counts_per_node(rows)
+        hits = {self.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+        for node_id in label_matches:  # a matching label lights its ancestors too
+            for anc in self.path_ids(node_id):
+                hits.setdefault(anc, 0)
+        return SearchResult(" ".join(terms), rows, label_matches, hits, docs_scanned=scanned, docs_total=self.n_docs)
 
     def nodes_of_rows(self, doc_rows: np.ndarray) -> dict[str, int]:
         """Node id -> count for every node holding at least one of ``doc_rows``."""
@@ -326,15 +316,6 @@ def quantize_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.round((x - x0) * scale).astype(np.uint16),
         np.round((y - y0) * scale).astype(np.uint16),
     )
-
-
-def _matching(texts: list[str], terms: list[str]) -> np.ndarray:
-    """Rows of ``texts`` that contain every term (terms already lower case)."""
-    first, rest = terms[0], terms[1:]
-    rows = [i for i, text in enumerate(texts) if first in text]
-    for term in rest:
-        rows = [i for i in rows if term in texts[i]]
-    return np.array(rows, dtype=np.int64)
 
 
 def build_index(tree: TopicTree) -> TreeIndex:

@@ -12,9 +12,11 @@ from dash import dcc, html
 from hierarchy.tree import ROOT_ID
 from viz.figures import default_depth, hierarchy_spec, map_placeholder
 from viz.index import TreeIndex
+from viz.search import MAX_QUERY_CHARS
 
 PAGE_SIZE = 8
 MAX_DEPTH_CONTROL = 6
+SEARCH_INPUT_CHARS = 10 * MAX_QUERY_CHARS  # what the browser sends; the server reads the first MAX_QUERY_CHARS and says so
 
 
 class Ids:
@@ -70,6 +72,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
                 type="search",
                 placeholder="Search documents and topics… (Enter)",
                 debounce=True,
+                maxLength=SEARCH_INPUT_CHARS,
                 className="tm-search",
                 value="",
             ),
