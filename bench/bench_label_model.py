@@ -55,7 +55,9 @@ def rule_checks(tree_path: Path) -> dict[str, Any]:
         children = tree.children(node.id)
         if len(children) > 1 and node.label_meta.labeler == "llm":
             try:
-                check_parent_label(node.label, [c.label for c in children])
+                copied = check_parent_label(node.label, [c.label for c in children])
+                if copied is not None:
+                    joins.append(f"{node.id}: copies its child's label {copied!r}")
             except InvalidAnswer as exc:
                 joins.append(f"{node.id}: {exc}")
         if node.label_meta.labeler == "llm":

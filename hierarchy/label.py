@@ -26,7 +26,7 @@ from hierarchy.label_validate import (
     ContrastLeak,
     InvalidAnswer,
     LabelAnswer,
-    TooNarrow,
+    SoftViolation,
     normalize,
     validate_distinct_answer,
     validate_label_answer,
@@ -237,6 +237,7 @@ class TreeLabeler:
                 self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
                 if warning:
                     node.label_meta.extra["warning"] = warning[:300]
+                await self._rename_child_apart(node, template, answer, cached)
                 return
         if self.dry_run:
             self._pending.add(node.id)
@@ -251,9 +252,51 @@ class TreeLabeler:
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
                 node.label_meta.extra["warning"] = outcome.warning[:300]
+            await self._rename_child_apart(node, template, outcome.value, self.cache.get(key))
         else:
             self.report.failed += 1
             self._fail(node, template, outcome.error)
+
+    async def _rename_child_apart(self, parent: Node, template: PromptTemplate, answer: LabelAnswer, entry: CachedAnswer | None) -> None:
+        """A parent that kept a child's label (after its retries): the child gets a more specific name.
+
+        The child is renamed by the sibling prompt, with the parent's label as one more name to avoid
+        (else a keyword is appended). The parent's prompt now shows the new child label, so its input key
+        and cache entry move with it: a rerun finds the parent unchanged and asks nothing.
+        """
+        children = self.tree.children(parent.id)
+        twin = next((c for c in children if normalize(c.label) == normalize(parent.label)), None)
+        if twin is None or self.dry_run:
+            return
+        template_d = self.options.prompts.distinct
+        rendered = self._prompts.distinct(template_d, parent, children, [twin.id])
+        key = self._key(template_d, rendered.messages)
+        fixed = {c.id: c.label for c in children if c.id != twin.id} | {parent.id: parent.label}
+        new_label: str | None = None
+        cached = self.cache.get(key)
+        if cached is not None and isinstance(cached.answer.get("labels"), dict):
+            new_label = cached.answer["labels"].get(twin.id)
+        if new_label is None:
+
+            def validate(text: str, shown: Rendered) -> dict[str, str]:
+                return validate_distinct_answer(text, self.options.rules, shown.messages[0]["content"], [twin.id], fixed)
+
+            outcome = await self._ask(rendered, validate, None)
+            self.report.sibling_calls += outcome.calls
+            if isinstance(outcome.value, dict):
+                new_label = outcome.value[twin.id]
+                self.cache.put(key, CachedAnswer({"labels": outcome.value}, outcome.prompt_tokens, outcome.completion_tokens))
+        if new_label is None or normalize(new_label) in {normalize(v) for v in fixed.values()}:
+            taken = {normalize(v) for v in fixed.values()}
+            base = twin.label[: self.options.rules.label_max_chars - 16].rstrip()
+            options = [f"{base} ({k.title()})" for k in twin.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
+            new_label = next((o for o in options if normalize(o) not in taken), f"{base} (Part)")
+        self._rename(twin, new_label, template_d.id)
+        twin.label_meta.extra["renamed_because"] = f"its parent {parent.id} has the same label"
+        moved = self._key(template, self._prompts.parent(template, parent).messages)
+        parent.label_meta.extra["input"] = moved
+        if entry is not None:
+            self.cache.put(moved, entry)
 
     def _from_cache(
         self,
@@ -278,7 +321,7 @@ class TreeLabeler:
         def check(text: str, shown: Rendered) -> tuple[Any, str]:
             try:
                 return validate(text, shown), ""
-            except TooNarrow as exc:
+            except SoftViolation as exc:
                 return exc.answer, str(exc)
 
         try:
@@ -330,7 +373,7 @@ class TreeLabeler:
                 outcome.value = validate(result.text, shown)
                 return outcome
             except InvalidAnswer as exc:
-                if isinstance(exc, TooNarrow) and attempt == self.options.max_attempts - 1:
+                if isinstance(exc, SoftViolation) and attempt == self.options.max_attempts - 1:
                     outcome.value, outcome.warning = exc.answer, str(exc)  # a narrow name beats no name
                     return outcome
                 outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"

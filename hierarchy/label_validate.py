@@ -47,12 +47,28 @@ class InvalidAnswer(ValueError):
     """The answer broke the contract; the message is fed back to the model on the next try."""
 
 
-class TooNarrow(InvalidAnswer):
-    """A valid answer that names one part of the node. Sent back, but accepted on the last try."""
+class SoftViolation(InvalidAnswer):
+    """A valid answer that breaks a soft rule. Sent back, but accepted on the last try."""
 
     def __init__(self, message: str, answer: LabelAnswer) -> None:
         super().__init__(message)
         self.answer = answer
+
+
+class TooNarrow(SoftViolation):
+    """The label names one part of the node (one team of a football node)."""
+
+
+class CopiesChild(SoftViolation):
+    """A parent label equal to one child's. Accepted last: then the child is renamed apart, not the parent.
+
+    A small model names a football leaf "Sports"; its parent is then rightly "Sports" too, and the fix
+    is a more specific name for the child.
+    """
+
+    def __init__(self, message: str, answer: LabelAnswer, child: str) -> None:
+        super().__init__(message, answer)
+        self.child = child
 
 
 class ContrastLeak(InvalidAnswer):
@@ -146,9 +162,9 @@ def validate_label_answer(
         raise InvalidAnswer('"summary" must be plain sentences, without markdown')
     if copies_instructions(summary, instructions):
         raise InvalidAnswer('"summary" copies the instructions; summarise the documents instead')
+    summary = drop_meta_opening(summary)
     check_scaffolding(label, summary, own_text)
-    if child_labels:
-        check_parent_label(label, child_labels)
+    copied = check_parent_label(label, child_labels) if child_labels else None
     if contrast_text:
         words = content_words(label)
         own_words = content_words(own_text)
@@ -158,6 +174,12 @@ def validate_label_answer(
             )
         check_summary_contrast(summary, own_words, content_words(contrast_text))
     answer = LabelAnswer(label, trim_summary(summary, rules.summary_max_chars))
+    if copied is not None:
+        raise CopiesChild(
+            f"the label {label!r} copies the subtopic {copied!r}; name what all {len(child_labels)} subtopics share, one level broader",
+            answer,
+            copied,
+        )
     narrow = too_narrow(label, documents)
     if narrow:
         raise TooNarrow(narrow, answer)
@@ -206,14 +228,10 @@ def check_scaffolding(label: str, summary: str, own_text: str) -> None:
                 )
 
 
-def check_parent_label(label: str, child_labels: Sequence[str]) -> None:
-    """A parent names what its children share: not one child's name, not several joined together."""
+def check_parent_label(label: str, child_labels: Sequence[str]) -> str | None:
+    """A parent names what its children share: several joined together is an error; the copied child's label, if any."""
     key, words = normalize(label), content_words(label)
-    for child in child_labels:
-        if normalize(child) == key or (words and content_words(child) == words):
-            raise InvalidAnswer(
-                f"the label {label!r} copies the subtopic {child!r}; name what all {len(child_labels)} subtopics share, one level broader"
-            )
+    copied = next((c for c in child_labels if normalize(c) == key or (words and content_words(c) == words)), None)
     parts = [p for p in _JOINERS.split(label) if p.strip()]
     contained = [c for c in child_labels if content_words(c) and content_words(c) <= words]
     if len(contained) >= 2 and (len(parts) >= 2 or len(contained) == len(child_labels)):
@@ -221,6 +239,24 @@ def check_parent_label(label: str, child_labels: Sequence[str]) -> None:
         raise InvalidAnswer(
             f"the label {label!r} joins the subtopic names {shown}; give one broader name for what they have in common, not a list"
         )
+    return copied
+
+
+_META_OPENING = re.compile(
+    r"^(?:this|the|these)\s+(?:broad\s+)?(?:topic|cluster|subtopic|group|category|collection|node)s?\s+(?:of\s+documents\s+)?"
+    r"(?:covers|contains|includes|discusses|is about|are about|focuses on|focus on|comprises|consists of|encompasses|deals with|"
+    r"describes|features|presents|collects|groups|spans|brings together)\s+",
+    re.IGNORECASE,
+)
+
+
+def drop_meta_opening(summary: str) -> str:
+    """ "This topic covers news on sport ..." becomes "News on sport ...": a small model's habit, fixed for free."""
+    match = _META_OPENING.match(summary)
+    if not match or len(summary) - match.end() < 10:
+        return summary
+    rest = summary[match.end() :]
+    return rest[0].upper() + rest[1:]
 
 
 def check_summary_contrast(summary: str, own_words: set[str], contrast_words: set[str]) -> None:

@@ -191,3 +191,31 @@ def test_a_name_too_narrow_for_its_documents_is_sent_back_and_accepted_only_on_t
     assert len(tries) == 3 and "fits only 1 of the 4 documents" in tries[-1]["messages"][-1]["content"]
     assert leaf.label == "Hardware Wallet Security" and leaf.label_meta.status == "ok"
     assert "fits only 1 of the 4" in leaf.label_meta.extra["warning"]
+
+
+def test_a_parent_that_keeps_a_childs_label_gets_it_and_the_child_is_renamed_apart(server_box: list[FakeOpenAIServer], tmp_path: Path) -> None:
+    """A small model calls the black-hole leaf "Astronomy", then rightly calls its parent "Astronomy" too."""
+
+    def broad_child(body: dict[str, Any]) -> str | None:
+        if "black" in keywords_in(body):
+            return json.dumps({"label": "Astronomy", "summary": "Black holes, their jets and accretion discs."})
+        if "Astronomy" in children_in(body) and "Exoplanet Transit" in children_in(body):
+            return json.dumps({"label": "Astronomy", "summary": "Exoplanets and black holes."})
+        return None
+
+    server = serve(server_box, broad_child)
+    tree = make_tree()
+    cache = tmp_path / "cache"
+    report = run(tree, server, cache)
+    assert report.failed == 0
+    parent, child = tree.node("0"), tree.node("0.1")
+    assert parent.label == "Astronomy" and parent.label_meta.extra["attempts"] == 3 and "copies the subtopic" in parent.label_meta.extra["warning"]
+    assert child.label != "Astronomy" and child.label.startswith("Astronomy") and child.label_meta.extra["renamed_from"] == "Astronomy"
+    assert any("Rename:" in first_user_message(b) or "rename" in first_user_message(b).casefold() for b in server.chat_requests)
+    sent = len(server.chat_requests)
+    again = run(tree, server, cache)  # the parent's input moved with its child's new name: nothing to ask
+    assert len(server.chat_requests) == sent and again.kept == len(tree)
+    fresh = make_tree()
+    run(fresh, server, cache)  # an unlabelled copy with the warm cache ends the same, with no request
+    assert len(server.chat_requests) == sent
+    assert {n.id: n.label for n in fresh.iter_nodes()} == {n.id: n.label for n in tree.iter_nodes()}

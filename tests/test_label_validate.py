@@ -79,7 +79,7 @@ def test_a_long_summary_is_trimmed_at_a_sentence_boundary_not_failed() -> None:
         "Cluster 2.0 contains recipes for bread.",
         "This cluster contains 201 documents about bread.",
         "These documents describe bread baking.",
-        "The topic covers bread baking at home.",
+        "The topic: bread baking at home.",
         "Bread baking recipes, split into two clusters.",
     ],
 )
@@ -95,9 +95,12 @@ def test_scaffolding_words_that_the_documents_use_are_content() -> None:
 
 
 def test_a_parent_label_must_not_copy_or_join_its_children() -> None:
+    from hierarchy.label_validate import CopiesChild
+
     children = ["Olympic Champions", "Manchester United", "Tennis Tournaments"]
-    with pytest.raises(InvalidAnswer, match="copies the subtopic 'Manchester United'"):
+    with pytest.raises(CopiesChild, match="copies the subtopic 'Manchester United'") as caught:
         validate_label_answer(answer("Manchester United."), RULES, INSTRUCTIONS, child_labels=children)
+    assert caught.value.child == "Manchester United" and caught.value.answer.label == "Manchester United"
     with pytest.raises(InvalidAnswer, match="joins the subtopic names"):
         validate_label_answer(answer("Olympic Champions and Manchester United"), RULES, INSTRUCTIONS, child_labels=children)
     with pytest.raises(InvalidAnswer, match="joins the subtopic names"):
@@ -188,3 +191,10 @@ def test_control_characters_and_escape_sequences_never_reach_a_label() -> None:
         json.dumps({"labels": [{"id": "1", "label": "Dwarf\x00 Stars\x9b2J"}]}), RULES, INSTRUCTIONS, ["1"], {}
     )
     assert renamed == {"1": "Dwarf Stars"}
+
+
+def test_a_meta_opening_is_dropped_from_a_summary_rather_than_sent_back() -> None:
+    fixed = validate_label_answer(answer("UK News", "This topic covers news on sport, business and politics."), RULES, INSTRUCTIONS)
+    assert fixed.summary == "News on sport, business and politics."
+    with pytest.raises(InvalidAnswer, match="talks about the cluster"):
+        validate_label_answer(answer("UK News", "This topic is news."), RULES, INSTRUCTIONS)  # too little left to keep
