@@ -28,6 +28,7 @@ from hierarchy.label_validate import (
     LabelAnswer,
     SoftViolation,
     normalize,
+    too_narrow,
     validate_distinct_answer,
     validate_label_answer,
 )
@@ -221,7 +222,8 @@ class TreeLabeler:
 
         def validate(text: str, shown: Rendered) -> LabelAnswer:
             return validate_label_answer(
-                text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels, shown.documents
+                text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels, shown.documents,
+                shown.child_summaries,
             )
 
         def without_contrast() -> Rendered:
@@ -286,6 +288,9 @@ class TreeLabeler:
             if isinstance(outcome.value, dict):
                 new_label = outcome.value[twin.id]
                 self.cache.put(key, CachedAnswer({"labels": outcome.value}, outcome.prompt_tokens, outcome.completion_tokens))
+        shown = self._prompts.leaf(self.options.prompts.leaf, twin).documents if self.tree.is_leaf(twin.id) else ()
+        if new_label is not None and too_narrow(new_label, shown):
+            new_label = None  # renamed after one team of a football leaf: a keyword says more
         if new_label is None or normalize(new_label) in {normalize(v) for v in fixed.values()}:
             taken = {normalize(v) for v in fixed.values()}
             base = twin.label[: self.options.rules.label_max_chars - 16].rstrip()

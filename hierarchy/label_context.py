@@ -54,6 +54,7 @@ class Rendered:
     contrast_text: str = ""
     child_labels: tuple[str, ...] = ()  # a parent's children, which its label must neither copy nor join
     documents: tuple[str, ...] = ()  # a leaf's shown documents (title + text), for the breadth check
+    child_summaries: tuple[str, ...] = ()  # a parent's children's summaries, which its summary must not repeat
 
     @property
     def tokens(self) -> int:
@@ -143,7 +144,7 @@ class PromptBuilder:
                 for c in children[:n_children]
             ]
             context = {"node": self.node_view(node), "children": shown, "omitted": len(children) - n_children, "rules": rules.as_context()}
-            return Rendered(template.render(context), " ".join(c["label"] for c in shown), child_labels=tuple(c.label for c in children))
+            return Rendered(template.render(context), " ".join(c["label"] for c in shown), child_labels=tuple(c.label for c in children), child_summaries=tuple(c.summary for c in children))
 
         return _fit(build, len(children), budget.child_summary_chars, 0, budget)
 

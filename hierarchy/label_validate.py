@@ -71,6 +71,10 @@ class CopiesChild(SoftViolation):
         self.child = child
 
 
+class CopiesChildSummary(SoftViolation):
+    """A parent summary that repeats one child's summary describes that child, not the parent."""
+
+
 class ContrastLeak(InvalidAnswer):
     """The label names what the contrast documents show, not the cluster: retry without them."""
 
@@ -149,6 +153,7 @@ def validate_label_answer(
     contrast_text: str = "",
     child_labels: Sequence[str] = (),
     documents: Sequence[str] = (),
+    child_summaries: Sequence[str] = (),
 ) -> LabelAnswer:
     data = parse_object(text)
     if "label" not in data:
@@ -183,6 +188,9 @@ def validate_label_answer(
     narrow = too_narrow(label, documents)
     if narrow:
         raise TooNarrow(narrow, answer)
+    copied_summary = next((c for c in child_summaries if c.strip() and normalize(c) == normalize(summary)), None)
+    if copied_summary is not None:
+        raise CopiesChildSummary("the summary repeats a subtopic's summary word for word; summarise what all the subtopics cover", answer)
     return answer
 
 

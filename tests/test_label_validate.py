@@ -198,3 +198,14 @@ def test_a_meta_opening_is_dropped_from_a_summary_rather_than_sent_back() -> Non
     assert fixed.summary == "News on sport, business and politics."
     with pytest.raises(InvalidAnswer, match="talks about the cluster"):
         validate_label_answer(answer("UK News", "This topic is news."), RULES, INSTRUCTIONS)  # too little left to keep
+
+
+def test_a_parent_summary_that_repeats_a_childs_is_sent_back_but_kept_last() -> None:
+    from hierarchy.label_validate import CopiesChildSummary
+
+    child = "Reports on football clubs, including Chelsea and Arsenal."
+    with pytest.raises(CopiesChildSummary, match="repeats a subtopic's summary") as caught:
+        validate_label_answer(answer("Sport", child), RULES, INSTRUCTIONS, child_labels=["Football", "Tennis"], child_summaries=[child, "Tennis."])
+    assert caught.value.answer.label == "Sport"
+    broader = "Reports on football, tennis and rugby results."
+    assert validate_label_answer(answer("Sport", broader), RULES, INSTRUCTIONS, child_labels=["Football"], child_summaries=[child]).summary == broader
