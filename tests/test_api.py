@@ -201,6 +201,12 @@ def test_bad_input_stops_with_the_clis_message(case: str, papers: tuple[list[dic
     assert not hasattr(model, "tree_")
 
 
+def test_a_bad_option_stops_before_anything_is_embedded(papers: tuple[list[dict[str, Any]], np.ndarray], tmp_path: Path, no_llm_env: None) -> None:
+    with pytest.raises(InputError, match="--max-depth 0: must be at least 1"):  # not an embedding error: nothing was sent
+        TopicMap(max_depth=0, embedder="openai", cache_dir=tmp_path).fit(papers[0])
+    assert not (tmp_path / "embeddings").exists()
+
+
 def test_the_cli_and_the_api_word_an_error_alike(papers: tuple[list[dict[str, Any]], np.ndarray], tmp_path: Path) -> None:
     rows, vectors = papers
     broken = [*rows[:3], {**rows[3], "text": ""}, *rows[4:]]
