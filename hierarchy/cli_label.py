@@ -173,19 +173,7 @@ def run_labelling(
     tree_path: Path = args["tree_path"]
     out_path: Path = args.get("output") or tree_path
     tree = tree if tree is not None else load_tree(tree_path)
-    cache_dir = None if args.get("no_cache") else (settings.cache_dir or default_cache_dir())
-    if cache_dir is not None and settings.configured and not args.get("dry_run"):
-        check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now
-    prompts = resolve_prompts(settings.prompts)
-    options = LabelOptions(
-        prompts=prompts,
-        budget=PromptBudget(max_prompt_tokens=settings.max_prompt_tokens),
-        targets=targets,
-        with_ancestors=with_ancestors,
-        force=force,
-        refresh=refresh,
-    )
-    cache = AnswerCache(cache_dir)
+    options, cache = plan_run(settings, not args.get("no_cache"), bool(args.get("dry_run")), targets, force, refresh, with_ancestors)
     price_table = load_prices(settings.prices)
     if args.get("dry_run"):
         report = estimate_run(tree, settings.config, options, cache)
@@ -214,11 +202,42 @@ def run_labelling(
             f"{report.aborted}; stopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
             f"{out_path} and cached; run the same command again to resume"
         )
-    if report.calls or not tree.manifest.get("labelling"):
-        tree.manifest["labelling"] = run_record(report, settings, price_table)
+    if record_run(tree, report, settings, price_table):
         save_tree(tree, out_path)
     typer.echo(summary_text(report, settings, price_table))
     typer.echo(f"wrote {out_path}")
+
+
+def plan_run(
+    settings: Settings,
+    use_cache: bool,
+    dry_run: bool,
+    targets: frozenset[str] | None = None,
+    force: bool = False,
+    refresh: bool = False,
+    with_ancestors: bool = True,
+) -> tuple[LabelOptions, AnswerCache]:
+    """What a label run needs besides the tree and the client (shared by the CLI and the Python API)."""
+    cache_dir = (settings.cache_dir or default_cache_dir()) if use_cache else None
+    if cache_dir is not None and settings.configured and not dry_run:
+        check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now
+    options = LabelOptions(
+        prompts=resolve_prompts(settings.prompts),
+        budget=PromptBudget(max_prompt_tokens=settings.max_prompt_tokens),
+        targets=targets,
+        with_ancestors=with_ancestors,
+        force=force,
+        refresh=refresh,
+    )
+    return options, AnswerCache(cache_dir)
+
+
+def record_run(tree: TopicTree, report: RunReport, settings: Settings, table: dict[str, Any]) -> bool:
+    """Keep a finished run in the manifest if it asked anything (or none is kept yet); True if the tree changed."""
+    if report.calls or not tree.manifest.get("labelling"):
+        tree.manifest["labelling"] = run_record(report, settings, table)
+        return True
+    return False
 
 
 def run_record(report: RunReport, settings: Settings, table: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ def check_port(port: int) -> None:
         raise ServeError(f"--port {port}: {problem}")
 
 
-def serve_tree(tree: TopicTree, source: Path, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
+def serve_tree(tree: TopicTree, source: Path | str, host: str = "127.0.0.1", port: int = 8050, debug: bool = False) -> None:
     """Run the Dash explorer on ``tree`` until Ctrl+C (shared by ``serve`` and ``demo``)."""
     check_port(port)
     from viz.app import create_app, run_app

@@ -80,6 +80,7 @@ from hierarchy.tree import ROOT_ID, child_id
 from hierarchy.ward import LINKAGES, Dendrogram, weighted_linkage
 
 ProgressFn = Callable[[int], None]
+REDUCERS = ("pca", "umap", "none")
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
 # topic five starts gave the same purity on three corpora (session 4, docs/architecture.md).
@@ -255,7 +256,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_init and kmeans_iterations must be at least 1, got {self.n_init} and {self.kmeans_iterations}")
         if self.linkage not in LINKAGES:
             raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
-        if self.reducer not in ("pca", "umap", "none"):
+        if self.reducer not in REDUCERS:
             raise ValueError(f"reducer must be 'pca', 'umap' or 'none', got {self.reducer!r}")
         if self.levels:
             levels = list(self.levels)

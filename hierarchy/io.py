@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,17 +140,43 @@ def read_documents(
     embedding_column: str | None = None,
     skip_empty: bool = False,
 ) -> Corpus:
-    """Read and check a corpus.
-
-    ``id_column`` None means: use ``id`` if the file has it, else number the rows (``row-1``...).
-    ``title_column`` None means: use ``title`` if present. Empty texts are an error unless
-    ``skip_empty``, which leaves them out and reports their rows in ``Corpus.skipped_rows``.
-    """
+    """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
+    try:
+        corpus = corpus_from_rows(
+            iter_rows(path), str(path), text_column=text_column, id_column=id_column,
+            title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty, hash_content=False,
+        )
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except (OSError, EOFError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    corpus.sha256 = file_sha256(path)
+    return corpus
+
+
+def corpus_from_rows(
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+    source: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    title_column: str | None = None,
+    embedding_column: str | None = None,
+    skip_empty: bool = False,
+    hash_content: bool = True,
+) -> Corpus:
+    """Check rows given as ``(where, row)`` pairs (from a file, or from memory in the Python API) into a corpus.
+
+    ``id_column`` None means: use ``id`` if the rows have it, else number the rows (``row-1``...).
+    ``title_column`` None means: use ``title`` if present. Empty texts are an error unless
+    ``skip_empty``, which leaves them out and reports their positions (1-based) in ``Corpus.skipped_rows``.
+    Errors read ``source: where: ...``. ``hash_content``: the corpus's sha256 is over its ids, texts, titles
+    and metadata (rows from memory have no file to hash); else it is left empty for the caller to set.
+    """
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
@@ -162,60 +188,64 @@ def read_documents(
     use_ids = id_column
     use_titles = title_column
     reserved: set[str] = set()
-    try:
-        rows = iter_rows(path)
-        for index, (where, row) in enumerate(rows):
-            if not columns_checked:
-                columns = list(row.keys())
-                shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
-                if text_column not in row:
-                    raise InputError(f"{path}: no column {text_column!r} (columns: {shown}); choose one with --text-column")
-                for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column)):
-                    if name is not None and name not in row:
-                        raise InputError(f"{path}: no column {name!r} (columns: {shown}); check {option}")
-                if use_ids is None and "id" in row:
-                    use_ids = "id"
-                if use_titles is None and "title" in row:
-                    use_titles = "title"
-                reserved = {c for c in (text_column, use_ids, use_titles, embedding_column) if c}
-                columns_checked = True
-            text = row.get(text_column)
-            if text is None or (isinstance(text, float) and math.isnan(text)):
-                text = ""
-            if not isinstance(text, str):
-                raise InputError(f"{path}: {where}: field {text_column!r} is {type(text).__name__}, expected text")
-            if not text.strip():
-                if skip_empty:
-                    skipped.append(index + 1)
-                    continue
-                raise InputError(f"{path}: {where}: field {text_column!r} is empty (use --skip-empty to leave such rows out)")
-            if use_ids is not None:
-                raw_id = row.get(use_ids)
-                if raw_id is None or str(raw_id).strip() == "":
-                    raise InputError(f"{path}: {where}: field {use_ids!r} is empty; every document needs an id")
-                doc_id = str(raw_id)
-            else:
-                doc_id = f"row-{index + 1}"
-            if doc_id in first_row_at:
-                raise InputError(f"{path}: {where}: duplicate id {doc_id!r} (first at {first_row_at[doc_id]})")
-            first_row_at[doc_id] = where
-            title = row.get(use_titles, "") if use_titles else ""
-            title = "" if title is None else str(title)
-            if embedding_column is not None:
-                vectors.append((where, row.get(embedding_column)))
-            ids.append(doc_id)
-            texts.append(text)
-            titles.append(title)
-            metadata.append({k: _jsonable(v) for k, v in row.items() if k not in reserved})
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except (OSError, EOFError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
+    for index, (where, row) in enumerate(rows):
+        if not columns_checked:
+            columns = [str(c) for c in row.keys()]
+            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+            if text_column not in row:
+                raise InputError(f"{source}: no column {text_column!r} (columns: {shown}); choose one with --text-column")
+            for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column)):
+                if name is not None and name not in row:
+                    raise InputError(f"{source}: no column {name!r} (columns: {shown}); check {option}")
+            if use_ids is None and "id" in row:
+                use_ids = "id"
+            if use_titles is None and "title" in row:
+                use_titles = "title"
+            reserved = {c for c in (text_column, use_ids, use_titles, embedding_column) if c}
+            columns_checked = True
+        text = row.get(text_column)
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            text = ""
+        if not isinstance(text, str):
+            raise InputError(f"{source}: {where}: field {text_column!r} is {type(text).__name__}, expected text")
+        if not text.strip():
+            if skip_empty:
+                skipped.append(index + 1)
+                continue
+            raise InputError(f"{source}: {where}: field {text_column!r} is empty (use --skip-empty to leave such rows out)")
+        if use_ids is not None:
+            raw_id = row.get(use_ids)
+            if raw_id is None or str(raw_id).strip() == "":
+                raise InputError(f"{source}: {where}: field {use_ids!r} is empty; every document needs an id")
+            doc_id = str(raw_id)
+        else:
+            doc_id = f"row-{index + 1}"
+        if doc_id in first_row_at:
+            raise InputError(f"{source}: {where}: duplicate id {doc_id!r} (first at {first_row_at[doc_id]})")
+        first_row_at[doc_id] = where
+        title = row.get(use_titles, "") if use_titles else ""
+        title = "" if title is None else str(title)
+        if embedding_column is not None:
+            vectors.append((where, row.get(embedding_column)))
+        ids.append(doc_id)
+        texts.append(text)
+        titles.append(title)
+        metadata.append({str(k): _jsonable(v) for k, v in row.items() if k not in reserved})
     if not ids:
         detail = f" ({len(skipped)} rows had empty text)" if skipped else ""
-        raise InputError(f"{path}: no documents{detail}")
-    embeddings = _column_embeddings(path, embedding_column, vectors) if embedding_column else None
-    return Corpus(ids, texts, titles, metadata, str(path), file_sha256(path), embeddings, skipped)
+        raise InputError(f"{source}: no documents{detail}")
+    embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
+    sha256 = _content_sha256(ids, texts, titles, metadata) if hash_content else ""
+    return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped)
+
+
+def _content_sha256(ids: list[str], texts: list[str], titles: list[str], metadata: list[dict[str, Any]]) -> str:
+    """A corpus held in memory has no file to hash: hash what it holds, row by row."""
+    digest = hashlib.sha256()
+    for row in zip(ids, texts, titles, metadata):
+        digest.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -230,7 +260,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _column_embeddings(path: Path, column: str, vectors: list[tuple[str, Any]]) -> np.ndarray:
+def _column_embeddings(source: str, column: str, vectors: list[tuple[str, Any]]) -> np.ndarray:
     parsed: list[np.ndarray] = []
     dim: int | None = None
     for where, value in vectors:
@@ -238,19 +268,19 @@ def _column_embeddings(path: Path, column: str, vectors: list[tuple[str, Any]]) 
             try:
                 value = jsontext.loads(value)
             except json.JSONDecodeError:
-                raise InputError(f"{path}: {where}: field {column!r} is not a JSON list of numbers") from None
+                raise InputError(f"{source}: {where}: field {column!r} is not a JSON list of numbers") from None
         try:
             vector = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError):
-            raise InputError(f"{path}: {where}: field {column!r} is not a list of numbers") from None
+            raise InputError(f"{source}: {where}: field {column!r} is not a list of numbers") from None
         if vector.ndim != 1 or vector.size == 0:
-            raise InputError(f"{path}: {where}: field {column!r} is not a flat, non-empty list of numbers")
+            raise InputError(f"{source}: {where}: field {column!r} is not a flat, non-empty list of numbers")
         if dim is None:
             dim = vector.size
         elif vector.size != dim:
-            raise InputError(f"{path}: {where}: field {column!r} has {vector.size} dimensions, the first row has {dim}")
+            raise InputError(f"{source}: {where}: field {column!r} has {vector.size} dimensions, the first row has {dim}")
         if not np.all(np.isfinite(vector)):
-            raise InputError(f"{path}: {where}: field {column!r} contains NaN or infinity")
+            raise InputError(f"{source}: {where}: field {column!r} contains NaN or infinity")
         parsed.append(vector)
     return np.vstack(parsed)
 

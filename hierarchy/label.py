@@ -15,7 +15,8 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -596,12 +597,23 @@ def label_tree(
         async with ChatClient(config) as client:
             return await TreeLabeler(tree, config, options, cache, client, checkpoint, progress).run()
 
-    return asyncio.run(go())
+    return run_to_end(go)
 
 
 def estimate_run(tree: TopicTree, config: LLMConfig, options: LabelOptions, cache: AnswerCache) -> RunReport:
     """A dry run: how many calls and roughly how many tokens a run would spend. Sends nothing."""
-    return asyncio.run(TreeLabeler(tree, config, options, cache).run())
+    return run_to_end(lambda: TreeLabeler(tree, config, options, cache).run())
+
+
+def run_to_end(make: Callable[[], Coroutine[Any, Any, RunReport]]) -> RunReport:
+    """``asyncio.run(make())``, also when this thread already runs an event loop (a Jupyter cell, where
+    asyncio.run refuses): then the run gets its own loop on a worker thread and this call waits for it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topicmap-label") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def select_nodes(

@@ -108,7 +108,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
             raise InputError(f"{sources[name]} {value!r}: must be a {'whole number' if integer else 'number'}") from None
 
     key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
-    api_key = env.get(key_var) or None
+    api_key = cli.get("api_key") or env.get(key_var) or None  # a key handed in by the Python API; the CLI has no key flag
     base_url = pick("base_url", "OPENAI_BASE_URL") or None
     if base_url and "api.openai.com" not in base_url:
         defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience

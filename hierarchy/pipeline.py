@@ -13,11 +13,11 @@ import numpy as np
 from scipy import sparse
 
 from hierarchy import __version__
-from hierarchy.cluster import ClusterTree, RecursiveClusterer
+from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
 from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label, representative_rows
-from hierarchy.layout import document_layout
+from hierarchy.layout import LAYOUTS, document_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 from hierarchy.vector_checks import check_clusterable
@@ -120,22 +120,47 @@ def most_leaves(n_documents: int, min_leaf_size: int) -> int:
     return max(1, n_documents // max(min_leaf_size, 1))
 
 
-def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
-    """The config with every None field filled in from its preset (explicit values win)."""
+# The build options a caller sets (the CLI and the Python API spell them alike), their smallest values
+# and choices; the clusterer checks its own estimator parameters again, but only once vectors exist.
+AT_LEAST: dict[str, int] = {"leaves": 1, "docs_per_leaf": 1, "min_leaf_size": 1, "max_depth": 1, "max_children": 2, "descent_rounds": 0}
+
+
+def check_config(config: BuildConfig) -> None:
+    """Reject settings no corpus could satisfy, naming the option: before any document is embedded."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-    if not 0 <= config.seed <= SEED_MAX:
-        raise InputError(f"--seed {config.seed}: must be between 0 and {SEED_MAX}")
+    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS)):
+        value = getattr(config, name)
+        if value not in choices:
+            raise InputError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
+    for name, least in AT_LEAST.items():
+        value = getattr(config, name)
+        option = "--" + name.replace("_", "-")
+        if value is None:
+            continue
+        if not _is_whole(value):
+            raise InputError(f"{option} {value!r}: must be a whole number")
+        if value < least:
+            raise InputError(f"{option} {value}: must be at least {least}")
+    if not _is_whole(config.seed) or not 0 <= config.seed <= SEED_MAX:
+        raise InputError(f"--seed {config.seed!r}: must be between 0 and {SEED_MAX}")
     if config.levels and config.leaves is not None:
         raise InputError("--leaves and --levels both set the number of leaves; give one of them")
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
+    """The config with every None field filled in from its preset (explicit values win)."""
+    check_config(config)
     if config.leaves is not None and config.leaves > most_leaves(n_documents, config.min_leaf_size):
         raise InputError(
             f"--leaves {config.leaves}: {n_documents} documents make at most {most_leaves(n_documents, config.min_leaf_size)} "
             f"leaves of --min-leaf-size {config.min_leaf_size}; ask for fewer leaves or lower --min-leaf-size"
         )
     spec = PRESET_SPECS[config.preset]
-    if config.docs_per_leaf < 1:
-        raise InputError(f"--docs-per-leaf {config.docs_per_leaf}: must be at least 1")
     leaves = config.leaves
     coarse = config.coarse_clusters
     if leaves is None and not config.levels and config.preset == "browse":

@@ -29,6 +29,7 @@ from viz.figures import (
     standalone_html,
     sunburst_figure,
     typed_array,
+    whole_tree_figure,
 )
 from viz.index import TreeIndex, display_label, plotly_text, segment_label, shades
 from viz.synthetic import synthetic_tree
@@ -201,6 +202,20 @@ def test_document_map_figure_overlays_selection_and_search(index: TreeIndex) -> 
     sel_pos, search_pos = overlay_positions(index)
     assert len(_decode(fig.data[sel_pos].x)) == 7
     assert len(_decode(fig.data[search_pos].x)) == 3
+
+
+@pytest.mark.parametrize("kind", ["sunburst", "treemap", "icicle"])
+def test_whole_tree_figure_holds_every_node_and_shows_a_few_rings(kind: str) -> None:
+    tree = synthetic_tree(n_docs=3000, schedule=(8, 7, 7, 5), seed=0)  # 4 levels: deeper than the first view
+    fig = whole_tree_figure(tree, kind=kind)
+    trace = fig.data[0]
+    assert trace.type == kind and len(trace.ids) == len(tree) == len(set(trace.ids))
+    sizes = {n.id: n.size for n in tree.iter_nodes()}
+    assert [sizes[i] for i in trace.ids] == list(trace.values)
+    assert trace.maxdepth == default_depth(tree) + 1 == 3  # centre + 2 rings; the rest on click
+    assert whole_tree_figure(tree, kind=kind, rings=4).data[0].maxdepth == 5
+    assert (trace.pathbar.visible is True) if kind == "treemap" else fig.layout.title.text is None
+    assert whole_tree_figure(tree, kind=kind, title="<b>x</b>").layout.title.text == "&lt;b&gt;x&lt;/b&gt;"
 
 
 def test_typed_array_round_trips() -> None:

@@ -157,6 +157,23 @@ def sunburst_figure(tree: TopicTree | TreeIndex, view: str = ROOT_ID, depth: int
     return hierarchy_figure(tree, view=view, depth=depth, kind="sunburst")
 
 
+def whole_tree_figure(
+    tree: TopicTree | TreeIndex, kind: ChartKind = "sunburst", rings: int | None = None, title: str | None = None
+) -> go.Figure:
+    """Every node of the tree in one figure, ``rings`` levels shown at a time (default: the app's first
+    view, :func:`default_depth`); plotly drills down on click with no server (notebooks, the HTML export)."""
+    index = as_index(tree)
+    shown = rings if rings is not None else default_depth(index)
+    spec = hierarchy_spec(index, ROOT_ID, depth=max(index.max_depth, 1), kind=kind)
+    spec["data"][0]["maxdepth"] = shown + 1
+    if kind == "treemap":
+        spec["data"][0]["pathbar"] = {"visible": True}  # without the app's breadcrumb, the way back up
+    if title is not None:
+        spec["layout"]["title"] = {"text": plotly_text(title)}
+        spec["layout"]["margin"]["t"] = 40
+    return go.Figure(spec)
+
+
 # -- document map --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MapGroup:
@@ -371,13 +388,7 @@ def standalone_html(tree: TopicTree | TreeIndex, depth: int | None = None, title
     The whole tree is embedded; plotly drills down on click in the browser, showing ``depth``
     rings at a time (default: the app's first-view depth).
     """
-    index = as_index(tree)
-    rings = depth if depth is not None else default_depth(index)
-    spec = hierarchy_spec(index, ROOT_ID, depth=max(index.max_depth, 1), kind="sunburst")
-    spec["data"][0]["maxdepth"] = rings + 1
-    spec["layout"]["title"] = {"text": plotly_text(title)}
-    spec["layout"]["margin"]["t"] = 40
-    figure = go.Figure(spec)
+    figure = whole_tree_figure(tree, kind="sunburst", rings=depth, title=title)
     return pio.to_html(
         figure,
         include_plotlyjs=True,
