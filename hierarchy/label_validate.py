@@ -252,8 +252,7 @@ def check_parent_label(label: str, child_labels: Sequence[str]) -> str | None:
 
 _META_OPENING = re.compile(
     r"^(?:this|the|these)\s+(?:broad\s+)?(?:topic|cluster|subtopic|group|category|collection|node)s?\s+(?:of\s+documents\s+)?"
-    r"(?:covers|contains|includes|discusses|is about|are about|focuses on|focus on|comprises|consists of|encompasses|deals with|"
-    r"describes|features|presents|collects|groups|spans|brings together)\s+",
+    r"(?:is about|are about|focuses on|focus on|consists of|deals with|brings together|is|are|[a-z]+s)\s+",
     re.IGNORECASE,
 )
 

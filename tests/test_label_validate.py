@@ -196,6 +196,8 @@ def test_control_characters_and_escape_sequences_never_reach_a_label() -> None:
 def test_a_meta_opening_is_dropped_from_a_summary_rather_than_sent_back() -> None:
     fixed = validate_label_answer(answer("UK News", "This topic covers news on sport, business and politics."), RULES, INSTRUCTIONS)
     assert fixed.summary == "News on sport, business and politics."
+    explores = validate_label_answer(answer("Agents", "This topic explores how language agents plan and use tools."), RULES, INSTRUCTIONS)
+    assert explores.summary == "How language agents plan and use tools."
     with pytest.raises(InvalidAnswer, match="talks about the cluster"):
         validate_label_answer(answer("UK News", "This topic is news."), RULES, INSTRUCTIONS)  # too little left to keep
 
