@@ -42,6 +42,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _register_commands() -> None:
+    """Add every command to ``app`` once, however often ``main`` runs in one process (tests run it many times)."""
+    if app.registered_commands:
+        return
     from hierarchy import cli_core, cli_evaluate, cli_label, cli_serve
 
     cli_core.register(app)

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from hierarchy import __version__
+from hierarchy.build_choices import PRESETS, SEED_MAX
 from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
@@ -21,10 +22,6 @@ from hierarchy.layout import LAYOUTS, document_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 from hierarchy.vector_checks import check_clusterable
-
-
-PRESETS = ("map", "browse", "deep")
-SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
 
 
 @dataclass(frozen=True)
