@@ -253,12 +253,6 @@ class EmbeddingNavigator:
 
 
 # -- the LLM navigator ----------------------------------------------------------------------
-class ChatBackend(Protocol):
-    """Anything that answers chat messages with text, synchronously (tests, simple scripts)."""
-
-    def complete(self, messages: list[dict[str, str]]) -> str: ...
-
-
 class LabellerChat:
     """The labeller's :class:`hierarchy.llm.ChatClient` (retries, backoff, bounded concurrency) as a text backend.
 
@@ -306,7 +300,7 @@ def navigate_prompt(version: str = PROMPT_VERSION) -> Any:
 class LLMNavigator:
     """A chat model picks a numbered child by its label and summary; answers are checked against the list.
 
-    ``chat`` is a :class:`ChatBackend` (sync ``complete``) or :class:`LabellerChat` (async); with the
+    ``chat`` has a sync ``complete(messages) -> str`` (tests, simple scripts) or is a :class:`LabellerChat` (async); with the
     latter, targets are navigated concurrently (each descent is sequential by nature). Candidates are
     shown in an order shuffled per target and step (seeded), so a model that favours the first option
     cannot look accurate because the largest child comes first; how often each shown position was
