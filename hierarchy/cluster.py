@@ -52,12 +52,10 @@ it reaches when it walks down from the root, at each node taking the child with 
 nearest *leaf*, which is often not under its nearest *top-level* node, so a reader or an ``assign``
 walking down by centroids misses it. The walk happens in the reduced space the tree is built in (the
 navigators and ``assign`` use the stored centroids of the full embeddings, which point the same way
-almost always). Measured in session 2 on a 6/36 tree of plain k-means leaves: two rounds raised
-navigation by keyword labels by 5-7 points on 20 Newsgroups and BBC (purity -0.01 and +0.06); on
-deep trees the first round moves a quarter (BBC) to a half (20 Newsgroups) of the documents and
-costs purity, and on a smoothed 3-level tree two rounds cost 20 Newsgroups about 0.1 of purity for
-no navigation gain, so no preset uses them. Moved documents can leave a leaf smaller than
-``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
+almost always). No preset uses them: they can help navigation on a shallow tree of plain k-means
+leaves but cost purity on the presets' trees (docs/architecture.md has the measurements). Moved
+documents can leave a leaf smaller than ``min_leaf_size`` and, with ``levels``, a level with fewer
+nodes than asked.
 
 Scale: there are ``n_init`` k-means fits per ``fit`` (``n_fits_``, whatever the number of rows; plus
 one per coarse cluster with ``coarse_clusters``), on at most ``max(sample_size, 8 * k)`` rows,
@@ -81,7 +79,7 @@ from hierarchy.ward import LINKAGES, Dendrogram, weighted_linkage
 REDUCERS = ("pca", "umap", "none")
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
-# topic five starts gave the same purity on three corpora (session 4, docs/architecture.md).
+# topic more starts bought no purity (docs/architecture.md has the measurements).
 NESTED_ROWS_PER_LEAF = 40
 NESTED_MIN_SAMPLE = 1000
 NESTED_N_INIT = 1

@@ -61,7 +61,7 @@ def kmeans_plusplus(points: np.ndarray, k: int, rng: np.random.Generator, weight
 
     Point norms are computed once; each step then costs one thin (n, trials) product. Those
     products are far too small to share between BLAS threads: on a busy machine the threads'
-    hand-offs made seeding 15x slower, so it runs on one.
+    hand-offs cost more than the products themselves, so it runs on one.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _greedy_seeds(points, k, rng, weights)

@@ -220,9 +220,7 @@ class EmbeddingNavigator:
     sentence embeddings share a large common direction, and removing it lets the cosine compare what
     differs between topics. It reads nothing but each child's text from :func:`node_text` (for a
     keyword-labelled parent that includes its children's keywords), never centroids. Centring is
-    not a uniform gain (bench/results/quality.md, "uncentred" rows, 3 trees x 5 samples): on the
-    default trees it costs 20 Newsgroups 3.4 points (0.504 vs 0.538) and gains BBC 1.9 (0.774 vs
-    0.755); on the deep trees -0.7 and +1.5. It stays on until a third corpus decides.
+    not a uniform gain: compare the "uncentred" rows of bench/results/quality.md.
     """
 
     name = "embedding"
