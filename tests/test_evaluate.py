@@ -266,4 +266,10 @@ def test_a_root_only_tree_gets_a_report():
     report = evaluate_tree(tree, "tiny", EvaluateOptions(embedder=embedder, navigators=[EmbeddingNavigator(embedder)], sample=3)).to_dict()
     assert report["depth"] == 0 and report["shape"] == [] and report["fidelity"]["nodes"] == 0
     assert report["navigation"][0]["exact_leaf_accuracy"] == 1.0
-    render_report(report)
+    lines = render_report(report).splitlines()
+    assert lines[0].startswith("tiny: 3 documents · 1 nodes · 1 leaves · depth 0 · ")
+    shape_header = lines.index("shape") + 1
+    assert lines[shape_header + 1].startswith("leaf sizes: min 3 · p10 3 · median 3 · p90 3 · max 3 · ")  # no level rows: the root has no levels below
+    assert "sibling labels: 0 pairs, 0 duplicate, 0 near-duplicate (100.0% distinct)" in lines
+    assert lines[-1].startswith("  embedding on ") and "3 documents (seed 0): exact leaf 100.0% (± 0.0 points, 1 s.e.)" in lines[-1]
+    assert not any("against reference categories" in line or "--preset browse" in line for line in lines)
