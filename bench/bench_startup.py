@@ -76,10 +76,12 @@ def git_describe(checkout: Path) -> str:
         dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
-    return (out[:70] + (" (with uncommitted changes)" if dirty else "")) if out else "not a git checkout"
+    if not out:
+        return "not a git checkout"
+    return (out if len(out) <= 72 else out[:69] + "...") + (" (with uncommitted changes)" if dirty else "")
 
 
-def report(checkouts: dict[str, Path], results: dict[str, dict[str, tuple[list[float], list[str]]]], runs: int, load_before: float, load_after: float) -> str:
+def report(command: str, checkouts: dict[str, Path], results: dict[str, dict[str, tuple[list[float], list[str]]]], runs: int, load_before: float, load_after: float) -> str:
     names = list(checkouts)
     lines = [
         "# Benchmark: command-line start-up",
@@ -87,7 +89,7 @@ def report(checkouts: dict[str, Path], results: dict[str, dict[str, tuple[list[f
         f"Machine: {cpu_model()}; {os.cpu_count()} cores; Python {platform.python_version()}; {platform.system()} {platform.release()}; "
         f"1-minute load average {load_before:.1f} before, {load_after:.1f} after (other work on the machine inflates wall times)",
         "",
-        f"Command: `python bench/bench_startup.py{' --compare ' + str(checkouts[names[1]]) if len(names) > 1 else ''}`. Each cell is the median wall "
+        f"Command: `{command}`. Each cell is the median wall "
         f"time of {runs} fresh `python -m hierarchy ...` calls (checkouts alternating, after one uncounted warm-up call), "
         "in an empty temporary folder; *heavy imports* come from one more call under `python -X importtime`.",
         "",
@@ -117,7 +119,8 @@ def main() -> None:
         checkouts = {"compared": options.compare.resolve(), "this checkout": ROOT}
     load_before = os.getloadavg()[0]
     results = measure(checkouts, options.runs)
-    text = report(checkouts, results, options.runs, load_before, os.getloadavg()[0])
+    command = "python bench/bench_startup.py" + (f" --compare {options.compare}" if options.compare else "") + (f" --runs {options.runs}" if options.runs != 7 else "")
+    text = report(command, checkouts, results, options.runs, load_before, os.getloadavg()[0])
     options.output.write_text(text, encoding="utf-8")
     print(text)
 
