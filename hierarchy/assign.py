@@ -206,8 +206,3 @@ def _placed_documents(tree: TopicTree, corpus: Corpus, leaves: list[str], store_
             )
         )
     return out
-
-
-def node_drift(tree: TopicTree) -> list[tuple[Node, int]]:
-    """Stale nodes with their size when labelled, for reports."""
-    return [(n, int(n.label_meta.extra.get("size_at_label", n.size))) for n in tree.iter_nodes() if n.label_meta.extra.get("stale") is True]

@@ -35,13 +35,10 @@ app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a one-line error and return the Exit to raise."""
-    typer.echo(error_line(message), err=True)
-    return typer.Exit(code)
-
-
 def _register_commands() -> None:
+    """Add every command to ``app`` once, however often ``main`` runs in one process (tests run it many times)."""
+    if app.registered_commands:
+        return
     from hierarchy import cli_core, cli_evaluate, cli_label, cli_serve
 
     cli_core.register(app)

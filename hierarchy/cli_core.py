@@ -1,4 +1,8 @@
-"""Core commands: build, info, export, demo."""
+"""Core commands: build, info, export, demo.
+
+The clustering stack (NumPy, SciPy, scikit-learn) is imported inside the commands, after their
+arguments are checked, so ``--help`` and errors in the input answer at once.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,21 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 
+from hierarchy.build_choices import LAYOUTS
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.cli_options import seed_option
-from hierarchy.embed import default_cache_dir, embed_with_cache, make_embedder
 from hierarchy.errors import InputError, TopicmapError
-from hierarchy.io import Corpus, file_sha256, load_embeddings, read_documents
-from hierarchy.layout import LAYOUTS
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
-from hierarchy.progress import counter
 from hierarchy.summary import OUTLINE_LINES, full_report
-from hierarchy.treefile import assignments_csv, load_tree, nested_dict, save_tree, tree_to_dict, write_text_atomic
-from hierarchy.vector_checks import check_texts_differ
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hierarchy.io import Corpus
+    from hierarchy.tree import TopicTree
 
 
 class EmbedderName(str, Enum):
@@ -84,6 +87,10 @@ def obtain_embeddings(
     quiet: bool,
 ) -> tuple[np.ndarray, dict[str, object]]:
     """Vectors for the corpus from a column, a .npy file or an embedder (cached); plus manifest info."""
+    from hierarchy.embed import embed_with_cache, make_embedder
+    from hierarchy.io import file_sha256, load_embeddings
+    from hierarchy.progress import counter
+
     if corpus.embeddings is not None:
         if embeddings_path is not None:
             raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
@@ -124,8 +131,7 @@ def register(app: typer.Typer) -> None:
             "274 for 11k documents, at most 2,000) in at most four levels. Coarse topics (about sqrt(N)/5) are "
             "found by k-means on neighbour-smoothed vectors and grouped by Ward linkage of their centroids; each "
             "coarse topic's documents are then split into its specific leaf topics, in proportion to its size, so "
-            "every level groups the one below and coarse views come from the upper levels. On our three "
-            "benchmark corpora this nesting is purer than Ward's own dendrogram at N/300, N/100 and N/40 leaves. "
+            "every level groups the one below and coarse views come from the upper levels. "
             "browse: about sqrt(N)/5 leaf topics in at most three levels, the easiest tree to walk by labels. "
             "deep: about one leaf per --min-leaf-size documents nested up to ten levels. "
             "Each node's number of children is chosen where the merge height drops most; --leaves "
@@ -165,14 +171,27 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
+        from hierarchy.embed import default_cache_dir
+        from hierarchy.io import read_documents
+        from hierarchy.vector_checks import check_texts_differ
+
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
         claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
         if layout not in LAYOUTS:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+        fixed_levels = parse_levels(levels)
+        corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
+        if corpus.skipped_rows and not quiet:
+            typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        check_texts_differ(corpus.embedding_texts(), corpus.source)
+        # scikit-learn and SciPy take a second to import: only for input that passed the checks
+        from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+        from hierarchy.treefile import save_tree
+
         config = BuildConfig(
             preset=preset.value,
-            levels=parse_levels(levels),
+            levels=fixed_levels,
             leaves=leaves,
             docs_per_leaf=docs_per_leaf,
             descent_rounds=descent_rounds,
@@ -184,10 +203,6 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             store_text=not no_text,
         )
-        corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
-        if corpus.skipped_rows and not quiet:
-            typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
-        check_texts_differ(corpus.embedding_texts(), corpus.source)
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
             None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,
@@ -211,6 +226,8 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option(min=1, help="about how many lines the outline may take (largest topics first, the rest counted)")] = OUTLINE_LINES,
         as_json: Annotated[bool, typer.Option("--json", help="print the manifest and level counts as JSON")] = False,
     ) -> None:
+        from hierarchy.treefile import load_tree
+
         tree = load_tree(tree_file)
         if as_json:
             levels = [{"depth": d, "nodes": len(tree.level(d))} for d in range(tree.depth + 1)]
@@ -236,6 +253,8 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
         wait: WaitOpt = 0,
     ) -> None:
+        from hierarchy.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict, write_text_atomic
+
         claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         if format is ExportFormat.nested:
@@ -278,6 +297,10 @@ def register(app: typer.Typer) -> None:
         output = output or Path("out") / f"{corpus}.tree.json"
         output.parent.mkdir(parents=True, exist_ok=True)
         locks = claim_outputs(ctx, {"the demo documents": docs, "the demo embeddings": vectors_file}, {"-o": output}, wait)
+        from hierarchy.io import load_embeddings, read_documents
+        from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+        from hierarchy.treefile import save_tree
+
         documents = read_documents(docs)
         vectors = load_embeddings(vectors_file, len(documents))
         config = BuildConfig(seed=seed, min_leaf_size=5 if len(documents) < 200 else 10)
@@ -302,12 +325,12 @@ def demo_data_dir() -> Path:
     return folder
 
 
-def _html_export(tree: object) -> str:
+def _html_export(tree: TopicTree) -> str:
     try:
         from viz.figures import standalone_html
     except ImportError:
         raise TopicmapError("the html export needs the viz package of topicmap") from None
-    return standalone_html(tree)  # type: ignore[arg-type]
+    return standalone_html(tree)
 
 
 def _strip_suffixes(name: str) -> str:

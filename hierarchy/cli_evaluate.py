@@ -10,7 +10,7 @@ import json
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -19,7 +19,9 @@ from hierarchy.cli_options import seed_option
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.safe_text import clip, printable
 from hierarchy.summary import LABEL_PRINT_CHARS
-from hierarchy.tree import TopicTree
+
+if TYPE_CHECKING:
+    from hierarchy.tree import TopicTree
 
 
 class EmbedderOverride(str, Enum):
@@ -193,12 +195,13 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOpt = False,
         wait: WaitOpt = 0,
     ) -> None:
-        from hierarchy.evaluate import evaluate_tree
         from hierarchy.evaluate_report import render_report
         from hierarchy.treefile import load_tree, write_text_atomic
 
         claim_outputs(ctx, {"the tree file": tree_file, "--labels-file": labels_file, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
+        from hierarchy.evaluate import evaluate_tree  # scikit-learn: once the tree file has been read
+
         options = _options(
             tree, str(tree_file), labels, labels_file, labels_id_column, embeddings, embedder, embedding_model, navigator,
             model, base_url, sample, seed, silhouette_sample, tiny, mix_threshold, _cache_dir(cache_dir, no_cache),
@@ -236,12 +239,13 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheOpt = None,
         no_cache: NoCacheOpt = False,
     ) -> None:
-        from hierarchy.evaluate import evaluate_tree
         from hierarchy.evaluate_report import render_comparison
         from hierarchy.treefile import load_tree
 
         cache = _cache_dir(cache_dir, no_cache)
         trees = [(str(path), load_tree(path)) for path in (tree_a, tree_b)]
+        from hierarchy.evaluate import evaluate_tree  # scikit-learn: once the tree files have been read
+
         shared: dict[str, Any] = {}
         options = [
             _options(tree, source, labels, labels_file, labels_id_column, None, embedder, embedding_model, navigator, model, base_url,
@@ -283,7 +287,6 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the summary line")] = False,
         wait: WaitOpt = 0,
     ) -> None:
-        from hierarchy.assign import assign_documents
         from hierarchy.embed import embed_with_cache
         from hierarchy.io import load_embeddings, read_documents
         from hierarchy.tree_embedder import resolve_tree_embedder, tree_dimensions
@@ -293,6 +296,8 @@ def register(app: typer.Typer) -> None:
         claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         corpus = read_documents(documents, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column)
+        from hierarchy.assign import assign_documents  # scikit-learn: once both inputs have been read
+
         dims = tree_dimensions(tree)
         if corpus.embeddings is not None:
             if embeddings is not None:

@@ -1,25 +1,27 @@
-"""``topicmap label`` and ``topicmap relabel``: LLM labels for every node of a tree file."""
+"""``topicmap label`` and ``topicmap relabel``: LLM labels for every node of a tree file.
+
+The labeller (Jinja, the tree model, the OpenAI client) is imported when a command runs, not when
+the command line starts, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.errors import TopicmapError
-from hierarchy.label import LabelOptions, RunReport, estimate_run, label_tree, select_nodes
-from hierarchy.label_context import PromptBudget
-from hierarchy.llm_cache import AnswerCache, default_cache_dir
-from hierarchy.llm_settings import EXAMPLE_CONFIG, Settings, environment, resolve_settings
-from hierarchy.pricing import load_prices, price_for
-from hierarchy.prompting import resolve_prompts
-from hierarchy.settings_check import check_cache_dir
-from hierarchy.tree import TopicTree
-from hierarchy.treefile import load_tree, save_tree
+from hierarchy.pricing import price_for
+
+if TYPE_CHECKING:
+    from hierarchy.label import LabelOptions, RunReport
+    from hierarchy.llm_cache import AnswerCache
+    from hierarchy.llm_settings import Settings
+    from hierarchy.tree import TopicTree
 
 _ENV_HELP = (
     "Environment: OPENAI_API_KEY (the key; local servers need none), OPENAI_BASE_URL (an OpenAI-compatible "
@@ -137,7 +139,10 @@ def relabel_command(
     progress: ProgressOpt = True,
     wait: WaitOpt = 0,
 ) -> None:
-    args = locals()
+    args = locals()  # before any import below: the options only
+    from hierarchy.label import select_nodes
+    from hierarchy.treefile import load_tree, save_tree
+
     claim_tree(ctx, args)
     tree = load_tree(tree_path)
     targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
@@ -169,6 +174,11 @@ def run_labelling(
     tree: TopicTree | None = None,
     with_ancestors: bool = True,
 ) -> None:
+    from hierarchy.label import estimate_run, label_tree
+    from hierarchy.llm_settings import EXAMPLE_CONFIG, environment, resolve_settings
+    from hierarchy.pricing import load_prices
+    from hierarchy.treefile import load_tree, save_tree
+
     settings = resolve_settings(args, environment(), args.get("config"))
     tree_path: Path = args["tree_path"]
     out_path: Path = args.get("output") or tree_path
@@ -218,6 +228,12 @@ def plan_run(
     with_ancestors: bool = True,
 ) -> tuple[LabelOptions, AnswerCache]:
     """What a label run needs besides the tree and the client (shared by the CLI and the Python API)."""
+    from hierarchy.label import LabelOptions
+    from hierarchy.label_context import PromptBudget
+    from hierarchy.llm_cache import AnswerCache, default_cache_dir
+    from hierarchy.prompting import resolve_prompts
+    from hierarchy.settings_check import check_cache_dir
+
     cache_dir = (settings.cache_dir or default_cache_dir()) if use_cache else None
     if cache_dir is not None and settings.configured and not dry_run:
         check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now

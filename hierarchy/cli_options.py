@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from hierarchy.pipeline import SEED_MAX
+from hierarchy.build_choices import SEED_MAX
 
 
 def seed_option(help: str) -> Any:

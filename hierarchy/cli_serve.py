@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hierarchy.errors import TopicmapError
 from hierarchy.settings_check import port_problem
-from hierarchy.tree import TopicTree
-from hierarchy.treefile import load_tree
+
+if TYPE_CHECKING:
+    from hierarchy.tree import TopicTree
 
 
 class ServeError(TopicmapError):
@@ -27,6 +29,8 @@ def register(app: typer.Typer) -> None:
         debug: bool = typer.Option(False, "--debug", help="Dash debug mode (shows tracebacks; never on a shared network)"),
     ) -> None:
         """Explore TREE_FILE in the browser: sunburst, details, document map, search, exports."""
+        from hierarchy.treefile import load_tree
+
         check_port(port)
         tree = load_tree(tree_file)  # TreeFileError -> one-line message, exit 2
         serve_tree(tree, tree_file, host=host, port=port, debug=debug)

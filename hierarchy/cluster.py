@@ -52,12 +52,10 @@ it reaches when it walks down from the root, at each node taking the child with 
 nearest *leaf*, which is often not under its nearest *top-level* node, so a reader or an ``assign``
 walking down by centroids misses it. The walk happens in the reduced space the tree is built in (the
 navigators and ``assign`` use the stored centroids of the full embeddings, which point the same way
-almost always). Measured in session 2 on a 6/36 tree of plain k-means leaves: two rounds raised
-navigation by keyword labels by 5-7 points on 20 Newsgroups and BBC (purity -0.01 and +0.06); on
-deep trees the first round moves a quarter (BBC) to a half (20 Newsgroups) of the documents and
-costs purity, and on a smoothed 3-level tree two rounds cost 20 Newsgroups about 0.1 of purity for
-no navigation gain, so no preset uses them. Moved documents can leave a leaf smaller than
-``min_leaf_size`` and, with ``levels``, a level with fewer nodes than asked.
+almost always). No preset uses them: they can help navigation on a shallow tree of plain k-means
+leaves but cost purity on the presets' trees (docs/architecture.md has the measurements). Moved
+documents can leave a leaf smaller than ``min_leaf_size`` and, with ``levels``, a level with fewer
+nodes than asked.
 
 Scale: there are ``n_init`` k-means fits per ``fit`` (``n_fits_``, whatever the number of rows; plus
 one per coarse cluster with ``coarse_clusters``), on at most ``max(sample_size, 8 * k)`` rows,
@@ -69,7 +67,6 @@ brute-force neighbour search within that sample only; the linkage works on at mo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +76,10 @@ from hierarchy.kmeans import assign, kmeans, weighted_sums
 from hierarchy.tree import ROOT_ID, child_id
 from hierarchy.ward import LINKAGES, Dendrogram, weighted_linkage
 
-ProgressFn = Callable[[int], None]
 REDUCERS = ("pca", "umap", "none")
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
-# topic five starts gave the same purity on three corpora (session 4, docs/architecture.md).
+# topic more starts bought no purity (docs/architecture.md has the measurements).
 NESTED_ROWS_PER_LEAF = 40
 NESTED_MIN_SAMPLE = 1000
 NESTED_N_INIT = 1
@@ -167,7 +163,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- public API ----------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: None = None, progress: ProgressFn | None = None) -> RecursiveClusterer:
+    def fit(self, X: np.ndarray, y: None = None) -> RecursiveClusterer:
         X = self._check_input(X)
         seed = 0 if self.random_state is None else int(self.random_state)
         self.reduced_, self.reducer_ = reduce_dimensions(X, self.reducer, self.n_components, seed)
@@ -188,8 +184,6 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
                 leaves, leaf_to_coarse = self._nested_leaves(self.reduced_, self.coarse_, k, rng)
             else:
                 leaves = self._leaf_clusters(self.reduced_, k, rng, dissolve_below=self.min_leaf_size)
-        if progress:
-            progress(n // 2)
         self.leaf_clusters_ = leaves
         # the dendrogram is over the coarse clusters when there are any, else over the leaf clusters
         grouped = self.coarse_ if self.coarse_ is not None else leaves
@@ -217,12 +211,10 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             self.moved_fractions_.append(moved)
             self.tree_ = tree_from_level_labels(self.reduced_, per_level_docs, single_children=bool(self.levels))
         self.labels_ = self.tree_.doc_leaf
-        if progress:
-            progress(n - n // 2)
         return self
 
-    def fit_predict(self, X: np.ndarray, y: None = None, **kwargs: object) -> np.ndarray:
-        return self.fit(X, **kwargs).labels_  # type: ignore[arg-type]
+    def fit_predict(self, X: np.ndarray, y: None = None) -> np.ndarray:
+        return self.fit(X).labels_
 
     # -- validation ----------------------------------------------------------------------
     def _check_input(self, X: np.ndarray) -> np.ndarray:
@@ -613,10 +605,4 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
     return out, pca
 
 
-def describe_parameters(estimator: RecursiveClusterer) -> dict[str, object]:
-    params = estimator.get_params()
-    params["mode"] = "levels" if estimator.levels else "auto"
-    return params
-
-
-__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "reduce_dimensions", "describe_parameters"]
+__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "reduce_dimensions"]

@@ -61,7 +61,7 @@ def kmeans_plusplus(points: np.ndarray, k: int, rng: np.random.Generator, weight
 
     Point norms are computed once; each step then costs one thin (n, trials) product. Those
     products are far too small to share between BLAS threads: on a busy machine the threads'
-    hand-offs made seeding 15x slower, so it runs on one.
+    hand-offs cost more than the products themselves, so it runs on one.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _greedy_seeds(points, k, rng, weights)
@@ -133,14 +133,3 @@ def kmeans(
             break
         previous = inertia
     return KMeansResult(centers=centers, labels=labels, inertia=inertia)
-
-
-def simplified_silhouette(points: np.ndarray, centers: np.ndarray) -> float:
-    """Silhouette with distances to centers instead of to all points: O(n k), not O(n^2)."""
-    if centers.shape[0] < 2:
-        return -1.0
-    d = np.sqrt(squared_distances(points, centers))
-    part = np.partition(d, 1, axis=1)
-    own, other = part[:, 0], part[:, 1]
-    denom = np.maximum(np.maximum(own, other), 1e-12)
-    return float(((other - own) / denom).mean())

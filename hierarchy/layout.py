@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-LAYOUTS = ("anchored", "pca", "umap")
+from hierarchy.build_choices import LAYOUTS
 
 
 def document_layout(

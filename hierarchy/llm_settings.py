@@ -19,7 +19,7 @@ DEFAULT_MODEL = "gpt-4o-mini"
 LOCAL_DEFAULTS: dict[str, Any] = {"timeout": 300.0, "concurrency": 4}  # a base URL: often one local GPU or CPU
 # A server on this machine (llama.cpp, Ollama, LM Studio on a laptop) usually answers one request at a
 # time, a minute or more each on a CPU: two in flight keep it busy while a third would only wait in its
-# queue and time out. Measured: Qwen2.5 1.5B on 2 CPU cores took 230 s for one request at -j 2.
+# queue and time out (docs/labelling.md has a measured case).
 LOOPBACK_DEFAULTS: dict[str, Any] = {"timeout": 900.0, "concurrency": 2}
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 DEFAULTS: dict[str, Any] = {

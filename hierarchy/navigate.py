@@ -220,9 +220,7 @@ class EmbeddingNavigator:
     sentence embeddings share a large common direction, and removing it lets the cosine compare what
     differs between topics. It reads nothing but each child's text from :func:`node_text` (for a
     keyword-labelled parent that includes its children's keywords), never centroids. Centring is
-    not a uniform gain (bench/results/quality.md, "uncentred" rows, 3 trees x 5 samples): on the
-    default trees it costs 20 Newsgroups 3.4 points (0.504 vs 0.538) and gains BBC 1.9 (0.774 vs
-    0.755); on the deep trees -0.7 and +1.5. It stays on until a third corpus decides.
+    not a uniform gain: compare the "uncentred" rows of bench/results/quality.md.
     """
 
     name = "embedding"
@@ -253,12 +251,6 @@ class EmbeddingNavigator:
 
 
 # -- the LLM navigator ----------------------------------------------------------------------
-class ChatBackend(Protocol):
-    """Anything that answers chat messages with text, synchronously (tests, simple scripts)."""
-
-    def complete(self, messages: list[dict[str, str]]) -> str: ...
-
-
 class LabellerChat:
     """The labeller's :class:`hierarchy.llm.ChatClient` (retries, backoff, bounded concurrency) as a text backend.
 
@@ -306,7 +298,7 @@ def navigate_prompt(version: str = PROMPT_VERSION) -> Any:
 class LLMNavigator:
     """A chat model picks a numbered child by its label and summary; answers are checked against the list.
 
-    ``chat`` is a :class:`ChatBackend` (sync ``complete``) or :class:`LabellerChat` (async); with the
+    ``chat`` has a sync ``complete(messages) -> str`` (tests, simple scripts) or is a :class:`LabellerChat` (async); with the
     latter, targets are navigated concurrently (each descent is sequential by nature). Candidates are
     shown in an order shuffled per target and step (seeded), so a model that favours the first option
     cannot look accurate because the largest child comes first; how often each shown position was

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from hierarchy import __version__
+from hierarchy.build_choices import PRESETS, SEED_MAX
 from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
@@ -21,10 +22,6 @@ from hierarchy.layout import LAYOUTS, document_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 from hierarchy.vector_checks import check_clusterable
-
-
-PRESETS = ("map", "browse", "deep")
-SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,10 @@ class PresetSpec:
 PRESET_SPECS: dict[str, PresetSpec] = {
     # About one leaf per 40 documents in at most four levels: coarse topics (about sqrt(n)/5, found
     # like browse's leaves) grouped by Ward linkage, and inside each coarse topic its specific leaf
-    # topics by k-means of that topic's documents alone. Purer than Ward's full dendrogram at N/300,
-    # N/100 and N/40 leaves on three corpora, one of them never tuned on (bench/results/quality.md).
+    # topics by k-means of that topic's documents alone (bench/results/quality.md has how it scores).
     "map": PresetSpec(max_depth=4, n_components=128, linkage="ward", smoothing_neighbors=15, n_init=5, kmeans_iterations=300, sample_size=20000),
     # Few leaves (about sqrt(n) / 5) in at most three levels, each found by k-means on neighbour-smoothed
-    # vectors run to convergence: a tree a reader can walk label by label, and on our two benchmark
-    # corpora still purer than Ward's dendrogram (median of 3 seeds; bench/results/quality.md).
+    # vectors run to convergence: a tree a reader can walk label by label (bench/results/quality.md).
     "browse": PresetSpec(max_depth=3, n_components=128, linkage="ward", smoothing_neighbors=15, n_init=5, kmeans_iterations=300, sample_size=20000),
     # About one leaf per min_leaf_size documents nested up to ten levels: the most detail.
     "deep": PresetSpec(max_depth=10, n_components=50, linkage="average", smoothing_neighbors=0, n_init=1, kmeans_iterations=30, sample_size=4096),

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hierarchy.safe_text import clip, printable
-from hierarchy.tree import Node, TopicTree
+
+if TYPE_CHECKING:  # the CLI reads this module's constants for --help, which must not load NumPy or networkx
+    from hierarchy.tree import Node, TopicTree
 
 LABEL_PRINT_CHARS = 120  # a label longer than a line is cut with an ellipsis in terminal output
 
 
 def shape_report(tree: TopicTree) -> list[str]:
     """Counts per level: nodes, leaves, size spread."""
+    import numpy as np
+
     lines = []
     leaves = tree.leaves()
     leaf_sizes = np.array([n.size for n in leaves])

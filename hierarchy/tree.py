@@ -220,10 +220,6 @@ class TopicTree:
         """A copy of the graph; node attribute ``node`` holds the :class:`Node`."""
         return self._graph.copy()
 
-    def invalidate_caches(self) -> None:
-        """Call after changing document leaves by hand."""
-        self.__dict__.pop("_doc_rows_by_leaf", None)
-
     # -- invariants ------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`TreeFileError` naming the first broken invariant."""

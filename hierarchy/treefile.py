@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 
 from hierarchy import jsontext
@@ -135,6 +134,8 @@ def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
             f"{source}: schema_version {version} is newer than this topicmap understands "
             f"({SCHEMA_VERSION}); upgrade topicmap to read it"
         )
+    import jsonschema  # a tenth of a second to import: only when a file is read, not for --help or a missing file
+
     validator = jsonschema.Draft202012Validator(load_schema())
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:

@@ -114,8 +114,3 @@ def weighted_linkage(
         left, right = children[node - m]
         heights[node] = max(heights[node], heights[left], heights[right])
     return Dendrogram(parents, children, heights, sizes)
-
-
-def weighted_ward(centroids: np.ndarray, weights: np.ndarray) -> Dendrogram:
-    """Ward linkage of weighted points (kept for callers of the first version)."""
-    return weighted_linkage(centroids, weights, method="ward")

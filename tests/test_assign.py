@@ -14,7 +14,7 @@ from hierarchy.io import Corpus, read_documents
 from hierarchy.tree import LabelMeta
 from hierarchy.tree_embedder import EmbedderChoice, resolve_tree_embedder
 from hierarchy.treefile import load_tree, save_tree, tree_from_dict, tree_to_dict
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import build, hand_tree, relabelled
 
 
@@ -141,7 +141,7 @@ def test_minilm_places_a_paper_next_to_itself(papers_paths):
 def built(tmp_path: Path, topic_corpus):
     docs, emb = topic_corpus
     tree_file = tmp_path / "t.json"
-    assert run_cli("build", str(docs), "--embeddings", str(emb), "--levels", "3,6", "-o", str(tree_file), "-q", cwd=tmp_path).returncode == 0
+    assert invoke_cli("build", str(docs), "--embeddings", str(emb), "--levels", "3,6", "-o", str(tree_file), "-q", cwd=tmp_path).returncode == 0
     rows = [json.loads(line) for line in docs.read_text().splitlines()]
     vectors = np.load(emb)
     new_docs = tmp_path / "new.jsonl"
@@ -154,7 +154,7 @@ def built(tmp_path: Path, topic_corpus):
 def test_cli_assign_writes_the_updated_tree_and_flags_stale_nodes(built, tmp_path: Path):
     tree_file, new_docs, new_emb, _ = built
     out = tmp_path / "updated.json"
-    result = run_cli("assign", str(tree_file), str(new_docs), "--embeddings", str(new_emb), "-o", str(out), cwd=tmp_path)
+    result = invoke_cli("assign", str(tree_file), str(new_docs), "--embeddings", str(new_emb), "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "placed 30 documents" in result.stdout and "relabel" in result.stdout
     old, new = load_tree(tree_file), load_tree(out)
@@ -171,7 +171,7 @@ def test_cli_assign_writes_the_updated_tree_and_flags_stale_nodes(built, tmp_pat
         node["label_meta"] = {"labeler": "llm", "model": "fake", "status": "ok"}
     llm_tree = tmp_path / "llm.json"
     llm_tree.write_text(json.dumps(data))
-    result = run_cli("assign", str(llm_tree), str(new_docs), "--embeddings", str(new_emb), cwd=tmp_path)
+    result = invoke_cli("assign", str(llm_tree), str(new_docs), "--embeddings", str(new_emb), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     flagged = stale_node_ids(load_tree(llm_tree))
     assert flagged == [n.id for n in refreshed] and "flagged for relabelling" in result.stdout
@@ -183,7 +183,7 @@ def test_cli_assign_bad_input_is_one_line_and_leaves_the_tree_alone(built, tmp_p
     original = tree_file.read_bytes()
     wide = tmp_path / "wide.npy"
     np.save(wide, np.ones((30, 7), dtype=np.float32))
-    assert_clean_error(run_cli("assign", str(tree_file), str(new_docs), "--embeddings", str(wide), cwd=tmp_path), "have 7 dimensions, the tree's have 32")
-    assert_clean_error(run_cli("assign", str(tree_file), str(new_docs), cwd=tmp_path), "precomputed embeddings", "--embedder")
+    assert_clean_error(invoke_cli("assign", str(tree_file), str(new_docs), "--embeddings", str(wide), cwd=tmp_path), "have 7 dimensions, the tree's have 32")
+    assert_clean_error(invoke_cli("assign", str(tree_file), str(new_docs), cwd=tmp_path), "precomputed embeddings", "--embedder")
     assert tree_file.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".json") == ["t.json"]

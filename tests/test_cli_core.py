@@ -1,4 +1,7 @@
-"""The core commands end to end through the real CLI: build, info, export, demo, and bad input."""
+"""The core commands end to end through the real CLI: build, info, export, demo, and bad input.
+
+Commands run in this process through the CLI's entry point (``invoke_cli``); a build, a determinism
+check across processes and the served demo run as real subprocesses (``run_cli``)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 from hierarchy.treefile import load_tree
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli, run_cli
 
 
 def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, Path]) -> None:
@@ -33,25 +36,25 @@ def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, P
     xs = np.array([d.x for d in tree.documents])
     assert np.isfinite(xs).all() and xs.std() > 0
 
-    info = run_cli("info", str(out), cwd=tmp_path)
+    info = invoke_cli("info", str(out), cwd=tmp_path)
     assert info.returncode == 0, info.stderr
     assert "56 documents" in info.stdout and "root" in info.stdout
-    short = run_cli("info", str(out), "--lines", "3", cwd=tmp_path)  # the outline: root, its largest topic, "... N more"
+    short = invoke_cli("info", str(out), "--lines", "3", cwd=tmp_path)  # the outline: root, its largest topic, "... N more"
     assert short.returncode == 0, short.stderr
     assert short.stdout.rstrip().splitlines()[-1].strip().startswith("... ")
 
     nested = tmp_path / "nested.json"
-    assert run_cli("export", str(out), "--format", "nested", "-o", str(nested), cwd=tmp_path).returncode == 0
+    assert invoke_cli("export", str(out), "--format", "nested", "-o", str(nested), cwd=tmp_path).returncode == 0
     top = json.loads(nested.read_text(encoding="utf-8"))["tree"]
     assert top["size"] == 56 and sum(c["size"] for c in top["children"]) == 56
 
     paths = tmp_path / "paths.csv"
-    assert run_cli("export", str(out), "--format", "csv", "-o", str(paths), cwd=tmp_path).returncode == 0
+    assert invoke_cli("export", str(out), "--format", "csv", "-o", str(paths), cwd=tmp_path).returncode == 0
     rows = list(csv.DictReader(paths.open(encoding="utf-8")))
     assert len(rows) == 56 and all(r["path"].startswith("root/") and r["path"].endswith(r["leaf"]) for r in rows)
 
     page = tmp_path / "map.html"
-    assert run_cli("export", str(out), "--format", "html", "-o", str(page), cwd=tmp_path).returncode == 0
+    assert invoke_cli("export", str(out), "--format", "html", "-o", str(page), cwd=tmp_path).returncode == 0
     html = page.read_text(encoding="utf-8")
     assert "sunburst" in html and "<script src=\"http" not in html  # plotly.js inline: opens with no server
 
@@ -72,19 +75,19 @@ def test_csv_export_keeps_formulas_as_text(tmp_path: Path) -> None:
     tree_file = tmp_path / "t.json"
     save_tree(TopicTree(nodes, docs), tree_file)
     out = tmp_path / "paths.csv"
-    result = run_cli("export", str(tree_file), "--format", "csv", "-o", str(out), cwd=tmp_path)
+    result = invoke_cli("export", str(tree_file), "--format", "csv", "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
     assert [r["doc_id"] for r in rows] == ["'" + i if i[0] in "=+-@\t\r" else i for i in FORMULA_IDS]
     assert {r["leaf_label"] for r in rows} == {"'=1+2", "'@cmd|' /C calc'!A0"}
     assert all(r["leaf"] in ("0", "1") and r["path"].startswith("root/") for r in rows)
-    assert "spreadsheet" in run_cli("export", "--help").stdout
+    assert "spreadsheet" in invoke_cli("export", "--help").stdout
 
 
 def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, emb = topic_corpus
-    for name in ("a", "b"):
-        assert run_cli("build", str(docs), "--embeddings", str(emb), "-o", f"{name}.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
+    for run, name in ((run_cli, "a"), (invoke_cli, "b")):  # one build in a fresh process: no state shared with the other
+        assert run("build", str(docs), "--embeddings", str(emb), "-o", f"{name}.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
     a, b = (load_tree(tmp_path / f"{n}.json") for n in ("a", "b"))
     assert [d.leaf for d in a.documents] == [d.leaf for d in b.documents]
     assert [(n.id, n.label) for n in a.iter_nodes()] == [(n.id, n.label) for n in b.iter_nodes()]
@@ -92,74 +95,81 @@ def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: t
     for leaf in a.leaves():
         assert len({d.metadata["sub"] for d in a.documents_of(leaf.id)}) == 1, leaf.id
 
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "lv.json", "--levels", "3,6", "-q", cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", "lv.json", "--levels", "3,6", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lv = load_tree(tmp_path / "lv.json")
     assert len(lv.level(1)) == 3 and len(lv.level(2)) == 6
 
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "deep.json", "--preset", "deep", "--min-leaf-size", "5", "--descent-rounds", "1", cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", "deep.json", "--preset", "deep", "--min-leaf-size", "5", "--descent-rounds", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "preset deep" in result.stdout and "1 descent rounds" in result.stdout
     deep = load_tree(tmp_path / "deep.json")
     assert deep.manifest["clustering"]["max_depth"] == 10 and len(deep.leaves()) > len(a.leaves())
 
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "-o", "few.json", "--leaves", "3", "--max-depth", "1", "-q", cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", "few.json", "--leaves", "3", "--max-depth", "1", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(load_tree(tmp_path / "few.json").leaves()) == 3
-    result = run_cli("info", str(tmp_path / "a.json"), cwd=tmp_path)
+    result = invoke_cli("info", str(tmp_path / "a.json"), cwd=tmp_path)
     assert "preset map" in result.stdout and "6 leaf clusters" in result.stdout and "smoothed over 3 neighbours" in result.stdout
 
 
 def test_tfidf_embedder_and_embedding_cache(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, _ = topic_corpus
-    first = run_cli("build", str(docs), "--embedder", "tfidf", "-o", "t.json", "--min-leaf-size", "5", cwd=tmp_path)
+    first = invoke_cli("build", str(docs), "--embedder", "tfidf", "-o", "t.json", "--min-leaf-size", "5", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     cached = list((tmp_path / ".cache-test" / "topicmap" / "embeddings").glob("*.npy"))
     assert len(cached) == 1
-    second = run_cli("build", str(docs), "--embedder", "tfidf", "-o", "t2.json", "--min-leaf-size", "5", cwd=tmp_path)
+    second = invoke_cli("build", str(docs), "--embedder", "tfidf", "-o", "t2.json", "--min-leaf-size", "5", cwd=tmp_path)
     assert "reused from cache" in second.stderr
     assert load_tree(tmp_path / "t2.json").manifest["embedder"]["name"].startswith("tfidf")
 
 
-def test_bad_inputs_give_one_line_and_write_nothing(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
+@pytest.fixture
+def bad_input_files(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> dict[str, str]:
+    """Broken variants of the topic corpus beside it; the paths the cases below name as {docs} and {emb}."""
     docs, emb = topic_corpus
     rows = [json.loads(line) for line in docs.read_text(encoding="utf-8").splitlines()]
-
-    def jsonl(name: str, items: list[dict]) -> str:
+    variants = {"empty.jsonl": [], "blank.jsonl": rows[:3] + [{"id": "z", "text": ""}], "dup.jsonl": rows[:3] + [rows[1]], "tiny.jsonl": rows[:3]}
+    for name, items in variants.items():
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
-        return name
-
     np.save(tmp_path / "nan.npy", np.where(np.arange(72)[:, None] == 5, np.nan, np.load(emb)))
     np.save(tmp_path / "short.npy", np.load(emb)[:10])
-    cases = [
-        (["build", "missing.jsonl"], ["missing.jsonl: no such file"]),
-        (["build", str(docs), "--text-column", "body"], ["no column 'body'"]),
-        (["build", jsonl("empty.jsonl", [])], ["empty.jsonl: no documents"]),
-        (["build", jsonl("blank.jsonl", rows[:3] + [{"id": "z", "text": ""}])], ["line 4: field 'text' is empty"]),
-        (["build", jsonl("dup.jsonl", rows[:3] + [rows[1]])], ["line 4: duplicate id"]),
-        (["build", str(docs), "--embeddings", "nan.npy"], ["nan.npy: row 6 has NaN"]),
-        (["build", str(docs), "--embeddings", "short.npy"], ["10 embedding rows for 72 documents"]),
-        (["build", jsonl("tiny.jsonl", rows[:3]), "--embedder", "tfidf"], ["3 documents is fewer than the minimum leaf size (10)"]),
-        (["build", str(docs), "--embeddings", str(emb), "--levels", "6,3"], ["--levels"]),
-        (["build", str(docs), "--embeddings", str(emb), "--levels", "1,6"], ["the first level needs at least 2 nodes"]),
-        (["build", str(docs), "--embeddings", str(emb), "-o", "no/such/dir/t.json"], ["no/such/dir/t.json", "does not exist"]),
-    ]
-    for args, fragments in cases:
-        before = set(os.listdir(tmp_path))
-        result = run_cli(*args, "-o" if "-o" not in args else "--quiet", *(["out.json"] if "-o" not in args else []), cwd=tmp_path)
-        assert_clean_error(result, *fragments)
-        assert set(os.listdir(tmp_path)) - before <= {".cache-test"}, args
+    return {"docs": str(docs), "emb": str(emb)}
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        pytest.param(["missing.jsonl"], ["missing.jsonl: no such file"], id="missing file"),
+        pytest.param(["{docs}", "--text-column", "body"], ["no column 'body'"], id="no such text column"),
+        pytest.param(["empty.jsonl"], ["empty.jsonl: no documents"], id="no documents"),
+        pytest.param(["blank.jsonl"], ["line 4: field 'text' is empty"], id="empty text"),
+        pytest.param(["dup.jsonl"], ["line 4: duplicate id"], id="duplicate id"),
+        pytest.param(["{docs}", "--embeddings", "nan.npy"], ["nan.npy: row 6 has NaN"], id="NaN in the embeddings"),
+        pytest.param(["{docs}", "--embeddings", "short.npy"], ["10 embedding rows for 72 documents"], id="too few embedding rows"),
+        pytest.param(["tiny.jsonl", "--embedder", "tfidf"], ["3 documents is fewer than the minimum leaf size (10)"], id="fewer documents than a leaf"),
+        pytest.param(["{docs}", "--embeddings", "{emb}", "--levels", "6,3"], ["--levels"], id="levels decreasing"),
+        pytest.param(["{docs}", "--embeddings", "{emb}", "--levels", "1,6"], ["the first level needs at least 2 nodes"], id="a first level of 1"),
+        pytest.param(["{docs}", "--embeddings", "{emb}", "-o", "no/such/dir/t.json"], ["no/such/dir/t.json", "does not exist"], id="output folder missing"),
+    ],
+)
+def test_bad_inputs_give_one_line_and_write_nothing(tmp_path: Path, bad_input_files: dict[str, str], args: list[str], fragments: list[str]) -> None:
+    args = ["build", *(arg.format(**bad_input_files) for arg in args)]
+    before = set(os.listdir(tmp_path))
+    result = invoke_cli(*args, "-o" if "-o" not in args else "--quiet", *(["out.json"] if "-o" not in args else []), cwd=tmp_path)
+    assert_clean_error(result, *fragments)
+    assert set(os.listdir(tmp_path)) - before <= {".cache-test"}, args
 
 
 def test_corrupt_tree_file_for_info_and_export(tmp_path: Path) -> None:
     (tmp_path / "t.json").write_text('{"format": "topicmap-tree", "schema_version": 1, "nodes": [', encoding="utf-8")
-    assert_clean_error(run_cli("info", "t.json", cwd=tmp_path), "t.json: not valid JSON")
-    assert_clean_error(run_cli("export", "t.json", "--format", "csv", "-o", "x.csv", cwd=tmp_path), "t.json")
+    assert_clean_error(invoke_cli("info", "t.json", cwd=tmp_path), "t.json: not valid JSON")
+    assert_clean_error(invoke_cli("export", "t.json", "--format", "csv", "-o", "x.csv", cwd=tmp_path), "t.json")
     assert not (tmp_path / "x.csv").exists()
 
 
 def test_help_teaches() -> None:
-    result = run_cli("build", "--help")
+    result = invoke_cli("build", "--help")
     assert result.returncode == 0
     for phrase in ("--embeddings", "--levels", "--min-leaf-size", "--max-depth", "--seed", "Example"):
         assert phrase in result.stdout
@@ -167,7 +177,7 @@ def test_help_teaches() -> None:
 
 @pytest.mark.slow
 def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
-    result = run_cli("demo", "--no-serve", cwd=tmp_path)
+    result = invoke_cli("demo", "--no-serve", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     tree = load_tree(tmp_path / "out" / "bbc.tree.json")
     assert len(tree.documents) == 2225
@@ -217,9 +227,9 @@ def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, t
     docs, _ = topic_corpus
     with FakeOpenAIServer() as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"}
-        result = run_cli("build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--min-leaf-size", "5", "-o", "t.json", cwd=tmp_path, env=env)
+        result = invoke_cli("build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--min-leaf-size", "5", "-o", "t.json", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert len(server.requests) == 1 and len(server.requests[0]["input"]) == 72
     tree = load_tree(tmp_path / "t.json")
     assert tree.manifest["embedder"] == {"name": "openai/fake-embed", "kind": "openai", "dimensions": 8}
-    assert_clean_error(run_cli("build", str(docs), "--embedder", "openai", "-o", "u.json", cwd=tmp_path), "needs OPENAI_API_KEY")
+    assert_clean_error(invoke_cli("build", str(docs), "--embedder", "openai", "-o", "u.json", cwd=tmp_path), "needs OPENAI_API_KEY")

@@ -15,7 +15,7 @@ import pytest
 from hierarchy.embed import OpenAIEmbedder, TfidfEmbedder, cache_path, embed_with_cache
 from hierarchy.errors import InputError, OutputError, TopicmapError
 from hierarchy.io import read_documents
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import invoke_cli
 from tests.openai_server import Fault, FakeOpenAIServer, embedding_of
 
 TEXTS = [f"document number {i}" for i in range(5)]
@@ -124,7 +124,7 @@ def test_a_rebuild_with_a_damaged_cache_entry_does_not_blame_the_documents(tmp_p
     entry = cache_path(cache, TfidfEmbedder(seed=0).name, texts)
     vectors[3, 0] = np.nan
     np.save(entry, vectors)
-    result = run_cli("build", str(docs), "--embedder", "tfidf", "--cache-dir", str(cache), "-o", str(tmp_path / "t.json"), "-q", cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embedder", "tfidf", "--cache-dir", str(cache), "-o", str(tmp_path / "t.json"), "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "warning: ignoring the embedding cache entry" in result.stderr and str(docs) not in result.stderr
     assert np.isfinite(np.load(entry)).all()

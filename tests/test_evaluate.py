@@ -24,7 +24,7 @@ from hierarchy.evaluate_report import render_comparison, render_report
 from hierarchy.io import read_documents
 from hierarchy.navigate import EmbeddingNavigator
 from hierarchy.treefile import save_tree
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import HashEmbedder, build, hand_tree, hash_tree
 
 
@@ -189,7 +189,7 @@ def test_minilm_papers_report_is_deterministic(papers_paths, minilm):
 def topic_tree_file(tmp_path: Path, topic_corpus):
     docs, emb = topic_corpus
     tree_file = tmp_path / "t.json"
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "--min-leaf-size", "5", "-o", str(tree_file), "-q", cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "--min-leaf-size", "5", "-o", str(tree_file), "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tree_file, emb
 
@@ -197,7 +197,7 @@ def topic_tree_file(tmp_path: Path, topic_corpus):
 def test_cli_evaluate_json_with_references(topic_tree_file, tmp_path: Path):
     tree_file, emb = topic_tree_file
     out = tmp_path / "report.json"
-    result = run_cli("evaluate", str(tree_file), "--labels", "sub", "--labels", "top", "--embeddings", str(emb), "--navigator", "none", "--json", "-o", str(out), cwd=tmp_path)
+    result = invoke_cli("evaluate", str(tree_file), "--labels", "sub", "--labels", "top", "--embeddings", str(emb), "--navigator", "none", "--json", "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert json.loads(out.read_text()) == report
@@ -207,10 +207,10 @@ def test_cli_evaluate_json_with_references(topic_tree_file, tmp_path: Path):
     assert report["references"][0]["mixed_nodes"] == 3 and report["references"][1]["mixed_nodes"] == 0
     assert "precomputed" in report["fidelity"]["skipped"]  # no embedder known for a .npy tree: said, not crashed
     assert report["cohesion"][0]["silhouette"] > 0.3
-    recorded = run_cli("evaluate", str(tree_file), "--navigator", "none", "--json", cwd=tmp_path)
+    recorded = invoke_cli("evaluate", str(tree_file), "--navigator", "none", "--json", cwd=tmp_path)
     assert json.loads(recorded.stdout)["cohesion"] == report["cohesion"]  # the .npy named in the manifest is reused
     emb.rename(emb.with_suffix(".moved"))
-    text = run_cli("evaluate", str(tree_file), "--labels", "top", "--navigator", "none", cwd=tmp_path)
+    text = invoke_cli("evaluate", str(tree_file), "--labels", "top", "--navigator", "none", cwd=tmp_path)
     assert text.returncode == 0 and "dendrogram purity" in text.stdout and "skipped: no document vectors" in text.stdout
 
 
@@ -218,11 +218,11 @@ def test_cli_compare_shows_two_trees_side_by_side(topic_tree_file, tmp_path: Pat
     tree_file, emb = topic_tree_file
     docs, _ = topic_corpus
     other = tmp_path / "t2.json"
-    assert run_cli("build", str(docs), "--embeddings", str(emb), "--levels", "2,6", "-o", str(other), "-q", cwd=tmp_path).returncode == 0
-    result = run_cli("compare", str(tree_file), str(other), "--labels", "sub", "--navigator", "none", cwd=tmp_path)
+    assert invoke_cli("build", str(docs), "--embeddings", str(emb), "--levels", "2,6", "-o", str(other), "-q", cwd=tmp_path).returncode == 0
+    result = invoke_cli("compare", str(tree_file), str(other), "--labels", "sub", "--navigator", "none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sub: dendrogram purity" in result.stdout and "B - A" in result.stdout
-    as_json = json.loads(run_cli("compare", str(tree_file), str(other), "--navigator", "none", "--json", cwd=tmp_path).stdout)
+    as_json = json.loads(invoke_cli("compare", str(tree_file), str(other), "--navigator", "none", "--json", cwd=tmp_path).stdout)
     assert set(as_json) == {"a", "b"} and as_json["b"]["leaves"] == 6
 
 
@@ -240,7 +240,7 @@ def test_cli_evaluate_bad_input_is_one_line_and_writes_nothing(topic_tree_file, 
     out = tmp_path / "report.json"
     if "--sample" in args:
         args = [*args, "--navigator", "llm", "--model", "m"]
-    result = run_cli("evaluate", str(tree_file), *args, "-o", str(out), cwd=tmp_path)
+    result = invoke_cli("evaluate", str(tree_file), *args, "-o", str(out), cwd=tmp_path)
     assert_clean_error(result, fragment)
     assert not out.exists()
 
@@ -250,12 +250,12 @@ def test_cli_evaluate_refuses_unlabelled_trees_and_partial_references(topic_tree
     data = json.loads(tree_file.read_text())
     refs = tmp_path / "refs.csv"
     refs.write_text("id,group\n" + "".join(f"{d['id']},{d['metadata']['top']}\n" for d in data["documents"][:-3]))
-    assert_clean_error(run_cli("evaluate", str(tree_file), "--labels-file", str(refs), "--navigator", "none", cwd=tmp_path), "69 rows for 72 documents")
+    assert_clean_error(invoke_cli("evaluate", str(tree_file), "--labels-file", str(refs), "--navigator", "none", cwd=tmp_path), "69 rows for 72 documents")
     for node in data["nodes"]:
         node["label"] = ""
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(data))
-    assert_clean_error(run_cli("evaluate", str(bare), "--navigator", "none", cwd=tmp_path), "have no label")
+    assert_clean_error(invoke_cli("evaluate", str(bare), "--navigator", "none", cwd=tmp_path), "have no label")
 
 
 def test_a_root_only_tree_gets_a_report():
@@ -266,4 +266,10 @@ def test_a_root_only_tree_gets_a_report():
     report = evaluate_tree(tree, "tiny", EvaluateOptions(embedder=embedder, navigators=[EmbeddingNavigator(embedder)], sample=3)).to_dict()
     assert report["depth"] == 0 and report["shape"] == [] and report["fidelity"]["nodes"] == 0
     assert report["navigation"][0]["exact_leaf_accuracy"] == 1.0
-    render_report(report)
+    lines = render_report(report).splitlines()
+    assert lines[0].startswith("tiny: 3 documents · 1 nodes · 1 leaves · depth 0 · ")
+    shape_header = lines.index("shape") + 1
+    assert lines[shape_header + 1].startswith("leaf sizes: min 3 · p10 3 · median 3 · p90 3 · max 3 · ")  # no level rows: the root has no levels below
+    assert "sibling labels: 0 pairs, 0 duplicate, 0 near-duplicate (100.0% distinct)" in lines
+    assert lines[-1].startswith("  embedding on ") and "3 documents (seed 0): exact leaf 100.0% (± 0.0 points, 1 s.e.)" in lines[-1]
+    assert not any("against reference categories" in line or "--preset browse" in line for line in lines)

@@ -18,7 +18,7 @@ from hierarchy.label import select_nodes
 from hierarchy.llm_settings import resolve_settings
 from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.treefile import load_tree, save_tree, tree_to_dict
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.conftest import make_topic_corpus
 
 DEEP = 100_000
@@ -94,7 +94,7 @@ def test_deeply_nested_embedding_column_is_refused(tmp_path: Path) -> None:
 
 def test_deep_input_from_the_command_line_is_one_line(tmp_path: Path) -> None:
     write(tmp_path / "docs.jsonl", '{"text": "one"}\n{"text": "two", "meta": ' + deep_list(DEEP) + "}\n")
-    assert_clean_error(run_cli("build", "docs.jsonl", "--embedder", "tfidf", "-o", "t.json", cwd=tmp_path), "docs.jsonl: line 2: JSON nested")
+    assert_clean_error(invoke_cli("build", "docs.jsonl", "--embedder", "tfidf", "-o", "t.json", cwd=tmp_path), "docs.jsonl: line 2: JSON nested")
     assert not (tmp_path / "t.json").exists()
 
 
@@ -111,7 +111,7 @@ def test_deeply_nested_tree_files_are_refused(tmp_path: Path, built: tuple[Path,
         with pytest.raises(TreeFileError, match="not a topicmap tree file: JSON nested") as info:
             load_tree(write(tmp_path / name, content))
         assert str(tmp_path / name) in str(info.value)
-    assert_clean_error(run_cli("info", "manifest.json", cwd=tmp_path), "manifest.json: not a topicmap tree file: JSON nested")
+    assert_clean_error(invoke_cli("info", "manifest.json", cwd=tmp_path), "manifest.json: not a topicmap tree file: JSON nested")
 
 
 def test_metadata_nested_as_deep_as_allowed_survives_build_and_load(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_commands_that_multiply_centroids_never_see_bad_ones(tmp_path: Path, bui
     data = tree_data(built)
     data["nodes"][2]["centroid"] = centroid_of(np.ones(10))
     write(tmp_path / "mixed.json", data)
-    result = run_cli("evaluate", "mixed.json", "--navigator", "none", "--embeddings", str(emb), "-o", "report.json", cwd=tmp_path)
+    result = invoke_cli("evaluate", "mixed.json", "--navigator", "none", "--embeddings", str(emb), "-o", "report.json", cwd=tmp_path)
     assert_clean_error(result, "mixed.json: node '1' has a centroid of 10 dimensions")
     assert not (tmp_path / "report.json").exists()
 
@@ -180,7 +180,7 @@ def test_a_tree_without_any_centroid_loads_and_evaluate_says_what_it_skips(tmp_p
         node["centroid"] = None
     write(tmp_path / "plain.json", data)
     assert load_tree(tmp_path / "plain.json").root.centroid is None
-    result = run_cli("evaluate", "plain.json", "--navigator", "none", "--embeddings", str(built[2]), "--json", cwd=tmp_path)
+    result = invoke_cli("evaluate", "plain.json", "--navigator", "none", "--embeddings", str(built[2]), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no centroids" in json.loads(result.stdout)["cohesion"]["skipped"]
 
@@ -188,7 +188,7 @@ def test_a_tree_without_any_centroid_loads_and_evaluate_says_what_it_skips(tmp_p
 # -- case 18: quieter wrong answers -----------------------------------------------------------
 def test_identical_texts_are_named_before_anything_is_embedded(tmp_path: Path) -> None:
     write(tmp_path / "same.jsonl", "".join(json.dumps({"id": str(i), "text": "the same words"}) + "\n" for i in range(60)))
-    assert_clean_error(run_cli("build", "same.jsonl", "--embedder", "tfidf", "--no-cache", "-o", "t.json", cwd=tmp_path), "same.jsonl: all 60 documents have the same text")
+    assert_clean_error(invoke_cli("build", "same.jsonl", "--embedder", "tfidf", "--no-cache", "-o", "t.json", cwd=tmp_path), "same.jsonl: all 60 documents have the same text")
     assert not (tmp_path / "t.json").exists()
 
 
@@ -235,7 +235,7 @@ def test_sizes_are_checked_when_the_documents_list_is_empty(tmp_path: Path, buil
     for node in data["nodes"]:
         node["size"] = 0
     assert len(load_tree(write(tmp_path / "bare.json", data)).documents) == 0
-    result = run_cli("evaluate", "bare.json", cwd=tmp_path)
+    result = invoke_cli("evaluate", "bare.json", cwd=tmp_path)
     assert_clean_error(result, "bare.json: the tree has no documents")
     assert "--sample" not in result.stderr
 
@@ -248,7 +248,7 @@ def test_a_tree_built_without_texts_keeps_its_documents_and_loads(tmp_path: Path
 
 
 def test_an_empty_model_name_is_refused(tmp_path: Path, built: tuple[Path, Path, Path]) -> None:
-    result = run_cli("label", str(built[0]), "-m", "", "-o", "out.json", cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    result = invoke_cli("label", str(built[0]), "-m", "", "-o", "out.json", cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert_clean_error(result, "--model '': empty model name")
     assert not (tmp_path / "out.json").exists()
     for model in ("", "   "):

@@ -1,7 +1,7 @@
 """A hostile chat server, a damaged answer cache and bad settings: failures are counted, reported, never tracebacks.
 
 Everything goes through the real ``openai`` client against the scripted server on 127.0.0.1, and the
-command line through a real subprocess where the one-line error is the point.
+command line through its real entry point (``invoke_cli``) where the one-line error is the point.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hierarchy.llm_settings import resolve_settings
 from hierarchy.navigate import LabellerChat, LLMNavigator, navigate, sample_targets
 from hierarchy.prompting import resolve_prompts
 from hierarchy.treefile import save_tree
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import HashEmbedder, hand_tree, hash_tree
 from tests.llm_fixtures import fake_server, fast_config, make_tree  # noqa: F401 - fixture
 from tests.openai_server import Fault, FakeOpenAIServer, first_user_message
@@ -136,7 +136,7 @@ def test_evaluate_llm_navigator_stops_and_fails_when_every_request_fails(tmp_pat
     config.write_text("[llm]\nmax_retries = 0\ntimeout = 5\n", "utf-8")
     with FakeOpenAIServer(fault_for=lambda body: Fault("status", status=500)) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "TOPICMAP_CONFIG": str(config)}
-        result = run_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "40", "--no-cache", cwd=tmp_path, env=env)
+        result = invoke_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "40", "--no-cache", cwd=tmp_path, env=env)
         sent = len(server.chat_requests)
     assert_clean_error(result, "8 requests in a row failed", "HTTP 500")
     assert "exact leaf" not in result.stdout
@@ -205,7 +205,7 @@ def test_unwritable_cache_dir_is_an_error_before_any_request(tmp_path: Path, fak
     blocker.write_text("a file where the cache directory should go", "utf-8")
     args = [str(tree_file), "-m", "fake-model", "--cache-dir", str(blocker / "cache"), "--no-progress"]
     env = {"OPENAI_BASE_URL": fake_server.base_url}
-    assert_clean_error(run_cli("label", *args, cwd=tmp_path, env=env), "cannot write the cache directory", str(blocker / "cache"), "--no-cache")
+    assert_clean_error(invoke_cli("label", *args, cwd=tmp_path, env=env), "cannot write the cache directory", str(blocker / "cache"), "--no-cache")
     relabel = invoke(["relabel", *args, "--nodes", "0.1"], env)
     assert relabel.code == 2 and "cannot write the cache directory" in relabel.err
     assert fake_server.chat_requests == [] and tree_file.read_bytes() == before
@@ -218,8 +218,8 @@ def test_unwritable_cache_dir_stops_evaluate_with_the_llm_navigator(tmp_path: Pa
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x", "utf-8")
     with FakeOpenAIServer(responder=lambda body: '{"choice": 1}') as server:
-        result = run_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "4", "--cache-dir", str(blocker),
-                         cwd=tmp_path, env={"OPENAI_BASE_URL": server.base_url})
+        result = invoke_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "4", "--cache-dir", str(blocker),
+                            cwd=tmp_path, env={"OPENAI_BASE_URL": server.base_url})
         assert_clean_error(result, "cannot write the cache directory")
         assert server.chat_requests == []
 
@@ -281,7 +281,7 @@ def test_bad_settings_on_the_command_line_send_nothing(tmp_path: Path, fake_serv
     save_tree(make_tree(), tree_file)
     args = ["label", str(tree_file), "-m", "fake-model", "--no-progress", "--cache-dir", str(tmp_path / "cache")]
     env = {"OPENAI_BASE_URL": fake_server.base_url}
-    bad_port = run_cli(*args, cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:99999/v1"})
+    bad_port = invoke_cli(*args, cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:99999/v1"})
     assert_clean_error(bad_port, "OPENAI_BASE_URL 'http://127.0.0.1:99999/v1': is not a valid URL")
     for flags, fragment in [
         (["--timeout", "0"], "--timeout 0: must be greater than 0"),

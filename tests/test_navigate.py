@@ -26,7 +26,7 @@ from hierarchy.navigate import (
     target_query,
 )
 from hierarchy.prompting import untrusted
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import FakeChatServer, HashEmbedder, candidate_lines, hand_tree, hash_tree
 
 
@@ -234,20 +234,20 @@ def test_llm_navigator_shuffles_candidates_counts_positions_and_caches_answers(t
 def test_cli_evaluate_with_the_llm_navigator(tmp_path: Path, topic_corpus):
     docs, emb = topic_corpus
     tree_file = tmp_path / "t.json"
-    assert run_cli("build", str(docs), "--embeddings", str(emb), "--levels", "3,6", "-o", str(tree_file), "-q", cwd=tmp_path).returncode == 0
+    assert invoke_cli("build", str(docs), "--embeddings", str(emb), "--levels", "3,6", "-o", str(tree_file), "-q", cwd=tmp_path).returncode == 0
     config = tmp_path / "llm.toml"
     config.write_text("[llm]\nmax_retries = 0\ntimeout = 5\n")
     with FakeChatServer(lambda messages: '{"choice": 1}') as server:
         env = {"OPENAI_BASE_URL": server.base_url, "TOPICMAP_CONFIG": str(config)}
-        result = run_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "10", "--json", cwd=tmp_path, env=env)
+        result = invoke_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "10", "--json", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         nav = report["navigation"][0]
         assert nav["navigator"] == "llm:fake" and nav["sample"] == 10 and nav["invalid_answers"] == 0
         assert len(server.requests) >= 10
-    down = run_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "3", cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "TOPICMAP_CONFIG": str(config)})
+    down = invoke_cli("evaluate", str(tree_file), "--navigator", "llm", "--model", "fake", "--sample", "3", cwd=tmp_path, env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "TOPICMAP_CONFIG": str(config)})
     assert_clean_error(down)
-    assert_clean_error(run_cli("evaluate", str(tree_file), "--navigator", "llm", cwd=tmp_path), "needs a chat server")
+    assert_clean_error(invoke_cli("evaluate", str(tree_file), "--navigator", "llm", cwd=tmp_path), "needs a chat server")
 
 
 def test_choice_dataclass_defaults():

@@ -10,7 +10,7 @@ from hierarchy.progress import Stages, counter
 from hierarchy.safe_text import clip, one_line, printable, strip_controls
 from hierarchy.tree import Document, Node, TopicTree
 from hierarchy.treefile import save_tree
-from tests.cli_helpers import assert_clean_error, run_cli
+from tests.cli_helpers import assert_clean_error, invoke_cli
 
 
 def test_escape_sequences_go_whole_and_controls_are_removed_or_shown() -> None:
@@ -43,13 +43,13 @@ def test_info_and_errors_print_untrusted_text_safely(tmp_path: Path) -> None:
     manifest = {"input": {"source": "docs\x1b]0;pwned\x07.jsonl\r", "sha256": "ab" * 32}}
     tree_file = tmp_path / "t.json"
     save_tree(TopicTree(nodes, docs, manifest=manifest), tree_file)
-    info = run_cli("info", str(tree_file), cwd=tmp_path)
+    info = invoke_cli("info", str(tree_file), cwd=tmp_path)
     assert info.returncode == 0, info.stderr
     for char in ("\x1b", "\x07", "\r"):
         assert char not in info.stdout
     assert "input: docs\\x1b]0;pwned\\x07.jsonl\\r" in info.stdout  # shown, not executed
     assert "Red Giants" in info.stdout  # cleaned when the tree was loaded
     assert "A" * 119 + "…" in info.stdout and max(len(line) for line in info.stdout.splitlines()) < 200
-    missing = run_cli("info", str(tmp_path / "no\x1b[2Jsuch\rfile.json"), cwd=tmp_path)
+    missing = invoke_cli("info", str(tmp_path / "no\x1b[2Jsuch\rfile.json"), cwd=tmp_path)
     assert_clean_error(missing, "no\\x1b[2Jsuch\\rfile.json")
     assert "\x1b" not in missing.stderr and "\r" not in missing.stderr

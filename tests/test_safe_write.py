@@ -31,7 +31,7 @@ from hierarchy.errors import OutputError
 from hierarchy.file_lock import FileBusyError, FileLock, lock_path_for
 from hierarchy.safe_write import refuse_same_file, write_text_atomic
 from hierarchy.treefile import load_tree, save_tree
-from tests.cli_helpers import REPO, assert_clean_error, run_cli
+from tests.cli_helpers import REPO, assert_clean_error, invoke_cli, run_cli
 from tests.llm_fixtures import make_tree
 from tests.openai_server import FakeOpenAIServer, first_user_message
 
@@ -104,22 +104,36 @@ MORE_CASES = {
 }
 
 
-def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path, topic_corpus: tuple[Path, Path], tree_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def inputs_and_aliases(tmp_path: Path, topic_corpus: tuple[Path, Path], tree_file: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The inputs the cases name, a hard link and a symlink to two of them; the files' contents before the command."""
     os.link(tmp_path / "docs.jsonl", tmp_path / "hard.jsonl")
     os.symlink("tree.json", tmp_path / "link.json")
     (tmp_path / "llm.toml").write_text('[llm]\nmodel = "m"\n')
     (tmp_path / "leaf.j2").write_text("Name these: {{ keywords }}\n")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    for case, (args, victim, output) in ISSUE_CASES.items():
-        result = run_cli(*args, cwd=tmp_path)
-        assert_clean_error(result, f"-o {output} is the same file as", victim)
     monkeypatch.chdir(tmp_path)
-    for case, (args, victim, output) in MORE_CASES.items():
-        result = CliRunner().invoke(full_app(), args, env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})
-        assert isinstance(result.exception, OutputError), (case, result.exception, result.output)
-        assert f"-o {output} is the same file as" in str(result.exception) and victim in str(result.exception), case
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written, nothing left behind
-    assert (tmp_path / "link.json").is_symlink()
+    return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+
+def assert_nothing_written(folder: Path, before: dict[str, bytes]) -> None:
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing written, nothing left behind
+    assert (folder / "link.json").is_symlink()
+
+
+@pytest.mark.parametrize("case", list(ISSUE_CASES))
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path, inputs_and_aliases: dict[str, bytes], case: str) -> None:
+    args, victim, output = ISSUE_CASES[case]
+    assert_clean_error(invoke_cli(*args, cwd=tmp_path), f"-o {output} is the same file as", victim)
+    assert_nothing_written(tmp_path, inputs_and_aliases)
+
+
+@pytest.mark.parametrize("case", list(MORE_CASES))
+def test_an_output_that_is_a_link_to_an_input_or_a_settings_file_is_refused(tmp_path: Path, inputs_and_aliases: dict[str, bytes], case: str) -> None:
+    args, victim, output = MORE_CASES[case]
+    result = CliRunner().invoke(full_app(), args, env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})
+    assert isinstance(result.exception, OutputError), (case, result.exception, result.output)
+    assert f"-o {output} is the same file as" in str(result.exception) and victim in str(result.exception), case
+    assert_nothing_written(tmp_path, inputs_and_aliases)
 
 
 def test_same_file_check_sees_through_links_and_skips_stdout(tmp_path: Path) -> None:
@@ -256,13 +270,17 @@ def test_overwrites_keep_the_mode_and_new_files_honour_the_umask(tmp_path: Path,
     code, _, err = finish(start_cli(*build, "-o", str(tree), cwd=tmp_path, umask=0o077))
     assert code == 0 and mode(tree) == 0o600, err  # a new file: 0666 under the umask
 
-    assert run_cli(*build, "-o", str(tree), cwd=tmp_path).returncode == 0  # built again under umask 022
-    assert mode(tree) == 0o600
-    new_docs = tmp_path / "new.jsonl"
-    new_docs.write_text("".join(json.dumps({**json.loads(line), "id": f"new-{i}"}) + "\n" for i, line in enumerate(docs.read_text().splitlines()[:5])))
-    np.save(tmp_path / "new.npy", np.load(emb)[:5])
-    result = run_cli("assign", str(tree), str(new_docs), "--embeddings", str(tmp_path / "new.npy"), "-q", cwd=tmp_path)
-    assert result.returncode == 0 and mode(tree) == 0o600, result.stderr
+    previous_umask = os.umask(0o022)
+    try:
+        assert invoke_cli(*build, "-o", str(tree), cwd=tmp_path).returncode == 0  # built again under umask 022
+        assert mode(tree) == 0o600
+        new_docs = tmp_path / "new.jsonl"
+        new_docs.write_text("".join(json.dumps({**json.loads(line), "id": f"new-{i}"}) + "\n" for i, line in enumerate(docs.read_text().splitlines()[:5])))
+        np.save(tmp_path / "new.npy", np.load(emb)[:5])
+        result = invoke_cli("assign", str(tree), str(new_docs), "--embeddings", str(tmp_path / "new.npy"), "-q", cwd=tmp_path)
+        assert result.returncode == 0 and mode(tree) == 0o600, result.stderr
+    finally:
+        os.umask(previous_umask)
 
     app = typer.Typer()
     cli_label.register(app)
@@ -280,7 +298,7 @@ def test_writing_to_a_symlink_replaces_the_file_it_points_to(tmp_path: Path, top
     real.chmod(0o640)
     link = tmp_path / "link.json"
     link.symlink_to(real)
-    result = run_cli("build", str(docs), "--embeddings", str(emb), "--min-leaf-size", "5", "-q", "-o", str(link), cwd=tmp_path)
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "--min-leaf-size", "5", "-q", "-o", str(link), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and link.resolve() == real.resolve()
     assert len(load_tree(real).documents) == 72 and mode(real) == 0o640

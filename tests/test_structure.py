@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hierarchy.treefile import load_tree
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import invoke_cli
 
 
 def test_three_topics_two_subtopics_come_back_nested(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, emb = topic_corpus
-    assert run_cli("build", str(docs), "--embeddings", str(emb), "-o", "a.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
+    assert invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", "a.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
     tree = load_tree(tmp_path / "a.json")
     tops: dict[str, set[str]] = {}
     for row, doc in enumerate(tree.documents):

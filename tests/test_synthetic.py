@@ -31,9 +31,15 @@ def test_deterministic_for_a_seed_and_seeds_differ() -> None:
     assert not np.array_equal(a.X, c.X)
 
 
-def test_chunked_generation_matches_one_chunk_shape() -> None:
-    data = make_hierarchical_embeddings(500, branching=(2, 2), dim=8, random_state=3, chunk=64)
-    np.testing.assert_allclose(np.linalg.norm(data.X, axis=1), 1.0, atol=1e-5)
+def test_chunked_generation_matches_one_chunk() -> None:
+    """Generating in chunks (to bound memory) changes nothing: the same rows, labels and texts, bit for bit."""
+    chunked = make_hierarchical_embeddings(500, branching=(2, 2), dim=8, random_state=3, chunk=64, texts=True)  # 7 full chunks + 52 rows
+    whole = make_hierarchical_embeddings(500, branching=(2, 2), dim=8, random_state=3, chunk=500, texts=True)
+    np.testing.assert_array_equal(chunked.X, whole.X)
+    for chunked_level, whole_level in zip(chunked.labels, whole.labels, strict=True):
+        np.testing.assert_array_equal(chunked_level, whole_level)
+    assert chunked.texts == whole.texts
+    np.testing.assert_allclose(np.linalg.norm(chunked.X, axis=1), 1.0, atol=1e-5)
 
 
 def test_clusters_are_closer_inside_than_across() -> None:
