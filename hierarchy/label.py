@@ -28,6 +28,7 @@ from hierarchy.label_validate import (
     InvalidAnswer,
     LabelAnswer,
     SoftViolation,
+    check_parent_label,
     normalize,
     too_narrow,
     validate_distinct_answer,
@@ -268,7 +269,11 @@ class TreeLabeler:
         and cache entry move with it: a rerun finds the parent unchanged and asks nothing.
         """
         children = self.tree.children(parent.id)
-        twin = next((c for c in children if normalize(c.label) == normalize(parent.label)), None)
+        try:
+            copied = check_parent_label(parent.label, [c.label for c in children])
+        except InvalidAnswer:
+            copied = None
+        twin = next((c for c in children if c.label == copied), None)
         if twin is None or self.dry_run:
             return
         template_d = self.options.prompts.distinct

@@ -193,14 +193,17 @@ def test_a_name_too_narrow_for_its_documents_is_sent_back_and_accepted_only_on_t
     assert "fits only 1 of the 4" in leaf.label_meta.extra["warning"]
 
 
-def test_a_parent_that_keeps_a_childs_label_gets_it_and_the_child_is_renamed_apart(server_box: list[FakeOpenAIServer], tmp_path: Path) -> None:
+@pytest.mark.parametrize("parent_answer", ["Astronomy", "The Astronomy"])  # the same words count as the same label
+def test_a_parent_that_keeps_a_childs_label_gets_it_and_the_child_is_renamed_apart(
+    server_box: list[FakeOpenAIServer], tmp_path: Path, parent_answer: str
+) -> None:
     """A small model calls the black-hole leaf "Astronomy", then rightly calls its parent "Astronomy" too."""
 
     def broad_child(body: dict[str, Any]) -> str | None:
         if "black" in keywords_in(body):
             return json.dumps({"label": "Astronomy", "summary": "Black holes, their jets and accretion discs."})
         if "Astronomy" in children_in(body) and "Exoplanet Transit" in children_in(body):
-            return json.dumps({"label": "Astronomy", "summary": "Exoplanets and black holes."})
+            return json.dumps({"label": parent_answer, "summary": "Exoplanets and black holes."})
         return None
 
     server = serve(server_box, broad_child)
@@ -209,7 +212,7 @@ def test_a_parent_that_keeps_a_childs_label_gets_it_and_the_child_is_renamed_apa
     report = run(tree, server, cache)
     assert report.failed == 0
     parent, child = tree.node("0"), tree.node("0.1")
-    assert parent.label == "Astronomy" and parent.label_meta.extra["attempts"] == 3 and "copies the subtopic" in parent.label_meta.extra["warning"]
+    assert parent.label == parent_answer and parent.label_meta.extra["attempts"] == 3 and "copies the subtopic" in parent.label_meta.extra["warning"]
     assert child.label != "Astronomy" and child.label.startswith("Astronomy") and child.label_meta.extra["renamed_from"] == "Astronomy"
     assert any("Rename:" in first_user_message(b) or "rename" in first_user_message(b).casefold() for b in server.chat_requests)
     sent = len(server.chat_requests)
