@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -241,7 +241,7 @@ class TreeLabeler:
                 self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
                 if warning:
                     node.label_meta.extra["warning"] = warning[:300]
-                await self._rename_child_apart(node, template, answer, cached)
+                await self._rename_child_apart(node, template, cached)
                 return
         if self.dry_run:
             self._pending.add(node.id)
@@ -256,12 +256,12 @@ class TreeLabeler:
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
                 node.label_meta.extra["warning"] = outcome.warning[:300]
-            await self._rename_child_apart(node, template, outcome.value, self.cache.get(key))
+            await self._rename_child_apart(node, template, self.cache.get(key))
         else:
             self.report.failed += 1
             self._fail(node, template, outcome.error)
 
-    async def _rename_child_apart(self, parent: Node, template: PromptTemplate, answer: LabelAnswer, entry: CachedAnswer | None) -> None:
+    async def _rename_child_apart(self, parent: Node, template: PromptTemplate, entry: CachedAnswer | None) -> None:
         """A parent that kept a child's label (after its retries): the child gets a more specific name.
 
         The child is renamed by the sibling prompt, with the parent's label as one more name to avoid
@@ -297,11 +297,9 @@ class TreeLabeler:
         shown = self._prompts.leaf(self.options.prompts.leaf, twin).documents if self.tree.is_leaf(twin.id) else ()
         if new_label is not None and too_narrow(new_label, shown):
             new_label = None  # renamed after one team of a football leaf: a keyword says more
-        if new_label is None or normalize(new_label) in {normalize(v) for v in fixed.values()}:
-            taken = {normalize(v) for v in fixed.values()}
-            base = twin.label[: self.options.rules.label_max_chars - 16].rstrip()
-            options = [f"{base} ({k.title()})" for k in twin.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
-            new_label = next((o for o in options if normalize(o) not in taken), f"{base} (Part)")
+        taken = {normalize(v) for v in fixed.values()}
+        if new_label is None or normalize(new_label) in taken:
+            new_label = self._keyword_variant(twin, taken, len(children))
         self._rename(twin, new_label, template_d.id)
         twin.label_meta.extra["renamed_because"] = f"its parent {parent.id} has the same label"
         moved = self._key(template, self._prompts.parent(template, parent).messages)
@@ -510,12 +508,16 @@ class TreeLabeler:
             if normalize(child.label) not in taken:
                 taken[normalize(child.label)] = child.id
                 continue
-            base = child.label[: self.options.rules.label_max_chars - 16].rstrip()
-            candidates = [f"{base} ({k.title()})" for k in child.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
-            candidates += [f"{base} ({i})" for i in range(2, len(children) + 3)]
-            label = next(c for c in candidates if normalize(c) not in taken)
+            label = self._keyword_variant(child, taken, len(children))
             self._rename(child, label, "fallback")
             taken[normalize(label)] = child.id
+
+    def _keyword_variant(self, node: Node, taken: Collection[str], siblings: int) -> str:
+        """The node's label with one of its keywords (else a number) appended, normalised unlike any in ``taken``."""
+        base = node.label[: self.options.rules.label_max_chars - 16].rstrip()
+        candidates = [f"{base} ({k.title()})" for k in node.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
+        candidates += [f"{base} ({i})" for i in range(2, siblings + 3)]
+        return next(c for c in candidates if normalize(c) not in taken)
 
     def _count_estimate(self, rendered: Rendered) -> None:
         tokens = rendered.tokens
