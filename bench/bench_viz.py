@@ -456,15 +456,20 @@ def time_click(page: Any, index: TreeIndex) -> tuple[float, float]:
 
 
 # -- report ---------------------------------------------------------------------------------------
+def report_header(title: str, argv: list[str] | None) -> list[str]:
+    """Title, the command that reproduces the report, when it was written, and the machine."""
+    command = " ".join(["python bench/bench_viz.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = [f"# {title}", "", f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+    return lines + ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+
+
 def write_search_only(app: dash.Dash, index: TreeIndex, runs: int, args: argparse.Namespace, argv: list[str] | None, t_tree: float) -> int:
     """The hostile-search section alone, with the machine and data it ran on."""
     rows, memory = time_search(app, index, runs)
     for kind, med, worst, scanned, matches, size in rows:
         print(f"{kind:<48} {med:7.1f} ms (max {worst:.1f}) scanned {scanned:.0f}% {matches:>7,} matches", file=sys.stderr)
     print(f"memory: {memory[0]:.0f} -> {memory[1]:.0f} -> {memory[2]:.0f} MB", file=sys.stderr)
-    command = " ".join(["python bench/bench_viz.py", *(argv if argv is not None else sys.argv[1:])])
-    lines = ["# Dash explorer: search under hostile queries", "", f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
-    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines = report_header("Dash explorer: search under hostile queries", argv)
     lines += [
         "## Data",
         "",
@@ -518,8 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         for what, times in clicks.items():
             print(f"click -> {what}: median {statistics.median(times):.2f} s (runs {', '.join(f'{t:.2f}' for t in times)})", file=sys.stderr)
 
-    lines = ["# Dash explorer benchmark", "", f"Command: `{' '.join(['python bench/bench_viz.py', *(argv if argv is not None else sys.argv[1:])])}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
-    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in machine_info().items()] + [""]
+    lines = report_header("Dash explorer benchmark", argv)
     lines += [
         "## Data",
         "",
