@@ -7,7 +7,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 from hierarchy.io import Corpus, read_documents
 from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+from tests.openai_server import QuietHTTPServer
 
 
 class HashEmbedder:
@@ -100,7 +101,7 @@ class FakeChatServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property

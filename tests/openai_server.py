@@ -117,6 +117,21 @@ def embedding_of(text: str, dimensions: int = 8) -> list[float]:
     return [v / norm for v in values]
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A test server that stays silent when a client hangs up (a timed-out or cancelled request).
+
+    The default handler prints a traceback to this process's stderr, which an in-process CLI test captures
+    as if the command had printed it. Other errors are still printed.
+    """
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as server:``; ``server.base_url`` ends in ``/v1``."""
 
@@ -139,7 +154,7 @@ class FakeOpenAIServer:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- control ----------------------------------------------------------------------------
@@ -158,7 +173,7 @@ class FakeOpenAIServer:
             return [r for r in self.requests if "messages" in r]
 
     def start(self) -> FakeOpenAIServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler_class())
+        self._httpd = QuietHTTPServer(("127.0.0.1", self._port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
