@@ -130,6 +130,13 @@ def manifest_report(tree: TopicTree) -> list[str]:
         moved = clustering.get("descent_moved") or []
         descent = f", {len(moved)} descent rounds (moved {', '.join(f'{m:.0%}' for m in moved)})" if moved else ""
         out.append(f"clustering: {preset}{shape}, reducer {clustering.get('reducer')}, seed {manifest.get('seed')}{descent}")
+    grouping = manifest.get("grouping") or {}
+    if grouping.get("upper_levels") == "summaries":
+        names = "LLM names" if grouping.get("names") == "llm" else "labels"
+        out.append(
+            f"upper levels: grouped by their {names} and summaries (topicmap regroup; {grouping.get('linkage')} linkage, "
+            f"levels {grouping.get('levels')}, embedded with {grouping.get('embedder')}); the leaves are the clustering's"
+        )
     timings = manifest.get("timings_s", {})
     if timings:
         out.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))

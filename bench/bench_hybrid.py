@@ -1,0 +1,230 @@
+"""Summary-grouped upper levels (``topicmap regroup``, the hybrid) against centroid grouping (the map preset).
+
+One command (from the repo root)::
+
+    python bench/bench_hybrid.py                    # BBC, 20 Newsgroups, Wikipedia vital; writes bench/results/hybrid.md
+    python bench/bench_hybrid.py --corpus bbc --seeds 1 --sample 200
+
+For each corpus and build seed: the default map tree (centroid grouping), then the same tree regrouped
+(:func:`hierarchy.regroup.regroup_tree`, the code behind ``topicmap regroup``) with both weightings,
+at the map tree's own level counts, so both trees have the same leaves, the same documents and about
+as many nodes per level. Every tree is scored by :func:`hierarchy.evaluate.evaluate_tree`, the code
+behind ``topicmap evaluate``: dendrogram purity and NMI of the top level against the reference
+categories, label fidelity, and navigation accuracy of the embedding navigator (``--sample`` seeded targets).
+
+Texts that are grouped: with ``OPENAI_BASE_URL`` (or ``OPENAI_API_KEY``) and ``TOPICMAP_BENCH_MODEL``
+set, the map tree is labelled by the LLM labeller, and the hybrid's new groups are named by it level by
+level (the real hybrid). Without a server, the texts are the keyword labels (a node's label and its
+c-TF-IDF keywords) and the new groups get keyword labels: a measurement of grouping by keyword text,
+not by LLM summaries; the report says which one ran. The LLM navigator is not run (no model here).
+
+Corpora: BBC (``data/``), 20 Newsgroups (``../shared/data``), Wikipedia vital articles
+(``bench/data``, made by ``python bench/prepare_corpus.py``; skipped if absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.machine import cpu_model, memory_gib  # noqa: E402
+
+from hierarchy.embed import SentenceTransformerEmbedder  # noqa: E402
+from hierarchy.evaluate import EvaluateOptions, evaluate_tree  # noqa: E402
+from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
+from hierarchy.navigate import EmbeddingNavigator  # noqa: E402
+from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from hierarchy.regroup import RegroupOptions, regroup_tree, tree_level_counts  # noqa: E402
+from hierarchy.safe_write import write_text_atomic  # noqa: E402
+from hierarchy.tree import TopicTree  # noqa: E402
+from hierarchy.tree_embedder import embed_texts  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+LOCAL = REPO / "bench" / "data"
+CORPORA: dict[str, tuple[Path, Path, list[str]]] = {
+    "bbc": (REPO / "data/bbc.jsonl.gz", REPO / "data/bbc.minilm.npy", ["category"]),
+    "20news": (SHARED / "20news/train.jsonl", SHARED / "20news/train.minilm.npy", ["top", "newsgroup"]),
+    "wikivital": (LOCAL / "wikivital/wikivital.jsonl", LOCAL / "wikivital/wikivital.minilm.npy", ["topic"]),
+}
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+RESULTS = REPO / "bench" / "results"
+
+
+@dataclass
+class Row:
+    corpus: str
+    method: str
+    seed: int
+    shape: str
+    seconds: float
+    dp: dict[str, float] = field(default_factory=dict)
+    top_nmi: dict[str, float] = field(default_factory=dict)  # NMI of depth 1 against each reference
+    fidelity: float = 0.0
+    fidelity_top: float = 0.0  # at depth 1
+    nav_exact: float = 0.0
+    nav_match: float = 0.0
+    nav_top: float = 0.0  # depth-1 accuracy
+
+
+def llm_settings() -> Any:
+    """The labeller's settings when a server and TOPICMAP_BENCH_MODEL are given, else None (keyword texts)."""
+    if not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")) or not os.environ.get("TOPICMAP_BENCH_MODEL"):
+        return None
+    from hierarchy.llm_settings import environment, resolve_settings
+
+    return resolve_settings({"model": os.environ["TOPICMAP_BENCH_MODEL"]}, environment())
+
+
+def shape_of(tree: TopicTree) -> str:
+    return " / ".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
+
+
+def score(corpus: str, method: str, seed: int, tree: TopicTree, seconds: float, refs: dict[str, np.ndarray], embedder: Any, sample: int, X: np.ndarray) -> Row:
+    options = EvaluateOptions(
+        references=refs, embedder=embedder, navigators=[EmbeddingNavigator(embedder, None)], sample=min(sample, len(tree.documents)), seed=0,
+        vectors=X, silhouette_sample=200,
+    )
+    report = evaluate_tree(tree, f"{corpus}-{method}", options).to_dict()
+    row = Row(corpus, method, seed, shape_of(tree), round(seconds, 2))
+    for ref in report["references"]:
+        row.dp[ref["name"]] = ref["dendrogram_purity"]
+        top = next((lv for lv in ref["levels"] if lv["depth"] == 1), None)
+        row.top_nmi[ref["name"]] = top["nmi"] if top else float("nan")
+    fidelity = report["fidelity"]
+    row.fidelity = fidelity["rate"]
+    row.fidelity_top = next((lv["rate"] for lv in fidelity["levels"] if lv["depth"] == 1), float("nan"))
+    nav = report["navigation"][0]
+    row.nav_exact, row.nav_match = nav["exact_leaf_accuracy"], nav["node_match"]
+    row.nav_top = next((lv["accuracy"] for lv in nav["levels"] if lv["depth"] == 1), float("nan"))
+    return row
+
+
+def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any) -> list[Row]:
+    docs, vectors_path, ref_columns = CORPORA[name]
+    corpus: Corpus = read_documents(docs)
+    X = load_embeddings(vectors_path, len(corpus))
+    refs = {col: np.array([str(m.get(col, "")) for m in corpus.metadata]) for col in ref_columns}
+    rows: list[Row] = []
+    for seed in range(seeds):
+        start = time.perf_counter()
+        tree = build_tree(corpus, X, BuildConfig(seed=seed), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
+        built = time.perf_counter() - start
+        namer = None
+        if settings is not None:
+            from hierarchy.cli_label import plan_run
+            from hierarchy.label import label_tree
+            from hierarchy.regroup_llm import LLMNamer
+
+            options, cache = plan_run(settings, True, False)
+            label_tree(tree, settings.config, options, cache)
+            namer = LLMNamer(settings.config, options, cache)
+        rows.append(score(name, "centroids (map)", seed, tree, built, refs, embedder, sample, X))
+        print(f"  {name} seed {seed}: map {shape_of(tree)} levels {tree_level_counts(tree)}", flush=True)
+        for weighting in ("equal", "size"):
+            start = time.perf_counter()
+            hybrid, _ = regroup_tree(
+                tree, lambda texts: embed_texts(texts, embedder, tree, None, "names"), namer,
+                RegroupOptions(weighting=weighting, names="llm" if namer else "keywords"), embedder.name,
+            )
+            seconds = time.perf_counter() - start
+            rows.append(score(name, f"summaries, {weighting}", seed, hybrid, seconds, refs, embedder, sample, X))
+            print(f"  {name} seed {seed}: hybrid ({weighting}) {shape_of(hybrid)} in {seconds:.1f} s", flush=True)
+    return rows
+
+
+def median_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    keys = list(dict.fromkeys((r.corpus, r.method) for r in rows))
+    for corpus, method in keys:
+        group = [r for r in rows if r.corpus == corpus and r.method == method]
+
+        def med(values: list[float]) -> float:
+            return round(statistics.median(values), 4)
+
+        out.append({
+            "corpus": corpus, "method": method, "seeds": len(group), "shape": group[0].shape,
+            "seconds": med([r.seconds for r in group]),
+            "dp": {k: med([r.dp[k] for r in group]) for k in group[0].dp},
+            "top_nmi": {k: med([r.top_nmi[k] for r in group]) for k in group[0].top_nmi},
+            "fidelity": med([r.fidelity for r in group]), "fidelity_top": med([r.fidelity_top for r in group]),
+            "nav_exact": med([r.nav_exact for r in group]), "nav_match": med([r.nav_match for r in group]), "nav_top": med([r.nav_top for r in group]),
+            "per_seed_dp": {k: [r.dp[k] for r in group] for k in group[0].dp},
+        })
+    return out
+
+
+def report(medians: list[dict[str, Any]], args: argparse.Namespace, texts: str, started: float) -> str:
+    memory = memory_gib()
+    lines = [
+        "# Summary-grouped upper levels (the hybrid) vs centroid grouping",
+        "",
+        f"Command: `python bench/bench_hybrid.py {' '.join(sys.argv[1:])}`".rstrip(),
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, {f'{memory:.0f} GiB' if memory else 'memory unknown'} "
+        f"(shared; load average at start {args.load:.1f}), {platform.platform()}. "
+        f"Run {datetime.now(UTC).isoformat(timespec='minutes')}, {time.perf_counter() - started:.0f} s.",
+        "",
+        f"**Texts grouped: {texts}.**",
+        "",
+        "Same leaves, same documents: the map tree (default build, seeds 0..{}) and that tree regrouped by "
+        "`topicmap regroup` at the map tree's own level counts. Scores from `evaluate_tree` (the code of "
+        "`topicmap evaluate`): dendrogram purity (DP) per reference, NMI of the top level (depth 1), label fidelity "
+        "(all levels / depth 1), and the embedding navigator on {} seeded targets (exact leaf, mean share of the path "
+        "followed, depth-1 accuracy). Cells are medians over the seeds; `seconds` is the build (map) or the regrouping "
+        "(hybrid, embedding included).".format(args.seeds - 1, args.sample),
+        "",
+        "| corpus | upper levels | shape | DP | top-level NMI | fidelity (all / top) | nav exact | nav path | nav top | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in medians:
+        dp = ", ".join(f"{k} {v:.3f}" for k, v in m["dp"].items())
+        nmi = ", ".join(f"{k} {v:.3f}" for k, v in m["top_nmi"].items())
+        lines.append(
+            f"| {m['corpus']} | {m['method']} | {m['shape']} | {dp} | {nmi} | {m['fidelity']:.3f} / {m['fidelity_top']:.3f} | "
+            f"{m['nav_exact']:.3f} | {m['nav_match']:.3f} | {m['nav_top']:.3f} | {m['seconds']:.1f} |"
+        )
+    lines += ["", "DP per seed:", ""]
+    for m in medians:
+        lines.append(f"- {m['corpus']}, {m['method']}: " + "; ".join(f"{k} {v}" for k, v in m["per_seed_dp"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", action="append", choices=sorted(CORPORA), help="corpus (repeatable; default: every one available)")
+    parser.add_argument("--seeds", type=int, default=3, help="build seeds 0..N-1 (default 3)")
+    parser.add_argument("--sample", type=int, default=500, help="navigation targets per tree (default 500)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "hybrid.md")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    args.load = os.getloadavg()[0]
+    names = args.corpus or [n for n, (docs, _, _) in CORPORA.items() if docs.exists()]
+    settings = llm_settings()
+    texts = (f"LLM names and summaries ({settings.config.model})" if settings is not None
+             else "keyword labels and c-TF-IDF keywords (no LLM server: OPENAI_BASE_URL and TOPICMAP_BENCH_MODEL unset), not LLM summaries")
+    embedder = SentenceTransformerEmbedder("minilm")
+    rows: list[Row] = []
+    for name in names:
+        print(f"{name} ...", flush=True)
+        rows += run_corpus(name, args.seeds, args.sample, embedder, settings)
+    medians = median_rows(rows)
+    write_text_atomic(args.output, report(medians, args, texts, started))
+    write_text_atomic(args.output.with_suffix(".json"), json.dumps({"texts": texts, "medians": medians, "rows": [r.__dict__ for r in rows]}, indent=1) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
