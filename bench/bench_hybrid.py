@@ -14,9 +14,13 @@ categories, label fidelity, and navigation accuracy of the embedding navigator (
 
 Texts that are grouped: with ``OPENAI_BASE_URL`` (or ``OPENAI_API_KEY``) and ``TOPICMAP_BENCH_MODEL``
 set, the map tree is labelled by the LLM labeller, and the hybrid's new groups are named by it level by
-level (the real hybrid). Without a server, the texts are the keyword labels (a node's label and its
-c-TF-IDF keywords) and the new groups get keyword labels: a measurement of grouping by keyword text,
-not by LLM summaries; the report says which one ran. The LLM navigator is not run (no model here).
+level (the real hybrid). Without a server there are no LLM summaries, and two stand-ins are measured
+instead (``--texts``): ``keywords``, each node's keyword label and c-TF-IDF keywords (what ``topicmap
+regroup --names keywords`` groups), and ``titles``, the keyword label plus the titles of the node's
+first representative documents, an extractive stand-in for a written summary (bench only). Title
+summaries are removed again before scoring, so every tree is navigated and scored on keyword labels
+and the difference between the rows is the grouping alone. The report says which texts ran. The LLM
+navigator is not run (no model here).
 
 Corpora: BBC (``data/``), 20 Newsgroups (``../shared/data``), Wikipedia vital articles
 (``bench/data``, made by ``python bench/prepare_corpus.py``; skipped if absent).
@@ -30,6 +34,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +67,8 @@ CORPORA: dict[str, tuple[Path, Path, list[str]]] = {
 }
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 RESULTS = REPO / "bench" / "results"
+TITLES = 5  # representative titles in a stand-in summary
+TEXT_NAMES = {"keywords": "by keyword texts", "titles": "by representative titles"}
 
 
 @dataclass
@@ -93,10 +100,10 @@ def shape_of(tree: TopicTree) -> str:
     return " / ".join(str(len(tree.level(d))) for d in range(1, tree.depth + 1))
 
 
-def score(corpus: str, method: str, seed: int, tree: TopicTree, seconds: float, refs: dict[str, np.ndarray], embedder: Any, sample: int, X: np.ndarray) -> Row:
+def score(corpus: str, method: str, seed: int, tree: TopicTree, seconds: float, refs: dict[str, np.ndarray], embedder: Any, sample: int, X: np.ndarray, cache: Path) -> Row:
     options = EvaluateOptions(
-        references=refs, embedder=embedder, navigators=[EmbeddingNavigator(embedder, None)], sample=min(sample, len(tree.documents)), seed=0,
-        vectors=X, silhouette_sample=200,
+        references=refs, embedder=embedder, navigators=[EmbeddingNavigator(embedder, cache)], sample=min(sample, len(tree.documents)), seed=0,
+        vectors=X, silhouette_sample=200, cache_dir=cache,
     )
     report = evaluate_tree(tree, f"{corpus}-{method}", options).to_dict()
     row = Row(corpus, method, seed, shape_of(tree), round(seconds, 2))
@@ -113,7 +120,37 @@ def score(corpus: str, method: str, seed: int, tree: TopicTree, seconds: float, 
     return row
 
 
-def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any) -> list[Row]:
+def title_summary(tree: TopicTree, node_id: str, by_id: dict[str, Any], n: int = TITLES) -> str:
+    """An extractive stand-in for a written summary: the titles (else first words) of a node's representatives."""
+    parts = []
+    for doc_id in tree.node(node_id).representative_ids[:n]:
+        doc = by_id[doc_id]
+        parts.append(doc.title.strip() or " ".join(doc.text.split()[:12]))
+    return "; ".join(parts)
+
+
+def with_title_summaries(tree: TopicTree) -> Any:
+    """A namer that writes title summaries on the nodes it is given (the leaves get theirs first)."""
+    by_id = {d.id: d for d in tree.documents}
+    for leaf in tree.leaves():
+        leaf.summary = title_summary(tree, leaf.id, by_id)
+
+    def namer(work: TopicTree, ids: list[str]) -> None:
+        for node_id in ids:
+            work.node(node_id).summary = title_summary(work, node_id, by_id)
+
+    return namer
+
+
+def clear_summaries(*trees: TopicTree) -> None:
+    """Title summaries were only for grouping: evaluate every tree on the same kind of texts (keyword labels)."""
+    for tree in trees:
+        for node in tree.iter_nodes():
+            if node.label_meta.labeler == "keywords":
+                node.summary = ""
+
+
+def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any, cache: Path, texts: list[str]) -> list[Row]:
     docs, vectors_path, ref_columns = CORPORA[name]
     corpus: Corpus = read_documents(docs)
     X = load_embeddings(vectors_path, len(corpus))
@@ -123,26 +160,31 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any)
         start = time.perf_counter()
         tree = build_tree(corpus, X, BuildConfig(seed=seed), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
         built = time.perf_counter() - start
-        namer = None
+        llm_namer = None
         if settings is not None:
             from hierarchy.cli_label import plan_run
             from hierarchy.label import label_tree
             from hierarchy.regroup_llm import LLMNamer
 
-            options, cache = plan_run(settings, True, False)
-            label_tree(tree, settings.config, options, cache)
-            namer = LLMNamer(settings.config, options, cache)
-        rows.append(score(name, "centroids (map)", seed, tree, built, refs, embedder, sample, X))
+            options, answers = plan_run(settings, True, False)
+            label_tree(tree, settings.config, options, answers)
+            llm_namer = LLMNamer(settings.config, options, answers)
+        rows.append(score(name, "centroids (map)", seed, tree, built, refs, embedder, sample, X, cache))
         print(f"  {name} seed {seed}: map {shape_of(tree)} levels {tree_level_counts(tree)}", flush=True)
-        for weighting in ("equal", "size"):
-            start = time.perf_counter()
-            hybrid, _ = regroup_tree(
-                tree, lambda texts: embed_texts(texts, embedder, tree, None, "names"), namer,
-                RegroupOptions(weighting=weighting, names="llm" if namer else "keywords"), embedder.name,
-            )
-            seconds = time.perf_counter() - start
-            rows.append(score(name, f"summaries, {weighting}", seed, hybrid, seconds, refs, embedder, sample, X))
-            print(f"  {name} seed {seed}: hybrid ({weighting}) {shape_of(hybrid)} in {seconds:.1f} s", flush=True)
+        variants = [("llm", "LLM summaries")] if llm_namer is not None else [(t, TEXT_NAMES[t]) for t in texts]
+        for kind, described in variants:
+            for weighting in ("equal", "size"):
+                namer = llm_namer if kind == "llm" else (with_title_summaries(tree) if kind == "titles" else None)
+                start = time.perf_counter()
+                hybrid, _ = regroup_tree(
+                    tree, lambda texts: embed_texts(texts, embedder, tree, cache, "names"), namer,
+                    RegroupOptions(weighting=weighting, names="llm" if kind == "llm" else "keywords"), embedder.name,
+                )
+                seconds = time.perf_counter() - start
+                clear_summaries(tree, hybrid)
+                method = f"{described}, {weighting}"
+                rows.append(score(name, method, seed, hybrid, seconds, refs, embedder, sample, X, cache))
+                print(f"  {name} seed {seed}: {method} {shape_of(hybrid)} in {seconds:.1f} s", flush=True)
     return rows
 
 
@@ -208,18 +250,22 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="build seeds 0..N-1 (default 3)")
     parser.add_argument("--sample", type=int, default=500, help="navigation targets per tree (default 500)")
     parser.add_argument("--output", type=Path, default=RESULTS / "hybrid.md")
+    parser.add_argument("--texts", action="append", choices=sorted(TEXT_NAMES), help="stand-in texts without an LLM (repeatable; default both)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "topicmap-bench-hybrid", help="embedding cache (queries and labels are embedded once)")
     args = parser.parse_args()
     started = time.perf_counter()
     args.load = os.getloadavg()[0]
     names = args.corpus or [n for n, (docs, _, _) in CORPORA.items() if docs.exists()]
     settings = llm_settings()
     texts = (f"LLM names and summaries ({settings.config.model})" if settings is not None
-             else "keyword labels and c-TF-IDF keywords (no LLM server: OPENAI_BASE_URL and TOPICMAP_BENCH_MODEL unset), not LLM summaries")
+             else "no LLM server (OPENAI_BASE_URL and TOPICMAP_BENCH_MODEL unset), so NOT LLM summaries but two stand-ins: "
+                  "keyword texts (each node's keyword label and its c-TF-IDF keywords) and representative titles "
+                  f"(the keyword label plus the titles, else first 12 words, of the node's first {TITLES} representative documents)")
     embedder = SentenceTransformerEmbedder("minilm")
     rows: list[Row] = []
     for name in names:
         print(f"{name} ...", flush=True)
-        rows += run_corpus(name, args.seeds, args.sample, embedder, settings)
+        rows += run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"])
     medians = median_rows(rows)
     write_text_atomic(args.output, report(medians, args, texts, started))
     write_text_atomic(args.output.with_suffix(".json"), json.dumps({"texts": texts, "medians": medians, "rows": [r.__dict__ for r in rows]}, indent=1) + "\n")

@@ -128,7 +128,6 @@ def run_regroup(args: dict[str, Any]) -> None:
     text_embedder = resolve_tree_embedder(tree, choice)
     embed_cache = _cache_dir(None, bool(args.get("no_cache")))
     namer, settings = _llm_namer(args) if args["names"] is Names.llm else (None, None)
-    named_leaves = namer.name_leaves(tree) if namer is not None else 0
 
     show = bool(args.get("progress")) and sys.stderr.isatty()
     from hierarchy.progress import counter
@@ -141,6 +140,7 @@ def run_regroup(args: dict[str, Any]) -> None:
 
     options = RegroupOptions(levels=asked, weighting=args["weighting"].value, names=args["names"].value)
     try:
+        named_leaves = namer.name_leaves(tree) if namer is not None else 0
         regrouped, report = regroup_tree(
             tree, lambda texts: embed_texts(texts, text_embedder, tree, embed_cache, "names and summaries"), namer, options, text_embedder.name, on_level,
         )
