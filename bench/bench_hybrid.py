@@ -217,7 +217,7 @@ def report(medians: list[dict[str, Any]], args: argparse.Namespace, texts: str, 
         f"Command: `python bench/bench_hybrid.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, {f'{memory:.0f} GiB' if memory else 'memory unknown'} "
         f"(shared; load average at start {args.load:.1f}), {platform.platform()}. "
-        f"Run {datetime.now(UTC).isoformat(timespec='minutes')}, {time.perf_counter() - started:.0f} s.",
+        f"Run {datetime.now(UTC).isoformat(timespec='minutes')}, {time.perf_counter() - started:.0f} s (corpora may run side by side, see the command).",
         "",
         f"**Texts grouped: {texts}.**",
         "",
@@ -252,9 +252,21 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "hybrid.md")
     parser.add_argument("--texts", action="append", choices=sorted(TEXT_NAMES), help="stand-in texts without an LLM (repeatable; default both)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "topicmap-bench-hybrid", help="embedding cache (queries and labels are embedded once)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="write the report from the .json files of earlier runs (e.g. one per corpus run side by side)")
     args = parser.parse_args()
     started = time.perf_counter()
     args.load = os.getloadavg()[0]
+    if args.merge:
+        runs = [json.loads(path.read_text("utf-8")) for path in args.merge]
+        rows = [Row(**r) for run in runs for r in run["rows"]]
+        args.seeds = max(r.seed for r in rows) + 1
+        args.sample = runs[0].get("sample", args.sample)
+        args.load = runs[0].get("load", args.load)
+        elapsed = max(run.get("seconds", 0.0) for run in runs)
+        write_text_atomic(args.output, report(median_rows(rows), args, runs[0]["texts"], time.perf_counter() - elapsed))
+        write_text_atomic(args.output.with_suffix(".json"), json.dumps({**runs[0], "rows": [r.__dict__ for r in rows], "medians": median_rows(rows)}, indent=1) + "\n")
+        print(f"wrote {args.output}")
+        return
     names = args.corpus or [n for n, (docs, _, _) in CORPORA.items() if docs.exists()]
     settings = llm_settings()
     texts = (f"LLM names and summaries ({settings.config.model})" if settings is not None
@@ -268,7 +280,8 @@ def main() -> None:
         rows += run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"])
     medians = median_rows(rows)
     write_text_atomic(args.output, report(medians, args, texts, started))
-    write_text_atomic(args.output.with_suffix(".json"), json.dumps({"texts": texts, "medians": medians, "rows": [r.__dict__ for r in rows]}, indent=1) + "\n")
+    record = {"texts": texts, "sample": args.sample, "load": args.load, "seconds": round(time.perf_counter() - started, 1), "medians": medians, "rows": [r.__dict__ for r in rows]}
+    write_text_atomic(args.output.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.output}")
 
 

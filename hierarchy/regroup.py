@@ -190,9 +190,10 @@ def _flatten(tree: TopicTree) -> TopicTree:
     """Root -> leaves: the upper levels set aside, the leaves (and their documents) kept, numbered as before."""
     root = tree.root
     leaves = tree.leaves()  # breadth-first, id order
-    nodes: dict[str, Node] = {ROOT_ID: root}
+    nodes: dict[str, Node] = {ROOT_ID: replace(root, label_meta=replace(root.label_meta, extra=dict(root.label_meta.extra)))}
     for leaf in leaves:
-        nodes[leaf.id] = replace(leaf, extra={**leaf.extra, "regrouped_from": leaf.extra.get("regrouped_from", leaf.id)})
+        meta = replace(leaf.label_meta, extra=dict(leaf.label_meta.extra))  # naming may rename a leaf: never the input's
+        nodes[leaf.id] = replace(leaf, label_meta=meta, extra={**leaf.extra, "regrouped_from": leaf.extra.get("regrouped_from", leaf.id)})
     return _renumber(nodes, {ROOT_ID: [leaf.id for leaf in leaves]}, tree.documents, tree.manifest)[0]
 
 

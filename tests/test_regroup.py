@@ -108,6 +108,16 @@ def test_a_regrouped_tree_is_a_normal_tree_file(tmp_path: Path) -> None:
     assert loaded.manifest["grouping"]["levels"] == [3]
     assert [n.id for n in loaded.iter_nodes()] == [n.id for n in regrouped.iter_nodes()]
     assert tree_level_counts(loaded) == [3]  # a regrouped tree is regrouped again at the levels it recorded
+    # assign places new documents by the new centroids; the dashboard serves it
+    (tmp_path / "new.jsonl").write_text('{"id": "n1", "text": "a new match report"}\n', encoding="utf-8")
+    np.save(tmp_path / "new.npy", loaded.node("0.0").centroid[None, :])
+    placed = invoke_cli("assign", "hybrid.json", "new.jsonl", "--embeddings", "new.npy", "-o", "more.json", "--quiet", cwd=tmp_path)
+    assert placed.returncode == 0, placed.stderr
+    assert load_tree(tmp_path / "more.json").documents[-1].leaf.startswith("0.")
+    from viz.app import create_app
+
+    page = create_app(loaded).server.test_client().get("/_dash-layout")
+    assert page.status_code == 200 and json.dumps(loaded.children("root")[0].label)[1:-1].encode() in page.data
 
 
 def test_level_counts_default_to_the_trees_own(topic_corpus: tuple[Path, Path]) -> None:
