@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -150,7 +151,7 @@ def clear_summaries(*trees: TopicTree) -> None:
                 node.summary = ""
 
 
-def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any, cache: Path, texts: list[str]) -> list[Row]:
+def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any, cache: Path, texts: list[str], done: Callable[[Row], None]) -> list[Row]:
     docs, vectors_path, ref_columns = CORPORA[name]
     corpus: Corpus = read_documents(docs)
     X = load_embeddings(vectors_path, len(corpus))
@@ -170,6 +171,7 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
             label_tree(tree, settings.config, options, answers)
             llm_namer = LLMNamer(settings.config, options, answers)
         rows.append(score(name, "centroids (map)", seed, tree, built, refs, embedder, sample, X, cache))
+        done(rows[-1])
         print(f"  {name} seed {seed}: map {shape_of(tree)} levels {tree_level_counts(tree)}", flush=True)
         variants = [("llm", "LLM summaries")] if llm_namer is not None else [(t, TEXT_NAMES[t]) for t in texts]
         for kind, described in variants:
@@ -184,6 +186,7 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
                 clear_summaries(tree, hybrid)
                 method = f"{described}, {weighting}"
                 rows.append(score(name, method, seed, hybrid, seconds, refs, embedder, sample, X, cache))
+                done(rows[-1])
                 print(f"  {name} seed {seed}: {method} {shape_of(hybrid)} in {seconds:.1f} s", flush=True)
     return rows
 
@@ -221,23 +224,24 @@ def report(medians: list[dict[str, Any]], args: argparse.Namespace, texts: str, 
         "",
         f"**Texts grouped: {texts}.**",
         "",
-        "Same leaves, same documents: the map tree (default build, seeds 0..{}) and that tree regrouped by "
+        "Same leaves, same documents: the map tree (default build; the build seeds 0, 1, ... in the `seeds` column) and that tree regrouped by "
         "`topicmap regroup` at the map tree's own level counts. Scores from `evaluate_tree` (the code of "
         "`topicmap evaluate`): dendrogram purity (DP) per reference, NMI of the top level (depth 1), label fidelity "
         "(all levels / depth 1), and the embedding navigator on {} seeded targets (exact leaf, mean share of the path "
         "followed, depth-1 accuracy). Cells are medians over the seeds; `seconds` is the build (map) or the regrouping "
-        "(hybrid, embedding included).".format(args.seeds - 1, args.sample),
+        "(hybrid, embedding included; a loaded shared machine, so timings are rough).".format(args.sample),
         "",
-        "| corpus | upper levels | shape | DP | top-level NMI | fidelity (all / top) | nav exact | nav path | nav top | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| corpus | upper levels | seeds | shape | DP | top-level NMI | fidelity (all / top) | nav exact | nav path | nav top | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m in medians:
         dp = ", ".join(f"{k} {v:.3f}" for k, v in m["dp"].items())
         nmi = ", ".join(f"{k} {v:.3f}" for k, v in m["top_nmi"].items())
         lines.append(
-            f"| {m['corpus']} | {m['method']} | {m['shape']} | {dp} | {nmi} | {m['fidelity']:.3f} / {m['fidelity_top']:.3f} | "
+            f"| {m['corpus']} | {m['method']} | {m['seeds']} | {m['shape']} | {dp} | {nmi} | {m['fidelity']:.3f} / {m['fidelity_top']:.3f} | "
             f"{m['nav_exact']:.3f} | {m['nav_match']:.3f} | {m['nav_top']:.3f} | {m['seconds']:.1f} |"
         )
+    lines += ["", *args.note] if getattr(args, "note", None) else []
     lines += ["", "DP per seed:", ""]
     for m in medians:
         lines.append(f"- {m['corpus']}, {m['method']}: " + "; ".join(f"{k} {v}" for k, v in m["per_seed_dp"].items()))
@@ -253,6 +257,7 @@ def main() -> None:
     parser.add_argument("--texts", action="append", choices=sorted(TEXT_NAMES), help="stand-in texts without an LLM (repeatable; default both)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "topicmap-bench-hybrid", help="embedding cache (queries and labels are embedded once)")
     parser.add_argument("--merge", type=Path, nargs="+", help="write the report from the .json files of earlier runs (e.g. one per corpus run side by side)")
+    parser.add_argument("--note", action="append", default=[], help="a line to add under the table (e.g. the commands merged)")
     args = parser.parse_args()
     started = time.perf_counter()
     args.load = os.getloadavg()[0]
@@ -275,13 +280,20 @@ def main() -> None:
                   f"(the keyword label plus the titles, else first 12 words, of the node's first {TITLES} representative documents)")
     embedder = SentenceTransformerEmbedder("minilm")
     rows: list[Row] = []
+
+    def save(row: Row | None = None) -> None:
+        """Every finished tree is saved at once (the .json; --merge reports what a stopped run finished)."""
+        if row is not None:
+            rows.append(row)
+        record = {"texts": texts, "sample": args.sample, "load": args.load, "seconds": round(time.perf_counter() - started, 1),
+                  "medians": median_rows(rows), "rows": [r.__dict__ for r in rows]}
+        write_text_atomic(args.output.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+
     for name in names:
         print(f"{name} ...", flush=True)
-        rows += run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"])
-    medians = median_rows(rows)
-    write_text_atomic(args.output, report(medians, args, texts, started))
-    record = {"texts": texts, "sample": args.sample, "load": args.load, "seconds": round(time.perf_counter() - started, 1), "medians": medians, "rows": [r.__dict__ for r in rows]}
-    write_text_atomic(args.output.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+        run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"], save)
+    write_text_atomic(args.output, report(median_rows(rows), args, texts, started))
+    save()
     print(f"wrote {args.output}")
 
 
