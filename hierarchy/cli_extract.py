@@ -98,6 +98,7 @@ def extract_command(
     args.pop("ctx")
     args["prompt"] = None  # the label prompts of a config file do not apply here
     out_path = output or _default_output(input)
+    _check_format(out_path)
     if not dry_run:
         inputs: dict[str, Path | str | None] = {
             "the documents": input, "--facet-file": facet_file, "--config": config or os.environ.get("TOPICMAP_CONFIG"), "--prices": prices,
@@ -110,6 +111,16 @@ def _default_output(path: Path) -> Path:
     from hierarchy.extract_io import default_output
 
     return default_output(path)
+
+
+def _check_format(path: Path) -> None:
+    """An output type we cannot write is refused before any request is paid for."""
+    from hierarchy.errors import OutputError
+    from hierarchy.extract_io import kind_of
+    from hierarchy.io import SUPPORTED
+
+    if kind_of(path) not in SUPPORTED:
+        raise OutputError(f"{path}: unsupported output type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
 
 
 def run_extract(args: dict[str, Any], out_path: Path, prompt_spec: str | None) -> None:
