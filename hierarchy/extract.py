@@ -179,7 +179,8 @@ class FacetExtractor:
         report.planned = len(self.documents)
         self._render("", "")  # a broken template fails now, before any request
         asked: dict[str, list[int]] = {}  # cache key -> documents sharing that prompt
-        prompts: dict[str, _Prompt] = {}
+        to_ask: dict[str, int] = {}  # cache key -> the document whose prompt is sent (prompts are rendered again
+        # when sent, not kept: 100,000 rendered prompts would hold a gigabyte)
         for index, doc in enumerate(self.documents):
             if not doc.text.strip():
                 self._finish(index, DocumentFacets({n: "" for n in self.names}, {n: "the text is empty" for n in self.names}))
@@ -197,24 +198,24 @@ class FacetExtractor:
                 report.cache_hits += 1
                 self._deliver(asked.pop(rendered.key), hit)
                 continue
-            prompts[rendered.key] = rendered
-        if self.client is None:
-            for rendered in prompts.values():
+            to_ask[rendered.key] = index
+            if self.client is None:
                 report.calls += 1
                 report.prompt_tokens += rendered.tokens
                 report.call_prompt_tokens.append(rendered.tokens)
                 report.completion_tokens += EST_COMPLETION_TOKENS_PER_FACET * len(self.names)
+        if self.client is None:
             report.seconds = time.perf_counter() - started
             return ExtractRun(list(self.results), report)
-        queue: asyncio.Queue[_Prompt] = asyncio.Queue()
-        for rendered in prompts.values():
-            queue.put_nowait(rendered)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in to_ask.values():
+            queue.put_nowait(index)
         stop = asyncio.Event()
 
         async def worker() -> None:
             while not stop.is_set():
                 try:
-                    rendered = queue.get_nowait()
+                    rendered = self.prompt(self.documents[queue.get_nowait()])
                 except asyncio.QueueEmpty:
                     return
                 try:
@@ -227,7 +228,7 @@ class FacetExtractor:
                 self._deliver(asked[rendered.key], result)
 
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(1, len(prompts))))))
+            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(1, len(to_ask))))))
         finally:
             report.requests = self.client.stats.requests
             report.response_format = self.client.response_format if report.requests else ""
