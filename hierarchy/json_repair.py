@@ -18,6 +18,7 @@ from typing import Any
 from hierarchy import jsontext
 
 _FENCE = re.compile(r"```[A-Za-z]*")
+_THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _CLOSING = {'"': '"', "'": "'", "\u201c": "\u201d", "\u201d": "\u201d"}  # opening quote -> the one that ends the string
 _LITERALS = {"true": "true", "false": "false", "null": "null", "True": "true", "False": "false", "None": "null"}
 
@@ -33,7 +34,11 @@ class Parsed:
 
 
 def parse_answer_object(text: str) -> Parsed:
-    """The JSON object in ``text``: as sent if valid, else after :func:`repair`."""
+    """The JSON object in ``text``: as sent if valid, else after :func:`repair`.
+
+    A reasoning model's ``<think>...</think>`` block is skipped first: its braces are not the answer.
+    """
+    text = _THINKING.sub("", text)
     start = text.find("{")
     if start < 0:
         raise NotJSON("the answer is not a JSON object; answer with exactly one JSON object")

@@ -277,7 +277,8 @@ class ChatClient:
 
     def _adapt(self, error: str) -> bool:
         """Drop or rename a parameter the server says it does not support; False if none applies."""
-        if self._formats and ("response_format" in error or "json_schema" in error or "schema" in error):
+        schema_sent = bool(self._formats) and ("schema" in self._formats[0] or "json_schema" in self._formats[0])
+        if self._formats and ("response_format" in error or (schema_sent and "schema" in error)):
             self._formats.pop(0)  # e.g. LM Studio refuses json_object, llama-cpp-python json_schema (422)
             return True
         if self._token_param == "max_tokens" and "max_tokens" in error and "max_completion_tokens" in error:

@@ -31,6 +31,7 @@ FACETS = ["problem", "method", "finding"]
         ('{"a": ["x", "y",], "b":', {"a": ["x", "y"], "b": ""}),
         ("{\u201ca\u201d: \u201cx\u201d}", {"a": "x"}),
         ('{"a": "say \\"hi\\""} and then {"b": 2}', {"a": 'say "hi"'}),
+        ('<think>The keys are {a}. Fine.</think>\n{"a": "x"}', {"a": "x"}),
     ],
 )
 def test_near_miss_json_is_repaired(text: str, value: dict[str, object]) -> None:
