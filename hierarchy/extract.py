@@ -178,7 +178,8 @@ class FacetExtractor:
         report = self.report
         report.planned = len(self.documents)
         self._render("", "")  # a broken template fails now, before any request
-        asked: dict[str, list[int]] = {}  # cache key -> documents sharing that prompt
+        asked: dict[str, list[int]] = {}  # cache key -> documents sharing that prompt, to be asked
+        cached: dict[str, DocumentFacets] = {}  # cache key -> the stored answer, for duplicates of a cached document
         to_ask: dict[str, int] = {}  # cache key -> the document whose prompt is sent (prompts are rendered again
         # when sent, not kept: 100,000 rendered prompts would hold a gigabyte)
         for index, doc in enumerate(self.documents):
@@ -188,16 +189,20 @@ class FacetExtractor:
                 continue
             rendered = self.prompt(doc)
             report.truncated += rendered.truncated
-            if rendered.key in asked:
-                asked[rendered.key].append(index)
+            if rendered.key in asked or rendered.key in cached:
                 report.duplicates += 1
+                if rendered.key in cached:
+                    self._deliver([index], cached[rendered.key])
+                else:
+                    asked[rendered.key].append(index)
                 continue
-            asked[rendered.key] = [index]
             hit = None if self.options.refresh else self._from_cache(rendered.key)
             if hit is not None:
                 report.cache_hits += 1
-                self._deliver(asked.pop(rendered.key), hit)
+                cached[rendered.key] = hit
+                self._deliver([index], hit)
                 continue
+            asked[rendered.key] = [index]
             to_ask[rendered.key] = index
             if self.client is None:
                 report.calls += 1

@@ -381,3 +381,16 @@ def test_a_facet_column_builds_its_own_tree(tmp_path: Path, docs: Path) -> None:
     texts = {d.id: d.text for d in tree.documents}
     assert set(texts) == {"a1", "a3", "a4", "a5", "a6"}
     assert all(t.startswith("Problem of ") for t in texts.values())
+
+
+def test_identical_documents_are_asked_once(tmp_path: Path) -> None:
+    rows = [DOCS[0], {**DOCS[0], "id": "copy"}, DOCS[1]]
+    docs = write_jsonl(tmp_path / "docs.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        result = extract(tmp_path, server, str(docs), "-o", str(out))
+        assert len(server.chat_requests) == 2 and "1 duplicate documents answered once" in result.stdout
+        again = extract(tmp_path, server, str(docs), "-o", str(out))
+        assert len(server.chat_requests) == 2 and "2 answers from the cache, 1 duplicate documents" in again.stdout
+    back = read_jsonl(out)
+    assert back[0]["problem"] == back[1]["problem"] and back[1]["id"] == "copy"
