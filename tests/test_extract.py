@@ -394,3 +394,33 @@ def test_identical_documents_are_asked_once(tmp_path: Path) -> None:
         assert len(server.chat_requests) == 2 and "2 answers from the cache, 1 duplicate documents" in again.stdout
     back = read_jsonl(out)
     assert back[0]["problem"] == back[1]["problem"] and back[1]["id"] == "copy"
+
+
+def test_ctrl_c_writes_nothing_and_the_next_run_asks_only_the_rest(tmp_path: Path, docs: Path) -> None:
+    """A real SIGINT to a real process: the answers received so far are cached, the rerun asks for the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.cli_helpers import REPO
+
+    out = tmp_path / "out.jsonl"
+    args = [sys.executable, "-m", "hierarchy", "extract", str(docs), "-o", str(out), "-m", "fake-model", "-j", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
+    with FakeOpenAIServer(fault_for=lambda body: Fault("slow", delay=0.2)) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while server.answered < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        answered = server.answered
+    assert proc.returncode == 130 and "interrupted: nothing was written" in err and "run the same command again to resume" in err
+    assert not out.exists() and 2 <= answered < 6
+    with FakeOpenAIServer() as server:
+        result = extract(tmp_path, server, str(docs), "-o", str(out))
+        assert result.returncode == 0 and len(server.chat_requests) <= 6 - (answered - 1)
+    assert len(read_jsonl(out)) == 6
