@@ -125,7 +125,7 @@ def _check_format(path: Path) -> None:
 
 def run_extract(args: dict[str, Any], out_path: Path, prompt_spec: str | None) -> None:
     from hierarchy.extract import ExtractOptions, estimate_extract, extract_facets
-    from hierarchy.extract_io import ERRORS_COLUMN, check_new_columns, documents, merged_errors, read_table, write_table
+    from hierarchy.extract_io import ERRORS_COLUMN, check_new_columns, check_output_format, documents, merged_errors, read_table, write_table
     from hierarchy.facets import choose_facets, extract_prompt, load_facet_file
     from hierarchy.llm_cache import AnswerCache, default_cache_dir
     from hierarchy.llm_settings import environment, resolve_settings
@@ -141,6 +141,7 @@ def run_extract(args: dict[str, Any], out_path: Path, prompt_spec: str | None) -
     table = read_table(args["input"])
     docs = documents(table, args["text_column"], args.get("title_column"), args.get("id_column"))
     check_new_columns(table, chosen.names, args["text_column"], bool(args.get("replace")))
+    check_output_format(table, out_path)
     options = ExtractOptions(template, chosen, max_prompt_tokens=settings.max_prompt_tokens, json_schema=bool(args.get("json_schema")), refresh=bool(args.get("refresh")))
     cache_dir = (settings.cache_dir or default_cache_dir()) if not args.get("no_cache") else None
     if args.get("dry_run"):

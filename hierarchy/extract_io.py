@@ -196,6 +196,12 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def check_output_format(table: Table, path: str | Path) -> None:
+    """Refuse, before any request, a Parquet output the input's values cannot make (mixed types in a column)."""
+    if kind_of(Path(path)) == ".parquet" and table.arrow is None:
+        _parquet_bytes(table, {})
+
+
 def _parquet_bytes(table: Table, new_columns: Mapping[str, list[str | None]]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -332,6 +332,7 @@ def test_a_second_run_adds_facets_and_keeps_the_first_runs_errors(tmp_path: Path
         ("nothing", ["-o", "docs.jsonl"], ["-o docs.jsonl is the same file as the documents"]),
         ("nothing", ["--prompt", "extract_facets@v9"], ["has no version 'v9'"]),
         ("nothing", ["-o", "out.xlsx"], ["out.xlsx: unsupported output type"]),
+        ("mixed", ["-o", "out.parquet"], ["docs.jsonl: cannot be written as Parquet", "-o NAME.jsonl"]),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -339,6 +340,8 @@ def test_bad_input_is_one_line_naming_file_row_and_field(tmp_path: Path, setup: 
     rows: list[Any] = [dict(d) for d in DOCS[:2]]
     if setup == "number":
         rows[1]["text"] = 42
+    if setup == "mixed":
+        rows[1]["year"] = "unknown"  # an int column with a text value: no Parquet type fits
     path = write_jsonl(tmp_path / "docs.jsonl", rows)
     if setup == "bad_json":
         path.write_text(json.dumps(DOCS[0]) + "\n{not json\n", "utf-8")
