@@ -133,3 +133,14 @@ def test_default_output_name(name: str, out: str) -> None:
     from pathlib import Path
 
     assert default_output(Path("/x") / name) == Path("/x") / out
+
+
+def test_progress_bar_shows_documents_calls_cache_hits_and_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    from hierarchy.cli_extract import _Progress
+    from hierarchy.extract import ExtractReport
+
+    bar = _Progress(5, enabled=True)
+    bar.update(ExtractReport("m", "p", "s", FACETS, planned=5, done=3, calls=4, cache_hits=1, failed=1))
+    bar.close()
+    err = capsys.readouterr().err
+    assert "extract" in err and "3/5" in err and "calls=4" in err and "cached=1" in err and "failed=1" in err
