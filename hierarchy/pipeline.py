@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from hierarchy import __version__
-from hierarchy.build_choices import PRESETS, SEED_MAX
+from hierarchy.build_choices import PERIOD_CHOICES, PRESETS, SEED_MAX
 from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
@@ -87,6 +87,7 @@ class BuildConfig:
     n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
     store_text: bool = True
     descent_rounds: int | None = None
+    period: str = "auto"  # trends' period for a tree with times (hierarchy.trends.PERIODS); recorded in manifest.time
 
 
 def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
@@ -124,7 +125,7 @@ def check_config(config: BuildConfig) -> None:
     """Reject settings no corpus could satisfy, naming the option: before any document is embedded."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS)):
+    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS), ("period", PERIOD_CHOICES)):
         value = getattr(config, name)
         if value not in choices:
             raise InputError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
@@ -302,6 +303,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
             x=float(coords[row, 0]),
             y=float(coords[row, 1]),
             metadata=corpus.metadata[row],
+            time=corpus_time(corpus, row),
         )
         for row in range(n)
     ]
@@ -315,7 +317,17 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         "seed": config.seed,
         "timings_s": timings,
     }
+    if corpus.time is not None:
+        manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
+
+
+def corpus_time(corpus: Corpus, row: int) -> float | None:
+    """Document ``row``'s time (seconds since the epoch), None when the corpus has no times or it is undated."""
+    if corpus.time is None:
+        return None
+    value = float(corpus.time.times[row])
+    return value if math.isfinite(value) else None
 
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
