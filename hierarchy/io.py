@@ -44,6 +44,13 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def time_of(self, row: int) -> float | None:
+        """Document ``row``'s time in seconds since the epoch; None without a time column or when undated."""
+        if self.time is None:
+            return None
+        value = float(self.time.times[row])
+        return value if math.isfinite(value) else None
+
     def embedding_texts(self) -> list[str]:
         """What an embedder sees: title and text, as the shipped demo embeddings were made."""
         return [embedding_text(t, x) for t, x in zip(self.titles, self.texts)]

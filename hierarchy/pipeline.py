@@ -303,7 +303,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
             x=float(coords[row, 0]),
             y=float(coords[row, 1]),
             metadata=corpus.metadata[row],
-            time=corpus_time(corpus, row),
+            time=corpus.time_of(row),
         )
         for row in range(n)
     ]
@@ -320,14 +320,6 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
     if corpus.time is not None:
         manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
-
-
-def corpus_time(corpus: Corpus, row: int) -> float | None:
-    """Document ``row``'s time (seconds since the epoch), None when the corpus has no times or it is undated."""
-    if corpus.time is None:
-        return None
-    value = float(corpus.time.times[row])
-    return value if math.isfinite(value) else None
 
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
