@@ -23,6 +23,7 @@ VOLUME_BAR = "rgba(160,160,160,0.35)"
 MAX_LINES = 12  # children drawn as lines: the largest ones
 
 _CACHE: weakref.WeakKeyDictionary[TreeIndex, Trends | None] = weakref.WeakKeyDictionary()
+_GROWTH: weakref.WeakKeyDictionary[TreeIndex, tuple[list[float], list[str]]] = weakref.WeakKeyDictionary()
 
 
 def index_trends(index: TreeIndex) -> Trends | None:
@@ -112,13 +113,19 @@ def growth_colorbar(trends: Trends) -> dict[str, Any]:
 
 def color_by_growth(spec: dict[str, Any], index: TreeIndex, trends: Trends) -> dict[str, Any]:
     """The hierarchy chart ``spec`` (``viz.figures.hierarchy_spec``) with segments coloured by growth and a
-    colorbar; hovers gain each topic's growth and interval. Outlines (selection, matches) are kept."""
+    colorbar; hovers gain each topic's growth and interval. Outlines (selection, matches) are kept.
+    ``trends`` must be ``index_trends(index)`` (per-node values are kept with the index)."""
     trace = spec["data"][0]
     rows = [index.pos[node_id] for node_id in trace["ids"]]
-    values = growth_values(trends)
+    if index not in _GROWTH:  # per node once: a 5,000-node chart is redrawn on every click
+        _GROWTH[index] = (
+            [round(float(v), 4) for v in growth_values(trends)],
+            [f"<br>growth of its share: {growth_text(trends.growth, k)}" for k in range(len(trends.node_ids))],
+        )
+    values, hovers = _GROWTH[index]
     marker = trace["marker"]
-    marker["colors"] = [round(float(values[k]), 4) for k in rows]
+    marker["colors"] = [values[k] for k in rows]
     marker.update(colorscale=GROWTH_SCALE, cmin=-GROWTH_CLIP_LOG2, cmax=GROWTH_CLIP_LOG2, cmid=0.0, showscale=True, colorbar=growth_colorbar(trends))
-    trace["hovertext"] = [f"{text}<br>growth of its share: {growth_text(trends.growth, k)}" for text, k in zip(trace["hovertext"], rows)]
+    trace["hovertext"] = [text + hovers[k] for text, k in zip(trace["hovertext"], rows)]
     spec["layout"]["margin"]["r"] = 90
     return spec
