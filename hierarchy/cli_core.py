@@ -187,6 +187,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
         fixed_levels = parse_levels(levels)
         check_period(period)
+        if period != "auto" and time_column is None:
+            raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
         corpus = read_documents(
             input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
             skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,

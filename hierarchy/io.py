@@ -257,7 +257,11 @@ def corpus_from_rows(
         raise InputError(f"{source}: no documents{detail}")
     embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
     time = read_time_column(times, source, time_column, skip_bad_dates, time_format) if time_column else None
-    sha256 = _content_sha256(ids, texts, titles, metadata) if hash_content else ""
+    if hash_content and time_column:  # the time column left the metadata; its values still make the corpus
+        hashed = [{**m, time_column: _jsonable(v)} for m, (_, v) in zip(metadata, times)]
+    else:
+        hashed = metadata
+    sha256 = _content_sha256(ids, texts, titles, hashed) if hash_content else ""
     return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped, time)
 
 

@@ -233,6 +233,10 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         raise InputError(f"{corpus.source}: {exc}") from None
     if config.levels and config.levels[-1] > n:
         raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
+    if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
+        from hierarchy.trends import resolve_period
+
+        resolve_period(config.period, corpus.time.format, corpus.time.times)
     input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)
     for warning in input_warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -347,3 +347,21 @@ def test_the_python_api_takes_a_time_column(tmp_path: Path) -> None:
     with pytest.raises(ApiInputError, match=r"documents\[2\]: field 'date' '2022-02-30'"):
         TopicMap(time_column="date").fit(rows, vectors)
     assert TopicMap(time_column="date", skip_bad_dates=True).fit(rows, vectors).tree_.manifest["time"]["undated"] == 1
+
+
+def test_period_options_are_checked_before_any_work(tmp_path: Path) -> None:
+    rows, vectors = dated_rows(months=36, per_month=20, fmt="year")
+    docs = tmp_path / "years.jsonl"
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    np.save(tmp_path / "years.npy", vectors)
+    no_column = invoke_cli("build", str(docs), "--embeddings", "years.npy", "--period", "month", cwd=tmp_path)
+    assert no_column.returncode == 2 and "--period month counts documents over time" in no_column.stderr
+    too_fine = invoke_cli("build", str(docs), "--embeddings", "years.npy", "--time-column", "date", "--period", "week", cwd=tmp_path)
+    assert too_fine.returncode == 2 and "no period finer than a year" in too_fine.stderr
+    unknown = invoke_cli("trends", str(V1_FILE), "--period", "decade", cwd=tmp_path)
+    assert unknown.returncode == 2 and "--period 'decade': choose one of auto, day" in unknown.stderr
+    assert not list(tmp_path.glob("*.tree.json"))
+    built = invoke_cli("build", str(docs), "--embeddings", "years.npy", "--time-column", "date", "--period", "year", "-o", "y.json", cwd=tmp_path)
+    assert built.returncode == 0 and load_tree(tmp_path / "y.json").manifest["time"]["period"] == "year"
+    info = invoke_cli("info", "y.json", "--depth", "0", cwd=tmp_path)
+    assert "times: column 'date' (year), 720 dated, 0 undated" in info.stdout
