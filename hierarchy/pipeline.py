@@ -328,7 +328,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
     """Errors for embeddings with nothing to split, warnings for fewer distinct rows than leaves wanted."""
-    if inputs.embedder.get("name") == "precomputed":
+    if inputs.embedder.get("source"):
         vectors_source = str(inputs.embedder.get("source") or corpus.source)
     else:
         vectors_source = f"{corpus.source} (embedded by {inputs.embedder.get('name', 'the embedder')})"

@@ -305,6 +305,7 @@ def test_label_names_every_topic_through_the_server(fake_server: FakeOpenAIServe
     report = fitted.label_report_
     assert report.calls == len(fake_server.chat_requests) > 0 and report.failed == 0
     assert tree.manifest["labelling"]["model"] == "fake-model" and tree.manifest["labelling"]["calls"] == report.calls
+    assert report.fidelity.startswith("not checked: ") and tree.manifest["labelling"]["fidelity_check"] == report.fidelity
     asked = len(fake_server.chat_requests)
     fitted.label(model="fake-model", base_url=fake_server.base_url, cache_dir=tmp_path / "llm")
     assert len(fake_server.chat_requests) == asked and fitted.label_report_.calls == 0  # unchanged: nothing asked

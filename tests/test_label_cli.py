@@ -67,6 +67,8 @@ def test_label_in_place_then_again_with_zero_requests(tree_file: Path, tmp_path:
     assert all(n.label_meta.labeler == "llm" for n in tree.iter_nodes())
     record = tree.manifest["labelling"]
     assert record["model"] == "fake-model" and record["calls"] == 11 and record["prompt_tokens"] > 0 and "estimated_cost_usd" not in record
+    assert "names against their siblings' documents: not checked: the tree was built from precomputed embeddings" in result.out
+    assert record["fidelity_check"].startswith("not checked: ") and record["unfaithful"] == 0
     sent = len(fake_server.chat_requests)
     result = invoke(["label", str(tree_file), "-m", "fake-model", *common(tmp_path)], env)
     assert result.code == 0 and "0 HTTP requests" in result.out and len(fake_server.chat_requests) == sent
@@ -75,6 +77,13 @@ def test_label_in_place_then_again_with_zero_requests(tree_file: Path, tmp_path:
     save_tree(make_tree(collide=True), fresh)
     result = invoke(["label", str(fresh), "-o", str(tmp_path / "out.json"), "-m", "fake-model", *common(tmp_path)], env)
     assert "0 HTTP requests" in result.out and "answers from the cache" in result.out and len(fake_server.chat_requests) == sent
+
+
+def test_check_fidelity_asked_for_a_tree_without_an_embedder_is_a_clear_error(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    before = tree_file.read_bytes()
+    result = invoke(["label", str(tree_file), "-m", "fake-model", "--check-fidelity", *common(tmp_path)], {"OPENAI_BASE_URL": fake_server.base_url})
+    assert result.code == 2 and "--check-fidelity needs the tree's embedder" in result.err and "--embedder" in result.err
+    assert fake_server.chat_requests == [] and tree_file.read_bytes() == before
 
 
 def test_dry_run_estimates_without_sending(tree_file: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:

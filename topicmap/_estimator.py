@@ -184,16 +184,20 @@ class TopicMap(BaseEstimator):
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
         prices: str | os.PathLike[str] | None = None,
+        check_fidelity: bool | None = None,
     ) -> TopicMap:
         """Label every topic with an LLM, as ``topicmap label`` does (any OpenAI-compatible server).
 
         Settings not given here come from OPENAI_API_KEY, OPENAI_BASE_URL, TOPICMAP_MODEL and the
         TOML file ``config`` (or TOPICMAP_CONFIG), then the CLI's defaults. Answers are cached (``cache_dir``,
         default ``~/.cache/topicmap/llm``), so labelling again makes no requests for unchanged topics.
+        A name that reads closer to a sibling topic's documents than to its own is sent back
+        (``check_fidelity``: None checks when the map's embedder runs locally, True always, False never).
         The run's counts are in ``label_report_``.
         """
         from hierarchy.cli_label import plan_run, record_run
         from hierarchy.label import label_tree
+        from hierarchy.label_fidelity import fidelity_check_for
         from hierarchy.llm_settings import environment, resolve_settings
         from hierarchy.pricing import load_prices
 
@@ -210,8 +214,10 @@ class TopicMap(BaseEstimator):
                 "no LLM is configured: pass base_url= (an OpenAI-compatible server such as Ollama, vLLM or llama.cpp) "
                 "or api_key= (OpenAI), or set OPENAI_BASE_URL or OPENAI_API_KEY; the topics keep their keyword labels"
             )
-        options, cache = plan_run(settings, use_cache, dry_run=False)
+        fidelity, fidelity_note = fidelity_check_for(tree, check_fidelity)
+        options, cache = plan_run(settings, use_cache, dry_run=False, fidelity=fidelity)
         report = label_tree(tree, settings.config, options, cache)
+        report.fidelity = fidelity_note
         self.label_report_ = report
         if report.aborted:
             raise TopicmapError(
