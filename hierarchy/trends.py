@@ -17,7 +17,7 @@ the slope ``b`` is then the change in log-odds of the share from the first perio
 at the end divided by its share at the start" (shown as ×2.3). The 95% interval is Wald's, widened
 by the quasi-binomial dispersion (Pearson chi-square / degrees of freedom, when above 1), because
 documents arrive in bursts (a news event, a conference) and counts vary more than a binomial's.
-A weak normal prior on the slope (sd 5, i.e. a 150-fold change is two sd) keeps the estimate finite
+A weak normal prior on the slope (sd 5: a 150-fold change is one sd) keeps the estimate finite
 for a topic absent in early periods. Nodes with fewer than 3 periods holding documents, no dated
 document, or every dated document (the root) have no growth (NaN).
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from hierarchy.safe_text import clip, printable
 from hierarchy.spreadsheet import csv_text
 from hierarchy.summary import LABEL_PRINT_CHARS
 from hierarchy.tree import TopicTree
-from hierarchy.trends import Trends, format_ratio, growth_text
+from hierarchy.trends import MIN_FILLED_PERIODS, Trends, format_ratio, growth_text
 
 CSV_HEADER = ("node", "label", "period", "count", "share")
 SHARE_DECIMALS = 6
@@ -35,10 +37,14 @@ def trends_csv(tree: TopicTree, trends: Trends, max_depth: int) -> str:
 def trends_summary(tree: TopicTree, trends: Trends, max_depth: int, top: int = 5) -> str:
     """The fastest rising and falling topics down to ``max_depth``, with their growth and interval."""
     first, last = trends.labels[0], trends.labels[-1]
+    periods = f"{len(trends.labels)} {trends.period}" + ("s" if len(trends.labels) != 1 else "")
     lines = [
-        f"{trends.dated:,} dated documents ({trends.undated:,} undated) in {len(trends.labels)} {trends.period}s, {first} to {last}",
+        f"{trends.dated:,} dated documents ({trends.undated:,} undated) in {periods}, {first} to {last}",
         f"growth = the topic's share of dated documents in {last} against {first}, fitted over every {trends.period} (95% interval)",
     ]
+    if not np.isfinite(trends.growth.slope).any():
+        lines.append(f"no growth figures: fewer than {MIN_FILLED_PERIODS} {trends.period}s hold dated documents (a finer --period may help)")
+        return "\n".join(lines)
     rising, falling = trends.movers(max_depth, top)
     shares = trends.shares()
     for title, rows in (("fastest rising", rising), ("fastest falling", falling)):

@@ -365,3 +365,20 @@ def test_period_options_are_checked_before_any_work(tmp_path: Path) -> None:
     assert built.returncode == 0 and load_tree(tmp_path / "y.json").manifest["time"]["period"] == "year"
     info = invoke_cli("info", "y.json", "--depth", "0", cwd=tmp_path)
     assert "times: column 'date' (year), 720 dated, 0 undated" in info.stdout
+
+
+def test_a_tree_dated_in_too_few_periods_says_there_is_no_growth_figure() -> None:
+    from hierarchy.trends_report import trends_summary
+    from tests.viz_fixtures import small_tree
+    from viz.index import TreeIndex
+    from viz.layout import build_layout
+
+    tree = small_tree()
+    for doc in tree.documents:
+        doc.time = utc(2023, 11, 14)
+    trends = tree_trends(tree)
+    assert trends is not None and trends.labels == ["2023-11-14"] and np.isnan(trends.growth.slope).all()
+    text = trends_summary(tree, trends, 2)
+    assert "in 1 day, 2023-11-14 to 2023-11-14" in text and "no growth figures: fewer than 3 days" in text
+    layout = str(build_layout(TreeIndex(tree)))
+    assert "trend-panel" in layout and "chart-color-choice" not in layout  # lines yes, colour by growth no

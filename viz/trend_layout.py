@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from dash import dcc, html
 
 from hierarchy.trends import Trends, format_ratio
@@ -29,8 +30,9 @@ class TrendIds:
 
 
 def color_control(index: TreeIndex) -> list[Any]:
-    """The chart's colour switch (topic colours or growth), for a dated tree; nothing otherwise."""
-    if index_trends(index) is None:
+    """The chart's colour switch (topic colours or growth), for a dated tree with growth figures; nothing otherwise."""
+    trends = index_trends(index)
+    if trends is None or not np.isfinite(trends.growth.slope).any():  # all dates in one or two periods
         return []
     return [
         html.Label("colour by", htmlFor=TrendIds.COLOR_CHOICE, className="tm-muted"),
