@@ -138,11 +138,14 @@ class Growth:
         return math.exp(self.slope[k]), math.exp(self.low[k]), math.exp(self.high[k])
 
 
-def share_growth(counts: np.ndarray, totals: np.ndarray, centres: np.ndarray, prior_sd: float = PRIOR_SD, z: float = Z95) -> Growth:
+def share_growth(
+    counts: np.ndarray, totals: np.ndarray, centres: np.ndarray, prior_sd: float = PRIOR_SD, z: float = Z95, overdispersion: bool = True
+) -> Growth:
     """Binomial regression of ``counts`` (nodes x periods) out of ``totals`` on time, per node (module docstring).
 
     ``centres`` are the periods' mid-points on any linear time scale; they are rescaled to -1/2..+1/2.
-    Newton's method on all nodes at once (a 2x2 system each).
+    Newton's method on all nodes at once (a 2x2 system each). ``overdispersion`` False keeps the plain
+    binomial interval (for the benchmark that shows why it is widened).
     """
     k = np.asarray(counts, dtype=np.float64)
     n = np.asarray(totals, dtype=np.float64)[None, :]
@@ -155,11 +158,13 @@ def share_growth(counts: np.ndarray, totals: np.ndarray, centres: np.ndarray, pr
     lo, hi = c[filled].min(), c[filled].max()
     x = ((c - lo) / (hi - lo) - 0.5)[None, :]
     x = np.where(filled[None, :], x, 0.0)
+    dated_all = k.sum(axis=1)
+    fit = (dated_all > 0) & (dated_all < n.sum())  # none, or every document (the root): no share to follow
+    k, dated = k[fit], dated_all[fit]
     precision = 1.0 / prior_sd**2
-    dated = k.sum(axis=1)
-    share = np.clip(dated / n.sum(), 1e-6, 1 - 1e-6)
+    share = dated / n.sum()
     a = np.log(share / (1 - share))
-    b = np.zeros(n_nodes)
+    b = np.zeros(k.shape[0])
     for _ in range(NEWTON_STEPS):
         p = _sigmoid(a[:, None] + b[:, None] * x)
         w = n * p * (1 - p)
@@ -170,7 +175,7 @@ def share_growth(counts: np.ndarray, totals: np.ndarray, centres: np.ndarray, pr
         step_a = np.clip((h_bb * g_a - h_ab * g_b) / det, -5, 5)
         step_b = np.clip((h_aa * g_b - h_ab * g_a) / det, -5, 5)
         a, b = a + step_a, b + step_b
-        if max(np.abs(step_a).max(), np.abs(step_b).max()) < 1e-9:
+        if k.shape[0] == 0 or max(np.abs(step_a).max(), np.abs(step_b).max()) < 1e-9:
             break
     p = _sigmoid(a[:, None] + b[:, None] * x)
     w = n * p * (1 - p)
@@ -178,11 +183,11 @@ def share_growth(counts: np.ndarray, totals: np.ndarray, centres: np.ndarray, pr
     var_b = h_aa / np.maximum(h_aa * h_bb - h_ab**2, 1e-12)
     expected = np.maximum(n * p * (1 - p), 1e-12)
     pearson = np.where(filled[None, :], (k - n * p) ** 2 / expected, 0.0).sum(axis=1)
-    dispersion = np.maximum(1.0, pearson / max(int(filled.sum()) - 2, 1))
+    dispersion = np.maximum(1.0, pearson / max(int(filled.sum()) - 2, 1)) if overdispersion else np.ones(k.shape[0])
     se = np.sqrt(var_b * dispersion)
-    undefined = (dated == 0) | (dated >= n.sum())
-    slope = np.where(undefined, np.nan, b)
-    return Growth(slope, slope - z * se, slope + z * se, np.where(undefined, np.nan, dispersion))
+    slope, low, high, spread = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    slope[fit], low[fit], high[fit], spread[fit] = b, b - z * se, b + z * se, dispersion
+    return Growth(slope, low, high, spread)
 
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
