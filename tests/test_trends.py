@@ -155,6 +155,20 @@ def test_growth_recovers_a_known_trend_with_an_honest_interval() -> None:
     assert covered >= 0.85 * 80  # the 95% intervals cover the truth about as often as they should
 
 
+def test_growth_is_shown_as_the_ratio_of_fitted_shares_last_to_first() -> None:
+    periods = 12
+    totals = np.full(periods, 100_000)
+    t = np.linspace(-0.5, 0.5, periods)
+    level, slope = np.log(0.3 / 0.7), 2.0  # share 20.1% at the start, 41.6% at the end
+    share = 1 / (1 + np.exp(-(level + slope * t)))
+    growth = share_growth(np.vstack([totals, np.round(totals * share)]), totals, t)
+    mid, low, high = growth.ratio(1)
+    assert mid == pytest.approx(share[-1] / share[0], rel=0.01) and low < mid < high
+    assert growth.slope[1] == pytest.approx(slope, rel=0.01)
+    ratios = growth.share_ratios()
+    assert np.isnan(ratios[0][0]) and ratios[0][1] == pytest.approx(mid)
+
+
 def test_growth_is_finite_for_a_new_topic_and_missing_with_too_few_periods() -> None:
     totals = np.array([50, 50, 50, 50])
     new = np.array([0, 0, 10, 30])

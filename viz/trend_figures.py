@@ -7,7 +7,6 @@ Growth is drawn on a log scale (log2 of the share multiplier, so x2 and x1/2 are
 
 from __future__ import annotations
 
-import math
 import weakref
 from typing import Any
 
@@ -93,7 +92,7 @@ def trend_spec(index: TreeIndex, trends: Trends, node_id: str) -> dict[str, Any]
 
 def growth_values(trends: Trends) -> np.ndarray:
     """Colour values per node: log2 of the share multiplier, clipped; 0 (steady's colour) where there is none."""
-    log2 = trends.growth.slope / math.log(2)
+    log2 = np.log2(trends.growth.share_ratios()[0])
     return np.clip(np.nan_to_num(log2, nan=0.0), -GROWTH_CLIP_LOG2, GROWTH_CLIP_LOG2)
 
 
