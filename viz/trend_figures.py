@@ -2,7 +2,8 @@
 hierarchy chart coloured by growth. The numbers come from :mod:`hierarchy.trends`.
 
 Growth is drawn on a log scale (log2 of the share multiplier, so x2 and x1/2 are equally far from
-"no change"), clipped at x8 either way, on a diverging scale: blue falling, white steady, red rising.
+"no change"), clipped at x8 either way, on a diverging scale: blue falling, white steady or unclear,
+red rising; the value drawn is the end of the 95% interval nearest "no change" (:func:`growth_values`).
 """
 
 from __future__ import annotations
@@ -91,9 +92,18 @@ def trend_spec(index: TreeIndex, trends: Trends, node_id: str) -> dict[str, Any]
 
 
 def growth_values(trends: Trends) -> np.ndarray:
-    """Colour values per node: log2 of the share multiplier, clipped; 0 (steady's colour) where there is none."""
-    log2 = np.log2(trends.growth.share_ratios()[0])
-    return np.clip(np.nan_to_num(log2, nan=0.0), -GROWTH_CLIP_LOG2, GROWTH_CLIP_LOG2)
+    """Colour values per node: log2 of the share multiplier the data are sure of, clipped; 0 (steady's colour)
+    where the interval holds ×1 or there is no figure.
+
+    Why the interval's end nearest ×1 and not the estimate: a small topic's estimate swings widely by
+    chance (a leaf of 40 documents can read ×8 or ×1/8 with nothing going on), and painting it
+    would make noise the loudest thing on the chart; this is also how the rising and falling lists
+    rank. The hover gives the estimate and its interval.
+    """
+    _, low, high = trends.growth.share_ratios()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sure = np.where(low > 1, np.log2(low), np.where(high < 1, np.log2(high), 0.0))
+    return np.clip(np.nan_to_num(sure, nan=0.0), -GROWTH_CLIP_LOG2, GROWTH_CLIP_LOG2)
 
 
 def growth_colorbar(trends: Trends) -> dict[str, Any]:
@@ -101,7 +111,11 @@ def growth_colorbar(trends: Trends) -> dict[str, Any]:
     ticks = list(range(-int(GROWTH_CLIP_LOG2), int(GROWTH_CLIP_LOG2) + 1))
     labels = [format_ratio(2.0**t) if t >= 0 else f"×1/{2 ** -t}" for t in ticks]
     return {
-        "title": {"text": f"share of documents,<br>{plotly_text(trends.labels[-1])} vs<br>{plotly_text(trends.labels[0])}", "side": "top", "font": {"size": 11}},
+        "title": {
+            "text": f"share of documents,<br>{plotly_text(trends.labels[-1])} vs<br>{plotly_text(trends.labels[0])}<br>(at least, 95%;<br>white: no clear change)",
+            "side": "top",
+            "font": {"size": 11},
+        },
         "tickvals": ticks,
         "ticktext": labels,
         "len": 0.75,
