@@ -396,3 +396,29 @@ def test_a_tree_dated_in_too_few_periods_says_there_is_no_growth_figure() -> Non
     assert "in 1 day, 2023-11-14 to 2023-11-14" in text and "no growth figures: fewer than 3 days" in text
     layout = str(build_layout(TreeIndex(tree)))
     assert "trend-panel" in layout and "chart-color-choice" not in layout  # lines yes, colour by growth no
+
+
+def test_native_timestamps_from_parquet_and_pandas_are_read_as_dates(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "text": ["alpha text", "beta text", "gamma text"],
+        "stamp": pa.array([dt.datetime(2024, 1, 2, 3, 4), dt.datetime(2024, 2, 1), dt.datetime(2024, 3, 1)], pa.timestamp("s")),
+        "day": pa.array([dt.date(2020, 5, 1), dt.date(2020, 6, 1), dt.date(2020, 7, 1)], pa.date32()),
+    })
+    pq.write_table(table, tmp_path / "docs.parquet")
+    stamps = read_documents(tmp_path / "docs.parquet", time_column="stamp").time
+    days = read_documents(tmp_path / "docs.parquet", time_column="day").time
+    assert stamps is not None and stamps.format == "iso" and stamps.times[0] == utc(2024, 1, 2, 3, 4)
+    assert days is not None and days.times.tolist() == [utc(2020, 5, 1), utc(2020, 6, 1), utc(2020, 7, 1)]
+    from topicmap._documents import corpus_from_documents
+
+    frame = pd.DataFrame({"text": ["a one", "b two", "c three"], "when": pd.to_datetime(["2021-01-01", None, "2021-03-01"], utc=True)})
+    with pytest.raises(InputError, match=r"documents \(DataFrame\): row 1: field 'when' None is empty"):
+        corpus_from_documents(frame, time_column="when")
+    kept = corpus_from_documents(frame, time_column="when", skip_bad_dates=True).time
+    assert kept is not None and kept.times[0] == utc(2021, 1, 1) and np.isnan(kept.times[1])
