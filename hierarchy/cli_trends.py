@@ -69,8 +69,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         tree_file: Annotated[Path, typer.Argument(help="a tree file built with --time-column")],
         depth: Annotated[int, typer.Option(min=0, help="deepest level listed (1: top-level topics)")] = 2,
-        period: PeriodOpt = "auto",
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="CSV to write ('-' for standard output) [default: print the summary]")] = None,
+        period: Annotated[str, typer.Option(help=f"period to count in: {', '.join(PERIOD_CHOICES)}; auto takes the one given to build --period, else the finest that cuts the span into at most 60 periods of about 10 or more documents each")] = "auto",
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="CSV to write ('-' for standard output); without it, the summary is printed")] = None,
         top: Annotated[int, typer.Option(min=1, help="topics listed as rising and as falling in the summary")] = 5,
         wait: WaitOpt = 0,
     ) -> None:
