@@ -40,10 +40,11 @@ def _register_commands() -> None:
     """Add every command to ``app`` once, however often ``main`` runs in one process (tests run it many times)."""
     if app.registered_commands:
         return
-    from hierarchy import cli_core, cli_evaluate, cli_label, cli_serve, cli_trends
+    from hierarchy import cli_core, cli_evaluate, cli_extract, cli_label, cli_serve, cli_trends
 
     cli_core.register(app)
     cli_label.register(app)
+    cli_extract.register(app)
     cli_serve.register(app)
     cli_evaluate.register(app)
     cli_trends.register(app)

@@ -439,7 +439,7 @@ def test_serve_runs_the_dashboard_on_loopback(bbc_map: TopicMap, tmp_path: Path)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = b""
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 120  # a loaded 2-core machine needs a while to import Dash
         while time.monotonic() < deadline and not body:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=2) as response:
