@@ -19,6 +19,7 @@ import typer
 from hierarchy.build_choices import LAYOUTS
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.cli_options import seed_option
+from hierarchy.cli_trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, check_period, undated_note
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.summary import OUTLINE_LINES, full_report
 
@@ -156,7 +157,8 @@ def register(app: typer.Typer) -> None:
             "bench/results/quality.md has the measured numbers.\n\n"
             "Example: topicmap build docs.jsonl --docs-per-leaf 100 -o coarser.tree.json\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
-            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json\n\n"
+            "Example: topicmap build papers.csv --time-column published -o papers.tree.json   # then: topicmap trends papers.tree.json"
         )
     )
     def build(
@@ -185,6 +187,9 @@ def register(app: typer.Typer) -> None:
         no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding cache")] = False,
         skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
         no_text: Annotated[bool, typer.Option("--no-text", help="do not store document texts in the tree file (smaller; the dashboard then shows titles only)")] = False,
+        time_column: TimeColumnOpt = None,
+        skip_bad_dates: SkipBadDatesOpt = False,
+        period: PeriodOpt = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
@@ -198,9 +203,17 @@ def register(app: typer.Typer) -> None:
         if layout not in LAYOUTS:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
         fixed_levels = parse_levels(levels)
-        corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
+        check_period(period)
+        if period != "auto" and time_column is None:
+            raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
+        corpus = read_documents(
+            input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
+        )
         if corpus.skipped_rows and not quiet:
             typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        if corpus.time is not None and corpus.time.bad:
+            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
         check_texts_differ(corpus.embedding_texts(), corpus.source)
         # scikit-learn and SciPy take a second to import: only for input that passed the checks
         from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
@@ -219,6 +232,7 @@ def register(app: typer.Typer) -> None:
             layout=layout,
             seed=seed,
             store_text=not no_text,
+            period=period,
         )
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
@@ -228,7 +242,7 @@ def register(app: typer.Typer) -> None:
             source=str(input),
             sha256=corpus.sha256,
             embedder=embedder_info,
-            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows},
+            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
         )
         tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet)
         save_tree(tree, output)

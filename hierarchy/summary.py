@@ -137,6 +137,12 @@ def manifest_report(tree: TopicTree) -> list[str]:
             f"upper levels: grouped by their {names} and summaries (topicmap regroup; {grouping.get('linkage')} linkage, "
             f"levels {grouping.get('levels')}, embedded with {grouping.get('embedder')}); the leaves are the clustering's"
         )
+    time = manifest.get("time")
+    if isinstance(time, dict):
+        out.append(
+            f"times: column {time.get('column')!r} ({time.get('format')}), {time.get('dated', 0):,} dated, "
+            f"{time.get('undated', 0):,} undated; see them with: topicmap trends"
+        )
     timings = manifest.get("timings_s", {})
     if timings:
         out.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))

@@ -41,6 +41,7 @@ class Ids:
     MAP_READY = "map-ready"  # store: True once the full map figure has been sent
     MAP_TIMER = "map-timer"  # fallback trigger for loading the map
     MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
+    CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by viz.trend_callbacks on a dated tree)
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
@@ -59,6 +60,8 @@ def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-li
 
 def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
     """The whole page for one tree; figures for the first view are embedded so it renders at once."""
+    from viz.trend_layout import color_control, trend_panel  # imports this module: here, not at the top
+
     depth = default_depth(index)
     max_control = max(1, min(index.max_depth, MAX_DEPTH_CONTROL))
     stats = f"{index.n_docs:,} documents · {index.n_nodes:,} topics · {index.max_depth} levels"
@@ -113,6 +116,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
                         ),
                         className="tm-depth",
                     ),
+                    *color_control(index),  # dated trees only
                 ],
             ),
             dcc.Graph(
@@ -162,6 +166,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
         children=[
             html.Div(id=Ids.SEARCH_RESULTS),
             html.Div(id=Ids.MAP_SELECTION),
+            *trend_panel(index),  # dated trees only
         ],
     )
     return html.Div(
@@ -172,6 +177,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
             dcc.Store(id=Ids.MAP_PICK, data=None),
             dcc.Store(id=Ids.MAP_READY, data=False),
             dcc.Store(id=Ids.MAP_VIEW, data=ROOT_ID),
+            dcc.Store(id=Ids.CHART_COLOR, data="topic"),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),
             html.Div(className="tm-lower", children=[map_panel, side_panel]),
