@@ -390,17 +390,53 @@ def document_map_figure(
 
 
 # -- standalone export -----------------------------------------------------------------------------
+EXPORT_MAP_PX = (1100, 720)  # the exported map's fixed size, so its names are placed for what is drawn
+_EXPORT_ZOOM_JS = """
+(function () {
+  var gd = document.getElementById("tm-export-map");
+  var sets = JSON.parse(document.getElementById("tm-label-sets").textContent);
+  var base = null, shown = 0;
+  gd.on("plotly_relayout", function () {
+    var xr = gd._fullLayout.xaxis.range, yr = gd._fullLayout.yaxis.range;
+    var span = Math.max(xr[1] - xr[0], yr[1] - yr[0]);
+    if (base === null) { base = sets.span; }
+    var level = Math.min(sets.levels.length - 1, Math.max(0, Math.floor(Math.log2(base / span) + 1e-9)));
+    if (level !== shown) { shown = level; Plotly.relayout(gd, {annotations: sets.levels[level]}); }
+  });
+})();
+"""
+
+
 def standalone_html(tree: TopicTree | TreeIndex, depth: int | None = None, title: str = "topicmap") -> str:
-    """A self-contained HTML page with the sunburst (plotly.js inline): opens with no server or CDN.
+    """A self-contained HTML page with the sunburst and the labelled document map (plotly.js inline
+    once): opens with no server or CDN.
 
     The whole tree is embedded; plotly drills down on click in the browser, showing ``depth``
-    rings at a time (default: the app's first-view depth).
+    rings at a time (default: the app's first-view depth). The map shows the top level's names;
+    zooming in (each doubling) swaps in the next level's, placed in advance for that zoom.
     """
-    figure = whole_tree_figure(tree, kind="sunburst", rings=depth, title=title)
-    return pio.to_html(
-        figure,
-        include_plotlyjs=True,
-        full_html=True,
-        config={"displaylogo": False, "responsive": True},
-        default_height="95vh",
+    import html
+    import json
+
+    from viz.map_labels import zoom_label_sets
+
+    index = as_index(tree)
+    sunburst = whole_tree_figure(index, kind="sunburst", rings=depth, title=title)
+    map_dict = map_spec(index, ROOT_ID, (EXPORT_MAP_PX[0] - 16, EXPORT_MAP_PX[1] - 16))
+    map_dict["data"] = map_dict["data"][:-2]  # no selection or search overlays without a server
+    map_dict["layout"].update(width=EXPORT_MAP_PX[0], height=EXPORT_MAP_PX[1], dragmode="zoom")
+    frame = full_frame(index, 0, (EXPORT_MAP_PX[0] - 16, EXPORT_MAP_PX[1] - 16))
+    sets = [annotations(labels) for labels in zoom_label_sets(index, frame)]
+    if sets:
+        map_dict["layout"]["annotations"] = sets[0]
+    config = {"displaylogo": False, "responsive": True}
+    chart_html = pio.to_html(sunburst, include_plotlyjs=True, full_html=False, config=config, default_height="90vh")
+    map_html = pio.to_html(go.Figure(map_dict), include_plotlyjs=False, full_html=False, config={"displaylogo": False, "scrollZoom": True}, div_id="tm-export-map")
+    label_sets = json.dumps({"span": max(frame.x1 - frame.x0, frame.y1 - frame.y0), "levels": sets}).replace("</", "<\\/")
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n</head>\n<body style=\"font-family: sans-serif; margin: 8px\">\n"
+        f"{chart_html}\n<h3>Document map</h3>\n<div class=\"tm-export-map\">{map_html}</div>\n"
+        f"<script type=\"application/json\" id=\"tm-label-sets\">{label_sets}</script>\n"
+        f"<script>{_EXPORT_ZOOM_JS}</script>\n</body>\n</html>\n"
     )

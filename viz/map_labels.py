@@ -174,7 +174,21 @@ def map_labels(index: TreeIndex, view_pos: int = 0, frame: Frame | None = None) 
     frame = frame or full_frame(index, view_pos)
     if int(index.pre_end[view_pos] - index.pre_rank[view_pos]) <= 1:  # a leaf: nothing below to name
         return []
-    level = label_level(index, view_pos, frame)
+    return place_labels(_level_specs(index, view_pos, label_level(index, view_pos, frame), frame), frame.px_per_unit(), frame)
+
+
+def zoom_label_sets(index: TreeIndex, frame: Frame, levels: int = 3) -> list[list[LabelSpec]]:
+    """For a page with no server (the HTML export): the names of depth 1, 2, ... placed for the whole map
+    at zoom 1, 2, 4, ... (each set stays free of overlaps at any closer zoom), for the page to swap in."""
+    deepest = min(index.max_depth, levels)
+    return [
+        place_labels(_level_specs(index, 0, depth, frame, everywhere=True), frame.px_per_unit() * 2 ** (depth - 1))
+        for depth in range(1, deepest + 1)
+    ] if index.n_nodes > 1 else []
+
+
+def _level_specs(index: TreeIndex, view_pos: int, level: int, frame: Frame, everywhere: bool = False) -> list[LabelSpec]:
+    """Unplaced labels of the nodes at ``level`` below ``view_pos`` whose centre ``frame`` shows."""
     subtree = index.preorder[index.pre_rank[view_pos] : index.pre_end[view_pos]]
     depth = index.depth[subtree]
     is_leaf = (index.pre_end[subtree] - index.pre_rank[subtree]) == 1
@@ -185,7 +199,7 @@ def map_labels(index: TreeIndex, view_pos: int = 0, frame: Frame | None = None) 
     specs = []
     for p in chosen:
         x, y = topic_centre(index, p)
-        if not frame.contains(x, y):
+        if not everywhere and not frame.contains(x, y):
             continue
         lines = wrap_label(index.labels[p])
         specs.append(LabelSpec(
@@ -193,7 +207,7 @@ def map_labels(index: TreeIndex, view_pos: int = 0, frame: Frame | None = None) 
             font_px=font_px(int(index.size[p]) / total), color=darken(index.colors[p], 0.45),
             lines=len(lines), chars=max(len(line) for line in lines),
         ))
-    return place_labels(specs, frame.px_per_unit(), frame)
+    return specs
 
 
 def darken(hex_color: str, amount: float) -> str:
