@@ -6,8 +6,8 @@ the document nearest the mean position of its documents (a topic split in two is
 one of them, never in the empty space between). How big: font size grows with the square root of the
 topic's share of the labelled documents. Overlaps: labels are placed largest first; a label whose
 box (estimated from its characters and font size) would overlap one already placed is tried just
-above, below, left and right of its centre, and left out if none is free (hover and the sunburst
-still name it; zooming in gives it room).
+next to the boxes it collides with (above, below, left, right; never far from its centre), and left
+out if none is free (hover and the sunburst still name it; zooming in gives it room).
 """
 
 from __future__ import annotations
@@ -99,9 +99,10 @@ def place_labels(specs: Sequence[LabelSpec], px_per_unit: float, frame: Frame | 
     """The labels that fit without overlapping, largest font first, each possibly nudged off its anchor.
 
     Boxes are compared in pixels at ``px_per_unit``; at any closer zoom they are further apart, so a
-    placement stays free of overlaps when the user zooms in. A label is tried at its anchor, then one
-    box height above and below, then one box width to the left and right; the first free spot wins.
-    With a ``frame``, a label must also lie fully inside it.
+    placement stays free of overlaps when the user zooms in. A label is tried at its anchor; if that
+    collides, just above, below, left or right of each box it collides with (nearest spot first, at
+    most about one box away from the anchor, so the name stays on its topic). With a ``frame``, a label
+    must also lie fully inside it.
     """
     placed: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 in px (y up)
     out: list[LabelSpec] = []
@@ -109,16 +110,46 @@ def place_labels(specs: Sequence[LabelSpec], px_per_unit: float, frame: Frame | 
         if len(out) >= MAX_LABELS:
             break
         w, h = box_px(spec)
-        cx, cy = spec.x * px_per_unit, spec.y * px_per_unit
-        for dx, dy in ((0.0, 0.0), (0.0, h), (0.0, -h), (-w, 0.0), (w, 0.0), (-w, h), (w, h), (-w, -h), (w, -h)):
-            box = (cx + dx - w / 2, cy + dy - h / 2, cx + dx + w / 2, cy + dy + h / 2)
-            if frame is not None and not _inside(box, frame, px_per_unit):
-                continue
-            if not any(_overlap(box, other) for other in placed):
-                placed.append(box)
-                out.append(LabelSpec(spec.node, spec.text, (cx + dx) / px_per_unit, (cy + dy) / px_per_unit, spec.font_px, spec.color, spec.lines, spec.chars))
-                break
+        ax, ay = spec.x * px_per_unit, spec.y * px_per_unit
+        spot = _free_spot(ax, ay, w, h, placed, frame, px_per_unit)
+        if spot is not None:
+            cx, cy = spot
+            placed.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+            out.append(LabelSpec(spec.node, spec.text, cx / px_per_unit, cy / px_per_unit, spec.font_px, spec.color, spec.lines, spec.chars))
     return out
+
+
+def _free_spot(
+    ax: float, ay: float, w: float, h: float, placed: list[tuple[float, float, float, float]], frame: Frame | None, scale: float
+) -> tuple[float, float] | None:
+    """Centre (px) of the nearest free spot for a w x h box anchored at (ax, ay), or None."""
+    def box_at(cx: float, cy: float) -> tuple[float, float, float, float]:
+        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    def free(cx: float, cy: float) -> bool:
+        box = box_at(cx, cy)
+        return (frame is None or _inside(box, frame, scale)) and not any(_overlap(box, other) for other in placed)
+
+    if free(ax, ay):
+        return ax, ay
+    candidates = []
+    if frame is not None:  # sticking out of the map: moved in, as little as needed
+        cx, cy = (frame.x0 + frame.x1) / 2 * scale, (frame.y0 + frame.y1) / 2 * scale
+        half_w, half_h = max(frame.width_px / 2 - w / 2, 0.0), max(frame.height_px / 2 - h / 2, 0.0)
+        candidates.append((min(max(ax, cx - half_w), cx + half_w), min(max(ay, cy - half_h), cy + half_h)))
+    for other in placed:
+        if not _overlap(box_at(ax, ay), other):
+            continue
+        candidates += [
+            (ax, other[3] + GAP_PX + h / 2 + 0.01), (ax, other[1] - GAP_PX - h / 2 - 0.01),  # above, below
+            (other[0] - GAP_PX - w / 2 - 0.01, ay), (other[2] + GAP_PX + w / 2 + 0.01, ay),  # left, right
+        ]
+    reach = max(w, 2 * h)  # further than this from its anchor, a name no longer marks its topic
+    candidates = [(x, y) for x, y in candidates if abs(x - ax) <= reach and abs(y - ay) <= reach]
+    for x, y in sorted(candidates, key=lambda c: (c[0] - ax) ** 2 + (c[1] - ay) ** 2):
+        if free(x, y):
+            return x, y
+    return None
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
