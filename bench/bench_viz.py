@@ -88,6 +88,7 @@ class CallbackClient:
         deps = self.client.get("/_dash-dependencies").get_json()
         # outputs declared with allow_duplicate carry a hash suffix: take the real names from the app
         self.map_load_output = next(d["output"] for d in deps if "map-ready.data" in d["output"])
+        self.relabel_output = next(d["output"] for d in deps if d["inputs"] == [{"id": "map-frame", "property": "data"}])
 
     def post(self, outputs: list[tuple[str, str]], inputs: list[Any], state: list[Any], changed: list[str]) -> tuple[float, int]:
         if len(outputs) == 1:
@@ -106,13 +107,29 @@ class CallbackClient:
         return elapsed, len(response.data)
 
     # one method per callback, with the browser's request shape
-    def navigate(self, click: Any, nav: dict[str, str]) -> tuple[float, int]:
+    def navigate(self, click: Any, nav: dict[str, str], label: Any = None) -> tuple[float, int]:
+        """A sunburst click, or (``label``) a click on a topic name on the map."""
         return self.post(
             [("nav", "data")],
-            [{"id": "chart", "property": "clickData", "value": click}, {"id": "doc-map", "property": "clickData", "value": None}, []],
+            [{"id": "chart", "property": "clickData", "value": None if label else click}, {"id": "doc-map", "property": "clickData", "value": None}, [],
+             {"id": "map-label", "property": "data", "value": label}],
             [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": nav["view"]}],
-            ["chart.clickData"],
+            ["map-label.data" if label else "chart.clickData"],
         )
+
+    def relabel(self, frame: dict[str, Any], shown: str) -> tuple[float, int]:
+        """The map's names placed again for a zoom the page reported."""
+        body = json.dumps({
+            "output": self.relabel_output, "outputs": {"id": "doc-map", "property": "figure"},
+            "inputs": [{"id": "map-frame", "property": "data", "value": frame}], "changedPropIds": ["map-frame.data"],
+            "state": [{"id": "map-view", "property": "data", "value": shown}, {"id": "map-ready", "property": "data", "value": True}],
+        })
+        start = time.perf_counter()
+        response = self.client.post("/_dash-update-component", data=body, content_type="application/json")
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"relabel failed: HTTP {response.status_code} {response.data[:300]!r}")
+        return elapsed, len(response.data)
 
     def chart(self, nav: dict[str, str], depth: int, query: str, pick: Any, changed: str) -> tuple[float, int]:
         return self.post(
@@ -145,7 +162,8 @@ class CallbackClient:
         return self.post(
             [("doc-map", "figure"), ("map-view", "data")],
             [{"id": "nav", "property": "data", "value": nav}, {"id": "search", "property": "value", "value": query}],
-            [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": shown}],
+            [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": shown},
+             {"id": "map-frame", "property": "data", "value": None}],
             [changed],
         )
 
@@ -160,7 +178,8 @@ class CallbackClient:
             "changedPropIds": ["chart.relayoutData"],
             "state": [{"id": "map-ready", "property": "data", "value": False},
                       {"id": "nav", "property": "data", "value": nav},
-                      {"id": "search", "property": "value", "value": ""}],
+                      {"id": "search", "property": "value", "value": ""},
+                      {"id": "map-frame", "property": "data", "value": None}],
         })
         start = time.perf_counter()
         response = self.client.post("/_dash-update-component", data=body, content_type="application/json")
@@ -222,6 +241,10 @@ def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[st
         record("search", "search results", client.search_results(query))
         record("search", "chart figure", client.chart(root_nav, depth, query, None, "search.value"))
         record("search", "map highlight (patch)", client.map_highlight(root_nav, query, "search.value"))
+        label_target = index.ids[index.children_pos[index.pos[target]][0]]  # a name on the map drawn for ``target``
+        record("map names", "navigate (click on a topic name)", client.navigate(None, nav, {"node": label_target, "at": run}))
+        for zoom in (1, 4, 16):  # the whole map, then zoomed in twice around a top-level topic: deeper names
+            record("map names", f"names placed again (zoom x{zoom})", client.relabel(zoom_frame(index, index.pos[target], zoom, run), ROOT_ID))
         selected = lasso_points(index, index.top_level[run % len(tops)])
         elapsed, size = client.map_selection(selected)
         record("selection", "map selection (lasso)", (elapsed, size))
@@ -233,6 +256,18 @@ def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[st
         times = [t for t, _ in values]
         out.append((interaction, name, statistics.median(times), max(times), int(statistics.median([s for _, s in values]))))
     return out
+
+
+def zoom_frame(index: TreeIndex, around: int, zoom: int, run: int) -> dict[str, Any]:
+    """What the page reports after zooming the whole map ``zoom`` times around a topic's documents
+    (plot size varied a little per run, so no two reports are identical)."""
+    from viz.map_labels import full_frame
+
+    whole = full_frame(index, 0)
+    rows = index.node_doc_rows(index.ids[around])
+    cx, cy = float(index.map_x[rows].mean()), float(index.map_y[rows].mean())
+    half_x, half_y = (whole.x1 - whole.x0) / (2 * zoom), (whole.y1 - whole.y0) / (2 * zoom)
+    return {"view": ROOT_ID, "x": [cx - half_x, cx + half_x], "y": [cy - half_y, cy + half_y], "w": 760 + run, "h": 430}
 
 
 def map_rows(index: TreeIndex, selected: dict[str, Any]) -> np.ndarray:

@@ -65,6 +65,12 @@ class Frame:
         until both axes have the same scale: the smaller of the two ratios."""
         return min(self.width_px / max(self.x1 - self.x0, 1e-9), self.height_px / max(self.y1 - self.y0, 1e-9))
 
+    def contains_all(self, points: np.ndarray) -> np.ndarray:
+        """:meth:`contains` for an (n, 2) array of points."""
+        scale = self.px_per_unit()
+        cx, cy = (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+        return (np.abs(points[:, 0] - cx) <= self.width_px / scale / 2) & (np.abs(points[:, 1] - cy) <= self.height_px / scale / 2)
+
     def contains(self, x: float, y: float) -> bool:
         """True if (x, y) is on screen (the shorter axis is widened to keep the aspect, as plotly does)."""
         scale = self.px_per_unit()
@@ -75,7 +81,7 @@ class Frame:
 
 def font_px(share: float) -> float:
     """Font size for a topic holding ``share`` (0-1) of the labelled documents."""
-    return float(np.clip(MIN_FONT_PX + (MAX_FONT_PX - MIN_FONT_PX) * math.sqrt(max(share, 0.0)) * 1.4, MIN_FONT_PX, MAX_FONT_PX))
+    return min(MIN_FONT_PX + (MAX_FONT_PX - MIN_FONT_PX) * math.sqrt(max(share, 0.0)) * 1.4, MAX_FONT_PX)
 
 
 def wrap_label(label: str, width: int = LINE_CHARS, limit: int = LABEL_CHARS) -> list[str]:
@@ -104,56 +110,64 @@ def place_labels(specs: Sequence[LabelSpec], px_per_unit: float, frame: Frame | 
     most about one box away from the anchor, so the name stays on its topic). With a ``frame``, a label
     must also lie fully inside it.
     """
-    placed: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 in px (y up)
+    placed = np.zeros((MAX_LABELS, 4))  # x0, y0, x1, y1 in px (y up) of the names placed so far
     out: list[LabelSpec] = []
     for spec in sorted(specs, key=lambda s: -s.font_px):
         if len(out) >= MAX_LABELS:
             break
         w, h = box_px(spec)
-        ax, ay = spec.x * px_per_unit, spec.y * px_per_unit
-        spot = _free_spot(ax, ay, w, h, placed, frame, px_per_unit)
+        spot = _free_spot(spec.x * px_per_unit, spec.y * px_per_unit, w, h, placed[: len(out)], frame, px_per_unit)
         if spot is not None:
             cx, cy = spot
-            placed.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+            placed[len(out)] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
             out.append(LabelSpec(spec.node, spec.text, cx / px_per_unit, cy / px_per_unit, spec.font_px, spec.color, spec.lines, spec.chars))
     return out
 
 
-def _free_spot(
-    ax: float, ay: float, w: float, h: float, placed: list[tuple[float, float, float, float]], frame: Frame | None, scale: float
-) -> tuple[float, float] | None:
+def _hits(box: tuple[float, float, float, float], placed: np.ndarray) -> np.ndarray:
+    """Which placed boxes ``box`` overlaps (or comes within GAP_PX of)."""
+    return (
+        (box[0] < placed[:, 2] + GAP_PX) & (placed[:, 0] < box[2] + GAP_PX)
+        & (box[1] < placed[:, 3] + GAP_PX) & (placed[:, 1] < box[3] + GAP_PX)
+    )
+
+
+def _free_spot(ax: float, ay: float, w: float, h: float, placed: np.ndarray, frame: Frame | None, scale: float) -> tuple[float, float] | None:
     """Centre (px) of the nearest free spot for a w x h box anchored at (ax, ay), or None."""
-    def box_at(cx: float, cy: float) -> tuple[float, float, float, float]:
-        return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-    def free(cx: float, cy: float) -> bool:
-        box = box_at(cx, cy)
-        return (frame is None or _inside(box, frame, scale)) and not any(_overlap(box, other) for other in placed)
-
-    if free(ax, ay):
+    anchor = (ax - w / 2, ay - h / 2, ax + w / 2, ay + h / 2)
+    hit = _hits(anchor, placed)
+    inside = frame is None or _inside(anchor, frame, scale)
+    if inside and not hit.any():
         return ax, ay
     candidates = []
-    if frame is not None:  # sticking out of the map: moved in, as little as needed
+    if frame is not None and not inside:  # sticking out of the map: moved in, as little as needed
         cx, cy = (frame.x0 + frame.x1) / 2 * scale, (frame.y0 + frame.y1) / 2 * scale
         half_w, half_h = max(frame.width_px / 2 - w / 2, 0.0), max(frame.height_px / 2 - h / 2, 0.0)
         candidates.append((min(max(ax, cx - half_w), cx + half_w), min(max(ay, cy - half_h), cy + half_h)))
-    for other in placed:
-        if not _overlap(box_at(ax, ay), other):
-            continue
+    for other in placed[hit]:
         candidates += [
             (ax, other[3] + GAP_PX + h / 2 + 0.01), (ax, other[1] - GAP_PX - h / 2 - 0.01),  # above, below
             (other[0] - GAP_PX - w / 2 - 0.01, ay), (other[2] + GAP_PX + w / 2 + 0.01, ay),  # left, right
         ]
+    if not candidates:
+        return None
+    spots = np.array(candidates)
     reach = max(w, 2 * h)  # further than this from its anchor, a name no longer marks its topic
-    candidates = [(x, y) for x, y in candidates if abs(x - ax) <= reach and abs(y - ay) <= reach]
-    for x, y in sorted(candidates, key=lambda c: (c[0] - ax) ** 2 + (c[1] - ay) ** 2):
-        if free(x, y):
-            return x, y
-    return None
-
-
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] < b[2] + GAP_PX and b[0] < a[2] + GAP_PX and a[1] < b[3] + GAP_PX and b[1] < a[3] + GAP_PX
+    spots = spots[(np.abs(spots[:, 0] - ax) <= reach) & (np.abs(spots[:, 1] - ay) <= reach)]
+    boxes = np.column_stack([spots[:, 0] - w / 2, spots[:, 1] - h / 2, spots[:, 0] + w / 2, spots[:, 1] + h / 2])
+    free = ~(
+        (boxes[:, None, 0] < placed[None, :, 2] + GAP_PX) & (placed[None, :, 0] < boxes[:, None, 2] + GAP_PX)
+        & (boxes[:, None, 1] < placed[None, :, 3] + GAP_PX) & (placed[None, :, 1] < boxes[:, None, 3] + GAP_PX)
+    ).any(axis=1)
+    if frame is not None:
+        cx, cy = (frame.x0 + frame.x1) / 2 * scale, (frame.y0 + frame.y1) / 2 * scale
+        free &= (boxes[:, 0] >= cx - frame.width_px / 2) & (boxes[:, 2] <= cx + frame.width_px / 2)
+        free &= (boxes[:, 1] >= cy - frame.height_px / 2) & (boxes[:, 3] <= cy + frame.height_px / 2)
+    if not free.any():
+        return None
+    distance = (spots[:, 0] - ax) ** 2 + (spots[:, 1] - ay) ** 2
+    best = int(np.argmin(np.where(free, distance, np.inf)))
+    return float(spots[best, 0]), float(spots[best, 1])
 
 
 def _inside(box: tuple[float, float, float, float], frame: Frame, scale: float) -> bool:
@@ -163,21 +177,49 @@ def _inside(box: tuple[float, float, float, float], frame: Frame, scale: float) 
 
 
 # -- which topics, where ------------------------------------------------------------------------------
-_CENTRES: weakref.WeakKeyDictionary[TreeIndex, dict[int, tuple[float, float]]] = weakref.WeakKeyDictionary()
+_CENTRES: weakref.WeakKeyDictionary[TreeIndex, np.ndarray] = weakref.WeakKeyDictionary()
+MAX_CANDIDATES = 4 * MAX_LABELS  # the largest topics on screen that placement considers
+
+
+def topic_centres(index: TreeIndex) -> np.ndarray:
+    """(n_nodes, 2) map positions: for each node, its document nearest the mean of its documents.
+
+    Computed for every node at once (memoised per index): a node's documents are one run of
+    ``doc_order``, so means come from cumulative sums and, level by level, the nearest document of
+    every node from one pass over the documents.
+    """
+    cached = _CENTRES.get(index)
+    if cached is not None:
+        return cached
+    out = np.zeros((index.n_nodes, 2), dtype=np.float64)
+    if index.n_docs:
+        x = index.map_x[index.doc_order].astype(np.float64)
+        y = index.map_y[index.doc_order].astype(np.float64)
+        cx, cy = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(y)])
+        lo, hi = index.doc_lo, index.doc_hi
+        count = np.maximum(hi - lo, 1)
+        mean_x, mean_y = (cx[hi] - cx[lo]) / count, (cy[hi] - cy[lo]) / count
+        for depth in range(index.max_depth + 1):
+            nodes = np.flatnonzero((index.depth == depth) & (hi > lo))
+            if nodes.size == 0:
+                continue
+            nodes = nodes[np.argsort(lo[nodes])]  # disjoint runs of doc_order, in order
+            slot = np.searchsorted(lo[nodes], np.arange(index.n_docs), side="right") - 1
+            docs = np.flatnonzero((slot >= 0) & (np.arange(index.n_docs) < hi[nodes[np.maximum(slot, 0)]]))
+            owner = slot[docs]
+            dist = (x[docs] - mean_x[nodes[owner]]) ** 2 + (y[docs] - mean_y[nodes[owner]]) ** 2
+            order = np.lexsort((dist, owner))  # by node, nearest first
+            first = np.unique(owner[order], return_index=True)[1]
+            best = docs[order[first]]
+            out[nodes[owner[order[first]]], 0], out[nodes[owner[order[first]]], 1] = x[best], y[best]
+    _CENTRES[index] = out
+    return out
 
 
 def topic_centre(index: TreeIndex, pos: int) -> tuple[float, float]:
-    """Map position (map units) of the document nearest the mean of a node's documents (memoised per index)."""
-    memo = _CENTRES.setdefault(index, {})
-    if pos not in memo:
-        rows = index.doc_order[index.doc_lo[pos] : index.doc_hi[pos]]
-        if len(rows) == 0:
-            memo[pos] = (0.0, 0.0)
-        else:
-            x, y = index.map_x[rows].astype(np.float64), index.map_y[rows].astype(np.float64)
-            nearest = int(np.argmin((x - x.mean()) ** 2 + (y - y.mean()) ** 2))
-            memo[pos] = (float(x[nearest]), float(y[nearest]))
-    return memo[pos]
+    """Map position (map units) of the document nearest the mean of node ``pos``'s documents."""
+    x, y = topic_centres(index)[pos]
+    return float(x), float(y)
 
 
 def full_frame(index: TreeIndex, view_pos: int = 0, size_px: tuple[float, float] = DEFAULT_PLOT_PX) -> Frame:
@@ -219,22 +261,24 @@ def zoom_label_sets(index: TreeIndex, frame: Frame, levels: int = 3) -> list[lis
 
 
 def _level_specs(index: TreeIndex, view_pos: int, level: int, frame: Frame, everywhere: bool = False) -> list[LabelSpec]:
-    """Unplaced labels of the nodes at ``level`` below ``view_pos`` whose centre ``frame`` shows."""
+    """Unplaced labels of the (at most :data:`MAX_CANDIDATES` largest) nodes at ``level`` below
+    ``view_pos`` whose centre ``frame`` shows (all of them with ``everywhere``)."""
     subtree = index.preorder[index.pre_rank[view_pos] : index.pre_end[view_pos]]
     depth = index.depth[subtree]
     is_leaf = (index.pre_end[subtree] - index.pre_rank[subtree]) == 1
     # nodes at that level, plus leaves above it (a shallow branch keeps its name when zooming deeper)
-    keep = (depth == level) | ((depth > index.depth[view_pos]) & (depth < level) & is_leaf)
-    chosen = subtree[keep].tolist()
-    total = float(sum(int(index.size[p]) for p in chosen)) or 1.0
+    chosen = subtree[(depth == level) | ((depth > index.depth[view_pos]) & (depth < level) & is_leaf)]
+    total = float(index.size[chosen].sum()) or 1.0  # shares of the whole level: panning never resizes a name
+    centres = topic_centres(index)[chosen]
+    if not everywhere:
+        chosen, centres = chosen[frame.contains_all(centres)], centres[frame.contains_all(centres)]
+    largest = np.argsort(-index.size[chosen], kind="stable")[:MAX_CANDIDATES]
     specs = []
-    for p in chosen:
-        x, y = topic_centre(index, p)
-        if not everywhere and not frame.contains(x, y):
-            continue
+    for k in largest.tolist():
+        p = int(chosen[k])
         lines = wrap_label(index.labels[p])
         specs.append(LabelSpec(
-            node=index.ids[p], text="<br>".join(plotly_text(line) for line in lines), x=x, y=y,
+            node=index.ids[p], text="<br>".join(plotly_text(line) for line in lines), x=float(centres[k, 0]), y=float(centres[k, 1]),
             font_px=font_px(int(index.size[p]) / total), color=darken(index.colors[p], 0.45),
             lines=len(lines), chars=max(len(line) for line in lines),
         ))
