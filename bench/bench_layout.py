@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="seeds for the trustworthiness runs (median reported)")
     parser.add_argument("--fit-rows", default="2000,5000,10000", help="UMAP fit sizes to compare (corpora larger than the smallest)")
     parser.add_argument("--wikivital", type=Path, default=None, help="folder with wikivital.minilm.npy [default: bench/data/wikivital]")
+    parser.add_argument("--only", choices=("quality", "scale"), default=None, help="run one part only")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -191,16 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"first UMAP fit in a fresh process: {jit}", file=sys.stderr)
 
     quality: dict[str, dict[str, Any]] = {}
-    for name, path in corpora(args.wikivital).items():
+    for name, path in corpora(args.wikivital).items() if args.only != "scale" else []:
         quality[name] = run_child(["quality", str(path), args.seeds, args.fit_rows])
         print(name, {m: round(_med(v), 3) for m, v in quality[name]["trust"].items()}, file=sys.stderr)
     scale = []
-    for n in [int(s) for s in args.sizes.split(",") if s]:
+    for n in [int(s) for s in args.sizes.split(",") if s] if args.only != "quality" else []:
         scale.append(run_child(["scale", str(n), str(max(args.runs, 1))]))
         print(n, {m: round(_med(v), 1) for m, v in scale[-1]["seconds"].items()}, file=sys.stderr)
 
     seeds = len(args.seeds.split(","))
-    lines += [
+    lines += [] if not quality else [
         f"## Trustworthiness against the embeddings (10 neighbours, cosine; median of {seeds} seeds)",
         "",
         f"Each seed builds the default map preset's tree; the layouts are computed from the same reduced vectors "

@@ -182,6 +182,14 @@ def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
     tree = load_tree(tmp_path / "out" / "bbc.tree.json")
     assert len(tree.documents) == 2225
     assert 3 <= len(tree.children("root")) <= 10
+    # it opens on the labelled semantic map: UMAP coordinates (cached), the top level's names drawn on them
+    assert tree.manifest["clustering"]["layout"] == "auto" and tree.manifest["clustering"]["layout_used"] == "umap"
+    assert len(list((tmp_path / ".cache-test" / "topicmap" / "layouts").glob("*.npy"))) == 1
+    from viz.figures import map_spec
+    from viz.index import TreeIndex
+
+    names = {a["name"] for a in map_spec(TreeIndex(tree))["layout"]["annotations"]}
+    assert names and names <= {node.id for node in tree.children("root")}
 
 
 @pytest.mark.slow
