@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-rows", default="2000,5000,10000", help="UMAP fit sizes to compare (corpora larger than the smallest)")
     parser.add_argument("--wikivital", type=Path, default=None, help="folder with wikivital.minilm.npy [default: bench/data/wikivital]")
     parser.add_argument("--only", choices=("quality", "scale"), default=None, help="run one part only")
+    parser.add_argument("--jit-runs", type=int, default=3, help="fresh processes timing the first UMAP fit (0: skip)")
+    parser.add_argument("--corpus", action="append", default=None, help="score only this corpus (repeatable; names as in the table)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -188,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Document map layouts", "", f"Command: `python bench/bench_layout.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
              f"(written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
     lines += machine_lines()
-    jit = [run_child(["jit"])["first_fit_s"] for _ in range(3)]
+    jit = [run_child(["jit"])["first_fit_s"] for _ in range(args.jit_runs)]
     print(f"first UMAP fit in a fresh process: {jit}", file=sys.stderr)
 
     quality: dict[str, dict[str, Any]] = {}
     for name, path in corpora(args.wikivital).items() if args.only != "scale" else []:
+        if args.corpus and name not in args.corpus:
+            continue
         quality[name] = run_child(["quality", str(path), args.seeds, args.fit_rows])
         print(name, {m: round(_med(v), 3) for m, v in quality[name]["trust"].items()}, file=sys.stderr)
     scale = []
@@ -225,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, q in sweep_rows:
             for rows, values in q["sweep"].items():
                 lines.append(f"| {name} | {int(rows):,} | {_med([v[0] for v in values]):.3f} | {_med([v[1] for v in values]):.1f} |")
-    lines += [
+    lines += [] if not scale else [
         "",
         f"## Time of the layout step (synthetic 384-d nested clusters; median of {args.runs} runs, target <= {TIME_TARGET_S:.0f} s at 100k)",
         "",
@@ -236,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         s = row["seconds"]
         lines.append(f"| {row['n']:,} | {_med(s['umap']):.1f} | {_med(s['anchored']):.1f} | {_med(s['pca']):.1f} | "
                      f"{'yes' if _med(s['umap']) <= TIME_TARGET_S else 'NO'} | {row['rss_mb']:.0f} |")
-    lines += ["", f"First UMAP fit in a fresh process (import of umap-learn and numba, kernels loaded from numba's disk cache): "
+    lines += [] if not jit else ["", f"First UMAP fit in a fresh process (import of umap-learn and numba, kernels loaded from numba's disk cache): "
               f"median {_med(jit):.1f} s (runs: {', '.join(f'{j:.1f}' for j in jit)}). The first process on a machine also "
               "compiles them once (about 20-40 s on this machine)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
