@@ -35,8 +35,8 @@ from hierarchy.label_validate import InvalidAnswer, check_parent_label, check_sc
 from hierarchy.treefile import load_tree  # noqa: E402
 
 CORPORA = {
-    "bbc": (ROOT / "data" / "bbc.jsonl.gz", ROOT / "data" / "bbc.minilm.npy", ["--preset", "browse"]),
-    "papers": (ROOT / "data" / "papers.jsonl", ROOT / "data" / "papers.minilm.npy", ["--preset", "browse"]),
+    "bbc": (ROOT / "data" / "bbc.jsonl.gz", ROOT / "data" / "bbc.minilm.npy", ["--preset", "browse", "--embedder", "minilm"]),
+    "papers": (ROOT / "data" / "papers.jsonl", ROOT / "data" / "papers.minilm.npy", ["--preset", "browse", "--embedder", "minilm"]),
 }
 
 

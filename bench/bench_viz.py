@@ -142,6 +142,7 @@ class CallbackClient:
                 {"id": "chart-kind", "property": "value", "value": "sunburst"},
                 {"id": "search", "property": "value", "value": query},
                 {"id": "map-pick", "property": "data", "value": pick},
+                {"id": "chart-color", "property": "data", "value": "topic"},
             ],
             [],
             [changed],

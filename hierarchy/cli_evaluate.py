@@ -16,6 +16,7 @@ import typer
 
 from hierarchy.cli_writes import WaitOpt, claim_outputs
 from hierarchy.cli_options import seed_option
+from hierarchy.cli_trends import undated_note
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.safe_text import clip, printable
 from hierarchy.summary import LABEL_PRINT_CHARS
@@ -263,7 +264,8 @@ def register(app: typer.Typer) -> None:
             "Place new documents into an existing tree without rebuilding it: each is embedded with the tree's "
             "embedder (or given vectors) and walks down to the closest child centroid until it reaches a leaf. "
             "Sizes and centroids are updated; nodes whose size drifted past --stale-threshold since they were "
-            "labelled are flagged for 'topicmap relabel --only-stale'.\n\n"
+            "labelled are flagged for 'topicmap relabel --only-stale'. A tree built with --time-column reads the same "
+            "column of the new documents (same format), so 'topicmap trends' and the dashboard count them.\n\n"
             "Example: topicmap assign news.tree.json new_posts.jsonl -o news.tree.json"
         )
     )
@@ -281,6 +283,7 @@ def register(app: typer.Typer) -> None:
         embedding_model: EmbeddingModelOpt = None,
         stale_threshold: Annotated[float, typer.Option(min=0.0, help="flag a node for relabelling when its size changed by more than this share since it was labelled")] = 0.2,
         no_text: Annotated[bool, typer.Option("--no-text", help="do not store the new documents' texts in the tree")] = False,
+        skip_bad_dates: Annotated[bool, typer.Option("--skip-bad-dates", help="a tree built with --time-column reads the same column of the new documents; keep those with an empty or unreadable date undated instead of stopping")] = False,
         seed: SeedOpt = 0,
         cache_dir: CacheOpt = None,
         no_cache: NoCacheOpt = False,
@@ -295,7 +298,13 @@ def register(app: typer.Typer) -> None:
         output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
         claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
-        corpus = read_documents(documents, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column)
+        time_info = tree.manifest.get("time") if isinstance(tree.manifest.get("time"), dict) else None  # the tree's time column, read as it was at build
+        corpus = read_documents(
+            documents, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            time_column=time_info["column"] if time_info else None, time_format=time_info.get("format") if time_info else None, skip_bad_dates=skip_bad_dates,
+        )
+        if corpus.time is not None and corpus.time.bad and not quiet:
+            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
         from hierarchy.assign import assign_documents  # scikit-learn: once both inputs have been read
 
         dims = tree_dimensions(tree)

@@ -19,6 +19,7 @@ from hierarchy.pricing import price_for
 
 if TYPE_CHECKING:
     from hierarchy.label import LabelOptions, RunReport
+    from hierarchy.label_fidelity import FidelityCheck
     from hierarchy.llm_cache import AnswerCache
     from hierarchy.llm_settings import Settings
     from hierarchy.tree import TopicTree
@@ -47,6 +48,15 @@ CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Answer
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many calls and tokens the run would spend; send nothing.")]
 PricesOpt = Annotated[Optional[Path], typer.Option("--prices", help="TOML price table (USD per million tokens) overriding the built-in one.")]
+FidelityOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--check-fidelity/--no-check-fidelity",
+        help="Send back a name that reads closer to a sibling topic's documents than to its own (embedded with the tree's embedder). "
+        "Default: on when that embedder runs on this machine (minilm); --check-fidelity also uses a remote one.",
+        show_default=False,
+    ),
+]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (when it is a terminal).")]
 
 
@@ -96,6 +106,7 @@ def label_command(
     no_cache: NoCacheOpt = False,
     dry_run: DryRunOpt = False,
     prices: PricesOpt = None,
+    check_fidelity: FidelityOpt = None,
     progress: ProgressOpt = True,
     wait: WaitOpt = 0,
 ) -> None:
@@ -136,6 +147,7 @@ def relabel_command(
     no_cache: NoCacheOpt = False,
     dry_run: DryRunOpt = False,
     prices: PricesOpt = None,
+    check_fidelity: FidelityOpt = None,
     progress: ProgressOpt = True,
     wait: WaitOpt = 0,
 ) -> None:
@@ -183,7 +195,12 @@ def run_labelling(
     tree_path: Path = args["tree_path"]
     out_path: Path = args.get("output") or tree_path
     tree = tree if tree is not None else load_tree(tree_path)
-    options, cache = plan_run(settings, not args.get("no_cache"), bool(args.get("dry_run")), targets, force, refresh, with_ancestors)
+    fidelity, fidelity_note = None, ""
+    if not args.get("dry_run") and settings.configured:
+        from hierarchy.label_fidelity import fidelity_check_for
+
+        fidelity, fidelity_note = fidelity_check_for(tree, args.get("check_fidelity"))
+    options, cache = plan_run(settings, not args.get("no_cache"), bool(args.get("dry_run")), targets, force, refresh, with_ancestors, fidelity)
     price_table = load_prices(settings.prices)
     if args.get("dry_run"):
         report = estimate_run(tree, settings.config, options, cache)
@@ -207,6 +224,7 @@ def run_labelling(
         typer.echo(f"interrupted: the labels finished so far are saved in {out_path} and cached; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
     bar.close()
+    report.fidelity = fidelity_note
     if report.aborted:
         raise TopicmapError(
             f"{report.aborted}; stopped after {report.done} of {report.planned} nodes; the labels finished so far are saved in "
@@ -226,6 +244,7 @@ def plan_run(
     force: bool = False,
     refresh: bool = False,
     with_ancestors: bool = True,
+    fidelity: FidelityCheck | None = None,
 ) -> tuple[LabelOptions, AnswerCache]:
     """What a label run needs besides the tree and the client (shared by the CLI and the Python API)."""
     from hierarchy.label import LabelOptions
@@ -244,6 +263,7 @@ def plan_run(
         with_ancestors=with_ancestors,
         force=force,
         refresh=refresh,
+        fidelity=fidelity,
     )
     return options, AnswerCache(cache_dir)
 
@@ -269,6 +289,8 @@ def run_record(report: RunReport, settings: Settings, table: dict[str, Any]) -> 
         "prompt_tokens": report.prompt_tokens,
         "completion_tokens": report.completion_tokens,
         "failed": report.failed,
+        "fidelity_check": report.fidelity,
+        "unfaithful": report.unfaithful,
     }
     if price is not None:
         record["estimated_cost_usd"] = round(price.cost(report.prompt_tokens, report.completion_tokens), 6)
@@ -317,6 +339,7 @@ def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -
         f"  tokens: {report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion "
         f"(at most {report.max_call_prompt_tokens:,} prompt tokens per call); {_cost(report, settings.config.model, table)}",
     ]
+    lines.append(f"  names against their siblings' documents: {report.fidelity}" + (f"; {report.unfaithful:,} kept a name that reads closer to a sibling (see label_meta.extra.warning)" if report.unfaithful else ""))
     if report.failed:
         lines.append(
             f"  {report.failed:,} nodes failed and kept their previous labels (the reason is in label_meta.error); "

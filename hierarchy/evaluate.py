@@ -25,6 +25,7 @@ from sklearn.metrics import silhouette_score
 from hierarchy.errors import InputError, TopicmapError
 from hierarchy.evaluate_refs import ReferenceScores, reference_scores, tree_arrays
 from hierarchy.io import embedding_text
+from hierarchy.label_fidelity import sibling_margin
 from hierarchy.tree import ROOT_ID, TopicTree
 
 
@@ -253,15 +254,13 @@ def label_fidelity(tree: TopicTree, label_vectors: dict[str, np.ndarray], max_mi
         siblings = tree.siblings(node.id) if node.id != ROOT_ID else []
         if not siblings or node.centroid is None:
             continue
-        vector = label_vectors[node.id]
-        own = float(vector @ node.centroid)
-        sib_scores = [(float(vector @ s.centroid), s.id) for s in siblings if s.centroid is not None]
-        best, best_id = max(sib_scores)
-        ok = own > best
-        per_depth.setdefault(node.depth, []).append(int(ok))
-        margins.append(own - best)
-        if not ok:
-            misses.append((own - best, FidelityMiss(node.id, node.label, round(own, 4), best_id, round(best, 4))))
+        margin = sibling_margin(label_vectors[node.id], node, siblings)
+        if margin is None:
+            continue
+        per_depth.setdefault(node.depth, []).append(int(margin.faithful))
+        margins.append(margin.value)
+        if not margin.faithful:
+            misses.append((margin.value, FidelityMiss(node.id, node.label, round(margin.own, 4), margin.sibling, round(margin.best, 4))))
     counts = [v for values in per_depth.values() for v in values]
     levels = [LevelFidelity(d, len(v), sum(v), round(sum(v) / len(v), 4)) for d, v in sorted(per_depth.items())]
     misses.sort(key=lambda m: m[0])

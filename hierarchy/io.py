@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hierarchy import jsontext
+from hierarchy.dates import TimeColumn, read_time_column
 from hierarchy.errors import InputError
 
 SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -38,9 +39,17 @@ class Corpus:
     sha256: str
     embeddings: np.ndarray | None = None
     skipped_rows: list[int] = field(default_factory=list)
+    time: TimeColumn | None = None  # --time-column: row-aligned times (NaN: undated)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def time_of(self, row: int) -> float | None:
+        """Document ``row``'s time in seconds since the epoch; None without a time column or when undated."""
+        if self.time is None:
+            return None
+        value = float(self.time.times[row])
+        return value if math.isfinite(value) else None
 
     def embedding_texts(self) -> list[str]:
         """What an embedder sees: title and text, as the shipped demo embeddings were made."""
@@ -139,6 +148,9 @@ def read_documents(
     title_column: str | None = None,
     embedding_column: str | None = None,
     skip_empty: bool = False,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
+    time_format: str | None = None,
 ) -> Corpus:
     """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's."""
     path = Path(path)
@@ -150,6 +162,7 @@ def read_documents(
         corpus = corpus_from_rows(
             iter_rows(path), str(path), text_column=text_column, id_column=id_column,
             title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty, hash_content=False,
+            time_column=time_column, skip_bad_dates=skip_bad_dates, time_format=time_format,
         )
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
@@ -168,6 +181,9 @@ def corpus_from_rows(
     embedding_column: str | None = None,
     skip_empty: bool = False,
     hash_content: bool = True,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
+    time_format: str | None = None,
 ) -> Corpus:
     """Check rows given as ``(where, row)`` pairs (from a file, or from memory in the Python API) into a corpus.
 
@@ -176,12 +192,15 @@ def corpus_from_rows(
     ``skip_empty``, which leaves them out and reports their positions (1-based) in ``Corpus.skipped_rows``.
     Errors read ``source: where: ...``. ``hash_content``: the corpus's sha256 is over its ids, texts, titles
     and metadata (rows from memory have no file to hash); else it is left empty for the caller to set.
+    ``time_column`` is read by :func:`hierarchy.dates.read_time_column` (format ``time_format``, else
+    detected; a bad value stops, or with ``skip_bad_dates`` leaves the document undated) into ``Corpus.time``.
     """
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
     metadata: list[dict[str, Any]] = []
     vectors: list[Any] = []
+    times: list[tuple[str, Any]] = []
     skipped: list[int] = []
     first_row_at: dict[str, str] = {}
     columns_checked = False
@@ -194,14 +213,14 @@ def corpus_from_rows(
             shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
             if text_column not in row:
                 raise InputError(f"{source}: no column {text_column!r} (columns: {shown}); choose one with --text-column")
-            for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column)):
+            for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column), ("--time-column", time_column)):
                 if name is not None and name not in row:
                     raise InputError(f"{source}: no column {name!r} (columns: {shown}); check {option}")
             if use_ids is None and "id" in row:
                 use_ids = "id"
             if use_titles is None and "title" in row:
                 use_titles = "title"
-            reserved = {c for c in (text_column, use_ids, use_titles, embedding_column) if c}
+            reserved = {c for c in (text_column, use_ids, use_titles, embedding_column, time_column) if c}
             columns_checked = True
         text = row.get(text_column)
         if text is None or (isinstance(text, float) and math.isnan(text)):
@@ -227,6 +246,8 @@ def corpus_from_rows(
         title = "" if title is None else str(title)
         if embedding_column is not None:
             vectors.append((where, row.get(embedding_column)))
+        if time_column is not None:
+            times.append((where, row.get(time_column)))
         ids.append(doc_id)
         texts.append(text)
         titles.append(title)
@@ -235,8 +256,13 @@ def corpus_from_rows(
         detail = f" ({len(skipped)} rows had empty text)" if skipped else ""
         raise InputError(f"{source}: no documents{detail}")
     embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
-    sha256 = _content_sha256(ids, texts, titles, metadata) if hash_content else ""
-    return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped)
+    time = read_time_column(times, source, time_column, skip_bad_dates, time_format) if time_column else None
+    if hash_content and time_column:  # the time column left the metadata; its values still make the corpus
+        hashed = [{**m, time_column: _jsonable(v)} for m, (_, v) in zip(metadata, times)]
+    else:
+        hashed = metadata
+    sha256 = _content_sha256(ids, texts, titles, hashed) if hash_content else ""
+    return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped, time)
 
 
 def _content_sha256(ids: list[str], texts: list[str], titles: list[str], metadata: list[dict[str, Any]]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from hierarchy.errors import TopicmapError
 from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder, Rendered
+from hierarchy.label_fidelity import CloserToSibling, FidelityCheck
 from hierarchy.label_validate import (
     ContrastLeak,
     InvalidAnswer,
@@ -58,6 +59,7 @@ class LabelOptions:
     force: bool = False  # targets are relabelled even if their inputs did not change
     refresh: bool = False  # targets skip the cache too (fresh answers)
     checkpoint_every: float = 5.0  # seconds between checkpoints while running
+    fidelity: FidelityCheck | None = None  # names closer to a sibling's documents than their own are sent back
 
 
 @dataclass
@@ -79,6 +81,8 @@ class RunReport:
     reused: int = 0  # single-child nodes that took their child's label
     failed: int = 0
     renamed: int = 0
+    unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see label_meta.extra["warning"]
+    fidelity: str = ""  # how names were checked against their siblings' documents
     sibling_groups_unknown: int = 0  # dry run: parents whose sibling pass cannot be foreseen
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -125,6 +129,7 @@ class TreeLabeler:
         self.checkpoint = checkpoint
         self.progress = progress
         self.report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], self.dry_run)
+        self.report.fidelity = f"checked with {options.fidelity.embedder}" if options.fidelity is not None else "not checked"
         self._params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
         self._prompts = PromptBuilder(self.tree, options.budget, options.rules)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -223,10 +228,13 @@ class TreeLabeler:
             return
 
         def validate(text: str, shown: Rendered) -> LabelAnswer:
-            return validate_label_answer(
+            answer = validate_label_answer(
                 text, rules, shown.messages[0]["content"], shown.own_text, shown.contrast_text, shown.child_labels, shown.documents,
                 shown.child_summaries,
             )
+            if self.options.fidelity is not None:
+                self.options.fidelity.check(self.tree, node, answer)
+            return answer
 
         def without_contrast() -> Rendered:
             return self._prompts.leaf(template, node, with_contrast=False)
@@ -256,6 +264,8 @@ class TreeLabeler:
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
                 node.label_meta.extra["warning"] = outcome.warning[:300]
+            if isinstance(outcome.soft, CloserToSibling):
+                self.report.unfaithful += 1
             await self._rename_child_apart(node, template, self.cache.get(key))
         else:
             self.report.failed += 1
@@ -363,6 +373,7 @@ class TreeLabeler:
         shown = rendered
         messages = list(rendered.messages)
         rejected: list[tuple[str, str]] = []  # (answer, why)
+        best_soft: SoftViolation | None = None
         for attempt in range(self.options.max_attempts):
             try:
                 result = await self.client.complete(messages, temperature=self._retry_temperature(attempt))
@@ -382,8 +393,10 @@ class TreeLabeler:
                 outcome.value = validate(result.text, shown)
                 return outcome
             except InvalidAnswer as exc:
-                if isinstance(exc, SoftViolation) and attempt == self.options.max_attempts - 1:
-                    outcome.value, outcome.warning = exc.answer, str(exc)  # a narrow name beats no name
+                if isinstance(exc, SoftViolation) and (best_soft is None or exc.rank >= best_soft.rank):
+                    best_soft = exc
+                if attempt == self.options.max_attempts - 1 and best_soft is not None:
+                    outcome.value, outcome.warning, outcome.soft = best_soft.answer, str(best_soft), best_soft  # a narrow name beats no name
                     return outcome
                 outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
                 if isinstance(exc, ContrastLeak) and fallback is not None:
@@ -551,6 +564,7 @@ class _Outcome:
     value: Any = None
     error: str = ""
     warning: str = ""  # accepted on the last try despite a soft rule
+    soft: SoftViolation | None = None  # the rule it broke
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

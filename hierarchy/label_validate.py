@@ -48,7 +48,9 @@ class InvalidAnswer(ValueError):
 
 
 class SoftViolation(InvalidAnswer):
-    """A valid answer that breaks a soft rule. Sent back, but accepted on the last try."""
+    """A valid answer that breaks a soft rule. Sent back; after the last try the best-ranked one is kept."""
+
+    rank = 0.0  # higher is better: among soft answers, the last try keeps the highest-ranked (latest on ties)
 
     def __init__(self, message: str, answer: LabelAnswer) -> None:
         super().__init__(message)

@@ -104,6 +104,9 @@ class LLMConfig:
     temperature: float = 0.0
     max_tokens: int = 300
     json_mode: bool = True  # send response_format={"type": "json_object"}; dropped if the server refuses it
+    # A JSON schema the answer must follow, sent as response_format (json_schema, else llama-cpp-python's
+    # json_object + schema); each form the server refuses is dropped for the next, down to json_mode.
+    json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     max_consecutive_failures: int = 8  # answers failing in a row (after retries) before the server counts as down
 
     def __post_init__(self) -> None:
@@ -177,7 +180,7 @@ class ChatClient:
         self.config = config
         self.stats = LLMStats()
         self._rng = rng or random.Random()
-        self._json_mode = config.json_mode
+        self._formats = response_formats(config)  # tried in order; one the server refuses is dropped
         self._token_param = "max_tokens"  # reasoning models want max_completion_tokens
         self._send_temperature = True  # some models accept only their default temperature
         self._semaphore: asyncio.Semaphore | None = None
@@ -243,10 +246,10 @@ class ChatClient:
                     response = await client.chat.completions.with_raw_response.create(**self._request(messages, temperature))
                     body = await response.http_response.aread()
                 return self._result(body, messages, attempt)
-            except openai.BadRequestError as exc:
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if self._adapt(str(exc).lower()):
                     continue  # the server refused an optional parameter: retry at once without it
-                self.stats.count_error("400")
+                self.stats.count_error(str(exc.status_code))
                 raise LLMRequestError(f"{self.config.describe()} refused the request: {_message(exc)}") from None
             except Exception as exc:  # classified below; anything unknown propagates
                 error, delay = self._classify(exc, attempt)
@@ -260,14 +263,23 @@ class ChatClient:
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, self._token_param: self.config.max_tokens}
         if self._send_temperature:
             request["temperature"] = self.config.temperature if temperature is None else temperature
-        if self._json_mode:
-            request["response_format"] = {"type": "json_object"}
+        if self._formats:
+            request["response_format"] = self._formats[0]
         return request
+
+    @property
+    def response_format(self) -> str:
+        """The structured-output form in use now: ``json_schema``, ``json_object+schema``, ``json_object`` or ``none``."""
+        if not self._formats:
+            return "none"
+        form = self._formats[0]
+        return "json_object+schema" if "schema" in form else str(form["type"])
 
     def _adapt(self, error: str) -> bool:
         """Drop or rename a parameter the server says it does not support; False if none applies."""
-        if self._json_mode and "response_format" in error:
-            self._json_mode = False  # e.g. LM Studio: the prompt alone asks for JSON
+        schema_sent = bool(self._formats) and ("schema" in self._formats[0] or "json_schema" in self._formats[0])
+        if self._formats and ("response_format" in error or (schema_sent and "schema" in error)):
+            self._formats.pop(0)  # e.g. LM Studio refuses json_object, llama-cpp-python json_schema (422)
             return True
         if self._token_param == "max_tokens" and "max_tokens" in error and "max_completion_tokens" in error:
             self._token_param = "max_completion_tokens"  # OpenAI reasoning models
@@ -340,6 +352,17 @@ class ChatClient:
         """
         while (remaining := self._paused_until - time.monotonic()) > 0:
             await asyncio.sleep(remaining)
+
+
+def response_formats(config: LLMConfig) -> list[dict[str, Any]]:
+    """The ``response_format`` values to try, most constraining first."""
+    formats: list[dict[str, Any]] = []
+    if config.json_schema is not None:
+        formats.append({"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": config.json_schema}})
+        formats.append({"type": "json_object", "schema": config.json_schema})
+    if config.json_mode:
+        formats.append({"type": "json_object"})
+    return formats
 
 
 def _message(exc: Exception) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from hierarchy import __version__
-from hierarchy.build_choices import PRESETS, SEED_MAX
+from hierarchy.build_choices import PERIOD_CHOICES, PRESETS, SEED_MAX
 from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
@@ -88,6 +88,7 @@ class BuildConfig:
     n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
     store_text: bool = True
     descent_rounds: int | None = None
+    period: str = "auto"  # trends' period for a tree with times (hierarchy.trends.PERIODS); recorded in manifest.time
 
 
 def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
@@ -125,7 +126,7 @@ def check_config(config: BuildConfig) -> None:
     """Reject settings no corpus could satisfy, naming the option: before any document is embedded."""
     if config.preset not in PRESETS:
         raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS)):
+    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS), ("period", PERIOD_CHOICES)):
         value = getattr(config, name)
         if value not in choices:
             raise InputError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
@@ -238,6 +239,10 @@ def build_tree(
         raise InputError(f"{corpus.source}: {exc}") from None
     if config.levels and config.levels[-1] > n:
         raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
+    if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
+        from hierarchy.trends import resolve_period
+
+        resolve_period(config.period, corpus.time.format, corpus.time.times)
     input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)
     for warning in input_warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -309,6 +314,7 @@ def build_tree(
             x=float(coords[row, 0]),
             y=float(coords[row, 1]),
             metadata=corpus.metadata[row],
+            time=corpus.time_of(row),
         )
         for row in range(n)
     ]
@@ -322,12 +328,14 @@ def build_tree(
         "seed": config.seed,
         "timings_s": timings,
     }
+    if corpus.time is not None:
+        manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
 
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
     """Errors for embeddings with nothing to split, warnings for fewer distinct rows than leaves wanted."""
-    if inputs.embedder.get("name") == "precomputed":
+    if inputs.embedder.get("source"):
         vectors_source = str(inputs.embedder.get("source") or corpus.source)
     else:
         vectors_source = f"{corpus.source} (embedded by {inputs.embedder.get('name', 'the embedder')})"

@@ -130,6 +130,12 @@ def manifest_report(tree: TopicTree) -> list[str]:
         moved = clustering.get("descent_moved") or []
         descent = f", {len(moved)} descent rounds (moved {', '.join(f'{m:.0%}' for m in moved)})" if moved else ""
         out.append(f"clustering: {preset}{shape}, reducer {clustering.get('reducer')}, seed {manifest.get('seed')}{descent}")
+    time = manifest.get("time")
+    if isinstance(time, dict):
+        out.append(
+            f"times: column {time.get('column')!r} ({time.get('format')}), {time.get('dated', 0):,} dated, "
+            f"{time.get('undated', 0):,} undated; see them with: topicmap trends"
+        )
     timings = manifest.get("timings_s", {})
     if timings:
         out.append("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))

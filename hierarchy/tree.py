@@ -86,6 +86,7 @@ class Document:
     x: float = 0.0
     y: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
+    time: float | None = None  # seconds since 1970-01-01 UTC (build --time-column); None: undated
 
 
 def child_id(parent_id: str, index: int) -> str:

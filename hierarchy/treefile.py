@@ -1,7 +1,10 @@
 """The tree file: versioned JSON with a checked-in JSON Schema, written atomically (:mod:`hierarchy.safe_write`).
 
-Our own schema (``schema/tree-v1.schema.json``), not networkx's ``node_link_data``, whose layout
-changes between networkx versions. ``nodes`` is a flat list that maps 1:1 onto plotly's sunburst
+Our own schema (``schema/tree-v2.schema.json``), not networkx's ``node_link_data``, whose layout
+changes between networkx versions. Version 2 added document times (``documents[].time``, seconds since
+the epoch, UTC) and ``manifest.time`` (how the time column was read); version 1 files still load,
+checked against their own schema (``tree-v1.schema.json``), as trees without times. Files are always
+written as the current version. ``nodes`` is a flat list that maps 1:1 onto plotly's sunburst
 ``ids/parents/values/labels`` (the root's parent is ``""``).
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -25,15 +29,18 @@ from hierarchy.safe_write import check_writable, write_bytes_atomic, write_chunk
 from hierarchy.spreadsheet import csv_text
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+NESTED_VERSION = 1  # the nested export's own version: unchanged by the tree file's version 2
+READABLE_VERSIONS = (1, 2)  # every version this topicmap loads; each has its schema/tree-vN.schema.json
 FORMAT_NAME = "topicmap-tree"
 # A document's metadata is the file's fourth level (file, documents, document, metadata), so the
 # metadata of any row read within jsontext.MAX_DEPTH fits in a file of this depth, with room to spare.
 MAX_FILE_DEPTH = jsontext.MAX_DEPTH + 8
 
 
-def load_schema() -> dict[str, Any]:
-    text = resources.files("hierarchy").joinpath("schema/tree-v1.schema.json").read_text("utf-8")
+def load_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema of tree files of ``version`` (default: the version this topicmap writes)."""
+    text = resources.files("hierarchy").joinpath(f"schema/tree-v{version}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
@@ -99,6 +106,8 @@ def document_to_dict(doc: Document) -> dict[str, Any]:
         out["text"] = doc.text
     if doc.metadata:
         out["metadata"] = doc.metadata
+    if doc.time is not None:
+        out["time"] = doc.time
     return out
 
 
@@ -111,7 +120,16 @@ def document_from_dict(data: dict[str, Any]) -> Document:
         x=float(data.get("x", 0.0)),
         y=float(data.get("y", 0.0)),
         metadata=dict(data.get("metadata", {})),
+        time=_finite_time(data.get("time")),
     )
+
+
+def _finite_time(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        raise ValueError(f"document time {value!r} is not a finite number of seconds")
+    return float(value)
 
 
 def tree_to_dict(tree: TopicTree) -> dict[str, Any]:
@@ -136,7 +154,9 @@ def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
         )
     import jsonschema  # a tenth of a second to import: only when a file is read, not for --help or a missing file
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    # an older file is checked against its own version's schema (a file without a readable version
+    # against the current one, which then names what is wrong)
+    validator = jsonschema.Draft202012Validator(load_schema(version if version in READABLE_VERSIONS else SCHEMA_VERSION))
     error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -145,9 +165,14 @@ def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
         nodes = [_node_from_file(n) for n in data["nodes"]]
         check_centroids(nodes, data.get("manifest", {}))
         documents = [document_from_dict(d) for d in data["documents"]]
+        manifest = data.get("manifest", {})
+        if version == 1:  # times arrived with version 2: whatever an edited old file holds is not one
+            for doc in documents:
+                doc.time = None
+            manifest = {k: v for k, v in manifest.items() if k != "time"}
         if not documents:
             check_sizes_without_documents(nodes)
-        tree = TopicTree(nodes, documents, manifest=data.get("manifest", {}))
+        tree = TopicTree(nodes, documents, manifest=manifest)
     except TreeFileError as exc:
         raise TreeFileError(f"{source}: {exc}") from None
     except (ValueError, TypeError) as exc:
@@ -270,7 +295,7 @@ def nested_dict(tree: TopicTree) -> dict[str, Any]:
             out["documents"] = [d.id for d in tree.documents_of(node.id)]
         return out
 
-    return {"schema_version": SCHEMA_VERSION, "format": "topicmap-nested", "tree": build(tree.root)}
+    return {"schema_version": NESTED_VERSION, "format": "topicmap-nested", "tree": build(tree.root)}
 
 
 def assignments_csv(tree: TopicTree) -> str:

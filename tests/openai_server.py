@@ -64,8 +64,36 @@ def system_message(body: dict[str, Any]) -> str:
     return ""
 
 
+_FACET_FORM = re.compile(r'^\{"\w+": "<note>".*\}$', re.MULTILINE)
+_FACET_KEY = re.compile(r'"(\w+)": "<note>"')
+_DOCUMENT = re.compile(r"<document>\s*(?:Title: (?P<title>[^\n]*)\n)?(?P<text>.*?)\s*</document>", re.DOTALL)
+
+
+def facet_names(body: dict[str, Any]) -> list[str]:
+    """The facets an extraction prompt asks for (from its answer template), or [] for another prompt."""
+    form = _FACET_FORM.search(system_message(body))
+    return _FACET_KEY.findall(form.group(0)) if form else []
+
+
+def document_of(body: dict[str, Any]) -> str:
+    """The document text an extraction prompt shows."""
+    match = _DOCUMENT.search(first_user_message(body))
+    return match.group("text").strip() if match else ""
+
+
+def facet_answer(body: dict[str, Any]) -> str:
+    """The fake model's extraction: per facet, the facet's name and the document's first six words."""
+    head = " ".join(document_of(body).split()[:6])
+    return json.dumps({name: f"{name.title()} of {head}." for name in facet_names(body)})
+
+
 def keyword_label(body: dict[str, Any]) -> str:
-    """The fake model's answer: title-cased first two keywords, summary from the first three."""
+    """The fake model's answer: title-cased first two keywords, summary from the first three.
+
+    An extraction prompt (``topicmap extract``) gets :func:`facet_answer` instead.
+    """
+    if facet_names(body):
+        return facet_answer(body)
     prompt = first_user_message(body)
     siblings = list(_SIBLING.finditer(prompt))
     if siblings:

@@ -241,3 +241,19 @@ def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, t
     tree = load_tree(tmp_path / "t.json")
     assert tree.manifest["embedder"] == {"name": "openai/fake-embed", "kind": "openai", "dimensions": 8}
     assert_clean_error(invoke_cli("build", str(docs), "--embedder", "openai", "-o", "u.json", cwd=tmp_path), "needs OPENAI_API_KEY")
+
+
+def test_build_records_which_model_made_given_embeddings(tmp_path: Path, papers_paths: tuple[Path, Path]) -> None:
+    """--embedder beside --embeddings names the model, so later steps embed new text into the same space."""
+    from hierarchy.tree_embedder import resolve_tree_embedder
+
+    docs, emb = papers_paths
+    out = tmp_path / "t.json"
+    result = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "minilm", "-o", str(out), "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tree = load_tree(out)
+    assert tree.manifest["embedder"]["name"] == "sentence-transformers/all-MiniLM-L6-v2" and tree.manifest["embedder"]["source"] == str(emb)
+    assert resolve_tree_embedder(tree).name == "sentence-transformers/all-MiniLM-L6-v2"
+    refused = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "tfidf", "-o", str(tmp_path / "u.json"), cwd=tmp_path)
+    assert_clean_error(refused, "--embedder tfidf cannot have made the given embeddings")
+    assert not (tmp_path / "u.json").exists()

@@ -58,6 +58,7 @@ def test_importing_the_cli_loads_no_heavy_package() -> None:
         ["build", "--help"],
         ["label", "--help"],
         ["evaluate", "--help"],
+        ["extract", "--help"],
         ["build", "docs.jsonl", "--no-such-option"],
         ["build", "missing.jsonl"],
         ["build", "docs.jsonl", "--levels", "5,3"],
@@ -66,6 +67,7 @@ def test_importing_the_cli_loads_no_heavy_package() -> None:
         ["serve", "missing.tree.json"],
         ["assign", "missing.tree.json", "docs.jsonl"],
         ["evaluate", "missing.tree.json"],
+        ["extract", "missing.jsonl"],
     ],
     ids=lambda args: " ".join(args),
 )

@@ -25,12 +25,14 @@ def corpus_from_documents(
     title_column: str | None = None,
     embedding_column: str | None = None,
     skip_empty: bool = False,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
 ) -> Corpus:
     """The documents as the pipeline takes them; errors name the item (``documents[3]``) or the DataFrame row."""
     source, rows = _rows(documents, text_column)
     return corpus_from_rows(
         rows, source, text_column=text_column, id_column=id_column, title_column=title_column,
-        embedding_column=embedding_column, skip_empty=skip_empty,
+        embedding_column=embedding_column, skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
     )
 
 

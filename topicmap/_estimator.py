@@ -28,14 +28,14 @@ from hierarchy.tree import ROOT_ID, TopicTree
 from hierarchy.treefile import load_tree, save_tree
 from hierarchy.vector_checks import check_texts_differ
 from topicmap._documents import corpus_from_documents
-from topicmap._tables import as_table, document_columns, topic_columns
+from topicmap._tables import as_table, document_columns, topic_columns, trend_columns
 
 _DEFAULTS = BuildConfig()
 # Parameters that are BuildConfig fields of the same name. Of these, the pipeline fills the others
 # (leaves, max_depth, descent_rounds) from the preset when None, so a tree's manifest records their
 # resolved value, not the one asked for.
-BUILD_OPTIONS = ("preset", "leaves", "docs_per_leaf", "levels", "min_leaf_size", "max_depth", "max_children", "descent_rounds", "reducer", "layout", "seed", "store_text")
-AS_ASKED_IN_MANIFEST = ("preset", "docs_per_leaf", "levels", "min_leaf_size", "max_children", "reducer", "layout", "seed", "store_text")
+BUILD_OPTIONS = ("preset", "leaves", "docs_per_leaf", "levels", "min_leaf_size", "max_depth", "max_children", "descent_rounds", "reducer", "layout", "seed", "store_text", "period")
+AS_ASKED_IN_MANIFEST = ("preset", "docs_per_leaf", "levels", "min_leaf_size", "max_children", "reducer", "layout", "seed", "store_text", "period")
 ESTIMATOR_KEY = "estimator"  # the manifest entry where fit records its parameters, for load
 PRECOMPUTED_SOURCE = "embeddings passed to TopicMap.fit"
 
@@ -54,6 +54,9 @@ class TopicMap(BaseEstimator):
     vectors, cached under ``cache_dir`` (default ``~/.cache/topicmap``) unless ``use_cache`` is False.
     ``text_column``, ``id_column``, ``title_column`` and ``embedding_column`` name the fields of dicts
     or DataFrame columns; ``skip_empty`` leaves out rows with empty text; ``verbose`` shows progress.
+    ``time_column`` names each document's date (ISO dates or datetimes, years or epoch seconds, as
+    ``topicmap build --time-column``; ``skip_bad_dates`` keeps unreadable ones undated); :meth:`trends`
+    then counts every topic per ``period`` (``auto``, ``day`` ... ``year``).
     """
 
     __module__ = "topicmap"  # its public home: reprs and pickles do not name the private module behind it
@@ -79,6 +82,9 @@ class TopicMap(BaseEstimator):
         title_column: str | None = None,
         embedding_column: str | None = None,
         skip_empty: bool = False,
+        time_column: str | None = None,
+        skip_bad_dates: bool = False,
+        period: str = _DEFAULTS.period,
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
         verbose: bool = False,
@@ -102,6 +108,9 @@ class TopicMap(BaseEstimator):
         self.title_column = title_column
         self.embedding_column = embedding_column
         self.skip_empty = skip_empty
+        self.time_column = time_column
+        self.skip_bad_dates = skip_bad_dates
+        self.period = period
         self.cache_dir = cache_dir
         self.use_cache = use_cache
         self.verbose = verbose
@@ -118,6 +127,7 @@ class TopicMap(BaseEstimator):
         corpus = corpus_from_documents(
             documents, text_column=self.text_column, id_column=self.id_column, title_column=self.title_column,
             embedding_column=self.embedding_column, skip_empty=self.skip_empty,
+            time_column=self.time_column, skip_bad_dates=self.skip_bad_dates,
         )
         check_texts_differ(corpus.embedding_texts(), corpus.source)
         vectors, embedder_info = self._vectors(corpus, embeddings, config.seed)
@@ -125,7 +135,7 @@ class TopicMap(BaseEstimator):
             source=corpus.source,
             sha256=corpus.sha256,
             embedder=embedder_info,
-            columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows},
+            columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows, "time_column": self.time_column},
         )
         from hierarchy.embed import default_cache_dir
 
@@ -177,16 +187,20 @@ class TopicMap(BaseEstimator):
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
         prices: str | os.PathLike[str] | None = None,
+        check_fidelity: bool | None = None,
     ) -> TopicMap:
         """Label every topic with an LLM, as ``topicmap label`` does (any OpenAI-compatible server).
 
         Settings not given here come from OPENAI_API_KEY, OPENAI_BASE_URL, TOPICMAP_MODEL and the
         TOML file ``config`` (or TOPICMAP_CONFIG), then the CLI's defaults. Answers are cached (``cache_dir``,
         default ``~/.cache/topicmap/llm``), so labelling again makes no requests for unchanged topics.
+        A name that reads closer to a sibling topic's documents than to its own is sent back
+        (``check_fidelity``: None checks when the map's embedder runs locally, True always, False never).
         The run's counts are in ``label_report_``.
         """
         from hierarchy.cli_label import plan_run, record_run
         from hierarchy.label import label_tree
+        from hierarchy.label_fidelity import fidelity_check_for
         from hierarchy.llm_settings import environment, resolve_settings
         from hierarchy.pricing import load_prices
 
@@ -203,8 +217,10 @@ class TopicMap(BaseEstimator):
                 "no LLM is configured: pass base_url= (an OpenAI-compatible server such as Ollama, vLLM or llama.cpp) "
                 "or api_key= (OpenAI), or set OPENAI_BASE_URL or OPENAI_API_KEY; the topics keep their keyword labels"
             )
-        options, cache = plan_run(settings, use_cache, dry_run=False)
+        fidelity, fidelity_note = fidelity_check_for(tree, check_fidelity)
+        options, cache = plan_run(settings, use_cache, dry_run=False, fidelity=fidelity)
         report = label_tree(tree, settings.config, options, cache)
+        report.fidelity = fidelity_note
         self.label_report_ = report
         if report.aborted:
             raise TopicmapError(
@@ -243,6 +259,19 @@ class TopicMap(BaseEstimator):
         """One row per topic, parents first: id, parent, depth, size, label, summary, keywords, is_leaf,
         labeler and label_status."""
         return as_table(topic_columns(self._fitted()), as_frame)
+
+    def trends(self, max_depth: int = 2, period: str | None = None, as_frame: bool | None = None) -> Any:
+        """Dated documents per period for every topic down to ``max_depth``: node, label, depth, period,
+        count, share (of all dated documents of the period) and the topic's ``growth`` with ``growth_low`` /
+        ``growth_high`` (its share's multiplier from the first period to the last, 95% interval; see
+        :mod:`hierarchy.trends`). ``period`` None: the one the map was built with. Needs ``time_column``."""
+        from hierarchy.trends import tree_trends
+
+        tree = self._fitted()
+        found = tree_trends(tree, period)
+        if found is None:
+            raise TopicmapError("no document has a date: fit with time_column='...' (a column of dates, years or epoch seconds) to see trends")
+        return as_table(trend_columns(tree, found, max_depth), as_frame)
 
     def serve(self, port: int = 8050, host: str = "127.0.0.1", open_browser: bool = False) -> None:
         """The ``topicmap serve`` dashboard for this map until interrupted (in Jupyter, Dash shows it inline)."""
@@ -293,7 +322,7 @@ def params_from_manifest(manifest: dict[str, Any], names: Sequence[str]) -> dict
         params.update({name: clustering[name] for name in AS_ASKED_IN_MANIFEST if name in clustering})
     source = manifest.get("input")
     if isinstance(source, dict):
-        params.update({name: source[name] for name in ("text_column", "id_column", "title_column") if name in source})
+        params.update({name: source[name] for name in ("text_column", "id_column", "title_column", "time_column") if name in source})
     embedder = manifest.get("embedder")
     if isinstance(embedder, dict) and embedder.get("kind") in ("minilm", "openai", "tfidf"):
         params["embedder"] = embedder["kind"]

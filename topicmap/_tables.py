@@ -61,6 +61,29 @@ def topic_columns(tree: TopicTree) -> Columns:
     return columns
 
 
+def trend_columns(tree: TopicTree, trends: Any, max_depth: int) -> Columns:
+    """Per topic down to ``max_depth`` (parents first) and period of a :class:`hierarchy.trends.Trends`:
+    the CSV of ``topicmap trends`` plus depth and the topic's growth (share multiplier, 95% interval)."""
+    import math
+
+    names = ("node", "label", "depth", "period", "count", "share", "growth", "growth_low", "growth_high")
+    columns: Columns = {name: [] for name in names}
+    growth = trends.growth
+    for k, node_id in enumerate(trends.node_ids):
+        depth = int(trends.depth[k])
+        if depth > max_depth:
+            continue
+        label = tree.node(node_id).label
+        ratio = growth.ratio(k) if math.isfinite(growth.slope[k]) else (None, None, None)
+        for p, period in enumerate(trends.labels):
+            total = int(trends.totals[p])
+            count = int(trends.counts[k, p])
+            values = (node_id, label, depth, period, count, count / total if total else None, *ratio)
+            for name, value in zip(names, values):
+                columns[name].append(value)
+    return columns
+
+
 def as_table(columns: Columns, as_frame: bool | None) -> Any:
     """A DataFrame (``as_frame`` True, or None with pandas installed) or a list of dicts (False, or no pandas)."""
     if as_frame is not False:

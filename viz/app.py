@@ -8,7 +8,7 @@ from pathlib import Path
 from dash import Dash
 
 from hierarchy.tree import TopicTree
-from viz import callbacks
+from viz import callbacks, trend_callbacks
 from viz.index import TreeIndex
 from viz.layout import build_layout
 
@@ -46,6 +46,7 @@ def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(index.n_docs)
     app.layout = build_layout(index, title=title)
     callbacks.register(app, index)
+    trend_callbacks.register(app, index)  # dated trees only: the time panel and colour by growth
     return app
 
 

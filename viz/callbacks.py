@@ -36,6 +36,7 @@ from viz.index import TreeIndex, shorten
 from viz.map_labels import annotations, frame_from_browser, map_labels
 from viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
 from viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
+from viz.trend_figures import color_by_growth, index_trends
 
 Nav = dict[str, str]
 RESULT_NODES = 12
@@ -100,8 +101,10 @@ def chart_figure(
     kind: Any,
     query: str | None,
     map_pick: Mapping[str, Any] | None,
+    color: Any = "topic",
 ) -> dict[str, Any]:
-    """The chart for the current view, depth and chart kind, with search / map-selection highlight."""
+    """The chart for the current view, depth and chart kind, with search / map-selection highlight;
+    ``color`` "growth" colours a dated tree's segments by growth (``viz.trend_figures``)."""
     state = _clean_nav(index, nav)
     rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
     kind = kind if kind in CHART_KINDS else "sunburst"
@@ -114,7 +117,9 @@ def chart_figure(
         for node_id, count in islice(map_pick["nodes"].items(), index.n_nodes):  # no more than the tree has
             if node_id in index and isinstance(count, int):
                 highlight[node_id] = max(highlight.get(node_id, 0), count)
-    return hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
+    spec = hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
+    trends = index_trends(index) if color == "growth" else None
+    return color_by_growth(spec, index, trends) if trends is not None else spec
 
 
 # -- details panel ---------------------------------------------------------------------------------
@@ -458,10 +463,11 @@ def register(app: Dash, index: TreeIndex) -> None:
         Input(Ids.CHART_KIND, "value"),
         Input(Ids.SEARCH, "value"),
         Input(Ids.MAP_PICK, "data"),
+        Input(Ids.CHART_COLOR, "data"),
         prevent_initial_call=True,
     )
-    def _chart(nav: Any, depth: Any, kind: Any, query: Any, map_pick: Any) -> dict[str, Any]:
-        return chart_figure(index, nav, depth, kind, query, map_pick)
+    def _chart(nav: Any, depth: Any, kind: Any, query: Any, map_pick: Any, color: Any) -> dict[str, Any]:
+        return chart_figure(index, nav, depth, kind, query, map_pick, color)
 
     @app.callback(Output(Ids.CRUMBS, "children"), Output(Ids.NODE_DETAILS, "children"), Input(Ids.NAV, "data"))
     def _details(nav: Any) -> tuple[list[Any], list[Any]]:

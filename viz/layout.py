@@ -43,6 +43,7 @@ class Ids:
     MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
     MAP_LABEL = "map-label"  # store: {"node": id} of the topic name clicked on the map (set by assets/topicmap.js)
     MAP_FRAME = "map-frame"  # store: what the map shows ({"view", "x", "y", "w", "h"}; set by assets/topicmap.js)
+    CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by viz.trend_callbacks on a dated tree)
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
@@ -61,6 +62,8 @@ def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-li
 
 def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
     """The whole page for one tree; figures for the first view are embedded so it renders at once."""
+    from viz.trend_layout import color_control, trend_panel  # imports this module: here, not at the top
+
     depth = default_depth(index)
     max_control = max(1, min(index.max_depth, MAX_DEPTH_CONTROL))
     stats = f"{index.n_docs:,} documents · {index.n_nodes:,} topics · {index.max_depth} levels"
@@ -115,6 +118,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
                         ),
                         className="tm-depth",
                     ),
+                    *color_control(index),  # dated trees only
                 ],
             ),
             dcc.Graph(
@@ -164,6 +168,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
         children=[
             html.Div(id=Ids.SEARCH_RESULTS),
             html.Div(id=Ids.MAP_SELECTION),
+            *trend_panel(index),  # dated trees only
         ],
     )
     return html.Div(
@@ -176,6 +181,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
             dcc.Store(id=Ids.MAP_VIEW, data=ROOT_ID),
             dcc.Store(id=Ids.MAP_LABEL, data=None),
             dcc.Store(id=Ids.MAP_FRAME, data=None),
+            dcc.Store(id=Ids.CHART_COLOR, data="topic"),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),
             html.Div(className="tm-lower", children=[map_panel, side_panel]),

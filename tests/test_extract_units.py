@@ -1,0 +1,146 @@
+"""The pieces of ``topicmap extract``: JSON repair, per-facet validation, facet sets and their pinned versions."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from hierarchy.errors import InputError
+from hierarchy.extract import DocumentText, ExtractOptions, FacetExtractor, answer_schema
+from hierarchy.extract_io import default_output
+from hierarchy.extract_validate import ExtractRules, read_facet_answer
+from hierarchy.facets import builtin_sets, choose_facets, extract_prompt, load_builtin_set, parse_facet_set
+from hierarchy.json_repair import NotJSON, parse_answer_object
+from hierarchy.label_validate import InvalidAnswer
+from hierarchy.llm import LLMConfig, response_formats
+from hierarchy.llm_cache import AnswerCache
+from hierarchy.prompting import builtin_versions
+
+FACETS = ["problem", "method", "finding"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"a": "x"}', {"a": "x"}),
+        ('Sure!\n```json\n{"a": "x",}\n```\nHope this helps.', {"a": "x"}),
+        ("{'a': 'it works', b: None, 'c': True}", {"a": "it works", "b": None, "c": True}),
+        ('{"a": "two\nlines", "b": "cut off in the mid', {"a": "two lines", "b": "cut off in the mid"}),
+        ('{"a": ["x", "y",], "b":', {"a": ["x", "y"], "b": ""}),
+        ("{\u201ca\u201d: \u201cx\u201d}", {"a": "x"}),
+        ('{"a": "say \\"hi\\""} and then {"b": 2}', {"a": 'say "hi"'}),
+        ('<think>The keys are {a}. Fine.</think>\n{"a": "x"}', {"a": "x"}),
+    ],
+)
+def test_near_miss_json_is_repaired(text: str, value: dict[str, object]) -> None:
+    assert parse_answer_object(text).value == value
+
+
+def test_valid_json_is_not_marked_repaired_and_non_json_is_an_error() -> None:
+    assert parse_answer_object('{"a": 1}').repaired is False
+    assert parse_answer_object("{'a': 1}").repaired is True
+    with pytest.raises(NotJSON, match="not a JSON object"):
+        parse_answer_object("The problem is X.")
+    with pytest.raises(NotJSON, match="not valid JSON"):
+        parse_answer_object('{"a": [1, 2}}}')
+
+
+def check(answer: str) -> tuple[dict[str, str], dict[str, str]]:
+    result = read_facet_answer(answer, FACETS, ExtractRules(), "Answer with one JSON object and nothing else")
+    return result.values, result.problems
+
+
+def test_notes_are_cleaned_for_free() -> None:
+    values, problems = check(
+        '{"Problem": "- The paper addresses slow attention in long texts.", "METHOD": ["A sparse pattern.", "Tested on books."], '
+        '"finding": "Not stated."}'
+    )
+    assert problems == {}
+    assert values == {"problem": "Slow attention in long texts.", "method": "A sparse pattern. Tested on books.", "finding": ""}
+
+
+def test_each_facet_is_judged_on_its_own() -> None:
+    values, problems = check('{"problem": "Slow attention.", "method": "<note>", "finding": "Slow attention."}')
+    assert values == {"problem": "Slow attention."}
+    assert "placeholder" in problems["method"] and 'repeats the note of "problem"' in problems["finding"]
+    values, problems = check('{"problem": "Slow attention.", "method": 3}')
+    assert problems == {"method": '"method" must be a string', "finding": 'the JSON object has no "finding"'}
+    _, problems = check('{"problem": "n/a", "method": "not stated", "finding": ""}')
+    assert set(problems) == set(FACETS) and 'every note is "not stated"' in problems["problem"]
+    with pytest.raises(InvalidAnswer, match="not a JSON object"):
+        check("I cannot help with that.")
+
+
+def test_a_long_note_is_cut_after_a_sentence_and_a_copied_instruction_is_rejected() -> None:
+    first = "A first sentence about the method, " + "which goes on " * 10 + "to the end."
+    values, _ = check(f'{{"problem": "x y z", "method": "{first} ' + "More words here " * 30 + '", "finding": "B b"}')
+    assert values["method"] == first
+    values, _ = check('{"problem": "x y z", "method": "' + "word " * 200 + '", "finding": "B b"}')
+    assert len(values["method"]) <= 400 and values["method"].endswith("\u2026")
+    _, problems = check('{"problem": "Answer with one JSON object and nothing else", "method": "A", "finding": "B b"}')
+    assert "copies the instructions" in problems["problem"] and "too short" in problems["method"] and "finding" not in problems
+
+
+def test_facet_sets_are_versioned_and_pinned() -> None:
+    released = tomllib.loads(resources.files("prompts").joinpath("released.toml").read_text("utf-8"))
+    assert builtin_sets() == ["general", "papers"]
+    for name in builtin_sets():
+        assert load_builtin_set(name).hash == released["facets"][name]["v1"], f"facet set {name}@v1 changed after release: add v2"
+    for version in builtin_versions("extract_facets"):
+        assert extract_prompt(version).hash == released["extract_facets"][version], f"extract_facets@{version} changed after release: add a new version"
+    assert load_builtin_set("papers").names == ["problem", "method", "finding"]
+    assert load_builtin_set("general@v1").names == ["subject", "purpose", "outcome"]
+
+
+def test_choosing_facets_by_name_set_and_file() -> None:
+    mine = parse_facet_set('[facets]\ndataset = "The data used."\nproblem = "The question asked."\n', "file:mine-1", "mine.toml")
+    assert choose_facets(None, None, None).id == "papers@v1"
+    assert choose_facets(["subject", "outcome"], None, None).names == ["subject", "outcome"]  # found in the general set
+    assert choose_facets(None, None, mine).names == ["dataset", "problem"]
+    both = choose_facets(["problem", "method"], None, mine)
+    assert both.facets[0].instruction == "The question asked." and both.id == "papers@v1+file:mine-1"  # the file wins
+    assert choose_facets(["dataset"], None, mine).id == "file:mine-1"
+    with pytest.raises(InputError, match="no facet 'mood'"):
+        choose_facets(["mood"], "general", None)
+
+
+def test_the_prompt_fits_the_budget_and_changes_with_the_facets() -> None:
+    options = ExtractOptions(extract_prompt(), choose_facets(None, None, None), max_prompt_tokens=500)
+    extractor = FacetExtractor([], LLMConfig(model="m"), options, AnswerCache(None))
+    long = DocumentText("line 1", "word " * 5000, "A title")
+    prompt = extractor.prompt(long)
+    assert prompt.truncated and prompt.tokens <= 500 and prompt.messages[1]["content"].count("word") > 50
+    short = extractor.prompt(DocumentText("line 2", "Short text."))
+    assert not short.truncated and "Title:" not in short.messages[1]["content"]
+    general = FacetExtractor([], LLMConfig(model="m"), ExtractOptions(extract_prompt(), choose_facets(None, "general", None)), AnswerCache(None))
+    assert general.prompt(DocumentText("line 2", "Short text.")).key != short.key
+
+
+def test_response_formats_go_from_schema_to_plain_json() -> None:
+    schema = answer_schema(["a"])
+    kinds = [f["type"] + ("+schema" if "schema" in f else "") for f in response_formats(LLMConfig(model="m", json_schema=schema))]
+    assert kinds == ["json_schema", "json_object+schema", "json_object"]
+    assert response_formats(LLMConfig(model="m")) == [{"type": "json_object"}]  # the labeller's requests are unchanged
+
+
+@pytest.mark.parametrize(
+    ("name", "out"),
+    [("docs.jsonl", "docs.facets.jsonl"), ("docs.jsonl.gz", "docs.facets.jsonl.gz"), ("my.data.csv", "my.data.facets.csv"), ("p.parquet", "p.facets.parquet")],
+)
+def test_default_output_name(name: str, out: str) -> None:
+    from pathlib import Path
+
+    assert default_output(Path("/x") / name) == Path("/x") / out
+
+
+def test_progress_bar_shows_documents_calls_cache_hits_and_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    from hierarchy.cli_extract import _Progress
+    from hierarchy.extract import ExtractReport
+
+    bar = _Progress(5, enabled=True)
+    bar.update(ExtractReport("m", "p", "s", FACETS, planned=5, done=3, calls=4, cache_hits=1, failed=1))
+    bar.close()
+    err = capsys.readouterr().err
+    assert "extract" in err and "3/5" in err and "calls=4" in err and "cached=1" in err and "failed=1" in err
