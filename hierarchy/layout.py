@@ -1,23 +1,28 @@
 """2-D coordinates for the document map.
 
-The default, ``anchored``, follows the tree and is linear in the number of documents: the root's
+The default, ``auto``, is ``umap`` (a semantic map of the documents, :mod:`hierarchy.semantic_map`)
+for corpora of ``MIN_MAP_DOCS`` (45) to ``AUTO_UMAP_MAX_DOCS`` documents (``hierarchy.build_choices``),
+``anchored`` above and ``pca`` below.
+
+``anchored`` follows the tree and is linear in the number of documents: the root's
 children are placed by a 2-D PCA of their centroids (classical MDS, so similar topics sit close),
 each given a disc whose area follows its size; every node's children are placed the same way inside
 their parent's disc, and finally each document sits around its leaf's anchor by a shared 2-D
 projection of its offset from the leaf centroid. Topics come out as contiguous islands nested like
 the sunburst, at a cost that does not grow with the corpus the way a document-level UMAP or t-SNE
-does. ``pca`` and ``umap`` (slow) are the alternatives.
+does, but distances inside and between the islands mean little. ``pca`` is the plain alternative.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 
-from hierarchy.build_choices import LAYOUTS
+from hierarchy.build_choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS as MIN_DOCS
 
 
 def document_layout(
@@ -26,12 +31,14 @@ def document_layout(
     parent_index: np.ndarray,
     node_centers: np.ndarray,
     node_sizes: np.ndarray,
-    method: str = "anchored",
+    method: str = "auto",
     seed: int = 0,
+    cache_dir: Path | None = None,
 ) -> np.ndarray:
     """(n, 2) float32 coordinates scaled into [-1, 1].
 
-    ``doc_node[i]`` is document i's leaf (index into the node arrays); ``parent_index`` holds each
+    ``method`` is one of :data:`LAYOUTS` (``auto``: :func:`resolve_layout`); ``cache_dir`` keeps UMAP
+    maps (``<cache_dir>/layouts``). ``doc_node[i]`` is document i's leaf (index into the node arrays); ``parent_index`` holds each
     node's parent (-1 for the root), parents listed before children; ``node_centers`` are the nodes'
     centres in the same space as ``reduced``.
     """
@@ -42,13 +49,17 @@ def document_layout(
         coords = np.zeros((n, 2), dtype=np.float32)
         coords[:, 0] = np.arange(n)
         return _normalise(coords)
+    if method == "auto":
+        method = resolve_layout(method, n)
+    if method == "umap" and n < MIN_DOCS:
+        method = "pca"  # too few documents for a neighbour graph
     if method == "pca":
         return _normalise(_pca2(reduced, seed))
     if method == "umap":
-        import umap  # slow import (numba); only when asked for
+        from hierarchy.semantic_map import umap_coordinates
 
-        model = umap.UMAP(n_components=2, metric="cosine", n_neighbors=min(15, n - 1), random_state=seed, n_jobs=1)
-        return _normalise(model.fit_transform(reduced).astype(np.float32))
+        unit = reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
+        return _normalise(umap_coordinates(unit, seed=seed, cache_dir=cache_dir))
     if method != "anchored":
         raise ValueError(f"unknown layout {method!r}; choose one of {', '.join(LAYOUTS)}")
     anchors, radii = nested_discs(parent_index, node_centers, node_sizes)
@@ -57,6 +68,15 @@ def document_layout(
     spread = np.sqrt(np.bincount(doc_node, weights=(offsets**2).sum(1), minlength=parent_index.size) / np.maximum(counts, 1.0))
     scale = 0.6 * radii / np.maximum(spread, 1e-12)
     return _normalise((anchors[doc_node] + offsets * scale[doc_node, None]).astype(np.float32))
+
+
+def resolve_layout(method: str, n_documents: int) -> str:
+    """The layout ``auto`` stands for at this corpus size (other names are returned as they are)."""
+    if method != "auto":
+        return method
+    if n_documents < MIN_DOCS:
+        return "pca"
+    return "umap" if n_documents <= AUTO_UMAP_MAX_DOCS else "anchored"
 
 
 def nested_discs(parent_index: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

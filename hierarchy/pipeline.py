@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
 from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label, representative_rows
-from hierarchy.layout import LAYOUTS, document_layout
+from hierarchy.layout import LAYOUTS, document_layout, resolve_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
 from hierarchy.vector_checks import check_clusterable
@@ -81,7 +82,7 @@ class BuildConfig:
     n_init: int | None = None
     kmeans_iterations: int | None = None
     sample_size: int | None = None
-    layout: str = "anchored"
+    layout: str = "auto"
     seed: int = 0
     n_keywords: int = 30
     n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
@@ -216,8 +217,13 @@ class BuildInputs:
     columns: dict[str, Any] = field(default_factory=dict)
 
 
-def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inputs: BuildInputs, show_progress: bool = False) -> TopicTree:
-    """Cluster ``embeddings`` (row-aligned with ``corpus``) into a tree and describe every node."""
+def build_tree(
+    corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inputs: BuildInputs, show_progress: bool = False,
+    cache_dir: Path | None = None,
+) -> TopicTree:
+    """Cluster ``embeddings`` (row-aligned with ``corpus``) into a tree and describe every node.
+
+    ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``."""
     n = len(corpus)
     if embeddings.shape[0] != n:
         raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
@@ -274,10 +280,11 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
                 rows = representative_rows(clusterer.reduced_, order[lo:hi], shape.centers[node], config.n_representatives)
                 reps[node] = [corpus.ids[r] for r in rows]
 
+    layout_used = resolve_layout(config.layout, n)
     with stages.stage("layout"):
         coords = document_layout(
             clusterer.reduced_, shape.doc_leaf, parent_index, shape.centers, shape.sizes.astype(np.float64),
-            method=config.layout, seed=config.seed,
+            method=layout_used, seed=config.seed, cache_dir=cache_dir,
         )
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -317,7 +324,7 @@ def build_tree(corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inpu
         "created_at": created,
         "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns, **({"warnings": input_warnings} if input_warnings else {})},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "layout_used": layout_used, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
         "seed": config.seed,
         "timings_s": timings,
     }

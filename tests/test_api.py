@@ -181,7 +181,7 @@ BAD_INPUT = {
     "leaves 0": (lambda r, v: (r, v), {"leaves": 0}, "--leaves 0: must be at least 1"),
     "leaves text": (lambda r, v: (r, v), {"leaves": "5"}, "--leaves '5': must be a whole number"),
     "too many leaves": (lambda r, v: (r, v), {"leaves": 50}, "documents: --leaves 50: 56 documents make at most 5 leaves of --min-leaf-size 10"),
-    "layout": (lambda r, v: (r, v), {"layout": "tsne"}, "--layout 'tsne': choose one of anchored, pca, umap"),
+    "layout": (lambda r, v: (r, v), {"layout": "tsne"}, "--layout 'tsne': choose one of auto, umap, anchored, pca"),
     "reducer": (lambda r, v: (r, v), {"reducer": "svd"}, "--reducer 'svd': choose one of pca, umap, none"),
     "levels": (lambda r, v: (r, v), {"levels": [6, 3]}, "--levels '6,3': counts must be positive and increasing"),
     "levels and leaves": (lambda r, v: (r, v), {"levels": [2, 4], "leaves": 4}, "--leaves and --levels both set the number of leaves"),

@@ -21,6 +21,7 @@ from viz import callbacks as cb
 from viz.figures import BASE_OPACITY, OUTSIDE_OPACITY, overlay_positions
 from viz.index import TreeIndex
 from viz.layout import PAGE_SIZE, Ids, build_layout
+from viz.map_labels import full_frame
 from viz.synthetic import synthetic_tree
 
 
@@ -275,6 +276,7 @@ def test_app_serves_page_and_callbacks_over_http() -> None:
             {"id": "chart", "property": "clickData", "value": _click("2")},
             {"id": "doc-map", "property": "clickData", "value": None},
             [],
+            {"id": "map-label", "property": "data", "value": None},
         ],
         ["chart.clickData"],
         [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": ROOT_ID}],
@@ -283,14 +285,31 @@ def test_app_serves_page_and_callbacks_over_http() -> None:
     assert response.get_json()["response"]["nav"]["data"] == {"view": "2", "selected": "2"}
     # the drill-down redraws the map for the new view, and says which view it drew
     inputs = [{"id": "nav", "property": "data", "value": {"view": "2", "selected": "2"}}, {"id": "search", "property": "value", "value": ""}]
-    state = [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": ROOT_ID}]
+    state = [{"id": "map-ready", "property": "data", "value": True}, {"id": "map-view", "property": "data", "value": ROOT_ID},
+             {"id": "map-frame", "property": "data", "value": None}]
     outputs = [{"id": "doc-map", "property": "figure"}, {"id": "map-view", "property": "data"}]
     redraw = _post(client, "..doc-map.figure...map-view.data..", outputs, inputs, ["nav.data"], state).get_json()["response"]
     assert redraw["map-view"]["data"] == "2"
     assert redraw["doc-map"]["figure"]["layout"]["legend"]["title"]["text"] == "Topics in Programming"
+    assert sorted(a["name"] for a in redraw["doc-map"]["figure"]["layout"]["annotations"]) == ["2.0", "2.1"]
     state[1]["value"] = "2"  # already drawn for this view: only a patch of overlays and opacities
     patched = _post(client, "..doc-map.figure...map-view.data..", outputs, inputs, ["nav.data"], state).get_json()["response"]
     assert "operations" in patched["doc-map"]["figure"]
+    # a topic name clicked on the map selects that topic
+    label_inputs = [{"id": "chart", "property": "clickData", "value": None}, {"id": "doc-map", "property": "clickData", "value": None}, [],
+                    {"id": "map-label", "property": "data", "value": {"node": "0.1", "at": 1}}]
+    picked = _post(client, "nav.data", {"id": "nav", "property": "data"}, label_inputs, ["map-label.data"],
+                   [{"id": "nav", "property": "data", "value": nav}, {"id": "map-view", "property": "data", "value": ROOT_ID}])
+    assert picked.get_json()["response"]["nav"]["data"] == {"view": "0", "selected": "0.1"}
+    # the page reports a zoom: the names are placed again for what it shows
+    index = TreeIndex(small_tree())
+    whole = full_frame(index, index.pos["2"])
+    frame = {"view": "2", "x": [whole.x0, whole.x1], "y": [whole.y0, whole.y1], "w": 600, "h": 400}
+    relabel_output = next(d["output"] for d in client.get("/_dash-dependencies").get_json() if d["inputs"] == [{"id": "map-frame", "property": "data"}])
+    relabelled = _post(client, relabel_output, {"id": "doc-map", "property": "figure"}, [{"id": "map-frame", "property": "data", "value": frame}],
+                       ["map-frame.data"], [{"id": "map-view", "property": "data", "value": "2"}, {"id": "map-ready", "property": "data", "value": True}])
+    operations = relabelled.get_json()["response"]["doc-map"]["figure"]["operations"]
+    assert sorted(a["name"] for a in operations[0]["params"]["value"]) == ["2.0", "2.1"]
 
 
 # -- entry points ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from viz.figures import (
     standalone_html,
 )
 from viz.index import TreeIndex, shorten
+from viz.map_labels import annotations, frame_from_browser, map_labels
 from viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
 from viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
 from viz.trend_figures import color_by_growth, index_trends
@@ -356,10 +357,32 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
     return updates
 
 
-def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None) -> dict[str, Any]:
-    """The whole map figure for the current view, with the selection and search already overlaid."""
+def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None, frame: Any = None) -> dict[str, Any]:
+    """The whole map figure for the current view, with the selection and search already overlaid;
+    labels placed for the plot size the page last reported (``frame``), if any."""
     view = _clean_nav(index, nav)["view"]
-    return apply_updates(map_spec(index, view), map_highlight(index, None, nav, query))
+    reported = frame_from_browser(frame)
+    size = (reported.width_px, reported.height_px) if reported else None
+    return apply_updates(map_spec(index, view, size), map_highlight(index, None, nav, query))
+
+
+def map_label_click(index: TreeIndex, data: Any) -> Nav:
+    """A topic name clicked on the map selects that topic everywhere (as a sunburst click would)."""
+    node_id = data.get("node") if isinstance(data, Mapping) else None
+    if not isinstance(node_id, str) or node_id not in index:
+        raise PreventUpdate
+    return goto(index, node_id)
+
+
+def relabel_map(index: TreeIndex, frame: Any, shown: Any) -> dict[int | str, Any]:
+    """Labels for the map as the page shows it now (zoomed or panned): ``{"annotations": [...]}``.
+
+    Ignored (PreventUpdate) when the report is malformed or was made for another view than ``shown``."""
+    reported = frame_from_browser(frame)
+    view = map_view(index, shown)
+    if reported is None or not isinstance(frame, Mapping) or frame.get("view") != view:
+        raise PreventUpdate
+    return {"annotations": annotations(map_labels(index, index.pos[view], reported))}
 
 
 def map_is_stale(index: TreeIndex, nav: Mapping[str, Any] | None, shown: Any) -> bool:
@@ -414,16 +437,19 @@ def register(app: Dash, index: TreeIndex) -> None:
         Input(Ids.CHART, "clickData"),
         Input(Ids.MAP, "clickData"),
         Input({"type": Ids.GOTO, "node": ALL, "slot": ALL}, "n_clicks"),
+        Input(Ids.MAP_LABEL, "data"),
         State(Ids.NAV, "data"),
         State(Ids.MAP_VIEW, "data"),
         prevent_initial_call=True,
     )
-    def _navigate(chart_click_data: Any, map_click_data: Any, _goto_clicks: Any, nav: Any, shown: Any) -> Nav:
+    def _navigate(chart_click_data: Any, map_click_data: Any, _goto_clicks: Any, label_click: Any, nav: Any, shown: Any) -> Nav:
         trigger = _trigger()
         if trigger == Ids.CHART:
             return chart_click(index, chart_click_data, nav)
         if trigger == Ids.MAP:
             return map_click(index, map_click_data, shown)
+        if trigger == Ids.MAP_LABEL:
+            return map_label_click(index, label_click)
         if isinstance(trigger, Mapping) and trigger.get("type") == Ids.GOTO:
             if not any(t.get("value") for t in ctx.triggered):  # buttons just created, not clicked
                 raise PreventUpdate
@@ -494,12 +520,13 @@ def register(app: Dash, index: TreeIndex) -> None:
         State(Ids.MAP_READY, "data"),
         State(Ids.NAV, "data"),
         State(Ids.SEARCH, "value"),
+        State(Ids.MAP_FRAME, "data"),
         prevent_initial_call=True,
     )
-    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any) -> tuple[dict[str, Any], bool, str]:
+    def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any, frame: Any) -> tuple[dict[str, Any], bool, str]:
         if ready:
             raise PreventUpdate
-        return full_map(index, nav, query if isinstance(query, str) else None), True, _clean_nav(index, nav)["view"]
+        return full_map(index, nav, query if isinstance(query, str) else None, frame), True, _clean_nav(index, nav)["view"]
 
     @app.callback(
         Output(Ids.MAP, "figure"),
@@ -508,16 +535,32 @@ def register(app: Dash, index: TreeIndex) -> None:
         Input(Ids.SEARCH, "value"),
         State(Ids.MAP_READY, "data"),
         State(Ids.MAP_VIEW, "data"),
+        State(Ids.MAP_FRAME, "data"),
         prevent_initial_call=True,
     )
-    def _map(nav: Any, query: Any, ready: Any, shown: Any) -> tuple[dict[str, Any] | Patch, str]:
+    def _map(nav: Any, query: Any, ready: Any, shown: Any, frame: Any) -> tuple[dict[str, Any] | Patch, str]:
         if not ready:  # the map is not loaded yet; _load_map will apply the current state
             raise PreventUpdate
         text = query if isinstance(query, str) else None
         view = _clean_nav(index, nav)["view"]
         if map_is_stale(index, nav, shown):
-            return full_map(index, nav, text), view
+            return full_map(index, nav, text, frame), view
         return to_patch(map_highlight(index, _trigger(), nav, text)), view
+
+    # Zoom, pan or a resize of the map: the names follow (the next level's when zoomed in).
+    @app.callback(
+        Output(Ids.MAP, "figure", allow_duplicate=True),
+        Input(Ids.MAP_FRAME, "data"),
+        State(Ids.MAP_VIEW, "data"),
+        State(Ids.MAP_READY, "data"),
+        prevent_initial_call=True,
+    )
+    def _relabel(frame: Any, shown: Any, ready: Any) -> Patch:
+        if not ready:
+            raise PreventUpdate
+        patch = Patch()
+        patch["layout"]["annotations"] = relabel_map(index, frame, shown)["annotations"]
+        return patch
 
     @app.callback(
         Output(Ids.DOWNLOAD, "data"),

@@ -19,6 +19,7 @@ import plotly.io as pio
 
 from hierarchy.tree import ROOT_ID, TopicTree
 from viz.index import LABEL_CHARS, PALETTE, TreeIndex, lighten, plotly_text, shorten
+from viz.map_labels import DEFAULT_PLOT_PX, annotations, full_frame, map_labels
 
 ChartKind = Literal["sunburst", "treemap", "icicle"]
 CHART_KINDS: tuple[str, ...] = ("sunburst", "treemap", "icicle")
@@ -238,8 +239,9 @@ def group_rows(index: TreeIndex, group: MapGroup) -> np.ndarray:
     return np.concatenate([index.doc_order[lo:hi] for lo, hi in group.runs]) if group.runs else np.zeros(0, np.int64)
 
 
-def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
-    """Documents as points, coloured and listed in the legend by the children of ``view``.
+def map_spec(index: TreeIndex, view: str = ROOT_ID, size_px: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Documents as points, coloured and listed in the legend by the children of ``view``, with the
+    children's names drawn on the map (:mod:`viz.map_labels`, placed for a plot area of ``size_px``).
 
     One WebGL trace per :func:`map_groups` entry; the server maps ``(curveNumber, pointIndex)`` back
     to a document row with :func:`map_point_rows` given the same view. Two empty overlay traces
@@ -250,6 +252,7 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
     view = map_view(index, view)
     traces: list[dict[str, Any]] = []
     with_titles = index.n_docs <= HOVER_TITLES_MAX_DOCS
+    paths: dict[int, str] = {}  # leaf -> its escaped path, shared by its documents
     for rank, group in enumerate(map_groups(index, view)):  # outside first: drawn underneath
         rows = group_rows(index, group)
         outside = group.kind == "outside"
@@ -264,12 +267,15 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
             "legendrank": {"topic": rank, "more": 1000, "outside": 2000}[group.kind],  # topics, "+N more", "other"
         }
         if with_titles and not outside:  # context points hover with their trace name: a redraw stays small
-            trace["hovertext"] = [_doc_hover(index, r) for r in rows.tolist()]
+            trace["hovertext"] = [_doc_hover(index, r, paths) for r in rows.tolist()]
         traces.append(trace)
     traces.append(_overlay("selected topic", "#111111", symbol="circle", size=5))
     traces.append(_overlay("search matches", HIGHLIGHT_LINE, symbol="diamond", size=8))
     title = "Topics" if view == ROOT_ID else f"Topics in {plotly_text(shorten(index.labels[index.pos[view]], LABEL_CHARS))}"
+    whole = full_frame(index, index.pos[view], size_px or DEFAULT_PLOT_PX)
     layout: dict[str, Any] = {
+        "annotations": annotations(map_labels(index, index.pos[view], whole)),
+        "meta": {"view": view},  # the page reports zoom with it, so labels are placed for the map on screen
         "margin": {"t": 8, "l": 8, "r": 8, "b": 8},
         "dragmode": "lasso",
         "uirevision": f"map:{view}",
@@ -280,12 +286,9 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID) -> dict[str, Any]:
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
-    if view != ROOT_ID and index.doc_count(view):
-        rows = index.node_doc_rows(view)
-        for axis, coords in (("xaxis", index.map_x[rows]), ("yaxis", index.map_y[rows])):
-            lo, hi = float(coords.min()), float(coords.max())
-            pad = max((hi - lo) * 0.08, 200.0)  # uint16 map units: never zoom into a single point
-            layout[axis]["range"] = [lo - pad, hi + pad]
+    if index.doc_count(view):  # the frame the labels were placed for (uint16 map units: never a single point)
+        layout["xaxis"]["range"] = [whole.x0, whole.x1]
+        layout["yaxis"]["range"] = [whole.y0, whole.y1]
     return {"data": traces, "layout": layout}
 
 
@@ -348,9 +351,14 @@ def _overlay(name: str, color: str, symbol: str, size: int) -> dict[str, Any]:
     }
 
 
-def _doc_hover(index: TreeIndex, row: int) -> str:
+def _doc_hover(index: TreeIndex, row: int, paths: dict[int, str]) -> str:
+    """A point's hover: the document's title, then its topic path (root to leaf) in grey."""
     doc = index.tree.documents[row]
-    return plotly_text(shorten(doc.title or doc.text, 80))
+    leaf = int(index.doc_leaf_pos[row])
+    if leaf not in paths:
+        names = [shorten(index.labels[index.pos[node_id]], 40) for node_id in index.path_ids(index.ids[leaf])[1:]]
+        paths[leaf] = plotly_text(" › ".join(names))
+    return f"<b>{plotly_text(shorten(doc.title or doc.text, 80))}</b><br><span style='color:#666'>{paths[leaf]}</span>"
 
 
 def map_overlay(index: TreeIndex, rows: np.ndarray | None) -> dict[str, Any]:
@@ -382,17 +390,53 @@ def document_map_figure(
 
 
 # -- standalone export -----------------------------------------------------------------------------
+EXPORT_MAP_PX = (1100, 720)  # the exported map's fixed size, so its names are placed for what is drawn
+_EXPORT_ZOOM_JS = """
+(function () {
+  var gd = document.getElementById("tm-export-map");
+  var sets = JSON.parse(document.getElementById("tm-label-sets").textContent);
+  var base = null, shown = 0;
+  gd.on("plotly_relayout", function () {
+    var xr = gd._fullLayout.xaxis.range, yr = gd._fullLayout.yaxis.range;
+    var span = Math.max(xr[1] - xr[0], yr[1] - yr[0]);
+    if (base === null) { base = sets.span; }
+    var level = Math.min(sets.levels.length - 1, Math.max(0, Math.floor(Math.log2(base / span) + 1e-9)));
+    if (level !== shown) { shown = level; Plotly.relayout(gd, {annotations: sets.levels[level]}); }
+  });
+})();
+"""
+
+
 def standalone_html(tree: TopicTree | TreeIndex, depth: int | None = None, title: str = "topicmap") -> str:
-    """A self-contained HTML page with the sunburst (plotly.js inline): opens with no server or CDN.
+    """A self-contained HTML page with the sunburst and the labelled document map (plotly.js inline
+    once): opens with no server or CDN.
 
     The whole tree is embedded; plotly drills down on click in the browser, showing ``depth``
-    rings at a time (default: the app's first-view depth).
+    rings at a time (default: the app's first-view depth). The map shows the top level's names;
+    zooming in (each doubling) swaps in the next level's, placed in advance for that zoom.
     """
-    figure = whole_tree_figure(tree, kind="sunburst", rings=depth, title=title)
-    return pio.to_html(
-        figure,
-        include_plotlyjs=True,
-        full_html=True,
-        config={"displaylogo": False, "responsive": True},
-        default_height="95vh",
+    import html
+    import json
+
+    from viz.map_labels import zoom_label_sets
+
+    index = as_index(tree)
+    sunburst = whole_tree_figure(index, kind="sunburst", rings=depth, title=title)
+    map_dict = map_spec(index, ROOT_ID, (EXPORT_MAP_PX[0] - 16, EXPORT_MAP_PX[1] - 16))
+    map_dict["data"] = map_dict["data"][:-2]  # no selection or search overlays without a server
+    map_dict["layout"].update(width=EXPORT_MAP_PX[0], height=EXPORT_MAP_PX[1], dragmode="zoom")
+    frame = full_frame(index, 0, (EXPORT_MAP_PX[0] - 16, EXPORT_MAP_PX[1] - 16))
+    sets = [annotations(labels) for labels in zoom_label_sets(index, frame)]
+    if sets:
+        map_dict["layout"]["annotations"] = sets[0]
+    config = {"displaylogo": False, "responsive": True}
+    chart_html = pio.to_html(sunburst, include_plotlyjs=True, full_html=False, config=config, default_height="90vh")
+    map_html = pio.to_html(go.Figure(map_dict), include_plotlyjs=False, full_html=False, config={"displaylogo": False, "scrollZoom": True}, div_id="tm-export-map")
+    label_sets = json.dumps({"span": max(frame.x1 - frame.x0, frame.y1 - frame.y0), "levels": sets}).replace("</", "<\\/")
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n</head>\n<body style=\"font-family: sans-serif; margin: 8px\">\n"
+        f"{chart_html}\n<h3>Document map</h3>\n<div class=\"tm-export-map\">{map_html}</div>\n"
+        f"<script type=\"application/json\" id=\"tm-label-sets\">{label_sets}</script>\n"
+        f"<script>{_EXPORT_ZOOM_JS}</script>\n</body>\n</html>\n"
     )

@@ -41,6 +41,8 @@ class Ids:
     MAP_READY = "map-ready"  # store: True once the full map figure has been sent
     MAP_TIMER = "map-timer"  # fallback trigger for loading the map
     MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
+    MAP_LABEL = "map-label"  # store: {"node": id} of the topic name clicked on the map (set by assets/topicmap.js)
+    MAP_FRAME = "map-frame"  # store: what the map shows ({"view", "x", "y", "w", "h"}; set by assets/topicmap.js)
     CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by viz.trend_callbacks on a dated tree)
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
@@ -158,7 +160,7 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
                 config={"displaylogo": False, "scrollZoom": True},
                 className="tm-map",
             ),
-            html.P("Lasso or box-select points to see which topics they fall in.", className="tm-hint tm-muted"),
+            html.P("Click a topic name to open it; zoom in for the names of its subtopics. Lasso or box-select points to see which topics they fall in.", className="tm-hint tm-muted"),
         ],
     )
     side_panel = html.Section(
@@ -177,6 +179,8 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
             dcc.Store(id=Ids.MAP_PICK, data=None),
             dcc.Store(id=Ids.MAP_READY, data=False),
             dcc.Store(id=Ids.MAP_VIEW, data=ROOT_ID),
+            dcc.Store(id=Ids.MAP_LABEL, data=None),
+            dcc.Store(id=Ids.MAP_FRAME, data=None),
             dcc.Store(id=Ids.CHART_COLOR, data="topic"),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),
