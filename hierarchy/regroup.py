@@ -296,9 +296,14 @@ def _merged_keywords(children: list[Node]) -> NodeKeywords:
 
 
 def _relayout(new: TopicTree) -> TopicTree:
-    """Redraw the document map for the new tree: nested discs, each leaf's documents kept in their arrangement."""
+    """Redraw a tree-shaped document map for the new tree: nested discs, each leaf's documents kept in their arrangement.
+
+    A map of the documents themselves (UMAP, PCA) does not depend on the tree's upper levels: it is kept as it is.
+    """
     nodes = list(new.iter_nodes())
     if not new.documents or any(n.centroid is None for n in nodes):
+        return new
+    if (new.manifest.get("clustering") or {}).get("layout_used") in ("umap", "pca"):
         return new
     index = {n.id: i for i, n in enumerate(nodes)}
     parent_index = np.array([-1 if n.parent is None else index[n.parent] for n in nodes], dtype=np.int64)

@@ -215,3 +215,15 @@ def test_regroup_refuses_what_it_cannot_do_in_one_line(tree_file: Path, tmp_path
     unknown = invoke_cli("regroup", str(tree_file), "--names", "keywords", cwd=tmp_path)
     assert_clean_error(unknown, "--embedder")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_semantic_document_map_is_kept_and_a_tree_shaped_one_is_redrawn() -> None:
+    """UMAP/PCA places documents by their vectors, not by the tree: regrouping the upper levels leaves it as it is."""
+    embedder = HashEmbedder()
+    for layout, kept in (("umap", True), ("pca", True), ("anchored", False)):
+        tree = mixed_tree()
+        tree.manifest["clustering"] = {"layout_used": layout}
+        regrouped, _ = regroup_tree(tree, embedder.embed, None, RegroupOptions(levels=[3], names="keywords"), embedder.name)
+        before = {d.id: (d.x, d.y) for d in tree.documents}
+        after = {d.id: (d.x, d.y) for d in regrouped.documents}
+        assert (after == before) is kept, layout
