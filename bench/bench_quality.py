@@ -112,12 +112,35 @@ def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how
 
 
 # -- methods ---------------------------------------------------------------------------------
-def ours(corpus: Corpus, X: np.ndarray, seeds: int, config: BuildConfig) -> tuple[list[TopicTree], float]:
-    """One build per seed (0, 1, ...): the trees, and the median build time."""
+class WordVectors:
+    """MiniLM vectors of keyword candidates for steered keywords (what `topicmap build` does when it embeds the
+    texts itself), cached per word across the bench's builds: each seed's tree has its own candidate list."""
+
+    def __init__(self) -> None:
+        self.embedder: Any = None
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, words: Any) -> np.ndarray:
+        missing = [w for w in dict.fromkeys(words) if w not in self.vectors]
+        if missing:
+            if self.embedder is None:
+                from hierarchy.embed import SentenceTransformerEmbedder
+
+                self.embedder = SentenceTransformerEmbedder("minilm")
+            self.vectors.update(zip(missing, self.embedder.embed(missing)))
+        return np.stack([self.vectors[w] for w in words])
+
+
+WORDS = WordVectors()
+
+
+def ours(corpus: Corpus, X: np.ndarray, seeds: int, config: BuildConfig, steer: bool = True) -> tuple[list[TopicTree], float]:
+    """One build per seed (0, 1, ...): the trees, and the median build time (with ``steer``, word embedding included)."""
     times, trees = [], []
     for seed in range(seeds):
         start = time.perf_counter()
-        trees.append(build_tree(corpus, X, replace(config, seed=seed), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM})))
+        inputs = BuildInputs(corpus.source, corpus.sha256, {"name": MINILM})
+        trees.append(build_tree(corpus, X, replace(config, seed=seed), inputs, embed_words=WORDS if steer else None))
         times.append(time.perf_counter() - start)
     return trees, statistics.median(times)
 
@@ -293,10 +316,13 @@ def _cells(per_sample: list[Any], per_tree: int = 1) -> dict[str, Any]:
 
 # -- one corpus ------------------------------------------------------------------------------
 # Our tree shapes: the default (map, N/40 leaves), the browse and deep presets.
-OUR_SHAPES: list[tuple[str, BuildConfig]] = [
-    ("topicmap default tree (preset map, N/40 leaves)", BuildConfig()),
-    ("topicmap --preset browse", BuildConfig(preset="browse")),
-    ("topicmap --preset deep", BuildConfig(preset="deep")),
+# Keywords are steered by MiniLM (as `topicmap build` does when it embeds the texts); the ablation row keeps the
+# plain c-TF-IDF keywords (what a build from precomputed vectors of an unknown model gets).
+OUR_SHAPES: list[tuple[str, BuildConfig, bool]] = [
+    ("topicmap default tree (preset map, N/40 leaves)", BuildConfig(), True),
+    ("topicmap default tree, keywords not steered (c-TF-IDF only)", BuildConfig(), False),
+    ("topicmap --preset browse", BuildConfig(preset="browse"), True),
+    ("topicmap --preset deep", BuildConfig(preset="deep"), True),
 ]
 
 
@@ -310,9 +336,9 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
     refs = {r: np.array([str(m[r]) for m in corpus.metadata], dtype=object) for r in ref_names}
     rows: list[MethodRow] = []
 
-    for index, (method, config) in enumerate(OUR_SHAPES):
+    for index, (method, config, steer) in enumerate(OUR_SHAPES):
         print(f"[{name}] {method} (seeds 0-{seeds - 1})", file=sys.stderr, flush=True)
-        trees, seconds = ours(corpus, X, seeds, config)
+        trees, seconds = ours(corpus, X, seeds, config, steer)
         shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
         cells = median_cells([score(tree_arrays(t), refs) for t in trees])
         row = MethodRow(name, method, "; ".join(shapes), seconds, seeds, cells)
@@ -324,7 +350,7 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
     for div in GRANULARITIES[:-1]:  # N/40 is the default tree above
         k = round(n / div)
         print(f"[{name}] granularity N/{div}: --leaves {k} and flat k-means k={k}", file=sys.stderr, flush=True)
-        trees, seconds = ours(corpus, X, seeds, BuildConfig(leaves=k))
+        trees, seconds = ours(corpus, X, seeds, BuildConfig(leaves=k), steer=False)  # purity only: keywords do not change it
         shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
         rows.append(MethodRow(name, f"topicmap --leaves {k} (N/{div})", "; ".join(shapes), seconds, seeds, median_cells([score(tree_arrays(t), refs) for t in trees])))
         labels, seconds = kmeans_labels(X, k, 1)
@@ -450,6 +476,23 @@ def markdown(rows: list[MethodRow], info: dict[str, Any], started: str, total: f
     return "\n".join(out)
 
 
+def merge(parts: list[Path], out: Path) -> None:
+    """One report from several runs' JSON (in the order given): their rows, the first run's machine and start, the longest run's time."""
+    loaded = [json.loads(p.read_text(encoding="utf-8")) for p in parts]
+    rows = []
+    for part in loaded:
+        for data in part["rows"]:
+            refs = {name: RefCell(**cell) for name, cell in data.pop("refs").items()}
+            rows.append(MethodRow(**data, refs=refs))
+    total = max(part.get("seconds", 0.0) for part in loaded)
+    sample = loaded[0].get("sample", 200)
+    text = markdown(rows, loaded[0]["machine"], loaded[0]["started"], total, sample)
+    text = text.replace(" in ", f" ({len(parts)} corpora run as parallel processes, the longest) in ", 1) if len(parts) > 1 else text
+    out.write_text(text + "\n", encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps({"started": loaded[0]["started"], "machine": loaded[0]["machine"], "seconds": total, "sample": sample, "rows": [asdict(r) for r in rows]}, indent=1), encoding="utf-8")
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
@@ -459,7 +502,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples-per-tree", type=int, default=5, help="seeded navigation samples per tree (means reported)")
     parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (its UMAP takes minutes)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.md")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON", help="only write one report from the .json files of runs made with --corpus NAME --out (e.g. corpora run as parallel processes)")
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     t0 = time.perf_counter()
@@ -470,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(rows, info, started, total, args.sample)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps({"started": started, "machine": info, "rows": [asdict(r) for r in rows]}, indent=1), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps({"started": started, "machine": info, "seconds": total, "sample": args.sample, "rows": [asdict(r) for r in rows]}, indent=1), encoding="utf-8")
     print(text)
 
 

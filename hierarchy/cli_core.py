@@ -256,7 +256,10 @@ def register(app: typer.Typer) -> None:
             embedder=embedder_info,
             columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
         )
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
+        from hierarchy.tree_embedder import word_embedder
+
+        embed_cache = None if no_cache else (cache_dir or default_cache_dir())
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=word_embedder(embedder_info, embed_cache))
         save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))

@@ -154,3 +154,47 @@ def representative_rows(
         chosen.append(best)
         redundancy = np.maximum(redundancy, vectors @ vectors[best])
     return rows[pool[chosen]]
+
+
+STEER_POOL_FACTOR = 3  # c-TF-IDF candidates per kept keyword when keywords are steered (see steer_keywords)
+
+
+def steer_keywords(
+    candidates: dict[str, list[str]],
+    parents: dict[str, str | None],
+    node_means: dict[str, np.ndarray],
+    word_vectors: dict[str, np.ndarray],
+    keep: int,
+) -> dict[str, list[int]]:
+    """For every node, which of its candidate keywords (positions, best first) tell it from its siblings.
+
+    A reader who descends the tree compares a document with each child's words; c-TF-IDF picks words
+    frequent in a node, but many of them (a thread's names, a desk's stock phrases) mean little to a
+    reader, or mean the sibling's topic as much. Each candidate is scored by its margin in embedding
+    space: its similarity to the node's documents minus its similarity to the documents of the most
+    similar sibling, and the ``keep`` best are kept. ``word_vectors`` are the words' embeddings centred
+    on the corpus mean and scaled to unit length; ``node_means`` are the means of each node's document
+    vectors, each centred and scaled the same way before averaging (a tight node has the longer mean). A node
+    without siblings is scored by its own documents alone; candidates without a vector come last.
+    """
+    children: dict[str | None, list[str]] = {}
+    for node_id, parent in parents.items():
+        children.setdefault(parent, []).append(node_id)
+    out: dict[str, list[int]] = {}
+    for node_id, words in candidates.items():
+        if not words:
+            out[node_id] = []
+            continue
+        known = [i for i, w in enumerate(words) if w in word_vectors]
+        unknown = [i for i, w in enumerate(words) if w not in word_vectors]
+        if not known or node_id not in node_means:
+            out[node_id] = list(range(min(keep, len(words))))
+            continue
+        vectors = np.stack([word_vectors[words[i]] for i in known]).astype(np.float64)
+        margin = vectors @ node_means[node_id]
+        rivals = [s for s in children.get(parents.get(node_id), []) if s != node_id and s in node_means]
+        if rivals:
+            margin = margin - (vectors @ np.stack([node_means[s] for s in rivals]).T).max(axis=1)
+        order = [known[i] for i in np.argsort(-margin, kind="stable")]
+        out[node_id] = (order + unknown)[:keep]
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from hierarchy.build_choices import PERIOD_CHOICES, PRESETS, SEED_MAX
 from hierarchy.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from hierarchy.errors import InputError
 from hierarchy.io import Corpus
-from hierarchy.keywords import count_terms, ctfidf_keywords, keyword_label, representative_rows
+from hierarchy.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
 from hierarchy.layout import LAYOUTS, document_layout, resolve_layout
 from hierarchy.progress import Stages
 from hierarchy.tree import Document, LabelMeta, Node, TopicTree
@@ -217,13 +218,26 @@ class BuildInputs:
     columns: dict[str, Any] = field(default_factory=dict)
 
 
+WordEmbedder = Callable[[Sequence[str]], np.ndarray]
+
+
 def build_tree(
-    corpus: Corpus, embeddings: np.ndarray, config: BuildConfig, inputs: BuildInputs, show_progress: bool = False,
+    corpus: Corpus,
+    embeddings: np.ndarray,
+    config: BuildConfig,
+    inputs: BuildInputs,
+    show_progress: bool = False,
     cache_dir: Path | None = None,
+    embed_words: WordEmbedder | None = None,
 ) -> TopicTree:
     """Cluster ``embeddings`` (row-aligned with ``corpus``) into a tree and describe every node.
 
-    ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``."""
+    ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``.
+    ``embed_words`` embeds texts into the space of ``embeddings`` (the model that made them). With it,
+    each node keeps the c-TF-IDF candidates that best tell it from its siblings in that space
+    (:func:`hierarchy.keywords.steer_keywords`); without it (vectors of an unknown model), the top
+    c-TF-IDF words.
+    """
     n = len(corpus)
     if embeddings.shape[0] != n:
         raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
@@ -268,7 +282,10 @@ def build_tree(
         counts, vocabulary = count_terms(texts)
         ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
         local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
-        keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=config.n_keywords)
+        pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
+        keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
+        if embed_words is not None:
+            keywords = _steered(keywords, embed_words, embeddings, shape, parent_index, depth, centroids, config.n_keywords)
 
     with stages.stage("representatives"):
         reps: dict[int, list[str]] = {}
@@ -324,13 +341,72 @@ def build_tree(
         "created_at": created,
         "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns, **({"warnings": input_warnings} if input_warnings else {})},
         "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "layout_used": layout_used, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_]},
+        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "layout_used": layout_used, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_], "keywords_steered": embed_words is not None},
         "seed": config.seed,
         "timings_s": timings,
     }
     if corpus.time is not None:
         manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
+
+
+def _steered(
+    keywords: dict[str, NodeKeywords],
+    embed_words: WordEmbedder,
+    embeddings: np.ndarray,
+    shape: ClusterTree,
+    parent_index: np.ndarray,
+    depth: np.ndarray,
+    centroids: np.ndarray,
+    keep: int,
+) -> dict[str, NodeKeywords]:
+    """Each node's candidates re-chosen by :func:`steer_keywords` (one embedding call for all distinct words)."""
+    words = sorted({w for k in keywords.values() for w in k.words})
+    if not words:
+        return keywords
+    mean = centroids[int(np.flatnonzero(parent_index < 0)[0])].astype(np.float64)
+    vectors = np.asarray(embed_words(words), dtype=np.float64)
+    if vectors.shape != (len(words), embeddings.shape[1]):
+        raise InputError(
+            f"the keyword embedder gives vectors of shape {vectors.shape} for {len(words)} words, but the documents' "
+            f"embeddings have {embeddings.shape[1]} dimensions; it must be the model that embedded the documents"
+        )
+    vectors -= mean
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    means = _centred_unit_means(embeddings, mean, shape.doc_leaf, parent_index, depth)
+    ids = shape.node_ids
+    picked = steer_keywords(
+        {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},
+        {node_id: (ids[parent_index[i]] if parent_index[i] >= 0 else None) for i, node_id in enumerate(ids)},
+        dict(zip(ids, means)),
+        dict(zip(words, vectors)),
+        keep,
+    )
+    return {
+        node_id: NodeKeywords([k.words[i] for i in picked[node_id]], [k.scores[i] for i in picked[node_id]]) if node_id in picked else k
+        for node_id, k in keywords.items()
+    }
+
+
+def _centred_unit_means(
+    embeddings: np.ndarray, mean: np.ndarray, doc_leaf: np.ndarray, parent_index: np.ndarray, depth: np.ndarray, chunk: int = 65536
+) -> np.ndarray:
+    """Mean over every node's documents of their vectors centred on ``mean`` and scaled to unit length (in chunks: no full copy)."""
+    n_nodes = parent_index.size
+    sums = np.zeros((n_nodes, embeddings.shape[1]), dtype=np.float64)
+    for start in range(0, embeddings.shape[0], chunk):
+        rows = np.asarray(embeddings[start : start + chunk], dtype=np.float64) - mean
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        leaf = doc_leaf[start : start + chunk]
+        indicator = sparse.csr_matrix((np.ones(leaf.size), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
+        sums += indicator @ rows
+    counts = np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64)
+    for node in np.argsort(-depth, kind="stable"):
+        parent = parent_index[node]
+        if parent >= 0:
+            sums[parent] += sums[node]
+            counts[parent] += counts[node]
+    return sums / np.maximum(counts, 1.0)[:, None]
 
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:

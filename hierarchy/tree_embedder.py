@@ -7,7 +7,7 @@ text has no place in its space. Both ask the user to name the model with ``--emb
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +82,24 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def word_embedder(embedder_info: dict[str, object], cache_dir: Path | None) -> Callable[[Sequence[str]], np.ndarray] | None:
+    """The model that embedded a build's documents, for steering its keywords (:func:`hierarchy.keywords.steer_keywords`).
+
+    Only when the build embedded the texts itself with a model that can place new text in the same
+    space (``kind`` minilm or openai); None for precomputed vectors (the model is not known for sure)
+    and for TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
+    """
+    import os
+
+    kind, name = embedder_info.get("kind"), str(embedder_info.get("name", ""))
+    if kind not in ("minilm", "openai") or "/" not in name:
+        return None
+    model = "minilm" if name == MINILM_NAME else name.split("/", 1)[1]
+    embedder = make_embedder(str(kind), api_key=os.environ.get("OPENAI_API_KEY"), base_url=os.environ.get("OPENAI_BASE_URL"), model=model)
+
+    def embed_words(words: Sequence[str]) -> np.ndarray:
+        return embed_with_cache(list(words), embedder, cache_dir)[0]
+
+    return embed_words

@@ -138,9 +138,10 @@ class TopicMap(BaseEstimator):
             columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows, "time_column": self.time_column},
         )
         from hierarchy.embed import default_cache_dir
+        from hierarchy.tree_embedder import word_embedder
 
-        maps = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=maps)
+        cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=cache_dir, embed_words=word_embedder(embedder_info, cache_dir))
         tree.manifest[ESTIMATOR_KEY] = {"class": f"topicmap.{type(self).__name__}", "params": _jsonable(self.get_params())}
         self.tree_ = tree
         return self
