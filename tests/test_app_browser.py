@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from hierarchy.tree import ROOT_ID, TopicTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
 from tests.viz_fixtures import EVIL_LABEL, QUOTED_LABEL, quoted_tree, small_tree
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -59,7 +59,7 @@ def _serving(tree: TopicTree) -> Iterator[str]:
     """The app on 127.0.0.1 with a free port, in a thread (werkzeug, threaded like `app.run`)."""
     from werkzeug.serving import make_server
 
-    from viz import create_app
+    from topicmap.viz import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     httpd = make_server("127.0.0.1", 0, create_app(tree).server, threaded=True)
@@ -215,7 +215,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
 
 
 def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> None:
-    from viz.figures import standalone_html
+    from topicmap.viz.figures import standalone_html
 
     path = tmp_path / "topicmap.html"
     path.write_text(standalone_html(small_tree()), encoding="utf-8")
@@ -276,7 +276,7 @@ def test_quotes_and_tags_in_labels_show_literally(browser: Any, tmp_path: Path) 
             page.close()
     assert errors == [], errors
 
-    from viz.figures import standalone_html
+    from topicmap.viz.figures import standalone_html
 
     path = tmp_path / "quoted.html"
     path.write_text(standalone_html(quoted_tree(), title='Map of "Brexit" & <i>co</i>'), encoding="utf-8")
@@ -341,9 +341,9 @@ def _wait_legend(page: Any, title: str) -> None:
 
 
 def test_many_leaves_open_readable_and_the_legend_follows_the_level(browser: Any) -> None:
-    from viz.figures import LEGEND_ENTRIES, MIN_TEXT_PX, RING_BUDGET, default_depth
-    from viz.index import TreeIndex
-    from viz.synthetic import synthetic_tree
+    from topicmap.viz.figures import LEGEND_ENTRIES, MIN_TEXT_PX, RING_BUDGET, default_depth
+    from topicmap.viz.index import TreeIndex
+    from topicmap.viz.synthetic import synthetic_tree
 
     tree = synthetic_tree(n_docs=20_000, schedule=MANY_SCHEDULE, seed=0)
     index = TreeIndex(tree)

@@ -56,7 +56,7 @@ MOVES: dict[str, str] = {
     "hierarchy/schema/tree-v2.schema.json": "hierarchy/tree/schema/tree-v2.schema.json",
     "hierarchy/summary.py": "hierarchy/tree/summary.py",
     "hierarchy/tree_embedder.py": "hierarchy/tree/embedder.py",
-    "hierarchy/assign.py": "hierarchy/tree/assign.py",
+    "hierarchy/assign.py": "hierarchy/build/assign.py",
     # llm: talking to a model (client, cache, settings, prompts, prices, answers)
     "hierarchy/llm.py": "hierarchy/llm/client.py",
     "hierarchy/llm_cache.py": "hierarchy/llm/cache.py",
@@ -108,8 +108,8 @@ SUBPACKAGES: dict[str, str] = {
     "base": "Foundations every stage uses (errors, progress, untrusted text, bounded JSON); nothing heavy is imported here.",
     "files": "Files written without loss: atomic writes, locks, spreadsheet-safe CSV.",
     "inputs": "Documents and their vectors in: tables, embedders and their cache, time columns, checks on vectors.",
-    "build": "From vectors to a described tree: clustering, keywords, the document map, the build pipeline.",
-    "tree": "The topic tree, its file format, and what is read straight off a tree (summaries, its embedder, assign).",
+    "build": "From vectors to a described tree: clustering, keywords, the document map, the build pipeline; new documents placed in a built tree.",
+    "tree": "The topic tree, its file format, and what is read straight off a tree (summaries, its embedder).",
     "llm": "Talking to a language model: the client, answer cache, settings, prompt templates, prices, answer parsing.",
     "labels": "Names for every node through an LLM, checked before they are kept; regrouping upper levels by those names.",
     "extract": "LLM notes per document and facet, written back as new columns.",
@@ -141,7 +141,8 @@ def module_map() -> dict[str, str]:
 
 MODULES = module_map()
 DOTTED = re.compile(r"(?<![\w.])(hierarchy|viz|prompts)((?:\.[A-Za-z_]\w*)+)")
-FROM_PACKAGE = re.compile(r"^([ \t]*)from (hierarchy|viz|prompts) import (\([^)]*\)|[^\n]*)", re.MULTILINE)
+# a statement of its own line, or one after "; " (code in a string: ``python -c "import x; from hierarchy import y"``)
+FROM_PACKAGE = re.compile(r"(?:^([ \t]*)|(?<=; ))from (hierarchy|viz|prompts) import (\([^)]*\)|[^\n;\"']*)", re.MULTILINE)
 PLAIN_IMPORT = re.compile(r"^([ \t]*)import (hierarchy|viz|prompts)([ \t]*(?:#.*)?)$", re.MULTILINE)
 RESOURCE = re.compile(r"""(resources\.files\()(["'])(hierarchy|viz|prompts)\2""")
 FILE_PATH = re.compile(r"(?<![\w/.])(hierarchy/[\w/]+\.(?:py|json))")
@@ -164,6 +165,8 @@ def new_dotted(match: re.Match[str]) -> str:
 def new_from_package(match: re.Match[str]) -> str:
     """``from hierarchy import cli_core, jsontext as jt`` -> one ``from ... import`` line per new package."""
     indent, top, names = match.group(1), match.group(2), match.group(3)
+    inline = indent is None
+    indent = indent or ""
     comment = ""
     if not names.startswith("(") and "#" in names:
         names, comment = names.split("#", 1)
@@ -181,8 +184,13 @@ def new_from_package(match: re.Match[str]) -> str:
             grouped.setdefault(parent, []).append(base if shown == base else f"{base} as {shown}")
         else:
             grouped.setdefault(TOP[top], []).append(item)
-    lines = [f"{indent}from {parent} import {', '.join(items)}" for parent, items in grouped.items()]
-    return "\n".join(lines) + comment
+    lines = []
+    for parent, items in grouped.items():
+        line = f"{indent}from {parent} import {', '.join(items)}"
+        if len(line) > 120 and not inline:  # one name a line, as a formatter would
+            line = f"{indent}from {parent} import (\n" + "".join(f"{indent}    {item},\n" for item in items) + f"{indent})"
+        lines.append(line)
+    return ("; " if inline else "\n").join(lines) + comment
 
 
 def new_path(match: re.Match[str]) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from dash import Dash
 
-from hierarchy.tree import TopicTree
-from viz import callbacks, trend_callbacks
-from viz.index import TreeIndex
-from viz.layout import build_layout
+from topicmap.hierarchy.tree.topic_tree import TopicTree
+from topicmap.viz import callbacks, trend_callbacks
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.layout import build_layout
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_HOST = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""Files written without loss: atomic writes, locks, spreadsheet-safe CSV."""
