@@ -210,7 +210,14 @@ def test_ctrl_c_keeps_finished_labels_and_the_next_run_resumes(tree_file: Path, 
     root = Path(__file__).resolve().parents[1]
     script = "import typer; from topicmap.hierarchy.cli import label as cli_label; app = typer.Typer(); cli_label.register(app); app()"
     args = [sys.executable, "-c", script, "label", str(tree_file), "-m", "fake-model", "-j", "1", *common(tmp_path)]
-    with FakeOpenAIServer(fault_for=lambda body: Fault("slow", delay=0.15)) as server:
+    requests_seen = [0]
+
+    def slow_then_slower(body: dict[str, object]) -> Fault:
+        # after the 4th request each answer takes 5 s: on a loaded machine the run cannot finish before the signal
+        requests_seen[0] += 1
+        return Fault("slow", delay=0.15 if requests_seen[0] <= 4 else 5.0)
+
+    with FakeOpenAIServer(fault_for=slow_then_slower) as server:
         env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(root)}
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30

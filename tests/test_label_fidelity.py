@@ -115,11 +115,68 @@ def test_when_every_try_reads_closer_to_a_sibling_the_least_bad_name_is_kept_wit
     server = serve(servers, ["Space Science", "Space Physics", "Space Science"])
     tree = space_tree()
     report = run(tree, server, tmp_path / "cache", FidelityCheck(toy_embed, "toy"))
-    assert len([b for b in server.chat_requests if exoplanet_prompt(b)]) == 3
+    tries = [b for b in server.chat_requests if exoplanet_prompt(b)]
+    assert len(tries) == 4  # three tries, then one request for a list of names, answered here with one name again
+    assert "list 5 different candidate names" in tries[3]["messages"][-1]["content"]
     leaf = tree.node("0.0")
     assert leaf.label == "Space Physics"  # margin 0.6 - 0.8 beats 0.3 - 0.9, though the last try said "Space Science"
     assert leaf.label_meta.status == "ok" and "reads closer to a neighbouring topic" in leaf.label_meta.extra["warning"]
-    assert report.unfaithful == 1 and report.failed == 0
+    assert "name_from_candidates" not in leaf.label_meta.extra
+    assert report.unfaithful == 1 and report.failed == 0 and report.candidate_calls == 1 and report.from_candidates == 0
+
+
+def serve_with_candidates(box: list[FakeOpenAIServer], names_by_try: list[str], candidates: list[str]) -> FakeOpenAIServer:
+    """Like :func:`serve`, and a request for a list of names gets ``candidates``."""
+
+    def answer(body: dict[str, Any]) -> str:
+        if exoplanet_prompt(body) and "candidate names" in body["messages"][-1]["content"]:
+            return json.dumps({"labels": candidates})
+        if exoplanet_prompt(body):
+            attempt = round(float(body.get("temperature") or 0.0) / 0.4)
+            name = names_by_try[min(attempt, len(names_by_try) - 1)]
+            return json.dumps({"label": name, "summary": f"Reports on planets found around other stars ({attempt})."})
+        return keyword_label(body)
+
+    server = FakeOpenAIServer(responder=answer).start()
+    box.append(server)
+    return server
+
+
+def test_after_every_try_fails_the_first_faithful_name_from_a_list_is_taken(servers: list[FakeOpenAIServer], tmp_path: Path) -> None:
+    server = serve_with_candidates(servers, ["Space Science", "Space Physics", "Space Science"], ["Space Science", "Exoplanet Surveys", "Exoplanet Transits"])
+    tree = space_tree()
+    report = run(tree, server, tmp_path / "cache", FidelityCheck(toy_embed, "toy"))
+    leaf = tree.node("0.0")
+    assert leaf.label == "Exoplanet Surveys"  # "Space Science", listed first, is still rejected
+    assert leaf.label_meta.extra["name_from_candidates"] is True and "warning" not in leaf.label_meta.extra
+    assert leaf.summary == "Reports on planets found around other stars (1)."  # the summary of the best try (Space Physics)
+    assert report.unfaithful == 0 and report.candidate_calls == 1 and report.from_candidates == 1
+    again = space_tree()
+    before = len(server.chat_requests)
+    rerun = run(again, server, tmp_path / "cache", FidelityCheck(toy_embed, "toy"))
+    assert len(server.chat_requests) == before and rerun.cache_hits > 0  # the picked name is cached like any answer
+    assert again.node("0.0").label == "Exoplanet Surveys"
+
+
+def test_a_cached_name_that_breaks_the_check_is_asked_again_unless_it_was_the_best_of_its_tries(servers: list[FakeOpenAIServer], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = serve(servers, ["Space Science", "Exoplanet Transits"])
+    run(space_tree(), first, cache, None)  # cached without the check: "Space Science"
+
+    second = serve(servers, ["Space Science", "Exoplanet Transits"])
+    tree = space_tree()
+    report = run(tree, second, cache, FidelityCheck(toy_embed, "toy"))
+    assert len([b for b in second.chat_requests if exoplanet_prompt(b)]) == 2  # asked again, the rule fed back
+    assert tree.node("0.0").label == "Exoplanet Transits" and report.unfaithful == 0
+
+    stubborn = tmp_path / "stubborn"
+    third = serve(servers, ["Space Science"])
+    run(space_tree(), third, stubborn, FidelityCheck(toy_embed, "toy"))  # every try and the list fail: kept, marked
+    fourth = serve(servers, ["Exoplanet Transits"])
+    kept = space_tree()
+    run(kept, fourth, stubborn, FidelityCheck(toy_embed, "toy"))
+    assert fourth.chat_requests == []  # the best of a full set of tries is not asked for again
+    assert kept.node("0.0").label == "Space Science" and "reads closer" in kept.node("0.0").label_meta.extra["warning"]
 
 
 def test_the_check_is_off_when_asked_and_explains_why_it_cannot_run() -> None:

@@ -188,9 +188,26 @@ def test_a_name_too_narrow_for_its_documents_is_sent_back_and_accepted_only_on_t
     assert report.failed == 0
     leaf = tree.node("2.1")
     tries = [b for b in server.chat_requests if "bitcoin" in keywords_in(b)]
-    assert len(tries) == 3 and "fits only 1 of the 4 documents" in tries[-1]["messages"][-1]["content"]
+    assert len(tries) == 4 and "fits only 1 of the 4 documents" in tries[2]["messages"][-1]["content"]
+    assert "candidate names" in tries[3]["messages"][-1]["content"]  # then a list is asked for (answered here with one name)
     assert leaf.label == "Hardware Wallet Security" and leaf.label_meta.status == "ok"
     assert "fits only 1 of the 4" in leaf.label_meta.extra["warning"]
+
+
+def test_a_name_too_narrow_on_every_try_is_replaced_by_a_broad_one_from_a_list(server_box: list[FakeOpenAIServer], tmp_path: Path) -> None:
+    def one_story(body: dict[str, Any]) -> str | None:
+        if "bitcoin" in keywords_in(body) and "candidate names" in body["messages"][-1]["content"]:
+            return json.dumps({"labels": ["Hardware Wallet Security", "Cryptocurrency Markets"]})
+        if "bitcoin" in keywords_in(body):
+            return json.dumps({"label": "Hardware Wallet Security", "summary": "Keeping crypto keys offline."})
+        return None
+
+    server = serve(server_box, one_story)
+    tree = make_tree(injection="Crypto exchanges listed three new coins this week.")
+    report = run(tree, server, tmp_path / "cache")
+    leaf = tree.node("2.1")
+    assert leaf.label == "Cryptocurrency Markets" and "warning" not in leaf.label_meta.extra
+    assert leaf.label_meta.extra["name_from_candidates"] is True and report.from_candidates == 1
 
 
 @pytest.mark.parametrize("parent_answer", ["Astronomy", "The Astronomy"])  # the same words count as the same label

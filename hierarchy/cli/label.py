@@ -291,6 +291,7 @@ def run_record(report: RunReport, settings: Settings, table: dict[str, Any]) -> 
         "failed": report.failed,
         "fidelity_check": report.fidelity,
         "unfaithful": report.unfaithful,
+        "names_from_candidates": report.from_candidates,
     }
     if price is not None:
         record["estimated_cost_usd"] = round(price.cost(report.prompt_tokens, report.completion_tokens), 6)
@@ -340,6 +341,11 @@ def summary_text(report: RunReport, settings: Settings, table: dict[str, Any]) -
         f"(at most {report.max_call_prompt_tokens:,} prompt tokens per call); {_cost(report, settings.config.model, table)}",
     ]
     lines.append(f"  names against their siblings' documents: {report.fidelity}" + (f"; {report.unfaithful:,} kept a name that reads closer to a sibling (see label_meta.extra.warning)" if report.unfaithful else ""))
+    if report.candidate_calls:
+        lines.append(
+            f"  {report.candidate_calls:,} nodes broke a rule about their name on every try and were asked for a list of names; "
+            f"{report.from_candidates:,} took one that passes (label_meta.extra.name_from_candidates)"
+        )
     if report.failed:
         lines.append(
             f"  {report.failed:,} nodes failed and kept their previous labels (the reason is in label_meta.error); "

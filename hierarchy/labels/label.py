@@ -29,8 +29,10 @@ from topicmap.hierarchy.labels.validate import (
     InvalidAnswer,
     LabelAnswer,
     SoftViolation,
+    TooNarrow,
     check_parent_label,
     normalize,
+    parse_object,
     too_narrow,
     validate_distinct_answer,
     validate_label_answer,
@@ -44,6 +46,8 @@ EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estima
 RETRY_TEMPERATURE_STEP = 0.4  # added per retry: at temperature 0 a small model repeats its rejected answer
 MAX_RETRY_TEMPERATURE = 1.0
 FEEDBACK_ANSWER_CHARS = 600  # of each rejected answer shown back to the model
+KEPT_DESPITE = "kept_despite"  # in a cached answer: the soft rule it broke when kept as the best of its tries
+NAME_RULES = (CloserToSibling, TooNarrow)  # rules about the name alone: a list of other names can satisfy them
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class LabelOptions:
     refresh: bool = False  # targets skip the cache too (fresh answers)
     checkpoint_every: float = 5.0  # seconds between checkpoints while running
     fidelity: FidelityCheck | None = None  # names closer to a sibling's documents than their own are sent back
+    candidates: int = 5  # when every try broke a rule about the name: names asked for in one last request (0: none)
 
 
 @dataclass
@@ -81,6 +86,8 @@ class RunReport:
     reused: int = 0  # single-child nodes that took their child's label
     failed: int = 0
     renamed: int = 0
+    candidate_calls: int = 0  # last requests for several names, after every try broke a rule about the name
+    from_candidates: int = 0  # nodes whose name was picked from such a list
     unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see label_meta.extra["warning"]
     fidelity: str = ""  # how names were checked against their siblings' documents
     sibling_groups_unknown: int = 0  # dry run: parents whose sibling pass cannot be foreseen
@@ -259,11 +266,16 @@ class TreeLabeler:
         outcome = await self._ask(rendered, validate, fallback)
         self.report.label_calls += outcome.calls
         if isinstance(outcome.value, LabelAnswer):
-            self.cache.put(key, CachedAnswer({"label": outcome.value.label, "summary": outcome.value.summary}, outcome.prompt_tokens, outcome.completion_tokens))
+            stored: dict[str, Any] = {"label": outcome.value.label, "summary": outcome.value.summary}
+            if outcome.soft is not None:
+                stored[KEPT_DESPITE] = type(outcome.soft).__name__  # the best of a full set of tries: do not ask again
+            self.cache.put(key, CachedAnswer(stored, outcome.prompt_tokens, outcome.completion_tokens))
             self.report.labelled += 1
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
                 node.label_meta.extra["warning"] = outcome.warning[:300]
+            if outcome.from_candidates:
+                node.label_meta.extra["name_from_candidates"] = True
             if isinstance(outcome.soft, CloserToSibling):
                 self.report.unfaithful += 1
             await self._rename_child_apart(node, template, self.cache.get(key))
@@ -330,8 +342,10 @@ class TreeLabeler:
 
         ``as_text`` turns the stored answer back into the text a model would have sent. What a fresh
         answer may get through is accepted here too: a leaf name checked without its contrast documents
-        once they were withdrawn, and a too-narrow name (kept on the last try) with its warning. An
-        entry that fails is dropped, so the answer is asked for again.
+        once they were withdrawn, and a name that breaks a soft rule with its warning, but only when it
+        was stored as the best of a full set of tries: one that passed under other rules (an earlier run
+        without the fidelity check) is asked for again, so the model can act on the rule. An entry
+        that fails a hard rule is dropped, so the answer is asked for again.
         """
         cached = self.cache.get(key)
         if cached is None:
@@ -341,6 +355,8 @@ class TreeLabeler:
             try:
                 return validate(text, shown), ""
             except SoftViolation as exc:
+                if not cached.answer.get(KEPT_DESPITE):
+                    raise _AskAgain from None
                 return exc.answer, str(exc)
 
         try:
@@ -352,6 +368,8 @@ class TreeLabeler:
                     raise
                 value, warning = check(text, fallback())
             return value, cached, warning
+        except _AskAgain:
+            return None
         except InvalidAnswer as exc:
             self.cache.discard(key, f"the stored answer for node {node_id} fails the answer checks ({exc})")
             return None
@@ -396,6 +414,12 @@ class TreeLabeler:
                 if isinstance(exc, SoftViolation) and (best_soft is None or exc.rank >= best_soft.rank):
                     best_soft = exc
                 if attempt == self.options.max_attempts - 1 and best_soft is not None:
+                    rejected.append((result.text, str(exc)))
+                    if isinstance(best_soft, NAME_RULES) and self.options.candidates > 0:
+                        best_soft = await self._pick_candidate(shown, validate, rejected, best_soft, outcome)
+                    if not isinstance(best_soft, SoftViolation):
+                        outcome.value = best_soft
+                        return outcome
                     outcome.value, outcome.warning, outcome.soft = best_soft.answer, str(best_soft), best_soft  # a narrow name beats no name
                     return outcome
                 outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
@@ -404,6 +428,50 @@ class TreeLabeler:
                 rejected.append((result.text, str(exc)))
                 messages = [*shown.messages, *_feedback(rejected)]
         return outcome
+
+    async def _pick_candidate(
+        self,
+        shown: Rendered,
+        validate: Callable[[str, Rendered], Any],
+        rejected: list[tuple[str, str]],
+        best: SoftViolation,
+        outcome: _Outcome,
+    ) -> Any:
+        """Every try broke a rule about the name: ask once for several names and keep the first that passes.
+
+        A small model that keeps giving one rejected name can still list better ones; choosing among
+        them is cheaper and surer than more single tries. The summary of the best try is kept. Returns
+        the accepted answer, or the best-ranked rule break among the tries and the candidates.
+        """
+        assert self.client is not None
+        messages = [*shown.messages, *_feedback(rejected), _candidates_request(self.options.candidates)]
+        try:
+            result = await self.client.complete(messages, temperature=self._retry_temperature(len(rejected)))
+        except LLMError as exc:
+            if exc.fatal:
+                raise
+            return best
+        outcome.calls += 1
+        outcome.prompt_tokens += result.prompt_tokens
+        outcome.completion_tokens += result.completion_tokens
+        self.report.calls += 1
+        self.report.candidate_calls += 1
+        self.report.prompt_tokens += result.prompt_tokens
+        self.report.completion_tokens += result.completion_tokens
+        self.report.call_prompt_tokens.append(result.prompt_tokens)
+        for name in _candidate_names(result.text)[: self.options.candidates]:
+            try:
+                answer = validate(json.dumps({"label": name, "summary": best.answer.summary}), shown)
+            except SoftViolation as exc:
+                if exc.rank > best.rank:
+                    best = exc
+                continue
+            except InvalidAnswer:
+                continue
+            self.report.from_candidates += 1
+            outcome.from_candidates = True
+            return answer
+        return best
 
     def _retry_temperature(self, attempt: int) -> float | None:
         """None (the configured temperature) for the first try, then a little warmer each time."""
@@ -559,12 +627,39 @@ def _feedback(rejected: list[tuple[str, str]]) -> list[dict[str, str]]:
     return messages
 
 
+def _candidates_request(count: int) -> dict[str, str]:
+    """The last request for a node whose every name broke a rule about names: several names to choose from."""
+    return {
+        "role": "user",
+        "content": f"Instead of one answer, list {count} different candidate names for these documents, each following the rules "
+        "and avoiding the problems above, the most fitting first. Answer with only a JSON object in this form: "
+        '{"labels": ["<name 1>", "<name 2>"]}',
+    }
+
+
+def _candidate_names(text: str) -> list[str]:
+    """The names in a candidates answer; an unusable answer gives none (the best earlier try is then kept)."""
+    try:
+        data = parse_object(text)
+    except InvalidAnswer:
+        return []
+    names = data.get("labels")
+    if not isinstance(names, list):
+        return []
+    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
+
+
+class _AskAgain(Exception):
+    """A cached answer that breaks a soft rule it was never tried against."""
+
+
 @dataclass
 class _Outcome:
     value: Any = None
     error: str = ""
     warning: str = ""  # accepted on the last try despite a soft rule
     soft: SoftViolation | None = None  # the rule it broke
+    from_candidates: bool = False  # the name was picked from a list asked for after every try broke a rule
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
