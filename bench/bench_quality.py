@@ -235,7 +235,7 @@ class CentroidNavigator:
         self._q: dict[int, np.ndarray] = {}
 
     def prepare(self, tree: TopicTree, targets: list[Any]) -> None:
-        from topicmap.hierarchy.inputs.embed import default_cache_dir
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
         from topicmap.hierarchy.tree.embedder import embed_texts
 
         vectors = embed_texts([t.query for t in targets], self.embedder, tree, default_cache_dir(), "targets")
@@ -248,7 +248,8 @@ class CentroidNavigator:
 
 def navigation(trees: list[TopicTree], sample: int, samples_per_tree: int, with_llm: bool) -> dict[str, Any]:
     """Each navigator on every seed's tree with ``samples_per_tree`` seeded samples of targets (seeds 0, 1, ...)."""
-    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder, default_cache_dir
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
     embedder = SentenceTransformerEmbedder("minilm")
     out: dict[str, Any] = {}
@@ -271,7 +272,7 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
         return {}
     import tempfile
 
-    from topicmap.hierarchy.inputs.embed import default_cache_dir
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
     with tempfile.TemporaryDirectory() as tmp:

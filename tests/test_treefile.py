@@ -20,9 +20,8 @@ from topicmap.hierarchy.tree.treefile import (
     nested_dict,
     save_tree,
     tree_to_dict,
-    write_chunks_atomic,
-    write_text_atomic,
 )
+from topicmap.hierarchy.files.safe_write import write_chunks_atomic, write_text_atomic
 
 
 def small_tree() -> TopicTree:

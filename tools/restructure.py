@@ -104,6 +104,15 @@ MOVES: dict[str, str] = {
 # Module names added after the first run of MOVES (a file split in two, say): old dotted name -> new one.
 RENAMED: dict[str, str] = {}
 
+# Names that moved from one module to another after the split: (module, name) -> the module that has it now.
+MOVED_NAMES: dict[tuple[str, str], str] = {
+    ("topicmap.hierarchy.inputs.embed", "default_cache_dir"): "topicmap.hierarchy.files.cache_dir",
+    ("topicmap.hierarchy.tree.treefile", "write_text_atomic"): "topicmap.hierarchy.files.safe_write",
+    ("topicmap.hierarchy.tree.treefile", "write_bytes_atomic"): "topicmap.hierarchy.files.safe_write",
+    ("topicmap.hierarchy.tree.treefile", "write_chunks_atomic"): "topicmap.hierarchy.files.safe_write",
+    ("topicmap.hierarchy.tree.treefile", "check_writable"): "topicmap.hierarchy.files.safe_write",
+}
+
 SUBPACKAGES: dict[str, str] = {
     "base": "Foundations every stage uses (errors, progress, untrusted text, bounded JSON); nothing heavy is imported here.",
     "files": "Files written without loss: atomic writes, locks, spreadsheet-safe CSV.",
@@ -184,13 +193,31 @@ def new_from_package(match: re.Match[str]) -> str:
             grouped.setdefault(parent, []).append(base if shown == base else f"{base} as {shown}")
         else:
             grouped.setdefault(TOP[top], []).append(item)
-    lines = []
-    for parent, items in grouped.items():
-        line = f"{indent}from {parent} import {', '.join(items)}"
-        if len(line) > 120 and not inline:  # one name a line, as a formatter would
-            line = f"{indent}from {parent} import (\n" + "".join(f"{indent}    {item},\n" for item in items) + f"{indent})"
-        lines.append(line)
+    lines = [import_line(indent, parent, items, wrap=not inline) for parent, items in grouped.items()]
     return ("; " if inline else "\n").join(lines) + comment
+
+
+def import_line(indent: str, module: str, items: list[str], wrap: bool = True) -> str:
+    """``from module import a, b``; past 120 characters one name a line, as a formatter would."""
+    line = f"{indent}from {module} import {', '.join(items)}"
+    if len(line) > 120 and wrap:
+        line = f"{indent}from {module} import (\n" + "".join(f"{indent}    {item},\n" for item in items) + f"{indent})"
+    return line
+
+
+FROM_MODULE = re.compile(r"^([ \t]*)from (topicmap\.[\w.]+) import (\([^)]*\)|[^\n]*)", re.MULTILINE)
+
+
+def moved_names(match: re.Match[str]) -> str:
+    """``from M import a, b`` where ``b`` now lives in N -> ``from M import a`` and ``from N import b``."""
+    indent, module, names = match.groups()
+    items = [item.strip() for item in names.split("#")[0].strip("() \n").replace("\n", " ").split(",") if item.strip()]
+    if not any((module, item.split(" as ")[0].strip()) in MOVED_NAMES for item in items):
+        return match.group(0)
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        grouped.setdefault(MOVED_NAMES.get((module, item.split(" as ")[0].strip()), module), []).append(item)
+    return "\n".join(import_line(indent, target, found) for target, found in grouped.items())
 
 
 def new_path(match: re.Match[str]) -> str:
@@ -204,6 +231,8 @@ def rewrite_text(text: str, prose: bool) -> str:
         text = PLAIN_IMPORT.sub(lambda m: f"{m.group(1)}import {TOP[m.group(2)]}{m.group(3)}", text)
         text = RESOURCE.sub(lambda m: f"{m.group(1)}{m.group(2)}{TOP[m.group(3)]}{m.group(2)}", text)
     text = DOTTED.sub(new_dotted, text)
+    if not prose:
+        text = FROM_MODULE.sub(moved_names, text)
     return FILE_PATH.sub(new_path, text)
 
 

@@ -137,7 +137,7 @@ class TopicMap(BaseEstimator):
             embedder=embedder_info,
             columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows, "time_column": self.time_column},
         )
-        from topicmap.hierarchy.inputs.embed import default_cache_dir
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
         from topicmap.hierarchy.tree.embedder import word_embedder
 
         cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
@@ -155,7 +155,7 @@ class TopicMap(BaseEstimator):
     def _vectors(self, corpus: Any, embeddings: Any, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         if embeddings is None:
             from topicmap.hierarchy.cli.core import obtain_embeddings
-            from topicmap.hierarchy.inputs.embed import default_cache_dir
+            from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
             cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
             return obtain_embeddings(corpus, None, self.embedder, self.embedding_model, cache_dir, seed, quiet=not self.verbose)

@@ -205,7 +205,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
-        from topicmap.hierarchy.inputs.embed import default_cache_dir
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
         from topicmap.hierarchy.inputs.documents import read_documents
         from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
 
@@ -299,7 +299,8 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
         wait: WaitOpt = 0,
     ) -> None:
-        from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict, write_text_atomic
+        from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict
+        from topicmap.hierarchy.files.safe_write import write_text_atomic
 
         claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         tree = load_tree(tree_file)
@@ -351,7 +352,7 @@ def register(app: typer.Typer) -> None:
         vectors = load_embeddings(vectors_file, len(documents))
         config = BuildConfig(seed=seed, min_leaf_size=5 if len(documents) < 200 else 10)
         inputs = BuildInputs(str(docs), documents.sha256, {"name": "sentence-transformers/all-MiniLM-L6-v2", "source": str(vectors_file)})
-        from topicmap.hierarchy.inputs.embed import default_cache_dir
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
         tree = build_tree(documents, vectors, config, inputs, show_progress=True, cache_dir=default_cache_dir())
         save_tree(tree, output)

@@ -50,7 +50,8 @@ def crosstab_command(
     from topicmap.hierarchy.analysis.crosstab import LONG_HEADER, crosstab, long_rows, render
     from topicmap.hierarchy.base.safe_text import printable
     from topicmap.hierarchy.files.spreadsheet import csv_text
-    from topicmap.hierarchy.tree.treefile import load_tree, write_text_atomic
+    from topicmap.hierarchy.tree.treefile import load_tree
+    from topicmap.hierarchy.files.safe_write import write_text_atomic
 
     claim_outputs(ctx, {"tree A": tree_a, "tree B": tree_b}, {"-o": output}, wait)
     a, b = load_tree(tree_a), load_tree(tree_b)

@@ -37,7 +37,7 @@ class NavigatorName(str, Enum):
 
 
 def _cache_dir(cache_dir: Path | None, no_cache: bool) -> Path | None:
-    from topicmap.hierarchy.inputs.embed import default_cache_dir
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
     return None if no_cache else (cache_dir or default_cache_dir())
 
@@ -197,7 +197,8 @@ def register(app: typer.Typer) -> None:
         wait: WaitOpt = 0,
     ) -> None:
         from topicmap.hierarchy.quality.report import render_report
-        from topicmap.hierarchy.tree.treefile import load_tree, write_text_atomic
+        from topicmap.hierarchy.tree.treefile import load_tree
+        from topicmap.hierarchy.files.safe_write import write_text_atomic
 
         claim_outputs(ctx, {"the tree file": tree_file, "--labels-file": labels_file, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)

@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         check_period(period)
         claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
-        from topicmap.hierarchy.tree.treefile import load_tree, write_text_atomic
+        from topicmap.hierarchy.tree.treefile import load_tree
+        from topicmap.hierarchy.files.safe_write import write_text_atomic
         from topicmap.hierarchy.analysis.trends import tree_trends
         from topicmap.hierarchy.analysis.trends_report import trends_csv, trends_summary
 

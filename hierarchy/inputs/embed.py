@@ -194,12 +194,6 @@ def make_embedder(name: str, *, api_key: str | None = None, base_url: str | None
     raise TopicmapError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
 
 
-def default_cache_dir(*parts: str) -> Path:
-    """``$XDG_CACHE_HOME/topicmap/...`` or ``~/.cache/topicmap/...``: every cache of topicmap lives here."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "topicmap", *parts)
-
-
 def corpus_key(embedder_name: str, texts: Sequence[str]) -> str:
     digest = hashlib.sha256(embedder_name.encode("utf-8"))
     for text in texts:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from topicmap.hierarchy.inputs.embed import default_cache_dir as shared_cache_dir
+from topicmap.hierarchy.files.cache_dir import default_cache_dir as shared_cache_dir
 from topicmap.hierarchy.base.errors import OutputError
 from topicmap.hierarchy.base.safe_text import printable
 from topicmap.hierarchy.files.safe_write import write_bytes_atomic

@@ -25,7 +25,7 @@ import numpy as np
 from topicmap.hierarchy.base import jsontext
 from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.base.safe_text import one_line, strip_controls
-from topicmap.hierarchy.files.safe_write import check_writable, write_bytes_atomic, write_chunks_atomic, write_text_atomic  # noqa: F401 - re-exported
+from topicmap.hierarchy.files.safe_write import write_chunks_atomic
 from topicmap.hierarchy.files.spreadsheet import csv_text
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 
