@@ -1,4 +1,4 @@
-"""Commands: evaluate (quality report), compare (two reports side by side), assign (place new documents).
+"""Commands: evaluate (quality report) and compare (two reports side by side).
 
 Every input is checked before any model is loaded or anything is written, so bad input costs a
 second and leaves no files behind.
@@ -7,7 +7,6 @@ second and leaves no files behind.
 from __future__ import annotations
 
 import json
-import os
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -15,42 +14,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
-from topicmap.hierarchy.cli.options import seed_option
-from topicmap.hierarchy.cli.trends import undated_note
+from topicmap.hierarchy.cli.options import (
+    CacheOpt,
+    EmbedderOpt,
+    EmbedderOverride,
+    EmbeddingModelOpt,
+    NoCacheOpt,
+    SeedOpt,
+    embedder_choice,
+    embedding_cache_dir,
+)
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
-from topicmap.hierarchy.base.safe_text import clip, printable
-from topicmap.hierarchy.tree.summary import LABEL_PRINT_CHARS
+from topicmap.hierarchy.base.safe_text import printable
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.tree.topic_tree import TopicTree
-
-
-class EmbedderOverride(str, Enum):
-    minilm = "minilm"
-    openai = "openai"
 
 
 class NavigatorName(str, Enum):
     embedding = "embedding"
     llm = "llm"
     none = "none"
-
-
-def _cache_dir(cache_dir: Path | None, no_cache: bool) -> Path | None:
-    from topicmap.hierarchy.files.cache_dir import default_cache_dir
-
-    return None if no_cache else (cache_dir or default_cache_dir())
-
-
-def _embedder_choice(embedder: EmbedderOverride | None, embedding_model: str | None) -> Any:
-    from topicmap.hierarchy.tree.embedder import EmbedderChoice
-
-    return EmbedderChoice(
-        override=embedder.value if embedder else None,
-        model=embedding_model,
-        api_key=os.environ.get("OPENAI_API_KEY"),
-        base_url=os.environ.get("OPENAI_BASE_URL"),
-    )
 
 
 def _references(tree: TopicTree, labels: list[str], labels_file: Path | None, id_column: str) -> dict[str, Any]:
@@ -107,7 +91,7 @@ def _options(
     if embeddings is not None:
         vectors = load_embeddings(embeddings, len(tree.documents), expected_dim=tree_dimensions(tree))
     try:
-        tree_embedder = resolve_tree_embedder(tree, _embedder_choice(embedder, embedding_model))
+        tree_embedder = resolve_tree_embedder(tree, embedder_choice(embedder, embedding_model))
         if shared is not None:  # compare: load a model once for both trees
             tree_embedder = shared.setdefault(tree_embedder.name, tree_embedder)
         note = ""
@@ -148,19 +132,14 @@ LabelsOpt = Annotated[list[str], typer.Option("--labels", help="reference catego
 LabelsFileOpt = Annotated[Optional[Path], typer.Option(help="CSV/JSONL with an id column and one column per reference level (all its other columns unless --labels names some)")]
 LabelsIdOpt = Annotated[str, typer.Option(help="id column of --labels-file")]
 EmbeddingsOpt = Annotated[Optional[Path], typer.Option(help=".npy document vectors, row-aligned with the tree's documents (for silhouette; default: the embedding cache, else embed a sample)")]
-EmbedderOpt = Annotated[Optional[EmbedderOverride], typer.Option(help="the model that made the tree's embeddings, when the tree does not say (built from a .npy)")]
-EmbeddingModelOpt = Annotated[Optional[str], typer.Option(help="model name for --embedder openai")]
 NavigatorOpt = Annotated[list[NavigatorName], typer.Option("--navigator", help="embedding (free, deterministic), llm (needs --model and OPENAI_BASE_URL/OPENAI_API_KEY), none; repeat for several")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="chat model for --navigator llm [default: $TOPICMAP_MODEL, the [llm] config, or the labeller's default]")]
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --navigator llm [default: $OPENAI_BASE_URL]; settings as for 'topicmap label'")]
 DEFAULT_SAMPLE = 200
 SampleOpt = Annotated[Optional[int], typer.Option(help="documents the navigators look for (seeded sample; 200 targets measure accuracy to about ±3.5 points, so compare trees on 1000 or more) [default: 200, or all when fewer]")]
-SeedOpt = Annotated[int, seed_option("seed for the samples")]
 SilOpt = Annotated[int, typer.Option(min=10, help="documents sampled for silhouette")]
 TinyOpt = Annotated[int, typer.Option(min=1, help="nodes with fewer documents count as tiny")]
 MixOpt = Annotated[float, typer.Option(min=0.0, max=1.0, help="a node mixes categories when its largest one holds less than this share")]
-CacheOpt = Annotated[Optional[Path], typer.Option(help="embedding cache [default: ~/.cache/topicmap]")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="do not read or write the embedding cache")]
 
 
 def register(app: typer.Typer) -> None:
@@ -206,7 +185,7 @@ def register(app: typer.Typer) -> None:
 
         options = _options(
             tree, str(tree_file), labels, labels_file, labels_id_column, embeddings, embedder, embedding_model, navigator,
-            model, base_url, sample, seed, silhouette_sample, tiny, mix_threshold, _cache_dir(cache_dir, no_cache),
+            model, base_url, sample, seed, silhouette_sample, tiny, mix_threshold, embedding_cache_dir(cache_dir, no_cache),
         )
         report = evaluate_tree(tree, str(tree_file), options).to_dict()
         text = json.dumps(report, indent=2, ensure_ascii=False)
@@ -244,7 +223,7 @@ def register(app: typer.Typer) -> None:
         from topicmap.hierarchy.quality.report import render_comparison
         from topicmap.hierarchy.tree.treefile import load_tree
 
-        cache = _cache_dir(cache_dir, no_cache)
+        cache = embedding_cache_dir(cache_dir, no_cache)
         trees = [(str(path), load_tree(path)) for path in (tree_a, tree_b)]
         from topicmap.hierarchy.quality.evaluate import evaluate_tree  # scikit-learn: once the tree files have been read
 
@@ -259,83 +238,3 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({"a": reports[0], "b": reports[1]}, indent=2, ensure_ascii=False))
         else:
             typer.echo(printable(render_comparison(reports[0], reports[1]), keep_newlines=True))
-
-    @app.command(
-        help=(
-            "Place new documents into an existing tree without rebuilding it: each is embedded with the tree's "
-            "embedder (or given vectors) and walks down to the closest child centroid until it reaches a leaf. "
-            "Sizes and centroids are updated; nodes whose size drifted past --stale-threshold since they were "
-            "labelled are flagged for 'topicmap relabel --only-stale'. A tree built with --time-column reads the same "
-            "column of the new documents (same format), so 'topicmap trends' and the dashboard count them.\n\n"
-            "Example: topicmap assign news.tree.json new_posts.jsonl -o news.tree.json"
-        )
-    )
-    def assign(
-        ctx: typer.Context,
-        tree_file: Annotated[Path, typer.Argument(help="a tree file")],
-        documents: Annotated[Path, typer.Argument(help="new documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)")],
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="updated tree file [default: overwrite TREE_FILE, atomically]")] = None,
-        text_column: Annotated[str, typer.Option(help="column with the text")] = "text",
-        id_column: Annotated[Optional[str], typer.Option(help="column with unique ids [default: 'id' if present, else row numbers]")] = None,
-        title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
-        embeddings: Annotated[Optional[Path], typer.Option(help=".npy vectors of the new documents, row-aligned, in the tree's space")] = None,
-        embedding_column: Annotated[Optional[str], typer.Option(help="column holding each new document's embedding")] = None,
-        embedder: EmbedderOpt = None,
-        embedding_model: EmbeddingModelOpt = None,
-        stale_threshold: Annotated[float, typer.Option(min=0.0, help="flag a node for relabelling when its size changed by more than this share since it was labelled")] = 0.2,
-        no_text: Annotated[bool, typer.Option("--no-text", help="do not store the new documents' texts in the tree")] = False,
-        skip_bad_dates: Annotated[bool, typer.Option("--skip-bad-dates", help="a tree built with --time-column reads the same column of the new documents; keep those with an empty or unreadable date undated instead of stopping")] = False,
-        seed: SeedOpt = 0,
-        cache_dir: CacheOpt = None,
-        no_cache: NoCacheOpt = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the summary line")] = False,
-        wait: WaitOpt = 0,
-    ) -> None:
-        from topicmap.hierarchy.inputs.embed import embed_with_cache
-        from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
-        from topicmap.hierarchy.tree.embedder import resolve_tree_embedder, tree_dimensions
-        from topicmap.hierarchy.tree.treefile import load_tree, save_tree
-
-        output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
-        claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
-        tree = load_tree(tree_file)
-        time_info = tree.manifest.get("time") if isinstance(tree.manifest.get("time"), dict) else None  # the tree's time column, read as it was at build
-        corpus = read_documents(
-            documents, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
-            time_column=time_info["column"] if time_info else None, time_format=time_info.get("format") if time_info else None, skip_bad_dates=skip_bad_dates,
-        )
-        if corpus.time is not None and corpus.time.bad and not quiet:
-            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
-        from topicmap.hierarchy.build.assign import assign_documents  # scikit-learn: once both inputs have been read
-
-        dims = tree_dimensions(tree)
-        if corpus.embeddings is not None:
-            if embeddings is not None:
-                raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
-            vectors = corpus.embeddings
-        elif embeddings is not None:
-            vectors = load_embeddings(embeddings, len(corpus))
-        else:
-            vectors = None
-        if vectors is not None and dims is not None and vectors.shape[1] != dims:
-            where = embeddings if embeddings is not None else f"{documents} (column {embedding_column!r})"
-            raise InputError(f"{where}: the new documents' embeddings have {vectors.shape[1]} dimensions, the tree's have {dims}")
-        if vectors is None:
-            model = resolve_tree_embedder(tree, _embedder_choice(embedder, embedding_model))
-            vectors, _ = embed_with_cache(corpus.embedding_texts(), model, _cache_dir(cache_dir, no_cache))
-            if dims is not None and vectors.shape[1] != dims:
-                raise InputError(f"{model.name} gives {vectors.shape[1]}-dimensional vectors, the tree's have {dims}; pass the tree's embedder with --embedder")
-        result = assign_documents(tree, corpus, vectors, threshold=stale_threshold, store_text=not no_text, seed=seed)
-        save_tree(result.tree, output)
-        if not quiet:
-            for leaf, count in sorted(result.leaves.items(), key=lambda kv: -kv[1])[:10]:
-                typer.echo(f"  {count:>6} -> {leaf:<10} {printable(clip(result.tree.node(leaf).label, LABEL_PRINT_CHARS))}")
-            if result.stale:
-                typer.echo(f"flagged for relabelling: {', '.join(result.stale[:20])}{' ...' if len(result.stale) > 20 else ''}")
-        relabelled = [i for i in result.refreshed if i not in result.stale]
-        if relabelled and not quiet:
-            typer.echo(f"keyword labels refreshed: {', '.join(relabelled[:20])}{' ...' if len(relabelled) > 20 else ''}")
-        typer.echo(
-            f"placed {result.assigned:,} documents on {len(result.leaves):,} leaves; {len(relabelled)} keyword labels refreshed; {len(result.stale)} nodes newly stale "
-            f"({result.stale_total} stale in total; refresh with: topicmap relabel {output} --only-stale); wrote {output}"
-        )

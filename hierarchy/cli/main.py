@@ -41,6 +41,7 @@ def _register_commands() -> None:
     if app.registered_commands:
         return
     from topicmap.hierarchy.cli import (
+        assign as cli_assign,
         core as cli_core,
         crosstab as cli_crosstab,
         evaluate as cli_evaluate,
@@ -57,6 +58,7 @@ def _register_commands() -> None:
     cli_regroup.register(app)
     cli_serve.register(app)
     cli_evaluate.register(app)
+    cli_assign.register(app)
     cli_trends.register(app)
     cli_crosstab.register(app)
 

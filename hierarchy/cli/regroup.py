@@ -108,7 +108,7 @@ def regroup_command(
 
 def run_regroup(args: dict[str, Any]) -> None:
     from topicmap.hierarchy.cli.core import parse_levels
-    from topicmap.hierarchy.cli.evaluate import _cache_dir
+    from topicmap.hierarchy.cli.options import embedding_cache_dir
     from topicmap.hierarchy.labels.regroup import RegroupOptions, check_levels, regroup_tree
     from topicmap.hierarchy.tree.embedder import EmbedderChoice, embed_texts, resolve_tree_embedder
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
@@ -126,7 +126,7 @@ def run_regroup(args: dict[str, Any]) -> None:
         base_url=os.environ.get("OPENAI_BASE_URL"),
     )
     text_embedder = resolve_tree_embedder(tree, choice)
-    embed_cache = _cache_dir(None, bool(args.get("no_cache")))
+    embed_cache = embedding_cache_dir(None, bool(args.get("no_cache")))
     namer, settings = _llm_namer(args) if args["names"] is Names.llm else (None, None)
 
     show = bool(args.get("progress")) and sys.stderr.isatty()
