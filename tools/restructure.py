@@ -111,6 +111,7 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
     ("topicmap.hierarchy.tree.treefile", "write_bytes_atomic"): "topicmap.hierarchy.files.safe_write",
     ("topicmap.hierarchy.tree.treefile", "write_chunks_atomic"): "topicmap.hierarchy.files.safe_write",
     ("topicmap.hierarchy.tree.treefile", "check_writable"): "topicmap.hierarchy.files.safe_write",
+    ("topicmap.hierarchy.tree.embedder", "normalise_rows"): "topicmap.hierarchy.inputs.vectors",
 }
 
 SUBPACKAGES: dict[str, str] = {

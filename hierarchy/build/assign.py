@@ -22,7 +22,8 @@ from topicmap.hierarchy.build.cluster import walk_by_centres
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import Corpus, embedding_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
-from topicmap.hierarchy.tree.embedder import normalise_rows, tree_dimensions
+from topicmap.hierarchy.inputs.vectors import normalise_rows
+from topicmap.hierarchy.tree.embedder import tree_dimensions
 
 DEFAULT_STALE_THRESHOLD = 0.2
 

@@ -75,6 +75,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from topicmap.hierarchy.build.kmeans import assign, kmeans, weighted_sums
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.build.ward import LINKAGES, Dendrogram, weighted_linkage
+from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
 
 REDUCERS = ("pca", "umap", "none")
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
@@ -168,7 +169,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         seed = 0 if self.random_state is None else int(self.random_state)
         self.reduced_, self.reducer_ = reduce_dimensions(X, self.reducer, self.n_components, seed)
         if self.reducer != "umap":
-            normalize_rows(self.reduced_)
+            normalise_rows_in_place(self.reduced_)
         self.n_fits_ = 0
         self.smoothing_neighbors_ = 0
         rng = np.random.default_rng(seed)
@@ -560,16 +561,8 @@ def neighbour_means(points: np.ndarray, neighbours: int, chunk: int = 256) -> np
         np.negative(scores, out=scores)
         nearest = np.argpartition(scores, m - 1, axis=1)[:, :m] if m < n else np.broadcast_to(np.arange(n), scores.shape)
         out[start : start + chunk] = points[nearest].mean(axis=1)
-    normalize_rows(out)
+    normalise_rows_in_place(out)
     return out
-
-
-def normalize_rows(Z: np.ndarray, chunk: int = 131072) -> None:
-    """Scale rows to unit length in place (zero rows stay zero), in chunks to bound memory."""
-    for start in range(0, Z.shape[0], chunk):
-        block = Z[start : start + chunk]
-        norms = np.linalg.norm(block, axis=1, keepdims=True)
-        np.divide(block, norms, out=block, where=norms > 0)
 
 
 def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, fit_rows: int = 20000) -> tuple[np.ndarray, object | None]:

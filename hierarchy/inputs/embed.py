@@ -24,6 +24,7 @@ from topicmap.hierarchy.base.errors import InputError, OutputError, TopicmapErro
 from topicmap.hierarchy.base.safe_text import printable
 from topicmap.hierarchy.files.safe_write import write_bytes_atomic
 from topicmap.hierarchy.base.settings_check import check_base_url, check_cache_dir
+from topicmap.hierarchy.inputs.vectors import normalise_rows
 
 EMBEDDERS = ("minilm", "openai", "tfidf")
 ProgressFn = Callable[[int], None]
@@ -62,7 +63,7 @@ class TfidfEmbedder:
             vectors = TruncatedSVD(n_components=components, random_state=self.seed).fit_transform(matrix)
         if progress:
             progress(len(texts))
-        return _l2_normalise(vectors.astype(np.float32))
+        return normalise_rows(vectors)
 
 
 class SentenceTransformerEmbedder:
@@ -280,8 +281,3 @@ def _checked(vectors: np.ndarray, n: int, name: str) -> np.ndarray:
     if not np.isfinite(vectors).all():
         raise TopicmapError(f"embedder {name} returned NaN or infinite values")
     return vectors
-
-
-def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)

@@ -25,6 +25,7 @@ from sklearn.metrics import silhouette_score
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.quality.refs import ReferenceScores, reference_scores, tree_arrays
 from topicmap.hierarchy.inputs.documents import embedding_text
+from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.labels.fidelity import sibling_margin
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
 
@@ -126,14 +127,14 @@ def cohesion_levels(tree: TopicTree, vectors: np.ndarray, sample: int = 2000, se
 
 def cohesion_levels_rows(tree: TopicTree, rows: np.ndarray, vectors: np.ndarray) -> list[LevelCohesion]:
     """As :func:`cohesion_levels`, for given document ``rows`` and their vectors only."""
-    unit = _unit(vectors)
+    unit = normalise_rows(vectors)
     arrays = tree_arrays(tree)
     nodes = {n.id: n for n in tree.iter_nodes()}
     out = []
     for depth, labels in enumerate(arrays.level_labels(), start=1):
         labels = labels[rows]
         ids = np.unique(labels)
-        centroids = _unit(np.vstack([nodes[arrays.node_ids[i]].centroid for i in ids]))
+        centroids = normalise_rows(np.vstack([nodes[arrays.node_ids[i]].centroid for i in ids]))
         position = np.searchsorted(ids, labels)
         sims = unit @ centroids.T
         own = sims[np.arange(rows.size), position]
@@ -317,9 +318,6 @@ def label_kinds(tree: TopicTree) -> dict[str, int]:
     return dict(Counter(n.label_meta.labeler + ("" if n.label_meta.status == "ok" else " (failed)") for n in tree.iter_nodes() if n.id != ROOT_ID))
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 # -- orchestration --------------------------------------------------------------------------

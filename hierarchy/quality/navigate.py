@@ -26,7 +26,8 @@ from topicmap.hierarchy.base import jsontext
 from topicmap.hierarchy.inputs.embed import Embedder
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
-from topicmap.hierarchy.tree.embedder import embed_texts, normalise_rows
+from topicmap.hierarchy.tree.embedder import embed_texts
+from topicmap.hierarchy.inputs.vectors import normalise_rows
 
 QUERY_CHARS = 300
 SUBTOPIC_KEYWORDS = 8  # per child, in a keyword-labelled parent's summary

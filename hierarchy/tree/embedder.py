@@ -15,6 +15,7 @@ import numpy as np
 
 from topicmap.hierarchy.inputs.embed import Embedder, OpenAIEmbedder, SentenceTransformerEmbedder, embed_with_cache, make_embedder
 from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -76,12 +77,6 @@ def embed_texts(texts: Sequence[str], embedder: Embedder, tree: TopicTree, cache
             "use the embedder the tree was built with (--embedder)"
         )
     return normalise_rows(vectors)
-
-
-def normalise_rows(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
 
 
 def word_embedder(embedder_info: dict[str, object], cache_dir: Path | None) -> Callable[[Sequence[str]], np.ndarray] | None:
