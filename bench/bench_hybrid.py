@@ -53,7 +53,7 @@ from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder  # noqa:
 from topicmap.hierarchy.quality.evaluate import EvaluateOptions, evaluate_tree  # noqa: E402
 from topicmap.hierarchy.inputs.documents import Corpus, load_embeddings, read_documents  # noqa: E402
 from topicmap.hierarchy.quality.navigate import EmbeddingNavigator  # noqa: E402
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
 from topicmap.hierarchy.labels.regroup import RegroupOptions, regroup_tree, tree_level_counts  # noqa: E402
 from topicmap.hierarchy.files.safe_write import write_text_atomic  # noqa: E402
 from topicmap.hierarchy.tree.topic_tree import TopicTree  # noqa: E402

@@ -53,7 +53,7 @@ from bench.machine import cpu_model  # noqa: E402
 from topicmap.hierarchy.quality.refs import TreeArrays, reference_scores, tree_arrays  # noqa: E402
 from topicmap.hierarchy.inputs.documents import Corpus, load_embeddings, read_documents  # noqa: E402
 from topicmap.hierarchy.quality.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
 from topicmap.hierarchy.tree.topic_tree import TopicTree  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from topicmap.hierarchy.build.cluster import ClusterTree
-from topicmap.hierarchy.build.synthetic import SyntheticCorpus, make_hierarchical_embeddings
+from topicmap.hierarchy.builder.cluster import ClusterTree
+from topicmap.hierarchy.builder.synthetic import SyntheticCorpus, make_hierarchical_embeddings
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from topicmap.hierarchy.inputs.documents import Corpus, read_documents
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from tests.openai_server import QuietHTTPServer
 

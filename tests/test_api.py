@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 import topicmap
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import read_documents
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 from topicmap.hierarchy.tree.treefile import load_schema, load_tree, tree_to_dict
 from tests.llm_fixtures import fake_server  # noqa: F401 - fixture

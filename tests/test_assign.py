@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topicmap.hierarchy.build.assign import assign_documents, descend_by_centroids, stale_node_ids
+from topicmap.hierarchy.builder.assign import assign_documents, descend_by_centroids, stale_node_ids
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import Corpus, read_documents
 from topicmap.hierarchy.tree.topic_tree import LabelMeta

@@ -16,7 +16,7 @@ from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
 from topicmap.hierarchy.base.jsontext import MAX_DEPTH, JSONTooDeep, loads, nesting_depth
 from topicmap.hierarchy.labels.label import select_nodes
 from topicmap.hierarchy.llm.settings import resolve_settings
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree, tree_to_dict
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.conftest import make_topic_corpus

@@ -10,8 +10,8 @@ import pytest
 
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import read_documents
-from topicmap.hierarchy.build.keywords import steer_keywords
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.builder.keywords import steer_keywords
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 
 
 def unit(*values: float) -> np.ndarray:

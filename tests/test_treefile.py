@@ -149,7 +149,7 @@ def test_spreadsheet_cells_neutralise_text_formulas_and_keep_numbers() -> None:
 
 
 def test_labels_keywords_and_summaries_from_a_file_lose_control_characters(tmp_path: Path) -> None:
-    from topicmap.hierarchy.build.keywords import keyword_label
+    from topicmap.hierarchy.builder.keywords import keyword_label
 
     data = tree_to_dict(small_tree())
     sport = data["nodes"][1]

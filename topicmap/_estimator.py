@@ -2,7 +2,7 @@
 
 A thin layer over the same functions the command line calls: documents are checked by
 :func:`topicmap.hierarchy.inputs.documents.corpus_from_rows`, vectors come from the CLI's embedder code, the tree from
-:func:`topicmap.hierarchy.build.pipeline.build_tree`, labels from :func:`topicmap.hierarchy.labels.label.label_tree` with settings
+:func:`topicmap.hierarchy.builder.pipeline.build_tree`, labels from :func:`topicmap.hierarchy.labels.label.label_tree` with settings
 resolved as ``topicmap label`` resolves them, figures from :mod:`topicmap.viz.figures`, files from
 :mod:`topicmap.hierarchy.tree.treefile`. Errors are the CLI's (:class:`topicmap.hierarchy.base.errors.TopicmapError`), with the
 CLI's option names (``--leaves``), which are these parameters' names with dashes.
@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator
 
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import check_embeddings
-from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree, check_config
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree, check_config
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from topicmap.hierarchy.inputs.vector_checks import check_texts_differ

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from topicmap.hierarchy.build.choices import PERIOD_CHOICES, PERIODS
+from topicmap.hierarchy.builder.choices import PERIOD_CHOICES, PERIODS
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         )
         if corpus.time is not None and corpus.time.bad and not quiet:
             typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
-        from topicmap.hierarchy.build.assign import assign_documents  # scikit-learn: once both inputs have been read
+        from topicmap.hierarchy.builder.assign import assign_documents  # scikit-learn: once both inputs have been read
 
         dims = tree_dimensions(tree)
         if corpus.embeddings is not None:

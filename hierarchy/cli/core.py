@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from topicmap.hierarchy.build.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS
+from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.cli.options import seed_option
 from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, check_period, undated_note
@@ -228,7 +228,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
         check_texts_differ(corpus.embedding_texts(), corpus.source)
         # scikit-learn and SciPy take a second to import: only for input that passed the checks
-        from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+        from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
         from topicmap.hierarchy.tree.treefile import save_tree
 
         config = BuildConfig(
@@ -345,7 +345,7 @@ def register(app: typer.Typer) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         locks = claim_outputs(ctx, {"the demo documents": docs, "the demo embeddings": vectors_file}, {"-o": output}, wait)
         from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
-        from topicmap.hierarchy.build.pipeline import BuildConfig, BuildInputs, build_tree
+        from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
         from topicmap.hierarchy.tree.treefile import save_tree
 
         documents = read_documents(docs)

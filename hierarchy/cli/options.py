@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from topicmap.hierarchy.build.choices import SEED_MAX
+from topicmap.hierarchy.builder.choices import SEED_MAX
 
 
 def seed_option(help: str) -> Any:

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from topicmap.hierarchy.build.choices import PERIOD_CHOICES
+from topicmap.hierarchy.builder.choices import PERIOD_CHOICES
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import InputError
 

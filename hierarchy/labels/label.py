@@ -753,7 +753,7 @@ def select_nodes(
             chosen.extend(n.id for n in tree.subtree(node_id)) if subtree else chosen.append(node_id)
     ids = set(chosen) if specs else {n.id for n in tree.iter_nodes()}
     if only_missing or only_failed or only_stale:
-        from topicmap.hierarchy.build.assign import is_stale
+        from topicmap.hierarchy.builder.assign import is_stale
 
         ids = {
             i

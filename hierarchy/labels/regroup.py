@@ -9,8 +9,8 @@ that on an existing tree:
    ids' order, labels, keywords, representatives, centroids and documents;
 2. for each upper level, lowest first: the names + summaries of the root's current children (a keyword
    label's keywords stand in for its summary) are embedded with the tree's embedder, unit length, and
-   grouped by Ward linkage (:mod:`topicmap.hierarchy.build.ward`) cut at the level's count
-   (:func:`topicmap.hierarchy.build.cluster.cut_dendrogram`); every group of two or more becomes a new node between
+   grouped by Ward linkage (:mod:`topicmap.hierarchy.builder.ward`) cut at the level's count
+   (:func:`topicmap.hierarchy.builder.cluster.cut_dendrogram`); every group of two or more becomes a new node between
    them and the root (a group of one stays where it is, as a build never makes an only child); the new
    nodes are described like a build describes its nodes (size-weighted centroid = the mean of their
    documents, c-TF-IDF keywords against the other nodes of the new level, a keyword label,
@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from topicmap.hierarchy.build.cluster import cut_dendrogram
+from topicmap.hierarchy.builder.cluster import cut_dendrogram
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import embedding_text
-from topicmap.hierarchy.build.keywords import NodeKeywords, count_terms, ctfidf_keywords, keyword_label
-from topicmap.hierarchy.build.map_layout import nested_discs
+from topicmap.hierarchy.builder.keywords import NodeKeywords, count_terms, ctfidf_keywords, keyword_label
+from topicmap.hierarchy.builder.map_layout import nested_discs
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree, child_id
-from topicmap.hierarchy.build.ward import weighted_linkage
+from topicmap.hierarchy.builder.ward import weighted_linkage
 
 WEIGHTINGS = ("equal", "size")
 NAMES = ("llm", "keywords")

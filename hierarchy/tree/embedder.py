@@ -80,7 +80,7 @@ def embed_texts(texts: Sequence[str], embedder: Embedder, tree: TopicTree, cache
 
 
 def word_embedder(embedder_info: dict[str, object], cache_dir: Path | None) -> Callable[[Sequence[str]], np.ndarray] | None:
-    """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.build.keywords.steer_keywords`).
+    """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`).
 
     Only when the build embedded the texts itself with a model that can place new text in the same
     space (``kind`` minilm or openai); None for precomputed vectors (the model is not known for sure)

@@ -15,12 +15,12 @@ import numpy as np
 from scipy import sparse
 
 from topicmap.hierarchy import __version__
-from topicmap.hierarchy.build.choices import PERIOD_CHOICES, PRESETS, SEED_MAX
-from topicmap.hierarchy.build.cluster import REDUCERS, ClusterTree, RecursiveClusterer
+from topicmap.hierarchy.builder.choices import PERIOD_CHOICES, PRESETS, SEED_MAX
+from topicmap.hierarchy.builder.cluster import REDUCERS, ClusterTree, RecursiveClusterer
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
-from topicmap.hierarchy.build.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
-from topicmap.hierarchy.build.map_layout import LAYOUTS, document_layout, resolve_layout
+from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
+from topicmap.hierarchy.builder.map_layout import LAYOUTS, document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vector_checks import check_clusterable
@@ -235,7 +235,7 @@ def build_tree(
     ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``.
     ``embed_words`` embeds texts into the space of ``embeddings`` (the model that made them). With it,
     each node keeps the c-TF-IDF candidates that best tell it from its siblings in that space
-    (:func:`topicmap.hierarchy.build.keywords.steer_keywords`); without it (vectors of an unknown model), the top
+    (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`); without it (vectors of an unknown model), the top
     c-TF-IDF words.
     """
     n = len(corpus)

@@ -72,9 +72,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
-from topicmap.hierarchy.build.kmeans import assign, kmeans, weighted_sums
+from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
-from topicmap.hierarchy.build.ward import LINKAGES, Dendrogram, weighted_linkage
+from topicmap.hierarchy.builder.ward import LINKAGES, Dendrogram, weighted_linkage
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
 
 REDUCERS = ("pca", "umap", "none")

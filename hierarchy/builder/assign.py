@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from topicmap.hierarchy.build.cluster import walk_by_centres
+from topicmap.hierarchy.builder.cluster import walk_by_centres
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import Corpus, embedding_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
@@ -151,7 +151,7 @@ def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids
     goes. An LLM-labelled node keeps its label and its flag, and ``relabel --only-stale`` then sends
     the model the new keywords (a new prompt, so no stale cache hit). Skipped when texts are not stored.
     """
-    from topicmap.hierarchy.build.keywords import count_terms, ctfidf_keywords, keyword_label
+    from topicmap.hierarchy.builder.keywords import count_terms, ctfidf_keywords, keyword_label
 
     if not node_ids or not all(d.text or d.title for d in documents):
         return []

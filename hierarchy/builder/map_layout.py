@@ -1,7 +1,7 @@
 """2-D coordinates for the document map.
 
-The default, ``auto``, is ``umap`` (a semantic map of the documents, :mod:`topicmap.hierarchy.build.semantic_map`)
-for corpora of ``MIN_MAP_DOCS`` (45) to ``AUTO_UMAP_MAX_DOCS`` documents (``topicmap.hierarchy.build.choices``),
+The default, ``auto``, is ``umap`` (a semantic map of the documents, :mod:`topicmap.hierarchy.builder.semantic_map`)
+for corpora of ``MIN_MAP_DOCS`` (45) to ``AUTO_UMAP_MAX_DOCS`` documents (``topicmap.hierarchy.builder.choices``),
 ``anchored`` above and ``pca`` below.
 
 ``anchored`` follows the tree and is linear in the number of documents: the root's
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from topicmap.hierarchy.build.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS as MIN_DOCS
+from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS as MIN_DOCS
 
 
 def document_layout(
@@ -56,7 +56,7 @@ def document_layout(
     if method == "pca":
         return _normalise(_pca2(reduced, seed))
     if method == "umap":
-        from topicmap.hierarchy.build.semantic_map import umap_coordinates
+        from topicmap.hierarchy.builder.semantic_map import umap_coordinates
 
         unit = reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
         return _normalise(umap_coordinates(unit, seed=seed, cache_dir=cache_dir))
