@@ -26,7 +26,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from topicmap.hierarchy.cli import core as cli_core, evaluate as cli_evaluate, label as cli_label
+from topicmap.hierarchy.cli import assign as cli_assign, core as cli_core, evaluate as cli_evaluate, label as cli_label
 from topicmap.hierarchy.base.errors import OutputError
 from topicmap.hierarchy.files.file_lock import FileBusyError, FileLock, lock_path_for
 from topicmap.hierarchy.files.safe_write import refuse_same_file, write_text_atomic
@@ -84,7 +84,7 @@ def tree_file(tmp_path: Path) -> Path:
 def full_app() -> typer.Typer:
     """Every command that writes files, to run in this process (the subprocess tests cover the real entry point)."""
     app = typer.Typer()
-    for module in (cli_core, cli_label, cli_evaluate):
+    for module in (cli_core, cli_label, cli_evaluate, cli_assign):
         module.register(app)
     return app
 

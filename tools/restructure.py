@@ -116,7 +116,7 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
 
 SUBPACKAGES: dict[str, str] = {
     "base": "Foundations every stage uses (errors, progress, untrusted text, bounded JSON); nothing heavy is imported here.",
-    "files": "Files written without loss: atomic writes, locks, spreadsheet-safe CSV.",
+    "files": "Files written without loss: atomic writes, locks, the cache folder, spreadsheet-safe CSV.",
     "inputs": "Documents and their vectors in: tables, embedders and their cache, time columns, checks on vectors.",
     "builder": "From vectors to a described tree: clustering, keywords, the document map, the build pipeline; new documents placed in a built tree.",
     "tree": "The topic tree, its file format, and what is read straight off a tree (summaries, its embedder).",
