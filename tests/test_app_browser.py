@@ -11,76 +11,24 @@ Fails (does not skip) when Chromium is missing, unless TOPICMAP_SKIP_BROWSER=1.
 from __future__ import annotations
 
 import colorsys
-import logging
-import os
 import re
-import shutil
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from tests.browser_fixtures import ARTIFACTS, WAIT_MS, _serving, _wait, browser  # noqa: F401 - browser is a fixture (test_map_browser and test_trends_browser import these from here)
 from tests.viz_fixtures import EVIL_LABEL, QUOTED_LABEL, quoted_tree, small_tree
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-
-CHROMIUM = os.environ.get("TOPICMAP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-WAIT_MS = 15_000
-
-if os.environ.get("TOPICMAP_SKIP_BROWSER") == "1":
-    pytest.skip("TOPICMAP_SKIP_BROWSER=1", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` or set TOPICMAP_SKIP_BROWSER=1")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@contextmanager
-def _serving(tree: TopicTree) -> Iterator[str]:
-    """The app on 127.0.0.1 with a free port, in a thread (werkzeug, threaded like `app.run`)."""
-    from werkzeug.serving import make_server
-
-    from topicmap.viz import create_app
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    httpd = make_server("127.0.0.1", 0, create_app(tree).server, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     with _serving(small_tree()) as url:
         yield url
-
-
-def _wait(page: Any, js: str) -> None:
-    """Poll a JS predicate on a timer (not requestAnimationFrame, which WebGL pages can starve)."""
-    page.wait_for_function(js, polling=100, timeout=WAIT_MS)
 
 
 def _click_segment(page: Any, label: str) -> None:

@@ -87,6 +87,7 @@ MOVES: dict[str, str] = {
     "hierarchy/trends.py": "hierarchy/analysis/trends.py",
     "hierarchy/trends_report.py": "hierarchy/analysis/trends_report.py",
     "hierarchy/crosstab.py": "hierarchy/analysis/crosstab.py",
+    "hierarchy/facet_trees.py": "hierarchy/analysis/facet_trees.py",  # added on the facets branch
     # cli: the command line, one module per command group; reads the environment
     "hierarchy/cli.py": "hierarchy/cli/main.py",
     "hierarchy/cli_core.py": "hierarchy/cli/core.py",
@@ -99,6 +100,7 @@ MOVES: dict[str, str] = {
     "hierarchy/cli_serve.py": "hierarchy/cli/serve.py",
     "hierarchy/cli_trends.py": "hierarchy/cli/trends.py",
     "hierarchy/cli_writes.py": "hierarchy/cli/writes.py",
+    "hierarchy/facet_demo.py": "hierarchy/cli/facet_demo.py",  # added on the facets branch; uses cli/core.py
 }
 
 # Module names added after the first run of MOVES (a file split in two, say): old dotted name -> new one.
@@ -124,7 +126,7 @@ SUBPACKAGES: dict[str, str] = {
     "labels": "Names for every node through an LLM, checked before they are kept; regrouping upper levels by those names.",
     "extract": "LLM notes per document and facet, written back as new columns.",
     "quality": "How good is a tree: reference agreement, navigation by labels, the reports.",
-    "analysis": "Reading finished trees: topics over time, node x node tables of two trees.",
+    "analysis": "Reading finished trees: topics over time, node x node tables of two trees, facet trees taken together.",
     "cli": "The ``topicmap`` command line: one module per command group; the only place that reads the environment.",
 }
 

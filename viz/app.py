@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from dash import Dash
 
@@ -29,21 +30,26 @@ def max_request_bytes(n_docs: int) -> int:
     return REQUEST_BASE_BYTES + REQUEST_BYTES_PER_DOC * n_docs
 
 
-def create_app(tree: TopicTree, title: str = "topicmap") -> Dash:
-    """A Dash app for ``tree``. Assets are served locally (no CDN); nothing runs until ``run``."""
-    index = TreeIndex(tree)
+def create_app(tree: TopicTree | TreeIndex, title: str = "topicmap", server: Any = True, url_base_pathname: str | None = None) -> Dash:
+    """A Dash app for ``tree``. Assets are served locally (no CDN); nothing runs until ``run``.
+
+    ``server`` and ``url_base_pathname`` mount it on another app's Flask server under a path (the
+    facet dashboard, ``topicmap.viz.facet_app``, serves each facet's explorer this way)."""
+    index = tree if isinstance(tree, TreeIndex) else TreeIndex(tree)
     app = Dash(
         __name__,
         title=title,
         assets_folder=str(ASSETS),
         serve_locally=True,
         update_title=None,
+        server=server,
+        url_base_pathname=url_base_pathname,
     )
     # plotly.js (~5 MB) is the slowest thing on the page to evaluate. dcc.Graph fetches it only after
     # the layout has rendered; listing it as a page script starts the download at once (dcc.Graph
     # then finds window.Plotly and does not load it again). Same local file, no CDN.
     app.config.external_scripts = [app.get_relative_path(PLOTLY_JS)]
-    app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(index.n_docs)
+    app.server.config["MAX_CONTENT_LENGTH"] = max(max_request_bytes(index.n_docs), app.server.config.get("MAX_CONTENT_LENGTH") or 0)
     app.layout = build_layout(index, title=title)
     callbacks.register(app, index)
     trend_callbacks.register(app, index)  # dated trees only: the time panel and colour by growth

@@ -63,14 +63,20 @@ def cut(tree: TopicTree, depth: int, name: str = "the tree", option: str = "--de
     """The nodes of a cut at ``depth`` (a leaf above it stands for itself) and each leaf's position in it."""
     if depth < 1:
         raise InputError(f"{option} {depth}: must be at least 1 (depth 1 is the top level under the root)")
-    if depth > tree.depth:
-        raise InputError(f"{option} {depth}: {name} is only {tree.depth} level{'s' if tree.depth != 1 else ''} deep")
-    nodes = [n.id for n in tree.iter_nodes() if n.depth == depth or (0 < n.depth < depth and tree.is_leaf(n.id))]
+    every = list(tree.iter_nodes())  # one walk, parents first (walking the graph per leaf took 0.7 s at 5,000 nodes)
+    deepest = max(n.depth for n in every)
+    if depth > deepest:
+        raise InputError(f"{option} {depth}: {name} is only {deepest} level{'s' if deepest != 1 else ''} deep")
+    parents = {n.parent for n in every if n.parent is not None}
+    nodes = [n.id for n in every if n.depth == depth or (0 < n.depth < depth and n.id not in parents)]
     order = {node_id: i for i, node_id in enumerate(nodes)}
-    position: dict[str, int] = {}
-    for leaf in tree.leaves():
-        above = [n.id for n in tree.path(leaf.id) if n.id in order]
-        position[leaf.id] = order[above[0]]
+    under: dict[str, int] = {}  # node -> the cut node above it (or itself)
+    for n in every:
+        if n.parent is not None and n.parent in under:
+            under[n.id] = under[n.parent]
+        elif n.id in order:
+            under[n.id] = order[n.id]
+    position = {n.id: under[n.id] for n in every if n.id not in parents}
     return nodes, position
 
 

@@ -322,7 +322,11 @@ def register(app: typer.Typer) -> None:
         help=(
             "Build the map of a bundled demo corpus (no network), print it and open it in the dashboard.\n\n"
             "Corpora: bbc (2,225 BBC News articles, default), papers (56 paper abstracts). "
-            "The dashboard listens on http://127.0.0.1:8050/ (--host, --port); --no-serve only builds."
+            "The dashboard listens on http://127.0.0.1:8050/ (--host, --port); --no-serve only builds.\n\n"
+            "papers with a recorded facet extraction in data/papers.facets.jsonl (made once with a model: topicmap "
+            "extract data/papers.jsonl --facets problem,method,finding -m MODEL -o data/papers.facets.jsonl) also builds "
+            "a tree per facet (out/papers.problem.tree.json, ...) and serves them together, cross-linked; without that "
+            "file it says so and serves the plain tree (--no-facets: always the plain tree)."
         )
     )
     def demo(
@@ -334,6 +338,7 @@ def register(app: typer.Typer) -> None:
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard after building")] = True,
         host: Annotated[str, typer.Option(help="interface for the dashboard (default: this machine only)")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port for the dashboard")] = 8050,
+        facets: Annotated[bool, typer.Option("--facets/--no-facets", help="papers: also build one tree per facet (problem, method, finding) from the recorded extraction data/papers.facets.jsonl when it is shipped, and serve them together")] = True,
         wait: WaitOpt = 0,
     ) -> None:
         files = {"bbc": ("bbc.jsonl.gz", "bbc.minilm.npy"), "papers": ("papers.jsonl", "papers.minilm.npy")}
@@ -356,10 +361,26 @@ def register(app: typer.Typer) -> None:
 
         tree = build_tree(documents, vectors, config, inputs, show_progress=True, cache_dir=default_cache_dir())
         save_tree(tree, output)
-        for lock in locks:  # written: the dashboard below only reads it
-            lock.release()
         typer.echo(full_report(tree, max_depth=2))
         typer.echo(f"\nwrote {output}")
+        if corpus == "papers" and facets:  # facet trees from the recorded extraction, when shipped (hierarchy/cli/facet_demo.py)
+            from topicmap.hierarchy.cli.facet_demo import build_facet_demo, missing_note, plan_facet_demo
+
+            plan = plan_facet_demo(folder, output.parent)
+            if plan is None:
+                typer.echo(missing_note(folder), err=True)
+            else:
+                locks += claim_outputs(ctx, {"the facet extraction": plan.source}, {f"the {f} tree": p for f, p in plan.outputs.items()}, wait)
+                facet_list = build_facet_demo(plan, seed, default_cache_dir(), typer.echo)
+                for lock in locks:  # written: the dashboard below only reads them
+                    lock.release()
+                if serve:
+                    from topicmap.hierarchy.cli.serve import serve_facets
+
+                    serve_facets(facet_list, host=host, port=port)
+                return
+        for lock in locks:  # written: the dashboard below only reads it
+            lock.release()
         if serve:
             from topicmap.hierarchy.cli.serve import serve_tree
 
