@@ -46,6 +46,7 @@ MOVES: dict[str, str] = {
     "hierarchy/kmeans.py": "hierarchy/builder/kmeans.py",
     "hierarchy/ward.py": "hierarchy/builder/ward.py",
     "hierarchy/keywords.py": "hierarchy/builder/keywords.py",
+    "hierarchy/leaf_keywords.py": "hierarchy/builder/leaf_keywords.py",
     "hierarchy/layout.py": "hierarchy/builder/map_layout.py",
     "hierarchy/semantic_map.py": "hierarchy/builder/semantic_map.py",
     "hierarchy/synthetic.py": "hierarchy/builder/synthetic.py",

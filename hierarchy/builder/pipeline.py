@@ -235,8 +235,9 @@ def build_tree(
     ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``.
     ``embed_words`` embeds texts into the space of ``embeddings`` (the model that made them). With it,
     each node keeps the c-TF-IDF candidates that best tell it from its siblings in that space
-    (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`); without it (vectors of an unknown model), the top
-    c-TF-IDF words.
+    (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`), and each leaf's list is cut to the length whose text
+    best sorts its siblings' documents (:mod:`topicmap.hierarchy.builder.leaf_keywords`); without it (vectors of an
+    unknown model), the top c-TF-IDF words.
     """
     n = len(corpus)
     if embeddings.shape[0] != n:
@@ -286,6 +287,7 @@ def build_tree(
         keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
         if embed_words is not None:
             keywords = _steered(keywords, embed_words, embeddings, shape, parent_index, depth, centroids, config.n_keywords)
+            keywords = _leaf_counts_fitted(keywords, embed_words, embeddings, shape, parent_index, depth, members, centroids, config.seed)
 
     with stages.stage("representatives"):
         reps: dict[int, list[str]] = {}
@@ -386,6 +388,42 @@ def _steered(
         node_id: NodeKeywords([k.words[i] for i in picked[node_id]], [k.scores[i] for i in picked[node_id]]) if node_id in picked else k
         for node_id, k in keywords.items()
     }
+
+
+def _leaf_counts_fitted(
+    keywords: dict[str, NodeKeywords],
+    embed_words: WordEmbedder,
+    embeddings: np.ndarray,
+    shape: ClusterTree,
+    parent_index: np.ndarray,
+    depth: np.ndarray,
+    members: list[np.ndarray],
+    centroids: np.ndarray,
+    seed: int,
+) -> dict[str, NodeKeywords]:
+    """Each leaf's steered list cut to the length that best tells it from its siblings (:mod:`topicmap.hierarchy.builder.leaf_keywords`)."""
+    from topicmap.hierarchy.builder.leaf_keywords import DOCS_PER_NODE, fit_leaf_keywords
+
+    ids = shape.node_ids
+    index = {node_id: i for i, node_id in enumerate(ids)}
+    nodes = [Node(node_id, shape.parents[i], int(depth[i]), int(shape.sizes[i])) for i, node_id in enumerate(ids) if parent_index[i] >= 0]
+    kids: dict[str, list[Node]] = {}
+    for node in nodes:
+        kids.setdefault(str(node.parent), []).append(node)
+    rng = np.random.default_rng(seed)
+    orders = [np.argsort(m, kind="stable") for m in members]
+    sorted_members = [m[o] for m, o in zip(members, orders)]
+
+    def doc_vectors(node_id: str) -> np.ndarray:
+        i = index[node_id]
+        lo, hi = np.searchsorted(sorted_members[depth[i]], [i, i + 1])
+        rows = orders[depth[i]][lo:hi]
+        if rows.size > DOCS_PER_NODE:
+            rows = np.sort(rng.choice(rows, DOCS_PER_NODE, replace=False))
+        return np.asarray(embeddings[rows], dtype=np.float64)
+
+    mean = centroids[int(np.flatnonzero(parent_index < 0)[0])].astype(np.float64)
+    return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, mean)
 
 
 def _centred_unit_means(
