@@ -12,11 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from hierarchy.cli import error_line
-from hierarchy.cli_serve import check_port, serve_facets, serve_tree
-from hierarchy.errors import TopicmapError
-from hierarchy.facet_trees import load_facet_trees
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.cli.main import error_line
+from topicmap.hierarchy.cli.serve import check_port, serve_facets, serve_tree
+from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.analysis.facet_trees import load_facet_trees
+from topicmap.hierarchy.tree.treefile import load_tree
 
 
 def main(argv: list[str] | None = None) -> int:

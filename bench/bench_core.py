@@ -5,7 +5,7 @@
 
 Writes ``bench/results/core.md``. Every scale run is a fresh subprocess so its peak RSS
 (``ru_maxrss``) is its own; it generates its synthetic data (384-d, nested clusters with known
-labels), then times the clusterer and, when ``hierarchy.pipeline`` is present, the full
+labels), then times the clusterer and, when ``topicmap.hierarchy.builder.pipeline`` is present, the full
 ``build_tree`` (keywords, representatives, layout) on synthetic texts. Quality reads
 ``../shared/data`` relative to the repository root and is skipped with a note if that is absent.
 """
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model, memory_gib  # noqa: E402
 
-from hierarchy.cluster import ClusterTree, RecursiveClusterer  # noqa: E402
-from hierarchy.metrics import best_level_scores, dendrogram_purity  # noqa: E402
+from topicmap.hierarchy.builder.cluster import ClusterTree, RecursiveClusterer  # noqa: E402
+from topicmap.hierarchy.quality.metrics import best_level_scores, dendrogram_purity  # noqa: E402
 
 BRANCHING = (6, 4, 4)  # 6 top groups, 24 middle, 96 fine clusters
 SHARED = ROOT.parent / "shared" / "data"
@@ -44,8 +44,8 @@ SHARED = ROOT.parent / "shared" / "data"
 # -- one scale run (child process) --------------------------------------------------------------
 def child_scale(n: int, seed: int, full_build: bool, preset: str) -> dict[str, Any]:
     """Generate, cluster with the preset's estimator, score; optionally build the whole tree. Printed as one JSON line."""
-    from hierarchy.pipeline import BuildConfig, make_clusterer, resolve_preset
-    from hierarchy.synthetic import make_hierarchical_embeddings
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, make_clusterer, resolve_preset
+    from topicmap.hierarchy.builder.synthetic import make_hierarchical_embeddings
 
     from sklearn.decomposition import PCA  # noqa: F401  (imported before the clock starts)
 
@@ -66,8 +66,8 @@ def child_scale(n: int, seed: int, full_build: bool, preset: str) -> dict[str, A
     gc.collect()
     if full_build:
         try:
-            from hierarchy.io import Corpus
-            from hierarchy.pipeline import BuildInputs, build_tree
+            from topicmap.hierarchy.inputs.documents import Corpus
+            from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
         except ImportError:
             out["build_s"] = None
         else:
@@ -105,7 +105,7 @@ PRESETS = ("map", "browse", "deep")
 
 def preset_params(preset: str, n: int) -> dict[str, Any]:
     """The clusterer parameters ``topicmap build --preset PRESET`` uses for ``n`` documents (seed left out)."""
-    from hierarchy.pipeline import BuildConfig, make_clusterer, resolve_preset
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, make_clusterer, resolve_preset
 
     params = make_clusterer(resolve_preset(BuildConfig(preset=preset), n)).get_params()
     params.pop("random_state")

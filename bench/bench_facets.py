@@ -1,12 +1,12 @@
 """Benchmark of the facet page on big facet trees: ``python bench/bench_facets.py``.
 
-Three synthetic trees (``viz.synthetic``, ~5,000 nodes over 100,000 documents by default, seeds 0, 1,
+Three synthetic trees (``topicmap.viz.synthetic``, ~5,000 nodes over 100,000 documents by default, seeds 0, 1,
 2: the same document ids placed differently, as facet trees of one collection are) are served
 together. Measured (medians of ``--runs`` runs, over HTTP with the Flask test client on the real
 ``/_dash-update-component``): building the app (indexes of the three trees and their explorers), the
 figures callback (main sunburst + the compared facet's sunburst coloured by share) with the root and
 with a top-level topic selected, the node x node table at depths 1 x 1 and 2 x 2, and the CSV export.
-The first call of a table computes it (``hierarchy.crosstab``); later calls reuse it: both are reported.
+The first call of a table computes it (``topicmap.hierarchy.analysis.crosstab``); later calls reuse it: both are reported.
 Writes ``bench/results/facets.md``. Target: each callback <= 100 ms (as bench_viz.py).
 """
 
@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_trends import median_ms, post  # noqa: E402
 from bench.machine import cpu_model, memory_gib  # noqa: E402
-from hierarchy.facet_trees import facet_trees  # noqa: E402
-from hierarchy.tree import ROOT_ID  # noqa: E402
-from viz.facet_app import create_facet_app  # noqa: E402
-from viz.facet_index import FacetIndex  # noqa: E402
-from viz.synthetic import synthetic_tree  # noqa: E402
+from topicmap.hierarchy.analysis.facet_trees import facet_trees  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID  # noqa: E402
+from topicmap.viz.facet_app import create_facet_app  # noqa: E402
+from topicmap.viz.facet_index import FacetIndex  # noqa: E402
+from topicmap.viz.synthetic import synthetic_tree  # noqa: E402
 
 CALLBACK_TARGET_MS = 100.0
 

@@ -6,9 +6,9 @@ One command (from the repo root)::
     python bench/bench_hybrid.py --corpus bbc --seeds 1 --sample 200
 
 For each corpus and build seed: the default map tree (centroid grouping), then the same tree regrouped
-(:func:`hierarchy.regroup.regroup_tree`, the code behind ``topicmap regroup``) with both weightings,
+(:func:`topicmap.hierarchy.labels.regroup.regroup_tree`, the code behind ``topicmap regroup``) with both weightings,
 at the map tree's own level counts, so both trees have the same leaves, the same documents and about
-as many nodes per level. Every tree is scored by :func:`hierarchy.evaluate.evaluate_tree`, the code
+as many nodes per level. Every tree is scored by :func:`topicmap.hierarchy.quality.evaluate.evaluate_tree`, the code
 behind ``topicmap evaluate``: dendrogram purity and NMI of the top level against the reference
 categories, label fidelity, and navigation accuracy of the embedding navigator (``--sample`` seeded targets).
 
@@ -49,15 +49,15 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine import cpu_model, memory_gib  # noqa: E402
 
-from hierarchy.embed import SentenceTransformerEmbedder  # noqa: E402
-from hierarchy.evaluate import EvaluateOptions, evaluate_tree  # noqa: E402
-from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
-from hierarchy.navigate import EmbeddingNavigator  # noqa: E402
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
-from hierarchy.regroup import RegroupOptions, regroup_tree, tree_level_counts  # noqa: E402
-from hierarchy.safe_write import write_text_atomic  # noqa: E402
-from hierarchy.tree import TopicTree  # noqa: E402
-from hierarchy.tree_embedder import embed_texts  # noqa: E402
+from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder  # noqa: E402
+from topicmap.hierarchy.quality.evaluate import EvaluateOptions, evaluate_tree  # noqa: E402
+from topicmap.hierarchy.inputs.documents import Corpus, load_embeddings, read_documents  # noqa: E402
+from topicmap.hierarchy.quality.navigate import EmbeddingNavigator  # noqa: E402
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from topicmap.hierarchy.labels.regroup import RegroupOptions, regroup_tree, tree_level_counts  # noqa: E402
+from topicmap.hierarchy.files.safe_write import write_text_atomic  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import TopicTree  # noqa: E402
+from topicmap.hierarchy.tree.embedder import embed_texts  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 LOCAL = REPO / "bench" / "data"
@@ -92,7 +92,7 @@ def llm_settings() -> Any:
     """The labeller's settings when a server and TOPICMAP_BENCH_MODEL are given, else None (keyword texts)."""
     if not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")) or not os.environ.get("TOPICMAP_BENCH_MODEL"):
         return None
-    from hierarchy.llm_settings import environment, resolve_settings
+    from topicmap.hierarchy.llm.settings import environment, resolve_settings
 
     return resolve_settings({"model": os.environ["TOPICMAP_BENCH_MODEL"]}, environment())
 
@@ -163,9 +163,9 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
         built = time.perf_counter() - start
         llm_namer = None
         if settings is not None:
-            from hierarchy.cli_label import plan_run
-            from hierarchy.label import label_tree
-            from hierarchy.regroup_llm import LLMNamer
+            from topicmap.hierarchy.cli.label import plan_run
+            from topicmap.hierarchy.labels.label import label_tree
+            from topicmap.hierarchy.labels.regroup_llm import LLMNamer
 
             options, answers = plan_run(settings, True, False)
             label_tree(tree, settings.config, options, answers)

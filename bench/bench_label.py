@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
 
-from hierarchy.label import LabelOptions, RunReport, label_tree  # noqa: E402
-from hierarchy.llm import LLMConfig  # noqa: E402
-from hierarchy.llm_cache import AnswerCache  # noqa: E402
-from hierarchy.prompting import resolve_prompts  # noqa: E402
-from hierarchy.tree import Document, Node, TopicTree  # noqa: E402
-from hierarchy.treefile import load_tree, save_tree  # noqa: E402
+from topicmap.hierarchy.labels.label import LabelOptions, RunReport, label_tree  # noqa: E402
+from topicmap.hierarchy.llm.client import LLMConfig  # noqa: E402
+from topicmap.hierarchy.llm.cache import AnswerCache  # noqa: E402
+from topicmap.hierarchy.llm.prompting import resolve_prompts  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree  # noqa: E402
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree  # noqa: E402
 
 RUNS = 3
 CONCURRENCY = 16

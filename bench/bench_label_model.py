@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
 
-from hierarchy.label_validate import InvalidAnswer, check_parent_label, check_scaffolding  # noqa: E402
-from hierarchy.treefile import load_tree  # noqa: E402
+from topicmap.hierarchy.labels.validate import InvalidAnswer, check_parent_label, check_scaffolding  # noqa: E402
+from topicmap.hierarchy.tree.treefile import load_tree  # noqa: E402
 
 CORPORA = {
     "bbc": (ROOT / "data" / "bbc.jsonl.gz", ROOT / "data" / "bbc.minilm.npy", ["--preset", "browse", "--embedder", "minilm"]),

@@ -1,9 +1,9 @@
 """Benchmark of the document map's layouts: ``python bench/bench_layout.py``.
 
 Measures (medians of several runs; writes ``bench/results/layout.md``):
-  * time of the layout step alone (``hierarchy.layout.document_layout``, no cache) for UMAP (the default
+  * time of the layout step alone (``topicmap.hierarchy.builder.map_layout.document_layout``, no cache) for UMAP (the default
     below the threshold), the anchored nested discs and PCA, on synthetic 384-d nested clusters of
-    10k to 1M documents (``hierarchy.synthetic``; the reduced vectors and the tree come from the
+    10k to 1M documents (``topicmap.hierarchy.builder.synthetic``; the reduced vectors and the tree come from the
     default map preset, fitted once per size and not timed). Each size runs in its own process, with
     numba's on-disk cache of UMAP's kernels warm (the first process on a machine compiles them: also reported);
   * trustworthiness (``sklearn.manifold.trustworthiness``, 10 neighbours, cosine) of each layout
@@ -56,7 +56,7 @@ def corpora(wikivital: Path | None) -> dict[str, Path]:
 
 def fitted_tree(X: np.ndarray, seed: int) -> dict[str, Any]:
     """The default map preset's reduced vectors and tree shape: what build_tree hands to the layout."""
-    from hierarchy.pipeline import BuildConfig, _parent_indices, make_clusterer, resolve_preset
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, _parent_indices, make_clusterer, resolve_preset
 
     config = BuildConfig(seed=seed, min_leaf_size=5 if len(X) < 200 else 10)
     model = make_clusterer(resolve_preset(config, len(X))).fit(X)
@@ -71,8 +71,8 @@ LAST_CPU_S: list[float] = [0.0]  # CPU seconds (all threads of this process) of 
 
 
 def layout_of(fit: dict[str, Any], method: str, seed: int, fit_rows: int | None = None) -> tuple[np.ndarray, float]:
-    from hierarchy import semantic_map
-    from hierarchy.layout import document_layout
+    from topicmap.hierarchy.builder import semantic_map
+    from topicmap.hierarchy.builder.map_layout import document_layout
 
     started, cpu = time.perf_counter(), time.process_time()
     if fit_rows is not None:
@@ -108,7 +108,7 @@ def child_quality(path: str, seeds: list[int], fit_rows: list[int]) -> dict[str,
 
 
 def child_scale(n: int, runs: int) -> dict[str, Any]:
-    from hierarchy.synthetic import make_hierarchical_embeddings
+    from topicmap.hierarchy.builder.synthetic import make_hierarchical_embeddings
 
     data = make_hierarchical_embeddings(n, branching=(6, 4, 4), random_state=0)
     fit = fitted_tree(data.X, 0)
@@ -125,7 +125,7 @@ def child_scale(n: int, runs: int) -> dict[str, Any]:
 def child_jit() -> dict[str, Any]:
     """The first UMAP fit of a fresh process (import + numba kernels, from the disk cache when warm)."""
     started = time.perf_counter()
-    from hierarchy.semantic_map import umap_coordinates
+    from topicmap.hierarchy.builder.semantic_map import umap_coordinates
 
     X = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    from hierarchy.build_choices import AUTO_UMAP_MAX_DOCS
-    from hierarchy.semantic_map import FIT_ROWS, N_NEIGHBORS
+    from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS
+    from topicmap.hierarchy.builder.semantic_map import FIT_ROWS, N_NEIGHBORS
 
     lines = ["# Document map layouts", "", f"Command: `python bench/bench_layout.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
              f"(written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]

@@ -8,9 +8,9 @@ One command (from the repo root)::
 For every corpus and seed the default tree (preset map, N/40 leaves) is built three times from the same vectors, with
 the same clustering (checked): the default with a word embedder (``build_tree(embed_words=MiniLM)``, what ``topicmap
 build`` does when it embeds the texts itself: steered keywords, each leaf's list cut to its fitted length by
-:mod:`hierarchy.leaf_keywords`); the same with whole steered lists (the fit swapped out, the default before it); and
+:mod:`topicmap.hierarchy.builder.leaf_keywords`); the same with whole steered lists (the fit swapped out, the default before it); and
 plain c-TF-IDF keywords (what a build from precomputed vectors gets). All are navigated by
-:class:`hierarchy.navigate.EmbeddingNavigator` (the instrument, unchanged: centred cosine between the MiniLM embedding of ``navigate.node_text`` and of ``navigate.target_query``) with the same targets
+:class:`topicmap.hierarchy.quality.navigate.EmbeddingNavigator` (the instrument, unchanged: centred cosine between the MiniLM embedding of ``navigate.node_text`` and of ``navigate.target_query``) with the same targets
 (``sample_targets(tree, sample, seed=0)``), and the default tree also by the centroid ceiling (a navigator that reads
 the true node centroids instead of labels; ``bench_quality.CentroidNavigator``). Reported per tree: exact-leaf
 accuracy, node match, accuracy per level; per corpus: medians over the seeds. Clustering, and so purity, is the same
@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_quality import CORPORA, MINILM, WORDS, CentroidNavigator, machine  # noqa: E402
 
-from hierarchy.io import load_embeddings, read_documents  # noqa: E402
-from hierarchy.navigate import EmbeddingNavigator, NavigationScores, navigate, sample_targets  # noqa: E402
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
-from hierarchy.tree import TopicTree  # noqa: E402
+from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents  # noqa: E402
+from topicmap.hierarchy.quality.navigate import EmbeddingNavigator, NavigationScores, navigate, sample_targets  # noqa: E402
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import TopicTree  # noqa: E402
 
 
 LAYOUT = "pca"  # the document map is not read by any navigator; the cheapest layout keeps the builds short
@@ -82,7 +82,7 @@ def unfitted_leaf_counts(keywords: Any, *args: Any) -> Any:
 
 def build(corpus: Any, X: np.ndarray, config: BuildConfig, inputs: BuildInputs, variant: str) -> tuple[TopicTree, float, float]:
     """The tree, the build's seconds, and the seconds the leaf fit took (its text embedding included)."""
-    import hierarchy.pipeline as pipeline
+    import topicmap.hierarchy.builder.pipeline as pipeline
 
     fitted = pipeline._leaf_counts_fitted
     spent = [0.0]
@@ -107,7 +107,8 @@ VARIANTS = ("default (steered, leaf counts fitted)", "steered, whole lists", "pl
 
 
 def run_corpus(name: str, seeds: int, sample: int) -> list[NavRow]:
-    from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
     docs_file, emb_file, _ = CORPORA[name]
     if not docs_file.exists() or not emb_file.exists():
@@ -152,7 +153,7 @@ def markdown(rows: list[NavRow], info: dict[str, Any], started: str, seconds: fl
         f"Python {info['versions']['python']}, numpy {info['versions']['numpy']}.",
         "",
         "Default tree (preset map, N/40 leaves) per seed, built three ways with the same clustering (checked): the default",
-        "with MiniLM as word embedder (steered keywords, each leaf's list cut to its fitted length: `hierarchy/leaf_keywords.py`),",
+        "with MiniLM as word embedder (steered keywords, each leaf's list cut to its fitted length: `hierarchy/builder/leaf_keywords.py`),",
         "the same with whole steered lists (the default before the fit), and plain c-TF-IDF keywords (no word embedder).",
         f"Each is navigated by the embedding navigator (`navigate.EmbeddingNavigator`, unchanged) with the same {sample} targets",
         f"per tree (`sample_targets(tree, {sample}, seed=0)`: title + first 300 characters). The centroid ceiling reads the",
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample", type=int, default=1000, help="navigation targets per tree (default 1000)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "navigation.md", help="results table (a .json beside it)")
     args = parser.parse_args(argv)
-    from hierarchy.safe_write import write_text_atomic
+    from topicmap.hierarchy.files.safe_write import write_text_atomic
 
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
     begin = time.perf_counter()

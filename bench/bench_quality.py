@@ -9,7 +9,7 @@ Corpora (MiniLM embeddings): 20 Newsgroups train split (references: newsgroup, t
 News (category) from ``../shared/data``; Wikipedia's level-4 vital articles (topic; 5,000 sampled, never
 tuned on) made by ``python bench/prepare_corpus.py`` into ``bench/data`` (skipped if absent).
 Granularity: our map tree and flat k-means at N/300, N/100 and N/40 leaves (N/40 is the default tree). Every method clusters the *same* embedding matrix and
-is scored by the same code (:mod:`hierarchy.metrics` via :func:`hierarchy.evaluate_refs.reference_scores`):
+is scored by the same code (:mod:`topicmap.hierarchy.quality.metrics` via :func:`topicmap.hierarchy.quality.refs.reference_scores`):
 
 * dendrogram purity per reference level, on each method's whole tree;
 * NMI / ARI: ours and BERTopic at the tree level with the highest NMI; Ward cut at k = number of
@@ -50,11 +50,11 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine import cpu_model  # noqa: E402
 
-from hierarchy.evaluate_refs import TreeArrays, reference_scores, tree_arrays  # noqa: E402
-from hierarchy.io import Corpus, load_embeddings, read_documents  # noqa: E402
-from hierarchy.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
-from hierarchy.tree import TopicTree  # noqa: E402
+from topicmap.hierarchy.quality.refs import TreeArrays, reference_scores, tree_arrays  # noqa: E402
+from topicmap.hierarchy.inputs.documents import Corpus, load_embeddings, read_documents  # noqa: E402
+from topicmap.hierarchy.quality.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import TopicTree  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 LOCAL = REPO / "bench" / "data"  # corpora made by bench/prepare_corpus.py
@@ -101,7 +101,7 @@ def score(arrays: TreeArrays, refs: dict[str, np.ndarray]) -> dict[str, RefCell]
 def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how: str) -> RefCell:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from hierarchy.metrics import dendrogram_purity
+    from topicmap.hierarchy.quality.metrics import dendrogram_purity
 
     return RefCell(
         round(dendrogram_purity(arrays.parents, arrays.doc_node, classes), 4),
@@ -124,7 +124,7 @@ class WordVectors:
         missing = [w for w in dict.fromkeys(words) if w not in self.vectors]
         if missing:
             if self.embedder is None:
-                from hierarchy.embed import SentenceTransformerEmbedder
+                from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
 
                 self.embedder = SentenceTransformerEmbedder("minilm")
             self.vectors.update(zip(missing, self.embedder.embed(missing)))
@@ -235,8 +235,8 @@ class CentroidNavigator:
         self._q: dict[int, np.ndarray] = {}
 
     def prepare(self, tree: TopicTree, targets: list[Any]) -> None:
-        from hierarchy.embed import default_cache_dir
-        from hierarchy.tree_embedder import embed_texts
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
+        from topicmap.hierarchy.tree.embedder import embed_texts
 
         vectors = embed_texts([t.query for t in targets], self.embedder, tree, default_cache_dir(), "targets")
         self._q = {t.row: v for t, v in zip(targets, vectors)}
@@ -248,7 +248,8 @@ class CentroidNavigator:
 
 def navigation(trees: list[TopicTree], sample: int, samples_per_tree: int, with_llm: bool) -> dict[str, Any]:
     """Each navigator on every seed's tree with ``samples_per_tree`` seeded samples of targets (seeds 0, 1, ...)."""
-    from hierarchy.embed import SentenceTransformerEmbedder, default_cache_dir
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
     embedder = SentenceTransformerEmbedder("minilm")
     out: dict[str, Any] = {}
@@ -271,8 +272,8 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
         return {}
     import tempfile
 
-    from hierarchy.embed import default_cache_dir
-    from hierarchy.treefile import load_tree, save_tree
+    from topicmap.hierarchy.files.cache_dir import default_cache_dir
+    from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tree.json"
@@ -285,8 +286,8 @@ def llm_labelled_navigation(tree: TopicTree, targets: list[Any], embedder: Any) 
     out: dict[str, Any] = {}
     scores, _ = navigate(labelled, EmbeddingNavigator(embedder, default_cache_dir()), targets)
     out[f"embedding, LLM labels ({model}), tree 0, sample 0 only"] = _cells([scores])
-    from hierarchy.llm_settings import environment, resolve_settings
-    from hierarchy.navigate import LabellerChat, LLMNavigator
+    from topicmap.hierarchy.llm.settings import environment, resolve_settings
+    from topicmap.hierarchy.quality.navigate import LabellerChat, LLMNavigator
 
     settings = resolve_settings({"model": model}, environment())
     few = targets[: int(os.environ.get("TOPICMAP_BENCH_LLM_SAMPLE", "50"))]

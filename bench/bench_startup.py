@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,14 +36,19 @@ COMMANDS: list[tuple[str, list[str]]] = [
 HEAVY = ("numpy", "scipy", "sklearn", "networkx", "jsonschema", "jinja2", "pandas", "pyarrow", "openai", "plotly", "dash", "umap", "torch")
 
 
-def run_once(checkout: Path, args: list[str], folder: Path, importtime: bool = False) -> tuple[float, str]:
-    """Wall seconds of one ``python -m hierarchy ARGS`` call, and its stderr."""
+def run_once(checkout: Path, args: list[str], folder: Path, importtime: bool = False) -> tuple[float, float, str]:
+    """Wall and CPU (user + system) seconds of one ``python -m hierarchy ARGS`` call, and its stderr.
+
+    CPU seconds hardly move with other work on the machine; wall seconds do."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["PYTHONPATH"] = str(checkout)
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "hierarchy", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
-    return time.perf_counter() - started, result.stderr
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), result.stderr
 
 
 def heavy_imports(importtime_log: str) -> list[str]:
@@ -51,22 +57,28 @@ def heavy_imports(importtime_log: str) -> list[str]:
     return [name for name in HEAVY if name in names]
 
 
-def measure(checkouts: dict[str, Path], runs: int) -> dict[str, dict[str, tuple[list[float], list[str]]]]:
-    """Per checkout and command: the wall times of ``runs`` calls (checkouts alternate) and the heavy imports."""
-    results: dict[str, dict[str, tuple[list[float], list[str]]]] = {name: {} for name in checkouts}
+Timings = tuple[list[float], list[float], list[str]]  # wall seconds, CPU seconds, heavy imports
+
+
+def measure(checkouts: dict[str, Path], runs: int) -> dict[str, dict[str, Timings]]:
+    """Per checkout and command: the wall and CPU times of ``runs`` calls (checkouts alternate) and the heavy imports."""
+    results: dict[str, dict[str, Timings]] = {name: {} for name in checkouts}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "docs.jsonl").write_text('{"text": "a document"}\n', encoding="utf-8")
         for label, args in COMMANDS:
             times: dict[str, list[float]] = {name: [] for name in checkouts}
+            cpus: dict[str, list[float]] = {name: [] for name in checkouts}
             for name, checkout in checkouts.items():
                 run_once(checkout, args, folder)  # warm the file cache; not counted
             for _ in range(runs):
                 for name, checkout in checkouts.items():
-                    times[name].append(run_once(checkout, args, folder)[0])
+                    wall, cpu, _ = run_once(checkout, args, folder)
+                    times[name].append(wall)
+                    cpus[name].append(cpu)
             for name, checkout in checkouts.items():
-                _, log = run_once(checkout, args, folder, importtime=True)
-                results[name][label] = (times[name], heavy_imports(log))
+                _, _, log = run_once(checkout, args, folder, importtime=True)
+                results[name][label] = (times[name], cpus[name], heavy_imports(log))
     return results
 
 
@@ -81,7 +93,7 @@ def git_describe(checkout: Path) -> str:
     return (out if len(out) <= 72 else out[:69] + "...") + (" (with uncommitted changes)" if dirty else "")
 
 
-def report(command: str, checkouts: dict[str, Path], results: dict[str, dict[str, tuple[list[float], list[str]]]], runs: int, load_before: float, load_after: float) -> str:
+def report(command: str, checkouts: dict[str, Path], results: dict[str, dict[str, Timings]], runs: int, load_before: float, load_after: float) -> str:
     names = list(checkouts)
     lines = [
         "# Benchmark: command-line start-up",
@@ -89,20 +101,21 @@ def report(command: str, checkouts: dict[str, Path], results: dict[str, dict[str
         f"Machine: {cpu_model()}; {os.cpu_count()} cores; Python {platform.python_version()}; {platform.system()} {platform.release()}; "
         f"1-minute load average {load_before:.1f} before, {load_after:.1f} after (other work on the machine inflates wall times)",
         "",
-        f"Command: `{command}`. Each cell is the median wall "
-        f"time of {runs} fresh `python -m hierarchy ...` calls (checkouts alternating, after one uncounted warm-up call), "
-        "in an empty temporary folder; *heavy imports* come from one more call under `python -X importtime`.",
+        f"Command: `{command}`. Each cell is the median wall time (and CPU time, user + system, which other work on the "
+        f"machine hardly changes) of {runs} fresh `python -m hierarchy ...` calls (checkouts alternating, after one uncounted "
+        "warm-up call), in an empty temporary folder; *heavy imports* come from one more call under `python -X importtime`.",
         "",
         *[f"- *{name}*: `{path}` ({git_describe(path)})" for name, path in checkouts.items()],
         "",
-        "| command | " + " | ".join(f"{name}: median s (min-max) | {name}: heavy imports" for name in names) + " |",
-        "| --- | " + " | ".join("---: | ---" for _ in names) + " |",
+        "| command | " + " | ".join(f"{name}: median wall s (min-max) | {name}: CPU s | {name}: heavy imports" for name in names) + " |",
+        "| --- | " + " | ".join("---: | ---: | ---" for _ in names) + " |",
     ]
     for label, _ in COMMANDS:
         cells = []
         for name in names:
-            times, heavy = results[name][label]
+            times, cpus, heavy = results[name][label]
             cells.append(f"{statistics.median(times):.2f} ({min(times):.2f}-{max(times):.2f})")
+            cells.append(f"{statistics.median(cpus):.2f}")
             cells.append(", ".join(heavy) or "none")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,10 +1,10 @@
 """Benchmark of topics over time on a big synthetic tree: ``python bench/bench_trends.py``.
 
-A synthetic tree (``viz.synthetic``, ~5,000 nodes over 100,000 documents by default) gets document
+A synthetic tree (``topicmap.viz.synthetic``, ~5,000 nodes over 100,000 documents by default) gets document
 times over three years, with the documents of some top-level topics drifting later or earlier so
 that growth has something to find. Measured (medians of ``--runs`` runs):
-  * reading a time column of N ISO datetimes (``hierarchy.dates.read_time_column``: detection + parsing);
-  * ``hierarchy.trends.tree_trends`` (counts per period for every node + growth of every node), which
+  * reading a time column of N ISO datetimes (``topicmap.hierarchy.inputs.dates.read_time_column``: detection + parsing);
+  * ``topicmap.hierarchy.analysis.trends.tree_trends`` (counts per period for every node + growth of every node), which
     the app runs once at start and ``topicmap trends`` runs per call;
   * the dashboard's time callbacks over HTTP (Flask test client on the real ``/_dash-update-component``):
     the trend panel for the root and for a top-level topic, and the sunburst coloured by growth.
@@ -13,7 +13,7 @@ that growth has something to find. Measured (medians of ``--runs`` runs):
     falling (should be about 5%), how often a topic whose share grows by half (8% -> 12%) is found rising, and how
     often the interval holds the true change; for calm counts (binomial) and for bursty ones
     (each period's share off by a random factor, logit sd 0.3, as news events do), with the plain
-    binomial interval and with the quasi-binomial one ``hierarchy.trends`` uses.
+    binomial interval and with the quasi-binomial one ``topicmap.hierarchy.analysis.trends`` uses.
 Writes ``bench/results/trends.md``. Target: each callback <= 100 ms (as bench_viz.py).
 """
 
@@ -37,11 +37,11 @@ from bench.machine import cpu_model, memory_gib  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from hierarchy.dates import read_time_column  # noqa: E402
-from hierarchy.tree import ROOT_ID, TopicTree  # noqa: E402
-from hierarchy.trends import share_growth, tree_trends  # noqa: E402
-from viz.app import create_app  # noqa: E402
-from viz.synthetic import synthetic_tree  # noqa: E402
+from topicmap.hierarchy.inputs.dates import read_time_column  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree  # noqa: E402
+from topicmap.hierarchy.analysis.trends import share_growth, tree_trends  # noqa: E402
+from topicmap.viz.app import create_app  # noqa: E402
+from topicmap.viz.synthetic import synthetic_tree  # noqa: E402
 
 SPAN_S = 3 * 365 * 86_400
 START = datetime(2021, 1, 1, tzinfo=timezone.utc).timestamp()

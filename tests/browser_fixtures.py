@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hierarchy.tree import TopicTree
+from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 CHROMIUM = os.environ.get("TOPICMAP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,7 +65,7 @@ def serving_app(make_app: Callable[[], Any]) -> Iterator[str]:
 @contextmanager
 def _serving(tree: TopicTree) -> Iterator[str]:
     """The single-tree explorer of ``tree`` (see :func:`serving_app`)."""
-    from viz import create_app
+    from topicmap.viz import create_app
 
     with serving_app(lambda: create_app(tree)) as url:
         yield url

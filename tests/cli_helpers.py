@@ -26,7 +26,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 
 def invoke_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
-    """``topicmap ARGS`` through :func:`hierarchy.cli.main` in this process, answered like :func:`run_cli`.
+    """``topicmap ARGS`` through :func:`topicmap.hierarchy.cli.main.main` in this process, answered like :func:`run_cli`.
 
     The command runs in ``cwd`` with stdin empty and stdout/stderr captured; the environment gets the same
     changes as in ``run_cli`` (no OPENAI_* variables, a cache under ``cwd``) and is restored afterwards. The
@@ -36,7 +36,7 @@ def invoke_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] |
     """
     from typer.testing import CliRunner
 
-    from hierarchy.cli import main
+    from topicmap.hierarchy.cli.main import main
 
     overrides: dict[str, str | None] = {key: None for key in os.environ if key.startswith("OPENAI_")}
     overrides["XDG_CACHE_HOME"] = str((cwd or REPO) / ".cache-test")

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from hierarchy.cluster import ClusterTree
-from hierarchy.synthetic import SyntheticCorpus, make_hierarchical_embeddings
+from topicmap.hierarchy.builder.cluster import ClusterTree
+from topicmap.hierarchy.builder.synthetic import SyntheticCorpus, make_hierarchical_embeddings
 
 
 @lru_cache(maxsize=4)

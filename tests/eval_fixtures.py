@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from hierarchy.io import Corpus, read_documents
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
-from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.inputs.documents import Corpus, read_documents
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from tests.openai_server import QuietHTTPServer
 
 

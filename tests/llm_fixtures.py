@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hierarchy.llm import LLMConfig
-from hierarchy.tree import Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.llm.client import LLMConfig
+from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from tests.openai_server import FakeOpenAIServer
 
 TOPICS: dict[str, tuple[list[str], dict[str, tuple[list[str], list[str]]]]] = {

@@ -31,11 +31,11 @@ from sklearn.exceptions import NotFittedError
 from typer.testing import CliRunner
 
 import topicmap
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.io import read_documents
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
-from hierarchy.tree import TopicTree
-from hierarchy.treefile import load_tree, tree_to_dict
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.tree.topic_tree import TopicTree
+from topicmap.hierarchy.tree.treefile import load_schema, load_tree, tree_to_dict
 from tests.llm_fixtures import fake_server  # noqa: F401 - fixture
 from tests.openai_server import FakeOpenAIServer
 from topicmap import TopicMap
@@ -80,22 +80,24 @@ def shape(tree: TopicTree) -> dict[str, Any]:
 
 def cli(*args: str) -> Any:
     """The ``topicmap`` command in process (as tests/test_input_validation.py runs it)."""
-    from hierarchy.cli import _register_commands, app
+    from topicmap.hierarchy.cli.main import _register_commands, app
 
     _register_commands()
     return CliRunner().invoke(app, list(args))
 
 
 # -- the import name -----------------------------------------------------------------------------
-def test_topicmap_is_an_installed_import_name_beside_the_old_ones(tmp_path: Path) -> None:
-    """A wheel of the project holds the topicmap package; installed alone, ``import topicmap`` works
-    from anywhere and the CLI entry point is unchanged."""
+def test_topicmap_is_the_one_installed_import_name(tmp_path: Path) -> None:
+    """A wheel of the project holds one top-level package, topicmap, with the folders hierarchy/, viz/ and
+    prompts/ inside it (no generic top-level names in site-packages); installed alone, the API, the package
+    data and the command line work from anywhere."""
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    for package in tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"]:
-        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    setuptools_table = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    for folder in ("topicmap", *setuptools_table["package-dir"].values()):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w", str(tmp_path / "dist")],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
@@ -105,16 +107,30 @@ def test_topicmap_is_an_installed_import_name_beside_the_old_ones(tmp_path: Path
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert {"topicmap/__init__.py", "hierarchy/__init__.py", "viz/__init__.py", "prompts/__init__.py"} <= names
-    assert "topicmap = hierarchy.cli:main" in entry_points
+    assert {name.split("/")[0] for name in names if not name.startswith("topicmap-")} == {"topicmap"}
+    assert {
+        "topicmap/__init__.py", "topicmap/hierarchy/__init__.py", "topicmap/hierarchy/cli/main.py",
+        "topicmap/hierarchy/tree/schema/tree-v2.schema.json", "topicmap/viz/__init__.py", "topicmap/viz/assets/topicmap.js",
+        "topicmap/prompts/released.toml", "topicmap/prompts/label_leaf/v2.user.j2",
+    } <= names
+    # every sub-package of the checkout is in the wheel (a new one must be listed in pyproject.toml)
+    folders = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "hierarchy").rglob("__init__.py")}
+    assert {f"topicmap/{folder}/__init__.py" for folder in folders} <= names
+    assert "topicmap = topicmap.hierarchy.cli.main:main" in entry_points
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(tmp_path / "site")}
-    probe = "import topicmap, hierarchy, viz, prompts; print(topicmap.__file__); print(topicmap.TopicMap.__name__, topicmap.__version__)"
+    probe = (
+        "import topicmap, topicmap.hierarchy; from topicmap.hierarchy.tree.treefile import load_schema\n"
+        "print(topicmap.hierarchy.__file__); print(topicmap.TopicMap.__name__, topicmap.__version__, load_schema()['title'])"
+    )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     where, names_line = run.stdout.splitlines()
-    assert where.startswith(str(tmp_path / "site")) and names_line == f"TopicMap {topicmap.__version__}"
+    assert where == str(tmp_path / "site" / "topicmap" / "hierarchy" / "__init__.py")
+    assert names_line == f"TopicMap {topicmap.__version__} {load_schema()['title']}"
+    cli = subprocess.run([sys.executable, "-m", "topicmap", "info", "missing.json"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert cli.returncode == 2 and cli.stderr.startswith("error: "), cli.stderr
 
 
 def test_the_package_exports_the_api_and_the_errors() -> None:

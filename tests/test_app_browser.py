@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hierarchy.tree import ROOT_ID
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
 from tests.browser_fixtures import ARTIFACTS, WAIT_MS, _serving, _wait, browser  # noqa: F401 - browser is a fixture (test_map_browser and test_trends_browser import these from here)
 from tests.viz_fixtures import EVIL_LABEL, QUOTED_LABEL, quoted_tree, small_tree
 
@@ -163,7 +163,7 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
 
 
 def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> None:
-    from viz.figures import standalone_html
+    from topicmap.viz.figures import standalone_html
 
     path = tmp_path / "topicmap.html"
     path.write_text(standalone_html(small_tree()), encoding="utf-8")
@@ -224,7 +224,7 @@ def test_quotes_and_tags_in_labels_show_literally(browser: Any, tmp_path: Path) 
             page.close()
     assert errors == [], errors
 
-    from viz.figures import standalone_html
+    from topicmap.viz.figures import standalone_html
 
     path = tmp_path / "quoted.html"
     path.write_text(standalone_html(quoted_tree(), title='Map of "Brexit" & <i>co</i>'), encoding="utf-8")
@@ -289,9 +289,9 @@ def _wait_legend(page: Any, title: str) -> None:
 
 
 def test_many_leaves_open_readable_and_the_legend_follows_the_level(browser: Any) -> None:
-    from viz.figures import LEGEND_ENTRIES, MIN_TEXT_PX, RING_BUDGET, default_depth
-    from viz.index import TreeIndex
-    from viz.synthetic import synthetic_tree
+    from topicmap.viz.figures import LEGEND_ENTRIES, MIN_TEXT_PX, RING_BUDGET, default_depth
+    from topicmap.viz.index import TreeIndex
+    from topicmap.viz.synthetic import synthetic_tree
 
     tree = synthetic_tree(n_docs=20_000, schedule=MANY_SCHEDULE, seed=0)
     index = TreeIndex(tree)

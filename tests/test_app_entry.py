@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.treefile import save_tree
+from topicmap.hierarchy.tree.treefile import save_tree
 from tests.viz_fixtures import small_tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +73,8 @@ def test_app_py_bad_tree_is_one_line_and_exit_2(tmp_path: Path, content: str | N
 
 def test_topicmap_serve_is_registered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Through the real `topicmap` entry point (needs the lead's cli_core, present after merge)."""
-    pytest.importorskip("hierarchy.cli_core", reason="hierarchy.cli_core lands with the core branch")
-    from hierarchy import cli
+    pytest.importorskip("topicmap.hierarchy.cli.core", reason="topicmap.hierarchy.cli.core lands with the core branch")
+    from topicmap.hierarchy.cli import main as cli
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["serve", str(tmp_path / "missing.json")])
@@ -93,7 +93,7 @@ def test_app_py_bad_port_is_one_line_and_exit_2(tmp_path: Path, port: str) -> No
 
 
 def test_topicmap_serve_bad_port_is_checked_before_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hierarchy import cli
+    from topicmap.hierarchy.cli import main as cli
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["serve", str(tmp_path / "missing.json"), "--port", "70000"])

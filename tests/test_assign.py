@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.assign import assign_documents, descend_by_centroids, stale_node_ids
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.io import Corpus, read_documents
-from hierarchy.tree import LabelMeta
-from hierarchy.tree_embedder import EmbedderChoice, resolve_tree_embedder
-from hierarchy.treefile import load_tree, save_tree, tree_from_dict, tree_to_dict
+from topicmap.hierarchy.builder.assign import assign_documents, descend_by_centroids, stale_node_ids
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.inputs.documents import Corpus, read_documents
+from topicmap.hierarchy.tree.topic_tree import LabelMeta
+from topicmap.hierarchy.tree.embedder import EmbedderChoice, resolve_tree_embedder
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree, tree_from_dict, tree_to_dict
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import build, hand_tree, relabelled
 
@@ -120,7 +120,7 @@ def test_the_tree_embedder_comes_from_the_manifest_or_a_clear_error():
 
 
 def test_minilm_places_a_paper_next_to_itself(papers_paths):
-    from hierarchy.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
 
     docs, emb = papers_paths
     corpus = read_documents(docs)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.tree.treefile import load_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli, run_cli
 
 
@@ -63,8 +63,8 @@ FORMULA_IDS = ['=HYPERLINK("http://example.invalid/x","click")', "+1+2", "-3", "
 
 
 def test_csv_export_keeps_formulas_as_text(tmp_path: Path) -> None:
-    from hierarchy.tree import Document, Node, TopicTree
-    from hierarchy.treefile import save_tree
+    from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
+    from topicmap.hierarchy.tree.treefile import save_tree
 
     nodes = [
         Node("root", None, 0, 7, label="all"),
@@ -185,8 +185,8 @@ def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
     # it opens on the labelled semantic map: UMAP coordinates (cached), the top level's names drawn on them
     assert tree.manifest["clustering"]["layout"] == "auto" and tree.manifest["clustering"]["layout_used"] == "umap"
     assert len(list((tmp_path / ".cache-test" / "topicmap" / "layouts").glob("*.npy"))) == 1
-    from viz.figures import map_spec
-    from viz.index import TreeIndex
+    from topicmap.viz.figures import map_spec
+    from topicmap.viz.index import TreeIndex
 
     names = {a["name"] for a in map_spec(TreeIndex(tree))["layout"]["annotations"]}
     assert names and names <= {node.id for node in tree.children("root")}
@@ -238,7 +238,7 @@ def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, t
         result = invoke_cli("build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--min-leaf-size", "5", "-o", "t.json", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         # the documents, then (one request) the distinct keyword candidates that steer each node's keywords,
-        # then (one request) the candidate texts of leaves whose keyword count is fitted (hierarchy.leaf_keywords)
+        # then (one request) the candidate texts of leaves whose keyword count is fitted (topicmap.hierarchy.builder.leaf_keywords)
         assert len(server.requests) == 3 and len(server.requests[0]["input"]) == 72
         words = server.requests[1]["input"]
         assert words == sorted(set(words)) and all(" " not in w for w in words)
@@ -251,7 +251,7 @@ def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, t
 
 def test_build_records_which_model_made_given_embeddings(tmp_path: Path, papers_paths: tuple[Path, Path]) -> None:
     """--embedder beside --embeddings names the model, so later steps embed new text into the same space."""
-    from hierarchy.tree_embedder import resolve_tree_embedder
+    from topicmap.hierarchy.tree.embedder import resolve_tree_embedder
 
     docs, emb = papers_paths
     out = tmp_path / "t.json"

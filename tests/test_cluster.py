@@ -10,9 +10,9 @@ from sklearn.base import clone
 from sklearn.metrics import normalized_mutual_info_score
 
 from cluster_fixtures import corpus, level_of
-from hierarchy.cluster import RecursiveClusterer, descend_by_centres, neighbour_means, tree_from_level_labels
-from hierarchy.metrics import dendrogram_purity
-from hierarchy.ward import weighted_linkage
+from topicmap.hierarchy.builder.cluster import RecursiveClusterer, descend_by_centres, neighbour_means, tree_from_level_labels
+from topicmap.hierarchy.quality.metrics import dendrogram_purity
+from topicmap.hierarchy.builder.ward import weighted_linkage
 
 
 def _children_counts(model: RecursiveClusterer) -> np.ndarray:
@@ -294,7 +294,7 @@ def test_smoothing_is_skipped_when_the_sample_would_outgrow_sample_size() -> Non
 
 # -- leaves found inside coarse clusters (the map preset) -------------------------------------------
 def test_split_counts_follow_the_sizes_sum_to_the_total_and_respect_the_caps() -> None:
-    from hierarchy.cluster import split_counts
+    from topicmap.hierarchy.builder.cluster import split_counts
 
     assert split_counts(np.array([50, 30, 20]), 10, np.array([99, 99, 99])).tolist() == [5, 3, 2]
     assert split_counts(np.array([55, 25, 20]), 10, np.array([99, 99, 99])).tolist() == [6, 2, 2]  # largest remainder

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.crosstab import crosstab, long_rows
-from hierarchy.errors import InputError
-from hierarchy.tree import Document, Node, TopicTree
-from hierarchy.treefile import save_tree
+from topicmap.hierarchy.analysis.crosstab import crosstab, long_rows
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
+from topicmap.hierarchy.tree.treefile import save_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 
 

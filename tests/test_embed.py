@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.embed import SentenceTransformerEmbedder, TfidfEmbedder, corpus_key, embed_with_cache, make_embedder
-from hierarchy.errors import TopicmapError
+from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder, TfidfEmbedder, corpus_key, embed_with_cache, make_embedder
+from topicmap.hierarchy.base.errors import TopicmapError
 
 
 class CountingEmbedder:
@@ -64,7 +64,7 @@ def test_openai_embedder_over_real_http_with_retry(tmp_path: Path) -> None:
     """The official client against a local OpenAI-compatible server: batching, order, a 429 retried."""
     from tests.openai_server import FakeOpenAIServer, Fault, embedding_of
 
-    from hierarchy.embed import OpenAIEmbedder
+    from topicmap.hierarchy.inputs.embed import OpenAIEmbedder
 
     texts = [f"document number {i}" for i in range(7)]
     with FakeOpenAIServer() as server:
@@ -80,7 +80,7 @@ def test_openai_embedder_over_real_http_with_retry(tmp_path: Path) -> None:
 def test_openai_embedder_gives_up_with_a_clear_error() -> None:
     from tests.openai_server import FakeOpenAIServer, Fault
 
-    from hierarchy.embed import OpenAIEmbedder
+    from topicmap.hierarchy.inputs.embed import OpenAIEmbedder
 
     with FakeOpenAIServer() as server:
         server.script(*[Fault("status", status=503)] * 3)

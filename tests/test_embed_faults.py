@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hierarchy.embed import OpenAIEmbedder, TfidfEmbedder, cache_path, embed_with_cache
-from hierarchy.errors import InputError, OutputError, TopicmapError
-from hierarchy.io import read_documents
+from topicmap.hierarchy.inputs.embed import OpenAIEmbedder, TfidfEmbedder, cache_path, embed_with_cache
+from topicmap.hierarchy.base.errors import InputError, OutputError, TopicmapError
+from topicmap.hierarchy.inputs.documents import read_documents
 from tests.cli_helpers import invoke_cli
 from tests.openai_server import Fault, FakeOpenAIServer, embedding_of
 

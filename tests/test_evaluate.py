@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.evaluate import (
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.quality.evaluate import (
     EvaluateOptions,
     evaluate_tree,
     label_distinctness,
@@ -19,11 +19,11 @@ from hierarchy.evaluate import (
     size_spread,
     cohesion_levels,
 )
-from hierarchy.evaluate_refs import reference_scores, references_from_file, references_from_metadata, tree_arrays
-from hierarchy.evaluate_report import render_comparison, render_report
-from hierarchy.io import read_documents
-from hierarchy.navigate import EmbeddingNavigator
-from hierarchy.treefile import save_tree
+from topicmap.hierarchy.quality.refs import reference_scores, references_from_file, references_from_metadata, tree_arrays
+from topicmap.hierarchy.quality.report import render_comparison, render_report
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.quality.navigate import EmbeddingNavigator
+from topicmap.hierarchy.tree.treefile import save_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import HashEmbedder, build, hand_tree, hash_tree
 
@@ -38,7 +38,7 @@ def topic_tree(topic_corpus):
 
 @pytest.fixture(scope="module")
 def minilm():
-    from hierarchy.embed import SentenceTransformerEmbedder
+    from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder
 
     model = SentenceTransformerEmbedder("minilm")
     model.embed(["warm up"])
@@ -259,7 +259,7 @@ def test_cli_evaluate_refuses_unlabelled_trees_and_partial_references(topic_tree
 
 
 def test_a_root_only_tree_gets_a_report():
-    from hierarchy.tree import Document, Node, TopicTree
+    from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
 
     tree = TopicTree([Node("root", None, 0, 3, centroid=np.ones(4, dtype=np.float32))], [Document(f"d{i}", "root", text=f"text {i}") for i in range(3)])
     embedder = HashEmbedder(4)

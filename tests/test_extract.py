@@ -369,7 +369,7 @@ def test_without_a_server_configured_extract_says_how_to_configure_one(tmp_path:
 
 def test_a_facet_column_builds_its_own_tree(tmp_path: Path, docs: Path) -> None:
     """``build --text-column problem`` maps the extracted notes; a failed (empty) note needs --skip-empty."""
-    from hierarchy.treefile import load_tree
+    from topicmap.hierarchy.tree.treefile import load_tree
 
     out = tmp_path / "docs.facets.jsonl"
     refuse = lambda body: Fault("status", status=400, message="nope") if "Drought" in document_of(body) else None  # noqa: E731

@@ -7,16 +7,16 @@ from importlib import resources
 
 import pytest
 
-from hierarchy.errors import InputError
-from hierarchy.extract import DocumentText, ExtractOptions, FacetExtractor, answer_schema
-from hierarchy.extract_io import default_output
-from hierarchy.extract_validate import ExtractRules, read_facet_answer
-from hierarchy.facets import builtin_sets, choose_facets, extract_prompt, load_builtin_set, parse_facet_set
-from hierarchy.json_repair import NotJSON, parse_answer_object
-from hierarchy.label_validate import InvalidAnswer
-from hierarchy.llm import LLMConfig, response_formats
-from hierarchy.llm_cache import AnswerCache
-from hierarchy.prompting import builtin_versions
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.extract.stage import DocumentText, ExtractOptions, FacetExtractor, answer_schema
+from topicmap.hierarchy.extract.table import default_output
+from topicmap.hierarchy.extract.validate import ExtractRules, read_facet_answer
+from topicmap.hierarchy.extract.facets import builtin_sets, choose_facets, extract_prompt, load_builtin_set, parse_facet_set
+from topicmap.hierarchy.llm.json_repair import NotJSON, parse_answer_object
+from topicmap.hierarchy.labels.validate import InvalidAnswer
+from topicmap.hierarchy.llm.client import LLMConfig, response_formats
+from topicmap.hierarchy.llm.cache import AnswerCache
+from topicmap.hierarchy.llm.prompting import builtin_versions
 
 FACETS = ["problem", "method", "finding"]
 
@@ -84,7 +84,7 @@ def test_a_long_note_is_cut_after_a_sentence_and_a_copied_instruction_is_rejecte
 
 
 def test_facet_sets_are_versioned_and_pinned() -> None:
-    released = tomllib.loads(resources.files("prompts").joinpath("released.toml").read_text("utf-8"))
+    released = tomllib.loads(resources.files("topicmap.prompts").joinpath("released.toml").read_text("utf-8"))
     assert builtin_sets() == ["general", "papers"]
     for name in builtin_sets():
         assert load_builtin_set(name).hash == released["facets"][name]["v1"], f"facet set {name}@v1 changed after release: add v2"
@@ -136,8 +136,8 @@ def test_default_output_name(name: str, out: str) -> None:
 
 
 def test_progress_bar_shows_documents_calls_cache_hits_and_failures(capsys: pytest.CaptureFixture[str]) -> None:
-    from hierarchy.cli_extract import _Progress
-    from hierarchy.extract import ExtractReport
+    from topicmap.hierarchy.cli.extract import _Progress
+    from topicmap.hierarchy.extract.stage import ExtractReport
 
     bar = _Progress(5, enabled=True)
     bar.update(ExtractReport("m", "p", "s", FACETS, planned=5, done=3, calls=4, cache_hits=1, failed=1))

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import InputError
-from hierarchy.facet_trees import facet_names, file_stem, load_facet_trees
-from hierarchy.tree import ROOT_ID
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.analysis.facet_trees import facet_names, file_stem, load_facet_trees
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.hierarchy.tree.treefile import load_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.facet_fixtures import FACETS, build_facet_trees, write_facet_corpus
 
@@ -24,7 +24,7 @@ def facet_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def facet_index(facet_paths: dict[str, Path]):  # noqa: ANN201 - viz imported lazily
-    from viz.facet_index import FacetIndex
+    from topicmap.viz.facet_index import FacetIndex
 
     return FacetIndex(load_facet_trees(list(facet_paths.values())))
 
@@ -76,7 +76,7 @@ def test_cross_counts_match_the_documents_by_id(facet_index) -> None:  # noqa: A
 
 
 def test_cross_sunburst_is_coloured_by_share(facet_index) -> None:  # noqa: ANN001
-    from viz.facet_figures import cross_figure, cross_spec
+    from topicmap.viz.facet_figures import cross_figure, cross_spec
 
     problem = facet_index.index("problem")
     top = problem.ids[problem.top_level[0]]
@@ -100,7 +100,7 @@ def test_cross_sunburst_is_coloured_by_share(facet_index) -> None:  # noqa: ANN0
 def test_state_switching_and_pivot(facet_index) -> None:  # noqa: ANN001
     from dash.exceptions import PreventUpdate
 
-    from viz.facet_callbacks import choose_facet, choose_other, clean_state, cross_click, main_click
+    from topicmap.viz.facet_callbacks import choose_facet, choose_other, clean_state, cross_click, main_click
 
     start = clean_state(facet_index, None)
     assert start == {"facet": "problem", "view": ROOT_ID, "selected": ROOT_ID, "other": "method"}
@@ -123,7 +123,7 @@ def test_state_switching_and_pivot(facet_index) -> None:  # noqa: ANN001
 
 
 def test_table_follows_the_selection_and_exports_what_crosstab_writes(facet_index, facet_paths: dict[str, Path], tmp_path: Path) -> None:  # noqa: ANN001
-    from viz.facet_callbacks import clean_state, export_table, shown_rows, table_rows, table_view
+    from topicmap.viz.facet_callbacks import clean_state, export_table, shown_rows, table_rows, table_view
 
     state = clean_state(facet_index, None)
     caption, children = table_view(facet_index, state, 1, 1)
@@ -155,7 +155,7 @@ def test_table_follows_the_selection_and_exports_what_crosstab_writes(facet_inde
 
 
 def test_facet_app_serves_the_page_and_each_explorer(facet_paths: dict[str, Path]) -> None:
-    from viz.facet_app import create_facet_app
+    from topicmap.viz.facet_app import create_facet_app
 
     app = create_facet_app(load_facet_trees([facet_paths[f] for f in FACETS]))
     client = app.server.test_client()
@@ -173,7 +173,7 @@ def test_app_script_refuses_facet_trees_over_other_documents(facet_paths: dict[s
     other = tmp_path / "other.tree.json"
     tree = load_tree(facet_paths["method"])
     tree.documents[0].id = "renamed"  # one id differs
-    from hierarchy.treefile import save_tree
+    from topicmap.hierarchy.tree.treefile import save_tree
 
     save_tree(tree, other)
     assert app.main([str(facet_paths["problem"]), str(other), "--port", "8124"]) == 2

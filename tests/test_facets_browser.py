@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hierarchy.facet_trees import load_facet_trees
-from hierarchy.tree import ROOT_ID
+from topicmap.hierarchy.analysis.facet_trees import load_facet_trees
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
 from tests.browser_fixtures import ARTIFACTS, WAIT_MS, _wait, browser, serving_app  # noqa: F401 - browser is a fixture
 from tests.cli_helpers import invoke_cli
 from tests.facet_fixtures import FACETS, build_facet_trees
@@ -46,8 +46,8 @@ def _lightness(fill: str) -> float:
 
 
 def test_facet_trees_cross_linked_in_chromium(browser: Any, tmp_path: Path) -> None:  # noqa: F811 - the imported fixture
-    from viz.facet_app import create_facet_app
-    from viz.facet_index import FacetIndex
+    from topicmap.viz.facet_app import create_facet_app
+    from topicmap.viz.facet_index import FacetIndex
 
     paths = build_facet_trees(tmp_path)
     facets = FacetIndex(load_facet_trees([paths[f] for f in FACETS]))

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.facet_trees import load_facet_trees
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.analysis.facet_trees import load_facet_trees
+from topicmap.hierarchy.tree.treefile import load_tree
 from tests.cli_helpers import invoke_cli
 from tests.conftest import DATA
 

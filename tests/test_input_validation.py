@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hierarchy.errors import InputError, TopicmapError, TreeFileError
-from hierarchy.io import load_embeddings, read_documents
-from hierarchy.jsontext import MAX_DEPTH, JSONTooDeep, loads, nesting_depth
-from hierarchy.label import select_nodes
-from hierarchy.llm_settings import resolve_settings
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
-from hierarchy.treefile import load_tree, save_tree, tree_to_dict
+from topicmap.hierarchy.base.errors import InputError, TopicmapError, TreeFileError
+from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
+from topicmap.hierarchy.base.jsontext import MAX_DEPTH, JSONTooDeep, loads, nesting_depth
+from topicmap.hierarchy.labels.label import select_nodes
+from topicmap.hierarchy.llm.settings import resolve_settings
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree, tree_to_dict
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.conftest import make_topic_corpus
 
@@ -128,8 +128,8 @@ def test_metadata_nested_as_deep_as_allowed_survives_build_and_load(tmp_path: Pa
 
 
 def test_deep_llm_answers_are_bad_answers_not_crashes() -> None:
-    from hierarchy.label_validate import InvalidAnswer, parse_object
-    from hierarchy.navigate import parse_choice
+    from topicmap.hierarchy.labels.validate import InvalidAnswer, parse_object
+    from topicmap.hierarchy.quality.navigate import parse_choice
 
     with pytest.raises(InvalidAnswer, match="JSON nested"):
         parse_object('{"label": ' + deep_list(5000) + "}")
@@ -273,7 +273,7 @@ def test_nodes_accepts_ids_root_and_stars_and_names_valid_ids_otherwise(built: t
 
 
 def test_every_seed_option_names_itself(tmp_path: Path, built: tuple[Path, Path, Path]) -> None:
-    from hierarchy.cli import _register_commands, app
+    from topicmap.hierarchy.cli.main import _register_commands, app
 
     _register_commands()
     tree, docs, emb = (str(p) for p in built)

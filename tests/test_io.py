@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import InputError
-from hierarchy.io import load_embeddings, read_documents
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hierarchy import cli_label
-from hierarchy.errors import TopicmapError
-from hierarchy.treefile import load_tree, save_tree
+from topicmap.hierarchy.cli import label as cli_label
+from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.llm_fixtures import fake_server, make_tree  # noqa: F401 - fixture
 from tests.openai_server import Fault, FakeOpenAIServer
 
@@ -103,7 +103,7 @@ def test_dry_run_estimates_without_sending(tree_file: Path, tmp_path: Path, fake
 
 def test_dry_run_of_two_thousand_leaves_counts_every_node(tmp_path: Path) -> None:
     """The new default trees have thousands of nodes: the estimate covers each of them (speed is not asserted here)."""
-    from viz.synthetic import synthetic_tree
+    from topicmap.viz.synthetic import synthetic_tree
 
     path = tmp_path / "many.json"
     tree = synthetic_tree(n_docs=10_000, schedule=(8, 7, 7, 5), seed=1)  # 2,417 nodes, 1,960 leaves
@@ -208,7 +208,7 @@ def test_ctrl_c_keeps_finished_labels_and_the_next_run_resumes(tree_file: Path, 
     import time
 
     root = Path(__file__).resolve().parents[1]
-    script = "import typer; from hierarchy import cli_label; app = typer.Typer(); cli_label.register(app); app()"
+    script = "import typer; from topicmap.hierarchy.cli import label as cli_label; app = typer.Typer(); cli_label.register(app); app()"
     args = [sys.executable, "-c", script, "label", str(tree_file), "-m", "fake-model", "-j", "1", *common(tmp_path)]
     requests_seen = [0]
 
@@ -237,7 +237,7 @@ def test_ctrl_c_keeps_finished_labels_and_the_next_run_resumes(tree_file: Path, 
 
 
 def test_progress_bar_shows_calls_cache_failures_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
-    from hierarchy.label import RunReport
+    from topicmap.hierarchy.labels.label import RunReport
 
     bar = cli_label._Progress(enabled=True)
     report = RunReport("m", [], planned=4, done=2, calls=3, cache_hits=1, failed=1, prompt_tokens=1200, completion_tokens=34)
@@ -248,8 +248,8 @@ def test_progress_bar_shows_calls_cache_failures_and_tokens(capsys: pytest.Captu
 
 
 def test_settings_resolution(tmp_path: Path) -> None:
-    from hierarchy.errors import InputError
-    from hierarchy.llm_settings import resolve_settings
+    from topicmap.hierarchy.base.errors import InputError
+    from topicmap.hierarchy.llm.settings import resolve_settings
 
     none = resolve_settings({}, {})
     assert not none.configured and none.config.model == "gpt-4o-mini" and none.config.concurrency == 8

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hierarchy.evaluate import label_fidelity
-from hierarchy.label import LabelOptions, RunReport, label_tree
-from hierarchy.label_fidelity import FidelityCheck, fidelity_check_for
-from hierarchy.llm_cache import AnswerCache
-from hierarchy.prompting import resolve_prompts
-from hierarchy.tree import TopicTree
+from topicmap.hierarchy.quality.evaluate import label_fidelity
+from topicmap.hierarchy.labels.label import LabelOptions, RunReport, label_tree
+from topicmap.hierarchy.labels.fidelity import FidelityCheck, fidelity_check_for
+from topicmap.hierarchy.llm.cache import AnswerCache
+from topicmap.hierarchy.llm.prompting import resolve_prompts
+from topicmap.hierarchy.tree.topic_tree import TopicTree
 from tests.llm_fixtures import fast_config, make_tree
 from tests.openai_server import FakeOpenAIServer, first_user_message, keyword_label
 
@@ -184,14 +184,14 @@ def test_the_check_is_off_when_asked_and_explains_why_it_cannot_run() -> None:
     assert fidelity_check_for(tree, False) == (None, "off (--no-check-fidelity)")
     check, note = fidelity_check_for(tree, None)  # no embedder recorded in the manifest: nothing to embed names with
     assert check is None and note.startswith("not checked: ")
-    from hierarchy.errors import TopicmapError
+    from topicmap.hierarchy.base.errors import TopicmapError
 
     with pytest.raises(TopicmapError, match="--check-fidelity needs the tree's embedder"):
         fidelity_check_for(tree, True)
 
 
 def test_a_minilm_tree_is_checked_with_minilm_by_default(papers_paths: tuple[Path, Path]) -> None:
-    from hierarchy.io import read_documents
+    from topicmap.hierarchy.inputs.documents import read_documents
     from tests.eval_fixtures import build
 
     docs, vectors = papers_paths

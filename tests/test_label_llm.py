@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hierarchy.llm import (
+from topicmap.hierarchy.llm.client import (
     ChatClient,
     ChatResult,
     LLMAuthError,
@@ -151,7 +151,7 @@ def test_reasoning_model_parameters_are_adapted() -> None:
 
 
 def test_other_400_is_a_request_error_for_this_call_only(fake_server: FakeOpenAIServer) -> None:
-    from hierarchy.llm import LLMRequestError
+    from topicmap.hierarchy.llm.client import LLMRequestError
 
     fake_server.script(Fault("status", status=400, message="context length exceeded"))
     with pytest.raises(LLMRequestError, match="context length exceeded") as info:
@@ -173,7 +173,7 @@ def test_concurrency_is_bounded(fake_server: FakeOpenAIServer) -> None:
 def test_retry_after_parsing() -> None:
     from email.utils import formatdate
 
-    from hierarchy.api_response import retry_after_seconds as _retry_after
+    from topicmap.hierarchy.llm.api_response import retry_after_seconds as _retry_after
 
     assert _retry_after({"retry-after": "3"}) == 3.0
     assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.label_context import LabelRules, PromptBudget, PromptBuilder
-from hierarchy.prompting import (
+from topicmap.hierarchy.labels.context import LabelRules, PromptBudget, PromptBuilder
+from topicmap.hierarchy.llm.prompting import (
     PROMPT_NAMES,
     PromptError,
     PromptTemplate,
@@ -19,7 +19,7 @@ from hierarchy.prompting import (
     resolve_prompts,
     untrusted,
 )
-from hierarchy.tree import Document, Node, TopicTree
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
 from tests.llm_fixtures import make_tree
 
 
@@ -32,7 +32,7 @@ def test_every_prompt_has_a_version_and_loads_by_name() -> None:
 
 
 def test_released_prompt_versions_are_never_edited() -> None:
-    released = tomllib.loads(resources.files("prompts").joinpath("released.toml").read_text("utf-8"))
+    released = tomllib.loads(resources.files("topicmap.prompts").joinpath("released.toml").read_text("utf-8"))
     for name in PROMPT_NAMES:
         for version in builtin_versions(name):
             assert version in released.get(name, {}), f"{name}@{version} is not listed in prompts/released.toml"

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from hierarchy.label import LabelOptions, RunReport, estimate_run, label_tree, select_nodes
-from hierarchy.label_validate import normalize
-from hierarchy.llm import LLMConfig
-from hierarchy.llm_cache import AnswerCache
-from hierarchy.prompting import resolve_prompts
-from hierarchy.tree import TopicTree
-from hierarchy.treefile import load_tree, save_tree
+from topicmap.hierarchy.labels.label import LabelOptions, RunReport, estimate_run, label_tree, select_nodes
+from topicmap.hierarchy.labels.validate import normalize
+from topicmap.hierarchy.llm.client import LLMConfig
+from topicmap.hierarchy.llm.cache import AnswerCache
+from topicmap.hierarchy.llm.prompting import resolve_prompts
+from topicmap.hierarchy.tree.topic_tree import TopicTree
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.llm_fixtures import fake_server, fast_config, make_tree  # noqa: F401 - fixture
 from tests.openai_server import Fault, FakeOpenAIServer, first_user_message, gullible_label
 
@@ -277,7 +277,7 @@ def test_select_nodes() -> None:
     tree.node("0.1").label_meta.status = "failed"
     assert select_nodes(tree, None, only_failed=True) == {"0.1"}
     assert len(select_nodes(tree, None, only_missing=True)) == len(tree)  # nothing has an LLM label yet
-    from hierarchy.errors import TopicmapError
+    from topicmap.hierarchy.base.errors import TopicmapError
 
     with pytest.raises(TopicmapError, match="no node '9'"):
         select_nodes(tree, ["9"])
@@ -313,7 +313,7 @@ def test_relabelled_node_that_collides_is_renamed_not_its_untouched_sibling(fake
 
 
 def test_a_tree_that_is_only_a_root(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
-    from hierarchy.tree import Document, Node
+    from topicmap.hierarchy.tree.topic_tree import Document, Node
 
     tree = TopicTree([Node("root", None, 0, 1, keywords=["bread", "oven"])], [Document("a", "root", text="Bake bread in a hot oven.")])
     report = run(tree, fast_config(fake_server.base_url), AnswerCache(tmp_path))

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from hierarchy.label import LabelOptions, RunReport, label_tree, select_nodes
-from hierarchy.label_validate import content_words
-from hierarchy.llm_cache import AnswerCache
-from hierarchy.prompting import resolve_prompts
-from hierarchy.tree import TopicTree
-from hierarchy.treefile import load_tree, save_tree
+from topicmap.hierarchy.labels.label import LabelOptions, RunReport, label_tree, select_nodes
+from topicmap.hierarchy.labels.validate import content_words
+from topicmap.hierarchy.llm.cache import AnswerCache
+from topicmap.hierarchy.llm.prompting import resolve_prompts
+from topicmap.hierarchy.tree.topic_tree import TopicTree
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.test_label_cli import invoke
 from tests.llm_fixtures import fast_config, make_tree
 from tests.openai_server import FakeOpenAIServer, first_user_message, keyword_label

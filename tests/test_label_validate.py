@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from hierarchy.label_context import LabelRules
-from hierarchy.label_validate import (
+from topicmap.hierarchy.labels.context import LabelRules
+from topicmap.hierarchy.labels.validate import (
     ContrastLeak,
     InvalidAnswer,
     validate_distinct_answer,
     validate_label_answer,
 )
-from hierarchy.prompting import load_builtin
+from topicmap.hierarchy.llm.prompting import load_builtin
 
 RULES = LabelRules()
 INSTRUCTIONS = load_builtin("label_leaf").render(
@@ -95,7 +95,7 @@ def test_scaffolding_words_that_the_documents_use_are_content() -> None:
 
 
 def test_a_parent_label_must_not_copy_or_join_its_children() -> None:
-    from hierarchy.label_validate import CopiesChild
+    from topicmap.hierarchy.labels.validate import CopiesChild
 
     children = ["Olympic Champions", "Manchester United", "Tennis Tournaments"]
     with pytest.raises(CopiesChild, match="copies the subtopic 'Manchester United'") as caught:
@@ -132,8 +132,8 @@ def test_a_short_phrase_shared_with_the_instructions_is_still_a_fair_label() -> 
 
 
 def test_documents_without_text_are_not_shown() -> None:
-    from hierarchy.label_context import pick_documents
-    from hierarchy.tree import Document, Node, TopicTree
+    from topicmap.hierarchy.labels.context import pick_documents
+    from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
 
     docs = [Document("a", "root"), Document("b", "root", text="Sourdough needs a starter.")]
     tree = TopicTree([Node("root", None, 0, 2, representative_ids=["a", "b"])], docs)
@@ -164,7 +164,7 @@ def test_distinct_answer_must_rename_every_asked_node_distinctly() -> None:
 
 
 def test_a_name_that_only_a_few_of_the_shown_documents_mention_is_too_narrow() -> None:
-    from hierarchy.label_validate import TooNarrow
+    from topicmap.hierarchy.labels.validate import TooNarrow
 
     documents = [
         "Manchester United beat Arsenal with a late goal.",
@@ -203,7 +203,7 @@ def test_a_meta_opening_is_dropped_from_a_summary_rather_than_sent_back() -> Non
 
 
 def test_a_parent_summary_that_repeats_a_childs_is_sent_back_but_kept_last() -> None:
-    from hierarchy.label_validate import CopiesChildSummary
+    from topicmap.hierarchy.labels.validate import CopiesChildSummary
 
     child = "Reports on football clubs, including Chelsea and Arsenal."
     with pytest.raises(CopiesChildSummary, match="repeats a subtopic's summary") as caught:

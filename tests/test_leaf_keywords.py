@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hierarchy.io import read_documents
-from hierarchy.keywords import NodeKeywords
-from hierarchy.leaf_keywords import choose_options, fit_leaf_keywords
-from hierarchy.navigate import SUBTOPIC_KEYWORDS, node_text
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
-from hierarchy.tree import ROOT_ID, Node
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.builder.keywords import NodeKeywords
+from topicmap.hierarchy.builder.leaf_keywords import choose_options, fit_leaf_keywords
+from topicmap.hierarchy.quality.navigate import SUBTOPIC_KEYWORDS, node_text
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
 
 
 def unit_rows(rows: list[list[float]]) -> np.ndarray:

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.label import LabelOptions, RunReport, label_tree
-from hierarchy.llm import ChatClient, ChatResult, LLMConfig, LLMServerError, LLMSettingError
-from hierarchy.llm_cache import AnswerCache
-from hierarchy.llm_settings import resolve_settings
-from hierarchy.navigate import LabellerChat, LLMNavigator, navigate, sample_targets
-from hierarchy.prompting import resolve_prompts
-from hierarchy.treefile import save_tree
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.labels.label import LabelOptions, RunReport, label_tree
+from topicmap.hierarchy.llm.client import ChatClient, ChatResult, LLMConfig, LLMServerError, LLMSettingError
+from topicmap.hierarchy.llm.cache import AnswerCache
+from topicmap.hierarchy.llm.settings import resolve_settings
+from topicmap.hierarchy.quality.navigate import LabellerChat, LLMNavigator, navigate, sample_targets
+from topicmap.hierarchy.llm.prompting import resolve_prompts
+from topicmap.hierarchy.tree.treefile import save_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import HashEmbedder, hand_tree, hash_tree
 from tests.llm_fixtures import fake_server, fast_config, make_tree  # noqa: F401 - fixture

@@ -49,8 +49,8 @@ def _names_at(page: Any) -> list[str]:
 
 
 def test_map_names_are_drawn_apart_and_select_their_topic(browser: Any) -> None:  # noqa: F811
-    from viz.index import TreeIndex
-    from viz.synthetic import synthetic_tree
+    from topicmap.viz.index import TreeIndex
+    from topicmap.viz.synthetic import synthetic_tree
 
     tree = synthetic_tree(n_docs=4000, schedule=(8, 6), seed=1)
     index = TreeIndex(tree)
@@ -141,7 +141,7 @@ def test_map_names_are_drawn_apart_and_select_their_topic(browser: Any) -> None:
 
 def test_standalone_export_carries_the_labelled_map(browser: Any, tmp_path: Path) -> None:  # noqa: F811
     from tests.viz_fixtures import small_tree
-    from viz.figures import standalone_html
+    from topicmap.viz.figures import standalone_html
 
     path = tmp_path / "export.html"
     path.write_text(standalone_html(small_tree()), encoding="utf-8")

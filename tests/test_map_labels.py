@@ -1,4 +1,4 @@
-"""Topic names on the document map (viz.map_labels) and the colours the map shares with the sunburst."""
+"""Topic names on the document map (topicmap.viz.map_labels) and the colours the map shares with the sunburst."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tests.viz_fixtures import EVIL_LABEL, small_tree
-from viz.figures import hierarchy_spec, map_spec, standalone_html
-from viz.index import TreeIndex
-from viz.map_labels import (
+from topicmap.viz.figures import hierarchy_spec, map_spec, standalone_html
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.map_labels import (
     MAX_FONT_PX,
     MIN_FONT_PX,
     Frame,
@@ -27,7 +27,7 @@ from viz.map_labels import (
     wrap_label,
     zoom_label_sets,
 )
-from viz.synthetic import synthetic_tree
+from topicmap.viz.synthetic import synthetic_tree
 
 
 def _spec(node: str, x: float, y: float, chars: int = 10, font: float = 12.0, lines: int = 1) -> LabelSpec:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import linkage
 
-from hierarchy.metrics import best_level_scores, dendrogram_purity, level_assignments
+from topicmap.hierarchy.quality.metrics import best_level_scores, dendrogram_purity, level_assignments
 
 
 def test_perfect_tree_has_purity_one() -> None:

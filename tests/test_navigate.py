@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.navigate import (
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.quality.navigate import (
     Choice,
     EmbeddingNavigator,
     LabellerChat,
@@ -25,7 +25,7 @@ from hierarchy.navigate import (
     score_navigation,
     target_query,
 )
-from hierarchy.prompting import untrusted
+from topicmap.hierarchy.llm.prompting import untrusted
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import FakeChatServer, HashEmbedder, candidate_lines, hand_tree, hash_tree
 
@@ -162,7 +162,7 @@ def test_navigation_prompt_is_strict_released_and_delimits_the_document():
         prompt.render({"document": "d", "parent": {"label": "", "is_root": True}})
     with pytest.raises(TopicmapError, match="no built-in prompt navigate@v9"):
         navigate_prompt("v9")
-    released = tomllib.loads(resources.files("prompts").joinpath("released.toml").read_text("utf-8"))
+    released = tomllib.loads(resources.files("topicmap.prompts").joinpath("released.toml").read_text("utf-8"))
     assert released["navigate"]["v1"] == prompt.hash, "navigate@v1 changed after release: add v2 instead"
 
 
@@ -177,7 +177,7 @@ def test_a_document_cannot_break_out_of_its_block():
 
 
 def test_llm_navigator_over_http_with_the_labellers_client():
-    from hierarchy.llm import LLMConfig
+    from topicmap.hierarchy.llm.client import LLMConfig
 
     def number_of(label, messages):
         return next(i for i, line in enumerate(candidate_lines(messages), start=1) if line.split(". ", 1)[1].split(" — ")[0] == label)
@@ -206,7 +206,7 @@ def test_llm_navigator_over_http_with_the_labellers_client():
 
 def test_llm_navigator_shuffles_candidates_counts_positions_and_caches_answers(tmp_path: Path):
     """A model that always answers "1" looks right only when the right child comes first; shuffled, it is found out."""
-    from hierarchy.llm_cache import AnswerCache
+    from topicmap.hierarchy.llm.cache import AnswerCache
 
     tree = hand_tree()
     targets = sample_targets(tree, 8)
@@ -256,7 +256,7 @@ def test_choice_dataclass_defaults():
 
 def test_llm_navigator_failed_requests_are_misses_and_fatal_errors_stop():
     """With the llm branch's scripted server: a 500 on every try is a miss; a 401 stops the run."""
-    from hierarchy.llm import LLMConfig
+    from topicmap.hierarchy.llm.client import LLMConfig
     from tests.openai_server import Fault, FakeOpenAIServer
 
     tree = hand_tree()

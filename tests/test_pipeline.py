@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.io import read_documents
-from hierarchy.layout import nested_discs
-from hierarchy.errors import InputError
-from hierarchy.pipeline import PRESET_SPECS, BuildConfig, BuildInputs, browse_leaves, build_tree, map_coarse_clusters, map_leaves
-from hierarchy.tree import TopicTree
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.builder.map_layout import nested_discs
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.builder.pipeline import PRESET_SPECS, BuildConfig, BuildInputs, browse_leaves, build_tree, map_coarse_clusters, map_leaves
+from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 
 def build(topic_corpus: tuple[Path, Path], **overrides: object) -> tuple[TopicTree, np.ndarray]:
@@ -96,8 +96,8 @@ def test_map_leaves_follow_docs_per_leaf_within_bounds() -> None:
 
 
 def test_map_preset_on_a_larger_corpus_gives_the_asked_leaves_in_nested_coarse_topics(tmp_path: Path) -> None:
-    from hierarchy.io import Corpus
-    from hierarchy.synthetic import make_hierarchical_embeddings
+    from topicmap.hierarchy.inputs.documents import Corpus
+    from topicmap.hierarchy.builder.synthetic import make_hierarchical_embeddings
 
     data = make_hierarchical_embeddings(4000, branching=(4, 5), dim=48, noise=1.0, random_state=3)
     corpus = Corpus(ids=[str(i) for i in range(4000)], texts=[f"doc {i}" for i in range(4000)], titles=[""] * 4000, metadata=[{} for _ in range(4000)], source="synthetic", sha256="x")
@@ -155,7 +155,7 @@ def test_browse_leaves_grow_with_the_square_root_of_the_corpus() -> None:
 
 
 def test_without_diversity_representatives_are_the_rows_closest_to_the_centre_in_any_chunking() -> None:
-    from hierarchy.keywords import representative_rows
+    from topicmap.hierarchy.builder.keywords import representative_rows
 
     rng = np.random.default_rng(3)
     points = rng.normal(size=(500, 6)).astype(np.float32)
@@ -170,7 +170,7 @@ def test_without_diversity_representatives_are_the_rows_closest_to_the_centre_in
 
 def test_representatives_cover_a_node_made_of_two_stories_not_only_the_bigger_one() -> None:
     """30 near-copies of one story and 20 of another: closest-only picks show one story, the default both."""
-    from hierarchy.keywords import representative_rows
+    from topicmap.hierarchy.builder.keywords import representative_rows
 
     rng = np.random.default_rng(0)
     story_a, story_b = np.array([1.0, 0.0, 0.0]), np.array([0.5, np.sqrt(0.75), 0.0])

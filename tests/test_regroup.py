@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import InputError
-from hierarchy.evaluate_refs import reference_scores, references_from_metadata, tree_arrays
-from hierarchy.regroup import RegroupOptions, check_levels, grouping_text, regroup_tree, tree_level_counts
-from hierarchy.tree import Document, LabelMeta, Node, TopicTree
-from hierarchy.treefile import load_tree, save_tree
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.quality.refs import reference_scores, references_from_metadata, tree_arrays
+from topicmap.hierarchy.labels.regroup import RegroupOptions, check_levels, grouping_text, regroup_tree, tree_level_counts
+from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 from tests.eval_fixtures import HashEmbedder, hash_tree
 from tests.llm_fixtures import make_tree
@@ -114,7 +114,7 @@ def test_a_regrouped_tree_is_a_normal_tree_file(tmp_path: Path) -> None:
     placed = invoke_cli("assign", "hybrid.json", "new.jsonl", "--embeddings", "new.npy", "-o", "more.json", "--quiet", cwd=tmp_path)
     assert placed.returncode == 0, placed.stderr
     assert load_tree(tmp_path / "more.json").documents[-1].leaf.startswith("0.")
-    from viz.app import create_app
+    from topicmap.viz.app import create_app
 
     page = create_app(loaded).server.test_client().get("/_dash-layout")
     assert page.status_code == 200 and json.dumps(loaded.children("root")[0].label)[1:-1].encode() in page.data

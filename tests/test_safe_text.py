@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.progress import Stages, counter
-from hierarchy.safe_text import clip, one_line, printable, strip_controls
-from hierarchy.tree import Document, Node, TopicTree
-from hierarchy.treefile import save_tree
+from topicmap.hierarchy.base.progress import Stages, counter
+from topicmap.hierarchy.base.safe_text import clip, one_line, printable, strip_controls
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
+from topicmap.hierarchy.tree.treefile import save_tree
 from tests.cli_helpers import assert_clean_error, invoke_cli
 
 

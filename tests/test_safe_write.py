@@ -26,11 +26,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hierarchy import cli_core, cli_evaluate, cli_label
-from hierarchy.errors import OutputError
-from hierarchy.file_lock import FileBusyError, FileLock, lock_path_for
-from hierarchy.safe_write import refuse_same_file, write_text_atomic
-from hierarchy.treefile import load_tree, save_tree
+from topicmap.hierarchy.cli import assign as cli_assign, core as cli_core, evaluate as cli_evaluate, label as cli_label
+from topicmap.hierarchy.base.errors import OutputError
+from topicmap.hierarchy.files.file_lock import FileBusyError, FileLock, lock_path_for
+from topicmap.hierarchy.files.safe_write import refuse_same_file, write_text_atomic
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.cli_helpers import REPO, assert_clean_error, invoke_cli, run_cli
 from tests.llm_fixtures import make_tree
 from tests.openai_server import FakeOpenAIServer, first_user_message
@@ -84,7 +84,7 @@ def tree_file(tmp_path: Path) -> Path:
 def full_app() -> typer.Typer:
     """Every command that writes files, to run in this process (the subprocess tests cover the real entry point)."""
     app = typer.Typer()
-    for module in (cli_core, cli_label, cli_evaluate):
+    for module in (cli_core, cli_label, cli_evaluate, cli_assign):
         module.register(app)
     return app
 
@@ -309,8 +309,8 @@ def test_writing_to_a_symlink_replaces_the_file_it_points_to(tmp_path: Path, top
 WRITER = """
 import sys
 from pathlib import Path
-from hierarchy.cli import run_command
-from hierarchy.safe_write import write_chunks_atomic
+from topicmap.hierarchy.cli.main import run_command
+from topicmap.hierarchy.files.safe_write import write_chunks_atomic
 
 def chunks():
     yield b"x" * 1_000_000

@@ -1,4 +1,4 @@
-"""The semantic document map (hierarchy.semantic_map) and how ``--layout auto`` chooses it."""
+"""The semantic document map (topicmap.hierarchy.builder.semantic_map) and how ``--layout auto`` chooses it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.build_choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
-from hierarchy.layout import document_layout, resolve_layout
-from hierarchy.semantic_map import exact_knn, layout_key, place_by_neighbours, umap_coordinates
+from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
+from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
+from topicmap.hierarchy.builder.semantic_map import exact_knn, layout_key, place_by_neighbours, umap_coordinates
 
 
 def _clusters(n: int = 120, d: int = 12, groups: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

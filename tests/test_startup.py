@@ -18,7 +18,7 @@ HEAVY = ("sklearn", "scipy", "plotly", "dash", "openai", "umap", "jsonschema", "
 
 PROBE = """
 import json, sys
-from hierarchy.cli import main
+from topicmap.hierarchy.cli.main import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
@@ -44,7 +44,7 @@ def modules_after(args: list[str], cwd: Path) -> tuple[int, list[str], str]:
 
 def test_importing_the_cli_loads_no_heavy_package() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", f"import sys, hierarchy.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r})))"],
+        [sys.executable, "-c", f"import sys, topicmap.hierarchy.cli.main; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r})))"],
         env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import InputError
-from hierarchy.io import read_documents
-from hierarchy.keywords import steer_keywords
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.builder.keywords import steer_keywords
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 
 
 def unit(*values: float) -> np.ndarray:

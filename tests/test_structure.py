@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.tree.treefile import load_tree
 from tests.cli_helpers import invoke_cli
 
 

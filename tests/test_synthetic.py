@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hierarchy.synthetic import make_hierarchical_embeddings
+from topicmap.hierarchy.builder.synthetic import make_hierarchical_embeddings
 
 
 def test_shape_dtype_and_unit_rows() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from hierarchy.errors import TreeFileError
-from hierarchy.tree import Document, Node, TopicTree
+from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
 from tests.test_treefile import small_tree
 
 
@@ -42,7 +42,7 @@ def test_invariants() -> None:
 
 
 def test_report_of_a_root_only_tree_says_why() -> None:
-    from hierarchy.summary import full_report
+    from topicmap.hierarchy.tree.summary import full_report
 
     tree = TopicTree([Node("root", None, 0, 2, label="all")], [Document("a", "root"), Document("b", "root")])
     report = full_report(tree)
@@ -50,8 +50,8 @@ def test_report_of_a_root_only_tree_says_why() -> None:
 
 
 def test_outline_of_two_thousand_leaves_fits_a_screen() -> None:
-    from hierarchy.summary import full_report, outline
-    from viz.synthetic import synthetic_tree
+    from topicmap.hierarchy.tree.summary import full_report, outline
+    from topicmap.viz.synthetic import synthetic_tree
 
     tree = synthetic_tree(n_docs=20_000, schedule=(8, 7, 7, 5), seed=0)  # 1,960 leaves
     lines = outline(tree, max_depth=4)
@@ -72,7 +72,7 @@ def test_outline_of_two_thousand_leaves_fits_a_screen() -> None:
 
 
 def test_outline_lists_everything_when_it_fits() -> None:
-    from hierarchy.summary import outline
+    from topicmap.hierarchy.tree.summary import outline
     from tests.viz_fixtures import small_tree
 
     lines = outline(small_tree(), max_depth=3)

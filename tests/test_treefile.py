@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.errors import OutputError, TreeFileError
-from hierarchy.tree import Document, LabelMeta, Node, TopicTree
-from hierarchy.treefile import (
+from topicmap.hierarchy.base.errors import OutputError, TreeFileError
+from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.tree.treefile import (
     SCHEMA_VERSION,
     assignments_csv,
     load_schema,
@@ -20,9 +20,8 @@ from hierarchy.treefile import (
     nested_dict,
     save_tree,
     tree_to_dict,
-    write_chunks_atomic,
-    write_text_atomic,
 )
+from topicmap.hierarchy.files.safe_write import write_chunks_atomic, write_text_atomic
 
 
 def small_tree() -> TopicTree:
@@ -140,7 +139,7 @@ def test_nested_and_csv_exports() -> None:
 
 
 def test_spreadsheet_cells_neutralise_text_formulas_and_keep_numbers() -> None:
-    from hierarchy.spreadsheet import csv_text, safe_cell
+    from topicmap.hierarchy.files.spreadsheet import csv_text, safe_cell
 
     assert [safe_cell(v) for v in ("=1+2", "+1", "-1", "@A1", "\tx", "\rx", "a=b", "", None)] == [
         "'=1+2", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "a=b", "", ""]
@@ -150,7 +149,7 @@ def test_spreadsheet_cells_neutralise_text_formulas_and_keep_numbers() -> None:
 
 
 def test_labels_keywords_and_summaries_from_a_file_lose_control_characters(tmp_path: Path) -> None:
-    from hierarchy.keywords import keyword_label
+    from topicmap.hierarchy.builder.keywords import keyword_label
 
     data = tree_to_dict(small_tree())
     sport = data["nodes"][1]

@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hierarchy.tree import ROOT_ID, TopicTree
-from hierarchy.treefile import load_tree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.hierarchy.tree.treefile import load_tree
 from tests.test_trends import V1_FILE
 from tests.trend_fixtures import FALLING, RISING, dated_rows, node_of_top
 from tests.viz_fixtures import small_tree
-from viz import callbacks as cb
-from viz import trend_callbacks as tcb
-from viz.index import TreeIndex
-from viz.layout import Ids, build_layout
-from viz.trend_figures import GROWTH_CLIP_LOG2, index_trends
-from viz.trend_layout import TrendIds
+from topicmap.viz import callbacks as cb
+from topicmap.viz import trend_callbacks as tcb
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.layout import Ids, build_layout
+from topicmap.viz.trend_figures import GROWTH_CLIP_LOG2, index_trends
+from topicmap.viz.trend_layout import TrendIds
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_colour_by_growth_is_a_diverging_scale_with_a_colorbar_that_says_what_it
 
 
 def test_an_old_tree_file_serves_without_a_time_panel() -> None:
-    from viz import create_app
+    from topicmap.viz import create_app
 
     client = create_app(load_tree(V1_FILE)).server.test_client()
     page = client.get("/")
@@ -146,7 +146,7 @@ def test_an_old_tree_file_serves_without_a_time_panel() -> None:
 
 
 def test_a_dated_app_registers_the_time_callbacks_and_computes_trends_once(dated: TopicTree) -> None:
-    from viz import create_app
+    from topicmap.viz import create_app
 
     app = create_app(dated)
     client = app.server.test_client()

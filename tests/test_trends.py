@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.dates import detect_format, parse_value, read_time_column
-from hierarchy.errors import InputError, TreeFileError
-from hierarchy.io import read_documents
-from hierarchy.tree import Document, Node, TopicTree
-from hierarchy.treefile import SCHEMA_VERSION, load_schema, load_tree, save_tree, tree_from_dict, tree_to_dict
-from hierarchy.trends import (
+from topicmap.hierarchy.inputs.dates import detect_format, parse_value, read_time_column
+from topicmap.hierarchy.base.errors import InputError, TreeFileError
+from topicmap.hierarchy.inputs.documents import read_documents
+from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
+from topicmap.hierarchy.tree.treefile import SCHEMA_VERSION, load_schema, load_tree, save_tree, tree_from_dict, tree_to_dict
+from topicmap.hierarchy.analysis.trends import (
     choose_period,
     movers,
     node_period_counts,
@@ -382,10 +382,10 @@ def test_period_options_are_checked_before_any_work(tmp_path: Path) -> None:
 
 
 def test_a_tree_dated_in_too_few_periods_says_there_is_no_growth_figure() -> None:
-    from hierarchy.trends_report import trends_summary
+    from topicmap.hierarchy.analysis.trends_report import trends_summary
     from tests.viz_fixtures import small_tree
-    from viz.index import TreeIndex
-    from viz.layout import build_layout
+    from topicmap.viz.index import TreeIndex
+    from topicmap.viz.layout import build_layout
 
     tree = small_tree()
     for doc in tree.documents:

@@ -13,16 +13,16 @@ import pytest
 from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
-from hierarchy.errors import TreeFileError
-from hierarchy.tree import ROOT_ID, LabelMeta
-from hierarchy.treefile import save_tree, tree_from_dict
+from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta
+from topicmap.hierarchy.tree.treefile import save_tree, tree_from_dict
 from tests.viz_fixtures import EVIL_LABEL, small_tree
-from viz import callbacks as cb
-from viz.figures import BASE_OPACITY, OUTSIDE_OPACITY, overlay_positions
-from viz.index import TreeIndex
-from viz.layout import PAGE_SIZE, Ids, build_layout
-from viz.map_labels import full_frame
-from viz.synthetic import synthetic_tree
+from topicmap.viz import callbacks as cb
+from topicmap.viz.figures import BASE_OPACITY, OUTSIDE_OPACITY, overlay_positions
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.layout import PAGE_SIZE, Ids, build_layout
+from topicmap.viz.map_labels import full_frame
+from topicmap.viz.synthetic import synthetic_tree
 
 
 @pytest.fixture()
@@ -259,7 +259,7 @@ def _post(client: Any, output: str, outputs: Any, inputs: list[Any], changed: li
 
 
 def test_app_serves_page_and_callbacks_over_http() -> None:
-    from viz import create_app
+    from topicmap.viz import create_app
 
     app = create_app(small_tree())
     client = app.server.test_client()
@@ -330,13 +330,13 @@ def test_app_py_and_serve_default_to_loopback_without_debug(tmp_path: Path, monk
     from typer.testing import CliRunner
 
     import app as entry
-    import viz.app
-    from hierarchy import cli_serve
+    import topicmap.viz.app
+    from topicmap.hierarchy.cli import serve as cli_serve
 
     path = tmp_path / "tree.json"
     save_tree(small_tree(), path)
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(viz.app, "run_app", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(topicmap.viz.app, "run_app", lambda app, **kw: calls.append(kw))
     assert entry.main([str(path)]) == 0
     assert calls[-1] == {"host": "127.0.0.1", "port": 8050, "debug": False}
 
@@ -364,9 +364,9 @@ def test_component_ids_on_one_page_are_unique(index: TreeIndex) -> None:
 
 def test_degenerate_trees_still_render() -> None:
     """A root with no children, and a tree without documents, give a working page."""
-    from hierarchy.tree import Document, Node, TopicTree
-    from viz import create_app
-    from viz.figures import map_spec
+    from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
+    from topicmap.viz import create_app
+    from topicmap.viz.figures import map_spec
 
     lone = TopicTree([Node(id=ROOT_ID, parent=None, depth=0, size=2)],
                      [Document(id="a", leaf=ROOT_ID, text="alpha"), Document(id="b", leaf=ROOT_ID, text="beta")])
@@ -382,7 +382,7 @@ def test_degenerate_trees_still_render() -> None:
 
 
 def test_run_app_warns_off_loopback_and_keeps_debug_off(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from viz.app import create_app, run_app
+    from topicmap.viz.app import create_app, run_app
 
     app = create_app(small_tree())
     seen: list[dict[str, Any]] = []

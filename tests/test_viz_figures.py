@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from hierarchy.tree import ROOT_ID
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
 from tests.viz_fixtures import small_tree
-from viz.figures import (
+from topicmap.viz.figures import (
     LEGEND_ENTRIES,
     MIN_TEXT_PX,
     MORE_COLOR,
@@ -31,8 +31,8 @@ from viz.figures import (
     typed_array,
     whole_tree_figure,
 )
-from viz.index import TreeIndex, display_label, plotly_text, segment_label, shades
-from viz.synthetic import synthetic_tree
+from topicmap.viz.index import TreeIndex, display_label, plotly_text, segment_label, shades
+from topicmap.viz.synthetic import synthetic_tree
 
 
 @pytest.fixture(scope="module")

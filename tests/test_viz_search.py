@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from tests.viz_fixtures import small_tree
-from viz import callbacks as cb
-from viz.index import TreeIndex
-from viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SCAN_CHUNK, SearchCache, SearchResult, match_rows, parse_query
-from viz.synthetic import synthetic_tree
+from topicmap.viz import callbacks as cb
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SCAN_CHUNK, SearchCache, SearchResult, match_rows, parse_query
+from topicmap.viz.synthetic import synthetic_tree
 
 
 def _text(components: list[Any]) -> str:
@@ -114,8 +114,8 @@ def test_concurrent_requests_for_one_query_compute_it_once() -> None:
 
 
 def test_request_bodies_are_limited_and_a_long_query_is_answered() -> None:
-    from viz import create_app
-    from viz.app import max_request_bytes
+    from topicmap.viz import create_app
+    from topicmap.viz.app import max_request_bytes
 
     app = create_app(small_tree())
     client = app.server.test_client()

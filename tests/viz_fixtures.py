@@ -6,7 +6,7 @@ leaf labelled by an LLM, so tests can check escaping and label provenance.
 
 from __future__ import annotations
 
-from hierarchy.tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
 
 EVIL_LABEL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">Jars'
 

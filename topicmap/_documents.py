@@ -1,6 +1,6 @@
 """Documents held in memory (texts, dicts, a pandas DataFrame or Series) as a checked :class:`Corpus`.
 
-Only the shape is handled here: every row goes through :func:`hierarchy.io.corpus_from_rows`, the
+Only the shape is handled here: every row goes through :func:`topicmap.hierarchy.inputs.documents.corpus_from_rows`, the
 checks a file gets from ``topicmap build`` (empty text, duplicate ids, missing columns, ...), with the
 same messages. pandas is never imported: a DataFrame can only exist if its caller imported pandas.
 """
@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hierarchy.errors import InputError
-from hierarchy.io import Corpus, corpus_from_rows
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.inputs.documents import Corpus, corpus_from_rows
 
 Rows = Iterator[tuple[str, Mapping[str, Any]]]
 KINDS = "a list of texts, a list of dicts (text, and optionally id, title and other fields) or a pandas DataFrame"

@@ -1,10 +1,10 @@
 """``TopicMap``: ``topicmap build``, ``label``, the figures and the tree file as one estimator for notebooks.
 
 A thin layer over the same functions the command line calls: documents are checked by
-:func:`hierarchy.io.corpus_from_rows`, vectors come from the CLI's embedder code, the tree from
-:func:`hierarchy.pipeline.build_tree`, labels from :func:`hierarchy.label.label_tree` with settings
-resolved as ``topicmap label`` resolves them, figures from :mod:`viz.figures`, files from
-:mod:`hierarchy.treefile`. Errors are the CLI's (:class:`hierarchy.errors.TopicmapError`), with the
+:func:`topicmap.hierarchy.inputs.documents.corpus_from_rows`, vectors come from the CLI's embedder code, the tree from
+:func:`topicmap.hierarchy.builder.pipeline.build_tree`, labels from :func:`topicmap.hierarchy.labels.label.label_tree` with settings
+resolved as ``topicmap label`` resolves them, figures from :mod:`topicmap.viz.figures`, files from
+:mod:`topicmap.hierarchy.tree.treefile`. Errors are the CLI's (:class:`topicmap.hierarchy.base.errors.TopicmapError`), with the
 CLI's option names (``--leaves``), which are these parameters' names with dashes.
 """
 
@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hierarchy.errors import InputError, TopicmapError
-from hierarchy.io import check_embeddings
-from hierarchy.pipeline import BuildConfig, BuildInputs, build_tree, check_config
-from hierarchy.tree import ROOT_ID, TopicTree
-from hierarchy.treefile import load_tree, save_tree
-from hierarchy.vector_checks import check_texts_differ
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.inputs.documents import check_embeddings
+from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree, check_config
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.hierarchy.tree.treefile import load_tree, save_tree
+from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
 from topicmap._documents import corpus_from_documents
 from topicmap._tables import as_table, document_columns, topic_columns, trend_columns
 
@@ -137,8 +137,8 @@ class TopicMap(BaseEstimator):
             embedder=embedder_info,
             columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows, "time_column": self.time_column},
         )
-        from hierarchy.embed import default_cache_dir
-        from hierarchy.tree_embedder import word_embedder
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
+        from topicmap.hierarchy.tree.embedder import word_embedder
 
         cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
         tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=cache_dir, embed_words=word_embedder(embedder_info, cache_dir))
@@ -154,8 +154,8 @@ class TopicMap(BaseEstimator):
 
     def _vectors(self, corpus: Any, embeddings: Any, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         if embeddings is None:
-            from hierarchy.cli_core import obtain_embeddings
-            from hierarchy.embed import default_cache_dir
+            from topicmap.hierarchy.cli.core import obtain_embeddings
+            from topicmap.hierarchy.files.cache_dir import default_cache_dir
 
             cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
             return obtain_embeddings(corpus, None, self.embedder, self.embedding_model, cache_dir, seed, quiet=not self.verbose)
@@ -199,11 +199,11 @@ class TopicMap(BaseEstimator):
         (``check_fidelity``: None checks when the map's embedder runs locally, True always, False never).
         The run's counts are in ``label_report_``.
         """
-        from hierarchy.cli_label import plan_run, record_run
-        from hierarchy.label import label_tree
-        from hierarchy.label_fidelity import fidelity_check_for
-        from hierarchy.llm_settings import environment, resolve_settings
-        from hierarchy.pricing import load_prices
+        from topicmap.hierarchy.cli.label import plan_run, record_run
+        from topicmap.hierarchy.labels.label import label_tree
+        from topicmap.hierarchy.labels.fidelity import fidelity_check_for
+        from topicmap.hierarchy.llm.settings import environment, resolve_settings
+        from topicmap.hierarchy.llm.pricing import load_prices
 
         tree = self._fitted()
         asked = {
@@ -234,19 +234,19 @@ class TopicMap(BaseEstimator):
     # -- look --------------------------------------------------------------------------------
     def sunburst(self, rings: int | None = None, title: str | None = None) -> Any:
         """A plotly sunburst of every topic, sized by documents; ``rings`` levels at a time (click to drill down)."""
-        from viz.figures import whole_tree_figure
+        from topicmap.viz.figures import whole_tree_figure
 
         return whole_tree_figure(self._fitted(), kind="sunburst", rings=rings, title=title)
 
     def treemap(self, rings: int | None = None, title: str | None = None) -> Any:
         """A plotly treemap of every topic, sized by documents; ``rings`` levels at a time (click to drill down)."""
-        from viz.figures import whole_tree_figure
+        from topicmap.viz.figures import whole_tree_figure
 
         return whole_tree_figure(self._fitted(), kind="treemap", rings=rings, title=title)
 
     def document_map(self, view: str = ROOT_ID) -> Any:
         """A plotly scatter of the documents' 2-D map, coloured by the children of topic ``view``."""
-        from viz.figures import document_map_figure
+        from topicmap.viz.figures import document_map_figure
 
         return document_map_figure(self._fitted(), view=view)
 
@@ -265,8 +265,8 @@ class TopicMap(BaseEstimator):
         """Dated documents per period for every topic down to ``max_depth``: node, label, depth, period,
         count, share (of all dated documents of the period) and the topic's ``growth`` with ``growth_low`` /
         ``growth_high`` (its share's multiplier from the first period to the last, 95% interval; see
-        :mod:`hierarchy.trends`). ``period`` None: the one the map was built with. Needs ``time_column``."""
-        from hierarchy.trends import tree_trends
+        :mod:`topicmap.hierarchy.analysis.trends`). ``period`` None: the one the map was built with. Needs ``time_column``."""
+        from topicmap.hierarchy.analysis.trends import tree_trends
 
         tree = self._fitted()
         found = tree_trends(tree, period)
@@ -276,7 +276,7 @@ class TopicMap(BaseEstimator):
 
     def serve(self, port: int = 8050, host: str = "127.0.0.1", open_browser: bool = False) -> None:
         """The ``topicmap serve`` dashboard for this map until interrupted (in Jupyter, Dash shows it inline)."""
-        from hierarchy.cli_serve import check_port, serve_tree
+        from topicmap.hierarchy.cli.serve import check_port, serve_tree
 
         tree = self._fitted()
         check_port(port)
@@ -339,7 +339,7 @@ def _plain(value: Any) -> Any:
 
 def _levels(levels: Any) -> list[int] | None:
     """``levels`` as a list or as the CLI's text (``"6,40,276"``), checked by the CLI's parser."""
-    from hierarchy.cli_core import parse_levels
+    from topicmap.hierarchy.cli.core import parse_levels
 
     if levels is None or isinstance(levels, str):
         return parse_levels(levels)

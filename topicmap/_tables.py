@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hierarchy.errors import TopicmapError
-from hierarchy.tree import Node, TopicTree
+from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.tree.topic_tree import Node, TopicTree
 
 Columns = dict[str, list[Any]]
 
@@ -62,7 +62,7 @@ def topic_columns(tree: TopicTree) -> Columns:
 
 
 def trend_columns(tree: TopicTree, trends: Any, max_depth: int) -> Columns:
-    """Per topic down to ``max_depth`` (parents first) and period of a :class:`hierarchy.trends.Trends`:
+    """Per topic down to ``max_depth`` (parents first) and period of a :class:`topicmap.hierarchy.analysis.trends.Trends`:
     the CSV of ``topicmap trends`` plus depth and the topic's growth (share multiplier, 95% interval)."""
     import math
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from dash import Dash
 
-from hierarchy.tree import TopicTree
-from viz import callbacks, trend_callbacks
-from viz.index import TreeIndex
-from viz.layout import build_layout
+from topicmap.hierarchy.tree.topic_tree import TopicTree
+from topicmap.viz import callbacks, trend_callbacks
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.layout import build_layout
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_HOST = "127.0.0.1"
@@ -34,7 +34,7 @@ def create_app(tree: TopicTree | TreeIndex, title: str = "topicmap", server: Any
     """A Dash app for ``tree``. Assets are served locally (no CDN); nothing runs until ``run``.
 
     ``server`` and ``url_base_pathname`` mount it on another app's Flask server under a path (the
-    facet dashboard, ``viz.facet_app``, serves each facet's explorer this way)."""
+    facet dashboard, ``topicmap.viz.facet_app``, serves each facet's explorer this way)."""
     index = tree if isinstance(tree, TreeIndex) else TreeIndex(tree)
     app = Dash(
         __name__,

@@ -16,9 +16,9 @@ import numpy as np
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from hierarchy.tree import ROOT_ID
-from hierarchy.treefile import assignments_csv, tree_to_dict
-from viz.figures import (
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.hierarchy.tree.treefile import assignments_csv, tree_to_dict
+from topicmap.viz.figures import (
     BASE_OPACITY,
     CHART_KINDS,
     OUTSIDE_OPACITY,
@@ -32,11 +32,11 @@ from viz.figures import (
     overlay_positions,
     standalone_html,
 )
-from viz.index import TreeIndex, shorten
-from viz.map_labels import annotations, frame_from_browser, map_labels
-from viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
-from viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
-from viz.trend_figures import color_by_growth, index_trends
+from topicmap.viz.index import TreeIndex, shorten
+from topicmap.viz.map_labels import annotations, frame_from_browser, map_labels
+from topicmap.viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
+from topicmap.viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
+from topicmap.viz.trend_figures import color_by_growth, index_trends
 
 Nav = dict[str, str]
 RESULT_NODES = 12
@@ -104,7 +104,7 @@ def chart_figure(
     color: Any = "topic",
 ) -> dict[str, Any]:
     """The chart for the current view, depth and chart kind, with search / map-selection highlight;
-    ``color`` "growth" colours a dated tree's segments by growth (``viz.trend_figures``)."""
+    ``color`` "growth" colours a dated tree's segments by growth (``topicmap.viz.trend_figures``)."""
     state = _clean_nav(index, nav)
     rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
     kind = kind if kind in CHART_KINDS else "sunburst"
@@ -254,7 +254,7 @@ def _reps_first(index: TreeIndex, node_id: str, rows: np.ndarray, reps: list[int
 def search_results(index: TreeIndex, query: str | None) -> list[Any]:
     """Matching topics (by label) and documents, each a link that selects the node.
 
-    Says so when the query was shortened or the scan stopped at its time limit (``viz.search``)."""
+    Says so when the query was shortened or the scan stopped at its time limit (``topicmap.viz.search``)."""
     result = index.search(query) if isinstance(query, str) else None
     if result is None or not result.terms:
         return []

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from dash import Dash
 
-from hierarchy.facet_trees import FacetTree
-from viz import facet_callbacks
-from viz.app import ASSETS, PLOTLY_JS, create_app, max_request_bytes
-from viz.facet_index import FacetIndex
-from viz.facet_layout import build_facet_layout, explorer_path
+from topicmap.hierarchy.analysis.facet_trees import FacetTree
+from topicmap.viz import facet_callbacks
+from topicmap.viz.app import ASSETS, PLOTLY_JS, create_app, max_request_bytes
+from topicmap.viz.facet_index import FacetIndex
+from topicmap.viz.facet_layout import build_facet_layout, explorer_path
 
 
 def create_facet_app(facets: Sequence[FacetTree] | FacetIndex, title: str = "topicmap") -> Dash:

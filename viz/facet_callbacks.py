@@ -1,6 +1,6 @@
 """Callbacks of the facet page: plain functions of (facets, inputs) -> outputs, and :func:`register`.
 
-As in ``viz.callbacks``, the logic is in plain functions that tests call directly; ``register`` only
+As in ``topicmap.viz.callbacks``, the logic is in plain functions that tests call directly; ``register`` only
 dispatches on Dash's trigger. Everything from the browser (facet names, node ids, depths) is checked
 against the trees before use.
 """
@@ -14,15 +14,15 @@ import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from hierarchy.crosstab import LONG_HEADER, Crosstab, long_rows
-from hierarchy.spreadsheet import csv_text
-from hierarchy.tree import ROOT_ID
-from viz.callbacks import chart_click, goto
-from viz.facet_figures import cross_spec
-from viz.facet_index import FacetIndex
-from viz.facet_layout import FacetIds
-from viz.figures import default_depth, hierarchy_spec
-from viz.index import shorten
+from topicmap.hierarchy.analysis.crosstab import LONG_HEADER, Crosstab, long_rows
+from topicmap.hierarchy.files.spreadsheet import csv_text
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.callbacks import chart_click, goto
+from topicmap.viz.facet_figures import cross_spec
+from topicmap.viz.facet_index import FacetIndex
+from topicmap.viz.facet_layout import FacetIds
+from topicmap.viz.figures import default_depth, hierarchy_spec
+from topicmap.viz.index import shorten
 
 FacetState = dict[str, str]
 MAX_ROWS = 40  # rows of the table on the page (the CSV has them all)

@@ -2,8 +2,8 @@
 sit, and the node x node table as a heatmap. Usable from a notebook:
 
 ```python
-from hierarchy.treefile import load_tree
-from viz.facet_figures import cross_figure
+from topicmap.hierarchy.tree.treefile import load_tree
+from topicmap.viz.facet_figures import cross_figure
 cross_figure(load_tree("problem.tree.json"), load_tree("method.tree.json"), node="0").show()
 ```
 """
@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from hierarchy.crosstab import Crosstab
-from hierarchy.facet_trees import FacetTree
-from hierarchy.tree import ROOT_ID, TopicTree
-from viz.facet_index import CrossCounts, FacetIndex
-from viz.figures import default_depth, hierarchy_spec
-from viz.index import TreeIndex, plotly_text, shorten
+from topicmap.hierarchy.analysis.crosstab import Crosstab
+from topicmap.hierarchy.analysis.facet_trees import FacetTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.viz.facet_index import CrossCounts, FacetIndex
+from topicmap.viz.figures import default_depth, hierarchy_spec
+from topicmap.viz.index import TreeIndex, plotly_text, shorten
 
 # white to dark blue: a share is an amount, not a direction, so one hue growing darker
 SHARE_SCALE: list[list[Any]] = [[0.0, "#f7fbff"], [0.25, "#c6dbef"], [0.5, "#6baed6"], [0.75, "#2171b5"], [1.0, "#08306b"]]
@@ -101,7 +101,7 @@ def crosstab_spec(table: Crosstab, rows: list[int] | None = None, title: str | N
 
 
 def crosstab_figure(table: Crosstab, title: str | None = None) -> go.Figure:
-    """``hierarchy.crosstab.crosstab(a, b, ...)`` drawn as a heatmap of row shares (notebooks)."""
+    """``topicmap.hierarchy.analysis.crosstab.crosstab(a, b, ...)`` drawn as a heatmap of row shares (notebooks)."""
     return go.Figure(crosstab_spec(table, title=title))
 
 

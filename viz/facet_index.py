@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierarchy.crosstab import Crosstab, crosstab
-from hierarchy.facet_trees import FacetTree, check_facet_documents
-from hierarchy.tree import ROOT_ID
-from viz.index import TreeIndex
+from topicmap.hierarchy.analysis.crosstab import Crosstab, crosstab
+from topicmap.hierarchy.analysis.facet_trees import FacetTree, check_facet_documents
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.index import TreeIndex
 
 MAX_TABLE_DEPTH = 4  # deepest cut offered for the node x node table
 

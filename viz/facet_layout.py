@@ -1,6 +1,6 @@
 """The facet page: a switcher between facet trees, the main facet's sunburst, another facet's sunburst
 coloured by where the selection's documents sit, and the node x node table. No callbacks here
-(``viz.facet_callbacks``), no data loading.
+(``topicmap.viz.facet_callbacks``), no data loading.
 
 Selection semantics, shown on the page: the selection is always a topic of the *main* facet; the
 other facet only shows where that topic's documents sit. Switching the main facet starts at its root
@@ -14,8 +14,8 @@ from typing import Any
 
 from dash import dcc, html
 
-from hierarchy.tree import ROOT_ID
-from viz.facet_index import MAX_TABLE_DEPTH, FacetIndex
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.facet_index import MAX_TABLE_DEPTH, FacetIndex
 
 EXPLORER_PATH = "/facet/{k}/"  # each facet's full single-tree explorer, mounted on the same server
 

@@ -3,7 +3,7 @@
 Each figure comes in two forms: ``*_spec`` returns a plain dict (fast: no plotly validation, numpy
 arrays sent as base64 typed arrays) for callbacks, and ``*_figure`` wraps it in a validated
 ``go.Figure`` for notebooks. Every piece of untrusted text (labels, keywords, titles) is escaped
-once for plotly (``viz.index.plotly_text``), which otherwise interprets tags in its strings.
+once for plotly (``topicmap.viz.index.plotly_text``), which otherwise interprets tags in its strings.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from hierarchy.tree import ROOT_ID, TopicTree
-from viz.index import LABEL_CHARS, PALETTE, TreeIndex, lighten, plotly_text, shorten
-from viz.map_labels import DEFAULT_PLOT_PX, annotations, full_frame, map_labels
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.viz.index import LABEL_CHARS, PALETTE, TreeIndex, lighten, plotly_text, shorten
+from topicmap.viz.map_labels import DEFAULT_PLOT_PX, annotations, full_frame, map_labels
 
 ChartKind = Literal["sunburst", "treemap", "icicle"]
 CHART_KINDS: tuple[str, ...] = ("sunburst", "treemap", "icicle")
@@ -241,7 +241,7 @@ def group_rows(index: TreeIndex, group: MapGroup) -> np.ndarray:
 
 def map_spec(index: TreeIndex, view: str = ROOT_ID, size_px: tuple[float, float] | None = None) -> dict[str, Any]:
     """Documents as points, coloured and listed in the legend by the children of ``view``, with the
-    children's names drawn on the map (:mod:`viz.map_labels`, placed for a plot area of ``size_px``).
+    children's names drawn on the map (:mod:`topicmap.viz.map_labels`, placed for a plot area of ``size_px``).
 
     One WebGL trace per :func:`map_groups` entry; the server maps ``(curveNumber, pointIndex)`` back
     to a document row with :func:`map_point_rows` given the same view. Two empty overlay traces
@@ -418,7 +418,7 @@ def standalone_html(tree: TopicTree | TreeIndex, depth: int | None = None, title
     import html
     import json
 
-    from viz.map_labels import zoom_label_sets
+    from topicmap.viz.map_labels import zoom_label_sets
 
     index = as_index(tree)
     sunburst = whole_tree_figure(index, kind="sunburst", rings=depth, title=title)

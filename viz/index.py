@@ -14,8 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from hierarchy.tree import ROOT_ID, Node, TopicTree
-from viz.search import CACHE_BYTES, CACHE_ENTRIES, SCAN_CPU_BUDGET_S, SearchCache, SearchResult, match_rows, parse_query
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
+from topicmap.viz.search import CACHE_BYTES, CACHE_ENTRIES, SCAN_CPU_BUDGET_S, SearchCache, SearchResult, match_rows, parse_query
 
 # 20 distinguishable colours (Tableau 10 + their lighter partners, reordered to alternate).
 PALETTE: tuple[str, ...] = (
@@ -262,7 +262,7 @@ class TreeIndex:
         """Documents (title + text) and nodes (label, keywords, summary) containing every query term.
 
         Case-insensitive substring match over strings lowered once at start, bounded as
-        :mod:`viz.search` describes; results are cached because several callbacks ask for the
+        :mod:`topicmap.viz.search` describes; results are cached because several callbacks ask for the
         same query in one interaction.
         """
         parsed = parse_query(query)

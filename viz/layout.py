@@ -1,4 +1,4 @@
-"""The page: component tree and ids. No callbacks here (see ``viz.callbacks``), no data loading.
+"""The page: component tree and ids. No callbacks here (see ``topicmap.viz.callbacks``), no data loading.
 
 Component ids live in :class:`Ids` so callbacks, tests and the browser test agree on them.
 """
@@ -9,10 +9,10 @@ from typing import Any
 
 from dash import dcc, html
 
-from hierarchy.tree import ROOT_ID
-from viz.figures import default_depth, hierarchy_spec, map_placeholder
-from viz.index import TreeIndex
-from viz.search import MAX_QUERY_CHARS
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.figures import default_depth, hierarchy_spec, map_placeholder
+from topicmap.viz.index import TreeIndex
+from topicmap.viz.search import MAX_QUERY_CHARS
 
 PAGE_SIZE = 8
 MAX_DEPTH_CONTROL = 6
@@ -43,7 +43,7 @@ class Ids:
     MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
     MAP_LABEL = "map-label"  # store: {"node": id} of the topic name clicked on the map (set by assets/topicmap.js)
     MAP_FRAME = "map-frame"  # store: what the map shows ({"view", "x", "y", "w", "h"}; set by assets/topicmap.js)
-    CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by viz.trend_callbacks on a dated tree)
+    CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by topicmap.viz.trend_callbacks on a dated tree)
     EXPORT_JSON = "export-json"
     EXPORT_CSV = "export-csv"
     EXPORT_HTML = "export-html"
@@ -62,7 +62,7 @@ def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-li
 
 def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
     """The whole page for one tree; figures for the first view are embedded so it renders at once."""
-    from viz.trend_layout import color_control, trend_panel  # imports this module: here, not at the top
+    from topicmap.viz.trend_layout import color_control, trend_panel  # imports this module: here, not at the top
 
     depth = default_depth(index)
     max_control = max(1, min(index.max_depth, MAX_DEPTH_CONTROL))

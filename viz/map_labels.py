@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from viz.index import TreeIndex, plotly_text, shorten
+from topicmap.viz.index import TreeIndex, plotly_text, shorten
 
 MIN_FONT_PX = 10.0
 MAX_FONT_PX = 19.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hierarchy.tree import ROOT_ID, Document, LabelMeta, Node, TopicTree, child_id
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree, child_id
 
 _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "sa", "do", "fu", "gi", "ho", "ju", "be")
 
@@ -79,4 +79,4 @@ def synthetic_tree(n_docs: int = 100_000, schedule: tuple[int, ...] = (10, 10, 4
                 Document(id=f"d{row}", leaf=leaf_id, title=text[:40].title(), text=text, x=float(xy[k, 0]), y=float(xy[k, 1]))
             )
             row += 1
-    return TopicTree(nodes, documents, manifest={"source": "viz.synthetic", "seed": seed})
+    return TopicTree(nodes, documents, manifest={"source": "topicmap.viz.synthetic", "seed": seed})

@@ -1,7 +1,7 @@
 """Callbacks of the time panel: plain functions of (index, inputs), and :func:`register` that wires them.
 
-Registered by ``viz.app.create_app`` only for a tree with dated documents (the panel exists only then).
-The rising / falling lists are buttons of ``viz.layout.goto_button``, so ``viz.callbacks``' navigation
+Registered by ``topicmap.viz.app.create_app`` only for a tree with dated documents (the panel exists only then).
+The rising / falling lists are buttons of ``topicmap.viz.layout.goto_button``, so ``topicmap.viz.callbacks``' navigation
 already selects their topic when clicked.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 from dash import Dash, Input, Output, html
 from dash.exceptions import PreventUpdate
 
-from hierarchy.tree import ROOT_ID
-from hierarchy.trends import growth_text
-from viz.index import TreeIndex, shorten
-from viz.layout import Ids
-from viz.trend_figures import index_trends, trend_spec
-from viz.trend_layout import TrendIds
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.hierarchy.analysis.trends import growth_text
+from topicmap.viz.index import TreeIndex, shorten
+from topicmap.viz.layout import Ids
+from topicmap.viz.trend_figures import index_trends, trend_spec
+from topicmap.viz.trend_layout import TrendIds
 
 COLOR_CHOICES = ("topic", "growth")
 
@@ -53,7 +53,7 @@ def chart_color(choice: Any) -> str:
 
 
 def register(app: Dash, index: TreeIndex) -> None:
-    """Attach the time panel's callbacks to ``app`` (a dated tree's app: see ``viz.app.create_app``)."""
+    """Attach the time panel's callbacks to ``app`` (a dated tree's app: see ``topicmap.viz.app.create_app``)."""
     if index_trends(index) is None:
         return
 

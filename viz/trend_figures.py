@@ -1,5 +1,5 @@
 """Figures for topics over time (pure functions): a node's and its children's trend lines, and the
-hierarchy chart coloured by growth. The numbers come from :mod:`hierarchy.trends`.
+hierarchy chart coloured by growth. The numbers come from :mod:`topicmap.hierarchy.analysis.trends`.
 
 Growth is drawn on a log scale (log2 of the share multiplier, so x2 and x1/2 are equally far from
 "no change"), clipped at x8 either way, on a diverging scale: blue falling, white steady or unclear,
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hierarchy.trends import Trends, format_ratio, growth_text, tree_trends
-from viz.index import LABEL_CHARS, TreeIndex, plotly_text, shorten
+from topicmap.hierarchy.analysis.trends import Trends, format_ratio, growth_text, tree_trends
+from topicmap.viz.index import LABEL_CHARS, TreeIndex, plotly_text, shorten
 
 GROWTH_CLIP_LOG2 = 3.0  # colours saturate at x8 / x1/8
 GROWTH_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a582"], [1.0, "#b2182b"]]
@@ -125,7 +125,7 @@ def growth_colorbar(trends: Trends) -> dict[str, Any]:
 
 
 def color_by_growth(spec: dict[str, Any], index: TreeIndex, trends: Trends) -> dict[str, Any]:
-    """The hierarchy chart ``spec`` (``viz.figures.hierarchy_spec``) with segments coloured by growth and a
+    """The hierarchy chart ``spec`` (``topicmap.viz.figures.hierarchy_spec``) with segments coloured by growth and a
     colorbar; hovers gain each topic's growth and interval. Outlines (selection, matches) are kept.
     ``trends`` must be ``index_trends(index)`` (per-node values are kept with the index)."""
     trace = spec["data"][0]

@@ -1,7 +1,7 @@
 """The time panel and the "colour by growth" switch; present only for trees whose documents have times.
 
-``viz.layout.build_layout`` places what these return (nothing for an undated tree), so a tree without
-times shows no time panel and no growth option. Callbacks: :mod:`viz.trend_callbacks`.
+``topicmap.viz.layout.build_layout`` places what these return (nothing for an undated tree), so a tree without
+times shows no time panel and no growth option. Callbacks: :mod:`topicmap.viz.trend_callbacks`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from dash import dcc, html
 
-from hierarchy.trends import Trends, format_ratio
-from viz.index import TreeIndex, shorten
-from viz.layout import goto_button
-from viz.trend_figures import index_trends, trend_spec
+from topicmap.hierarchy.analysis.trends import Trends, format_ratio
+from topicmap.viz.index import TreeIndex, shorten
+from topicmap.viz.layout import goto_button
+from topicmap.viz.trend_figures import index_trends, trend_spec
 
 MOVERS = 5  # topics listed as rising and as falling
 MOVERS_DEPTH = 2  # from the top two levels, as `topicmap trends` lists by default

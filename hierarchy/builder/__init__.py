@@ -1,0 +1,1 @@
+"""From vectors to a described tree: clustering, keywords, the document map, the build pipeline; new documents placed in a built tree."""

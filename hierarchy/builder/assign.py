@@ -1,0 +1,213 @@
+"""Place new documents into an existing tree without rebuilding it.
+
+Each new document descends from the root to the child whose centroid is closest (cosine) at every
+level, so it lands on a leaf exactly as a reader following the map would. Sizes and centroids of the
+nodes on its path are updated (running means); node ids, labels and the other documents stay as
+they are. A node whose size has drifted more than ``threshold`` (relative) from its size when it was
+labelled is flagged stale in ``label_meta.extra`` (``{"stale": true, "size_at_label": N}``), so
+``relabel --only-stale`` can refresh just those; relabelling writes a fresh ``label_meta`` and the
+flag goes with it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from topicmap.hierarchy.builder.cluster import walk_by_centres
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.inputs.documents import Corpus, embedding_text
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.inputs.vectors import normalise_rows
+from topicmap.hierarchy.tree.embedder import tree_dimensions
+
+DEFAULT_STALE_THRESHOLD = 0.2
+
+
+@dataclass
+class AssignResult:
+    tree: TopicTree
+    assigned: int
+    leaves: dict[str, int]  # leaf id -> new documents placed there
+    stale: list[str]  # nodes flagged stale by this run (parents first), to relabel with the LLM
+    stale_total: int  # nodes flagged stale in the tree after this run
+    refreshed: list[str] = field(default_factory=list)  # drifted nodes given new keywords (keyword labels: new labels)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def is_stale(node: Node) -> bool:
+    """True when :func:`assign_documents` flagged the node's label as outgrown by new documents."""
+    return node.label_meta.extra.get("stale") is True
+
+
+def stale_node_ids(tree: TopicTree) -> list[str]:
+    """Ids of nodes whose label no longer fits their size (flagged by :func:`assign_documents`), parents first."""
+    return [n.id for n in tree.iter_nodes() if is_stale(n)]
+
+
+def descend_by_centroids(tree: TopicTree, vectors: np.ndarray) -> list[str]:
+    """The leaf each row lands on, walking down by the closest child centroid (one matrix product per node)."""
+    nodes = list(tree.iter_nodes())
+    if nodes[0].id != ROOT_ID:  # the walk starts at node 0
+        raise TopicmapError("the tree's nodes do not start at the root; the tree file is inconsistent")
+    index = {n.id: i for i, n in enumerate(nodes)}
+    children = [[index[c.id] for c in tree.children(n.id)] for n in nodes]
+    for node, kids in zip(nodes, children):
+        if any(nodes[k].centroid is None for k in kids):
+            raise TopicmapError(f"node {node.id!r} has children without centroids; the tree cannot place new documents")
+    dim = vectors.shape[1]
+    centres = np.vstack([n.centroid if n.centroid is not None else np.zeros(dim, dtype=np.float32) for n in nodes])
+    levels = walk_by_centres(normalise_rows(vectors), children, normalise_rows(centres).astype(np.float32))
+    reached = levels[-1] if levels else np.zeros(vectors.shape[0], dtype=np.int64)
+    return [nodes[i].id for i in reached.tolist()]
+
+
+def assign_documents(
+    tree: TopicTree,
+    corpus: Corpus,
+    vectors: np.ndarray,
+    threshold: float = DEFAULT_STALE_THRESHOLD,
+    store_text: bool = True,
+    seed: int = 0,
+) -> AssignResult:
+    """A new tree with ``corpus`` placed on leaves; ``tree`` itself is not modified."""
+    if threshold < 0:
+        raise InputError(f"--stale-threshold {threshold}: must be zero or more")
+    dims = tree_dimensions(tree)
+    if dims is None:
+        raise TopicmapError("the tree has no centroids, so new documents cannot be placed in it; rebuild it")
+    if vectors.ndim != 2 or vectors.shape[0] != len(corpus):
+        raise InputError(f"{corpus.source}: {vectors.shape[0]} embedding rows for {len(corpus)} documents")
+    if vectors.shape[1] != dims:
+        raise InputError(f"{corpus.source}: the new documents' embeddings have {vectors.shape[1]} dimensions, the tree's have {dims}")
+    existing = {d.id: row for row, d in enumerate(tree.documents)}
+    for doc_id in corpus.ids:
+        if doc_id in existing:
+            raise InputError(f"{corpus.source}: document id {doc_id!r} is already in the tree (row {existing[doc_id] + 1}); new documents need new ids")
+
+    leaves = descend_by_centroids(tree, vectors)
+    nodes = {n.id: copy.deepcopy(n) for n in tree.iter_nodes()}
+    before = {n.id: n.size for n in tree.iter_nodes()}
+    vectors = np.asarray(vectors, dtype=np.float64)
+    sums: dict[str, np.ndarray] = {}
+    added: dict[str, int] = {}
+    for row, leaf in enumerate(leaves):
+        for node in tree.path(leaf):
+            sums[node.id] = sums.get(node.id, 0.0) + vectors[row]
+            added[node.id] = added.get(node.id, 0) + 1
+    for node_id, count in added.items():
+        node = nodes[node_id]
+        old = node.size
+        if node.centroid is not None:
+            node.centroid = ((node.centroid.astype(np.float64) * old + sums[node_id]) / (old + count)).astype(np.float32)
+        node.size = old + count
+
+    newly_stale = []
+    for node_id in (n.id for n in tree.iter_nodes()):
+        node = nodes[node_id]
+        if node_id not in added:
+            continue
+        extra = node.label_meta.extra
+        base = int(extra.get("size_at_label", before[node_id]))
+        extra["size_at_label"] = base
+        if abs(node.size - base) > threshold * max(base, 1) and not extra.get("stale"):
+            extra["stale"] = True
+            newly_stale.append(node_id)
+
+    documents = list(tree.documents) + _placed_documents(tree, corpus, leaves, store_text, seed)
+    refreshed = refresh_keywords(nodes, documents, newly_stale, int(tree.manifest.get("clustering", {}).get("n_keywords", 10)))
+    newly_stale = [i for i in newly_stale if nodes[i].label_meta.extra.get("stale")]
+    manifest = copy.deepcopy(tree.manifest)
+    info = {
+        "kind": "assign",
+        "source": corpus.source,
+        "sha256": corpus.sha256,
+        "n_documents": len(corpus),
+        "stale_threshold": threshold,
+        "stale_flagged": len(newly_stale),
+        "keywords_refreshed": len(refreshed),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    manifest.setdefault("updates", []).append(info)
+    if isinstance(manifest.get("time"), dict):  # the tree's time column: count the new documents' times too
+        dated = sum(d.time is not None for d in documents)
+        manifest["time"].update(dated=dated, undated=len(documents) - dated)
+    new_tree = TopicTree([nodes[n.id] for n in tree.iter_nodes()], documents, manifest=manifest)
+    per_leaf: dict[str, int] = {}
+    for leaf in leaves:
+        per_leaf[leaf] = per_leaf.get(leaf, 0) + 1
+    return AssignResult(new_tree, len(corpus), per_leaf, newly_stale, len(stale_node_ids(new_tree)), refreshed=refreshed, info=info)
+
+
+def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids: list[str], top_n: int = 10) -> list[str]:
+    """New c-TF-IDF keywords for ``node_ids`` from the stored texts, so a relabel sees what changed.
+
+    Only those nodes change (the others keep keywords their labels were made from). A node labelled
+    by keywords gets its keyword label refreshed at once, which is its relabelling: its stale flag
+    goes. An LLM-labelled node keeps its label and its flag, and ``relabel --only-stale`` then sends
+    the model the new keywords (a new prompt, so no stale cache hit). Skipped when texts are not stored.
+    """
+    from topicmap.hierarchy.builder.keywords import count_terms, ctfidf_keywords, keyword_label
+
+    if not node_ids or not all(d.text or d.title for d in documents):
+        return []
+    texts = [embedding_text(d.title, d.text) for d in documents]
+    counts, vocabulary = count_terms(texts)
+    paths: dict[str, list[str]] = {}
+    for node_id in nodes:
+        chain, current = [], nodes[node_id]
+        while current.parent is not None:
+            chain.append(current.id)
+            current = nodes[current.parent]
+        paths[node_id] = [ROOT_ID, *reversed(chain)]
+    wanted_depths = sorted({nodes[i].depth for i in node_ids})
+    ids_per_depth = [[i for i in nodes if nodes[i].depth == d] for d in wanted_depths]
+    members = []
+    for ids in ids_per_depth:
+        local = {node_id: k for k, node_id in enumerate(ids)}
+        depth = nodes[ids[0]].depth
+        members.append(np.array([local[paths[d.leaf][depth]] if len(paths[d.leaf]) > depth else -1 for d in documents], dtype=np.int64))
+    fresh = ctfidf_keywords(counts, vocabulary, members, ids_per_depth, top_n=top_n)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for node_id in node_ids:
+        node = nodes[node_id]
+        node.keywords, node.keyword_scores = fresh[node_id].words, fresh[node_id].scores
+        if node.label_meta.labeler == "keywords" and node.label_meta.status == "ok":
+            node.label = keyword_label(node.keywords)
+            node.label_meta = LabelMeta(labeler="keywords", created_at=now, extra={"refreshed_by": "assign"})
+    return list(node_ids)
+
+
+def _placed_documents(tree: TopicTree, corpus: Corpus, leaves: list[str], store_text: bool, seed: int) -> list[Document]:
+    """New documents, drawn on the map near their leaf's documents (mean position plus a seeded jitter)."""
+    rng = np.random.default_rng(seed)
+    anchors: dict[str, tuple[float, float, float]] = {}
+    for leaf in set(leaves):
+        docs = tree.documents_of(leaf)
+        if docs:
+            xy = np.array([[d.x, d.y] for d in docs])
+            spread = float(xy.std(axis=0).mean()) if len(docs) > 1 else 0.0
+            anchors[leaf] = (float(xy[:, 0].mean()), float(xy[:, 1].mean()), spread)
+        else:
+            anchors[leaf] = (0.0, 0.0, 0.0)
+    out = []
+    for row, leaf in enumerate(leaves):
+        x, y, spread = anchors[leaf]
+        dx, dy = rng.normal(size=2) * spread * 0.5
+        out.append(
+            Document(
+                id=corpus.ids[row],
+                leaf=leaf,
+                text=corpus.texts[row] if store_text else "",
+                title=corpus.titles[row],
+                x=float(x + dx),
+                y=float(y + dy),
+                metadata=corpus.metadata[row],
+                time=corpus.time_of(row),
+            )
+        )
+    return out

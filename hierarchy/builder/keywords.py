@@ -1,0 +1,200 @@
+"""Cheap, LLM-free descriptions of every node: c-TF-IDF keywords and representative documents.
+
+c-TF-IDF (as in BERTopic) treats all documents of a node as one document: a term scores high when it
+is frequent in the node and rare across the other nodes *of the same depth*, so a node is described
+against its peers rather than against the whole corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
+
+from topicmap.hierarchy.base.safe_text import one_line
+
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
+
+# Words that say nothing about a topic in any corpus (conversational filler, reporting verbs,
+# contraction stems), on top of scikit-learn's English list. Kept short on purpose: corpus-specific
+# commonness is handled by max_df and the c-TF-IDF weighting, not by this list.
+GENERIC_WORDS = frozenset(
+    """
+    just like know think really going want say said says saying does did doing got make makes made
+    way good things thing lot use used using need right sure actually probably maybe mr mrs ms
+    don doesn didn isn aren wasn weren won ve ll re let new time year years people want wants
+    """.split()
+)
+
+
+@dataclass
+class NodeKeywords:
+    words: list[str]
+    scores: list[float]
+
+
+def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
+    min_df = min_df if len(texts) >= 20 else 1
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    vectorizer = CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS),
+        token_pattern=TOKEN_PATTERN,
+        lowercase=True,
+        min_df=min_df,
+        max_df=0.5 if len(texts) >= 20 else 1.0,
+        max_features=max_features,
+        dtype=np.float32,
+    )
+    try:
+        counts = vectorizer.fit_transform(texts)
+    except ValueError:  # every word was a stop word, or no words at all
+        return sparse.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
+    return counts.tocsr(), vectorizer.get_feature_names_out()
+
+
+def ctfidf_keywords(
+    counts: sparse.csr_matrix,
+    vocabulary: np.ndarray,
+    node_of_doc_per_depth: list[np.ndarray],
+    node_ids_per_depth: list[list[str]],
+    top_n: int = 10,
+) -> dict[str, NodeKeywords]:
+    """Top c-TF-IDF terms of every node, scored against the other nodes at its depth.
+
+    ``node_of_doc_per_depth[d][i]`` is the index (into ``node_ids_per_depth[d]``) of the node that
+    document i belongs to at depth d, or -1 when the document's leaf is shallower than d.
+    """
+    out: dict[str, NodeKeywords] = {}
+    n_docs = counts.shape[0]
+    for members, node_ids in zip(node_of_doc_per_depth, node_ids_per_depth):
+        keep = members >= 0
+        rows = np.flatnonzero(keep)
+        indicator = sparse.csr_matrix(
+            (np.ones(rows.size, dtype=np.float32), (members[keep], rows)), shape=(len(node_ids), n_docs)
+        )
+        class_counts = (indicator @ counts).tocsr()  # nodes x terms
+        if class_counts.shape[1] == 0:
+            for node_id in node_ids:
+                out[node_id] = NodeKeywords([], [])
+            continue
+        term_freq = np.asarray(class_counts.sum(axis=0)).ravel()
+        words_per_class = float(class_counts.sum()) / max(len(node_ids), 1)
+        idf = np.log1p(words_per_class / np.maximum(term_freq, 1.0))
+        row_sums = np.asarray(class_counts.sum(axis=1)).ravel()
+        damped = class_counts.copy()
+        damped.data = np.sqrt(damped.data)  # damp very frequent words so one term cannot dominate
+        scaled = sparse.diags(1.0 / np.sqrt(np.maximum(row_sums, 1.0))) @ damped @ sparse.diags(idf)
+        scaled = scaled.tocsr()
+        for index, node_id in enumerate(node_ids):
+            start, end = scaled.indptr[index], scaled.indptr[index + 1]
+            values, terms = scaled.data[start:end], scaled.indices[start:end]
+            if values.size == 0:
+                out[node_id] = NodeKeywords([], [])
+                continue
+            top = np.argsort(-values, kind="stable")[:top_n]
+            out[node_id] = NodeKeywords([str(vocabulary[terms[i]]) for i in top], [float(values[i]) for i in top])
+    return out
+
+
+def keyword_label(words: Sequence[str], n: int = 3) -> str:
+    """A readable label from the top keywords, e.g. ``"film · award · actor"``."""
+    return " · ".join(one_line(w) for w in words[:n]) if words else "(no keywords)"
+
+
+REPRESENTATIVE_DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick
+REPRESENTATIVE_POOL_PER_PICK = 10  # candidates per representative: the pick is made among the most central rows
+
+
+def representative_rows(
+    points: np.ndarray,
+    rows: np.ndarray,
+    center: np.ndarray,
+    n: int = 5,
+    chunk: int = 65536,
+    diversity: float = REPRESENTATIVE_DIVERSITY,
+) -> np.ndarray:
+    """``n`` rows that are central to the node and cover it, most central first.
+
+    The first is the row closest (cosine) to the centre; each next one maximises maximal marginal
+    relevance (Carbonell & Goldstein, 1998): ``(1 - diversity) * similarity to the centre -
+    diversity * similarity to the closest row already picked``, among the ``10 n`` most central rows.
+    Closest-only picks tend to be near-duplicates of one story (two Elvis articles for a music
+    topic), which a labeller then names the topic after; ``diversity=0`` gives the closest rows.
+    Similarities to the centre are computed in chunks of ``chunk`` rows: the root holds every row,
+    and one copy of them all would be the biggest allocation of a million-document build.
+    """
+    if rows.size == 0:
+        return rows
+    similarity = np.empty(rows.size, dtype=np.float64)
+    center_norm = max(float(np.linalg.norm(center)), 1e-12)
+    for start in range(0, rows.size, chunk):
+        vectors = points[rows[start : start + chunk]]
+        norms = np.linalg.norm(vectors, axis=1) * center_norm
+        similarity[start : start + chunk] = (vectors @ center) / np.maximum(norms, 1e-12)
+    take = min(n, rows.size)
+    pool_size = min(rows.size, take * REPRESENTATIVE_POOL_PER_PICK) if diversity > 0 else take
+    pool = np.argpartition(-similarity, pool_size - 1)[:pool_size]
+    pool = pool[np.argsort(-similarity[pool], kind="stable")]
+    if diversity <= 0 or take == 1:
+        return rows[pool[:take]]
+    vectors = np.asarray(points[rows[pool]], dtype=np.float64)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    relevance = similarity[pool]
+    chosen = [0]
+    redundancy = vectors @ vectors[0]
+    for _ in range(take - 1):
+        score = (1.0 - diversity) * relevance - diversity * redundancy
+        score[chosen] = -np.inf
+        best = int(np.argmax(score))
+        chosen.append(best)
+        redundancy = np.maximum(redundancy, vectors @ vectors[best])
+    return rows[pool[chosen]]
+
+
+STEER_POOL_FACTOR = 3  # c-TF-IDF candidates per kept keyword when keywords are steered (see steer_keywords)
+
+
+def steer_keywords(
+    candidates: dict[str, list[str]],
+    parents: dict[str, str | None],
+    node_means: dict[str, np.ndarray],
+    word_vectors: dict[str, np.ndarray],
+    keep: int,
+) -> dict[str, list[int]]:
+    """For every node, which of its candidate keywords (positions, best first) tell it from its siblings.
+
+    A reader who descends the tree compares a document with each child's words; c-TF-IDF picks words
+    frequent in a node, but many of them (a thread's names, a desk's stock phrases) mean little to a
+    reader, or mean the sibling's topic as much. Each candidate is scored by its margin in embedding
+    space: its similarity to the node's documents minus its similarity to the documents of the most
+    similar sibling, and the ``keep`` best are kept. ``word_vectors`` are the words' embeddings centred
+    on the corpus mean and scaled to unit length; ``node_means`` are the means of each node's document
+    vectors, each centred and scaled the same way before averaging (a tight node has the longer mean). A node
+    without siblings is scored by its own documents alone; candidates without a vector come last.
+    """
+    children: dict[str | None, list[str]] = {}
+    for node_id, parent in parents.items():
+        children.setdefault(parent, []).append(node_id)
+    out: dict[str, list[int]] = {}
+    for node_id, words in candidates.items():
+        if not words:
+            out[node_id] = []
+            continue
+        known = [i for i, w in enumerate(words) if w in word_vectors]
+        unknown = [i for i, w in enumerate(words) if w not in word_vectors]
+        if not known or node_id not in node_means:
+            out[node_id] = list(range(min(keep, len(words))))
+            continue
+        vectors = np.stack([word_vectors[words[i]] for i in known]).astype(np.float64)
+        margin = vectors @ node_means[node_id]
+        rivals = [s for s in children.get(parents.get(node_id), []) if s != node_id and s in node_means]
+        if rivals:
+            margin = margin - (vectors @ np.stack([node_means[s] for s in rivals]).T).max(axis=1)
+        order = [known[i] for i in np.argsort(-margin, kind="stable")]
+        out[node_id] = (order + unknown)[:keep]
+    return out

@@ -1,0 +1,1 @@
+"""LLM notes per document and facet, written back as new columns."""

@@ -1,0 +1,122 @@
+"""Check a model's facet answer before it becomes a column. A failed check says what to fix, for the retry.
+
+Each facet is checked on its own, so an answer with two good notes and one bad one keeps the two good
+ones if the retries never fix the third. Fixed for free instead of sent back: near-miss JSON
+(:mod:`topicmap.hierarchy.llm.json_repair`), keys in another case, a list of sentences instead of one string,
+"The paper proposes ..." openings, bullets or quotes around a note, and notes over the length limit
+(cut after the last whole sentence). Sent back: a missing or empty note, one that copies the
+instructions or the answer template, two facets with the same note, every facet "not stated".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from topicmap.hierarchy.llm.json_repair import NotJSON, parse_answer_object
+from topicmap.hierarchy.labels.validate import InvalidAnswer, copies_instructions, trim_summary
+from topicmap.hierarchy.base.safe_text import one_line
+
+NOT_STATED = {"not stated", "not mentioned", "not specified", "not given", "n/a", "na", "none", "unknown", "not applicable", "-"}
+_OPENING = re.compile(
+    r"^(?:the|this)\s+(?:document|paper|study|article|text|work|abstract|post|report|author|authors|researchers?)\s+"
+    r"(?:is about|are about|addresses|address|describes|describe|discusses|discuss|proposes|propose|presents|present|reports|report|"
+    r"shows|show|finds|find|found|examines|examine|investigates|investigate|studies|study|uses|use|focuses on|focus on|"
+    r"introduces|introduce|concludes that|conclude that|argues that|argue that|explains|explain)\s+",
+    re.IGNORECASE,
+)
+_LEADING_JUNK = "-+=@*\u2022 \"'\u201c\u201d\u2018\u2019`#>:"
+_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+
+
+@dataclass(frozen=True)
+class ExtractRules:
+    """Bounds a note keeps; ``facet_max_chars`` is also shown to the model."""
+
+    facet_min_chars: int = 3
+    facet_max_chars: int = 400
+
+    def as_context(self) -> dict[str, int]:
+        return {"facet_max_chars": self.facet_max_chars}
+
+
+@dataclass
+class FacetAnswer:
+    """Notes that passed (``""`` = the document does not say) and, per facet, why one did not."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    repaired: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def reason(self) -> str:
+        return "; ".join(self.problems.values())
+
+
+def read_facet_answer(text: str, facets: Sequence[str], rules: ExtractRules, instructions: str) -> FacetAnswer:
+    """Every facet of ``facets`` checked in the answer ``text``; raises :class:`InvalidAnswer` only when
+    no JSON object can be read at all (then no facet is usable)."""
+    try:
+        parsed = parse_answer_object(text)
+    except NotJSON as exc:
+        raise InvalidAnswer(str(exc)) from None
+    by_key = {_key(k): v for k, v in parsed.value.items()}
+    answer = FacetAnswer(repaired=parsed.repaired)
+    seen: dict[str, str] = {}  # casefolded note -> the facet that wrote it first
+    for name in facets:
+        if _key(name) not in by_key:
+            answer.problems[name] = f'the JSON object has no "{name}"'
+            continue
+        note, problem = check_note(by_key[_key(name)], name, rules, instructions)
+        if problem:
+            answer.problems[name] = problem
+            continue
+        if note and note.casefold() in seen:
+            answer.problems[name] = f'"{name}" repeats the note of "{seen[note.casefold()]}"; each note must describe only its own field'
+            continue
+        if note:
+            seen[note.casefold()] = name
+        answer.values[name] = note
+    if not answer.problems and answer.values and not any(answer.values.values()):
+        for name in facets:
+            answer.problems[name] = 'every note is "not stated"; write what the document says for at least one field'
+        answer.values.clear()
+    return answer
+
+
+def check_note(value: object, name: str, rules: ExtractRules, instructions: str) -> tuple[str, str | None]:
+    """(the cleaned note, None) or ("", why it was rejected)."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = " ".join(v.strip() for v in value)  # a list of sentences: one note
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return "", f'"{name}" must be a string'
+    note = one_line(value).lstrip(_LEADING_JUNK).rstrip(" \"'\u201d\u2019`")
+    if _PLACEHOLDER.match(note) or note.casefold() in ("note", "<note>"):
+        return "", f'"{name}" is the placeholder of the answer template; write the note itself'
+    if note.rstrip(".").strip().casefold() in NOT_STATED or not note:
+        return "", None
+    note = _drop_opening(note)
+    if len(note) < rules.facet_min_chars:
+        return "", f'"{name}" is too short ({len(note)} characters)'
+    if copies_instructions(note, instructions):
+        return "", f'"{name}" copies the instructions; describe the document instead'
+    return trim_summary(note, rules.facet_max_chars), None
+
+
+def _drop_opening(note: str) -> str:
+    """ "The paper proposes a sparse attention ..." -> "A sparse attention ...": the field name already says it."""
+    match = _OPENING.match(note)
+    if not match or len(note) - match.end() < 10:
+        return note
+    rest = note[match.end() :]
+    return rest[0].upper() + rest[1:]
+
+
+def _key(name: str) -> str:
+    return "_".join(str(name).casefold().replace("-", " ").split())

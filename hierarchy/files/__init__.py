@@ -1,0 +1,1 @@
+"""Files written without loss: atomic writes, locks, the cache folder, spreadsheet-safe CSV."""

@@ -1,0 +1,369 @@
+"""Documents in: CSV, TSV, JSONL, JSON or Parquet (optionally gzipped), plus embeddings from a column or a .npy.
+
+Every rejection names the file, the row (1-based, counting data rows; JSONL says "line") and the
+field, and nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topicmap.hierarchy.base import jsontext
+from topicmap.hierarchy.inputs.dates import TimeColumn, read_time_column
+from topicmap.hierarchy.base.errors import InputError
+
+SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
+
+
+@dataclass
+class Corpus:
+    """Documents as read: parallel lists, row-aligned with ``embeddings`` when present."""
+
+    ids: list[str]
+    texts: list[str]
+    titles: list[str]
+    metadata: list[dict[str, Any]]
+    source: str
+    sha256: str
+    embeddings: np.ndarray | None = None
+    skipped_rows: list[int] = field(default_factory=list)
+    time: TimeColumn | None = None  # --time-column: row-aligned times (NaN: undated)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def time_of(self, row: int) -> float | None:
+        """Document ``row``'s time in seconds since the epoch; None without a time column or when undated."""
+        if self.time is None:
+            return None
+        value = float(self.time.times[row])
+        return value if math.isfinite(value) else None
+
+    def embedding_texts(self) -> list[str]:
+        """What an embedder sees: title and text, as the shipped demo embeddings were made."""
+        return [embedding_text(t, x) for t, x in zip(self.titles, self.texts)]
+
+
+def embedding_text(title: str, text: str) -> str:
+    """The one place that decides what is embedded for a document (cache keys depend on it)."""
+    return f"{title}\n{text}" if title else text
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _open_text(path: Path):
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")  # -sig: Excel's "CSV UTF-8" starts with a BOM
+
+
+def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (where, row) with ``where`` such as "line 3" or "row 3"."""
+    kind = _suffix(path)
+    if kind in (".jsonl", ".ndjson"):
+        with _open_text(path) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = jsontext.loads(line)
+                except jsontext.JSONTooDeep as exc:
+                    raise InputError(f"{path}: line {lineno}: {exc.msg}") from None
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}")
+                yield f"line {lineno}", row
+    elif kind == ".json":
+        with _open_text(path) as fh:
+            text = fh.read()
+        try:
+            data = jsontext.loads(text, max_depth=jsontext.MAX_DEPTH + 2)  # the array and {"documents": ...} around the rows
+        except jsontext.JSONTooDeep as exc:
+            raise InputError(f"{path}: {exc.msg}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if isinstance(data, dict) and isinstance(data.get("documents"), list):
+            data = data["documents"]
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON array of objects (or JSONL, one object per line)")
+        for i, row in enumerate(data, start=1):
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: item {i}: expected a JSON object, got {type(row).__name__}")
+            yield f"item {i}", row
+    elif kind in (".csv", ".tsv"):
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        with _open_text(path) as fh:
+            reader = csv.DictReader(fh, delimiter="\t" if kind == ".tsv" else ",")
+            if reader.fieldnames is None:
+                return
+            for i, row in enumerate(reader, start=1):
+                if None in row:
+                    raise InputError(f"{path}: row {i}: more fields than the header has columns")
+                yield f"row {i}", row
+    elif kind == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+        try:
+            table = pq.read_table(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        for i, row in enumerate(table.to_pylist(), start=1):
+            yield f"row {i}", row
+    else:
+        raise InputError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
+
+
+def read_documents(
+    path: str | os.PathLike[str],
+    text_column: str = "text",
+    id_column: str | None = None,
+    title_column: str | None = None,
+    embedding_column: str | None = None,
+    skip_empty: bool = False,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
+    time_format: str | None = None,
+) -> Corpus:
+    """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
+    try:
+        corpus = corpus_from_rows(
+            iter_rows(path), str(path), text_column=text_column, id_column=id_column,
+            title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty, hash_content=False,
+            time_column=time_column, skip_bad_dates=skip_bad_dates, time_format=time_format,
+        )
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except (OSError, EOFError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    corpus.sha256 = file_sha256(path)
+    return corpus
+
+
+def corpus_from_rows(
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+    source: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    title_column: str | None = None,
+    embedding_column: str | None = None,
+    skip_empty: bool = False,
+    hash_content: bool = True,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
+    time_format: str | None = None,
+) -> Corpus:
+    """Check rows given as ``(where, row)`` pairs (from a file, or from memory in the Python API) into a corpus.
+
+    ``id_column`` None means: use ``id`` if the rows have it, else number the rows (``row-1``...).
+    ``title_column`` None means: use ``title`` if present. Empty texts are an error unless
+    ``skip_empty``, which leaves them out and reports their positions (1-based) in ``Corpus.skipped_rows``.
+    Errors read ``source: where: ...``. ``hash_content``: the corpus's sha256 is over its ids, texts, titles
+    and metadata (rows from memory have no file to hash); else it is left empty for the caller to set.
+    ``time_column`` is read by :func:`topicmap.hierarchy.inputs.dates.read_time_column` (format ``time_format``, else
+    detected; a bad value stops, or with ``skip_bad_dates`` leaves the document undated) into ``Corpus.time``.
+    """
+    ids: list[str] = []
+    texts: list[str] = []
+    titles: list[str] = []
+    metadata: list[dict[str, Any]] = []
+    vectors: list[Any] = []
+    times: list[tuple[str, Any]] = []
+    skipped: list[int] = []
+    first_row_at: dict[str, str] = {}
+    columns_checked = False
+    use_ids = id_column
+    use_titles = title_column
+    reserved: set[str] = set()
+    for index, (where, row) in enumerate(rows):
+        if not columns_checked:
+            columns = [str(c) for c in row.keys()]
+            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+            if text_column not in row:
+                raise InputError(f"{source}: no column {text_column!r} (columns: {shown}); choose one with --text-column")
+            for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column), ("--time-column", time_column)):
+                if name is not None and name not in row:
+                    raise InputError(f"{source}: no column {name!r} (columns: {shown}); check {option}")
+            if use_ids is None and "id" in row:
+                use_ids = "id"
+            if use_titles is None and "title" in row:
+                use_titles = "title"
+            reserved = {c for c in (text_column, use_ids, use_titles, embedding_column, time_column) if c}
+            columns_checked = True
+        text = row.get(text_column)
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            text = ""
+        if not isinstance(text, str):
+            raise InputError(f"{source}: {where}: field {text_column!r} is {type(text).__name__}, expected text")
+        if not text.strip():
+            if skip_empty:
+                skipped.append(index + 1)
+                continue
+            raise InputError(f"{source}: {where}: field {text_column!r} is empty (use --skip-empty to leave such rows out)")
+        if use_ids is not None:
+            raw_id = row.get(use_ids)
+            if raw_id is None or str(raw_id).strip() == "":
+                raise InputError(f"{source}: {where}: field {use_ids!r} is empty; every document needs an id")
+            doc_id = str(raw_id)
+        else:
+            doc_id = f"row-{index + 1}"
+        if doc_id in first_row_at:
+            raise InputError(f"{source}: {where}: duplicate id {doc_id!r} (first at {first_row_at[doc_id]})")
+        first_row_at[doc_id] = where
+        title = row.get(use_titles, "") if use_titles else ""
+        title = "" if title is None else str(title)
+        if embedding_column is not None:
+            vectors.append((where, row.get(embedding_column)))
+        if time_column is not None:
+            times.append((where, row.get(time_column)))
+        ids.append(doc_id)
+        texts.append(text)
+        titles.append(title)
+        metadata.append({str(k): _jsonable(v) for k, v in row.items() if k not in reserved})
+    if not ids:
+        detail = f" ({len(skipped)} rows had empty text)" if skipped else ""
+        raise InputError(f"{source}: no documents{detail}")
+    embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
+    time = read_time_column(times, source, time_column, skip_bad_dates, time_format) if time_column else None
+    if hash_content and time_column:  # the time column left the metadata; its values still make the corpus
+        hashed = [{**m, time_column: _jsonable(v)} for m, (_, v) in zip(metadata, times)]
+    else:
+        hashed = metadata
+    sha256 = _content_sha256(ids, texts, titles, hashed) if hash_content else ""
+    return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped, time)
+
+
+def _content_sha256(ids: list[str], texts: list[str], titles: list[str], metadata: list[dict[str, Any]]) -> str:
+    """A corpus held in memory has no file to hash: hash what it holds, row by row."""
+    digest = hashlib.sha256()
+    for row in zip(ids, texts, titles, metadata):
+        digest.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _column_embeddings(source: str, column: str, vectors: list[tuple[str, Any]]) -> np.ndarray:
+    parsed: list[np.ndarray] = []
+    dim: int | None = None
+    for where, value in vectors:
+        if isinstance(value, str):
+            try:
+                value = jsontext.loads(value)
+            except json.JSONDecodeError:
+                raise InputError(f"{source}: {where}: field {column!r} is not a JSON list of numbers") from None
+        try:
+            vector = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InputError(f"{source}: {where}: field {column!r} is not a list of numbers") from None
+        if vector.ndim != 1 or vector.size == 0:
+            raise InputError(f"{source}: {where}: field {column!r} is not a flat, non-empty list of numbers")
+        if dim is None:
+            dim = vector.size
+        elif vector.size != dim:
+            raise InputError(f"{source}: {where}: field {column!r} has {vector.size} dimensions, the first row has {dim}")
+        if not np.all(np.isfinite(vector)):
+            raise InputError(f"{source}: {where}: field {column!r} contains NaN or infinity")
+        parsed.append(vector)
+    return np.vstack(parsed)
+
+
+def load_embeddings(path: str | os.PathLike[str], n_rows: int, expected_dim: int | None = None) -> np.ndarray:
+    """Load a row-aligned ``.npy`` matrix and check its shape and values."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such embeddings file")
+    _check_npy_magic(path)
+    try:
+        matrix = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        raise InputError(f"{path}: not a numeric .npy array ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read as .npy ({exc})") from None
+    if not isinstance(matrix, np.ndarray):
+        raise InputError(f"{path}: a .npz archive of several arrays; expected a single .npy matrix (np.save)")
+    return check_embeddings(matrix, n_rows, source=str(path), expected_dim=expected_dim)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_NPZ_MAGIC = b"PK\x03\x04"
+
+
+def _check_npy_magic(path: Path) -> None:
+    """Name a file that is no .npy at all before NumPy guesses it is pickled data."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a .npy file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise InputError(f"{path}: empty file, expected a NumPy .npy matrix (numpy.save)")
+    if not head.startswith(_NPY_MAGIC) and not head.startswith(_NPZ_MAGIC):
+        raise InputError(f"{path}: not a NumPy .npy file (it does not start with the .npy header); write the matrix with numpy.save")
+
+
+def check_embeddings(matrix: np.ndarray, n_rows: int, source: str, expected_dim: int | None = None) -> np.ndarray:
+    if matrix.dtype.kind == "c":
+        raise InputError(f"{source}: embeddings are complex numbers (dtype {matrix.dtype}); they must be real (save numpy.real(matrix) if the imaginary part is zero)")
+    if matrix.dtype.kind not in "iuf":  # bool, strings, objects, records: not coordinates
+        raise InputError(f"{source}: embeddings must be real numbers (integer or float), got dtype {matrix.dtype}")
+    if matrix.ndim != 2:
+        raise InputError(f"{source}: embeddings must be a 2-D matrix (rows x dimensions), got shape {matrix.shape}")
+    if matrix.shape[0] != n_rows:
+        raise InputError(f"{source}: {matrix.shape[0]} embedding rows for {n_rows} documents; they must be row-aligned")
+    if matrix.shape[1] == 0:
+        raise InputError(f"{source}: embeddings have zero dimensions")
+    if expected_dim is not None and matrix.shape[1] != expected_dim:
+        raise InputError(f"{source}: embeddings have {matrix.shape[1]} dimensions, expected {expected_dim}")
+    out = np.ascontiguousarray(matrix, dtype=np.float32)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+        raise InputError(f"{source}: row {bad[0] + 1} has NaN or infinite values{more}")
+    return out

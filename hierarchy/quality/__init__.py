@@ -1,0 +1,1 @@
+"""How good is a tree: reference agreement, navigation by labels, the reports."""
