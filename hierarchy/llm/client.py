@@ -251,6 +251,14 @@ class ChatClient:
                     continue  # the server refused an optional parameter: retry at once without it
                 self.stats.count_error(str(exc.status_code))
                 raise LLMRequestError(f"{self.config.describe()} refused the request: {_message(exc)}") from None
+            except openai.InternalServerError as exc:
+                if self._adapt(_refused_parameter(exc)):
+                    continue  # llama-cpp-python answers a parameter it cannot validate with a 500 naming it
+                error, delay = self._classify(exc, attempt)
+                if delay is None or attempt > self.config.max_retries:
+                    raise error from None
+                self.stats.retries += 1
+                await asyncio.sleep(delay)
             except Exception as exc:  # classified below; anything unknown propagates
                 error, delay = self._classify(exc, attempt)
                 if delay is None or attempt > self.config.max_retries:
@@ -279,7 +287,7 @@ class ChatClient:
         """Drop or rename a parameter the server says it does not support; False if none applies."""
         schema_sent = bool(self._formats) and ("schema" in self._formats[0] or "json_schema" in self._formats[0])
         if self._formats and ("response_format" in error or (schema_sent and "schema" in error)):
-            self._formats.pop(0)  # e.g. LM Studio refuses json_object, llama-cpp-python json_schema (422)
+            self._formats.pop(0)  # e.g. LM Studio refuses json_object, llama-cpp-python json_schema (422, or 500)
             return True
         if self._token_param == "max_tokens" and "max_tokens" in error and "max_completion_tokens" in error:
             self._token_param = "max_completion_tokens"  # OpenAI reasoning models
@@ -352,6 +360,12 @@ class ChatClient:
         """
         while (remaining := self._paused_until - time.monotonic()) > 0:
             await asyncio.sleep(remaining)
+
+
+def _refused_parameter(exc: Exception) -> str:
+    """The error text of a 500 that is a request validation error (which names the field), else ""."""
+    text = str(exc).lower()
+    return text if "validation error" in text or "input should be" in text else ""
 
 
 def response_formats(config: LLMConfig) -> list[dict[str, Any]]:
