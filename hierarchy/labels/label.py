@@ -37,7 +37,7 @@ from topicmap.hierarchy.labels.validate import (
     validate_distinct_answer,
     validate_label_answer,
 )
-from topicmap.hierarchy.llm.client import ChatClient, LLMConfig, LLMError
+from topicmap.hierarchy.llm.client import ChatClient, ChatResult, LLMConfig, LLMError
 from topicmap.hierarchy.llm.cache import AnswerCache, CachedAnswer, cache_key
 from topicmap.hierarchy.llm.prompting import PromptSet, PromptTemplate
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree
@@ -400,13 +400,7 @@ class TreeLabeler:
                     raise
                 outcome.error = str(exc)
                 return outcome
-            outcome.calls += 1
-            outcome.prompt_tokens += result.prompt_tokens
-            outcome.completion_tokens += result.completion_tokens
-            self.report.calls += 1
-            self.report.prompt_tokens += result.prompt_tokens
-            self.report.completion_tokens += result.completion_tokens
-            self.report.call_prompt_tokens.append(result.prompt_tokens)
+            self._count_answer(result, outcome)
             try:
                 outcome.value = validate(result.text, shown)
                 return outcome
@@ -451,14 +445,8 @@ class TreeLabeler:
             if exc.fatal:
                 raise
             return best
-        outcome.calls += 1
-        outcome.prompt_tokens += result.prompt_tokens
-        outcome.completion_tokens += result.completion_tokens
-        self.report.calls += 1
+        self._count_answer(result, outcome)
         self.report.candidate_calls += 1
-        self.report.prompt_tokens += result.prompt_tokens
-        self.report.completion_tokens += result.completion_tokens
-        self.report.call_prompt_tokens.append(result.prompt_tokens)
         for name in _candidate_names(result.text)[: self.options.candidates]:
             try:
                 answer = validate(json.dumps({"label": name, "summary": best.answer.summary}), shown)
@@ -472,6 +460,15 @@ class TreeLabeler:
             outcome.from_candidates = True
             return answer
         return best
+
+    def _count_answer(self, result: ChatResult, outcome: _Outcome) -> None:
+        outcome.calls += 1
+        outcome.prompt_tokens += result.prompt_tokens
+        outcome.completion_tokens += result.completion_tokens
+        self.report.calls += 1
+        self.report.prompt_tokens += result.prompt_tokens
+        self.report.completion_tokens += result.completion_tokens
+        self.report.call_prompt_tokens.append(result.prompt_tokens)
 
     def _retry_temperature(self, attempt: int) -> float | None:
         """None (the configured temperature) for the first try, then a little warmer each time."""
