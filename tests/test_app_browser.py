@@ -11,6 +11,7 @@ Fails (does not skip) when Chromium is missing, unless TOPICMAP_SKIP_BROWSER=1.
 from __future__ import annotations
 
 import colorsys
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.app import PLOTLY_BUNDLE, PLOTLY_TRACES
 from tests.browser_fixtures import ARTIFACTS, WAIT_MS, _serving, _wait, browser  # noqa: F401 - browser is a fixture (test_map_browser and test_trends_browser import these from here)
 from tests.viz_fixtures import EVIL_LABEL, QUOTED_LABEL, quoted_tree, small_tree
 
@@ -59,7 +61,9 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
     plotly_loads: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("request", lambda req: None if req.url.startswith(server) else foreign.append(req.url))
-    page.on("request", lambda req: plotly_loads.append(req.url) if "plotly.min.js" in req.url else None)
+    page.on("request", lambda req: plotly_loads.append(req.url) if "plotly" in req.url and req.url.endswith(".js") else None)
+    updates: list[str] = []  # the outputs of every callback request, in order
+    page.on("request", lambda req: updates.append(json.loads(req.post_data or "{}").get("output", "")) if "_dash-update-component" in req.url else None)
     try:
         page.goto(server + "/")
         # the sunburst rendered: centre + 3 topics + 6 subtopics
@@ -68,6 +72,10 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         # the map arrives after the chart has drawn: 3 topic traces + 2 overlays, on a WebGL canvas
         _wait(page, "document.querySelector('#doc-map .js-plotly-plot')?.data?.length === 5")
         assert page.locator("#doc-map canvas").count() > 0
+        assert set(PLOTLY_TRACES) <= set(page.evaluate("Object.keys(Plotly.PlotSchema.get().traces)"))
+        # the page opened without a callback: chart, details and documents came with the layout; the map alone loads after
+        assert all("doc-map.figure" in output for output in updates), updates
+        assert page.locator("#doc-list details").count() > 0 and "36 documents" in page.locator("#node-details").inner_text()
 
         # documents are paged on the server
         _wait(page, "document.querySelector('#page-info')?.innerText === 'page 1 of 5 · 36 documents'")
@@ -159,7 +167,8 @@ def test_explore_in_chromium(browser: Any, server: str) -> None:
         page.close()
     assert errors == [], errors
     assert foreign == [], f"the page fetched from outside the app: {foreign}"
-    assert len(plotly_loads) == 1, plotly_loads  # preloaded by the page, not fetched again by dcc.Graph
+    # topicmap's partial plotly.js, preloaded by the page; dcc.Graph does not fetch its full bundle
+    assert [url.rsplit("/", 1)[-1] for url in plotly_loads] == [PLOTLY_BUNDLE.rsplit("/", 1)[-1]], plotly_loads
 
 
 def test_standalone_html_opens_without_server(browser: Any, tmp_path: Path) -> None:

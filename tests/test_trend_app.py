@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,8 @@ from tests.viz_fixtures import small_tree
 from topicmap.viz import callbacks as cb
 from topicmap.viz import trend_callbacks as tcb
 from topicmap.viz.index import TreeIndex
-from topicmap.viz.layout import Ids, build_layout
+from topicmap.viz.ids import Ids
+from topicmap.viz.layout import build_layout
 from topicmap.viz.trend_figures import GROWTH_CLIP_LOG2, index_trends
 from topicmap.viz.trend_layout import TrendIds
 

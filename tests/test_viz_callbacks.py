@@ -18,9 +18,11 @@ from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta
 from topicmap.hierarchy.tree.treefile import save_tree, tree_from_dict
 from tests.viz_fixtures import EVIL_LABEL, small_tree
 from topicmap.viz import callbacks as cb
+from topicmap.viz import details as details_panel
 from topicmap.viz.figures import BASE_OPACITY, OUTSIDE_OPACITY, overlay_positions
 from topicmap.viz.index import TreeIndex
-from topicmap.viz.layout import PAGE_SIZE, Ids, build_layout
+from topicmap.viz.ids import PAGE_SIZE, Ids
+from topicmap.viz.layout import build_layout
 from topicmap.viz.map_labels import full_frame
 from topicmap.viz.synthetic import synthetic_tree
 
@@ -110,8 +112,8 @@ def test_goto_and_map_click_and_untrusted_nav(index: TreeIndex) -> None:
     # on the map drawn for view "1" (traces: other documents, Bread baking, the pickles leaf), curve 2 is 1.1
     assert cb.map_click(index, {"points": [{"curveNumber": 2, "pointIndex": 0}]}, "1") == {"view": "1", "selected": "1.1"}
     assert cb.map_click(index, {"points": [{"curveNumber": 2, "pointIndex": 0}]}, "<junk>")["view"] == "2"  # as the root map
-    assert cb._clean_nav(index, {"view": "<x>", "selected": 5}) == {"view": ROOT_ID, "selected": ROOT_ID}
-    assert cb._clean_nav(index, None) == {"view": ROOT_ID, "selected": ROOT_ID}
+    assert details_panel.clean_nav(index, {"view": "<x>", "selected": 5}) == {"view": ROOT_ID, "selected": ROOT_ID}
+    assert details_panel.clean_nav(index, None) == {"view": ROOT_ID, "selected": ROOT_ID}
 
 
 # -- chart -------------------------------------------------------------------------------------------
@@ -132,7 +134,7 @@ def test_chart_figure_follows_view_depth_kind_and_highlight(index: TreeIndex) ->
 
 # -- details panel -------------------------------------------------------------------------------------
 def test_breadcrumbs_are_buttons_to_each_ancestor(index: TreeIndex) -> None:
-    crumbs = cb.breadcrumbs(index, {"view": "1", "selected": "1.1"})
+    crumbs = details_panel.breadcrumbs(index, {"view": "1", "selected": "1.1"})
     buttons = [c for c in crumbs if isinstance(c, html.Button)]
     assert [b.id["node"] for b in buttons] == [ROOT_ID, "1", "1.1"]
     assert all(b.id["type"] == Ids.GOTO for b in buttons)
@@ -140,20 +142,20 @@ def test_breadcrumbs_are_buttons_to_each_ancestor(index: TreeIndex) -> None:
 
 
 def test_node_details_show_label_summary_keywords_size_and_provenance(index: TreeIndex) -> None:
-    details = cb.node_details(index, {"view": "0", "selected": "0.0"})
+    details = details_panel.node_details(index, {"view": "0", "selected": "0.0"})
     text = _text(details)
     for expected in ("Exoplanets", "Documents on Exoplanets.", "transit", "7 documents (19.4%)", "fake-model-1", "label_leaf@v1"):
         assert expected in text
-    root_text = _text(cb.node_details(index, None))
+    root_text = _text(details_panel.node_details(index, None))
     assert "Subtopics (3)" in root_text and "from keywords" in root_text
     index.node("0.1").label_meta = LabelMeta(labeler="keywords", status="failed", error="model said no")
-    assert "status failed: model said no" in cb.label_provenance(index, "0.1")
+    assert "status failed: model said no" in details_panel.label_provenance(index, "0.1")
 
 
 def test_untrusted_text_stays_plain_children(index: TreeIndex) -> None:
     """The <script> label reaches React only as a string child (escaped); no raw-HTML components."""
     nav = {"view": "1", "selected": "1.1"}
-    produced = [*cb.breadcrumbs(index, nav), *cb.node_details(index, nav), *cb.document_page(index, nav, 0)[0],
+    produced = [*details_panel.breadcrumbs(index, nav), *details_panel.node_details(index, nav), *details_panel.document_page(index, nav, 0)[0],
                 *cb.search_results(index, "brine"), build_layout(index)]
     labels = [c for item in produced for c in _walk(item) if isinstance(c, str) and "<script" in c]
     assert EVIL_LABEL in labels  # shown, as text
@@ -165,21 +167,21 @@ def test_untrusted_text_stays_plain_children(index: TreeIndex) -> None:
 
 def test_documents_are_paged_on_the_server(index: TreeIndex) -> None:
     nav = {"view": ROOT_ID, "selected": ROOT_ID}
-    cards, info, prev_disabled, next_disabled = cb.document_page(index, nav, 0)
+    cards, info, prev_disabled, next_disabled = details_panel.document_page(index, nav, 0)
     assert len(cards) == PAGE_SIZE and info == "page 1 of 5 · 36 documents"
     assert prev_disabled and not next_disabled
     card = cards[0]
     assert isinstance(card, html.Details)
     full = index.tree.documents[20].text  # the root's first representative document
     assert full in _text(card)  # expandable to the full text
-    last = cb.document_page(index, nav, 4)
+    last = details_panel.document_page(index, nav, 4)
     assert len(last[0]) == 36 - 4 * PAGE_SIZE and last[3] and not last[2]
-    assert cb.document_page(index, nav, 99)[1].startswith("page 5 of 5")
-    assert cb.page_number(index, Ids.NEXT, nav, 4) == 4
-    assert cb.page_number(index, Ids.NEXT, nav, 1) == 2
-    assert cb.page_number(index, Ids.PREV, nav, 0) == 0
-    assert cb.page_number(index, Ids.NAV, nav, 3) == 0  # a new selection starts at page 1
-    assert cb.page_number(index, Ids.NEXT, nav, "x") == 0
+    assert details_panel.document_page(index, nav, 99)[1].startswith("page 5 of 5")
+    assert details_panel.page_number(index, Ids.NEXT, nav, 4) == 4
+    assert details_panel.page_number(index, Ids.NEXT, nav, 1) == 2
+    assert details_panel.page_number(index, Ids.PREV, nav, 0) == 0
+    assert details_panel.page_number(index, Ids.NAV, nav, 3) == 0  # a new selection starts at page 1
+    assert details_panel.page_number(index, Ids.NEXT, nav, "x") == 0
 
 
 # -- search, map ---------------------------------------------------------------------------------------
@@ -356,8 +358,13 @@ def test_component_ids_on_one_page_are_unique(index: TreeIndex) -> None:
     """A node can appear in the crumbs, children, search hits and map selection at once."""
     nav = {"view": "1", "selected": "1"}
     points = [{"curveNumber": 1, "pointIndex": k} for k in range(11)]
-    produced = [build_layout(index), *cb.breadcrumbs(index, nav), *cb.node_details(index, nav),
-                *cb.search_results(index, "brine"), *cb.map_selection(index, {"points": points})[0]]
+    page = build_layout(index)
+    for component in list(_walk(page)):  # the details panel as its callback fills it for ``nav``
+        if getattr(component, "id", None) == Ids.CRUMBS:
+            component.children = details_panel.breadcrumbs(index, nav)
+        elif getattr(component, "id", None) == Ids.NODE_DETAILS:
+            component.children = details_panel.node_details(index, nav)
+    produced = [page, *cb.search_results(index, "brine"), *cb.map_selection(index, {"points": points})[0]]
     ids = [json.dumps(c.id, sort_keys=True) for item in produced for c in _walk(item) if getattr(c, "id", None) is not None]
     assert len(ids) == len(set(ids))
 
@@ -374,7 +381,7 @@ def test_degenerate_trees_still_render() -> None:
     for tree in (lone, bare):
         index = TreeIndex(tree)
         assert cb.chart_figure(index, None, 3, "sunburst", "alpha", None)["data"][0]["ids"][0] == ROOT_ID
-        assert cb.document_page(index, None, 0)[1].startswith("page 1 of 1")
+        assert details_panel.document_page(index, None, 0)[1].startswith("page 1 of 1")
         assert len(map_spec(index)["data"]) == len(index.top_level or [0]) + 2
         client = create_app(tree).server.test_client()
         assert client.get("/_dash-layout").status_code == 200
@@ -398,10 +405,10 @@ def test_representative_documents_come_first_and_pages_cover_all(index: TreeInde
     def rows_of(cards: list[Any]) -> list[int]:
         return [index.tree.documents.index(next(d for d in index.tree.documents if f"id {d.id} " in _text(c))) for c in cards]
 
-    cards = cb.document_page(index, {"view": "2", "selected": "2.1"}, 0)[0]
+    cards = details_panel.document_page(index, {"view": "2", "selected": "2.1"}, 0)[0]
     assert rows_of(cards) == [33, 30, 29, 31, 32, 34, 35]
     assert "representative" in _text(cards[0]) and "representative" not in _text(cards[2])
     seen: list[int] = []
     for page in range(5):
-        seen.extend(rows_of(cb.document_page(index, None, page)[0]))
+        seen.extend(rows_of(details_panel.document_page(index, None, page)[0]))
     assert seen[:3] == [20, 5, 0] and sorted(seen) == list(range(36))

@@ -259,3 +259,36 @@ def test_synthetic_tree_shape() -> None:
     tree = synthetic_tree(n_docs=2000, schedule=(4, 5), seed=3)
     assert len(tree) == 1 + 4 + 20 and len(tree.documents) == 2000
     assert tree.root.size == 2000
+
+
+def test_every_trace_type_the_dashboard_draws_is_in_its_plotly_bundle() -> None:
+    """The dashboard loads a partial plotly.js (tools/plotly_bundle/); a figure with a trace type it
+    lacks would draw nothing. Every trace type named in viz/ must be one the bundle was built with."""
+    import ast
+    from pathlib import Path
+
+    from plotly.basedatatypes import BaseTraceType
+
+    from topicmap.viz.app import ASSETS, PLOTLY_BUNDLE, PLOTLY_TRACES
+
+    trace_types = {
+        getattr(go, name)().type
+        for name in dir(go)
+        if name[0].isupper() and isinstance(getattr(go, name), type) and issubclass(getattr(go, name), BaseTraceType)
+    }
+    named: set[str] = set()
+    viz = Path(ASSETS).parent
+    for source in viz.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in trace_types:
+                named.add(node.value)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "go" and node.attr.lower() in trace_types:
+                named.add(node.attr.lower())
+    assert {"sunburst", "scattergl"} <= named  # the scan sees the figures
+    assert named <= set(PLOTLY_TRACES), f"not in the plotly.js bundle: {sorted(named - set(PLOTLY_TRACES))}"
+
+    bundle_head = (Path(ASSETS) / PLOTLY_BUNDLE).read_text("utf-8")[:600]
+    assert f"(traces: {', '.join(PLOTLY_TRACES)})" in bundle_head  # the shipped file was built from this list
+    entry = (viz.parent / "tools" / "plotly_bundle" / "entry.js").read_text("utf-8")
+    registered = set(re.findall(r"require\('plotly\.js/lib/(\w+)'\)", entry)) - {"core"}
+    assert registered | {"scatter"} == set(PLOTLY_TRACES)

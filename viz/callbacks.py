@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from itertools import islice
 from typing import Any
 
-import numpy as np
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -34,28 +33,19 @@ from topicmap.viz.figures import (
 )
 from topicmap.viz.index import TreeIndex, shorten
 from topicmap.viz.map_labels import annotations, frame_from_browser, map_labels
-from topicmap.viz.layout import MAX_DEPTH_CONTROL, PAGE_SIZE, Ids, goto_button
+from topicmap.viz.details import Nav, breadcrumbs, clean_nav, document_page, node_details, page_number
+from topicmap.viz.ids import Ids, goto_button
+from topicmap.viz.layout import MAX_DEPTH_CONTROL
 from topicmap.viz.search import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SearchResult
 from topicmap.viz.trend_figures import color_by_growth, index_trends
 
-Nav = dict[str, str]
 RESULT_NODES = 12
 RESULT_DOCS = 10
-FULL_TEXT_CHARS = 20_000
 DIMMED_OPACITY = 0.2
 DIMMED_OUTSIDE_OPACITY = 0.1
 
 
 # -- navigation ---------------------------------------------------------------------------------
-def _clean_nav(index: TreeIndex, nav: Mapping[str, Any] | None) -> Nav:
-    """A nav state whose ids exist (requests come from the browser: never trust them)."""
-    view = nav.get("view") if isinstance(nav, Mapping) else None
-    selected = nav.get("selected") if isinstance(nav, Mapping) else None
-    view = view if isinstance(view, str) and view in index else ROOT_ID
-    selected = selected if isinstance(selected, str) and selected in index else view
-    return {"view": view, "selected": selected}
-
-
 def goto(index: TreeIndex, node_id: str) -> Nav:
     """Select a node and centre the chart on it (on its parent if it is a leaf, so it stays visible)."""
     if node_id not in index:
@@ -67,7 +57,7 @@ def goto(index: TreeIndex, node_id: str) -> Nav:
 
 def chart_click(index: TreeIndex, click_data: Mapping[str, Any] | None, nav: Mapping[str, Any] | None) -> Nav:
     """Segment click drills down (and selects); a click on the centre goes up one level."""
-    state = _clean_nav(index, nav)
+    state = clean_nav(index, nav)
     points = click_data.get("points") if isinstance(click_data, Mapping) else None
     if not isinstance(points, list):
         raise PreventUpdate
@@ -105,7 +95,7 @@ def chart_figure(
 ) -> dict[str, Any]:
     """The chart for the current view, depth and chart kind, with search / map-selection highlight;
     ``color`` "growth" colours a dated tree's segments by growth (``topicmap.viz.trend_figures``)."""
-    state = _clean_nav(index, nav)
+    state = clean_nav(index, nav)
     rings = int(depth) if isinstance(depth, (int, float)) and 1 <= depth <= MAX_DEPTH_CONTROL else 2
     kind = kind if kind in CHART_KINDS else "sunburst"
     highlight: dict[str, int] | None = None
@@ -120,134 +110,6 @@ def chart_figure(
     spec = hierarchy_spec(index, state["view"], rings, kind, highlight=highlight, selected=state["selected"])
     trends = index_trends(index) if color == "growth" else None
     return color_by_growth(spec, index, trends) if trends is not None else spec
-
-
-# -- details panel ---------------------------------------------------------------------------------
-def breadcrumbs(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
-    """Root › … › selected, each a button that jumps there."""
-    state = _clean_nav(index, nav)
-    out: list[Any] = []
-    for k, node_id in enumerate(index.path_ids(state["selected"])):
-        if k:
-            out.append(html.Span("›", className="tm-sep"))
-        label = shorten(index.labels[index.pos[node_id]], 40)
-        out.append(goto_button(node_id, label, f"crumb-{k}", "tm-crumb"))
-    return out
-
-
-def label_provenance(index: TreeIndex, node_id: str) -> str:
-    """How the label was made, in one line: keyword labeler, or model + prompt version."""
-    meta = index.node(node_id).label_meta
-    if meta.labeler == "llm" or meta.model:
-        text = f"Labelled by model {meta.model or '(unknown)'}"
-        if meta.prompt:
-            text += f" with prompt {meta.prompt}"
-    else:
-        text = f"Labelled by {meta.labeler}"
-        if meta.labeler == "keywords":
-            text = "Labelled from keywords (c-TF-IDF), no LLM"
-    if meta.status != "ok":
-        text += f" — status {meta.status}"
-        if meta.error:
-            text += f": {shorten(meta.error, 200)}"
-    return text
-
-
-def node_details(index: TreeIndex, nav: Mapping[str, Any] | None) -> list[Any]:
-    """Label, summary, keywords, size, label provenance and children of the selected node."""
-    state = _clean_nav(index, nav)
-    node_id = state["selected"]
-    i = index.pos[node_id]
-    node = index.nodes[i]
-    total = max(int(index.size[0]), 1)
-    out: list[Any] = [
-        html.H2(index.labels[i], className="tm-node-label", id="node-label"),
-        html.Div(
-            className="tm-meta",
-            children=[
-                html.Span(f"{node.size:,} documents ({100 * node.size / total:.1f}%)"),
-                html.Span(f"id {node_id} · depth {node.depth}", className="tm-muted"),
-            ],
-        ),
-    ]
-    if node.summary:
-        out.append(html.P(node.summary, className="tm-summary"))
-    if node.keywords:
-        out.append(html.Div([html.Span(k, className="tm-keyword") for k in node.keywords[:12]], className="tm-keywords"))
-    out.append(html.P(label_provenance(index, node_id), className="tm-provenance tm-muted"))
-    children = index.children_pos[i]
-    if children:
-        out.append(html.H3(f"Subtopics ({len(children)})", className="tm-subhead"))
-        items = [
-            html.Li([goto_button(index.ids[c], shorten(index.labels[c], 60), f"child-{c}"), html.Span(f" {int(index.size[c]):,}", className="tm-muted")])
-            for c in children[:30]
-        ]
-        if len(children) > 30:
-            items.append(html.Li(f"… and {len(children) - 30} more", className="tm-muted"))
-        out.append(html.Ul(items, className="tm-children"))
-    return out
-
-
-def page_number(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None, page: Any) -> int:
-    """Prev/next move through the selected node's documents; a new selection starts at page 0."""
-    if trigger == Ids.NAV or not isinstance(page, int):
-        return 0
-    pages = n_pages(index.doc_count(_clean_nav(index, nav)["selected"]))
-    if trigger == Ids.NEXT:
-        return min(page + 1, pages - 1)
-    if trigger == Ids.PREV:
-        return max(page - 1, 0)
-    return min(max(page, 0), pages - 1)
-
-
-def n_pages(n_docs: int) -> int:
-    return max(1, -(-n_docs // PAGE_SIZE))
-
-
-def document_card(index: TreeIndex, row: int, representative: bool = False) -> html.Details:
-    """Title and snippet; expands to the full text. Plain children: the text is escaped by React."""
-    doc = index.tree.documents[row]
-    text = doc.text if len(doc.text) <= FULL_TEXT_CHARS else doc.text[:FULL_TEXT_CHARS] + " …(truncated)"
-    summary: list[Any] = [html.B(shorten(doc.title, 100) if doc.title else doc.id)]
-    if representative:
-        summary.append(html.Span("representative", className="tm-badge"))
-    summary.append(html.Span(" — " + index.snippet(row), className="tm-snippet"))
-    return html.Details(
-        className="tm-doc",
-        children=[
-            html.Summary(summary),
-            html.P(text, className="tm-doc-text"),
-            html.Div(f"id {doc.id} · topic {doc.leaf}", className="tm-muted"),
-        ],
-    )
-
-
-def document_page(index: TreeIndex, nav: Mapping[str, Any] | None, page: Any) -> tuple[list[Any], str, bool, bool]:
-    """One page of the selected node's documents, paged on the server (only this page is sent).
-
-    The node's representative documents come first (they say most about the topic), then the rest
-    in tree order.
-    """
-    node_id = _clean_nav(index, nav)["selected"]
-    rows = index.node_doc_rows(node_id)
-    reps = index.representative_rows(node_id)
-    pages = n_pages(len(rows))
-    page = min(max(page if isinstance(page, int) else 0, 0), pages - 1)
-    ordered = _reps_first(index, node_id, rows, reps)
-    shown = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
-    rep_set = set(reps)
-    cards: list[Any] = [document_card(index, r, r in rep_set) for r in shown] or [html.P("No documents.", className="tm-muted")]
-    info = f"page {page + 1} of {pages} · {len(rows):,} documents"
-    return cards, info, page <= 0, page >= pages - 1
-
-
-def _reps_first(index: TreeIndex, node_id: str, rows: np.ndarray, reps: list[int]) -> np.ndarray:
-    """``rows`` reordered: representatives first, then the others in tree order (O(n) masking)."""
-    if not reps:
-        return rows
-    keep = np.ones(len(rows), dtype=bool)
-    keep[index.doc_rank[reps] - index.doc_lo[index.pos[node_id]]] = False
-    return np.concatenate([np.array(reps, dtype=rows.dtype), rows[keep]])
 
 
 # -- search and map selection ------------------------------------------------------------------------
@@ -334,7 +196,7 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
     The view's own documents are already coloured by its children, so selecting the view itself
     overlays nothing; a node selected inside it (a leaf clicked in place) is overlaid in its colour.
     """
-    state = _clean_nav(index, nav)
+    state = clean_nav(index, nav)
     view, node_id = state["view"], state["selected"]
     groups = map_groups(index, view)
     sel_pos, search_pos = overlay_positions(index, view)
@@ -360,7 +222,7 @@ def map_highlight(index: TreeIndex, trigger: Any, nav: Mapping[str, Any] | None,
 def full_map(index: TreeIndex, nav: Mapping[str, Any] | None, query: str | None, frame: Any = None) -> dict[str, Any]:
     """The whole map figure for the current view, with the selection and search already overlaid;
     labels placed for the plot size the page last reported (``frame``), if any."""
-    view = _clean_nav(index, nav)["view"]
+    view = clean_nav(index, nav)["view"]
     reported = frame_from_browser(frame)
     size = (reported.width_px, reported.height_px) if reported else None
     return apply_updates(map_spec(index, view, size), map_highlight(index, None, nav, query))
@@ -391,7 +253,7 @@ def map_is_stale(index: TreeIndex, nav: Mapping[str, Any] | None, shown: Any) ->
     A new view regroups the traces (legend and colours follow the level the user is in), so the
     whole figure is sent again; within the same view a patch of overlays and opacities is enough.
     """
-    return _clean_nav(index, nav)["view"] != map_view(index, shown)
+    return clean_nav(index, nav)["view"] != map_view(index, shown)
 
 
 def to_patch(updates: Mapping[int, Mapping[str, Any]]) -> Patch:
@@ -469,7 +331,7 @@ def register(app: Dash, index: TreeIndex) -> None:
     def _chart(nav: Any, depth: Any, kind: Any, query: Any, map_pick: Any, color: Any) -> dict[str, Any]:
         return chart_figure(index, nav, depth, kind, query, map_pick, color)
 
-    @app.callback(Output(Ids.CRUMBS, "children"), Output(Ids.NODE_DETAILS, "children"), Input(Ids.NAV, "data"))
+    @app.callback(Output(Ids.CRUMBS, "children"), Output(Ids.NODE_DETAILS, "children"), Input(Ids.NAV, "data"), prevent_initial_call=True)
     def _details(nav: Any) -> tuple[list[Any], list[Any]]:
         return breadcrumbs(index, nav), node_details(index, nav)
 
@@ -491,6 +353,7 @@ def register(app: Dash, index: TreeIndex) -> None:
         Output(Ids.NEXT, "disabled"),
         Input(Ids.DOC_PAGE, "data"),
         Input(Ids.NAV, "data"),  # also an input: Dash runs this once, after the page reset
+        prevent_initial_call=True,  # the layout holds the first page
     )
     def _documents(page: Any, nav: Any) -> tuple[list[Any], str, bool, bool]:
         return document_page(index, nav, page)
@@ -526,7 +389,7 @@ def register(app: Dash, index: TreeIndex) -> None:
     def _load_map(_relayout: Any, _ticks: Any, ready: Any, nav: Any, query: Any, frame: Any) -> tuple[dict[str, Any], bool, str]:
         if ready:
             raise PreventUpdate
-        return full_map(index, nav, query if isinstance(query, str) else None, frame), True, _clean_nav(index, nav)["view"]
+        return full_map(index, nav, query if isinstance(query, str) else None, frame), True, clean_nav(index, nav)["view"]
 
     @app.callback(
         Output(Ids.MAP, "figure"),
@@ -542,7 +405,7 @@ def register(app: Dash, index: TreeIndex) -> None:
         if not ready:  # the map is not loaded yet; _load_map will apply the current state
             raise PreventUpdate
         text = query if isinstance(query, str) else None
-        view = _clean_nav(index, nav)["view"]
+        view = clean_nav(index, nav)["view"]
         if map_is_stale(index, nav, shown):
             return full_map(index, nav, text, frame), view
         return to_patch(map_highlight(index, _trigger(), nav, text)), view

@@ -1,70 +1,29 @@
 """The page: component tree and ids. No callbacks here (see ``topicmap.viz.callbacks``), no data loading.
 
-Component ids live in :class:`Ids` so callbacks, tests and the browser test agree on them.
+Component ids live in :class:`topicmap.viz.ids.Ids`; the details panel's first contents come from
+:mod:`topicmap.viz.details`, as its callbacks' later ones do, so the page needs no callback to open.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from dash import dcc, html
 
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.viz.details import FIRST_VIEW, breadcrumbs, document_page, node_details
 from topicmap.viz.figures import default_depth, hierarchy_spec, map_placeholder
+from topicmap.viz.ids import Ids
 from topicmap.viz.index import TreeIndex
 from topicmap.viz.search import MAX_QUERY_CHARS
+from topicmap.viz.trend_layout import color_control, trend_panel
 
-PAGE_SIZE = 8
 MAX_DEPTH_CONTROL = 6
 SEARCH_INPUT_CHARS = 10 * MAX_QUERY_CHARS  # what the browser sends; the server reads the first MAX_QUERY_CHARS and says so
 
 
-class Ids:
-    """Every component id the callbacks use."""
-
-    NAV = "nav"  # store: {"view": node id at the centre, "selected": node id in the details panel}
-    DOC_PAGE = "doc-page"  # store: page number of the selected node's documents
-    MAP_PICK = "map-pick"  # store: {"n": documents selected on the map, "nodes": {node id: count}}
-    CHART = "chart"
-    CHART_KIND = "chart-kind"
-    DEPTH = "depth"
-    SEARCH = "search"
-    SEARCH_RESULTS = "search-results"
-    CRUMBS = "crumbs"
-    NODE_DETAILS = "node-details"
-    DOC_LIST = "doc-list"
-    PAGE_INFO = "page-info"
-    PREV = "page-prev"
-    NEXT = "page-next"
-    MAP = "doc-map"
-    MAP_SELECTION = "map-selection"
-    MAP_READY = "map-ready"  # store: True once the full map figure has been sent
-    MAP_TIMER = "map-timer"  # fallback trigger for loading the map
-    MAP_VIEW = "map-view"  # store: the view whose children colour the map now in the browser
-    MAP_LABEL = "map-label"  # store: {"node": id} of the topic name clicked on the map (set by assets/topicmap.js)
-    MAP_FRAME = "map-frame"  # store: what the map shows ({"view", "x", "y", "w", "h"}; set by assets/topicmap.js)
-    CHART_COLOR = "chart-color"  # store: "topic" or "growth" (set by topicmap.viz.trend_callbacks on a dated tree)
-    EXPORT_JSON = "export-json"
-    EXPORT_CSV = "export-csv"
-    EXPORT_HTML = "export-html"
-    DOWNLOAD = "download"
-    GOTO = "goto"  # pattern-matching type: {"type": "goto", "node": node id, "slot": unique place}
-
-
-def goto_button(node_id: str, children: Any, slot: str, class_name: str = "tm-link") -> html.Button:
-    """A button that selects ``node_id`` (breadcrumbs, children, search hits, map selection).
-
-    ``slot`` names the place on the page: one node can have a button in several lists at once,
-    and Dash ids must be unique.
-    """
-    return html.Button(children, id={"type": Ids.GOTO, "node": node_id, "slot": slot}, className=class_name, n_clicks=0)
-
-
 def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
-    """The whole page for one tree; figures for the first view are embedded so it renders at once."""
-    from topicmap.viz.trend_layout import color_control, trend_panel  # imports this module: here, not at the top
-
+    """The whole page for one tree; the first view (figures, details, documents) is embedded so it renders at once."""
     depth = default_depth(index)
+    cards, page_info, no_prev, no_next = document_page(index, FIRST_VIEW, 0)
     max_control = max(1, min(index.max_depth, MAX_DEPTH_CONTROL))
     stats = f"{index.n_docs:,} documents · {index.n_nodes:,} topics · {index.max_depth} levels"
     header = html.Header(
@@ -133,16 +92,16 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
     details_panel = html.Section(
         className="tm-panel tm-details",
         children=[
-            html.Nav(id=Ids.CRUMBS, className="tm-crumbs"),
-            html.Div(id=Ids.NODE_DETAILS),
+            html.Nav(breadcrumbs(index, FIRST_VIEW), id=Ids.CRUMBS, className="tm-crumbs"),
+            html.Div(node_details(index, FIRST_VIEW), id=Ids.NODE_DETAILS),
             html.H3("Documents", className="tm-subhead"),
-            html.Div(id=Ids.DOC_LIST, className="tm-docs"),
+            html.Div(cards, id=Ids.DOC_LIST, className="tm-docs"),
             html.Div(
                 className="tm-pager",
                 children=[
-                    html.Button("‹ prev", id=Ids.PREV, n_clicks=0),
-                    html.Span(id=Ids.PAGE_INFO, className="tm-muted"),
-                    html.Button("next ›", id=Ids.NEXT, n_clicks=0),
+                    html.Button("‹ prev", id=Ids.PREV, n_clicks=0, disabled=no_prev),
+                    html.Span(page_info, id=Ids.PAGE_INFO, className="tm-muted"),
+                    html.Button("next ›", id=Ids.NEXT, n_clicks=0, disabled=no_next),
                 ],
             ),
         ],
@@ -174,13 +133,15 @@ def build_layout(index: TreeIndex, title: str = "topicmap") -> html.Div:
     return html.Div(
         className="tm-app",
         children=[
-            dcc.Store(id=Ids.NAV, data={"view": ROOT_ID, "selected": ROOT_ID}),
+            dcc.Store(id=Ids.NAV, data=dict(FIRST_VIEW)),
             dcc.Store(id=Ids.DOC_PAGE, data=0),
-            dcc.Store(id=Ids.MAP_PICK, data=None),
+            # Stores start with {} for "nothing yet", never None: dcc.Store reports a None start as a change
+            # on mount, which would run their callbacks (and redraw the chart) during the first render.
+            dcc.Store(id=Ids.MAP_PICK, data={}),
             dcc.Store(id=Ids.MAP_READY, data=False),
             dcc.Store(id=Ids.MAP_VIEW, data=ROOT_ID),
-            dcc.Store(id=Ids.MAP_LABEL, data=None),
-            dcc.Store(id=Ids.MAP_FRAME, data=None),
+            dcc.Store(id=Ids.MAP_LABEL, data={}),
+            dcc.Store(id=Ids.MAP_FRAME, data={}),
             dcc.Store(id=Ids.CHART_COLOR, data="topic"),
             header,
             html.Main(className="tm-main", children=[chart_panel, details_panel]),

@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID
 from topicmap.hierarchy.analysis.trends import growth_text
 from topicmap.viz.index import TreeIndex, shorten
-from topicmap.viz.layout import Ids
+from topicmap.viz.ids import Ids
 from topicmap.viz.trend_figures import index_trends, trend_spec
 from topicmap.viz.trend_layout import TrendIds
 

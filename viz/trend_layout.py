@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from topicmap.hierarchy.analysis.trends import Trends, format_ratio
 from topicmap.viz.index import TreeIndex, shorten
-from topicmap.viz.layout import goto_button
+from topicmap.viz.ids import goto_button
 from topicmap.viz.trend_figures import index_trends, trend_spec
 
 MOVERS = 5  # topics listed as rising and as falling
