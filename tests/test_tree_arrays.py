@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,48 @@ def test_a_cycle_is_not_a_tree() -> None:
     nodes = [Node("root", None, 0, 0), Node("0", "1", 1, 0), Node("1", "0", 1, 0)]
     with pytest.raises(TreeFileError, match="do not form a tree"):
         TopicTree(nodes, [])
+
+
+# -- from the clusterer's ClusterTree, and the same tree through build_tree and a tree file ---------
+@pytest.mark.parametrize("preset", ["deep", "map"])
+def test_cluster_tree_topic_tree_and_tree_file_give_the_same_arrays(topic_corpus: tuple[Path, Path], tmp_path: Path, preset: str) -> None:
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree, make_clusterer, resolve_preset
+    from topicmap.hierarchy.inputs.documents import read_documents
+    from topicmap.hierarchy.tree.treefile import load_tree, save_tree
+
+    docs, emb = topic_corpus
+    corpus = read_documents(docs)
+    vectors = np.load(emb)
+    config = BuildConfig(preset=preset, min_leaf_size=5, layout="pca")
+    shape = make_clusterer(resolve_preset(config, len(corpus))).fit(vectors).tree_
+    from_clusterer = TreeArrays.from_cluster_tree(shape)
+    tree = build_tree(corpus, vectors, config, BuildInputs(str(docs), corpus.sha256))
+    assert from_clusterer == TreeArrays.from_topic_tree(tree)
+    assert from_clusterer == load_tree(save_tree(tree, tmp_path / "tree.json")).arrays
+    # and the clusterer's own numbering maps onto the arrays' through the second array
+    arrays, source = shape.to_arrays()
+    assert [shape.node_ids[k] for k in source] == list(arrays.node_ids)
+    assert np.array_equal(source[arrays.doc_leaf], shape.doc_leaf)
+
+
+def test_descent_on_a_cluster_tree_equals_a_walk_of_each_row() -> None:
+    from topicmap.hierarchy.builder.cluster import RecursiveClusterer, descend_by_centres
+    from tests.cluster_fixtures import corpus
+
+    data = corpus(600, (3, 3), 5)
+    model = RecursiveClusterer(max_depth=3, min_leaf_size=15, random_state=0).fit(data.X)
+    shape = model.tree_
+    kids: dict[str, list[int]] = {}
+    for k, parent in enumerate(shape.parents):
+        if parent is not None:
+            kids.setdefault(parent, []).append(k)  # made in display order
+    unit = shape.centers / np.linalg.norm(shape.centers, axis=1, keepdims=True)
+    levels, moved = descend_by_centres(model.reduced_, shape)
+    for row in range(0, 600, 7):
+        node, path = 0, []
+        while kids.get(shape.node_ids[node]):
+            options = kids[shape.node_ids[node]]
+            node = options[int(np.argmax(unit[options] @ model.reduced_[row]))]
+            path.append(node)
+        assert [int(level[row]) for level in levels] == path + [path[-1]] * (len(levels) - len(path))
+    assert moved == pytest.approx(np.mean(levels[-1] != shape.doc_leaf))

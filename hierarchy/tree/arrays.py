@@ -116,7 +116,7 @@ class TreeArrays:
     @classmethod
     def from_cluster_tree(cls, shape: ClusterTree) -> TreeArrays:
         """The clusterer's tree (nodes in the order it made them) renumbered in pre-order."""
-        return cls.from_parents(shape.parent_indices(), shape.doc_leaf, shape.node_ids, shape.sizes)
+        return shape.to_arrays()[0]
 
     @classmethod
     def from_topic_tree(cls, tree: TopicTree) -> TreeArrays:
