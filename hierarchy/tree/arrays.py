@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from topicmap.hierarchy.inputs.vectors import normalise_rows
+
 if TYPE_CHECKING:  # no import at run time: topic_tree imports this module
     from topicmap.hierarchy.builder.cluster import ClusterTree
     from topicmap.hierarchy.tree.topic_tree import TopicTree
@@ -249,8 +251,6 @@ class TreeArrays:
         whose walk ended at a leaf stays there in the deeper levels; ties go to the earlier child.
         Rows are walked ``chunk`` at a time, so memory stays bounded whatever their number.
         """
-        from topicmap.hierarchy.inputs.vectors import normalise_rows
-
         parts: list[tuple[int, list[np.ndarray]]] = []
         for start in range(0, rows.shape[0], chunk):
             block = rows[start : start + chunk]
