@@ -56,13 +56,13 @@ def corpora(wikivital: Path | None) -> dict[str, Path]:
 
 def fitted_tree(X: np.ndarray, seed: int) -> dict[str, Any]:
     """The default map preset's reduced vectors and tree shape: what build_tree hands to the layout."""
-    from topicmap.hierarchy.builder.pipeline import BuildConfig, _parent_indices, make_clusterer, resolve_preset
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, make_clusterer, resolve_preset
 
     config = BuildConfig(seed=seed, min_leaf_size=5 if len(X) < 200 else 10)
     model = make_clusterer(resolve_preset(config, len(X))).fit(X)
     shape = model.tree_
     return {
-        "reduced": model.reduced_, "doc_leaf": shape.doc_leaf, "parents": _parent_indices(shape),
+        "reduced": model.reduced_, "doc_leaf": shape.doc_leaf, "parents": shape.parent_indices(),
         "centers": shape.centers, "sizes": shape.sizes.astype(np.float64),
     }
 

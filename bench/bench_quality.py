@@ -50,7 +50,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine import cpu_model  # noqa: E402
 
-from topicmap.hierarchy.quality.refs import TreeArrays, reference_scores, tree_arrays  # noqa: E402
+from topicmap.hierarchy.quality.refs import reference_scores  # noqa: E402
+from topicmap.hierarchy.tree.arrays import TreeArrays  # noqa: E402
 from topicmap.hierarchy.inputs.documents import Corpus, load_embeddings, read_documents  # noqa: E402
 from topicmap.hierarchy.quality.navigate import Choice, EmbeddingNavigator, navigate, sample_targets  # noqa: E402
 from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree  # noqa: E402
@@ -104,7 +105,7 @@ def flat_scores(arrays: TreeArrays, labels: np.ndarray, classes: np.ndarray, how
     from topicmap.hierarchy.quality.metrics import dendrogram_purity
 
     return RefCell(
-        round(dendrogram_purity(arrays.parents, arrays.doc_node, classes), 4),
+        round(dendrogram_purity(arrays.parents, arrays.doc_leaf, classes), 4),
         round(float(normalized_mutual_info_score(classes, labels)), 4),
         round(float(adjusted_rand_score(classes, labels)), 4),
         how,
@@ -170,7 +171,7 @@ def ward_arrays(X: np.ndarray) -> tuple[TreeArrays, np.ndarray, float]:
     parents = np.full(2 * n - 1, -1, dtype=np.int64)
     for j, (a, b) in enumerate(Z[:, :2].astype(np.int64)):
         parents[a] = parents[b] = n + j
-    return TreeArrays([str(i) for i in range(2 * n - 1)], parents, np.arange(n)), Z, seconds
+    return TreeArrays.from_parents(parents, np.arange(n)), Z, seconds
 
 
 def kmeans_labels(X: np.ndarray, k: int, runs: int) -> tuple[np.ndarray, float]:
@@ -188,7 +189,7 @@ def kmeans_labels(X: np.ndarray, k: int, runs: int) -> tuple[np.ndarray, float]:
 def flat_arrays(labels: np.ndarray) -> TreeArrays:
     k = int(labels.max()) + 1
     parents = np.array([-1] + [0] * k, dtype=np.int64)
-    return TreeArrays([str(i) for i in range(k + 1)], parents, labels.astype(np.int64) + 1)
+    return TreeArrays.from_parents(parents, labels.astype(np.int64) + 1)
 
 
 def bertopic_arrays(texts: list[str], X: np.ndarray) -> tuple[TreeArrays, np.ndarray, float, str]:
@@ -222,7 +223,7 @@ def bertopic_arrays(texts: list[str], X: np.ndarray) -> tuple[TreeArrays, np.nda
     parents[2 * t - 1] = 2 * t - 2
     doc_node = np.where(topics >= 0, topics, 2 * t - 1)
     outliers = float((topics < 0).mean())
-    return TreeArrays([str(i) for i in range(2 * t)], parents, doc_node), topics, seconds, f"{t} topics, {outliers:.0%} outliers"
+    return TreeArrays.from_parents(parents, doc_node), topics, seconds, f"{t} topics, {outliers:.0%} outliers"
 
 
 class CentroidNavigator:
@@ -341,7 +342,7 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
         print(f"[{name}] {method} (seeds 0-{seeds - 1})", file=sys.stderr, flush=True)
         trees, seconds = ours(corpus, X, seeds, config, steer)
         shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
-        cells = median_cells([score(tree_arrays(t), refs) for t in trees])
+        cells = median_cells([score(t.arrays, refs) for t in trees])
         row = MethodRow(name, method, "; ".join(shapes), seconds, seeds, cells)
         print(f"[{name}] navigation ({seeds} trees x {samples_per_tree} samples x {sample} targets)", file=sys.stderr, flush=True)
         row.navigation = navigation(trees, sample, samples_per_tree, with_llm=index == 0)
@@ -353,7 +354,7 @@ def run_corpus(name: str, runs: int, with_bertopic: bool, sample: int, seeds: in
         print(f"[{name}] granularity N/{div}: --leaves {k} and flat k-means k={k}", file=sys.stderr, flush=True)
         trees, seconds = ours(corpus, X, seeds, BuildConfig(leaves=k), steer=False)  # purity only: keywords do not change it
         shapes = sorted({f"{len(t.leaves())} leaves, levels " + "/".join(str(len(t.level(d))) for d in range(1, t.depth + 1)) for t in trees})
-        rows.append(MethodRow(name, f"topicmap --leaves {k} (N/{div})", "; ".join(shapes), seconds, seeds, median_cells([score(tree_arrays(t), refs) for t in trees])))
+        rows.append(MethodRow(name, f"topicmap --leaves {k} (N/{div})", "; ".join(shapes), seconds, seeds, median_cells([score(t.arrays, refs) for t in trees])))
         labels, seconds = kmeans_labels(X, k, 1)
         rows.append(MethodRow(name, f"flat k-means, k={k} (N/{div})", f"{k} clusters", seconds, 1, {r: flat_scores(flat_arrays(labels), labels, c, f"k={k}") for r, c in refs.items()}))
     k = round(n / GRANULARITIES[-1])

@@ -19,7 +19,7 @@ from topicmap.hierarchy.quality.evaluate import (
     size_spread,
     cohesion_levels,
 )
-from topicmap.hierarchy.quality.refs import reference_scores, references_from_file, references_from_metadata, tree_arrays
+from topicmap.hierarchy.quality.refs import reference_scores, references_from_file, references_from_metadata
 from topicmap.hierarchy.quality.report import render_comparison, render_report
 from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.quality.navigate import EmbeddingNavigator
@@ -98,7 +98,7 @@ def test_a_tree_without_labels_is_refused():
 # -- references -------------------------------------------------------------------------------
 def test_reference_scores_on_a_tree_that_matches_its_categories():
     tree = hand_tree()
-    arrays = tree_arrays(tree)
+    arrays = tree.arrays
     refs = references_from_metadata(tree, ["sub", "top"])
     sub = reference_scores(arrays, "sub", refs["sub"])
     top = reference_scores(arrays, "top", refs["top"])
@@ -113,7 +113,7 @@ def test_reference_scores_on_a_tree_that_matches_its_categories():
 def test_reference_scores_count_mixed_nodes():
     tree = hand_tree()
     classes = np.array(["x", "y"] * 4, dtype=object)  # every leaf holds one x and one y
-    result = reference_scores(tree_arrays(tree), "alt", classes)
+    result = reference_scores(tree.arrays, "alt", classes)
     assert result.mixed_nodes == 6
     assert result.dendrogram_purity == pytest.approx(0.5)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from topicmap.hierarchy.base.errors import InputError
-from topicmap.hierarchy.quality.refs import reference_scores, references_from_metadata, tree_arrays
+from topicmap.hierarchy.quality.refs import reference_scores, references_from_metadata
 from topicmap.hierarchy.labels.regroup import RegroupOptions, check_levels, grouping_text, regroup_tree, tree_level_counts
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree
@@ -67,8 +67,8 @@ def test_upper_levels_follow_the_names_and_summaries_not_the_centroids() -> None
     assert report.nodes_per_level == [3] and report.texts_embedded == 6
     # what that buys: every top node is pure against the subjects, where the centroid tree mixed two
     refs = references_from_metadata(regrouped, ["subject"])
-    assert reference_scores(tree_arrays(regrouped), "subject", refs["subject"]).dendrogram_purity == pytest.approx(1.0)
-    before = reference_scores(tree_arrays(tree), "subject", references_from_metadata(tree, ["subject"])["subject"]).dendrogram_purity
+    assert reference_scores(regrouped.arrays, "subject", refs["subject"]).dendrogram_purity == pytest.approx(1.0)
+    before = reference_scores(tree.arrays, "subject", references_from_metadata(tree, ["subject"])["subject"]).dendrogram_purity
     assert before < 0.9
 
 

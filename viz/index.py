@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
 from topicmap.viz.search import CACHE_BYTES, CACHE_ENTRIES, SCAN_CPU_BUDGET_S, SearchCache, SearchResult, match_rows, parse_query
 
@@ -125,61 +126,49 @@ class TreeIndex:
         search_budget_s: float | None = SCAN_CPU_BUDGET_S,
     ) -> None:
         self.tree = tree
-        nodes = list(tree.iter_nodes())
-        self.nodes: list[Node] = nodes
-        self.n_nodes = len(nodes)
-        self.ids: list[str] = [n.id for n in nodes]
-        self.pos: dict[str, int] = {node_id: i for i, node_id in enumerate(self.ids)}
-        self.parent_pos = np.array([-1 if n.parent is None else self.pos[n.parent] for n in nodes], dtype=np.int64)
-        self.depth = np.array([n.depth for n in nodes], dtype=np.int64)
-        self.max_depth = int(self.depth.max()) if nodes else 0
-        self.children_pos: list[list[int]] = [[] for _ in nodes]
-        for i, p in enumerate(self.parent_pos.tolist()):
-            if p >= 0:
-                self.children_pos[p].append(i)
-        self._build_preorder()
-        self._build_documents()
+        arrays = tree.arrays
+        self._build_structure(arrays)
+        self._build_documents(arrays)
         self._build_labels()
         self.search_cache = SearchCache(search_cache_size, search_cache_bytes)
         self.search_budget_s = search_budget_s
 
     # -- construction ----------------------------------------------------------------------
-    def _build_preorder(self) -> None:
-        order: list[int] = []
-        stack = [0]
-        while stack:
-            i = stack.pop()
-            order.append(i)
-            stack.extend(reversed(self.children_pos[i]))
-        self.preorder = np.array(order, dtype=np.int64)
-        self.pre_rank = np.empty(self.n_nodes, dtype=np.int64)
-        self.pre_rank[self.preorder] = np.arange(self.n_nodes)
-        # subtree of node i = preorder[pre_rank[i] : pre_end[i]]
-        self.pre_end = self.pre_rank + 1
-        for i in reversed(order):
-            p = self.parent_pos[i]
-            if p >= 0:
-                self.pre_end[p] = max(self.pre_end[p], self.pre_end[i])
-        top = np.full(self.n_nodes, -1, dtype=np.int64)
-        for i in range(1, self.n_nodes):  # BFS order: parents first
-            top[i] = i if self.depth[i] == 1 else top[self.parent_pos[i]]
-        self.top_pos = top
+    def _build_structure(self, arrays: TreeArrays) -> None:
+        """Positions are breadth-first; everything else is the tree's arrays (pre-order) renumbered."""
+        bfs = arrays.breadth_first()  # position -> pre-order number
+        self.nodes: list[Node] = list(self.tree.iter_nodes())  # the same breadth-first order
+        self.n_nodes = len(self.nodes)
+        self.ids: list[str] = [arrays.node_ids[i] for i in bfs.tolist()]
+        self.pos: dict[str, int] = {node_id: i for i, node_id in enumerate(self.ids)}
+        self._position = np.empty(self.n_nodes, dtype=np.int64)  # pre-order number -> position
+        self._position[bfs] = np.arange(self.n_nodes)
+        parents = arrays.parents[bfs]
+        self.parent_pos = np.where(parents >= 0, self._position[np.maximum(parents, 0)], -1)
+        self.depth = arrays.depth[bfs]
+        self.max_depth = int(self.depth.max()) if self.n_nodes else 0
+        kids = np.split(self._position[arrays.child_indices], arrays.child_indptr[1:-1])
+        self.children_pos: list[list[int]] = [kids[i].tolist() for i in bfs.tolist()]
+        # preorder[k]: the position of the k-th node in pre-order; node i's subtree is preorder[pre_rank[i] : pre_end[i]]
+        self.preorder = self._position.copy()
+        self.pre_rank = bfs
+        self.pre_end = arrays.subtree_end[bfs]
+        top = arrays.node_ancestors(1)[bfs]
+        self.top_pos = np.where(top >= 0, self._position[np.maximum(top, 0)], -1)
         self.top_level: list[int] = list(self.children_pos[0]) if self.n_nodes else []
         self._top_rank: dict[int, int] = {p: k for k, p in enumerate(self.top_level)}
 
-    def _build_documents(self) -> None:
+    def _build_documents(self, arrays: TreeArrays) -> None:
         docs = self.tree.documents
         self.n_docs = len(docs)
-        leaf_pos = np.array([self.pos[d.leaf] for d in docs], dtype=np.int64)
-        self.doc_leaf_pos = leaf_pos
+        self.doc_leaf_pos = self._position[arrays.doc_leaf]
         # documents sorted by their leaf's preorder rank (stable: row order within a leaf)
-        self.doc_order = np.argsort(self.pre_rank[leaf_pos], kind="stable") if self.n_docs else np.zeros(0, np.int64)
+        self.doc_order = arrays.doc_order
         self.doc_rank = np.empty(self.n_docs, dtype=np.int64)
         self.doc_rank[self.doc_order] = np.arange(self.n_docs)
         # node i's documents = doc_order[doc_lo[i] : doc_hi[i]]
-        sorted_ranks = self.pre_rank[leaf_pos][self.doc_order]
-        self.doc_lo = np.searchsorted(sorted_ranks, self.pre_rank, side="left")
-        self.doc_hi = np.searchsorted(sorted_ranks, self.pre_end, side="left")
+        self.doc_lo = arrays.doc_lo[self.pre_rank]
+        self.doc_hi = arrays.doc_hi[self.pre_rank]
         self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
         self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
         self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
@@ -188,7 +177,7 @@ class TreeIndex:
 
     def _build_labels(self) -> None:
         self.labels: list[str] = [display_label(n) for n in self.nodes]
-        self.size = np.array([n.size for n in self.nodes], dtype=np.int64)
+        self.size = self.tree.arrays.sizes[self.pre_rank]
         total = max(int(self.size[0]), 1) if self.n_nodes else 1
         self.segment_text: list[str] = [segment_label(label) for label in self.labels]
         self.hover_text: list[str] = []

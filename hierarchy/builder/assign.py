@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from topicmap.hierarchy.builder.cluster import walk_by_centres
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import Corpus, embedding_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
@@ -50,20 +49,18 @@ def stale_node_ids(tree: TopicTree) -> list[str]:
 
 
 def descend_by_centroids(tree: TopicTree, vectors: np.ndarray) -> list[str]:
-    """The leaf each row lands on, walking down by the closest child centroid (one matrix product per node)."""
-    nodes = list(tree.iter_nodes())
-    if nodes[0].id != ROOT_ID:  # the walk starts at node 0
-        raise TopicmapError("the tree's nodes do not start at the root; the tree file is inconsistent")
-    index = {n.id: i for i, n in enumerate(nodes)}
-    children = [[index[c.id] for c in tree.children(n.id)] for n in nodes]
-    for node, kids in zip(nodes, children):
-        if any(nodes[k].centroid is None for k in kids):
-            raise TopicmapError(f"node {node.id!r} has children without centroids; the tree cannot place new documents")
+    """The leaf each row lands on, walking down by the closest child centroid (:meth:`TreeArrays.descend`)."""
+    arrays = tree.arrays
+    nodes = [tree.node(node_id) for node_id in arrays.node_ids]
+    order = arrays.breadth_first()
+    for i in order[~arrays.is_leaf[order]].tolist():  # the first such node breadth-first is the one named
+        if any(nodes[k].centroid is None for k in arrays.children(i).tolist()):
+            raise TopicmapError(f"node {nodes[i].id!r} has children without centroids; the tree cannot place new documents")
     dim = vectors.shape[1]
     centres = np.vstack([n.centroid if n.centroid is not None else np.zeros(dim, dtype=np.float32) for n in nodes])
-    levels = walk_by_centres(normalise_rows(vectors), children, normalise_rows(centres).astype(np.float32))
+    levels = arrays.descend(vectors, normalise_rows(centres).astype(np.float32), unit_rows=False)
     reached = levels[-1] if levels else np.zeros(vectors.shape[0], dtype=np.int64)
-    return [nodes[i].id for i in reached.tolist()]
+    return [arrays.node_ids[i] for i in reached.tolist()]
 
 
 def assign_documents(

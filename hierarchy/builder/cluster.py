@@ -73,6 +73,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
+from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.ward import LINKAGES, Dendrogram, weighted_linkage
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
@@ -104,6 +105,14 @@ class ClusterTree:
         """Parent of each node as an index (-1 for the root), the form the metrics take."""
         index = {node_id: i for i, node_id in enumerate(self.node_ids)}
         return np.array([-1 if p is None else index[p] for p in self.parents], dtype=np.int64)
+
+    def to_arrays(self) -> tuple[TreeArrays, np.ndarray]:
+        """This tree as :class:`TreeArrays` (pre-order), and for each of their nodes its index here.
+
+        The builder keeps this numbering (the order the nodes were made in) for what it computes per
+        node, so it asks the arrays questions and reads the answers through the second array.
+        """
+        return TreeArrays.from_parents_with_source(self.parent_indices(), self.doc_leaf, self.node_ids, self.sizes)
 
 
 @dataclass
@@ -508,44 +517,14 @@ def descend_by_centres(Z: np.ndarray, tree: ClusterTree) -> tuple[list[np.ndarra
 
     Returns the node reached at each depth (per-level labels for :func:`tree_from_level_labels`; a row
     whose walk ended keeps its leaf) and the fraction of rows that ended in another leaf than before.
+    The walk is :meth:`TreeArrays.descend`, as ``topicmap assign``'s.
     """
-    parent = tree.parent_indices()
-    children: list[list[int]] = [[] for _ in range(parent.size)]
-    for node, p in enumerate(parent.tolist()):
-        if p >= 0:
-            children[p].append(node)
-    norms = np.linalg.norm(tree.centers, axis=1, keepdims=True)
-    per_level = walk_by_centres(Z, children, (tree.centers / np.maximum(norms, 1e-12)).astype(np.float32))
+    arrays, source = tree.to_arrays()
+    centres = tree.centers[source]
+    norms = np.linalg.norm(centres, axis=1, keepdims=True)
+    per_level = [source[level] for level in arrays.descend(Z, (centres / np.maximum(norms, 1e-12)).astype(np.float32))]
     moved = float(np.mean(per_level[-1] != tree.doc_leaf)) if per_level and Z.shape[0] else 0.0
     return per_level or [np.zeros(Z.shape[0], dtype=np.int64)], moved
-
-
-def walk_by_centres(rows: np.ndarray, children: list[list[int]], unit_centres: np.ndarray) -> list[np.ndarray]:
-    """The node each row reaches at depth 1, 2, ... walking down from node 0 to the child of highest cosine.
-
-    ``children[i]`` lists node i's children (indices into ``unit_centres``, unit-length rows). A row
-    whose walk ended at a leaf stays there in the deeper levels. Shared by descent rounds and
-    ``topicmap assign``.
-    """
-    current = np.zeros(rows.shape[0], dtype=np.int64)
-    per_level: list[np.ndarray] = []
-    while True:
-        order = np.argsort(current, kind="stable")
-        nodes, starts = np.unique(current[order], return_index=True)
-        bounds = np.append(starts, order.size)
-        moved_down = False
-        step = current.copy()
-        for i, node in enumerate(nodes.tolist()):
-            kids = children[node]
-            if not kids:
-                continue
-            members = order[bounds[i] : bounds[i + 1]]
-            step[members] = np.asarray(kids)[np.argmax(rows[members] @ unit_centres[kids].T, axis=1)]
-            moved_down = True
-        if not moved_down:
-            return per_level
-        current = step
-        per_level.append(current.copy())
 
 
 def neighbour_means(points: np.ndarray, neighbours: int, chunk: int = 256) -> np.ndarray:

@@ -22,6 +22,7 @@ from topicmap.hierarchy.inputs.documents import Corpus
 from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
 from topicmap.hierarchy.builder.map_layout import LAYOUTS, document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
+from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vector_checks import check_clusterable
 
@@ -271,38 +272,37 @@ def build_tree(
         except ValueError as exc:
             raise InputError(f"cannot cluster {corpus.source}: {exc}") from None
         shape: ClusterTree = clusterer.tree_
-        parent_index = _parent_indices(shape)
-        depth = np.array([shape.depth_of(i) for i in range(len(shape.node_ids))])
-        members = _members_per_depth(parent_index, depth, shape.doc_leaf)
+        # per-node values stay in shape's numbering (the order the clusterer made the nodes); the tree's
+        # arrays are in pre-order: shape's node k is arrays' node at[k], arrays' node i is shape's source[i]
+        arrays, source = shape.to_arrays()
+        at = np.argsort(source)
+        depth = arrays.depth[at]
 
     with stages.stage("centroids"):
-        centroids = _node_means(embeddings, shape.doc_leaf, parent_index, depth)
+        centroids = _node_means(embeddings, arrays)[at]
 
     with stages.stage("keywords"):
         texts = corpus.embedding_texts()
         counts, vocabulary = count_terms(texts)
+        members = [np.where(m >= 0, source[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
         ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
         local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
         pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
         keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
         if embed_words is not None:
-            keywords = _steered(keywords, embed_words, embeddings, shape, parent_index, depth, centroids, config.n_keywords)
-            keywords = _leaf_counts_fitted(keywords, embed_words, embeddings, shape, parent_index, depth, members, centroids, config.seed)
+            keywords = _steered(keywords, embed_words, embeddings, shape, arrays, at, centroids, config.n_keywords)
+            keywords = _leaf_counts_fitted(keywords, embed_words, embeddings, shape, arrays, at, centroids, config.seed)
 
     with stages.stage("representatives"):
         reps: dict[int, list[str]] = {}
-        for d, member in enumerate(members):
-            order = np.argsort(member, kind="stable")
-            sorted_members = member[order]
-            for node in np.flatnonzero(depth == d):
-                lo, hi = np.searchsorted(sorted_members, [node, node + 1])
-                rows = representative_rows(clusterer.reduced_, order[lo:hi], shape.centers[node], config.n_representatives)
-                reps[node] = [corpus.ids[r] for r in rows]
+        for node in range(len(shape.node_ids)):
+            rows = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centers[node], config.n_representatives)
+            reps[node] = [corpus.ids[r] for r in rows]
 
     layout_used = resolve_layout(config.layout, n)
     with stages.stage("layout"):
         coords = document_layout(
-            clusterer.reduced_, shape.doc_leaf, parent_index, shape.centers, shape.sizes.astype(np.float64),
+            clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centers, shape.sizes.astype(np.float64),
             method=layout_used, seed=config.seed, cache_dir=cache_dir,
         )
 
@@ -357,8 +357,8 @@ def _steered(
     embed_words: WordEmbedder,
     embeddings: np.ndarray,
     shape: ClusterTree,
-    parent_index: np.ndarray,
-    depth: np.ndarray,
+    arrays: TreeArrays,
+    at: np.ndarray,
     centroids: np.ndarray,
     keep: int,
 ) -> dict[str, NodeKeywords]:
@@ -366,7 +366,7 @@ def _steered(
     words = sorted({w for k in keywords.values() for w in k.words})
     if not words:
         return keywords
-    mean = centroids[int(np.flatnonzero(parent_index < 0)[0])].astype(np.float64)
+    mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)  # the root's
     vectors = np.asarray(embed_words(words), dtype=np.float64)
     if vectors.shape != (len(words), embeddings.shape[1]):
         raise InputError(
@@ -375,11 +375,11 @@ def _steered(
         )
     vectors -= mean
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = _centred_unit_means(embeddings, mean, shape.doc_leaf, parent_index, depth)
+    means = _centred_unit_means(embeddings, mean, arrays)[at]
     ids = shape.node_ids
     picked = steer_keywords(
         {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},
-        {node_id: (ids[parent_index[i]] if parent_index[i] >= 0 else None) for i, node_id in enumerate(ids)},
+        dict(zip(ids, shape.parents)),
         dict(zip(ids, means)),
         dict(zip(words, vectors)),
         keep,
@@ -395,9 +395,8 @@ def _leaf_counts_fitted(
     embed_words: WordEmbedder,
     embeddings: np.ndarray,
     shape: ClusterTree,
-    parent_index: np.ndarray,
-    depth: np.ndarray,
-    members: list[np.ndarray],
+    arrays: TreeArrays,
+    at: np.ndarray,
     centroids: np.ndarray,
     seed: int,
 ) -> dict[str, NodeKeywords]:
@@ -406,31 +405,27 @@ def _leaf_counts_fitted(
 
     ids = shape.node_ids
     index = {node_id: i for i, node_id in enumerate(ids)}
-    nodes = [Node(node_id, shape.parents[i], int(depth[i]), int(shape.sizes[i])) for i, node_id in enumerate(ids) if parent_index[i] >= 0]
+    nodes = [Node(node_id, shape.parents[i], int(arrays.depth[at[i]]), int(shape.sizes[i])) for i, node_id in enumerate(ids) if shape.parents[i] is not None]
     kids: dict[str, list[Node]] = {}
     for node in nodes:
         kids.setdefault(str(node.parent), []).append(node)
     rng = np.random.default_rng(seed)
-    orders = [np.argsort(m, kind="stable") for m in members]
-    sorted_members = [m[o] for m, o in zip(members, orders)]
 
     def doc_vectors(node_id: str) -> np.ndarray:
-        i = index[node_id]
-        lo, hi = np.searchsorted(sorted_members[depth[i]], [i, i + 1])
-        rows = orders[depth[i]][lo:hi]
+        rows = np.sort(arrays.doc_rows(at[index[node_id]]))
         if rows.size > DOCS_PER_NODE:
             rows = np.sort(rng.choice(rows, DOCS_PER_NODE, replace=False))
         return np.asarray(embeddings[rows], dtype=np.float64)
 
-    mean = centroids[int(np.flatnonzero(parent_index < 0)[0])].astype(np.float64)
+    mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)
     return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, mean)
 
 
-def _centred_unit_means(
-    embeddings: np.ndarray, mean: np.ndarray, doc_leaf: np.ndarray, parent_index: np.ndarray, depth: np.ndarray, chunk: int = 65536
-) -> np.ndarray:
-    """Mean over every node's documents of their vectors centred on ``mean`` and scaled to unit length (in chunks: no full copy)."""
-    n_nodes = parent_index.size
+def _centred_unit_means(embeddings: np.ndarray, mean: np.ndarray, arrays: TreeArrays, chunk: int = 65536) -> np.ndarray:
+    """Mean over every node's documents (rows in the arrays' pre-order) of their vectors centred on ``mean`` and
+    scaled to unit length (in chunks: no full copy)."""
+    n_nodes = arrays.n_nodes
+    doc_leaf = arrays.doc_leaf
     sums = np.zeros((n_nodes, embeddings.shape[1]), dtype=np.float64)
     for start in range(0, embeddings.shape[0], chunk):
         rows = np.asarray(embeddings[start : start + chunk], dtype=np.float64) - mean
@@ -438,13 +433,8 @@ def _centred_unit_means(
         leaf = doc_leaf[start : start + chunk]
         indicator = sparse.csr_matrix((np.ones(leaf.size), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
         sums += indicator @ rows
-    counts = np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64)
-    for node in np.argsort(-depth, kind="stable"):
-        parent = parent_index[node]
-        if parent >= 0:
-            sums[parent] += sums[node]
-            counts[parent] += counts[node]
-    return sums / np.maximum(counts, 1.0)[:, None]
+    counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
+    return arrays.subtree_sums(sums) / np.maximum(counts, 1.0)[:, None]
 
 
 def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
@@ -462,23 +452,6 @@ def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, c
     return check_clusterable(embeddings, corpus.embedding_texts(), vectors_source, corpus.source, wanted, option)
 
 
-def _parent_indices(shape: ClusterTree) -> np.ndarray:
-    index = {node_id: i for i, node_id in enumerate(shape.node_ids)}
-    return np.array([-1 if p is None else index[p] for p in shape.parents], dtype=np.int64)
-
-
-def _members_per_depth(parent_index: np.ndarray, depth: np.ndarray, doc_leaf: np.ndarray) -> list[np.ndarray]:
-    """For each depth d, every document's node at depth d (global node index), -1 if its leaf is shallower."""
-    max_depth = int(depth.max())
-    ancestor = np.full((parent_index.size, max_depth + 1), -1, dtype=np.int64)
-    for node in range(parent_index.size):  # node ids are parents-first, so parents are filled before
-        parent = parent_index[node]
-        if parent >= 0:
-            ancestor[node] = ancestor[parent]
-        ancestor[node, depth[node]] = node
-    return [ancestor[doc_leaf, d] for d in range(max_depth + 1)]
-
-
 def _to_local(member: np.ndarray, at_depth: np.ndarray) -> np.ndarray:
     """Global node indices -> positions among the nodes of that depth (keeps -1)."""
     local = np.full(at_depth.size, -1, dtype=np.int64)
@@ -489,15 +462,11 @@ def _to_local(member: np.ndarray, at_depth: np.ndarray) -> np.ndarray:
     return out
 
 
-def _node_means(embeddings: np.ndarray, doc_leaf: np.ndarray, parent_index: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Mean embedding under every node, from leaf sums pushed up the tree (one pass over the data)."""
-    n_nodes = parent_index.size
+def _node_means(embeddings: np.ndarray, arrays: TreeArrays) -> np.ndarray:
+    """Mean embedding under every node (rows in the arrays' pre-order), from leaf sums pushed up the tree (one pass over the data)."""
+    n_nodes = arrays.n_nodes
+    doc_leaf = arrays.doc_leaf
     indicator = sparse.csr_matrix((np.ones(doc_leaf.size, dtype=np.float32), (doc_leaf, np.arange(doc_leaf.size))), shape=(n_nodes, doc_leaf.size))
-    sums = np.asarray(indicator @ embeddings, dtype=np.float64)
-    counts = np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64)
-    for node in np.argsort(-depth, kind="stable"):
-        parent = parent_index[node]
-        if parent >= 0:
-            sums[parent] += sums[node]
-            counts[parent] += counts[node]
+    sums = arrays.subtree_sums(np.asarray(indicator @ embeddings, dtype=np.float64))
+    counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
     return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)

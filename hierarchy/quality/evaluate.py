@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.metrics import silhouette_score
 
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
-from topicmap.hierarchy.quality.refs import ReferenceScores, reference_scores, tree_arrays
+from topicmap.hierarchy.quality.refs import ReferenceScores, reference_scores
 from topicmap.hierarchy.inputs.documents import embedding_text
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.labels.fidelity import sibling_margin
@@ -69,16 +69,17 @@ class SizeSpread:
 
 
 def shape_levels(tree: TopicTree) -> list[LevelShape]:
+    arrays = tree.arrays
     out = []
-    for depth in range(1, tree.depth + 1):
-        level = tree.level(depth)
-        sizes = np.array([n.size for n in level])
-        branching = np.array([len(tree.children(p.id)) for p in tree.level(depth - 1) if not tree.is_leaf(p.id)])
+    for depth in range(1, arrays.max_depth + 1):
+        level = arrays.depth == depth
+        sizes = arrays.sizes[level]
+        branching = arrays.n_children[(arrays.depth == depth - 1) & ~arrays.is_leaf]
         out.append(
             LevelShape(
                 depth=depth,
-                nodes=len(level),
-                leaves=sum(tree.is_leaf(n.id) for n in level),
+                nodes=int(level.sum()),
+                leaves=int(arrays.is_leaf[level].sum()),
                 branching_mean=round(float(branching.mean()), 3),
                 branching_min=int(branching.min()),
                 branching_max=int(branching.max()),
@@ -91,8 +92,10 @@ def shape_levels(tree: TopicTree) -> list[LevelShape]:
 
 
 def size_spread(tree: TopicTree, tiny_threshold: int = 5) -> SizeSpread:
-    sizes = np.array([n.size for n in tree.leaves()], dtype=np.float64)
-    all_sizes = [n.size for n in tree.iter_nodes() if n.id != ROOT_ID]
+    arrays = tree.arrays
+    order = arrays.breadth_first()
+    sizes = arrays.sizes[order[arrays.is_leaf[order]]].astype(np.float64)  # breadth-first, as the spread was always summed
+    all_sizes = arrays.sizes[1:]
     return SizeSpread(
         count=int(sizes.size),
         min=int(sizes.min()),
@@ -101,8 +104,8 @@ def size_spread(tree: TopicTree, tiny_threshold: int = 5) -> SizeSpread:
         p90=float(np.percentile(sizes, 90)),
         max=int(sizes.max()),
         cv=round(float(sizes.std() / max(sizes.mean(), 1e-12)), 4),
-        singletons=sum(1 for s in all_sizes if s == 1),
-        tiny=sum(1 for s in all_sizes if s < tiny_threshold),
+        singletons=int((all_sizes == 1).sum()),
+        tiny=int((all_sizes < tiny_threshold).sum()),
         tiny_threshold=tiny_threshold,
     )
 
@@ -128,13 +131,12 @@ def cohesion_levels(tree: TopicTree, vectors: np.ndarray, sample: int = 2000, se
 def cohesion_levels_rows(tree: TopicTree, rows: np.ndarray, vectors: np.ndarray) -> list[LevelCohesion]:
     """As :func:`cohesion_levels`, for given document ``rows`` and their vectors only."""
     unit = normalise_rows(vectors)
-    arrays = tree_arrays(tree)
-    nodes = {n.id: n for n in tree.iter_nodes()}
+    arrays = tree.arrays
     out = []
-    for depth, labels in enumerate(arrays.level_labels(), start=1):
+    for depth, labels in enumerate(arrays.doc_levels(), start=1):
         labels = labels[rows]
         ids = np.unique(labels)
-        centroids = normalise_rows(np.vstack([nodes[arrays.node_ids[i]].centroid for i in ids]))
+        centroids = normalise_rows(np.vstack([tree.node(arrays.node_ids[i]).centroid for i in ids]))
         position = np.searchsorted(ids, labels)
         sims = unit @ centroids.T
         own = sims[np.arange(rows.size), position]
@@ -176,12 +178,16 @@ def label_distinctness(
     """Duplicate (same normalised text) and near-duplicate (word Jaccard, or label-embedding cosine) sibling labels."""
     pairs = dup = near = 0
     examples: list[LabelPair] = []
-    for parent in tree.iter_nodes():
-        children = tree.children(parent.id)
+    arrays = tree.arrays
+    nodes = [tree.node(node_id) for node_id in arrays.node_ids]
+    words = [_words(n.label) for n in nodes]  # once per node, not once per pair
+    order = arrays.breadth_first()
+    for parent in order[~arrays.is_leaf[order]].tolist():
+        children = arrays.children(parent).tolist()
         for i, a in enumerate(children):
             for b in children[i + 1 :]:
                 pairs += 1
-                kind, score = _compare_labels(a.label, b.label, label_vectors, a.id, b.id, word_threshold, cosine_threshold)
+                kind, score = _compare_labels(words[a], words[b], label_vectors, nodes[a].id, nodes[b].id, word_threshold, cosine_threshold)
                 if kind is None:
                     continue
                 if kind == "duplicate":
@@ -189,7 +195,7 @@ def label_distinctness(
                 else:
                     near += 1
                 if len(examples) < max_examples:
-                    examples.append(LabelPair(parent.id, a.id, b.id, a.label, b.label, kind, round(score, 4)))
+                    examples.append(LabelPair(nodes[parent].id, nodes[a].id, nodes[b].id, nodes[a].label, nodes[b].label, kind, round(score, 4)))
     share = 1.0 if pairs == 0 else (pairs - dup - near) / pairs
     return Distinctness(pairs, dup, near, round(share, 4), examples)
 
@@ -199,9 +205,9 @@ def _words(label: str) -> set[str]:
 
 
 def _compare_labels(
-    a: str, b: str, vectors: dict[str, np.ndarray] | None, id_a: str, id_b: str, word_threshold: float, cosine_threshold: float
+    wa: set[str], wb: set[str], vectors: dict[str, np.ndarray] | None, id_a: str, id_b: str, word_threshold: float, cosine_threshold: float
 ) -> tuple[str | None, float]:
-    wa, wb = _words(a), _words(b)
+    """How alike two sibling labels are, given their words (:func:`_words`)."""
     if wa == wb:
         return "duplicate", 1.0
     jaccard = len(wa & wb) / max(len(wa | wb), 1)
@@ -346,8 +352,7 @@ def evaluate_tree(tree: TopicTree, source: str, options: EvaluateOptions) -> Eva
 
     require_labels(tree, source)
     targets = sample_targets(tree, options.sample, options.seed) if options.navigators else []
-    arrays = tree_arrays(tree)
-    references = [reference_scores(arrays, name, classes, options.mix_threshold) for name, classes in options.references.items()]
+    references = [reference_scores(tree.arrays, name, classes, options.mix_threshold) for name, classes in options.references.items()]
 
     label_vectors: dict[str, np.ndarray] | None = None
     fidelity: Fidelity | Section

@@ -1,7 +1,7 @@
 """Tree quality against reference categories: dendrogram purity and per-level NMI/ARI.
 
-Works on a bare parent array so the same code scores our trees and baselines (Ward's dendrogram,
-flat k-means) alike.
+Works on a bare parent array in any numbering (made into :class:`TreeArrays` inside), so the same
+code scores our trees and baselines (Ward's dendrogram, flat k-means) alike.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from topicmap.hierarchy.tree.arrays import TreeArrays
 
 
 def dendrogram_purity(parents: Sequence[int], doc_node: np.ndarray, classes: np.ndarray) -> float:
@@ -26,14 +28,12 @@ def dendrogram_purity(parents: Sequence[int], doc_node: np.ndarray, classes: np.
     n_classes = int(class_index.max()) + 1
     counts = np.zeros((n_nodes, n_classes), dtype=np.float64)
     np.add.at(counts, (np.asarray(doc_node), class_index), 1.0)
-    order = _bottom_up_order(parents)
-    subtree = counts.copy()
-    child_sq = np.zeros_like(counts)
-    for node in order:
-        parent = parents[node]
-        if parent >= 0:
-            subtree[parent] += subtree[node]
-            child_sq[parent] += subtree[node] ** 2
+    tree, source = TreeArrays.from_parents_with_source(parents, doc_node)
+    below = tree.subtree_sums(counts[source])
+    below_children = np.zeros_like(below)
+    np.add.at(below_children, tree.parents[1:], below[1:] ** 2)
+    back = np.argsort(source)  # the caller's numbering again: the sum below adds the nodes in the order it always has
+    subtree, child_sq = below[back], below_children[back]
     sizes = subtree.sum(axis=1)
     # Ordered pairs whose lowest common node is this one: all pairs inside it minus pairs inside one
     # child, minus a document paired with itself (documents hanging directly from the node).
@@ -45,40 +45,10 @@ def dendrogram_purity(parents: Sequence[int], doc_node: np.ndarray, classes: np.
     return float((pairs_here * purity).sum() / total_pairs)
 
 
-def _bottom_up_order(parents: np.ndarray) -> np.ndarray:
-    """Nodes ordered so every child comes before its parent."""
-    depth = np.zeros(parents.size, dtype=np.int64)
-    for node in range(parents.size):
-        d, p = 0, parents[node]
-        while p >= 0:
-            d += 1
-            p = parents[p]
-        depth[node] = d
-    return np.argsort(-depth, kind="stable")
-
-
 def level_assignments(parents: Sequence[int], doc_node: np.ndarray) -> list[np.ndarray]:
     """For each depth 1..max, the node every document falls in at that depth (its leaf when shallower)."""
-    parents = np.asarray(parents, dtype=np.int64)
-    n_nodes = parents.size
-    depth = np.zeros(n_nodes, dtype=np.int64)
-    for node in range(n_nodes):
-        p, d = parents[node], 0
-        while p >= 0:
-            d, p = d + 1, parents[p]
-        depth[node] = d
-    max_depth = int(depth[np.unique(np.asarray(doc_node))].max())
-    # ancestor[node, d]: the node's ancestor at depth d (itself when it is not that deep)
-    ancestor = np.tile(np.arange(n_nodes)[:, None], (1, max_depth + 1))
-    for node in range(n_nodes):
-        current = node
-        while current >= 0:
-            ancestor[node, min(depth[current], max_depth)] = current
-            current = parents[current]
-        for d in range(depth[node] + 1, max_depth + 1):
-            ancestor[node, d] = node
-    doc_node = np.asarray(doc_node)
-    return [ancestor[doc_node, d] for d in range(1, max_depth + 1)]
+    tree, source = TreeArrays.from_parents_with_source(parents, doc_node)
+    return [source[level] for level in tree.doc_levels()]
 
 
 def best_level_scores(parents: Sequence[int], doc_node: np.ndarray, classes: np.ndarray, target_k: int) -> dict[str, float]:

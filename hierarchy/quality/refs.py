@@ -1,7 +1,8 @@
 """Agreement of a tree with reference categories: dendrogram purity, NMI/ARI per level, mixed nodes.
 
-Scores come from :mod:`topicmap.hierarchy.quality.metrics` on the tree's parent array (:class:`TreeArrays`), so
-baselines (Ward's dendrogram, flat k-means, BERTopic) are scored by the same code. References come
+Scores come from :mod:`topicmap.hierarchy.quality.metrics` on the tree's arrays (:class:`TreeArrays`:
+``TopicTree.arrays``, or ``TreeArrays.from_parents`` for a baseline such as Ward's dendrogram, flat
+k-means or BERTopic), so every tree is scored by the same code. References come
 from the documents' own columns or from a file matched by id.
 """
 
@@ -15,31 +16,9 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from topicmap.hierarchy.base.errors import InputError
-from topicmap.hierarchy.quality.metrics import dendrogram_purity, level_assignments
+from topicmap.hierarchy.quality.metrics import dendrogram_purity
+from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import TopicTree
-
-
-# -- the tree as arrays ---------------------------------------------------------------------
-@dataclass
-class TreeArrays:
-    """The tree as a parent array (what :mod:`topicmap.hierarchy.quality.metrics` scores) plus each document's leaf."""
-
-    node_ids: list[str]
-    parents: np.ndarray  # parent index per node, -1 for the root
-    doc_node: np.ndarray  # leaf index per document row
-
-    def level_labels(self) -> list[np.ndarray]:
-        """For depth 1..max: the node index of every document at that depth (its leaf when shallower)."""
-        return level_assignments(self.parents, self.doc_node)
-
-
-def tree_arrays(tree: TopicTree) -> TreeArrays:
-    nodes = list(tree.iter_nodes())
-    index = {n.id: i for i, n in enumerate(nodes)}
-    parents = np.array([-1 if n.parent is None else index[n.parent] for n in nodes], dtype=np.int64)
-    doc_node = np.array([index[d.leaf] for d in tree.documents], dtype=np.int64)
-    return TreeArrays([n.id for n in nodes], parents, doc_node)
-
 
 
 # -- reference categories -------------------------------------------------------------------
@@ -69,14 +48,14 @@ class ReferenceScores:
 def reference_scores(arrays: TreeArrays, name: str, classes: np.ndarray, mix_threshold: float = 0.8) -> ReferenceScores:
     """Dendrogram purity, per-level NMI/ARI (best level by NMI) and mixed nodes for one reference level."""
     classes = np.asarray(classes)
-    if classes.shape[0] != arrays.doc_node.size:
-        raise InputError(f"reference {name!r} has {classes.shape[0]} values for {arrays.doc_node.size} documents")
+    if classes.shape[0] != arrays.n_docs:
+        raise InputError(f"reference {name!r} has {classes.shape[0]} values for {arrays.n_docs} documents")
     _, class_index = np.unique(classes, return_inverse=True)
     n_classes = int(class_index.max()) + 1
     levels = []
     mixed_ids: set[int] = set()  # each node once, though a shallow leaf is listed again at deeper levels
-    for depth, labels in enumerate(arrays.level_labels(), start=1):
-        table = np.zeros((arrays.parents.size, n_classes), dtype=np.int64)
+    for depth, labels in enumerate(arrays.doc_levels(), start=1):
+        table = np.zeros((arrays.n_nodes, n_classes), dtype=np.int64)
         np.add.at(table, (labels, class_index), 1)
         present = np.flatnonzero(table.sum(axis=1))
         mixed = present[table[present].max(axis=1) < mix_threshold * table[present].sum(axis=1)]
@@ -94,7 +73,7 @@ def reference_scores(arrays: TreeArrays, name: str, classes: np.ndarray, mix_thr
     return ReferenceScores(
         name=name,
         categories=n_classes,
-        dendrogram_purity=round(dendrogram_purity(arrays.parents, arrays.doc_node, class_index), 4),
+        dendrogram_purity=round(dendrogram_purity(arrays.parents, arrays.doc_leaf, class_index), 4),
         best_depth=best.depth,
         best_clusters=best.clusters,
         nmi=best.nmi,

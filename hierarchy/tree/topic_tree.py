@@ -1,4 +1,4 @@
-"""The topic tree: a typed API over a networkx DiGraph of parent -> child edges.
+"""The topic tree: typed nodes and documents, with its structure kept as arrays (:mod:`topicmap.hierarchy.tree.arrays`).
 
 Node ids are paths: the root is ``"root"``, its children ``"0"``, ``"1"``, theirs ``"0.3"``,
 ``"0.3.1"``. Children are numbered by decreasing size when the tree is built, and ids never change
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.tree.arrays import NotATreeError, TreeArrays, preorder
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 ROOT_ID = "root"
 
@@ -98,6 +100,7 @@ class TopicTree:
 
     Construct it from nodes listed parents-first and documents; :meth:`validate` checks every
     invariant (one root, sizes add up, each document sits on a leaf), so a tree that exists is whole.
+    Structural questions are answered from :attr:`arrays` (:class:`TreeArrays`, built once).
     """
 
     def __init__(
@@ -107,18 +110,69 @@ class TopicTree:
         manifest: dict[str, Any] | None = None,
     ) -> None:
         self.manifest: dict[str, Any] = dict(manifest or {})
-        self.documents: list[Document] = documents
-        self._graph = nx.DiGraph()
+        self._nodes: dict[str, Node] = {}
         for node in nodes:
-            if node.id in self._graph:
+            if node.id in self._nodes:
                 raise TreeFileError(f"node id {node.id!r} appears twice")
-            self._graph.add_node(node.id, node=node)
+            self._nodes[node.id] = node
         for node in nodes:
-            if node.parent is not None:
-                if node.parent not in self._graph:
-                    raise TreeFileError(f"node {node.id!r} names parent {node.parent!r}, which does not exist")
-                self._graph.add_edge(node.parent, node.id)
+            if node.parent is not None and node.parent not in self._nodes:
+                raise TreeFileError(f"node {node.id!r} names parent {node.parent!r}, which does not exist")
+        self._documents: list[Document] = documents
+        self._arrays: tuple[int, TreeArrays, list[Node]] | None = None
         self.validate()
+
+    @property
+    def documents(self) -> list[Document]:
+        return self._documents
+
+    @documents.setter
+    def documents(self, documents: list[Document]) -> None:
+        self._documents = documents
+        self._arrays = None
+
+    # -- arrays ------------------------------------------------------------------------------
+    @property
+    def arrays(self) -> TreeArrays:
+        """The tree as arrays in pre-order, built on first use and kept (rebuilt when documents are added or replaced)."""
+        return self._cached()[1]
+
+    def _cached(self) -> tuple[int, TreeArrays, list[Node]]:
+        if self._arrays is None or self._arrays[0] != len(self._documents):
+            nodes, index, parents = self._structure()
+            try:
+                doc_leaf = np.fromiter((index[d.leaf] for d in self._documents), dtype=np.int64, count=len(self._documents))
+            except KeyError:
+                row, doc = next((r, d) for r, d in enumerate(self._documents) if d.leaf not in index)
+                raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to unknown node {doc.leaf!r}") from None
+            self._keep(nodes, parents, doc_leaf)
+        assert self._arrays is not None
+        return self._arrays
+
+    def _structure(self) -> tuple[list[Node], dict[str, int], np.ndarray]:
+        """Nodes sorted so that siblings come in display order, their numbers, and the parent array over them."""
+        nodes = sorted(self._nodes.values(), key=lambda n: _id_sort_key(n.id))
+        index = {n.id: i for i, n in enumerate(nodes)}
+        parents = np.fromiter((-1 if n.parent is None else index[n.parent] for n in nodes), dtype=np.int64, count=len(nodes))
+        return nodes, index, parents
+
+    def _keep(self, nodes: list[Node], parents: np.ndarray, doc_leaf: np.ndarray) -> TreeArrays:
+        try:
+            arrays = TreeArrays.from_parents(parents, doc_leaf, [n.id for n in nodes], [n.size for n in nodes])
+        except NotATreeError:
+            raise TreeFileError("the nodes do not form a tree (a cycle or a node with two parents)") from None
+        self._arrays = (len(self._documents), arrays, [self._nodes[i] for i in arrays.node_ids])
+        return arrays
+
+    def _number(self, node_id: str) -> int:
+        try:
+            return self._cached()[1].index[node_id]
+        except KeyError:
+            raise KeyError(f"no node {node_id!r} in the tree") from None
+
+    def _of(self, numbers: np.ndarray) -> list[Node]:
+        by_number = self._cached()[2]
+        return [by_number[i] for i in numbers.tolist()]
 
     # -- structure -------------------------------------------------------------------------
     @property
@@ -127,20 +181,19 @@ class TopicTree:
 
     def node(self, node_id: str) -> Node:
         try:
-            return self._graph.nodes[node_id]["node"]
+            return self._nodes[node_id]
         except KeyError:
             raise KeyError(f"no node {node_id!r} in the tree") from None
 
     def __contains__(self, node_id: object) -> bool:
-        return node_id in self._graph
+        return node_id in self._nodes
 
     def __len__(self) -> int:
-        return self._graph.number_of_nodes()
+        return len(self._nodes)
 
     def children(self, node_id: str) -> list[Node]:
         """Children in id order (which is decreasing size at build time)."""
-        ids = sorted(self._graph.successors(node_id), key=_id_sort_key)
-        return [self.node(i) for i in ids]
+        return self._of(self.arrays.children(self._number(node_id)))
 
     def parent(self, node_id: str) -> Node | None:
         parent_id = self.node(node_id).parent
@@ -153,7 +206,7 @@ class TopicTree:
         return [n for n in self.children(parent.id) if n.id != node_id]
 
     def is_leaf(self, node_id: str) -> bool:
-        return self._graph.out_degree(node_id) == 0
+        return bool(self.arrays.is_leaf[self._number(node_id)])
 
     def path(self, node_id: str) -> list[Node]:
         """Nodes from the root down to ``node_id`` inclusive."""
@@ -164,50 +217,34 @@ class TopicTree:
 
     def iter_nodes(self) -> Iterator[Node]:
         """Breadth-first, children in id order: parents always come before their children."""
-        queue = [ROOT_ID]
-        while queue:
-            next_queue: list[str] = []
-            for node_id in queue:
-                yield self.node(node_id)
-                next_queue.extend(c.id for c in self.children(node_id))
-            queue = next_queue
+        return iter(self._of(self.arrays.breadth_first()))
 
     def iter_bottom_up(self) -> Iterator[Node]:
         """Children always before their parents (deepest level first)."""
-        return iter(sorted(self.iter_nodes(), key=lambda n: -n.depth))
+        return iter(self._of(self.arrays.bottom_up()))
 
     def leaves(self) -> list[Node]:
-        return [n for n in self.iter_nodes() if self.is_leaf(n.id)]
+        arrays = self.arrays
+        order = arrays.breadth_first()
+        return self._of(order[arrays.is_leaf[order]])
 
     def subtree(self, node_id: str) -> list[Node]:
         """``node_id`` and all its descendants, parents first."""
-        ids = [node_id, *nx.descendants(self._graph, node_id)]
-        return sorted((self.node(i) for i in ids), key=lambda n: (n.depth, _id_sort_key(n.id)))
+        i = self._number(node_id)
+        nodes = self._of(np.arange(i, self.arrays.subtree_end[i]))
+        return sorted(nodes, key=lambda n: (n.depth, _id_sort_key(n.id)))
 
     @property
     def depth(self) -> int:
-        return max(n.depth for n in self.iter_nodes())
+        return self.arrays.max_depth
 
     def level(self, depth: int) -> list[Node]:
-        return [n for n in self.iter_nodes() if n.depth == depth]
+        return self._of(np.flatnonzero(self.arrays.depth == depth))
 
     # -- documents -------------------------------------------------------------------------
-    @cached_property
-    def _doc_rows_by_leaf(self) -> dict[str, list[int]]:
-        rows: dict[str, list[int]] = {}
-        for row, doc in enumerate(self.documents):
-            rows.setdefault(doc.leaf, []).append(row)
-        return rows
-
     def document_rows(self, node_id: str) -> list[int]:
         """Row numbers (into :attr:`documents`) of every document under ``node_id``, in row order."""
-        if self.is_leaf(node_id):
-            return list(self._doc_rows_by_leaf.get(node_id, []))
-        rows: list[int] = []
-        for leaf_id in nx.descendants(self._graph, node_id):
-            if self.is_leaf(leaf_id):
-                rows.extend(self._doc_rows_by_leaf.get(leaf_id, []))
-        return sorted(rows)
+        return np.sort(self.arrays.doc_rows(self._number(node_id))).tolist()
 
     def documents_of(self, node_id: str) -> list[Document]:
         return [self.documents[r] for r in self.document_rows(node_id)]
@@ -218,47 +255,66 @@ class TopicTree:
 
     # -- adapters --------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph:
-        """A copy of the graph; node attribute ``node`` holds the :class:`Node`."""
-        return self._graph.copy()
+        """The tree as a new networkx graph of parent -> child edges; node attribute ``node`` holds the :class:`Node`."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        for node in self._nodes.values():
+            graph.add_node(node.id, node=node)
+        for node in self._nodes.values():
+            if node.parent is not None:
+                graph.add_edge(node.parent, node.id)
+        return graph
 
     # -- invariants ------------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise :class:`TreeFileError` naming the first broken invariant."""
-        graph = self._graph
-        if ROOT_ID not in graph:
+        """Raise :class:`TreeFileError` naming the first broken invariant (and build :attr:`arrays` afresh)."""
+        if ROOT_ID not in self._nodes:
             raise TreeFileError(f"the tree has no root node (id {ROOT_ID!r})")
-        roots = [n for n in graph.nodes if graph.in_degree(n) == 0]
-        if roots != [ROOT_ID] and sorted(roots) != [ROOT_ID]:
-            raise TreeFileError(f"the tree must have exactly one root, found {sorted(roots)!r}")
-        if not nx.is_arborescence(graph):
-            raise TreeFileError("the nodes do not form a tree (a cycle or a node with two parents)")
-        for node_id in graph.nodes:
-            node: Node = graph.nodes[node_id]["node"]
-            expected_depth = 0 if node.parent is None else self.node(node.parent).depth + 1
+        roots = sorted(n.id for n in self._nodes.values() if n.parent is None)
+        if roots != [ROOT_ID]:
+            raise TreeFileError(f"the tree must have exactly one root, found {roots!r}")
+        nodes, index, parents = self._structure()
+        try:
+            preorder(parents)
+        except NotATreeError:
+            raise TreeFileError("the nodes do not form a tree (a cycle or a node with two parents)") from None
+        for node in self._nodes.values():
+            expected_depth = 0 if node.parent is None else self._nodes[node.parent].depth + 1
             if node.depth != expected_depth:
-                raise TreeFileError(f"node {node_id!r} has depth {node.depth}, expected {expected_depth}")
-        leaf_counts: dict[str, int] = {}
-        for row, doc in enumerate(self.documents):
-            if doc.leaf not in graph:
+                raise TreeFileError(f"node {node.id!r} has depth {node.depth}, expected {expected_depth}")
+        docs = self._documents
+        doc_leaf = np.fromiter((index.get(d.leaf, -1) for d in docs), dtype=np.int64, count=len(docs))
+        inner = np.zeros(len(nodes) + 1, dtype=bool)  # the extra last entry answers for doc_leaf -1
+        inner[parents[parents >= 0]] = True
+        wrong = np.flatnonzero((doc_leaf < 0) | inner[doc_leaf])
+        if wrong.size:
+            row = int(wrong[0])
+            doc = docs[row]
+            if doc_leaf[row] < 0:
                 raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to unknown node {doc.leaf!r}")
-            if graph.out_degree(doc.leaf) != 0:
-                raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to {doc.leaf!r}, which is not a leaf")
-            leaf_counts[doc.leaf] = leaf_counts.get(doc.leaf, 0) + 1
+            raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to {doc.leaf!r}, which is not a leaf")
         seen: set[str] = set()
-        for row, doc in enumerate(self.documents):
+        for row, doc in enumerate(docs):
             if doc.id in seen:
                 raise TreeFileError(f"document id {doc.id!r} appears twice (row {row})")
             seen.add(doc.id)
-        if self.documents:
-            for node_id in reversed(list(nx.topological_sort(graph))):
-                node = graph.nodes[node_id]["node"]
-                succ = list(graph.successors(node_id))
-                expected = leaf_counts.get(node_id, 0) if not succ else sum(self.node(c).size for c in succ)
-                if node.size != expected:
-                    raise TreeFileError(f"node {node_id!r} has size {node.size}, but {expected} documents lie under it")
+        arrays = self._keep(nodes, parents, doc_leaf)
+        if docs:
+            stored = np.fromiter((n.size for n in self._of(np.arange(arrays.n_nodes))), dtype=np.int64, count=arrays.n_nodes)
+            on_leaf = np.bincount(arrays.doc_leaf, minlength=arrays.n_nodes)
+            from_children = np.zeros(arrays.n_nodes, dtype=np.int64)
+            np.add.at(from_children, arrays.parents[1:], stored[1:])
+            expected = np.where(arrays.is_leaf, on_leaf, from_children)
+            order = arrays.bottom_up()  # children first, as the sizes add up
+            wrong = order[stored[order] != expected[order]]
+            if wrong.size:
+                i = int(wrong[0])
+                raise TreeFileError(f"node {arrays.node_ids[i]!r} has size {int(stored[i])}, but {int(expected[i])} documents lie under it")
 
 
-def _id_sort_key(node_id: str) -> tuple[int, ...]:
+def _id_sort_key(node_id: str) -> tuple[tuple[int, int | str], ...]:
+    """Ids as paths of numbers (``"0.10"`` after ``"0.9"``); a part that is not a number sorts after the numbers."""
     if node_id == ROOT_ID:
         return ()
-    return tuple(int(part) for part in node_id.split("."))
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in node_id.split("."))
