@@ -202,16 +202,15 @@ class TopicMap(BaseEstimator):
         from topicmap.hierarchy.cli.label import plan_run, record_run
         from topicmap.hierarchy.labels.label import label_tree
         from topicmap.hierarchy.labels.fidelity import fidelity_check_for
-        from topicmap.hierarchy.llm.settings import environment, resolve_settings
+        from topicmap.hierarchy.llm.settings import SettingFlags, environment, resolve_settings
         from topicmap.hierarchy.llm.pricing import load_prices
 
         tree = self._fitted()
-        asked = {
-            "model": model, "base_url": base_url, "api_key": api_key,
-            "prompt": [prompt] if isinstance(prompt, str) else prompt,
-            "concurrency": concurrency, "timeout": timeout, "max_retries": max_retries, "temperature": temperature,
-            "max_prompt_tokens": max_prompt_tokens, "cache_dir": cache_dir, "prices": prices,
-        }  # fmt: skip
+        asked = SettingFlags(
+            model=model, base_url=base_url, api_key=api_key, prompt=[prompt] if isinstance(prompt, str) else prompt,
+            concurrency=concurrency, timeout=timeout, max_retries=max_retries, temperature=temperature,
+            max_prompt_tokens=max_prompt_tokens, cache_dir=cache_dir, prices=prices,
+        )  # fmt: skip
         settings = resolve_settings(asked, environment(), Path(config) if config is not None else None)
         if not settings.configured:
             raise TopicmapError(
