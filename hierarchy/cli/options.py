@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar, get_args, g
 
 import typer
 
-from topicmap.hierarchy.builder.choices import SEED_MAX
+from topicmap.hierarchy.builder.params import param
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.llm.settings import SettingFlags, Settings
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def seed_option(help: str) -> Any:
     """``--seed``: checked by the command line itself, so a bad value is reported as '--seed', not as a NumPy error."""
-    return typer.Option(min=0, max=SEED_MAX, help=help)
+    seed = param("seed")
+    return typer.Option(min=seed.least, max=seed.most, help=help)
 
 
 SeedOpt = Annotated[int, seed_option("seed for the samples")]

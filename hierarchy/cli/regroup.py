@@ -87,7 +87,7 @@ def regroup_command(
 
 
 def run_regroup(asked: RegroupInput, llm: LLMOptions) -> None:
-    from topicmap.hierarchy.cli.core import parse_levels
+    from topicmap.hierarchy.builder.params import parse_levels
     from topicmap.hierarchy.cli.options import embedder_choice, embedding_cache_dir
     from topicmap.hierarchy.labels.regroup import RegroupOptions, check_levels, regroup_tree
     from topicmap.hierarchy.tree.embedder import embed_texts, resolve_tree_embedder
