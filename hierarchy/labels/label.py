@@ -40,6 +40,7 @@ from topicmap.hierarchy.labels.validate import (
 from topicmap.hierarchy.llm.client import ChatClient, ChatResult, LLMConfig, LLMError
 from topicmap.hierarchy.llm.cache import AnswerCache, CachedAnswer, cache_key
 from topicmap.hierarchy.llm.prompting import PromptSet, PromptTemplate
+from topicmap.hierarchy.tree.provenance import LabelProvenance
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree
 
 EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estimates
@@ -88,7 +89,7 @@ class RunReport:
     renamed: int = 0
     candidate_calls: int = 0  # last requests for several names, after every try broke a rule about the name
     from_candidates: int = 0  # nodes whose name was picked from such a list
-    unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see label_meta.extra["warning"]
+    unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see LabelProvenance.warning
     fidelity: str = ""  # how names were checked against their siblings' documents
     sibling_groups_unknown: int = 0  # dry run: parents whose sibling pass cannot be foreseen
     prompt_tokens: int = 0
@@ -229,7 +230,7 @@ class TreeLabeler:
         key = self._key(template, rendered.messages)
         target = self._is_target(node.id)
         meta = node.label_meta
-        unchanged = meta.labeler == "llm" and meta.status == "ok" and meta.extra.get("input") == key
+        unchanged = meta.labeler == "llm" and meta.status == "ok" and meta.extra.input == key
         if unchanged and not (target and (self.options.force or self.options.refresh)):
             self.report.kept += 1
             return
@@ -255,7 +256,7 @@ class TreeLabeler:
                 self.report.cache_hits += 1
                 self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
                 if warning:
-                    node.label_meta.extra["warning"] = warning[:300]
+                    node.label_meta.extra.warning = warning[:300]
                 await self._rename_child_apart(node, template, cached)
                 return
         if self.dry_run:
@@ -273,9 +274,9 @@ class TreeLabeler:
             self.report.labelled += 1
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
-                node.label_meta.extra["warning"] = outcome.warning[:300]
+                node.label_meta.extra.warning = outcome.warning[:300]
             if outcome.from_candidates:
-                node.label_meta.extra["name_from_candidates"] = True
+                node.label_meta.extra.name_from_candidates = True
             if isinstance(outcome.soft, CloserToSibling):
                 self.report.unfaithful += 1
             await self._rename_child_apart(node, template, self.cache.get(key))
@@ -323,9 +324,9 @@ class TreeLabeler:
         if new_label is None or normalize(new_label) in taken:
             new_label = self._keyword_variant(twin, taken, len(children))
         self._rename(twin, new_label, template_d.id)
-        twin.label_meta.extra["renamed_because"] = f"its parent {parent.id} has the same label"
+        twin.label_meta.extra.renamed_because = f"its parent {parent.id} has the same label"
         moved = self._key(template, self._prompts.parent(template, parent).messages)
-        parent.label_meta.extra["input"] = moved
+        parent.label_meta.extra.input = moved
         if entry is not None:
             self.cache.put(moved, entry)
 
@@ -483,45 +484,46 @@ class TreeLabeler:
 
     def _keyword_fallback(self, node: Node) -> tuple[str, str]:
         meta = node.label_meta
-        if meta.labeler == "keywords" and "reused_from" not in meta.extra:
+        if meta.labeler == "keywords" and meta.extra.reused_from is None:
             return node.label, node.summary
-        return str(meta.extra.get("keyword_label", node.label)), str(meta.extra.get("keyword_summary", ""))
+        kept = meta.extra.keyword_label
+        return (node.label if kept is None else kept), meta.extra.keyword_summary or ""
 
     def _apply(self, node: Node, answer: LabelAnswer, template: PromptTemplate, key: str, prompt_tokens: int, completion_tokens: int, calls: int) -> None:
         keyword_label, keyword_summary = self._keyword_fallback(node)
-        extra: dict[str, Any] = {"input": key, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "keyword_label": keyword_label}
-        if keyword_summary:
-            extra["keyword_summary"] = keyword_summary
-        if calls > 1:
-            extra["attempts"] = calls
+        extra = LabelProvenance(
+            input=key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, keyword_label=keyword_label,
+            keyword_summary=keyword_summary or None, attempts=calls if calls > 1 else None,
+        )
         node.label, node.summary = answer.label, answer.summary
-        node.label_meta = LabelMeta("llm", self.config.model, template.id, template.hash, self._now(), "ok", None, extra)
+        node.label_meta = LabelMeta(
+            labeler="llm", model=self.config.model, prompt=template.id, prompt_hash=template.hash, created_at=self._now(), status="ok", extra=extra,
+        )
         self._touched.add(node.id)
 
     def _fail(self, node: Node, template: PromptTemplate, error: str) -> None:
         """Record the failure; keep an earlier LLM label if the node had one, else the keyword label."""
         meta = node.label_meta
-        failure = {"failed_prompt": template.id, "failed_model": self.config.model, "failed_at": self._now()}
-        if meta.labeler == "llm" and "reused_from" not in meta.extra:
-            extra = {**meta.extra, **failure}
-            node.label_meta = LabelMeta("llm", meta.model, meta.prompt, meta.prompt_hash, meta.created_at, "failed", error[:500], extra)
+        if meta.labeler == "llm" and meta.extra.reused_from is None:
+            extra = meta.extra.copy()
+            extra.failed_prompt, extra.failed_model, extra.failed_at = template.id, self.config.model, self._now()
+            node.label_meta = replace(meta, status="failed", error=error[:500], extra=extra)
             self._touched.add(node.id)
             return
         keyword_label, keyword_summary = self._keyword_fallback(node)
-        extra: dict[str, Any] = {"keyword_label": keyword_label}
-        if keyword_summary:
-            extra["keyword_summary"] = keyword_summary
         node.label, node.summary = keyword_label, keyword_summary
-        node.label_meta = LabelMeta("keywords", self.config.model, template.id, template.hash, self._now(), "failed", error[:500], extra)
+        node.label_meta = LabelMeta(
+            labeler="keywords", model=self.config.model, prompt=template.id, prompt_hash=template.hash, created_at=self._now(),
+            status="failed", error=error[:500], extra=LabelProvenance(keyword_label=keyword_label, keyword_summary=keyword_summary or None),
+        )
         self._touched.add(node.id)
 
     def _reuse(self, node: Node, child: Node) -> None:
         """A node whose only child holds the same documents says the same thing: no call."""
         keyword_label, keyword_summary = self._keyword_fallback(node)
         node.label, node.summary = child.label, child.summary
-        cm = child.label_meta
-        extra = {"reused_from": child.id, "keyword_label": keyword_label, **({"keyword_summary": keyword_summary} if keyword_summary else {})}
-        node.label_meta = LabelMeta(cm.labeler, cm.model, cm.prompt, cm.prompt_hash, cm.created_at, cm.status, cm.error, extra)
+        extra = LabelProvenance(reused_from=child.id, keyword_label=keyword_label, keyword_summary=keyword_summary or None)
+        node.label_meta = replace(child.label_meta, extra=extra)
         self.report.reused += 1
         if child.id in self._pending:
             self._pending.add(node.id)
@@ -574,7 +576,9 @@ class TreeLabeler:
     def _rename(self, node: Node, label: str, prompt_id: str) -> None:
         if label == node.label:
             return
-        node.label_meta.extra = {**node.label_meta.extra, "renamed_from": node.label, "distinct_prompt": prompt_id}
+        extra = node.label_meta.extra.copy()
+        extra.renamed_from, extra.distinct_prompt = node.label, prompt_id
+        node.label_meta.extra = extra
         node.label = label
         self.report.renamed += 1
 
@@ -672,7 +676,7 @@ def _distinct_text(answer: dict[str, Any]) -> str:
 
 def _label_copy(tree: TopicTree) -> TopicTree:
     """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
-    nodes = [replace(n, label_meta=replace(n.label_meta, extra=dict(n.label_meta.extra))) for n in tree.iter_nodes()]
+    nodes = [replace(n, label_meta=replace(n.label_meta, extra=n.label_meta.extra.copy())) for n in tree.iter_nodes()]
     return TopicTree(nodes, tree.documents, tree.manifest)
 
 
