@@ -71,7 +71,7 @@ class BuildParam:
     choices: tuple[str, ...] = ()
     optional: bool = False  # None is allowed in the config: the preset decides
     estimator_optional: bool = False  # None is allowed by the estimator
-    exposed: bool = False  # a command-line option of 'topicmap build' and a TopicMap parameter
+    exposed: bool = False  # a TopicMap parameter and an option of 'topicmap build' (store_text as --no-text, levels as text)
     from_preset: bool = False  # None takes the preset's value, so the manifest records the resolved value
     spelled: str | None = None  # how messages name it, when not as its option
 
@@ -112,8 +112,8 @@ class BuildParam:
 
 
 PARAMS: tuple[BuildParam, ...] = (
-    BuildParam("preset", choices=PRESETS, exposed=True, spelled="preset"),
-    BuildParam("levels", "levels", optional=True, estimator_optional=True, exposed=True),  # its rules are check_levels' (a list)
+    BuildParam("preset", choices=PRESETS, exposed=True, spelled="preset"),  # messages have always said "preset 'x'"
+    BuildParam("levels", "levels", optional=True, estimator_optional=True, exposed=True),  # a list: parse_levels' rules
     BuildParam("leaves", "leaf_clusters", least=1, optional=True, estimator_optional=True, exposed=True, from_preset=True),
     BuildParam("docs_per_leaf", least=1, exposed=True),
     BuildParam("coarse_clusters", "coarse_clusters", least=1, optional=True, estimator_optional=True, from_preset=True),
