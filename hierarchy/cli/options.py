@@ -157,7 +157,7 @@ def with_llm_options(*, omit: Collection[str] = (), own: Collection[str] = (), h
 
     def decorate(command: Command) -> Command:
         hints = get_type_hints(command, include_extras=True)
-        shared = get_type_hints(LLMOptions, include_extras=True)
+        shared = _llm_option_hints()
         defaults = {f.name: f.default for f in fields(LLMOptions)}
         signature = inspect.signature(command)
         # all keyword-only (typer passes keywords), so the order is free: it is the order --help shows
@@ -192,6 +192,12 @@ def with_llm_options(*, omit: Collection[str] = (), own: Collection[str] = (), h
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+@functools.cache
+def _llm_option_hints() -> dict[str, Any]:
+    """Each LLM option's annotation with its typer declaration, evaluated once for all the commands."""
+    return get_type_hints(LLMOptions, include_extras=True)
 
 
 def _with_help(annotation: Any, text: str) -> Any:
