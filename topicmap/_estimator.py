@@ -23,7 +23,8 @@ from sklearn.base import BaseEstimator
 
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import check_embeddings
-from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree, check_config
+from topicmap.hierarchy.builder.params import BuildConfig, check_config, exposed_names, param, parse_levels
+from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
@@ -31,11 +32,11 @@ from topicmap._documents import corpus_from_documents
 from topicmap._tables import as_table, document_columns, topic_columns, trend_columns
 
 _DEFAULTS = BuildConfig()
-# Parameters that are BuildConfig fields of the same name. Of these, the pipeline fills the others
-# (leaves, max_depth, descent_rounds) from the preset when None, so a tree's manifest records their
-# resolved value, not the one asked for.
-BUILD_OPTIONS = ("preset", "leaves", "docs_per_leaf", "levels", "min_leaf_size", "max_depth", "max_children", "descent_rounds", "reducer", "layout", "seed", "store_text", "period")
-AS_ASKED_IN_MANIFEST = ("preset", "docs_per_leaf", "levels", "min_leaf_size", "max_children", "reducer", "layout", "seed", "store_text", "period")
+# Parameters that are BuildConfig fields of the same name (the build parameters' table says which).
+# Of these, the pipeline fills some (leaves, max_depth, descent_rounds) from the preset when None, so
+# a tree's manifest records their resolved value, not the one asked for.
+BUILD_OPTIONS = exposed_names()
+AS_ASKED_IN_MANIFEST = tuple(name for name in BUILD_OPTIONS if not param(name).from_preset)
 ESTIMATOR_KEY = "estimator"  # the manifest entry where fit records its parameters, for load
 PRECOMPUTED_SOURCE = "embeddings passed to TopicMap.fit"
 
@@ -202,16 +203,15 @@ class TopicMap(BaseEstimator):
         from topicmap.hierarchy.cli.label import plan_run, record_run
         from topicmap.hierarchy.labels.label import label_tree
         from topicmap.hierarchy.labels.fidelity import fidelity_check_for
-        from topicmap.hierarchy.llm.settings import environment, resolve_settings
+        from topicmap.hierarchy.llm.settings import SettingFlags, environment, resolve_settings
         from topicmap.hierarchy.llm.pricing import load_prices
 
         tree = self._fitted()
-        asked = {
-            "model": model, "base_url": base_url, "api_key": api_key,
-            "prompt": [prompt] if isinstance(prompt, str) else prompt,
-            "concurrency": concurrency, "timeout": timeout, "max_retries": max_retries, "temperature": temperature,
-            "max_prompt_tokens": max_prompt_tokens, "cache_dir": cache_dir, "prices": prices,
-        }  # fmt: skip
+        asked = SettingFlags(
+            model=model, base_url=base_url, api_key=api_key, prompt=[prompt] if isinstance(prompt, str) else prompt,
+            concurrency=concurrency, timeout=timeout, max_retries=max_retries, temperature=temperature,
+            max_prompt_tokens=max_prompt_tokens, cache_dir=cache_dir, prices=prices,
+        )  # fmt: skip
         settings = resolve_settings(asked, environment(), Path(config) if config is not None else None)
         if not settings.configured:
             raise TopicmapError(
@@ -339,8 +339,6 @@ def _plain(value: Any) -> Any:
 
 def _levels(levels: Any) -> list[int] | None:
     """``levels`` as a list or as the CLI's text (``"6,40,276"``), checked by the CLI's parser."""
-    from topicmap.hierarchy.cli.core import parse_levels
-
     if levels is None or isinstance(levels, str):
         return parse_levels(levels)
     if not isinstance(levels, Sequence) and not isinstance(levels, np.ndarray):

@@ -4,6 +4,8 @@ option checks load in a fraction of a second."""
 from __future__ import annotations
 
 PRESETS = ("map", "browse", "deep")
+REDUCERS = ("pca", "umap", "none")  # before clustering (builder/cluster.py)
+LINKAGES = ("average", "ward")  # of the leaf or coarse clusters (builder/ward.py)
 LAYOUTS = ("auto", "umap", "anchored", "pca")
 # `--layout auto`: UMAP from MIN_MAP_DOCS up to AUTO_UMAP_MAX_DOCS documents, the anchored discs above.
 # Chosen by measurement (bench/results/layout-scale*.md, a 2-core machine shared with other work, load

@@ -75,10 +75,10 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
-from topicmap.hierarchy.builder.ward import LINKAGES, Dendrogram, weighted_linkage
+from topicmap.hierarchy.builder.params import check_estimator
+from topicmap.hierarchy.builder.ward import Dendrogram, weighted_linkage
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
 
-REDUCERS = ("pca", "umap", "none")
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
 # topic more starts bought no purity (docs/architecture.md has the measurements).
@@ -236,38 +236,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         for start in range(0, X.shape[0], 65536):  # chunked: a full-size boolean mask costs n*d bytes
             if not np.isfinite(X[start : start + 65536]).all():
                 raise ValueError("X contains NaN or infinity")
-        if self.min_leaf_size < 1:
-            raise ValueError(f"min_leaf_size must be at least 1, got {self.min_leaf_size}")
-        if self.max_depth < 1:
-            raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
-        if self.max_children < 2:
-            raise ValueError(f"max_children must be at least 2, got {self.max_children}")
-        if self.min_top_children < 2:
-            raise ValueError(f"min_top_children must be at least 2, got {self.min_top_children}")
-        if self.descent_rounds < 0:
-            raise ValueError(f"descent_rounds must be 0 or more, got {self.descent_rounds}")
-        if self.max_leaf_clusters < 1 or self.sample_size < 1 or self.n_components < 1:
-            raise ValueError("max_leaf_clusters, sample_size and n_components must be positive")
-        if self.leaf_clusters is not None and self.leaf_clusters < 1:
-            raise ValueError(f"leaf_clusters must be at least 1, got {self.leaf_clusters}")
-        if self.coarse_clusters is not None and self.coarse_clusters < 1:
-            raise ValueError(f"coarse_clusters must be at least 1, got {self.coarse_clusters}")
-        if self.smoothing_neighbors < 0:
-            raise ValueError(f"smoothing_neighbors must be 0 or more, got {self.smoothing_neighbors}")
-        if self.n_init < 1 or self.kmeans_iterations < 1:
-            raise ValueError(f"n_init and kmeans_iterations must be at least 1, got {self.n_init} and {self.kmeans_iterations}")
-        if self.linkage not in LINKAGES:
-            raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
-        if self.reducer not in REDUCERS:
-            raise ValueError(f"reducer must be 'pca', 'umap' or 'none', got {self.reducer!r}")
-        if self.levels:
-            levels = list(self.levels)
-            if any(int(k) < 1 for k in levels) or any(b <= a for a, b in zip(levels, levels[1:])):
-                raise ValueError(f"levels must be increasing positive counts, got {levels}")
-            if levels[-1] > X.shape[0]:
-                raise ValueError(f"the last level asks for {levels[-1]} clusters but there are only {X.shape[0]} documents")
-        elif X.shape[0] < self.min_leaf_size:
-            raise ValueError(f"{X.shape[0]} documents is fewer than min_leaf_size={self.min_leaf_size}")
+        check_estimator(self.get_params(), X.shape[0])  # the build parameters' table (builder/params.py)
         return X
 
     # -- the one k-means ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,12 @@ import numpy as np
 from scipy import sparse
 
 from topicmap.hierarchy import __version__
-from topicmap.hierarchy.builder.choices import PERIOD_CHOICES, PRESETS, SEED_MAX
-from topicmap.hierarchy.builder.cluster import REDUCERS, ClusterTree, RecursiveClusterer
+from topicmap.hierarchy.builder.cluster import ClusterTree, RecursiveClusterer
+from topicmap.hierarchy.builder.params import DOCS_PER_LEAF, BuildConfig, check_build, check_config, most_leaves, to_estimator  # noqa: F401 - check_config: also imported from here
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
 from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
-from topicmap.hierarchy.builder.map_layout import LAYOUTS, document_layout, resolve_layout
+from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
@@ -53,44 +53,8 @@ PRESET_SPECS: dict[str, PresetSpec] = {
 }
 BROWSE_LEAVES_PER_SQRT_N = 0.2
 BROWSE_MIN_LEAVES = 6  # below this a map says little; small corpora still get a handful of topics
-DOCS_PER_LEAF = 40  # the map preset's default granularity
 MAP_MAX_LEAVES = 2000  # past this a map is read by search and zoom, not by walking; keeps big builds fast
 MAP_MAX_COARSE = 256
-
-
-@dataclass
-class BuildConfig:
-    """Everything that shapes a tree; recorded in the manifest (resolved) so a tree can be rebuilt.
-
-    ``preset="map"`` (default) makes about one leaf topic per ``docs_per_leaf`` documents (at most
-    2,000) in at most four levels, each level a grouping of the one below. ``preset="browse"`` makes
-    about sqrt(n)/5 leaf topics in at most three levels. ``preset="deep"`` nests small leaves up to
-    ten levels deep. Fields left at None take the preset's value; an
-    explicit value wins. See docs/architecture.md for the measured trade-off.
-    """
-
-    preset: str = "map"
-    levels: list[int] | None = None
-    leaves: int | None = None
-    docs_per_leaf: int = DOCS_PER_LEAF
-    coarse_clusters: int | None = None
-    max_children: int = 10
-    min_leaf_size: int = 10
-    max_depth: int | None = None
-    reducer: str = "pca"
-    n_components: int | None = None
-    linkage: str | None = None
-    smoothing_neighbors: int | None = None
-    n_init: int | None = None
-    kmeans_iterations: int | None = None
-    sample_size: int | None = None
-    layout: str = "auto"
-    seed: int = 0
-    n_keywords: int = 30
-    n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
-    store_text: bool = True
-    descent_rounds: int | None = None
-    period: str = "auto"  # trends' period for a tree with times (topicmap.hierarchy.analysis.trends.PERIODS); recorded in manifest.time
 
 
 def browse_leaves(n_documents: int, min_leaf_size: int) -> int:
@@ -114,51 +78,10 @@ def map_coarse_clusters(n_documents: int, min_leaf_size: int) -> int:
     return min(MAP_MAX_COARSE, browse_leaves(n_documents, min_leaf_size))
 
 
-def most_leaves(n_documents: int, min_leaf_size: int) -> int:
-    """Leaves of ``min_leaf_size`` documents on average that a corpus can fill (at least one)."""
-    return max(1, n_documents // max(min_leaf_size, 1))
-
-
-# The build options a caller sets (the CLI and the Python API spell them alike), their smallest values
-# and choices; the clusterer checks its own estimator parameters again, but only once vectors exist.
-AT_LEAST: dict[str, int] = {"leaves": 1, "docs_per_leaf": 1, "min_leaf_size": 1, "max_depth": 1, "max_children": 2, "descent_rounds": 0}
-
-
-def check_config(config: BuildConfig) -> None:
-    """Reject settings no corpus could satisfy, naming the option: before any document is embedded."""
-    if config.preset not in PRESETS:
-        raise InputError(f"preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-    for name, choices in (("reducer", REDUCERS), ("layout", LAYOUTS), ("period", PERIOD_CHOICES)):
-        value = getattr(config, name)
-        if value not in choices:
-            raise InputError(f"--{name} {value!r}: choose one of {', '.join(choices)}")
-    for name, least in AT_LEAST.items():
-        value = getattr(config, name)
-        option = "--" + name.replace("_", "-")
-        if value is None:
-            continue
-        if not _is_whole(value):
-            raise InputError(f"{option} {value!r}: must be a whole number")
-        if value < least:
-            raise InputError(f"{option} {value}: must be at least {least}")
-    if not _is_whole(config.seed) or not 0 <= config.seed <= SEED_MAX:
-        raise InputError(f"--seed {config.seed!r}: must be between 0 and {SEED_MAX}")
-    if config.levels and config.leaves is not None:
-        raise InputError("--leaves and --levels both set the number of leaves; give one of them")
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
-    """The config with every None field filled in from its preset (explicit values win)."""
-    check_config(config)
-    if config.leaves is not None and config.leaves > most_leaves(n_documents, config.min_leaf_size):
-        raise InputError(
-            f"--leaves {config.leaves}: {n_documents} documents make at most {most_leaves(n_documents, config.min_leaf_size)} "
-            f"leaves of --min-leaf-size {config.min_leaf_size}; ask for fewer leaves or lower --min-leaf-size"
-        )
+def resolve_preset(config: BuildConfig, n_documents: int, source: str | None = None) -> BuildConfig:
+    """The config with every None field filled in from its preset (explicit values win), once the
+    settings pass the build parameters' checks for ``n_documents`` documents (``source`` names them)."""
+    check_build(config, n_documents, source)
     spec = PRESET_SPECS[config.preset]
     leaves = config.leaves
     coarse = config.coarse_clusters
@@ -169,44 +92,14 @@ def resolve_preset(config: BuildConfig, n_documents: int) -> BuildConfig:
             leaves = map_leaves(n_documents, config.min_leaf_size, config.docs_per_leaf)
         if coarse is None:
             coarse = map_coarse_clusters(n_documents, config.min_leaf_size)
-
-    def pick(value: Any, default: Any) -> Any:
-        return default if value is None else value
-
-    return replace(
-        config,
-        leaves=leaves,
-        coarse_clusters=coarse,
-        max_depth=pick(config.max_depth, spec.max_depth),
-        n_components=pick(config.n_components, spec.n_components),
-        linkage=pick(config.linkage, spec.linkage),
-        smoothing_neighbors=pick(config.smoothing_neighbors, spec.smoothing_neighbors),
-        n_init=pick(config.n_init, spec.n_init),
-        kmeans_iterations=pick(config.kmeans_iterations, spec.kmeans_iterations),
-        sample_size=pick(config.sample_size, spec.sample_size),
-        descent_rounds=pick(config.descent_rounds, 0),
-    )
+    from_spec = {f.name: getattr(spec, f.name) if getattr(config, f.name) is None else getattr(config, f.name) for f in fields(PresetSpec)}
+    return replace(config, **from_spec, leaves=leaves, coarse_clusters=coarse, descent_rounds=config.descent_rounds or 0)
 
 
 def make_clusterer(config: BuildConfig) -> RecursiveClusterer:
-    """The estimator a resolved config (see :func:`resolve_preset`) stands for."""
-    return RecursiveClusterer(
-        levels=config.levels,
-        max_children=config.max_children,
-        min_leaf_size=config.min_leaf_size,
-        max_depth=config.max_depth,
-        linkage=config.linkage,
-        reducer=config.reducer,
-        n_components=config.n_components,
-        sample_size=config.sample_size,
-        descent_rounds=config.descent_rounds or 0,
-        leaf_clusters=config.leaves,
-        smoothing_neighbors=config.smoothing_neighbors,
-        n_init=config.n_init,
-        kmeans_iterations=config.kmeans_iterations,
-        coarse_clusters=config.coarse_clusters,
-        random_state=config.seed,
-    )
+    """The estimator a resolved config (see :func:`resolve_preset`) stands for: every field the
+    estimator takes, under its name there (:func:`topicmap.hierarchy.builder.params.to_estimator`)."""
+    return RecursiveClusterer(**to_estimator(asdict(config)))
 
 
 @dataclass
@@ -243,18 +136,8 @@ def build_tree(
     n = len(corpus)
     if embeddings.shape[0] != n:
         raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
-    if not config.levels and n < config.min_leaf_size:
-        raise InputError(
-            f"{corpus.source}: {n} documents is fewer than the minimum leaf size ({config.min_leaf_size}); "
-            "lower --min-leaf-size or add documents"
-        )
     asked = config
-    try:
-        config = resolve_preset(config, n)
-    except InputError as exc:
-        raise InputError(f"{corpus.source}: {exc}") from None
-    if config.levels and config.levels[-1] > n:
-        raise InputError(f"--levels asks for {config.levels[-1]} leaf clusters but {corpus.source} has only {n} documents")
+    config = resolve_preset(config, n, corpus.source)
     if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
         from topicmap.hierarchy.analysis.trends import resolve_period
 

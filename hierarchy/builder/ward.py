@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LINKAGES = ("average", "ward")
+from topicmap.hierarchy.builder.choices import LINKAGES
 
 
 @dataclass

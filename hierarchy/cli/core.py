@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS
+from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
+from topicmap.hierarchy.builder.params import BuildConfig, check_config, param, parse_levels
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.cli.options import seed_option
-from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, check_period, undated_note
+from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, undated_note
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.tree.summary import OUTLINE_LINES, full_report
 
@@ -43,16 +44,9 @@ class EmbedderName(str, Enum):
     tfidf = "tfidf"
 
 
-class Preset(str, Enum):
-    map = "map"
-    browse = "browse"
-    deep = "deep"
-
-
-class Reducer(str, Enum):
-    pca = "pca"
-    umap = "umap"
-    none = "none"
+# the build parameters' choices and bounds come from their table (builder/params.py), as TopicMap's do
+Preset = Enum("Preset", [(name, name) for name in param("preset").choices], type=str)  # type: ignore[misc]
+Reducer = Enum("Reducer", [(name, name) for name in param("reducer").choices], type=str)  # type: ignore[misc]
 
 
 class ExportFormat(str, Enum):
@@ -60,20 +54,6 @@ class ExportFormat(str, Enum):
     csv = "csv"
     json = "json"
     html = "html"
-
-
-def parse_levels(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        levels = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise InputError(f"--levels {text!r}: expected comma-separated counts such as 6,40,276") from None
-    if not levels or any(k < 1 for k in levels) or any(b <= a for a, b in zip(levels, levels[1:])):
-        raise InputError(f"--levels {text!r}: counts must be positive and increasing, such as 6,40,276")
-    if levels[0] < 2:
-        raise InputError(f"--levels {text!r}: the first level needs at least 2 nodes (1 would just repeat the root)")
-    return levels
 
 
 def _sentence_transformers_available() -> bool:
@@ -185,13 +165,13 @@ def register(app: typer.Typer) -> None:
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later)")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, typer.Option(help="map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.map,
-        docs_per_leaf: Annotated[int, typer.Option(min=1, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
+        docs_per_leaf: Annotated[int, typer.Option(min=param("docs_per_leaf").least, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 [default: automatic]")] = None,
-        leaves: Annotated[Optional[int], typer.Option(min=1, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: map N / --docs-per-leaf; browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
-        descent_rounds: Annotated[Optional[int], typer.Option(min=0, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
-        min_leaf_size: Annotated[int, typer.Option(min=1, help="no node is split into parts smaller than this (automatic mode)")] = 10,
-        max_depth: Annotated[Optional[int], typer.Option(min=1, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: map 4, browse 3, deep 10]")] = None,
-        max_children: Annotated[int, typer.Option(min=2, help="most children per node (automatic mode)")] = 10,
+        leaves: Annotated[Optional[int], typer.Option(min=param("leaves").least, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: map N / --docs-per-leaf; browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
+        descent_rounds: Annotated[Optional[int], typer.Option(min=param("descent_rounds").least, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
+        min_leaf_size: Annotated[int, typer.Option(min=param("min_leaf_size").least, help="no node is split into parts smaller than this (automatic mode)")] = 10,
+        max_depth: Annotated[Optional[int], typer.Option(min=param("max_depth").least, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: map 4, browse 3, deep 10]")] = None,
+        max_children: Annotated[int, typer.Option(min=param("max_children").least, help="most children per node (automatic mode)")] = 10,
         reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=LAYOUT_HELP)] = "auto",
         seed: Annotated[int, seed_option("random seed; the same seed gives the same tree")] = 0,
@@ -212,28 +192,9 @@ def register(app: typer.Typer) -> None:
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
         claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
-        if layout not in LAYOUTS:
-            raise InputError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
-        fixed_levels = parse_levels(levels)
-        check_period(period)
-        if period != "auto" and time_column is None:
-            raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
-        corpus = read_documents(
-            input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
-            skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
-        )
-        if corpus.skipped_rows and not quiet:
-            typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
-        if corpus.time is not None and corpus.time.bad:
-            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
-        check_texts_differ(corpus.embedding_texts(), corpus.source)
-        # scikit-learn and SciPy take a second to import: only for input that passed the checks
-        from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
-        from topicmap.hierarchy.tree.treefile import save_tree
-
         config = BuildConfig(
             preset=preset.value,
-            levels=fixed_levels,
+            levels=parse_levels(levels),
             leaves=leaves,
             docs_per_leaf=docs_per_leaf,
             descent_rounds=descent_rounds,
@@ -246,6 +207,22 @@ def register(app: typer.Typer) -> None:
             store_text=not no_text,
             period=period,
         )
+        check_config(config)  # the build parameters' rules, as TopicMap.fit checks them: before any document is read
+        if period != "auto" and time_column is None:
+            raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
+        corpus = read_documents(
+            input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
+        )
+        if corpus.skipped_rows and not quiet:
+            typer.echo(f"skipped {len(corpus.skipped_rows)} rows with empty text (rows {_rows_preview(corpus.skipped_rows)})", err=True)
+        if corpus.time is not None and corpus.time.bad:
+            typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
+        check_texts_differ(corpus.embedding_texts(), corpus.source)
+        # scikit-learn and SciPy take a second to import: only for input that passed the checks
+        from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
+        from topicmap.hierarchy.tree.treefile import save_tree
+
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
             None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,

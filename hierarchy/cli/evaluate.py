@@ -81,9 +81,9 @@ def _options(
         sample_targets(tree, sample, seed)
     llm_config = None
     if NavigatorName.llm in wanted:
-        from topicmap.hierarchy.llm.settings import environment, resolve_settings
+        from topicmap.hierarchy.llm.settings import SettingFlags, environment, resolve_settings
 
-        settings = resolve_settings({"model": model, "base_url": base_url}, environment())
+        settings = resolve_settings(SettingFlags(model=model, base_url=base_url), environment())
         if not settings.configured:
             raise InputError("--navigator llm needs a chat server: set OPENAI_API_KEY, or OPENAI_BASE_URL / --base-url for a compatible one (Ollama, vLLM, ...)")
         llm_config = settings.config

@@ -6,29 +6,13 @@ the extractor, the OpenAI client and pyarrow are imported when the command runs,
 
 from __future__ import annotations
 
-import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from topicmap.hierarchy.cli.label import (
-    _ENV_HELP,
-    BaseUrlOpt,
-    CacheDirOpt,
-    ConcurrencyOpt,
-    ConfigOpt,
-    DryRunOpt,
-    ModelOpt,
-    NoCacheOpt,
-    PricesOpt,
-    ProgressOpt,
-    RetriesOpt,
-    TemperatureOpt,
-    TimeoutOpt,
-    TokensOpt,
-)
+from topicmap.hierarchy.cli.options import LLM_ENV_HELP, LLMOptions, with_llm_options
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.llm.pricing import price_for
@@ -55,7 +39,7 @@ HELP = (
     "  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 topicmap extract papers.jsonl -m qwen2.5-1.5b -o papers.facets.jsonl\n\n"
     "  topicmap extract news.csv --facet-set general -o news.facets.parquet -j 8\n\n"
     "  topicmap extract docs.jsonl --facet-file my_facets.toml --facets problem,dataset\n\n"
-    "  topicmap build papers.facets.jsonl --text-column problem -o problem.tree.json\n\n" + _ENV_HELP
+    "  topicmap build papers.facets.jsonl --text-column problem -o problem.tree.json\n\n" + LLM_ENV_HELP
 )
 
 
@@ -63,6 +47,24 @@ def register(app: typer.Typer) -> None:
     app.command("extract", help=HELP)(extract_command)
 
 
+@dataclass(frozen=True)
+class ExtractInput:
+    """What ``topicmap extract`` reads and which facets it writes (the LLM options are :class:`LLMOptions`)."""
+
+    input: Path
+    facets: str | None
+    facet_set: str | None
+    facet_file: Path | None
+    text_column: str
+    title_column: str | None
+    id_column: str | None
+    replace: bool
+    json_schema: bool
+    refresh: bool
+    prompt: str | None  # the extraction prompt's version (extract_facets@v1); not the label prompts of --config
+
+
+@with_llm_options(omit=("check_fidelity",), own=("prompt",))
 def extract_command(
     ctx: typer.Context,
     input: Annotated[Path, typer.Argument(help="documents: .csv, .tsv, .jsonl, .json or .parquet (optionally .gz)", show_default=False)],
@@ -78,33 +80,16 @@ def extract_command(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite input columns that have a facet's name (default: refuse).")] = False,
     json_schema: Annotated[bool, typer.Option("--json-schema/--no-json-schema", help="Constrain answers by a JSON schema (response_format); a server that refuses it gets plain JSON mode, then none.")] = True,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask again even if an answer is cached.")] = False,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    config: ConfigOpt = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt version, e.g. extract_facets@v1 (default: the latest).", show_default=False)] = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    max_retries: RetriesOpt = None,
-    temperature: TemperatureOpt = None,
-    max_prompt_tokens: TokensOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_cache: NoCacheOpt = False,
-    dry_run: DryRunOpt = False,
-    prices: PricesOpt = None,
-    progress: ProgressOpt = True,
+    llm: LLMOptions = LLMOptions(),
     wait: WaitOpt = 0,
 ) -> None:
-    args = dict(locals())
-    args.pop("ctx")
-    args["prompt"] = None  # the label prompts of a config file do not apply here
+    asked = ExtractInput(input, facets, facet_set, facet_file, text_column, title_column, id_column, replace, json_schema, refresh, prompt)
     out_path = output or _default_output(input)
     _check_format(out_path)
-    if not dry_run:
-        inputs: dict[str, Path | str | None] = {
-            "the documents": input, "--facet-file": facet_file, "--config": config or os.environ.get("TOPICMAP_CONFIG"), "--prices": prices,
-        }  # fmt: skip
-        claim_outputs(ctx, inputs, {"-o": out_path}, wait)
-    run_extract(args, out_path, prompt)
+    if not llm.dry_run:
+        claim_outputs(ctx, {"the documents": input, "--facet-file": facet_file, **llm.inputs()}, {"-o": out_path}, wait)
+    run_extract(asked, llm, out_path)
 
 
 def _default_output(path: Path) -> Path:
@@ -123,28 +108,27 @@ def _check_format(path: Path) -> None:
         raise OutputError(f"{path}: unsupported output type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
 
 
-def run_extract(args: dict[str, Any], out_path: Path, prompt_spec: str | None) -> None:
+def run_extract(asked: ExtractInput, llm: LLMOptions, out_path: Path) -> None:
     from topicmap.hierarchy.extract.stage import ExtractOptions, estimate_extract, extract_facets
     from topicmap.hierarchy.extract.table import ERRORS_COLUMN, check_new_columns, check_output_format, documents, merged_errors, read_table, write_table
     from topicmap.hierarchy.extract.facets import choose_facets, extract_prompt, load_facet_file
     from topicmap.hierarchy.llm.cache import AnswerCache, default_cache_dir
-    from topicmap.hierarchy.llm.settings import environment, resolve_settings
     from topicmap.hierarchy.llm.pricing import load_prices
     from topicmap.hierarchy.base.settings_check import check_cache_dir
 
-    settings = resolve_settings(args, environment(), args.get("config"))
-    names = args["facets"].split(",") if args.get("facets") is not None else None
-    file_set = load_facet_file(args["facet_file"]) if args.get("facet_file") else None
-    chosen = choose_facets(names, args.get("facet_set"), file_set)
-    template = extract_prompt(prompt_spec)
+    settings = llm.settings()
+    names = asked.facets.split(",") if asked.facets is not None else None
+    file_set = load_facet_file(asked.facet_file) if asked.facet_file else None
+    chosen = choose_facets(names, asked.facet_set, file_set)
+    template = extract_prompt(asked.prompt)
     price_table = load_prices(settings.prices)
-    table = read_table(args["input"])
-    docs = documents(table, args["text_column"], args.get("title_column"), args.get("id_column"))
-    check_new_columns(table, chosen.names, args["text_column"], bool(args.get("replace")))
+    table = read_table(asked.input)
+    docs = documents(table, asked.text_column, asked.title_column, asked.id_column)
+    check_new_columns(table, chosen.names, asked.text_column, asked.replace)
     check_output_format(table, out_path)
-    options = ExtractOptions(template, chosen, max_prompt_tokens=settings.max_prompt_tokens, json_schema=bool(args.get("json_schema")), refresh=bool(args.get("refresh")))
-    cache_dir = (settings.cache_dir or default_cache_dir()) if not args.get("no_cache") else None
-    if args.get("dry_run"):
+    options = ExtractOptions(template, chosen, max_prompt_tokens=settings.max_prompt_tokens, json_schema=asked.json_schema, refresh=asked.refresh)
+    cache_dir = (settings.cache_dir or default_cache_dir()) if llm.use_cache else None
+    if llm.dry_run:
         report = estimate_extract(docs, settings.config, options, AnswerCache(cache_dir))
         typer.echo(dry_run_text(report, settings, price_table))
         return
@@ -155,7 +139,7 @@ def run_extract(args: dict[str, Any], out_path: Path, prompt_spec: str | None) -
         )
     if cache_dir is not None:
         check_cache_dir(cache_dir)  # answers are paid for: a cache that cannot keep them stops the run now
-    bar = _Progress(len(docs), enabled=bool(args.get("progress")) and sys.stderr.isatty())
+    bar = _Progress(len(docs), enabled=llm.show_progress())
     try:
         run = extract_facets(docs, settings.config, options, AnswerCache(cache_dir), progress=bar.update)
     except KeyboardInterrupt:

@@ -6,13 +6,13 @@ the command line starts, so ``--help`` answers at once.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from topicmap.hierarchy.cli.options import LLM_ENV_HELP, LLMOptions, with_llm_options
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.llm.pricing import price_for
@@ -24,40 +24,8 @@ if TYPE_CHECKING:
     from topicmap.hierarchy.llm.settings import Settings
     from topicmap.hierarchy.tree.topic_tree import TopicTree
 
-_ENV_HELP = (
-    "Environment: OPENAI_API_KEY (the key; local servers need none), OPENAI_BASE_URL (an OpenAI-compatible "
-    "server, e.g. http://localhost:11434/v1 for Ollama, :8000/v1 vLLM, :1234/v1 LM Studio, :8080/v1 llama.cpp), "
-    "TOPICMAP_MODEL, TOPICMAP_CONFIG (a TOML file with an 'llm' table). Flags win over variables, variables over the file."
-)
-
 TreeArg = Annotated[Path, typer.Argument(help="Tree file written by 'topicmap build'.", show_default=False)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of updating the tree file in place (atomically).")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name as the server knows it (default gpt-4o-mini).")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server URL, usually ending in /v1 (env OPENAI_BASE_URL).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file with an 'llm' table (env TOPICMAP_CONFIG).")]
-PromptOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--prompt", help="Prompt version: 'label_leaf@v1', 'v1' (all prompts), or 'label_leaf=my.user.j2' (your file). Repeatable."),
-]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option("--concurrency", "-j", help="Requests in flight at once (default 8; 4 with a base URL; 2 for a server on this machine, which answers one at a time).")]
-TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for one answer (default 60; 300 with a base URL; 900 for a server on this machine).")]
-RetriesOpt = Annotated[Optional[int], typer.Option("--max-retries", help="Retries on 429/5xx/timeouts/connection errors (default 4).")]
-TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0).")]
-TokensOpt = Annotated[Optional[int], typer.Option("--max-prompt-tokens", help="Token budget of one prompt, whatever the node size (default 2000).")]
-CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Answer cache directory (default ~/.cache/topicmap/llm).")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print how many calls and tokens the run would spend; send nothing.")]
-PricesOpt = Annotated[Optional[Path], typer.Option("--prices", help="TOML price table (USD per million tokens) overriding the built-in one.")]
-FidelityOpt = Annotated[
-    Optional[bool],
-    typer.Option(
-        "--check-fidelity/--no-check-fidelity",
-        help="Send back a name that reads closer to a sibling topic's documents than to its own (embedded with the tree's embedder). "
-        "Default: on when that embedder runs on this machine (minilm); --check-fidelity also uses a remote one.",
-        show_default=False,
-    ),
-]
-ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (when it is a terminal).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +39,7 @@ def register(app: typer.Typer) -> None:
             "Examples:\n\n"
             "  OPENAI_API_KEY=sk-... topicmap label tree.json --model gpt-4o-mini --dry-run\n\n"
             "  OPENAI_BASE_URL=http://localhost:11434/v1 topicmap label tree.json -m llama3.1:8b -o labelled.json\n\n"
-            "  topicmap label tree.json --prompt label_leaf=my_leaf.user.j2 --concurrency 16\n\n" + _ENV_HELP
+            "  topicmap label tree.json --prompt label_leaf=my_leaf.user.j2 --concurrency 16\n\n" + LLM_ENV_HELP
         ),
     )(label_command)
     app.command(
@@ -84,36 +52,18 @@ def register(app: typer.Typer) -> None:
             "  topicmap relabel tree.json --only-failed  # retry what failed\n\n"
             "  topicmap relabel tree.json --only-missing --prompt label_leaf@v1\n\n"
             "  topicmap relabel tree.json --nodes '0.3*' --model gpt-4o  # a subtree\n\n"
-            "  topicmap relabel tree.json --nodes 0.1,0.2 --refresh -o new.json\n\n" + _ENV_HELP
+            "  topicmap relabel tree.json --nodes 0.1,0.2 --refresh -o new.json\n\n" + LLM_ENV_HELP
         ),
     )(relabel_command)
 
 
-def label_command(
-    ctx: typer.Context,
-    tree_path: TreeArg,
-    output: OutputOpt = None,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    config: ConfigOpt = None,
-    prompt: PromptOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    max_retries: RetriesOpt = None,
-    temperature: TemperatureOpt = None,
-    max_prompt_tokens: TokensOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_cache: NoCacheOpt = False,
-    dry_run: DryRunOpt = False,
-    prices: PricesOpt = None,
-    check_fidelity: FidelityOpt = None,
-    progress: ProgressOpt = True,
-    wait: WaitOpt = 0,
-) -> None:
-    claim_tree(ctx, locals())
-    run_labelling(locals(), targets=None, force=False, refresh=False)
+@with_llm_options()
+def label_command(ctx: typer.Context, tree_path: TreeArg, output: OutputOpt = None, llm: LLMOptions = LLMOptions(), wait: WaitOpt = 0) -> None:
+    claim_tree(ctx, tree_path, output, llm, wait)
+    run_labelling(tree_path, output, llm, targets=None, force=False, refresh=False)
 
 
+@with_llm_options()
 def relabel_command(
     ctx: typer.Context,
     tree_path: TreeArg,
@@ -134,52 +84,35 @@ def relabel_command(
     ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ask again even if an answer is cached.")] = False,
     output: OutputOpt = None,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    config: ConfigOpt = None,
-    prompt: PromptOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    max_retries: RetriesOpt = None,
-    temperature: TemperatureOpt = None,
-    max_prompt_tokens: TokensOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_cache: NoCacheOpt = False,
-    dry_run: DryRunOpt = False,
-    prices: PricesOpt = None,
-    check_fidelity: FidelityOpt = None,
-    progress: ProgressOpt = True,
+    llm: LLMOptions = LLMOptions(),
     wait: WaitOpt = 0,
 ) -> None:
-    args = locals()  # before any import below: the options only
     from topicmap.hierarchy.labels.label import select_nodes
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
-    claim_tree(ctx, args)
+    claim_tree(ctx, tree_path, output, llm, wait)
     tree = load_tree(tree_path)
     targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
     if not targets:
         typer.echo("nothing to relabel: no node matches the selection")
-        if args.get("output"):  # a script expects the -o file; give it the unchanged tree
-            save_tree(tree, args["output"])
+        if output:  # a script expects the -o file; give it the unchanged tree
+            save_tree(tree, output)
         return
     ancestors = with_ancestors if with_ancestors is not None else not (only_missing or only_failed or only_stale)
-    run_labelling(args, targets=targets, force=True, refresh=refresh, tree=tree, with_ancestors=ancestors)
+    run_labelling(tree_path, output, llm, targets=targets, force=True, refresh=refresh, tree=tree, with_ancestors=ancestors)
 
 
-def claim_tree(ctx: typer.Context, args: dict[str, Any]) -> None:
+def claim_tree(ctx: typer.Context, tree_path: Path, output: Path | None, llm: LLMOptions, wait: float) -> None:
     """Lock the file to write before the tree is read, and refuse to write over the config, prices or prompt files."""
-    if args.get("dry_run"):
+    if llm.dry_run:
         return
-    inputs: dict[str, Path | str | None] = {"--config": args.get("config") or os.environ.get("TOPICMAP_CONFIG"), "--prices": args.get("prices")}
-    for spec in args.get("prompt") or []:
-        if "=" in spec:
-            inputs[f"--prompt {spec.strip()}"] = spec.split("=", 1)[1].strip()
-    claim_outputs(ctx, inputs, {"-o": args.get("output") or args["tree_path"]}, args.get("wait") or 0.0)
+    claim_outputs(ctx, llm.inputs(), {"-o": output or tree_path}, wait or 0.0)
 
 
 def run_labelling(
-    args: dict[str, Any],
+    tree_path: Path,
+    output: Path | None,
+    llm: LLMOptions,
     targets: frozenset[str] | None,
     force: bool,
     refresh: bool,
@@ -187,22 +120,21 @@ def run_labelling(
     with_ancestors: bool = True,
 ) -> None:
     from topicmap.hierarchy.labels.label import estimate_run, label_tree
-    from topicmap.hierarchy.llm.settings import EXAMPLE_CONFIG, environment, resolve_settings
+    from topicmap.hierarchy.llm.settings import EXAMPLE_CONFIG
     from topicmap.hierarchy.llm.pricing import load_prices
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
-    settings = resolve_settings(args, environment(), args.get("config"))
-    tree_path: Path = args["tree_path"]
-    out_path: Path = args.get("output") or tree_path
+    settings = llm.settings()
+    out_path = output or tree_path
     tree = tree if tree is not None else load_tree(tree_path)
     fidelity, fidelity_note = None, ""
-    if not args.get("dry_run") and settings.configured:
+    if not llm.dry_run and settings.configured:
         from topicmap.hierarchy.labels.fidelity import fidelity_check_for
 
-        fidelity, fidelity_note = fidelity_check_for(tree, args.get("check_fidelity"))
-    options, cache = plan_run(settings, not args.get("no_cache"), bool(args.get("dry_run")), targets, force, refresh, with_ancestors, fidelity)
+        fidelity, fidelity_note = fidelity_check_for(tree, llm.check_fidelity)
+    options, cache = plan_run(settings, llm.use_cache, llm.dry_run, targets, force, refresh, with_ancestors, fidelity)
     price_table = load_prices(settings.prices)
-    if args.get("dry_run"):
+    if llm.dry_run:
         report = estimate_run(tree, settings.config, options, cache)
         typer.echo(dry_run_text(report, settings, price_table))
         return
@@ -212,11 +144,11 @@ def run_labelling(
             "To label with an LLM, set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local OpenAI-compatible server "
             "such as Ollama, vLLM, LM Studio or llama.cpp), or pass --base-url or --config. Example config:\n\n" + EXAMPLE_CONFIG
         )
-        if args.get("output"):
+        if output:
             save_tree(tree, out_path)
             typer.echo(f"wrote {out_path} (unchanged)")
         return
-    bar = _Progress(enabled=bool(args.get("progress")) and sys.stderr.isatty())
+    bar = _Progress(enabled=llm.show_progress())
     try:
         report = label_tree(tree, settings.config, options, cache, checkpoint=lambda: save_tree(tree, out_path), progress=bar.update)
     except KeyboardInterrupt:

@@ -6,30 +6,15 @@ Heavy modules (the labeller, the embedders, NumPy work) are imported when the co
 
 from __future__ import annotations
 
-import os
-import sys
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from topicmap.hierarchy.cli.label import (
-    BaseUrlOpt,
-    CacheDirOpt,
-    ConcurrencyOpt,
-    ConfigOpt,
-    ModelOpt,
-    PricesOpt,
-    ProgressOpt,
-    PromptOpt,
-    RetriesOpt,
-    TemperatureOpt,
-    TimeoutOpt,
-    TokensOpt,
-    TreeArg,
-    claim_tree,
-)
+from topicmap.hierarchy.cli.label import TreeArg, claim_tree
+from topicmap.hierarchy.cli.options import EmbedderOverride, LLMOptions, with_llm_options
 from topicmap.hierarchy.cli.writes import WaitOpt
 from topicmap.hierarchy.base.errors import InputError
 
@@ -46,11 +31,6 @@ class Names(str, Enum):
 class Weighting(str, Enum):
     equal = "equal"
     size = "size"
-
-
-class TextEmbedder(str, Enum):
-    minilm = "minilm"
-    openai = "openai"
 
 
 HELP = (
@@ -76,6 +56,20 @@ def register(app: typer.Typer) -> None:
     app.command("regroup", help=HELP)(regroup_command)
 
 
+@dataclass(frozen=True)
+class RegroupInput:
+    """What ``topicmap regroup`` reads and how it groups (the LLM options are :class:`LLMOptions`)."""
+
+    tree_path: Path
+    output: Path | None
+    levels: str | None
+    names: Names
+    weighting: Weighting
+    embedder: EmbedderOverride | None
+    embedding_model: str | None
+
+
+@with_llm_options(omit=("dry_run", "check_fidelity"), help={"no_cache": "Neither read nor write the answer and embedding caches."})
 def regroup_command(
     ctx: typer.Context,
     tree_path: TreeArg,
@@ -83,62 +77,40 @@ def regroup_command(
     levels: Annotated[Optional[str], typer.Option("--levels", help="Nodes per upper level, top first, e.g. 6,40 (each fewer than the leaves). Default: the tree's own counts.", show_default=False)] = None,
     names: Annotated[Names, typer.Option("--names", help="Who names each new group before the next level is formed: llm, or keywords (no LLM; c-TF-IDF labels).")] = Names.llm,
     weighting: Annotated[Weighting, typer.Option("--weighting", help="equal: every topic counts once when grouping; size: weighted by its documents, as centroid linkage does.")] = Weighting.equal,
-    embedder: Annotated[Optional[TextEmbedder], typer.Option("--embedder", help="The model that made the tree's embeddings, when the tree does not say (built from a .npy).", show_default=False)] = None,
+    embedder: Annotated[Optional[EmbedderOverride], typer.Option("--embedder", help="The model that made the tree's embeddings, when the tree does not say (built from a .npy).", show_default=False)] = None,
     embedding_model: Annotated[Optional[str], typer.Option("--embedding-model", help="Model name for --embedder openai.", show_default=False)] = None,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    config: ConfigOpt = None,
-    prompt: PromptOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    timeout: TimeoutOpt = None,
-    max_retries: RetriesOpt = None,
-    temperature: TemperatureOpt = None,
-    max_prompt_tokens: TokensOpt = None,
-    cache_dir: CacheDirOpt = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the answer and embedding caches.")] = False,
-    prices: PricesOpt = None,
-    progress: ProgressOpt = True,
+    llm: LLMOptions = LLMOptions(),
     wait: WaitOpt = 0,
 ) -> None:
-    args = locals()  # the options only
-    del args["ctx"]
-    claim_tree(ctx, args)
-    run_regroup(args)
+    claim_tree(ctx, tree_path, output, llm, wait)
+    run_regroup(RegroupInput(tree_path, output, levels, names, weighting, embedder, embedding_model), llm)
 
 
-def run_regroup(args: dict[str, Any]) -> None:
-    from topicmap.hierarchy.cli.core import parse_levels
-    from topicmap.hierarchy.cli.options import embedding_cache_dir
+def run_regroup(asked: RegroupInput, llm: LLMOptions) -> None:
+    from topicmap.hierarchy.builder.params import parse_levels
+    from topicmap.hierarchy.cli.options import embedder_choice, embedding_cache_dir
     from topicmap.hierarchy.labels.regroup import RegroupOptions, check_levels, regroup_tree
-    from topicmap.hierarchy.tree.embedder import EmbedderChoice, embed_texts, resolve_tree_embedder
+    from topicmap.hierarchy.tree.embedder import embed_texts, resolve_tree_embedder
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
-    tree_path: Path = args["tree_path"]
-    out_path: Path = args.get("output") or tree_path
-    tree = load_tree(tree_path)
-    asked = parse_levels(args.get("levels"))
-    if asked is not None:
-        check_levels(asked, len(tree.leaves()))
-    choice = EmbedderChoice(
-        override=args["embedder"].value if args.get("embedder") else None,
-        model=args.get("embedding_model"),
-        api_key=os.environ.get("OPENAI_API_KEY"),
-        base_url=os.environ.get("OPENAI_BASE_URL"),
-    )
-    text_embedder = resolve_tree_embedder(tree, choice)
-    embed_cache = embedding_cache_dir(None, bool(args.get("no_cache")))
-    namer, settings = _llm_namer(args) if args["names"] is Names.llm else (None, None)
+    out_path = asked.output or asked.tree_path
+    tree = load_tree(asked.tree_path)
+    levels = parse_levels(asked.levels)
+    if levels is not None:
+        check_levels(levels, len(tree.leaves()))
+    text_embedder = resolve_tree_embedder(tree, embedder_choice(asked.embedder, asked.embedding_model))
+    embed_cache = embedding_cache_dir(None, llm.no_cache)
+    namer, settings = _llm_namer(llm) if asked.names is Names.llm else (None, None)
 
-    show = bool(args.get("progress")) and sys.stderr.isatty()
     from topicmap.hierarchy.base.progress import counter
 
-    bar = counter(0, "regroup", "level", enabled=show)
+    bar = counter(0, "regroup", "level", enabled=llm.show_progress())
 
     def on_level(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    options = RegroupOptions(levels=asked, weighting=args["weighting"].value, names=args["names"].value)
+    options = RegroupOptions(levels=levels, weighting=asked.weighting.value, names=asked.names.value)
     try:
         named_leaves = namer.name_leaves(tree) if namer is not None else 0
         regrouped, report = regroup_tree(
@@ -150,7 +122,7 @@ def run_regroup(args: dict[str, Any]) -> None:
         raise typer.Exit(130) from None
     bar.close()
     lines = [
-        f"regrouped {report.leaves:,} leaves by their {'LLM names' if args['names'] is Names.llm else 'labels'} and summaries "
+        f"regrouped {report.leaves:,} leaves by their {'LLM names' if asked.names is Names.llm else 'labels'} and summaries "
         f"into levels of {', '.join(map(str, report.nodes_per_level))} nodes (asked {', '.join(map(str, report.levels))}; "
         f"a group of one adds no node), embedded with {text_embedder.name}",
     ]
@@ -168,17 +140,16 @@ def run_regroup(args: dict[str, Any]) -> None:
     typer.echo("\n".join(lines))
 
 
-def _llm_namer(args: dict[str, Any]) -> tuple[LLMNamer, Settings]:
+def _llm_namer(llm: LLMOptions) -> tuple[LLMNamer, Settings]:
     from topicmap.hierarchy.cli.label import _Progress, plan_run
-    from topicmap.hierarchy.llm.settings import environment, resolve_settings
     from topicmap.hierarchy.labels.regroup_llm import LLMNamer
 
-    settings = resolve_settings(args, environment(), args.get("config"))
+    settings = llm.settings()
     if not settings.configured:
         raise InputError(
             "regroup names every new group with an LLM and none is configured: set OPENAI_API_KEY, or OPENAI_BASE_URL / "
             "--base-url for a compatible server (Ollama, vLLM, llama.cpp), or pass --names keywords to group without one"
         )
-    options, cache = plan_run(settings, not args.get("no_cache"), False)
-    show = bool(args.get("progress")) and sys.stderr.isatty()
+    options, cache = plan_run(settings, llm.use_cache, False)
+    show = llm.show_progress()
     return LLMNamer(settings.config, options, cache, progress=lambda: _Progress(enabled=show)), settings

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from topicmap.hierarchy.builder.choices import PERIOD_CHOICES
+from topicmap.hierarchy.builder.params import param
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import InputError
 
@@ -41,8 +42,9 @@ PeriodOpt = Annotated[
 
 
 def check_period(period: str) -> None:
-    if period not in PERIOD_CHOICES:
-        raise InputError(f"--period {period!r}: choose one of {', '.join(PERIOD_CHOICES)}")
+    problem = param("period").option_error(period)
+    if problem:
+        raise InputError(problem)
 
 
 def undated_note(column: str, bad: list[str], limit: int = 5) -> str:

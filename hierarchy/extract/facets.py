@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from topicmap.hierarchy.base.errors import InputError
-from topicmap.hierarchy.llm.prompting import PromptError, PromptTemplate, builtin_versions
+from topicmap.hierarchy.llm.prompting import PromptError, PromptTemplate, builtin_versions, load_builtin
 
 EXTRACT_PROMPT = "extract_facets"
 DEFAULT_SET = "papers"
@@ -186,7 +186,4 @@ def extract_prompt(spec: str | None = None) -> PromptTemplate:
     version = version or versions[-1]
     if version not in versions:
         raise PromptError(f"--prompt {spec!r}: prompt {EXTRACT_PROMPT} has no version {version!r}; available: {', '.join(versions)}")
-    folder = resources.files("topicmap.prompts").joinpath(EXTRACT_PROMPT)
-    return PromptTemplate(
-        EXTRACT_PROMPT, version, folder.joinpath(f"{version}.system.j2").read_text("utf-8"), folder.joinpath(f"{version}.user.j2").read_text("utf-8")
-    )
+    return load_builtin(EXTRACT_PROMPT, version)

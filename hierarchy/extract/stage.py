@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 
 from topicmap.hierarchy.extract.validate import ExtractRules, FacetAnswer, read_facet_answer
 from topicmap.hierarchy.extract.facets import FacetSet
-from topicmap.hierarchy.labels.label import MAX_RETRY_TEMPERATURE, RETRY_TEMPERATURE_STEP, _feedback, run_to_end
+from topicmap.hierarchy.labels.ask import MAX_RETRY_TEMPERATURE, RETRY_TEMPERATURE_STEP, feedback
+from topicmap.hierarchy.labels.label import run_to_end
 from topicmap.hierarchy.labels.validate import InvalidAnswer
 from topicmap.hierarchy.llm.client import ChatClient, LLMConfig, LLMError
 from topicmap.hierarchy.llm.cache import AnswerCache, CachedAnswer, cache_key
@@ -292,7 +293,7 @@ class FacetExtractor:
             if best is None or len(answer.values) >= len(best.values):
                 best = answer
             rejected.append((result.text, _reason(answer)))
-            messages = [*rendered.messages, *_feedback(rejected)]
+            messages = [*rendered.messages, *feedback(rejected)]
         self.report.asked += 1
         assert best is not None
         errors = {n: f"invalid answer after {attempts} tries: {best.problems[n]}" for n in self.names if n in best.problems}

@@ -1,4 +1,4 @@
-"""The prompt layer: label every node bottom-up through an LLM, validated, cached, resumable.
+"""The labelling walk: label every node bottom-up through an LLM, validated, cached, resumable.
 
 Leaves are labelled from their documents, parents from their children's labels, each node as soon as
 the children it needs are done (one asyncio task per node, the HTTP concurrency bounded by the
@@ -7,6 +7,9 @@ inputs are unchanged since the last run keeps its label; an answer seen before c
 so re-running on an unchanged tree makes no requests. Failures never lose the tree: the node keeps its
 previous label (an earlier LLM label if it had one, else its keyword label) and records why. Each retry
 sends something new: every rejection so far, stated with its numbers, at a higher temperature.
+
+Which nodes a run visits, and the dry run's estimate, are planned in :mod:`topicmap.hierarchy.labels.plan`;
+asking until an answer passes is :mod:`topicmap.hierarchy.labels.ask`. This module is the walk between them.
 """
 
 from __future__ import annotations
@@ -22,32 +25,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.labels.ask import Answers, Asker
 from topicmap.hierarchy.labels.context import LabelRules, PromptBudget, PromptBuilder, Rendered
 from topicmap.hierarchy.labels.fidelity import CloserToSibling, FidelityCheck
+from topicmap.hierarchy.labels.plan import Estimate, label_copy, planned_order
 from topicmap.hierarchy.labels.validate import (
     ContrastLeak,
     InvalidAnswer,
     LabelAnswer,
     SoftViolation,
-    TooNarrow,
     check_parent_label,
     normalize,
-    parse_object,
     too_narrow,
     validate_distinct_answer,
     validate_label_answer,
 )
-from topicmap.hierarchy.llm.client import ChatClient, ChatResult, LLMConfig, LLMError
+from topicmap.hierarchy.llm.client import ChatClient, LLMConfig, LLMError
 from topicmap.hierarchy.llm.cache import AnswerCache, CachedAnswer, cache_key
 from topicmap.hierarchy.llm.prompting import PromptSet, PromptTemplate
+from topicmap.hierarchy.tree.provenance import LabelProvenance
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree
 
-EST_COMPLETION_TOKENS = 60  # a label + one-sentence summary as JSON, for estimates
-RETRY_TEMPERATURE_STEP = 0.4  # added per retry: at temperature 0 a small model repeats its rejected answer
-MAX_RETRY_TEMPERATURE = 1.0
-FEEDBACK_ANSWER_CHARS = 600  # of each rejected answer shown back to the model
 KEPT_DESPITE = "kept_despite"  # in a cached answer: the soft rule it broke when kept as the best of its tries
-NAME_RULES = (CloserToSibling, TooNarrow)  # rules about the name alone: a list of other names can satisfy them
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class RunReport:
     renamed: int = 0
     candidate_calls: int = 0  # last requests for several names, after every try broke a rule about the name
     from_candidates: int = 0  # nodes whose name was picked from such a list
-    unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see label_meta.extra["warning"]
+    unfaithful: int = 0  # kept a name that reads closer to a sibling (every try did); see LabelProvenance.warning
     fidelity: str = ""  # how names were checked against their siblings' documents
     sibling_groups_unknown: int = 0  # dry run: parents whose sibling pass cannot be foreseen
     prompt_tokens: int = 0
@@ -102,20 +101,22 @@ class RunReport:
         return max(self.call_prompt_tokens, default=0)
 
 
-def affected(tree: TopicTree, targets: frozenset[str] | None, with_ancestors: bool = True) -> set[str]:
-    """Targets plus (``with_ancestors``) every ancestor, whose label inputs may change with them."""
-    if targets is None:
-        return {n.id for n in tree.iter_nodes()}
-    if not with_ancestors:
-        return set(targets)
-    out: set[str] = set()
-    for node_id in targets:
-        out.update(n.id for n in tree.path(node_id))
-    return out
+def start_report(config: LLMConfig, options: LabelOptions, dry_run: bool = False) -> RunReport:
+    """An empty report for a run with these prompts."""
+    report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], dry_run)
+    report.fidelity = f"checked with {options.fidelity.embedder}" if options.fidelity is not None else "not checked"
+    return report
 
 
 class TreeLabeler:
-    """One run over one tree. ``client=None`` is a dry run: it counts what it would ask, on a copy."""
+    """One run over one tree: the walk bottom-up and what each node's answer does to the tree.
+
+    Where answers come from is ``answers``: the model (:class:`topicmap.hierarchy.labels.ask.Asker`), or
+    for a dry run an estimate that counts each request and leaves its answer unknown
+    (:class:`topicmap.hierarchy.labels.plan.Estimate`; the tree is then a copy). A node whose answer,
+    or a child's, is unknown stays unknown: no cache lookup can match its prompt, and its siblings'
+    collisions cannot be foreseen.
+    """
 
     def __init__(
         self,
@@ -123,35 +124,33 @@ class TreeLabeler:
         config: LLMConfig,
         options: LabelOptions,
         cache: AnswerCache,
-        client: ChatClient | None = None,
+        answers: Answers,
+        report: RunReport,
         checkpoint: Callable[[], None] | None = None,
         progress: Callable[[RunReport], None] | None = None,
     ) -> None:
-        self.dry_run = client is None
-        self.tree = _label_copy(tree) if self.dry_run else tree
+        self.tree = tree
         self.config = config
         self.options = options
         self.cache = cache
-        self.client = client
+        self.answers = answers
         self.checkpoint = checkpoint
         self.progress = progress
-        self.report = RunReport(config.model, [options.prompts.leaf.id, options.prompts.parent.id, options.prompts.distinct.id], self.dry_run)
-        self.report.fidelity = f"checked with {options.fidelity.embedder}" if options.fidelity is not None else "not checked"
+        self.report = report
         self._params = {"temperature": config.temperature, "max_tokens": config.max_tokens}
         self._prompts = PromptBuilder(self.tree, options.budget, options.rules)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._touched: set[str] = set()  # nodes labelled in this run (may be renamed by the sibling pass)
-        self._pending: set[str] = set()  # dry run: nodes whose label would come from a request
+        self._unknown: set[str] = set()  # nodes whose label waits on an answer not known (a dry run's)
         self._dirty = False
 
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> RunReport:
         started = time.perf_counter()
-        todo = affected(self.tree, self.options.targets, self.options.with_ancestors)
-        order = [n.id for n in self.tree.iter_bottom_up() if n.id in todo]
+        order = planned_order(self.tree, self.options)
         self.report.planned = len(order)
         self._preflight()
-        saver = asyncio.create_task(self._checkpoint_loop()) if self.checkpoint and not self.dry_run else None
+        saver = asyncio.create_task(self._checkpoint_loop()) if self.checkpoint else None
         error: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as group:
@@ -166,10 +165,9 @@ class TreeLabeler:
         finally:
             if saver is not None:
                 saver.cancel()
-            if self.checkpoint is not None and not self.dry_run:
+            if self.checkpoint is not None:
                 self.checkpoint()
-            if self.client is not None:
-                self.report.requests = self.client.stats.requests
+            self.report.requests = self.answers.requests()
             self.report.seconds = time.perf_counter() - started
         if error is not None:
             raise error
@@ -229,7 +227,7 @@ class TreeLabeler:
         key = self._key(template, rendered.messages)
         target = self._is_target(node.id)
         meta = node.label_meta
-        unchanged = meta.labeler == "llm" and meta.status == "ok" and meta.extra.get("input") == key
+        unchanged = meta.labeler == "llm" and meta.status == "ok" and meta.extra.input == key
         if unchanged and not (target and (self.options.force or self.options.refresh)):
             self.report.kept += 1
             return
@@ -247,25 +245,22 @@ class TreeLabeler:
             return self._prompts.leaf(template, node, with_contrast=False)
 
         fallback = without_contrast if leaf else None
-        children_pending = any(c.id in self._pending for c in self.tree.children(node.id))
-        if not (target and self.options.refresh) and not children_pending:
+        children_unknown = any(c.id in self._unknown for c in self.tree.children(node.id))
+        if not (target and self.options.refresh) and not children_unknown:
             hit = self._from_cache(key, node.id, json.dumps, validate, rendered, fallback)
             if hit is not None:
                 answer, cached, warning = hit
                 self.report.cache_hits += 1
                 self._apply(node, answer, template, key, cached.prompt_tokens, cached.completion_tokens, 0)
                 if warning:
-                    node.label_meta.extra["warning"] = warning[:300]
+                    node.label_meta.extra.warning = warning[:300]
                 await self._rename_child_apart(node, template, cached)
                 return
-        if self.dry_run:
-            self._pending.add(node.id)
-            self.report.label_calls += 1
-            self._count_estimate(rendered)
-            return
-        outcome = await self._ask(rendered, validate, fallback)
+        outcome = await self.answers.ask(rendered, validate, fallback)
         self.report.label_calls += outcome.calls
-        if isinstance(outcome.value, LabelAnswer):
+        if not outcome.known:
+            self._unknown.add(node.id)
+        elif isinstance(outcome.value, LabelAnswer):
             stored: dict[str, Any] = {"label": outcome.value.label, "summary": outcome.value.summary}
             if outcome.soft is not None:
                 stored[KEPT_DESPITE] = type(outcome.soft).__name__  # the best of a full set of tries: do not ask again
@@ -273,9 +268,9 @@ class TreeLabeler:
             self.report.labelled += 1
             self._apply(node, outcome.value, template, key, outcome.prompt_tokens, outcome.completion_tokens, outcome.calls)
             if outcome.warning:
-                node.label_meta.extra["warning"] = outcome.warning[:300]
+                node.label_meta.extra.warning = outcome.warning[:300]
             if outcome.from_candidates:
-                node.label_meta.extra["name_from_candidates"] = True
+                node.label_meta.extra.name_from_candidates = True
             if isinstance(outcome.soft, CloserToSibling):
                 self.report.unfaithful += 1
             await self._rename_child_apart(node, template, self.cache.get(key))
@@ -296,7 +291,7 @@ class TreeLabeler:
         except InvalidAnswer:
             copied = None
         twin = next((c for c in children if c.label == copied), None)
-        if twin is None or self.dry_run:
+        if twin is None or not self.answers.sends:  # an estimate does not work out renames (their requests are not counted)
             return
         template_d = self.options.prompts.distinct
         rendered = self._prompts.distinct(template_d, parent, children, [twin.id])
@@ -311,7 +306,7 @@ class TreeLabeler:
             def validate(text: str, shown: Rendered) -> dict[str, str]:
                 return validate_distinct_answer(text, self.options.rules, shown.messages[0]["content"], [twin.id], fixed)
 
-            outcome = await self._ask(rendered, validate, None)
+            outcome = await self.answers.ask(rendered, validate, None)
             self.report.sibling_calls += outcome.calls
             if isinstance(outcome.value, dict):
                 new_label = outcome.value[twin.id]
@@ -323,9 +318,9 @@ class TreeLabeler:
         if new_label is None or normalize(new_label) in taken:
             new_label = self._keyword_variant(twin, taken, len(children))
         self._rename(twin, new_label, template_d.id)
-        twin.label_meta.extra["renamed_because"] = f"its parent {parent.id} has the same label"
+        twin.label_meta.extra.renamed_because = f"its parent {parent.id} has the same label"
         moved = self._key(template, self._prompts.parent(template, parent).messages)
-        parent.label_meta.extra["input"] = moved
+        parent.label_meta.extra.input = moved
         if entry is not None:
             self.cache.put(moved, entry)
 
@@ -374,163 +369,61 @@ class TreeLabeler:
             self.cache.discard(key, f"the stored answer for node {node_id} fails the answer checks ({exc})")
             return None
 
-    async def _ask(
-        self,
-        rendered: Rendered,
-        validate: Callable[[str, Rendered], Any],
-        fallback: Callable[[], Rendered] | None,
-    ) -> _Outcome:
-        """Ask, validate, and on an invalid answer ask again: no two tries send the same request.
-
-        Each retry shows every rejected answer so far with the reason it was rejected (the exact rule and
-        numbers), and raises the temperature by ``RETRY_TEMPERATURE_STEP``: a small model at temperature
-        0 otherwise answers a repeated question with the same rejected answer.
-        """
-        assert self.client is not None
-        outcome = _Outcome()
-        shown = rendered
-        messages = list(rendered.messages)
-        rejected: list[tuple[str, str]] = []  # (answer, why)
-        best_soft: SoftViolation | None = None
-        for attempt in range(self.options.max_attempts):
-            try:
-                result = await self.client.complete(messages, temperature=self._retry_temperature(attempt))
-            except LLMError as exc:
-                if exc.fatal:  # including many failures in a row (the client counts them): the server is down
-                    raise
-                outcome.error = str(exc)
-                return outcome
-            self._count_answer(result, outcome)
-            try:
-                outcome.value = validate(result.text, shown)
-                return outcome
-            except InvalidAnswer as exc:
-                if isinstance(exc, SoftViolation) and (best_soft is None or exc.rank >= best_soft.rank):
-                    best_soft = exc
-                if attempt == self.options.max_attempts - 1 and best_soft is not None:
-                    rejected.append((result.text, str(exc)))
-                    if isinstance(best_soft, NAME_RULES) and self.options.candidates > 0:
-                        best_soft = await self._pick_candidate(shown, validate, rejected, best_soft, outcome)
-                    if not isinstance(best_soft, SoftViolation):
-                        outcome.value = best_soft
-                        return outcome
-                    outcome.value, outcome.warning, outcome.soft = best_soft.answer, str(best_soft), best_soft  # a narrow name beats no name
-                    return outcome
-                outcome.error = f"invalid answer after {outcome.calls} tries: {exc}"
-                if isinstance(exc, ContrastLeak) and fallback is not None:
-                    shown = fallback()  # the model could not keep the neighbours apart: stop showing them
-                rejected.append((result.text, str(exc)))
-                messages = [*shown.messages, *_feedback(rejected)]
-        return outcome
-
-    async def _pick_candidate(
-        self,
-        shown: Rendered,
-        validate: Callable[[str, Rendered], Any],
-        rejected: list[tuple[str, str]],
-        best: SoftViolation,
-        outcome: _Outcome,
-    ) -> Any:
-        """Every try broke a rule about the name: ask once for several names and keep the first that passes.
-
-        A small model that keeps giving one rejected name can still list better ones; choosing among
-        them is cheaper and surer than more single tries. The summary of the best try is kept. Returns
-        the accepted answer, or the best-ranked rule break among the tries and the candidates.
-        """
-        assert self.client is not None
-        messages = [*shown.messages, *_feedback(rejected), _candidates_request(self.options.candidates)]
-        try:
-            result = await self.client.complete(messages, temperature=self._retry_temperature(len(rejected)))
-        except LLMError as exc:
-            if exc.fatal:
-                raise
-            return best
-        self._count_answer(result, outcome)
-        self.report.candidate_calls += 1
-        for name in _candidate_names(result.text)[: self.options.candidates]:
-            try:
-                answer = validate(json.dumps({"label": name, "summary": best.answer.summary}), shown)
-            except SoftViolation as exc:
-                if exc.rank > best.rank:
-                    best = exc
-                continue
-            except InvalidAnswer:
-                continue
-            self.report.from_candidates += 1
-            outcome.from_candidates = True
-            return answer
-        return best
-
-    def _count_answer(self, result: ChatResult, outcome: _Outcome) -> None:
-        outcome.calls += 1
-        outcome.prompt_tokens += result.prompt_tokens
-        outcome.completion_tokens += result.completion_tokens
-        self.report.calls += 1
-        self.report.prompt_tokens += result.prompt_tokens
-        self.report.completion_tokens += result.completion_tokens
-        self.report.call_prompt_tokens.append(result.prompt_tokens)
-
-    def _retry_temperature(self, attempt: int) -> float | None:
-        """None (the configured temperature) for the first try, then a little warmer each time."""
-        if attempt == 0:
-            return None
-        base = self.config.temperature
-        return round(min(MAX_RETRY_TEMPERATURE, max(base, base + RETRY_TEMPERATURE_STEP * attempt)), 3)
-
     # -- writing into the tree --------------------------------------------------------------
     def _now(self) -> str:
         return datetime.now(UTC).isoformat(timespec="seconds")
 
     def _keyword_fallback(self, node: Node) -> tuple[str, str]:
         meta = node.label_meta
-        if meta.labeler == "keywords" and "reused_from" not in meta.extra:
+        if meta.labeler == "keywords" and meta.extra.reused_from is None:
             return node.label, node.summary
-        return str(meta.extra.get("keyword_label", node.label)), str(meta.extra.get("keyword_summary", ""))
+        kept = meta.extra.keyword_label
+        return (node.label if kept is None else kept), meta.extra.keyword_summary or ""
 
     def _apply(self, node: Node, answer: LabelAnswer, template: PromptTemplate, key: str, prompt_tokens: int, completion_tokens: int, calls: int) -> None:
         keyword_label, keyword_summary = self._keyword_fallback(node)
-        extra: dict[str, Any] = {"input": key, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "keyword_label": keyword_label}
-        if keyword_summary:
-            extra["keyword_summary"] = keyword_summary
-        if calls > 1:
-            extra["attempts"] = calls
+        extra = LabelProvenance(
+            input=key, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, keyword_label=keyword_label,
+            keyword_summary=keyword_summary or None, attempts=calls if calls > 1 else None,
+        )
         node.label, node.summary = answer.label, answer.summary
-        node.label_meta = LabelMeta("llm", self.config.model, template.id, template.hash, self._now(), "ok", None, extra)
+        node.label_meta = LabelMeta(
+            labeler="llm", model=self.config.model, prompt=template.id, prompt_hash=template.hash, created_at=self._now(), status="ok", extra=extra,
+        )
         self._touched.add(node.id)
 
     def _fail(self, node: Node, template: PromptTemplate, error: str) -> None:
         """Record the failure; keep an earlier LLM label if the node had one, else the keyword label."""
         meta = node.label_meta
-        failure = {"failed_prompt": template.id, "failed_model": self.config.model, "failed_at": self._now()}
-        if meta.labeler == "llm" and "reused_from" not in meta.extra:
-            extra = {**meta.extra, **failure}
-            node.label_meta = LabelMeta("llm", meta.model, meta.prompt, meta.prompt_hash, meta.created_at, "failed", error[:500], extra)
+        if meta.labeler == "llm" and meta.extra.reused_from is None:
+            extra = meta.extra.copy()
+            extra.failed_prompt, extra.failed_model, extra.failed_at = template.id, self.config.model, self._now()
+            node.label_meta = replace(meta, status="failed", error=error[:500], extra=extra)
             self._touched.add(node.id)
             return
         keyword_label, keyword_summary = self._keyword_fallback(node)
-        extra: dict[str, Any] = {"keyword_label": keyword_label}
-        if keyword_summary:
-            extra["keyword_summary"] = keyword_summary
         node.label, node.summary = keyword_label, keyword_summary
-        node.label_meta = LabelMeta("keywords", self.config.model, template.id, template.hash, self._now(), "failed", error[:500], extra)
+        node.label_meta = LabelMeta(
+            labeler="keywords", model=self.config.model, prompt=template.id, prompt_hash=template.hash, created_at=self._now(),
+            status="failed", error=error[:500], extra=LabelProvenance(keyword_label=keyword_label, keyword_summary=keyword_summary or None),
+        )
         self._touched.add(node.id)
 
     def _reuse(self, node: Node, child: Node) -> None:
         """A node whose only child holds the same documents says the same thing: no call."""
         keyword_label, keyword_summary = self._keyword_fallback(node)
         node.label, node.summary = child.label, child.summary
-        cm = child.label_meta
-        extra = {"reused_from": child.id, "keyword_label": keyword_label, **({"keyword_summary": keyword_summary} if keyword_summary else {})}
-        node.label_meta = LabelMeta(cm.labeler, cm.model, cm.prompt, cm.prompt_hash, cm.created_at, cm.status, cm.error, extra)
+        extra = LabelProvenance(reused_from=child.id, keyword_label=keyword_label, keyword_summary=keyword_summary or None)
+        node.label_meta = replace(child.label_meta, extra=extra)
         self.report.reused += 1
-        if child.id in self._pending:
-            self._pending.add(node.id)
+        if child.id in self._unknown:
+            self._unknown.add(node.id)
         self._touched.add(node.id)
 
     # -- sibling distinctness ---------------------------------------------------------------
     async def _make_distinct(self, parent: Node, children: list[Node]) -> None:
-        if any(c.id in self._pending for c in children):
-            self.report.sibling_groups_unknown += 1  # dry run: the new labels may or may not collide
+        if any(c.id in self._unknown for c in children):
+            self.report.sibling_groups_unknown += 1  # their new labels may or may not collide
             return
         groups: dict[str, list[Node]] = {}
         for child in children:
@@ -555,13 +448,11 @@ class TreeLabeler:
         if hit is not None:
             self.report.cache_hits += 1
             new_labels = hit[0]
-        elif self.dry_run:
-            self.report.sibling_calls += 1
-            self._count_estimate(rendered)
-            return
         else:
-            outcome = await self._ask(rendered, validate, None)
+            outcome = await self.answers.ask(rendered, validate, None)
             self.report.sibling_calls += outcome.calls
+            if not outcome.known:
+                return
             if isinstance(outcome.value, dict):
                 new_labels = outcome.value
                 self.cache.put(key, CachedAnswer({"labels": new_labels}, outcome.prompt_tokens, outcome.completion_tokens))
@@ -574,7 +465,9 @@ class TreeLabeler:
     def _rename(self, node: Node, label: str, prompt_id: str) -> None:
         if label == node.label:
             return
-        node.label_meta.extra = {**node.label_meta.extra, "renamed_from": node.label, "distinct_prompt": prompt_id}
+        extra = node.label_meta.extra.copy()
+        extra.renamed_from, extra.distinct_prompt = node.label, prompt_id
+        node.label_meta.extra = extra
         node.label = label
         self.report.renamed += 1
 
@@ -597,69 +490,8 @@ class TreeLabeler:
         candidates += [f"{base} ({i})" for i in range(2, siblings + 3)]
         return next(c for c in candidates if normalize(c) not in taken)
 
-    def _count_estimate(self, rendered: Rendered) -> None:
-        tokens = rendered.tokens
-        self.report.calls += 1
-        self.report.prompt_tokens += tokens
-        self.report.completion_tokens += EST_COMPLETION_TOKENS
-        self.report.call_prompt_tokens.append(tokens)
-
-
-def _feedback(rejected: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """The rejected answers, each followed by why, then a request naming every rule broken so far."""
-    messages: list[dict[str, str]] = []
-    for number, (answer, why) in enumerate(rejected, start=1):
-        messages.append({"role": "assistant", "content": answer[:FEEDBACK_ANSWER_CHARS]})
-        if number < len(rejected):
-            messages.append({"role": "user", "content": f"That answer was not accepted: {why}."})
-    reasons = "; ".join(f"({i}) {why}" for i, (_, why) in enumerate(rejected, start=1)) if len(rejected) > 1 else rejected[-1][1]
-    messages.append(
-        {
-            "role": "user",
-            "content": f"That answer was not accepted: {rejected[-1][1]}. "
-            + (f"All the problems so far: {reasons}. " if len(rejected) > 1 else "")
-            + "Write a different answer that fixes this. Answer with only the JSON object, following the rules.",
-        }
-    )
-    return messages
-
-
-def _candidates_request(count: int) -> dict[str, str]:
-    """The last request for a node whose every name broke a rule about names: several names to choose from."""
-    return {
-        "role": "user",
-        "content": f"Instead of one answer, list {count} different candidate names for these documents, each following the rules "
-        "and avoiding the problems above, the most fitting first. Answer with only a JSON object in this form: "
-        '{"labels": ["<name 1>", "<name 2>"]}',
-    }
-
-
-def _candidate_names(text: str) -> list[str]:
-    """The names in a candidates answer; an unusable answer gives none (the best earlier try is then kept)."""
-    try:
-        data = parse_object(text)
-    except InvalidAnswer:
-        return []
-    names = data.get("labels")
-    if not isinstance(names, list):
-        return []
-    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
-
-
 class _AskAgain(Exception):
     """A cached answer that breaks a soft rule it was never tried against."""
-
-
-@dataclass
-class _Outcome:
-    value: Any = None
-    error: str = ""
-    warning: str = ""  # accepted on the last try despite a soft rule
-    soft: SoftViolation | None = None  # the rule it broke
-    from_candidates: bool = False  # the name was picked from a list asked for after every try broke a rule
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 def _distinct_text(answer: dict[str, Any]) -> str:
@@ -668,12 +500,6 @@ def _distinct_text(answer: dict[str, Any]) -> str:
     if not isinstance(labels, dict):
         raise InvalidAnswer('the stored answer has no "labels" object')
     return json.dumps({"labels": [{"id": node_id, "label": label} for node_id, label in labels.items()]})
-
-
-def _label_copy(tree: TopicTree) -> TopicTree:
-    """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
-    nodes = [replace(n, label_meta=replace(n.label_meta, extra=dict(n.label_meta.extra))) for n in tree.iter_nodes()]
-    return TopicTree(nodes, tree.documents, tree.manifest)
 
 
 def _first(group: BaseExceptionGroup) -> BaseException:
@@ -707,15 +533,17 @@ def label_tree(
     ``report.aborted`` set; every label finished before it is in the tree and the cache."""
 
     async def go() -> RunReport:
+        report = start_report(config, options)
         async with ChatClient(config) as client:
-            return await TreeLabeler(tree, config, options, cache, client, checkpoint, progress).run()
+            return await TreeLabeler(tree, config, options, cache, Asker(client, options, report), report, checkpoint, progress).run()
 
     return run_to_end(go)
 
 
 def estimate_run(tree: TopicTree, config: LLMConfig, options: LabelOptions, cache: AnswerCache) -> RunReport:
-    """A dry run: how many calls and roughly how many tokens a run would spend. Sends nothing."""
-    return run_to_end(lambda: TreeLabeler(tree, config, options, cache).run())
+    """A dry run: how many calls and roughly how many tokens a run would spend. Sends nothing, changes nothing."""
+    report = start_report(config, options, dry_run=True)
+    return run_to_end(lambda: TreeLabeler(label_copy(tree), config, options, cache, Estimate(report), report).run())
 
 
 def run_to_end(make: Callable[[], Coroutine[Any, Any, RunReport]]) -> RunReport:

@@ -190,9 +190,9 @@ def _flatten(tree: TopicTree) -> TopicTree:
     """Root -> leaves: the upper levels set aside, the leaves (and their documents) kept, numbered as before."""
     root = tree.root
     leaves = tree.leaves()  # breadth-first, id order
-    nodes: dict[str, Node] = {ROOT_ID: replace(root, label_meta=replace(root.label_meta, extra=dict(root.label_meta.extra)))}
+    nodes: dict[str, Node] = {ROOT_ID: replace(root, label_meta=replace(root.label_meta, extra=root.label_meta.extra.copy()))}
     for leaf in leaves:
-        meta = replace(leaf.label_meta, extra=dict(leaf.label_meta.extra))  # naming may rename a leaf: never the input's
+        meta = replace(leaf.label_meta, extra=leaf.label_meta.extra.copy())  # naming may rename a leaf: never the input's
         nodes[leaf.id] = replace(leaf, label_meta=meta, extra={**leaf.extra, "regrouped_from": leaf.extra.get("regrouped_from", leaf.id)})
     return _renumber(nodes, {ROOT_ID: [leaf.id for leaf in leaves]}, tree.documents, tree.manifest)[0]
 

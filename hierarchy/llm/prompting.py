@@ -97,9 +97,11 @@ def builtin_versions(name: str) -> list[str]:
 
 
 def load_builtin(name: str, version: str | None = None) -> PromptTemplate:
-    if name not in PROMPT_NAMES:
-        raise PromptError(f"unknown prompt {name!r}; the prompts are {', '.join(PROMPT_NAMES)}")
+    """A released prompt (``None``: its latest version): the labelling prompts, and every other prompt
+    shipped under ``prompts/`` (navigate, extract_facets), so there is one way to read them."""
     versions = builtin_versions(name)
+    if name not in PROMPT_NAMES and not versions:
+        raise PromptError(f"unknown prompt {name!r}; the prompts are {', '.join(PROMPT_NAMES)}")
     if not versions:
         raise PromptError(f"no versions of prompt {name!r} are installed")
     version = version or versions[-1]
@@ -146,6 +148,7 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
             chosen[name.strip()] = load_file(name.strip(), path.strip())
         elif "@" in spec:
             name, version = spec.split("@", 1)
+            _check_label_prompt(name.strip())
             chosen[name.strip()] = load_builtin(name.strip(), version.strip())
         elif re.fullmatch(r"v\d+", spec):
             having = [n for n in PROMPT_NAMES if spec in builtin_versions(n)]
@@ -156,6 +159,7 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
         elif spec.endswith(".j2") or "/" in spec:
             raise PromptError(f"--prompt {spec}: say which prompt the file replaces, e.g. --prompt {LEAF}={spec}")
         else:
+            _check_label_prompt(spec)
             chosen[spec] = load_builtin(spec)
     for name in PROMPT_NAMES:
         chosen.setdefault(name, load_builtin(name))
@@ -165,6 +169,12 @@ def resolve_prompts(specs: list[str] | None = None) -> PromptSet:
 def _check_name(name: str) -> None:
     if name not in PROMPT_NAMES:
         raise PromptError(f"unknown prompt {name!r} in --prompt; the prompts are {', '.join(PROMPT_NAMES)}")
+
+
+def _check_label_prompt(name: str) -> None:
+    """Only the labelling prompts can be chosen for a label run (navigate and extract_facets are built-in too)."""
+    if name not in PROMPT_NAMES:
+        raise PromptError(f"unknown prompt {name!r}; the prompts are {', '.join(PROMPT_NAMES)}")
 
 
 def estimate_tokens(text: str) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,24 @@ timeout = 120
 
 
 @dataclass(frozen=True)
+class SettingFlags:
+    """What a caller set explicitly: command-line flags, or a Python API's arguments. None: not given,
+    so the environment, then the config file, then the defaults decide (:func:`resolve_settings`)."""
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None  # the Python API's; the command line has no key flag (keys stay in the environment)
+    timeout: float | None = None
+    concurrency: int | None = None
+    max_retries: int | None = None
+    temperature: float | None = None
+    max_prompt_tokens: int | None = None
+    prompt: Sequence[str] | None = None  # --prompt specs, see llm/prompting.py:resolve_prompts
+    cache_dir: str | os.PathLike[str] | None = None
+    prices: str | os.PathLike[str] | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a label run needs from the outside world."""
 
@@ -78,8 +96,17 @@ def read_config(path: Path) -> dict[str, Any]:
     return section
 
 
-def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path: Path | None = None) -> Settings:
-    """Flags win over environment variables, which win over the config file, which wins over defaults."""
+def resolve_settings(flags: SettingFlags | Mapping[str, Any], env: Mapping[str, str], config_path: Path | None = None) -> Settings:
+    """Flags win over environment variables, which win over the config file, which wins over defaults.
+
+    ``flags`` may also be a mapping of :class:`SettingFlags`' field names (scripts, tests); another name is an error.
+    """
+    if not isinstance(flags, SettingFlags):
+        unknown = sorted(set(flags) - {f.name for f in fields(SettingFlags)})
+        if unknown:
+            raise TypeError(f"resolve_settings: unknown setting(s) {', '.join(unknown)}")
+        flags = SettingFlags(**flags)
+    given: SettingFlags = flags
     config_path = config_path or (Path(env["TOPICMAP_CONFIG"]) if env.get("TOPICMAP_CONFIG") else None)
     file = read_config(config_path) if config_path else {}
 
@@ -88,8 +115,9 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
 
     def pick(name: str, env_name: str | None = None) -> Any:
         sources[name] = "--" + name.replace("_", "-")
-        if cli.get(name) is not None:
-            return cli[name]
+        value = getattr(given, name)
+        if value is not None:
+            return value
         if env_name and env.get(env_name):
             sources[name] = env_name
             return env[env_name]
@@ -108,13 +136,13 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
             raise InputError(f"{sources[name]} {value!r}: must be a {'whole number' if integer else 'number'}") from None
 
     key_var = str(file.get("api_key_env", "OPENAI_API_KEY"))
-    api_key = cli.get("api_key") or env.get(key_var) or None  # a key handed in by the Python API; the CLI has no key flag
+    api_key = given.api_key or env.get(key_var) or None
     base_url = pick("base_url", "OPENAI_BASE_URL") or None
     if base_url and "api.openai.com" not in base_url:
         defaults.update(LOCAL_DEFAULTS)  # a local server answers slower and queues: fewer requests, more patience
         if _is_loopback(str(base_url)):
             defaults.update(LOOPBACK_DEFAULTS)
-    model = _model_name(cli.get("model"), env.get("TOPICMAP_MODEL"), file.get("model"), config_path)
+    model = _model_name(given.model, env.get("TOPICMAP_MODEL"), file.get("model"), config_path)
     try:
         config = LLMConfig(
             model=str(model),
@@ -131,9 +159,9 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], config_path
     if max_prompt_tokens < 500:  # the instructions alone take about 300
         raise InputError(f"{sources['max_prompt_tokens']} {max_prompt_tokens}: must be at least 500")
     from_file = file.get("prompt", [])
-    prompts = list(cli.get("prompt") or []) or ([from_file] if isinstance(from_file, str) else list(from_file))
-    cache_dir = cli.get("cache_dir") or file.get("cache_dir")
-    prices = cli.get("prices") or file.get("prices")
+    prompts = list(given.prompt or []) or ([from_file] if isinstance(from_file, str) else list(from_file))
+    cache_dir = given.cache_dir or file.get("cache_dir")
+    prices = given.prices or file.get("prices")
     return Settings(
         config=config,
         configured=bool(api_key or base_url),

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -157,17 +156,45 @@ class NavigationScores:
     cache_hits: int = 0
 
 
-def descend(tree: TopicTree, navigator: Navigator, target: Target) -> NavigationResult:
+Step = tuple[Node, list[Node]]  # a parent and its children: one choice to make
+
+
+def walk_down(tree: TopicTree, target: Target) -> Generator[Step, Choice, NavigationResult]:
+    """The one descent every navigator makes, without the choosing: it yields each parent with two or
+    more children and is sent back the navigator's :class:`Choice` (a single child is taken without
+    asking); an answer naming no child ends the walk as a miss. Sync and async drivers share it."""
     node = tree.root
     path: list[str] = []
     while not tree.is_leaf(node.id):
         children = tree.children(node.id)
-        choice = navigator.choose(target, node, children) if len(children) > 1 else Choice(0)
+        choice = (yield node, children) if len(children) > 1 else Choice(0)
         if choice.index is None or not 0 <= choice.index < len(children):
             return NavigationResult(target.doc_id, list(target.true_path), path, invalid_answer=choice.answer or "(empty answer)")
         node = children[choice.index]
         path.append(node.id)
     return NavigationResult(target.doc_id, list(target.true_path), path)
+
+
+def descend(tree: TopicTree, navigator: Navigator, target: Target) -> NavigationResult:
+    """One target's walk, each choice made by ``navigator.choose``."""
+    walk = walk_down(tree, target)
+    try:
+        parent, children = next(walk)
+        while True:
+            parent, children = walk.send(navigator.choose(target, parent, children))
+    except StopIteration as finished:
+        return finished.value
+
+
+async def descend_async(tree: TopicTree, navigator: LLMNavigator, target: Target) -> NavigationResult:
+    """The same walk, each choice awaited from ``navigator.achoose`` (targets then run concurrently)."""
+    walk = walk_down(tree, target)
+    try:
+        parent, children = next(walk)
+        while True:
+            parent, children = walk.send(await navigator.achoose(target, parent, children))
+    except StopIteration as finished:
+        return finished.value
 
 
 def navigate(tree: TopicTree, navigator: Navigator, targets: Sequence[Target], seed: int = 0) -> tuple[NavigationScores, list[NavigationResult]]:
@@ -285,15 +312,11 @@ class LabellerChat:
 
 def navigate_prompt(version: str = PROMPT_VERSION) -> Any:
     """The built-in navigation prompt as the labeller's strict :class:`PromptTemplate`."""
-    from topicmap.hierarchy.llm.prompting import PromptTemplate
+    from topicmap.hierarchy.llm.prompting import PromptError, builtin_versions, load_builtin
 
-    folder = resources.files("topicmap.prompts").joinpath(PROMPT_NAME)
-    try:
-        system = folder.joinpath(f"{version}.system.j2").read_text("utf-8")
-        user = folder.joinpath(f"{version}.user.j2").read_text("utf-8")
-    except FileNotFoundError:
-        raise TopicmapError(f"no built-in prompt {PROMPT_NAME}@{version}") from None
-    return PromptTemplate(PROMPT_NAME, version, system, user)
+    if version not in builtin_versions(PROMPT_NAME):
+        raise PromptError(f"no built-in prompt {PROMPT_NAME}@{version}")
+    return load_builtin(PROMPT_NAME, version)
 
 
 class LLMNavigator:
@@ -407,19 +430,6 @@ def _summary(node: Node, keywords_as_summary: bool) -> str:
     return text[len(node.label) + 2 :] if text.startswith(node.label + ": ") else ""
 
 
-async def _descend_async(tree: TopicTree, navigator: LLMNavigator, target: Target) -> NavigationResult:
-    node = tree.root
-    path: list[str] = []
-    while not tree.is_leaf(node.id):
-        children = tree.children(node.id)
-        choice = await navigator.achoose(target, node, children) if len(children) > 1 else Choice(0)
-        if choice.index is None:
-            return NavigationResult(target.doc_id, list(target.true_path), path, invalid_answer=choice.answer or "(empty answer)")
-        node = children[choice.index]
-        path.append(node.id)
-    return NavigationResult(target.doc_id, list(target.true_path), path)
-
-
 async def _navigate_async(tree: TopicTree, navigator: LLMNavigator, targets: Sequence[Target]) -> list[NavigationResult]:
     """Every target at once (the client bounds the requests); the first fatal error cancels the rest."""
     import asyncio
@@ -427,7 +437,7 @@ async def _navigate_async(tree: TopicTree, navigator: LLMNavigator, targets: Seq
     async with navigator.chat:
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(_descend_async(tree, navigator, t)) for t in targets]
+                tasks = [group.create_task(descend_async(tree, navigator, t)) for t in targets]
         except BaseExceptionGroup as errors:
             raise _first_error(errors) from None
     return [task.result() for task in tasks]

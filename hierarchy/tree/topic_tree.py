@@ -15,6 +15,7 @@ import numpy as np
 
 from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.tree.arrays import NotATreeError, TreeArrays, preorder
+from topicmap.hierarchy.tree.provenance import LabelProvenance
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -33,7 +34,12 @@ class LabelMeta:
     created_at: str | None = None
     status: str = "ok"  # "ok" or "failed" (failed: the keyword label was kept)
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: LabelProvenance = field(default_factory=LabelProvenance)  # a dict given here becomes one
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "extra" and not isinstance(value, LabelProvenance):
+            value = LabelProvenance.from_mapping(value)
+        super().__setattr__(name, value)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"labeler": self.labeler, "status": self.status}
