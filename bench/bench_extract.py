@@ -122,17 +122,23 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]
         f"Machine: {cpu_model()}; {os.cpu_count()} cores; Python {platform.python_version()}. Server: {base_url} "
         f"(concurrency {args.concurrency}, timeout {args.timeout:g} s, JSON schema {'on' if args.json_schema else 'off'}). "
         f"Command: `python bench/bench_extract.py --model {args.model}{' --prompt ' + args.prompt if args.prompt else ''}`. "
-        "One run per corpus, every document asked (fresh cache), so time per document is the model's "
-        "(the run's own time, without the command's start-up; wall s includes it).",
+        + (
+            f"Answers cache: `{args.cache_dir}` (reused: documents answered by an earlier, interrupted run come from it, "
+            "so time is given per request made, not per document). "
+            if args.cache_dir
+            else "One run per corpus, every document asked (fresh cache). "
+        )
+        + "Times are the run's own (without the command's start-up; wall s includes it).",
         "",
-        "| corpus | facets | prompt | documents | wall s | s per document (run only) | requests per document | failed documents | empty notes | 'not stated' | repaired JSON | output constrained by | mean note chars |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| corpus | facets | prompt | documents | answers from the cache | wall s | s per request made (run only) | requests made per document asked | failed documents | empty notes | 'not stated' | repaired JSON | output constrained by | mean note chars |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         docs = max(1, r["documents"])
+        asked = max(1, r["documents"] - r["cached"])
         lines.append(
-            f"| {r['corpus']} | {r['facet_set']} | {r['prompt']} | {r['documents']} | {r['seconds']:.0f} | {r['run_seconds'] / docs:.1f} | "
-            f"{r['requests'] / docs:.2f} | {r['failed_docs']} ({100 * r['failed_docs'] / docs:.0f}%) | {r['empty_notes']} of {r['notes']} | "
+            f"| {r['corpus']} | {r['facet_set']} | {r['prompt']} | {r['documents']} | {r['cached']} | {r['seconds']:.0f} | "
+            f"{r['run_seconds'] / max(1, r['requests']):.1f} | {r['requests'] / asked:.2f} | {r['failed_docs']} ({100 * r['failed_docs'] / docs:.0f}%) | {r['empty_notes']} of {r['notes']} | "
             f"{r['not_stated']} | {r['repaired']} | {r['format']} | {r['mean_chars']:.0f} |"
         )
     for r in results:

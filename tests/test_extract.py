@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,34 @@ def test_an_invalid_answer_is_sent_back_with_the_reason_and_retried_warmer(tmp_p
     assert all(r["finding"].startswith("Finding of ") for r in rows)
     with FakeOpenAIServer() as server:  # the validated answers were cached
         assert extract(tmp_path, server, str(docs), "-o", str(out)).returncode == 0 and not server.chat_requests
+
+
+def test_a_title_or_the_prompts_example_as_a_note_is_sent_back_and_asked_again(tmp_path: Path, docs: Path) -> None:
+    """What a small model did on the bundled abstracts: a note that is the paper's title, or the prompt's example."""
+
+    def lazy(body: dict[str, Any]) -> str:
+        system = body["messages"][0]["content"]
+        example = re.search(r'\("([^"]+?) \.\.\."', system)
+        title = next(d["title"] for d in DOCS if d["text"] == document_of(body))
+        if title == "Solar cells":
+            return json.dumps({"problem": title, "method": "A thin oxide coating.", "finding": "Efficiency kept for a thousand hours."})
+        if title == "Urban heat" and example:
+            return json.dumps({"problem": example.group(1) + " in cities", "method": "A field study.", "finding": "Three degrees cooler."})
+        return facet_answer(body)
+
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(responder=lazy) as server:  # every try breaks the rule: the notes fail, with the reason
+        result = extract(tmp_path, server, str(docs), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = {r["id"]: r for r in read_jsonl(out)}
+    assert "only the document's title" in rows["a4"]["_extract_errors"] and rows["a4"]["problem"] == ""
+    assert "from the instructions' examples" in rows["a5"]["_extract_errors"]
+    assert rows["a4"]["method"] and not rows["a1"].get("_extract_errors")
+    with FakeOpenAIServer() as server:  # the failed documents alone are asked again
+        again = extract(tmp_path, server, str(docs), "-o", str(out))
+        asked = {next(d["id"] for d in DOCS if d["text"] == document_of(r)) for r in server.chat_requests}
+    assert again.returncode == 0 and asked == {"a4", "a5"}
+    assert all(not r.get("_extract_errors") for r in read_jsonl(out))
 
 
 def test_near_miss_json_is_repaired_without_asking_again(tmp_path: Path, docs: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,38 @@ def test_progress_bar_shows_documents_calls_cache_hits_and_failures(capsys: pyte
     bar.close()
     err = capsys.readouterr().err
     assert "extract" in err and "3/5" in err and "calls=4" in err and "cached=1" in err and "failed=1" in err
+
+
+def test_a_note_that_is_the_title_or_borrows_the_prompts_example_is_sent_back() -> None:
+    instructions = 'Each note starts with the thing itself ("Detecting tumours in X-ray images ...").'
+    title = "Sparse attention for long documents"
+    document = f"{title}\nAttention cost grows with the square of the length. We keep a few links per token."
+
+    def problems(note: str) -> dict[str, str]:
+        answer = f'{{"problem": "{note}", "method": "A few links per token.", "finding": "Cost grows linearly."}}'
+        return read_facet_answer(answer, FACETS, ExtractRules(), instructions, title, document).problems
+
+    assert "only the document's title" in problems("Sparse attention for long documents.")["problem"]
+    borrowed = problems("Detecting tumours in X-ray images requires attention over long inputs.")["problem"]
+    assert 'takes "detecting tumours in x-ray images' in borrowed
+    assert problems("Attention cost grows with the square of the length of documents.") == {}  # the document's own words
+    assert problems("A title-like claim: sparse attention for long documents is cheap.") == {}  # more than the title
+    # without the document (a caller that does not pass it) the example check cannot run, and nothing is rejected for it
+    answer = '{"problem": "Detecting tumours in X-ray images needs care.", "method": "A b c.", "finding": "D e f."}'
+    assert read_facet_answer(answer, FACETS, ExtractRules(), instructions).problems == {}
+
+
+def test_a_cached_answer_that_breaks_a_rule_is_dropped_and_asked_again(tmp_path: Path) -> None:
+    """Answers cached before a rule existed (e.g. a title given as the problem) are checked again when read."""
+    from topicmap.hierarchy.llm.cache import CachedAnswer
+
+    options = ExtractOptions(extract_prompt(), choose_facets(None, None, None))
+    cache = AnswerCache(tmp_path / "cache")
+    extractor = FacetExtractor([], LLMConfig(model="m"), options, cache)
+    doc = DocumentText("line 1", "Perovskite cells degrade in humid air. A thin oxide coating keeps them working.", "Solar cells")
+    prompt = extractor.prompt(doc)
+    good = {"problem": "Perovskite cells degrade in humid air.", "method": "A thin oxide coating.", "finding": "They keep working."}
+    cache.put(prompt.key, CachedAnswer(good, 10, 10))
+    assert extractor._from_cache(prompt) is not None
+    cache.put(prompt.key, CachedAnswer({**good, "problem": "Solar cells"}, 10, 10))
+    assert extractor._from_cache(prompt) is None and cache.get(prompt.key) is None

@@ -124,6 +124,12 @@ class _Prompt:
     messages: list[dict[str, str]]
     key: str
     truncated: bool
+    title: str = ""  # the title and text as the model was shown them (answers are checked against them)
+    document: str = ""
+
+    @property
+    def instructions(self) -> str:
+        return self.messages[0]["content"]
 
     @property
     def tokens(self) -> int:
@@ -168,7 +174,8 @@ class FacetExtractor:
             messages = self._render(title, untrusted(doc.text, limit))
         truncated = len(doc.text) > limit and len(" ".join(doc.text.split())) > limit
         key = cache_key(self.config.model, self.options.prompt.id, self.options.prompt.hash, messages, self._params)
-        return _Prompt(messages, key, truncated)
+        shown = untrusted(doc.text, limit)
+        return _Prompt(messages, key, truncated, title, f"{title}\n{shown}")
 
     def _render(self, title: str, text: str) -> list[dict[str, str]]:
         return self.options.prompt.render({**self._context, "document": {"title": title, "text": text}})
@@ -197,7 +204,7 @@ class FacetExtractor:
                 else:
                     asked[rendered.key].append(index)
                 continue
-            hit = None if self.options.refresh else self._from_cache(rendered.key)
+            hit = None if self.options.refresh else self._from_cache(rendered)
             if hit is not None:
                 report.cache_hits += 1
                 cached[rendered.key] = hit
@@ -241,13 +248,16 @@ class FacetExtractor:
             report.seconds = time.perf_counter() - started
         return ExtractRun(list(self.results), report)
 
-    def _from_cache(self, key: str) -> DocumentFacets | None:
+    def _from_cache(self, rendered: _Prompt) -> DocumentFacets | None:
         """A stored answer, checked again like a fresh one; a bad entry is removed and asked again."""
+        key = rendered.key
         entry = self.cache.get(key)
         if entry is None:
             return None
         try:
-            answer = read_facet_answer(json.dumps(entry.answer), self.names, self.options.rules, "")
+            answer = read_facet_answer(
+                json.dumps(entry.answer), self.names, self.options.rules, rendered.instructions, rendered.title, rendered.document
+            )
         except InvalidAnswer as exc:
             answer = FacetAnswer(problems={"*": str(exc)})
         if not answer.valid or set(answer.values) != set(self.names):
@@ -262,7 +272,7 @@ class FacetExtractor:
         After the last try the best answer's good notes are kept and only its bad facets fail.
         """
         assert self.client is not None
-        instructions = rendered.messages[0]["content"]
+        instructions = rendered.instructions
         messages = list(rendered.messages)
         rejected: list[tuple[str, str]] = []
         best: FacetAnswer | None = None
@@ -282,7 +292,7 @@ class FacetExtractor:
             self.report.completion_tokens += result.completion_tokens
             self.report.call_prompt_tokens.append(result.prompt_tokens)
             try:
-                answer = read_facet_answer(result.text, self.names, self.options.rules, instructions)
+                answer = read_facet_answer(result.text, self.names, self.options.rules, instructions, rendered.title, rendered.document)
             except InvalidAnswer as exc:
                 answer = FacetAnswer(problems={n: str(exc) for n in self.names})
             if answer.valid:

@@ -5,7 +5,9 @@ ones if the retries never fix the third. Fixed for free instead of sent back: ne
 (:mod:`topicmap.hierarchy.llm.json_repair`), keys in another case, a list of sentences instead of one string,
 "The paper proposes ..." openings, bullets or quotes around a note, and notes over the length limit
 (cut after the last whole sentence). Sent back: a missing or empty note, one that copies the
-instructions or the answer template, two facets with the same note, every facet "not stated".
+instructions or the answer template, one that is only the document's title, one that takes a run of five
+words from the instructions that the document does not have (a prompt's example answer), two facets with
+the same note, every facet "not stated".
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _OPENING = re.compile(
 )
 _LEADING_JUNK = "-+=@*\u2022 \"'\u201c\u201d\u2018\u2019`#>:"
 _PLACEHOLDER = re.compile(r"^<[^<>]*>$")
+_WORDS = re.compile(r"\w+(?:[-']\w+)*")
+BORROWED_RUN = 5  # words in a row, taken from the instructions and absent from the document
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,13 @@ class FacetAnswer:
         return "; ".join(self.problems.values())
 
 
-def read_facet_answer(text: str, facets: Sequence[str], rules: ExtractRules, instructions: str) -> FacetAnswer:
+def read_facet_answer(
+    text: str, facets: Sequence[str], rules: ExtractRules, instructions: str, title: str = "", document: str = ""
+) -> FacetAnswer:
     """Every facet of ``facets`` checked in the answer ``text``; raises :class:`InvalidAnswer` only when
-    no JSON object can be read at all (then no facet is usable)."""
+    no JSON object can be read at all (then no facet is usable). ``title`` and ``document`` (what the
+    model was shown) let a note that is only the title, or that borrows an example from the
+    instructions, be sent back."""
     try:
         parsed = parse_answer_object(text)
     except NotJSON as exc:
@@ -71,7 +79,7 @@ def read_facet_answer(text: str, facets: Sequence[str], rules: ExtractRules, ins
         if _key(name) not in by_key:
             answer.problems[name] = f'the JSON object has no "{name}"'
             continue
-        note, problem = check_note(by_key[_key(name)], name, rules, instructions)
+        note, problem = check_note(by_key[_key(name)], name, rules, instructions, title, document)
         if problem:
             answer.problems[name] = problem
             continue
@@ -88,7 +96,9 @@ def read_facet_answer(text: str, facets: Sequence[str], rules: ExtractRules, ins
     return answer
 
 
-def check_note(value: object, name: str, rules: ExtractRules, instructions: str) -> tuple[str, str | None]:
+def check_note(
+    value: object, name: str, rules: ExtractRules, instructions: str, title: str = "", document: str = ""
+) -> tuple[str, str | None]:
     """(the cleaned note, None) or ("", why it was rejected)."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = " ".join(v.strip() for v in value)  # a list of sentences: one note
@@ -106,7 +116,34 @@ def check_note(value: object, name: str, rules: ExtractRules, instructions: str)
         return "", f'"{name}" is too short ({len(note)} characters)'
     if copies_instructions(note, instructions):
         return "", f'"{name}" copies the instructions; describe the document instead'
+    if title and _words(note) == _words(title):
+        return "", f'"{name}" is only the document\'s title; say what the document says about its {name}'
+    borrowed = borrowed_run(note, instructions, document) if document else None
+    if borrowed:
+        return "", f'"{name}" takes "{borrowed}" from the instructions\' examples; describe this document only'
     return trim_summary(note, rules.facet_max_chars), None
+
+
+def _words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORDS.findall(text)]
+
+
+def borrowed_run(note: str, instructions: str, document: str, run: int = BORROWED_RUN) -> str | None:
+    """The first ``run`` words in a row of ``note`` found in ``instructions`` but not in ``document``.
+
+    A small model sometimes starts its note with the prompt's example ("Detecting tumours in X-ray
+    images ...") and goes on as if it were the document's; a run the document itself has is fair."""
+    words = _words(note)
+    if len(words) < run:
+        return None
+    instruction_words, document_words = _words(instructions), _words(document)
+    in_instructions = {tuple(instruction_words[i : i + run]) for i in range(len(instruction_words) - run + 1)}
+    in_document = {tuple(document_words[i : i + run]) for i in range(len(document_words) - run + 1)}
+    for i in range(len(words) - run + 1):
+        gram = tuple(words[i : i + run])
+        if gram in in_instructions and gram not in in_document:
+            return " ".join(gram)
+    return None
 
 
 def _drop_opening(note: str) -> str:
