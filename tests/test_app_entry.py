@@ -1,7 +1,9 @@
-"""`python app.py tree.json` for real: a subprocess that serves the page, and clean start-up errors."""
+"""`python app.py tree.json` for real: a subprocess that serves the page; clean start-up errors from the
+script's ``main`` in this process (the same function ``python app.py`` exits with)."""
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -16,6 +18,17 @@ from tests.viz_fixtures import small_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(60)
+
+
+def _app_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``python app.py ARGV`` run in this process: the script's ``main`` (its exit status) and its stderr."""
+    spec = importlib.util.spec_from_file_location("topicmap_app_script", ROOT / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    capsys.readouterr()
+    code = module.main(argv)
+    return code, capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -60,15 +73,15 @@ def test_app_py_serves_on_loopback(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [None, "{not json", '{"format": "something-else"}'])
-def test_app_py_bad_tree_is_one_line_and_exit_2(tmp_path: Path, content: str | None) -> None:
+def test_app_py_bad_tree_is_one_line_and_exit_2(tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "tree.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    code, err = _app_main([str(path)], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in err
 
 
 def test_topicmap_serve_is_registered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,12 +97,12 @@ def test_topicmap_serve_is_registered(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize("port", ["70000", "-1"])
-def test_app_py_bad_port_is_one_line_and_exit_2(tmp_path: Path, port: str) -> None:
+def test_app_py_bad_port_is_one_line_and_exit_2(tmp_path: Path, port: str, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "tree.json"
     save_tree(small_tree(), path)
-    result = subprocess.run([sys.executable, str(ROOT / "app.py"), str(path), "--port", port], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: --port {port}: must be between 1 and 65535"]
+    code, err = _app_main([str(path), "--port", port], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"error: --port {port}: must be between 1 and 65535"]
 
 
 def test_topicmap_serve_bad_port_is_checked_before_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,7 @@
 """The core commands end to end through the real CLI: build, info, export, demo, and bad input.
 
-Commands run in this process through the CLI's entry point (``invoke_cli``); a build, a determinism
-check across processes and the served demo run as real subprocesses (``run_cli``)."""
+Commands run in this process through the CLI's entry point (``invoke_cli``); one build runs as a real
+subprocess (``run_cli``), which also checks that a fresh process builds the same tree as this one."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def test_build_info_export_on_papers(tmp_path: Path, papers_paths: tuple[Path, P
     assert manifest["embedder"]["dimensions"] == 384 and manifest["timings_s"]["total"] > 0
     xs = np.array([d.x for d in tree.documents])
     assert np.isfinite(xs).all() and xs.std() > 0
+    # the same build in this process (another hash seed, other state, its own cache) makes the same tree
+    env = {"XDG_CACHE_HOME": str(tmp_path / "other-cache")}
+    again = invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", "again.json", "--min-leaf-size", "4", "--seed", "3", "-q", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    same = load_tree(tmp_path / "again.json")
+    assert [(d.leaf, d.x, d.y) for d in same.documents] == [(d.leaf, d.x, d.y) for d in tree.documents]
+    assert [(n.id, n.label, n.keywords) for n in same.iter_nodes()] == [(n.id, n.label, n.keywords) for n in tree.iter_nodes()]
 
     info = invoke_cli("info", str(out), cwd=tmp_path)
     assert info.returncode == 0, info.stderr
@@ -86,8 +93,8 @@ def test_csv_export_keeps_formulas_as_text(tmp_path: Path) -> None:
 
 def test_same_seed_same_tree_and_levels_schedule(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:
     docs, emb = topic_corpus
-    for run, name in ((run_cli, "a"), (invoke_cli, "b")):  # one build in a fresh process: no state shared with the other
-        assert run("build", str(docs), "--embeddings", str(emb), "-o", f"{name}.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
+    for name in ("a", "b"):  # a fresh process builds the same tree too: test_build_info_export_on_papers
+        assert invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", f"{name}.json", "--min-leaf-size", "5", "-q", cwd=tmp_path).returncode == 0
     a, b = (load_tree(tmp_path / f"{n}.json") for n in ("a", "b"))
     assert [d.leaf for d in a.documents] == [d.leaf for d in b.documents]
     assert [(n.id, n.label) for n in a.iter_nodes()] == [(n.id, n.label) for n in b.iter_nodes()]
@@ -192,41 +199,26 @@ def test_demo_builds_the_bbc_map(tmp_path: Path) -> None:
     assert names and names <= {node.id for node in tree.children("root")}
 
 
-@pytest.mark.slow
-def test_demo_builds_and_serves_the_dashboard(tmp_path: Path) -> None:
-    """README's first command: `topicmap demo` builds the map and serves it on 127.0.0.1."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+def test_demo_builds_and_serves_the_dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's first command: `topicmap demo` builds the map and serves it on 127.0.0.1 (in this process:
+    real HTTP to the served app, see tests/serve_helpers.py; test_app_entry.py serves from a real process)."""
+    from tests.serve_helpers import dash_run_visits, fetch, free_port
 
-    from tests.cli_helpers import REPO
+    port = free_port()
+    pages: dict[str, str] = {}
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hierarchy", "demo", "--corpus", "papers", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240  # a loaded 2-core machine: importing scikit-learn and umap-learn alone took minutes
-        page = ""
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    page = response.read().decode("utf-8")
-                    break
-            except OSError:
-                time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert "<title>" in page and "topicmap" in page
-        assert (tmp_path / "out" / "papers.tree.json").exists()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    def visit(url: str) -> None:
+        pages["/"] = fetch(f"{url}/")
+        pages["layout"] = fetch(f"{url}/_dash-layout")
+
+    with dash_run_visits(monkeypatch, visit) as runs:
+        result = invoke_cli("demo", "--corpus", "papers", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert runs == [{"host": "127.0.0.1", "port": port, "debug": False, "dev_tools_ui": False, "dev_tools_hot_reload": False}]
+    assert f"http://127.0.0.1:{port}/" in result.stderr
+    assert "<title>" in pages["/"] and "topicmap" in pages["/"]
+    tree = load_tree(tmp_path / "out" / "papers.tree.json")
+    assert json.dumps(tree.children("root")[0].label)[1:-1] in pages["layout"]  # the layout is JSON: non-ASCII escaped
 
 
 def test_build_with_the_openai_embedder_against_a_local_server(tmp_path: Path, topic_corpus: tuple[Path, Path]) -> None:

@@ -175,7 +175,8 @@ def test_minilm_papers_report_is_deterministic(papers_paths, minilm):
     docs, emb = papers_paths
     corpus = read_documents(docs)
     tree = build(corpus, np.load(emb), embedder_name="sentence-transformers/all-MiniLM-L6-v2")
-    options = EvaluateOptions(embedder=minilm, navigators=[EmbeddingNavigator(minilm)], sample=20, silhouette_sample=56)
+    # a sample of 20 documents for the silhouette too: re-embedding all 56 texts twice was most of this test's time
+    options = EvaluateOptions(embedder=minilm, navigators=[EmbeddingNavigator(minilm)], sample=20, silhouette_sample=20)
     first = evaluate_tree(tree, "papers", options).to_dict()
     second = evaluate_tree(tree, "papers", options).to_dict()
     assert first == second

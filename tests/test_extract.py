@@ -441,9 +441,19 @@ def test_ctrl_c_writes_nothing_and_the_next_run_asks_only_the_rest(tmp_path: Pat
     out = tmp_path / "out.jsonl"
     args = [sys.executable, "-m", "hierarchy", "extract", str(docs), "-o", str(out), "-m", "fake-model", "-j", "1",
             "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
-    with FakeOpenAIServer(fault_for=lambda body: Fault("slow", delay=0.2)) as server:
+    requests_seen = [0]
+
+    def slow_then_slower(body: dict[str, object]) -> Fault:
+        # after the 2nd request each answer takes 5 s: on a loaded machine the run cannot finish before the signal
+        requests_seen[0] += 1
+        return Fault("slow", delay=0.2 if requests_seen[0] <= 2 else 5.0)
+
+    with FakeOpenAIServer(fault_for=slow_then_slower) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl+C as a terminal sends it, even where this test runs with SIGINT ignored (a background job of a
+        # non-interactive shell), which the child would inherit
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         while server.answered < 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)

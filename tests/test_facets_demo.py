@@ -71,41 +71,23 @@ def test_demo_without_a_recorded_extraction_says_so(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "papers.tree.json").exists() and not list((tmp_path / "out").glob("papers.problem*"))
 
 
-@pytest.mark.slow
-def test_demo_serves_the_facet_trees_together(tmp_path: Path) -> None:
-    """The served demo answers with the facet page, and each facet's explorer is on the same port."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.cli_helpers import REPO
+def test_demo_serves_the_facet_trees_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The served demo answers with the facet page, and each facet's explorer is on the same port (real HTTP
+    to the app the command serves, in this process: tests/serve_helpers.py)."""
+    from tests.serve_helpers import dash_run_visits, fetch, free_port
 
     data = stand_in_data(tmp_path / "data")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hierarchy", "demo", "--corpus", "papers", "--data-dir", str(data), "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        layout = ""
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=2) as response:
-                    layout = response.read().decode("utf-8")
-                    break
-            except OSError:
-                time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert "facet-choice" in layout and all(f in layout for f in ("problem", "method", "finding"))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/facet/3/_dash-layout", timeout=10) as response:
-            assert '"doc-map"' in response.read().decode("utf-8")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    port = free_port()
+    pages: dict[str, str] = {}
+
+    def visit(url: str) -> None:
+        pages["layout"] = fetch(f"{url}/_dash-layout")
+        pages["facet 3"] = fetch(f"{url}/facet/3/_dash-layout")
+
+    with dash_run_visits(monkeypatch, visit) as runs:
+        result = invoke_cli("demo", "--corpus", "papers", "--data-dir", str(data), "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [(run["host"], run["port"], run["debug"]) for run in runs] == [("127.0.0.1", port, False)]
+    assert "serving 3 facet trees" in result.stderr
+    assert "facet-choice" in pages["layout"] and all(f in pages["layout"] for f in ("problem", "method", "finding"))
+    assert '"doc-map"' in pages["facet 3"]

@@ -54,16 +54,17 @@ def write(path: Path, data: Any) -> Path:
 
 
 # -- case 8: deeply nested JSON ---------------------------------------------------------------
-def test_nesting_depth_counts_brackets_outside_strings_only() -> None:
-    cases = ['[]', '1', '"[[[["', '{"a": [{"b": "}}]]"}]}', r'["\\", ["\"[["]]', r'["a\\\"[[[["]', deep_list(40)]
-    for text in cases:
-        value = json.loads(text)
+def json_depth(value: Any) -> int:
+    children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else None
+    return 0 if children is None else 1 + max((json_depth(c) for c in children), default=0)
 
-        def depth(v: Any) -> int:
-            children = list(v.values()) if isinstance(v, dict) else v if isinstance(v, list) else None
-            return 0 if children is None else 1 + max((depth(c) for c in children), default=0)
 
-        assert nesting_depth(text) == depth(value), text
+@pytest.mark.parametrize("text", ['[]', '1', '"[[[["', '{"a": [{"b": "}}]]"}]}', r'["\\", ["\"[["]]', r'["a\\\"[[[["]', deep_list(40)])
+def test_nesting_depth_counts_brackets_outside_strings_only(text: str) -> None:
+    assert nesting_depth(text) == json_depth(json.loads(text))
+
+
+def test_too_deep_json_is_a_json_error_and_the_limit_itself_loads() -> None:
     with pytest.raises(JSONTooDeep) as info:
         loads(deep_list(DEEP))
     assert isinstance(info.value, json.JSONDecodeError)  # callers that handle bad JSON handle this too
@@ -98,20 +99,24 @@ def test_deep_input_from_the_command_line_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "t.json").exists()
 
 
-def test_deeply_nested_tree_files_are_refused(tmp_path: Path, built: tuple[Path, Path, Path]) -> None:
+DEEP_TREE_FILES = {
+    "manifest.json": lambda text: text.replace('"manifest":{', '"manifest":{"deep":' + deep_list(DEEP) + ",", 1),
+    "node.json": lambda text: text.replace('"extra":{}', '"extra":{"deep":' + deep_object(DEEP) + "}", 1),
+    "document.json": lambda text: text.replace('"metadata":{', '"metadata":{"deep":' + deep_list(DEEP) + ",", 1),
+    "brackets.json": lambda text: "[" * DEEP,
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP_TREE_FILES))
+def test_deeply_nested_tree_files_are_refused(tmp_path: Path, built: tuple[Path, Path, Path], name: str) -> None:
     text = built[0].read_text(encoding="utf-8")
-    variants = {
-        "manifest.json": text.replace('"manifest":{', '"manifest":{"deep":' + deep_list(DEEP) + ",", 1),
-        "node.json": text.replace('"extra":{}', '"extra":{"deep":' + deep_object(DEEP) + "}", 1),
-        "document.json": text.replace('"metadata":{', '"metadata":{"deep":' + deep_list(DEEP) + ",", 1),
-        "brackets.json": "[" * DEEP,
-    }
-    for name, content in variants.items():
-        assert content != text
-        with pytest.raises(TreeFileError, match="not a topicmap tree file: JSON nested") as info:
-            load_tree(write(tmp_path / name, content))
-        assert str(tmp_path / name) in str(info.value)
-    assert_clean_error(invoke_cli("info", "manifest.json", cwd=tmp_path), "manifest.json: not a topicmap tree file: JSON nested")
+    content = DEEP_TREE_FILES[name](text)
+    assert content != text
+    with pytest.raises(TreeFileError, match="not a topicmap tree file: JSON nested") as info:
+        load_tree(write(tmp_path / name, content))
+    assert str(tmp_path / name) in str(info.value)
+    if name == "manifest.json":
+        assert_clean_error(invoke_cli("info", "manifest.json", cwd=tmp_path), "manifest.json: not a topicmap tree file: JSON nested")
 
 
 def test_metadata_nested_as_deep_as_allowed_survives_build_and_load(tmp_path: Path) -> None:
@@ -198,20 +203,30 @@ def build_with(docs: Path, vectors: np.ndarray, source: str, **config: Any) -> A
     return build_tree(corpus, vectors, BuildConfig(**{"min_leaf_size": 5, **config}), inputs)
 
 
-def test_degenerate_vectors_are_named(tmp_path: Path) -> None:
-    docs, emb = make_topic_corpus(tmp_path)
+def degenerate(kind: str) -> np.ndarray:
+    """72 rows of 32 dimensions: all zero, all one vector, or three distinct vectors."""
     rng = np.random.default_rng(0)
-    three = rng.normal(size=(3, 32)).astype(np.float32)[np.arange(72) % 3]
-    cases = [
-        ("zero.npy", np.zeros((72, 32), dtype=np.float32), {}, "zero.npy: all 72 embedding rows are zero vectors"),
-        ("one.npy", np.repeat(rng.normal(size=(1, 32)).astype(np.float32), 72, axis=0), {}, "one.npy: all 72 embedding rows are the same vector"),
-        ("three.npy", three, {"leaves": 5}, "--leaves 5: three.npy has only 3 distinct vectors among 72 rows, so there cannot be 5 leaf topics; ask for at most 3"),
-        ("three.npy", three, {"levels": [2, 4]}, "--levels 2,4: three.npy has only 3 distinct vectors among 72 rows"),
-    ]
-    for source, vectors, config, message in cases:
-        with pytest.raises(InputError) as info:
-            build_with(docs, vectors, source, **config)
-        assert str(info.value).startswith(message), info.value
+    if kind == "zero":
+        return np.zeros((72, 32), dtype=np.float32)
+    distinct = {"one": 1, "three": 3}[kind]
+    return rng.normal(size=(distinct, 32)).astype(np.float32)[np.arange(72) % distinct]
+
+
+@pytest.mark.parametrize(
+    ("source", "config", "message"),
+    [
+        ("zero.npy", {}, "zero.npy: all 72 embedding rows are zero vectors"),
+        ("one.npy", {}, "one.npy: all 72 embedding rows are the same vector"),
+        ("three.npy", {"leaves": 5}, "--leaves 5: three.npy has only 3 distinct vectors among 72 rows, so there cannot be 5 leaf topics; ask for at most 3"),
+        ("three.npy", {"levels": [2, 4]}, "--levels 2,4: three.npy has only 3 distinct vectors among 72 rows"),
+    ],
+    ids=["all zero", "all the same", "fewer distinct than --leaves", "fewer distinct than --levels"],
+)
+def test_degenerate_vectors_are_named(tmp_path: Path, source: str, config: dict[str, Any], message: str) -> None:
+    docs, _ = make_topic_corpus(tmp_path)
+    with pytest.raises(InputError) as info:
+        build_with(docs, degenerate(source.removesuffix(".npy")), source, **config)
+    assert str(info.value).startswith(message), info.value
 
 
 def test_some_zero_rows_and_few_distinct_rows_warn_and_still_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,46 +287,55 @@ def test_nodes_accepts_ids_root_and_stars_and_names_valid_ids_otherwise(built: t
             select_nodes(tree, [bad])
 
 
-def test_every_seed_option_names_itself(tmp_path: Path, built: tuple[Path, Path, Path]) -> None:
+@pytest.mark.parametrize("command", ["build", "demo", "evaluate", "compare", "assign"])
+def test_every_seed_option_names_itself(tmp_path: Path, built: tuple[Path, Path, Path], command: str) -> None:
     from topicmap.hierarchy.cli.main import _register_commands, app
 
     _register_commands()
     tree, docs, emb = (str(p) for p in built)
     out = str(tmp_path / "t.json")
-    commands = [
-        ["build", docs, "--embeddings", emb, "-o", out],
-        ["demo", "--no-serve", "-o", out],
-        ["evaluate", tree],
-        ["compare", tree, tree],
-        ["assign", tree, docs, "-o", out],
-    ]
-    for command in commands:
-        for seed in ("-1", str(2**32)):
-            result = CliRunner().invoke(app, [*command, "--seed", seed])
-            assert result.exit_code == 2, (command, result.output)
-            assert "'--seed'" in result.output and "Traceback" not in result.output, result.output
+    args = {
+        "build": ["build", docs, "--embeddings", emb, "-o", out],
+        "demo": ["demo", "--no-serve", "-o", out],
+        "evaluate": ["evaluate", tree],
+        "compare": ["compare", tree, tree],
+        "assign": ["assign", tree, docs, "-o", out],
+    }[command]
+    for seed in ("-1", str(2**32)):
+        result = CliRunner().invoke(app, [*args, "--seed", seed])
+        assert result.exit_code == 2, (seed, result.output)
+        assert "'--seed'" in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_negative_seed_is_refused_by_the_pipeline_too(built: tuple[Path, Path, Path]) -> None:
+    _, docs, emb = (str(p) for p in built)
     with pytest.raises(InputError, match="--seed -1"):
         build_tree(read_documents(docs), np.load(emb), BuildConfig(seed=-1), BuildInputs(docs, ""))
 
 
-def test_npy_files_that_are_not_real_matrices(tmp_path: Path) -> None:
-    np.save(tmp_path / "complex.npy", np.ones((3, 4)) * (1 + 2j))
-    np.save(tmp_path / "bool.npy", np.ones((3, 4), dtype=bool))
-    np.save(tmp_path / "text_values.npy", np.array([["a"] * 4] * 3))
-    (tmp_path / "text.npy").write_text("0.1 0.2 0.3\n0.4 0.5 0.6\n", encoding="utf-8")
-    (tmp_path / "empty.npy").write_bytes(b"")
-    cases = {
-        "complex.npy": "embeddings are complex numbers (dtype complex128)",
-        "bool.npy": "must be real numbers (integer or float), got dtype bool",
-        "text_values.npy": "must be real numbers (integer or float), got dtype <U1",
-        "text.npy": "not a NumPy .npy file",
-        "empty.npy": "empty file",
-    }
-    for name, message in cases.items():
-        with pytest.raises(InputError) as info:
-            load_embeddings(tmp_path / name, 3)
-        assert str(info.value).startswith(f"{tmp_path / name}: ") and message in str(info.value), info.value
-        assert "pickled" not in str(info.value)
+NOT_REAL_MATRICES: dict[str, tuple[Any, str]] = {  # file name: (a matrix to np.save, or the file's bytes), message
+    "complex.npy": (np.ones((3, 4)) * (1 + 2j), "embeddings are complex numbers (dtype complex128)"),
+    "bool.npy": (np.ones((3, 4), dtype=bool), "must be real numbers (integer or float), got dtype bool"),
+    "text_values.npy": (np.array([["a"] * 4] * 3), "must be real numbers (integer or float), got dtype <U1"),
+    "text.npy": (b"0.1 0.2 0.3\n0.4 0.5 0.6\n", "not a NumPy .npy file"),
+    "empty.npy": (b"", "empty file"),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_REAL_MATRICES))
+def test_npy_files_that_are_not_real_matrices(tmp_path: Path, name: str) -> None:
+    content, message = NOT_REAL_MATRICES[name]
+    if isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+    else:
+        np.save(tmp_path / name, content)
+    with pytest.raises(InputError) as info:
+        load_embeddings(tmp_path / name, 3)
+    assert str(info.value).startswith(f"{tmp_path / name}: ") and message in str(info.value), info.value
+    assert "pickled" not in str(info.value)
+
+
+def test_integer_npy_files_are_read_as_float32(tmp_path: Path) -> None:
     np.save(tmp_path / "ints.npy", np.arange(12, dtype=np.int16).reshape(3, 4))
     assert load_embeddings(tmp_path / "ints.npy", 3).dtype == np.float32

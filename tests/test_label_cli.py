@@ -106,7 +106,7 @@ def test_dry_run_of_two_thousand_leaves_counts_every_node(tmp_path: Path) -> Non
     from topicmap.viz.synthetic import synthetic_tree
 
     path = tmp_path / "many.json"
-    tree = synthetic_tree(n_docs=10_000, schedule=(8, 7, 7, 5), seed=1)  # 2,417 nodes, 1,960 leaves
+    tree = synthetic_tree(n_docs=2_500, schedule=(8, 7, 7, 5), seed=1)  # 2,417 nodes, 1,960 leaves (few documents: reading them back is slow)
     save_tree(tree, path)
     result = invoke(["label", str(path), "--dry-run", "-m", "gpt-4o-mini", *common(tmp_path)])
     assert result.code == 0, result.err
@@ -219,7 +219,10 @@ def test_ctrl_c_keeps_finished_labels_and_the_next_run_resumes(tree_file: Path, 
 
     with FakeOpenAIServer(fault_for=slow_then_slower) as server:
         env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV} | {"OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(root)}
-        proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl+C as a terminal sends it, even where this test runs with SIGINT ignored (a background job of a
+        # non-interactive shell), which the child would inherit
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 30
         while server.answered < 4 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)

@@ -31,7 +31,7 @@ from topicmap.hierarchy.base.errors import OutputError
 from topicmap.hierarchy.files.file_lock import FileBusyError, FileLock, lock_path_for
 from topicmap.hierarchy.files.safe_write import refuse_same_file, write_text_atomic
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree
-from tests.cli_helpers import REPO, assert_clean_error, invoke_cli, run_cli
+from tests.cli_helpers import REPO, assert_clean_error, invoke_cli
 from tests.llm_fixtures import make_tree
 from tests.openai_server import FakeOpenAIServer, first_user_message
 
@@ -46,12 +46,11 @@ def cli_env(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env | (extra or {})
 
 
-def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, umask: int | None = None) -> subprocess.Popen[str]:
+def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``python -m hierarchy ARGS`` started in the background (``run_cli`` waits for it)."""
     return subprocess.Popen(
         [sys.executable, "-m", "hierarchy", *args], cwd=cwd, env=cli_env(cwd, env), text=True,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
     )
 
 
@@ -185,7 +184,7 @@ def test_two_relabels_of_one_tree_take_turns_and_keep_both_labels(tree_file: Pat
         first = start_cli("relabel", str(tree_file), "--nodes", "0.0", *LLM, *cache, cwd=tmp_path, env=env)
         try:
             assert gate.reached.wait(60), finish(first)  # the first run holds the lock and has read the tree
-            busy = run_cli("relabel", str(tree_file), "--nodes", "1.0", *LLM, *cache, cwd=tmp_path, env=env)
+            busy = invoke_cli("relabel", str(tree_file), "--nodes", "1.0", *LLM, *cache, cwd=tmp_path, env=env)
             assert_clean_error(busy, str(tree_file), f"pid {first.pid}", "'topicmap relabel'", "since", "--wait")
             waiter = start_cli("relabel", str(tree_file), "--nodes", "1.0", "--wait", "120", *LLM, *cache, cwd=tmp_path, env=env)
             assert wait_for(lambda: holds_open(waiter.pid, lock) or waiter.poll() is not None)
@@ -213,7 +212,7 @@ def test_a_lock_left_by_a_killed_writer_is_taken_over(tree_file: Path, tmp_path:
         finally:
             gate.opened.set()
         assert json.loads(lock_path_for(tree_file).read_text())["pid"] == killed.pid  # its record outlives it
-        again = run_cli("relabel", str(tree_file), "--nodes", "0.0", *LLM, *cache, cwd=tmp_path, env=env)
+        again = invoke_cli("relabel", str(tree_file), "--nodes", "0.0", *LLM, *cache, cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert f"locked by pid {killed.pid}" in again.stderr and "took over" in again.stderr
     assert load_tree(tree_file).node("0.0").label_meta.labeler == "llm"
@@ -267,11 +266,11 @@ def test_overwrites_keep_the_mode_and_new_files_honour_the_umask(tmp_path: Path,
     docs, emb = topic_corpus
     build = ["build", str(docs), "--embeddings", str(emb), "--min-leaf-size", "5", "-q"]
     tree = tmp_path / "private.json"
-    code, _, err = finish(start_cli(*build, "-o", str(tree), cwd=tmp_path, umask=0o077))
-    assert code == 0 and mode(tree) == 0o600, err  # a new file: 0666 under the umask
-
-    previous_umask = os.umask(0o022)
+    previous_umask = os.umask(0o077)
     try:
+        result = invoke_cli(*build, "-o", str(tree), cwd=tmp_path)
+        assert result.returncode == 0 and mode(tree) == 0o600, result.stderr  # a new file: 0666 under the umask
+        os.umask(0o022)
         assert invoke_cli(*build, "-o", str(tree), cwd=tmp_path).returncode == 0  # built again under umask 022
         assert mode(tree) == 0o600
         new_docs = tmp_path / "new.jsonl"
@@ -371,7 +370,7 @@ def test_the_next_write_removes_temp_files_of_dead_writers_only(tmp_path: Path, 
     live = writer(target)
     live_temp = [name for name in temp_files(tmp_path) if f".{live.pid}." in name]
 
-    result = run_cli("export", str(tree_file), "-f", "json", "-o", str(target), cwd=tmp_path)
+    result = invoke_cli("export", str(tree_file), "-f", "json", "-o", str(target), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert temp_files(tmp_path) == sorted([*live_temp, recent.name, other.name])  # the dead writer's and the stale one are gone
     assert live.stdin is not None
