@@ -57,7 +57,7 @@ class BuildConfig:
     n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
     store_text: bool = True
     descent_rounds: int | None = None
-    period: str = "auto"  # trends' period for a tree with times (topicmap.hierarchy.analysis.trends.PERIODS); recorded in manifest.time
+    period: str = "auto"  # trends' period for a tree with times (topicmap.hierarchy.inputs.periods.PERIODS); recorded in manifest.time
 
 
 @dataclass(frozen=True)

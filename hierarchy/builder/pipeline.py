@@ -139,7 +139,7 @@ def build_tree(
     asked = config
     config = resolve_preset(config, n, corpus.source)
     if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
-        from topicmap.hierarchy.analysis.trends import resolve_period
+        from topicmap.hierarchy.inputs.periods import resolve_period
 
         resolve_period(config.period, corpus.time.format, corpus.time.times)
     input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)

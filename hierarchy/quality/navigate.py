@@ -24,12 +24,12 @@ import numpy as np
 from topicmap.hierarchy.base import jsontext
 from topicmap.hierarchy.inputs.embed import Embedder
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text  # noqa: F401  (navigate.node_text: what a navigator reads)
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
 from topicmap.hierarchy.tree.embedder import embed_texts
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 
 QUERY_CHARS = 300
-SUBTOPIC_KEYWORDS = 8  # per child, in a keyword-labelled parent's summary
 PROMPT_NAME = "navigate"
 PROMPT_VERSION = "v1"
 
@@ -60,24 +60,6 @@ class Navigator(Protocol):
     def prepare(self, tree: TopicTree, targets: Sequence[Target]) -> None: ...
 
     def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice: ...
-
-
-def node_text(node: Node, keywords_as_summary: bool = True, subtopics: Sequence[Node] = ()) -> str:
-    """What a navigator reads about a child: its label and summary, and for a parent its subtopics.
-
-    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary.
-    A parent, however it was labelled, lists the top keywords of each of its ``subtopics`` (its
-    children) after its summary, so written and keyword labels are read on equal terms: the same
-    extra text on both sides, and the difference between them is the labels and summaries alone.
-    """
-    summary = node.summary.strip()
-    if keywords_as_summary:
-        if not summary and node.keywords:
-            summary = ", ".join(node.keywords)
-        described = [c for c in subtopics if c.keywords]
-        if summary and described:
-            summary += "; subtopics: " + "; ".join(", ".join(c.keywords[:SUBTOPIC_KEYWORDS]) for c in described)
-    return f"{node.label}: {summary}" if summary else node.label
 
 
 def subtopics_of(tree: TopicTree, node: Node) -> list[Node]:
