@@ -236,7 +236,8 @@ def register(app: typer.Typer) -> None:
         from topicmap.hierarchy.tree.embedder import word_embedder
 
         embed_cache = None if no_cache else (cache_dir or default_cache_dir())
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=word_embedder(embedder_info, embed_cache))
+        embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
         save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))
