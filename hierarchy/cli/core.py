@@ -19,6 +19,7 @@ import typer
 from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
 from topicmap.hierarchy.builder.params import BuildConfig, check_config, param, parse_levels
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
+from topicmap.hierarchy.files.readable import check_table_file, check_tree_file
 from topicmap.hierarchy.cli.options import build_option, seed_option
 from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, undated_note
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
@@ -185,10 +186,6 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
-        from topicmap.hierarchy.files.cache_dir import default_cache_dir
-        from topicmap.hierarchy.inputs.documents import read_documents
-        from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
-
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
         claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
@@ -210,6 +207,11 @@ def register(app: typer.Typer) -> None:
         check_config(config)  # the build parameters' rules, as TopicMap.fit checks them: before any document is read
         if period != "auto" and time_column is None:
             raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
+        check_table_file(input)  # a missing file is said before NumPy and the readers load
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
+        from topicmap.hierarchy.inputs.documents import read_documents
+        from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
+
         corpus = read_documents(
             input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
             skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
@@ -250,6 +252,7 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option(min=1, help="about how many lines the outline may take (largest topics first, the rest counted)")] = OUTLINE_LINES,
         as_json: Annotated[bool, typer.Option("--json", help="print the manifest and level counts as JSON")] = False,
     ) -> None:
+        check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.tree.treefile import load_tree
 
         tree = load_tree(tree_file)
@@ -277,10 +280,11 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
         wait: WaitOpt = 0,
     ) -> None:
+        claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
+        check_tree_file(tree_file)
         from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict
         from topicmap.hierarchy.files.safe_write import write_text_atomic
 
-        claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         if format is ExportFormat.nested:
             text = json.dumps(nested_dict(tree), ensure_ascii=False, indent=1)

@@ -38,6 +38,7 @@ from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import embedding_text
 from topicmap.hierarchy.builder.keywords import NodeKeywords, count_terms, ctfidf_keywords, keyword_label
 from topicmap.hierarchy.builder.map_layout import nested_discs
+from topicmap.hierarchy.tree.provenance import NodeProvenance
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree, child_id
 from topicmap.hierarchy.builder.ward import weighted_linkage
 
@@ -193,7 +194,10 @@ def _flatten(tree: TopicTree) -> TopicTree:
     nodes: dict[str, Node] = {ROOT_ID: replace(root, label_meta=replace(root.label_meta, extra=root.label_meta.extra.copy()))}
     for leaf in leaves:
         meta = replace(leaf.label_meta, extra=leaf.label_meta.extra.copy())  # naming may rename a leaf: never the input's
-        nodes[leaf.id] = replace(leaf, label_meta=meta, extra={**leaf.extra, "regrouped_from": leaf.extra.get("regrouped_from", leaf.id)})
+        extra = leaf.extra.copy()
+        if extra.get("regrouped_from") is None:  # regrouped before: it keeps the id of the tree it first came from
+            extra.regrouped_from = leaf.id
+        nodes[leaf.id] = replace(leaf, label_meta=meta, extra=extra)
     return _renumber(nodes, {ROOT_ID: [leaf.id for leaf in leaves]}, tree.documents, tree.manifest)[0]
 
 
@@ -259,7 +263,7 @@ class _Describer:
             reps += [m.representative_ids[turn] for m in by_size if turn < len(m.representative_ids)]
         return Node(
             id=key, parent=ROOT_ID, depth=1, size=size, centroid=centroid, representative_ids=reps[:N_REPRESENTATIVES],
-            label_meta=LabelMeta(labeler="keywords", created_at=self.created), extra={"grouped_by": "summaries"},
+            label_meta=LabelMeta(labeler="keywords", created_at=self.created), extra=NodeProvenance(grouped_by="summaries"),
         )
 
     def keywords_for(self, tree: TopicTree, new_ids: list[str]) -> None:
