@@ -201,22 +201,19 @@ def tree_trends(tree: TopicTree, period: str | None = None) -> Trends | None:
         return None
     info = tree.manifest.get("time") if isinstance(tree.manifest.get("time"), dict) else {}
     chosen = resolve_period(period or info.get("period"), info.get("format"), times[dated_rows])
-    nodes = list(tree.iter_nodes())
-    pos = {n.id: i for i, n in enumerate(nodes)}
-    parent = np.array([-1 if n.parent is None else pos[n.parent] for n in nodes], dtype=np.int64)
-    depth = np.array([n.depth for n in nodes], dtype=np.int64)
+    arrays = tree.arrays
+    rows = arrays.breadth_first()  # the rows' order: tree.iter_nodes()
     ordinals = period_ordinals(times[dated_rows], chosen)
     first, last = int(ordinals.min()), int(ordinals.max())
-    doc_node = np.array([pos[tree.documents[r].leaf] for r in dated_rows.tolist()], dtype=np.int64)
-    counts = node_period_counts(doc_node, ordinals - first, parent, depth, last - first + 1)
+    counts = node_period_counts(arrays.doc_leaf[dated_rows], ordinals - first, arrays.parents, arrays.depth, last - first + 1)[rows]
     starts = np.array([period_start(o, chosen) for o in range(first, last + 2)])
     centres = (starts[:-1] + starts[1:]) / 2
     return Trends(
         period=chosen,
         labels=[period_label(o, chosen) for o in range(first, last + 1)],
         starts=starts[:-1],
-        node_ids=[n.id for n in nodes],
-        depth=depth,
+        node_ids=[arrays.node_ids[i] for i in rows.tolist()],
+        depth=arrays.depth[rows],
         counts=counts,
         totals=counts[0].copy(),
         growth=share_growth(counts, counts[0], centres),

@@ -80,17 +80,20 @@ def resolve_layout(method: str, n_documents: int) -> str:
 
 
 def nested_discs(parent_index: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and radius of a disc per node, children inside their parent's disc."""
+    """Centre and radius of a disc per node, children inside their parent's disc.
+
+    ``parent_index`` lists parents before children (pre-order or breadth-first, as the tree's arrays
+    number them); each node's children are placed in increasing index.
+    """
     n_nodes = parent_index.size
     anchors = np.zeros((n_nodes, 2))
     radii = np.ones(n_nodes)
-    children: dict[int, list[int]] = {}
-    for node in range(1, n_nodes):
-        children.setdefault(int(parent_index[node]), []).append(node)
-    for node in range(n_nodes):  # parents come first, so a parent's disc is known
-        kids = children.get(node)
-        if not kids:
-            continue
+    parents = np.asarray(parent_index, dtype=np.int64)
+    by_parent = np.argsort(parents, kind="stable")  # children grouped by parent, each group in increasing index
+    by_parent = by_parent[parents[by_parent] >= 0]
+    bounds = np.searchsorted(parents[by_parent], np.arange(n_nodes + 1))
+    for node in np.flatnonzero(np.diff(bounds)).tolist():  # parents come first, so a parent's disc is known
+        kids = by_parent[bounds[node] : bounds[node + 1]]
         share = np.sqrt(sizes[kids] / max(float(sizes[kids].sum()), 1.0))
         child_r = radii[node] * 0.7 * share
         if len(kids) == 1:

@@ -10,43 +10,31 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from topicmap.hierarchy.base.errors import InputError, TreeFileError
+from topicmap.hierarchy.base.errors import InputError, TopicmapError, TreeFileError
 
 TABLE_KINDS = "a CSV, TSV, JSONL, JSON or Parquet file"
 
 
 def check_tree_file(path: str | os.PathLike[str]) -> Path:
     """``path`` as a tree file that can be opened, or a TreeFileError worded as ``load_tree``'s."""
-    path = Path(path)
-    if not path.exists():
-        raise TreeFileError(f"{path}: no such tree file")
-    if path.is_dir():
-        raise TreeFileError(f"{path}: is a directory, expected a tree JSON file")
-    problem = _open_error(path)
-    if problem is not None:
-        raise TreeFileError(f"{path}: cannot read ({problem.strerror or problem})")
-    return path
+    return _checked(Path(path), "no such tree file", "a tree JSON file", TreeFileError, lambda exc: exc.strerror or exc)
 
 
 def check_table_file(path: str | os.PathLike[str]) -> Path:
     """``path`` as a document table that can be opened, or an InputError worded as ``read_documents``'."""
-    path = Path(path)
+    return _checked(Path(path), "no such file", TABLE_KINDS, InputError, lambda exc: exc)
+
+
+def _checked(path: Path, missing: str, expected: str, error: type[TopicmapError], why: Callable[[OSError], object]) -> Path:
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise error(f"{path}: {missing}")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected {TABLE_KINDS}")
-    problem = _open_error(path)
-    if problem is not None:
-        raise InputError(f"{path}: cannot read ({problem})")
-    return path
-
-
-def _open_error(path: Path) -> OSError | None:
-    """Why ``path`` cannot be opened for reading (None: it can). Non-blocking, so a FIFO does not hang here."""
+        raise error(f"{path}: is a directory, expected {expected}")
     try:
-        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))  # non-blocking: a FIFO does not hang here
     except OSError as exc:
-        return exc
-    return None
+        raise error(f"{path}: cannot read ({why(exc)})") from None
+    return path

@@ -87,13 +87,15 @@ def tree_level_counts(tree: TopicTree) -> list[int]:
     recorded = (tree.manifest.get("grouping") or {}).get("levels")
     if recorded:
         return [int(k) for k in recorded]
-    frontier = {leaf.id for leaf in tree.leaves()}
+    arrays = tree.arrays
+    frontier = np.flatnonzero(arrays.is_leaf)
     counts: list[int] = []
     while True:
-        above = {node_id if tree.node(node_id).parent in (None, ROOT_ID) else str(tree.node(node_id).parent) for node_id in frontier}
-        if above == frontier:
+        parents = arrays.parents[frontier]
+        above = np.unique(np.where(parents > 0, parents, frontier))  # a node under the root (number 0) stays itself
+        if np.array_equal(above, frontier):
             break
-        counts.append(len(above))
+        counts.append(int(above.size))
         frontier = above
     return counts[::-1]
 
@@ -158,7 +160,8 @@ def regroup_tree(
         namer(work, [ROOT_ID])
     if on_level is not None:
         on_level(steps, steps)
-    report.nodes_per_level = [len(work.level(d)) - sum(work.is_leaf(n.id) for n in work.level(d)) for d in range(1, work.depth)]
+    inner = work.arrays.depth[~work.arrays.is_leaf]
+    report.nodes_per_level = np.bincount(inner, minlength=work.depth)[1 : work.depth].tolist()
     moved = _relayout(work)
     previous = tree.manifest.get("grouping") or {"upper_levels": "centroids"}
     moved.manifest["grouping"] = {
@@ -275,10 +278,10 @@ class _Describer:
                 self._set(tree.node(node_id), _merged_keywords(tree.children(node_id)))
             return
         level = tree.children(ROOT_ID)
-        top_of: dict[str, int] = {}
-        for i, node in enumerate(level):
-            top_of.update((n.id, i) for n in tree.subtree(node.id))
-        members = np.array([top_of[d.leaf] for d in tree.documents], dtype=np.int64)
+        arrays = tree.arrays
+        top_of = np.full(arrays.n_nodes, -1, dtype=np.int64)
+        top_of[arrays.children(0)] = np.arange(len(level))  # the root's children, in display order as ``level``
+        members = top_of[arrays.doc_ancestors(1)]
         words = ctfidf_keywords(self.counts, self.vocabulary, [members], [[n.id for n in level]], top_n=N_KEYWORDS)
         for node_id in new_ids:
             self._set(tree.node(node_id), words[node_id])
@@ -304,17 +307,16 @@ def _relayout(new: TopicTree) -> TopicTree:
 
     A map of the documents themselves (UMAP, PCA) does not depend on the tree's upper levels: it is kept as it is.
     """
-    nodes = list(new.iter_nodes())
+    arrays = new.arrays
+    nodes = [new.node(node_id) for node_id in arrays.node_ids]  # pre-order: parents before children, as nested_discs needs
     if not new.documents or any(n.centroid is None for n in nodes):
         return new
     if (new.manifest.get("clustering") or {}).get("layout_used") in ("umap", "pca"):
         return new
-    index = {n.id: i for i, n in enumerate(nodes)}
-    parent_index = np.array([-1 if n.parent is None else index[n.parent] for n in nodes], dtype=np.int64)
     centers = np.vstack([n.centroid for n in nodes]).astype(np.float64)
-    anchors, radii = nested_discs(parent_index, centers, np.array([n.size for n in nodes], dtype=np.float64))
+    anchors, radii = nested_discs(arrays.parents, centers, arrays.sizes.astype(np.float64))
     xy = np.array([[d.x, d.y] for d in new.documents], dtype=np.float64)
-    leaf = np.array([index[d.leaf] for d in new.documents], dtype=np.int64)
+    leaf = arrays.doc_leaf
     counts = np.bincount(leaf, minlength=len(nodes)).astype(np.float64)
     means = np.stack([np.bincount(leaf, weights=xy[:, i], minlength=len(nodes)) for i in (0, 1)], axis=1) / np.maximum(counts, 1.0)[:, None]
     offsets = xy - means[leaf]
@@ -324,7 +326,7 @@ def _relayout(new: TopicTree) -> TopicTree:
     scale = float(np.abs(placed).max()) or 1.0
     placed /= scale
     documents = [replace(d, x=float(x), y=float(y)) for d, (x, y) in zip(new.documents, placed)]
-    return TopicTree(nodes, documents, new.manifest)
+    return TopicTree(list(new.iter_nodes()), documents, new.manifest)
 
 
 __all__ = ["RegroupOptions", "RegroupReport", "check_levels", "group_rows", "grouping_text", "regroup_tree", "tree_level_counts"]
