@@ -174,7 +174,7 @@ def regroup_tree(
         "levels": levels,
         "nodes_per_level": report.nodes_per_level,
         "leaves": len(leaves),
-        "leaf_labels": _labeller_counts(leaves),
+        "leaf_labels": _labeler_counts(leaves),
         "regrouped_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous": {k: v for k, v in previous.items() if k != "previous"},
     }
@@ -182,7 +182,7 @@ def regroup_tree(
 
 
 # -- building blocks ---------------------------------------------------------------------------
-def _labeller_counts(nodes: Sequence[Node]) -> dict[str, int]:
+def _labeler_counts(nodes: Sequence[Node]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for node in nodes:
         kind = "llm" if node.label_meta.labeler == "llm" else "keywords"
@@ -313,8 +313,8 @@ def _relayout(new: TopicTree) -> TopicTree:
         return new
     if (new.manifest.get("clustering") or {}).get("layout_used") in ("umap", "pca"):
         return new
-    centers = np.vstack([n.centroid for n in nodes]).astype(np.float64)
-    anchors, radii = nested_discs(arrays.parents, centers, arrays.sizes.astype(np.float64))
+    centres = np.vstack([n.centroid for n in nodes]).astype(np.float64)
+    anchors, radii = nested_discs(arrays.parents, centres, arrays.sizes.astype(np.float64))
     xy = np.array([[d.x, d.y] for d in new.documents], dtype=np.float64)
     leaf = arrays.doc_leaf
     counts = np.bincount(leaf, minlength=len(nodes)).astype(np.float64)

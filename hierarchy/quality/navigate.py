@@ -226,7 +226,7 @@ def _labelers(tree: TopicTree) -> str:
 class EmbeddingNavigator:
     """Picks the child whose label + summary is closest (cosine) to the document, in the tree's space.
 
-    With ``center`` (default) both sides are first shifted by the corpus mean (the root's centroid):
+    With ``centre`` (default) both sides are first shifted by the corpus mean (the root's centroid):
     sentence embeddings share a large common direction, and removing it lets the cosine compare what
     differs between topics. It reads nothing but each child's text from :func:`node_text` (for a
     keyword-labelled parent that includes its children's keywords), never centroids. Centring is
@@ -235,11 +235,11 @@ class EmbeddingNavigator:
 
     name = "embedding"
 
-    def __init__(self, embedder: Embedder, cache_dir: Path | None = None, keywords_as_summary: bool = True, center: bool = True) -> None:
+    def __init__(self, embedder: Embedder, cache_dir: Path | None = None, keywords_as_summary: bool = True, centre: bool = True) -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir
         self.keywords_as_summary = keywords_as_summary
-        self.center = center
+        self.centre = centre
         self._nodes: dict[str, np.ndarray] = {}
         self._queries: dict[int, np.ndarray] = {}
 
@@ -248,7 +248,7 @@ class EmbeddingNavigator:
         texts = [node_text(n, self.keywords_as_summary, subtopics_of(tree, n)) for n in nodes]
         vectors = embed_texts(texts, self.embedder, tree, self.cache_dir, "node labels")
         queries = embed_texts([t.query for t in targets], self.embedder, tree, self.cache_dir, "target documents")
-        if self.center and tree.root.centroid is not None:
+        if self.centre and tree.root.centroid is not None:
             mean = tree.root.centroid.astype(np.float32)
             vectors, queries = normalise_rows(vectors - mean), normalise_rows(queries - mean)
         self._nodes = {n.id: v for n, v in zip(nodes, vectors)}
