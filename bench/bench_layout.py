@@ -63,7 +63,7 @@ def fitted_tree(X: np.ndarray, seed: int) -> dict[str, Any]:
     shape = model.tree_
     return {
         "reduced": model.reduced_, "doc_leaf": shape.doc_leaf, "parents": shape.parent_indices(),
-        "centers": shape.centers, "sizes": shape.sizes.astype(np.float64),
+        "centres": shape.centres, "sizes": shape.sizes.astype(np.float64),
     }
 
 
@@ -79,7 +79,7 @@ def layout_of(fit: dict[str, Any], method: str, seed: int, fit_rows: int | None 
         unit = fit["reduced"] / np.linalg.norm(fit["reduced"], axis=1, keepdims=True)
         coords = semantic_map.umap_coordinates(unit, seed=seed, fit_rows=fit_rows)
     else:
-        coords = document_layout(fit["reduced"], fit["doc_leaf"], fit["parents"], fit["centers"], fit["sizes"], method=method, seed=seed)
+        coords = document_layout(fit["reduced"], fit["doc_leaf"], fit["parents"], fit["centres"], fit["sizes"], method=method, seed=seed)
     LAST_CPU_S[0] = time.process_time() - cpu
     return coords, time.perf_counter() - started
 

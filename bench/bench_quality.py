@@ -256,7 +256,7 @@ def navigation(trees: list[TopicTree], sample: int, samples_per_tree: int, with_
     out: dict[str, Any] = {}
     for key, make in (
         ("embedding, keyword labels", lambda: EmbeddingNavigator(embedder, default_cache_dir())),
-        ("embedding, keyword labels, uncentred", lambda: EmbeddingNavigator(embedder, default_cache_dir(), center=False)),
+        ("embedding, keyword labels, uncentred", lambda: EmbeddingNavigator(embedder, default_cache_dir(), centre=False)),
         ("centroid ceiling", lambda: CentroidNavigator(embedder)),
     ):
         per_sample = [navigate(tree, make(), sample_targets(tree, sample, seed=s))[0] for tree in trees for s in range(samples_per_tree)]

@@ -31,7 +31,11 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("topicmap build --help", ["build", "--help"]),
     ("error: a missing input (build missing.jsonl)", ["build", "missing.jsonl"]),
     ("error: a bad option (build docs.jsonl --bogus)", ["build", "docs.jsonl", "--bogus"]),
+    ("error: a bad build value (build docs.jsonl --leaves 0)", ["build", "docs.jsonl", "--leaves", "0"]),
     ("error: a missing tree (info missing.tree.json)", ["info", "missing.tree.json"]),
+    ("error: a folder as the tree (info .)", ["info", "."]),
+    ("error: a missing tree (label missing.tree.json)", ["label", "missing.tree.json"]),
+    ("error: a missing tree (crosstab missing.tree.json a.tree.json)", ["crosstab", "missing.tree.json", "a.tree.json"]),
 ]
 HEAVY = ("numpy", "scipy", "sklearn", "networkx", "jsonschema", "jinja2", "pandas", "pyarrow", "openai", "plotly", "dash", "umap", "torch")
 

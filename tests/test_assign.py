@@ -47,6 +47,27 @@ def test_assign_updates_sizes_centroids_and_keeps_the_old_tree():
     assert result.stale == [] and stale_node_ids(new) == []
 
 
+def test_centroids_move_by_the_new_rows_summed_along_each_path_in_row_order():
+    """The sums per node (taken per depth on the tree's arrays) are those of adding each row along its path, in row order, bit for bit."""
+    tree = hand_tree()
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([unit(a) for a in rng.uniform(-3.0, 3.0, 60)]) * rng.uniform(0.5, 2.0, (60, 1)).astype(np.float32)
+    result = assign_documents(tree, corpus_of([f"n{i}" for i in range(60)]), vectors, threshold=10.0)
+    leaves = descend_by_centroids(tree, vectors)
+    sums: dict[str, np.ndarray] = {}
+    added: dict[str, int] = {}
+    for row, leaf in enumerate(leaves):
+        for node in tree.path(leaf):
+            sums[node.id] = sums.get(node.id, 0.0) + vectors[row].astype(np.float64)
+            added[node.id] = added.get(node.id, 0) + 1
+    assert len(set(leaves)) > 1 and set(added) == {n.id for n in tree.iter_nodes()}
+    for node in tree.iter_nodes():
+        old, count = node.size, added[node.id]
+        expected = ((node.centroid.astype(np.float64) * old + sums[node.id]) / (old + count)).astype(np.float32)
+        assert np.array_equal(result.tree.node(node.id).centroid, expected), node.id
+        assert result.tree.node(node.id).size == old + count
+
+
 def llm_labelled(tree):
     for node in tree.iter_nodes():
         node.label_meta = LabelMeta(labeler="llm", model="fake")

@@ -62,17 +62,43 @@ def test_cli_and_api_reject_the_same_parameters_with_the_same_message(case: str,
 
 @pytest.mark.parametrize("name", [p.name for p in PARAMS if p.exposed and p.least is not None])
 def test_the_cli_bounds_are_the_tables(name: str, papers: Any, tmp_path: Path) -> None:
-    """Counts below their least are refused by the command line (click's range check, as --help shows it) and by TopicMap."""
+    """Counts below their least are refused by the command line and by TopicMap in the table's words; --help shows the range."""
     spec = param(name)
     _register_commands()
     build: Any = get_command(app).commands["build"]  # type: ignore[attr-defined]
     option = next(p for p in build.params if p.name == name)
     assert (option.min, option.max) == (spec.least, spec.most)
     too_small = spec.least - 1
-    result = invoke_cli("build", str(PAPERS), "--embeddings", str(PAPERS_VECTORS), "-o", "out.json", spec.option, str(too_small), cwd=tmp_path)
-    assert result.returncode == 2 and f"Invalid value for '{spec.option}'" in result.stderr
     bound = f"must be between {spec.least} and {spec.most}" if spec.most is not None else f"must be at least {spec.least}"
     assert api_error({name: too_small}, papers) == f"{spec.option} {too_small}: {bound}"
+    result = invoke_cli("build", str(PAPERS), "--embeddings", str(PAPERS_VECTORS), "-o", "out.json", spec.option, str(too_small), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr == f"error: {spec.option} {too_small}: {bound}\n", result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+# values the command line's own parsing used to word (typer's range, choice and number messages): now the table's
+TYPED: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "leaves 0": (["--leaves", "0"], {"leaves": 0}),
+    "seed too large": (["--seed", str(2**32)], {"seed": 2**32}),
+    "seed negative": (["--seed", "-1"], {"seed": -1}),
+    "not a whole number": (["--leaves", "1.5"], {"leaves": "1.5"}),
+    "not a number": (["--max-depth", "deep"], {"max_depth": "deep"}),
+    "preset": (["--preset", "tiny"], {"preset": "tiny"}),
+    "reducer": (["--reducer", "tsne"], {"reducer": "tsne"}),
+}
+
+
+@pytest.mark.parametrize("case", list(TYPED))
+def test_values_the_cli_parses_are_refused_in_the_same_words_as_topicmap(case: str, papers: Any, tmp_path: Path) -> None:
+    args, params = TYPED[case]
+    result = invoke_cli("build", str(PAPERS), "--embeddings", str(PAPERS_VECTORS), "-o", "out.json", "-q", *args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr == f"error: {api_error(params, papers)}\n", result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_other_commands_refuse_a_bad_seed_in_the_same_words(tmp_path: Path) -> None:
+    result = invoke_cli("assign", "missing.tree.json", "docs.jsonl", "--seed", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr == "error: --seed -1: must be between 0 and 4294967295\n", result.stderr
 
 
 def test_every_exposed_parameter_is_an_option_a_topicmap_parameter_and_a_config_field_with_one_default() -> None:

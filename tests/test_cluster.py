@@ -65,7 +65,7 @@ def test_different_seeds_may_differ_but_both_recover_the_top() -> None:
     data = corpus()
     a = RecursiveClusterer(random_state=0).fit(data.X)
     b = RecursiveClusterer(random_state=1).fit(data.X)
-    assert not np.array_equal(a.leaf_clusters_.centers[:5], b.leaf_clusters_.centers[:5])
+    assert not np.array_equal(a.leaf_clusters_.centres[:5], b.leaf_clusters_.centres[:5])
     for model in (a, b):
         parents = model.tree_.parent_indices()
         assert dendrogram_purity(parents, model.labels_, data.labels[0]) > 0.95

@@ -98,3 +98,21 @@ def test_unwritable_cache_is_a_warning_not_a_failure(tmp_path: Path, capsys: pyt
     vectors, hit = embed_with_cache(["a", "bb"], CountingEmbedder(), blocker / "cache")
     assert vectors.shape == (2, 2) and not hit
     assert "warning: cannot write the embedding cache" in capsys.readouterr().err
+
+
+def test_word_embedder_uses_the_key_and_server_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keyword steering's embedder takes its server from the caller (the CLI reads the environment), not from os.environ."""
+    from tests.openai_server import FakeOpenAIServer, embedding_of
+
+    from topicmap.hierarchy.tree.embedder import word_embedder
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there: read, it would fail
+    monkeypatch.setenv("OPENAI_API_KEY", "from-the-environment")
+    info: dict[str, object] = {"kind": "openai", "name": "openai/fake-embed"}
+    with FakeOpenAIServer() as server:
+        embed = word_embedder(info, None, api_key="given", base_url=server.base_url)
+        assert embed is not None
+        vectors = embed(["goal", "match"])
+        assert [r["input"] for r in server.requests] == [["goal", "match"]] and server.requests[0]["model"] == "fake-embed"
+    assert np.allclose(vectors, np.asarray([embedding_of("goal"), embedding_of("match")]), atol=1e-6)
+    assert word_embedder({"kind": "tfidf", "name": "tfidf-lsa"}, None) is None  # fitted to its corpus: no steering

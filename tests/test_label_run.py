@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from topicmap.hierarchy.labels.label import LabelOptions, RunReport, estimate_run, label_tree, select_nodes
-from topicmap.hierarchy.labels.validate import normalize
+from topicmap.hierarchy.labels.validate import normalise
 from topicmap.hierarchy.llm.client import LLMConfig
 from topicmap.hierarchy.llm.cache import AnswerCache
 from topicmap.hierarchy.llm.prompting import resolve_prompts
@@ -41,7 +41,7 @@ def labels(tree: TopicTree) -> dict[str, str]:
 
 def assert_siblings_distinct(tree: TopicTree) -> None:
     for node in tree.iter_nodes():
-        names = [normalize(c.label) for c in tree.children(node.id)]
+        names = [normalise(c.label) for c in tree.children(node.id)]
         assert len(names) == len(set(names)), f"children of {node.id} share a label: {names}"
 
 

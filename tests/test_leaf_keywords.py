@@ -10,7 +10,7 @@ import numpy as np
 from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.builder.keywords import NodeKeywords
 from topicmap.hierarchy.builder.leaf_keywords import choose_options, fit_leaf_keywords
-from topicmap.hierarchy.quality.navigate import SUBTOPIC_KEYWORDS, node_text
+from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text
 from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
 

@@ -176,7 +176,7 @@ def test_a_document_cannot_break_out_of_its_block():
     assert user.count("</document>") == 1
 
 
-def test_llm_navigator_over_http_with_the_labellers_client():
+def test_llm_navigator_over_http_with_the_labelers_client():
     from topicmap.hierarchy.llm.client import LLMConfig
 
     def number_of(label, messages):

@@ -160,12 +160,12 @@ def test_without_diversity_representatives_are_the_rows_closest_to_the_centre_in
     rng = np.random.default_rng(3)
     points = rng.normal(size=(500, 6)).astype(np.float32)
     rows = np.arange(0, 500, 2)
-    center = points[rows].mean(axis=0)
-    cosine = (points[rows] @ center) / np.linalg.norm(points[rows], axis=1) / np.linalg.norm(center)
+    centre = points[rows].mean(axis=0)
+    cosine = (points[rows] @ centre) / np.linalg.norm(points[rows], axis=1) / np.linalg.norm(centre)
     expected = rows[np.argsort(-cosine)[:5]]
-    assert representative_rows(points, rows, center, n=5, diversity=0).tolist() == expected.tolist()
-    assert representative_rows(points, rows, center, n=5, chunk=7, diversity=0).tolist() == expected.tolist()
-    assert representative_rows(points, rows, center, n=5, chunk=7).tolist() == representative_rows(points, rows, center, n=5).tolist()
+    assert representative_rows(points, rows, centre, n=5, diversity=0).tolist() == expected.tolist()
+    assert representative_rows(points, rows, centre, n=5, chunk=7, diversity=0).tolist() == expected.tolist()
+    assert representative_rows(points, rows, centre, n=5, chunk=7).tolist() == representative_rows(points, rows, centre, n=5).tolist()
 
 
 def test_representatives_cover_a_node_made_of_two_stories_not_only_the_bigger_one() -> None:
@@ -176,9 +176,9 @@ def test_representatives_cover_a_node_made_of_two_stories_not_only_the_bigger_on
     story_a, story_b = np.array([1.0, 0.0, 0.0]), np.array([0.5, np.sqrt(0.75), 0.0])
     points = np.vstack([story_a + rng.normal(scale=0.01, size=(30, 3)), story_b + rng.normal(scale=0.01, size=(20, 3))])
     rows = np.arange(50)
-    center = points.mean(axis=0)
-    closest = representative_rows(points, rows, center, n=4, diversity=0)
-    covering = representative_rows(points, rows, center, n=4)
+    centre = points.mean(axis=0)
+    closest = representative_rows(points, rows, centre, n=4, diversity=0)
+    covering = representative_rows(points, rows, centre, n=4)
     assert (closest < 30).all()
     assert covering[0] == closest[0]
     assert (covering < 30).any() and (covering >= 30).any()

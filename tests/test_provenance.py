@@ -10,8 +10,8 @@ import pytest
 from topicmap.hierarchy.labels.label import LabelOptions, label_tree
 from topicmap.hierarchy.llm.cache import AnswerCache
 from topicmap.hierarchy.llm.prompting import resolve_prompts
-from topicmap.hierarchy.tree.provenance import LabelProvenance
-from topicmap.hierarchy.tree.topic_tree import LabelMeta
+from topicmap.hierarchy.tree.provenance import LabelProvenance, NodeProvenance
+from topicmap.hierarchy.tree.topic_tree import LabelMeta, Node
 from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 from tests.llm_fixtures import fake_server, fast_config  # noqa: F401 - fixture
 from tests.openai_server import FakeOpenAIServer
@@ -83,3 +83,37 @@ def test_label_meta_always_holds_a_record() -> None:
     copy.reused_from = "0.2"
     copy.other["x"] = 1
     assert meta.extra.reused_from == "0.1" and meta.extra.other == {}
+
+
+# -- a node's own extra (labels/regroup.py writes it) ---------------------------------------------------
+NODE_EXTRAS = {  # as the code before the typed record wrote them, and as a newer version might
+    "0": {"grouped_by": "summaries"},
+    "0.0": {"regrouped_from": "1.2"},
+    "0.1": {"regrouped_from": "0.0", "note": "from a newer version"},
+    "1": {"grouped_by": 3},  # a known key holding another type: kept as read
+}
+
+
+def test_node_extras_written_before_load_and_save_byte_for_byte(tmp_path: Path) -> None:
+    save_tree(load_tree(BEFORE), tmp_path / "plain.json")
+    text = (tmp_path / "plain.json").read_text("utf-8")
+    for node_id, extra in NODE_EXTRAS.items():  # each node's empty extra replaced as json.dumps wrote a dict
+        head = '{"id":' + json.dumps(node_id) + ","
+        start = text.index(head)
+        at = text.index('"extra":{}', start)
+        text = text[:at] + '"extra":' + json.dumps(extra, ensure_ascii=False, separators=(",", ":")) + text[at + len('"extra":{}'):]
+    (tmp_path / "before.json").write_text(text, encoding="utf-8")
+    tree = load_tree(tmp_path / "before.json")
+    assert tree.node("0").extra.grouped_by == "summaries" and tree.node("0.0").extra.regrouped_from == "1.2"
+    assert tree.node("0.1").extra.other == {"note": "from a newer version"} and tree.node("1").extra.grouped_by is None
+    assert tree.node("1").extra == {"grouped_by": 3} and isinstance(tree.root.extra, NodeProvenance)
+    save_tree(tree, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "before.json").read_bytes()
+
+
+def test_a_node_always_holds_a_record() -> None:
+    node = Node("0", "root", 1, 5, extra={"regrouped_from": "2"})  # as older code built it
+    assert isinstance(node.extra, NodeProvenance) and node.extra.regrouped_from == "2"
+    node.extra = {"grouped_by": "summaries"}
+    assert isinstance(node.extra, NodeProvenance) and node.extra == {"grouped_by": "summaries"}
+    assert dict(Node("1", "root", 1, 5).extra) == {}  # written as "extra":{} as before

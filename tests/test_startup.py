@@ -1,5 +1,5 @@
 """The command line loads only what a command needs: ``--help``, usage errors and a missing input file
-never import the clustering, plotting or LLM stack (issue 13). Checked as behaviour (which modules a fresh
+never import NumPy, nor the clustering, plotting or LLM stack (issue 13). Checked as behaviour (which modules a fresh
 interpreter ends up with), not as timing; bench/bench_startup.py measures the seconds.
 
 One fresh interpreter imports the CLI and registers its commands (what the ``topicmap`` script does
@@ -13,6 +13,7 @@ Also here: the console script pip installs runs (``topicmap --help``), as a real
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -24,7 +25,9 @@ import pytest
 
 from tests.cli_helpers import REPO
 
-HEAVY = ("sklearn", "scipy", "plotly", "dash", "openai", "umap", "jsonschema", "pandas", "pyarrow", "torch")
+HEAVY = (
+    "numpy", "networkx", "jinja2", "sklearn", "scipy", "plotly", "dash", "openai", "umap", "jsonschema", "pandas", "pyarrow", "torch",
+)
 
 CASES = [
     ["--help"],
@@ -35,12 +38,24 @@ CASES = [
     ["build", "docs.jsonl", "--no-such-option"],
     ["build", "missing.jsonl"],
     ["build", "docs.jsonl", "--levels", "5,3"],
+    ["build", "docs.jsonl", "--leaves", "0"],
+    ["build", "docs.jsonl", "--preset", "tiny"],
+    ["build", "folder"],
     ["info", "missing.tree.json"],
+    ["info", "folder"],
     ["export", "missing.tree.json"],
     ["serve", "missing.tree.json"],
     ["assign", "missing.tree.json", "docs.jsonl"],
+    ["assign", "missing.tree.json", "docs.jsonl", "--seed", "-1"],
     ["evaluate", "missing.tree.json"],
+    ["compare", "missing.tree.json", "missing.tree.json"],
     ["extract", "missing.jsonl"],
+    ["label", "missing.tree.json"],
+    ["label", "missing.tree.json", "--dry-run"],
+    ["relabel", "missing.tree.json"],
+    ["regroup", "missing.tree.json"],
+    ["trends", "missing.tree.json"],
+    ["crosstab", "missing.tree.json", "missing.tree.json"],
 ]
 
 PROBE = """
@@ -86,6 +101,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What the CLI's import and each case's command loaded, from one fresh interpreter (see the docstring)."""
     cwd = tmp_path_factory.mktemp("startup")
     (cwd / "docs.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
+    (cwd / "folder").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run(
@@ -119,3 +135,25 @@ def test_the_installed_console_script_runs() -> None:
     result = subprocess.run([str(script), "--help"], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert "Typical session" in result.stdout and "topicmap demo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "path", "read"),
+    [
+        (["info", "missing.tree.json"], "missing.tree.json", "tree"),
+        (["info", "folder"], "folder", "tree"),
+        (["build", "missing.jsonl"], "missing.jsonl", "table"),
+        (["build", "folder"], "folder", "table"),
+    ],
+    ids=["missing tree", "tree is a folder", "missing table", "table is a folder"],
+)
+def test_the_early_check_says_what_the_reader_would(probed: dict[str, Any], args: list[str], path: str, read: str, tmp_path: Path) -> None:
+    """files/readable.py answers before the readers load; its words are theirs (load_tree, read_documents)."""
+    from topicmap.hierarchy.base.errors import TopicmapError
+    from topicmap.hierarchy.inputs.documents import read_documents
+    from topicmap.hierarchy.tree.treefile import load_tree
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(TopicmapError) as raised, contextlib.chdir(tmp_path):
+        (load_tree if read == "tree" else read_documents)(path)
+    assert probed["cases"][CASES.index(args)]["stderr"] == f"error: {raised.value}\n"

@@ -258,7 +258,7 @@ def test_descent_on_a_cluster_tree_equals_a_walk_of_each_row() -> None:
     for k, parent in enumerate(shape.parents):
         if parent is not None:
             kids.setdefault(parent, []).append(k)  # made in display order
-    unit = shape.centers / np.linalg.norm(shape.centers, axis=1, keepdims=True)
+    unit = shape.centres / np.linalg.norm(shape.centres, axis=1, keepdims=True)
     levels, moved = descend_by_centres(model.reduced_, shape)
     for row in range(0, 600, 7):
         node, path = 0, []

@@ -16,15 +16,8 @@ from topicmap.hierarchy.base.errors import InputError, TreeFileError
 from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.tree.topic_tree import Document, Node, TopicTree
 from topicmap.hierarchy.tree.treefile import SCHEMA_VERSION, load_schema, load_tree, save_tree, tree_from_dict, tree_to_dict
-from topicmap.hierarchy.analysis.trends import (
-    choose_period,
-    movers,
-    node_period_counts,
-    period_label,
-    period_ordinals,
-    share_growth,
-    tree_trends,
-)
+from topicmap.hierarchy.analysis.trends import movers, node_period_counts, share_growth, tree_trends
+from topicmap.hierarchy.inputs.periods import choose_period, period_label, period_ordinals
 from tests.cli_helpers import invoke_cli
 from tests.trend_fixtures import FALLING, FLAT, RISING, dated_rows, node_of_top, write_dated_corpus
 

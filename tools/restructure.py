@@ -115,6 +115,20 @@ MOVED_NAMES: dict[tuple[str, str], str] = {
     ("topicmap.hierarchy.tree.treefile", "write_chunks_atomic"): "topicmap.hierarchy.files.safe_write",
     ("topicmap.hierarchy.tree.treefile", "check_writable"): "topicmap.hierarchy.files.safe_write",
     ("topicmap.hierarchy.tree.embedder", "normalise_rows"): "topicmap.hierarchy.inputs.vectors",
+    ("topicmap.hierarchy.analysis.trends", "DAY"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "FINEST"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "PERIODS"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "PERIOD_CHOICES"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "MAX_PERIODS"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "DOCS_PER_PERIOD"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "MIN_PERIODS"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "period_ordinals"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "period_start"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "period_label"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "choose_period"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.analysis.trends", "resolve_period"): "topicmap.hierarchy.inputs.periods",
+    ("topicmap.hierarchy.quality.navigate", "node_text"): "topicmap.hierarchy.tree.node_text",
+    ("topicmap.hierarchy.quality.navigate", "SUBTOPIC_KEYWORDS"): "topicmap.hierarchy.tree.node_text",
 }
 
 SUBPACKAGES: dict[str, str] = {

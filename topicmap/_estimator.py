@@ -139,10 +139,13 @@ class TopicMap(BaseEstimator):
             columns={"text_column": self.text_column, "id_column": self.id_column, "title_column": self.title_column, "skipped_rows": corpus.skipped_rows, "time_column": self.time_column},
         )
         from topicmap.hierarchy.files.cache_dir import default_cache_dir
+        from topicmap.hierarchy.llm.settings import environment
         from topicmap.hierarchy.tree.embedder import word_embedder
 
         cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=cache_dir, embed_words=word_embedder(embedder_info, cache_dir))
+        env = environment()  # the OpenAI-compatible embedder's key and server, as the documents' embedder read them
+        embed_words = word_embedder(embedder_info, cache_dir, env.get("OPENAI_API_KEY"), env.get("OPENAI_BASE_URL"))
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=cache_dir, embed_words=embed_words)
         tree.manifest[ESTIMATOR_KEY] = {"class": f"topicmap.{type(self).__name__}", "params": _jsonable(self.get_params())}
         self.tree_ = tree
         return self

@@ -63,20 +63,20 @@ def cut(tree: TopicTree, depth: int, name: str = "the tree", option: str = "--de
     """The nodes of a cut at ``depth`` (a leaf above it stands for itself) and each leaf's position in it."""
     if depth < 1:
         raise InputError(f"{option} {depth}: must be at least 1 (depth 1 is the top level under the root)")
-    every = list(tree.iter_nodes())  # one walk, parents first (walking the graph per leaf took 0.7 s at 5,000 nodes)
-    deepest = max(n.depth for n in every)
+    arrays = tree.arrays
+    deepest = arrays.max_depth
     if depth > deepest:
         raise InputError(f"{option} {depth}: {name} is only {deepest} level{'s' if deepest != 1 else ''} deep")
-    parents = {n.parent for n in every if n.parent is not None}
-    nodes = [n.id for n in every if n.depth == depth or (0 < n.depth < depth and n.id not in parents)]
-    order = {node_id: i for i, node_id in enumerate(nodes)}
-    under: dict[str, int] = {}  # node -> the cut node above it (or itself)
-    for n in every:
-        if n.parent is not None and n.parent in under:
-            under[n.id] = under[n.parent]
-        elif n.id in order:
-            under[n.id] = order[n.id]
-    position = {n.id: under[n.id] for n in every if n.id not in parents}
+    order = arrays.breadth_first()  # parents first, each level in display order
+    shallow_leaf = arrays.is_leaf & (arrays.depth > 0) & (arrays.depth < depth)
+    cut_nodes = order[(arrays.depth[order] == depth) | shallow_leaf[order]]
+    place = np.full(arrays.n_nodes, -1, dtype=np.int64)
+    place[cut_nodes] = np.arange(cut_nodes.size)
+    above = arrays.node_ancestors(depth)  # a leaf's node at the cut; -1 for a leaf above it, which stands for itself
+    leaves = np.flatnonzero(arrays.is_leaf)
+    under = place[np.where(above[leaves] >= 0, above[leaves], leaves)]
+    nodes = [arrays.node_ids[i] for i in cut_nodes.tolist()]
+    position = {arrays.node_ids[leaf]: int(k) for leaf, k in zip(leaves.tolist(), under.tolist())}
     return nodes, position
 
 

@@ -3,10 +3,7 @@
 Pure functions over arrays (times in seconds since the epoch, nodes in parents-first order), and one
 adapter, :func:`tree_trends`, that reads them off a :class:`TopicTree` whose documents carry times.
 
-**Period.** ``auto`` picks the finest of day / week / month / quarter / year that cuts the span of
-the dated documents into at most 60 periods *and* leaves about 10 documents per period on average
-(at least 6 periods are always allowed): finer periods would be mostly noise. Years read from a
-year column are never split finer.
+**Period**: see :mod:`topicmap.hierarchy.inputs.periods` (``auto`` chooses one the dated documents can fill).
 
 **Growth** of a node is the change of its *share* of the dated documents over the whole span, from
 a binomial regression of the node's count in each period on time (logistic link; each period
@@ -38,75 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from topicmap.hierarchy.builder.choices import PERIOD_CHOICES, PERIODS
-from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.inputs.periods import period_label, period_ordinals, period_start, resolve_period
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 
-DAY = 86_400
-MAX_PERIODS = 60
-DOCS_PER_PERIOD = 10
-MIN_PERIODS = 6
 MIN_FILLED_PERIODS = 3
 PRIOR_SD = 5.0
 Z95 = 1.959964
 NEWTON_STEPS = 40
-FINEST = {"iso": "day", "epoch": "day", "year": "year"}  # a column's resolution: no period finer than it
-
-
-# -- periods -------------------------------------------------------------------------------------
-def period_ordinals(times: np.ndarray, period: str) -> np.ndarray:
-    """Every time's period as an integer that counts periods since 1970 (weeks start on Monday)."""
-    seconds = np.floor(np.asarray(times, dtype=np.float64)).astype(np.int64)
-    days = np.floor_divide(seconds, DAY)
-    if period == "day":
-        return days
-    if period == "week":
-        return np.floor_divide(days + 3, 7)  # 1970-01-01 was a Thursday; week 0 starts Monday 1969-12-29
-    months = seconds.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
-    if period == "month":
-        return months
-    if period == "quarter":
-        return np.floor_divide(months, 3)
-    if period == "year":
-        return np.floor_divide(months, 12)
-    raise ValueError(f"unknown period {period!r}; choose one of {', '.join(PERIODS)}")
-
-
-def period_start(ordinal: int, period: str) -> float:
-    """Seconds since the epoch at which period ``ordinal`` begins."""
-    if period == "day":
-        return float(ordinal * DAY)
-    if period == "week":
-        return float((ordinal * 7 - 3) * DAY)
-    months = {"month": 1, "quarter": 3, "year": 12}[period] * ordinal
-    return float(np.datetime64(int(months), "M").astype("datetime64[s]").astype(np.int64))
-
-
-def period_label(ordinal: int, period: str) -> str:
-    """A sortable name: 2024-03-05 (day; for a week, its Monday), 2024-03, 2024-Q1, 2024."""
-    if period in ("day", "week"):
-        return str(np.datetime64(int(period_start(ordinal, period) // DAY), "D"))
-    if period == "month":
-        return str(np.datetime64(int(ordinal), "M"))
-    if period == "quarter":
-        return f"{1970 + ordinal // 4}-Q{ordinal % 4 + 1}"
-    return str(1970 + ordinal)
-
-
-def choose_period(times: np.ndarray, finest: str = "day") -> str:
-    """The finest period from ``finest`` up whose count over the span stays within what the data can fill (module docstring)."""
-    t = np.asarray(times, dtype=np.float64)
-    t = t[np.isfinite(t)]
-    candidates = PERIODS[PERIODS.index(finest):]
-    if t.size == 0:
-        return candidates[0]
-    most = min(MAX_PERIODS, max(MIN_PERIODS, t.size // DOCS_PER_PERIOD))
-    ends = np.array([t.min(), t.max()])
-    for period in candidates:
-        lo, hi = period_ordinals(ends, period)
-        if hi - lo + 1 <= most:
-            return period
-    return candidates[-1]
 
 
 # -- counts and growth ------------------------------------------------------------------------------
@@ -255,19 +190,6 @@ def tree_has_times(tree: TopicTree) -> bool:
     return any(d.time is not None for d in tree.documents)
 
 
-def resolve_period(period: str | None, fmt: str | None, times: np.ndarray) -> str:
-    """``period`` checked against the column's resolution; ``auto`` (or None) chosen by :func:`choose_period`."""
-    finest = FINEST.get(fmt or "iso", "day")
-    period = period or "auto"
-    if period not in PERIOD_CHOICES:
-        raise InputError(f"--period {period!r}: choose one of {', '.join(PERIOD_CHOICES)}")
-    if period == "auto":
-        return choose_period(times, finest)
-    if PERIODS.index(period) < PERIODS.index(finest):
-        raise InputError(f"--period {period}: the tree's times are years, so no period finer than a year can be counted")
-    return period
-
-
 def tree_trends(tree: TopicTree, period: str | None = None) -> Trends | None:
     """Counts per period and growth for every node of ``tree`` (None when no document has a time).
 
@@ -279,22 +201,19 @@ def tree_trends(tree: TopicTree, period: str | None = None) -> Trends | None:
         return None
     info = tree.manifest.get("time") if isinstance(tree.manifest.get("time"), dict) else {}
     chosen = resolve_period(period or info.get("period"), info.get("format"), times[dated_rows])
-    nodes = list(tree.iter_nodes())
-    pos = {n.id: i for i, n in enumerate(nodes)}
-    parent = np.array([-1 if n.parent is None else pos[n.parent] for n in nodes], dtype=np.int64)
-    depth = np.array([n.depth for n in nodes], dtype=np.int64)
+    arrays = tree.arrays
+    rows = arrays.breadth_first()  # the rows' order: tree.iter_nodes()
     ordinals = period_ordinals(times[dated_rows], chosen)
     first, last = int(ordinals.min()), int(ordinals.max())
-    doc_node = np.array([pos[tree.documents[r].leaf] for r in dated_rows.tolist()], dtype=np.int64)
-    counts = node_period_counts(doc_node, ordinals - first, parent, depth, last - first + 1)
+    counts = node_period_counts(arrays.doc_leaf[dated_rows], ordinals - first, arrays.parents, arrays.depth, last - first + 1)[rows]
     starts = np.array([period_start(o, chosen) for o in range(first, last + 2)])
     centres = (starts[:-1] + starts[1:]) / 2
     return Trends(
         period=chosen,
         labels=[period_label(o, chosen) for o in range(first, last + 1)],
         starts=starts[:-1],
-        node_ids=[n.id for n in nodes],
-        depth=depth,
+        node_ids=[arrays.node_ids[i] for i in rows.tolist()],
+        depth=arrays.depth[rows],
         counts=counts,
         totals=counts[0].copy(),
         growth=share_growth(counts, counts[0], centres),

@@ -89,24 +89,27 @@ def assign_documents(
     leaves = descend_by_centroids(tree, vectors)
     nodes = {n.id: copy.deepcopy(n) for n in tree.iter_nodes()}
     before = {n.id: n.size for n in tree.iter_nodes()}
+    arrays = tree.arrays
     vectors = np.asarray(vectors, dtype=np.float64)
-    sums: dict[str, np.ndarray] = {}
-    added: dict[str, int] = {}
-    for row, leaf in enumerate(leaves):
-        for node in tree.path(leaf):
-            sums[node.id] = sums.get(node.id, 0.0) + vectors[row]
-            added[node.id] = added.get(node.id, 0) + 1
-    for node_id, count in added.items():
-        node = nodes[node_id]
+    leaf_of_row = arrays.index_of(leaves)
+    added = np.zeros(arrays.n_nodes, dtype=np.int64)  # new documents under each node (pre-order numbers)
+    sums = np.zeros((arrays.n_nodes, vectors.shape[1]))
+    for depth in range(arrays.max_depth + 1):  # each row's node at every depth down to its leaf, rows added in row order
+        at = arrays.node_ancestors(depth)[leaf_of_row]
+        rows = np.flatnonzero(at >= 0)
+        np.add.at(sums, at[rows], vectors[rows])
+        added += np.bincount(at[rows], minlength=arrays.n_nodes)
+    for i in np.flatnonzero(added).tolist():
+        node, count = nodes[arrays.node_ids[i]], int(added[i])
         old = node.size
         if node.centroid is not None:
-            node.centroid = ((node.centroid.astype(np.float64) * old + sums[node_id]) / (old + count)).astype(np.float32)
+            node.centroid = ((node.centroid.astype(np.float64) * old + sums[i]) / (old + count)).astype(np.float32)
         node.size = old + count
 
     newly_stale = []
     for node_id in (n.id for n in tree.iter_nodes()):
         node = nodes[node_id]
-        if node_id not in added:
+        if not added[arrays.index[node_id]]:
             continue
         extra = node.label_meta.extra
         base = int(extra.get("size_at_label", before[node_id]))

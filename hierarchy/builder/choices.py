@@ -3,6 +3,8 @@ option checks load in a fraction of a second."""
 
 from __future__ import annotations
 
+from topicmap.hierarchy.inputs.periods import PERIOD_CHOICES, PERIODS  # trends' periods, finest first (no NumPy either)
+
 PRESETS = ("map", "browse", "deep")
 REDUCERS = ("pca", "umap", "none")  # before clustering (builder/cluster.py)
 LINKAGES = ("average", "ward")  # of the leaf or coarse clusters (builder/ward.py)
@@ -15,5 +17,3 @@ LAYOUTS = ("auto", "umap", "anchored", "pca")
 AUTO_UMAP_MAX_DOCS = 1_000_000
 MIN_MAP_DOCS = 45  # fewer documents: too few for a 15-neighbour graph; PCA instead
 SEED_MAX = 2**32 - 1  # NumPy's and scikit-learn's seeds are unsigned 32-bit integers
-PERIODS = ("day", "week", "month", "quarter", "year")  # trends' periods, finest first (topicmap.hierarchy.analysis.trends)
-PERIOD_CHOICES = ("auto", *PERIODS)

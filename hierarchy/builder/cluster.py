@@ -93,7 +93,7 @@ class ClusterTree:
 
     node_ids: list[str]
     parents: list[str | None]
-    centers: np.ndarray  # (n_nodes, d) centre of each node in the reduced space
+    centres: np.ndarray  # (n_nodes, d) centre of each node in the reduced space
     sizes: np.ndarray  # (n_nodes,) documents under each node
     doc_leaf: np.ndarray  # (n_docs,) index into node_ids
 
@@ -120,7 +120,7 @@ class LeafClusters:
     """The one flat clustering every tree is built from."""
 
     labels: np.ndarray  # (n,) leaf cluster of each row
-    centers: np.ndarray  # (m, d) mean of each cluster's rows
+    centres: np.ndarray  # (m, d) mean of each cluster's rows
     sizes: np.ndarray  # (m,) rows per cluster
     scatter: np.ndarray  # (m,) mean squared distance of a cluster's rows to its centre
 
@@ -197,9 +197,9 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
         self.leaf_clusters_ = leaves
         # the dendrogram is over the coarse clusters when there are any, else over the leaf clusters
         grouped = self.coarse_ if self.coarse_ is not None else leaves
-        self.dendrogram_ = weighted_linkage(grouped.centers, grouped.sizes.astype(np.float64), grouped.scatter, self.linkage)
+        self.dendrogram_ = weighted_linkage(grouped.centres, grouped.sizes.astype(np.float64), grouped.scatter, self.linkage)
         min_top = min(self.min_top_children, self.max_children)
-        m = leaves.centers.shape[0]
+        m = leaves.centres.shape[0]
         if self.levels:
             per_level = [cut_dendrogram(self.dendrogram_, k) for k in levels[:-1]]
             per_level.append(np.arange(m))
@@ -274,21 +274,21 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             # vector, so they go to the nearest mean of the *raw* sampled rows of each cluster: raw
             # rows sit farther from every centre than smoothed ones, and comparing them with the
             # smoothed centres would favour the loosest clusters.
-            sample_labels = assign(fit_points, fitted.centers)
+            sample_labels = assign(fit_points, fitted.centres)
             counts = np.bincount(sample_labels, minlength=k)
-            raw_centers = weighted_sums(Z[sample], sample_labels, np.ones(sample_n), k)[counts > 0] / counts[counts > 0, None]
-            labels = np.flatnonzero(counts > 0)[assign(Z, raw_centers.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
+            raw_centres = weighted_sums(Z[sample], sample_labels, np.ones(sample_n), k)[counts > 0] / counts[counts > 0, None]
+            labels = np.flatnonzero(counts > 0)[assign(Z, raw_centres.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
             labels[sample] = sample_labels
         else:
-            labels = assign(Z, fitted.centers)
-        sizes = np.bincount(labels, minlength=fitted.centers.shape[0])
+            labels = assign(Z, fitted.centres)
+        sizes = np.bincount(labels, minlength=fitted.centres.shape[0])
         keep = sizes >= max(dissolve_below, 1)
         if not keep.any():
             keep[int(sizes.argmax())] = True
         if not keep.all():
-            centers = weighted_sums(Z, labels, np.ones(n), sizes.size)[keep] / sizes[keep, None]
+            centres = weighted_sums(Z, labels, np.ones(n), sizes.size)[keep] / sizes[keep, None]
             moved = ~keep[labels]
-            labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centers.astype(np.float32))]
+            labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centres.astype(np.float32))]
         return summarise_clusters(Z, np.unique(labels, return_inverse=True)[1].astype(np.int64))
 
     def _collapse_depth(self, units: int) -> int:
@@ -332,10 +332,10 @@ def summarise_clusters(Z: np.ndarray, labels: np.ndarray) -> LeafClusters:
     """Sizes, centres and spreads of clusters numbered 0..k-1 with none empty."""
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=k)
-    centers = weighted_sums(Z, labels, np.ones(Z.shape[0]), k) / sizes[:, None]
+    centres = weighted_sums(Z, labels, np.ones(Z.shape[0]), k) / sizes[:, None]
     sq_norms = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z).astype(np.float64), minlength=k)
-    scatter = np.maximum(sq_norms / sizes - (centers * centers).sum(axis=1), 0.0)
-    return LeafClusters(labels=labels, centers=centers, sizes=sizes, scatter=scatter)
+    scatter = np.maximum(sq_norms / sizes - (centres * centres).sum(axis=1), 0.0)
+    return LeafClusters(labels=labels, centres=centres, sizes=sizes, scatter=scatter)
 
 
 def split_counts(sizes: np.ndarray, total: int, most: np.ndarray) -> np.ndarray:
@@ -454,7 +454,7 @@ def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_ch
     n = Z.shape[0]
     node_ids: list[str] = [ROOT_ID]
     parents: list[str | None] = [None]
-    centers: list[np.ndarray] = [Z.mean(axis=0, dtype=np.float64)]
+    centres: list[np.ndarray] = [Z.mean(axis=0, dtype=np.float64)]
     sizes: list[int] = [n]
     doc_leaf = np.zeros(n, dtype=np.int64)
     frontier: list[tuple[int, np.ndarray]] = [(0, np.arange(n))]
@@ -473,12 +473,12 @@ def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_ch
                 index = len(node_ids)
                 node_ids.append(child_id(node_ids[node_index], position))
                 parents.append(node_ids[node_index])
-                centers.append(Z[child_rows].mean(axis=0, dtype=np.float64))
+                centres.append(Z[child_rows].mean(axis=0, dtype=np.float64))
                 sizes.append(child_rows.size)
                 doc_leaf[child_rows] = index
                 next_frontier.append((index, child_rows))
         frontier = next_frontier
-    return ClusterTree(node_ids, parents, np.vstack(centers).astype(np.float32), np.asarray(sizes), doc_leaf)
+    return ClusterTree(node_ids, parents, np.vstack(centres).astype(np.float32), np.asarray(sizes), doc_leaf)
 
 
 def descend_by_centres(Z: np.ndarray, tree: ClusterTree) -> tuple[list[np.ndarray], float]:
@@ -489,7 +489,7 @@ def descend_by_centres(Z: np.ndarray, tree: ClusterTree) -> tuple[list[np.ndarra
     The walk is :meth:`TreeArrays.descend`, as ``topicmap assign``'s.
     """
     arrays, source = tree.to_arrays()
-    centres = tree.centers[source]
+    centres = tree.centres[source]
     norms = np.linalg.norm(centres, axis=1, keepdims=True)
     per_level = [source[level] for level in arrays.descend(Z, (centres / np.maximum(norms, 1e-12)).astype(np.float32))]
     moved = float(np.mean(per_level[-1] != tree.doc_leaf)) if per_level and Z.shape[0] else 0.0

@@ -113,7 +113,7 @@ REPRESENTATIVE_POOL_PER_PICK = 10  # candidates per representative: the pick is 
 def representative_rows(
     points: np.ndarray,
     rows: np.ndarray,
-    center: np.ndarray,
+    centre: np.ndarray,
     n: int = 5,
     chunk: int = 65536,
     diversity: float = REPRESENTATIVE_DIVERSITY,
@@ -131,11 +131,11 @@ def representative_rows(
     if rows.size == 0:
         return rows
     similarity = np.empty(rows.size, dtype=np.float64)
-    center_norm = max(float(np.linalg.norm(center)), 1e-12)
+    centre_norm = max(float(np.linalg.norm(centre)), 1e-12)
     for start in range(0, rows.size, chunk):
         vectors = points[rows[start : start + chunk]]
-        norms = np.linalg.norm(vectors, axis=1) * center_norm
-        similarity[start : start + chunk] = (vectors @ center) / np.maximum(norms, 1e-12)
+        norms = np.linalg.norm(vectors, axis=1) * centre_norm
+        similarity[start : start + chunk] = (vectors @ centre) / np.maximum(norms, 1e-12)
     take = min(n, rows.size)
     pool_size = min(rows.size, take * REPRESENTATIVE_POOL_PER_PICK) if diversity > 0 else take
     pool = np.argpartition(-similarity, pool_size - 1)[:pool_size]

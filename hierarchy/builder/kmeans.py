@@ -15,27 +15,27 @@ from threadpoolctl import threadpool_limits
 
 @dataclass
 class KMeansResult:
-    centers: np.ndarray  # (k, d) float32
+    centres: np.ndarray  # (k, d) float32
     labels: np.ndarray  # (n,) int of the fitted points
     inertia: float
 
 
-def squared_distances(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """(n, k) squared Euclidean distances, clipped at zero against rounding."""
-    d2 = (points * points).sum(axis=1)[:, None] - 2.0 * points @ centers.T + (centers * centers).sum(axis=1)[None, :]
+    d2 = (points * points).sum(axis=1)[:, None] - 2.0 * points @ centres.T + (centres * centres).sum(axis=1)[None, :]
     return np.maximum(d2, 0.0, out=d2)
 
 
-def assign(points: np.ndarray, centers: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
-    """Index of the nearest center for every point, in chunks of at most ``max_cells`` scores (64 MB)."""
+def assign(points: np.ndarray, centres: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
+    """Index of the nearest centre for every point, in chunks of at most ``max_cells`` scores (64 MB)."""
     labels = np.empty(points.shape[0], dtype=np.int32)
-    chunk = max(256, max_cells // max(centers.shape[0], 1))
-    center_norms = (centers * centers).sum(axis=1)
+    chunk = max(256, max_cells // max(centres.shape[0], 1))
+    centre_norms = (centres * centres).sum(axis=1)
     for start in range(0, points.shape[0], chunk):
         block = points[start : start + chunk]
-        scores = block @ centers.T
+        scores = block @ centres.T
         scores *= -2.0
-        scores += center_norms[None, :]
+        scores += centre_norms[None, :]
         labels[start : start + chunk] = scores.argmin(axis=1)
     return labels
 
@@ -108,15 +108,15 @@ def kmeans(
     n = points.shape[0]
     k = min(k, n)
     w = np.ones(n, dtype=np.float64) if weights is None else np.asarray(weights, dtype=np.float64)
-    centers = kmeans_plusplus(points, k, rng, w).astype(np.float32)
+    centres = kmeans_plusplus(points, k, rng, w).astype(np.float32)
     labels = np.zeros(n, dtype=np.int64)
     previous = np.inf
     inertia = np.inf
     point_sq = np.einsum("ij,ij->i", points, points)
     for _ in range(max_iter):
-        scores = points @ centers.T  # argmin of |c|^2 - 2 x.c is the nearest centre; |x|^2 is shared
+        scores = points @ centres.T  # argmin of |c|^2 - 2 x.c is the nearest centre; |x|^2 is shared
         scores *= -2.0
-        scores += (centers * centers).sum(axis=1)[None, :]
+        scores += (centres * centres).sum(axis=1)[None, :]
         labels = scores.argmin(axis=1)
         nearest = np.maximum(scores[np.arange(n), labels].astype(np.float64) + point_sq, 0.0)
         del scores
@@ -128,8 +128,8 @@ def kmeans(
             worst = np.argsort(-nearest * w)[: int(empty.sum())]
             sums[empty] = points[worst]
             mass[empty] = 1.0
-        centers = (sums / mass[:, None]).astype(np.float32)
+        centres = (sums / mass[:, None]).astype(np.float32)
         if previous - inertia <= tol * max(previous, 1e-12):
             break
         previous = inertia
-    return KMeansResult(centers=centers, labels=labels, inertia=inertia)
+    return KMeansResult(centres=centres, labels=labels, inertia=inertia)

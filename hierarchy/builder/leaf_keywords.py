@@ -5,11 +5,11 @@ leaves are close relatives: thirty keywords of one leaf share many with its sibl
 sentence embedding of a long list drifts towards what the siblings have in common. For some leaves
 the first eight or twelve words say more. The embedding of a joined list is not the mean of its
 words' embeddings, so the lists are judged as the reader will see them: each leaf's text (label and
-keywords, as :func:`topicmap.hierarchy.quality.navigate.node_text` writes it) is embedded for a few prefix lengths,
+keywords, as :func:`topicmap.hierarchy.tree.node_text.node_text` writes it) is embedded for a few prefix lengths,
 and per group of siblings a coordinate ascent picks for every leaf the length under which the group's
 texts sort the most of the siblings' own documents (a sample of each) to their own node.
 
-Only leaves are fitted and no list is cut below :data:`topicmap.hierarchy.quality.navigate.SUBTOPIC_KEYWORDS`, so a
+Only leaves are fitted and no list is cut below :data:`topicmap.hierarchy.tree.node_text.SUBTOPIC_KEYWORDS`, so a
 parent's text (which lists each child's first keywords) does not change. The cost is a bounded
 number of short texts to embed: ``len(LEAF_KEYWORD_COUNTS) + 1`` per leaf (the map preset makes at
 most 2,000 leaves), plus one per non-leaf sibling of a leaf.
@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from topicmap.hierarchy.builder.keywords import NodeKeywords, keyword_label
+from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text  # the text the navigator reads, exactly
 from topicmap.hierarchy.tree.topic_tree import Node
 
 LEAF_KEYWORD_COUNTS = (8, 12, 20)  # shorter prefixes tried besides the whole list (never under SUBTOPIC_KEYWORDS)
@@ -91,8 +92,6 @@ def fit_leaf_keywords(
     with ``keywords``), ``doc_vectors(node_id)`` a sample of the node's document vectors,
     ``embed_texts`` the model that made them, ``mean`` the corpus mean they are centred on.
     """
-    from topicmap.hierarchy.quality.navigate import SUBTOPIC_KEYWORDS, node_text  # the text the navigator reads, exactly
-
     def with_words(node: Node, words: list[str]) -> Node:
         return Node(node.id, node.parent, node.depth, node.size, label=keyword_label(words), keywords=words)
 

@@ -29,7 +29,7 @@ def document_layout(
     reduced: np.ndarray,
     doc_node: np.ndarray,
     parent_index: np.ndarray,
-    node_centers: np.ndarray,
+    node_centres: np.ndarray,
     node_sizes: np.ndarray,
     method: str = "auto",
     seed: int = 0,
@@ -39,7 +39,7 @@ def document_layout(
 
     ``method`` is one of :data:`LAYOUTS` (``auto``: :func:`resolve_layout`); ``cache_dir`` keeps UMAP
     maps (``<cache_dir>/layouts``). ``doc_node[i]`` is document i's leaf (index into the node arrays); ``parent_index`` holds each
-    node's parent (-1 for the root), parents listed before children; ``node_centers`` are the nodes'
+    node's parent (-1 for the root), parents listed before children; ``node_centres`` are the nodes'
     centres in the same space as ``reduced``.
     """
     n = reduced.shape[0]
@@ -62,8 +62,8 @@ def document_layout(
         return _normalise(umap_coordinates(unit, seed=seed, cache_dir=cache_dir))
     if method != "anchored":
         raise ValueError(f"unknown layout {method!r}; choose one of {', '.join(LAYOUTS)}")
-    anchors, radii = nested_discs(parent_index, node_centers, node_sizes)
-    offsets = _residual_pca2(reduced, node_centers, doc_node, seed).astype(np.float64)
+    anchors, radii = nested_discs(parent_index, node_centres, node_sizes)
+    offsets = _residual_pca2(reduced, node_centres, doc_node, seed).astype(np.float64)
     counts = np.bincount(doc_node, minlength=parent_index.size).astype(np.float64)
     spread = np.sqrt(np.bincount(doc_node, weights=(offsets**2).sum(1), minlength=parent_index.size) / np.maximum(counts, 1.0))
     scale = 0.6 * radii / np.maximum(spread, 1e-12)
@@ -79,18 +79,21 @@ def resolve_layout(method: str, n_documents: int) -> str:
     return "umap" if n_documents <= AUTO_UMAP_MAX_DOCS else "anchored"
 
 
-def nested_discs(parent_index: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and radius of a disc per node, children inside their parent's disc."""
+def nested_discs(parent_index: np.ndarray, centres: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and radius of a disc per node, children inside their parent's disc.
+
+    ``parent_index`` lists parents before children (pre-order or breadth-first, as the tree's arrays
+    number them); each node's children are placed in increasing index.
+    """
     n_nodes = parent_index.size
     anchors = np.zeros((n_nodes, 2))
     radii = np.ones(n_nodes)
-    children: dict[int, list[int]] = {}
-    for node in range(1, n_nodes):
-        children.setdefault(int(parent_index[node]), []).append(node)
-    for node in range(n_nodes):  # parents come first, so a parent's disc is known
-        kids = children.get(node)
-        if not kids:
-            continue
+    parents = np.asarray(parent_index, dtype=np.int64)
+    by_parent = np.argsort(parents, kind="stable")  # children grouped by parent, each group in increasing index
+    by_parent = by_parent[parents[by_parent] >= 0]
+    bounds = np.searchsorted(parents[by_parent], np.arange(n_nodes + 1))
+    for node in np.flatnonzero(np.diff(bounds)).tolist():  # parents come first, so a parent's disc is known
+        kids = by_parent[bounds[node] : bounds[node + 1]]
         share = np.sqrt(sizes[kids] / max(float(sizes[kids].sum()), 1.0))
         child_r = radii[node] * 0.7 * share
         if len(kids) == 1:
@@ -98,7 +101,7 @@ def nested_discs(parent_index: np.ndarray, centers: np.ndarray, sizes: np.ndarra
         elif len(kids) == 2:
             positions = np.array([[-1.0, 0.0], [1.0, 0.0]]) * child_r[:, None]
         else:
-            positions = _pca2(centers[kids], 0).astype(np.float64)
+            positions = _pca2(centres[kids], 0).astype(np.float64)
             positions -= positions.mean(axis=0)
             positions *= radii[node] * 0.5 / max(float(np.abs(positions).max()), 1e-12)
         positions = _separate(positions, child_r, radii[node])
@@ -129,9 +132,9 @@ def _pca2(points: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
     return _pca2_of(points.shape[0], lambda rows: points[rows], seed, fit_rows)
 
 
-def _residual_pca2(reduced: np.ndarray, node_centers: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
+def _residual_pca2(reduced: np.ndarray, node_centres: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
     """``_pca2`` of each row minus its leaf's centre, without ever holding all the residuals (n x d) at once."""
-    return _pca2_of(reduced.shape[0], lambda rows: reduced[rows] - node_centers[doc_node[rows]], seed, fit_rows)
+    return _pca2_of(reduced.shape[0], lambda rows: reduced[rows] - node_centres[doc_node[rows]], seed, fit_rows)
 
 
 def _pca2_of(n: int, rows_of: Callable[[Any], np.ndarray], seed: int, fit_rows: int, chunk: int = 65536) -> np.ndarray:

@@ -6,8 +6,9 @@ command-line option ``--name-with-dashes`` and, for most, a
 :class:`topicmap.hierarchy.builder.cluster.RecursiveClusterer` parameter (``estimator``; two names
 differ: ``leaves`` is ``leaf_clusters`` and ``seed`` is ``random_state``, as scikit-learn users expect
 them, while the command line, the tree files' manifests and ``TopicMap`` keep the shorter names).
-Every caller checks with this table: the command line (its option bounds come from here; the build
-command then checks the rest before reading any document), ``TopicMap.fit`` and ``build_tree``
+Every caller checks with this table and words a bad value the same way: the command line (each
+option's range or choices and its check come from here, :func:`topicmap.hierarchy.cli.options.build_option`;
+the build command then checks the rest before reading any document), ``TopicMap.fit`` and ``build_tree``
 (:func:`check_build`: an InputError naming the option) and the estimator's ``fit``
 (:func:`check_estimator`: a ValueError naming its parameter). No NumPy here: ``--help`` stays fast.
 """
@@ -57,7 +58,7 @@ class BuildConfig:
     n_representatives: int = 8  # as many as a leaf prompt shows (label_context.PromptBudget.max_documents)
     store_text: bool = True
     descent_rounds: int | None = None
-    period: str = "auto"  # trends' period for a tree with times (topicmap.hierarchy.analysis.trends.PERIODS); recorded in manifest.time
+    period: str = "auto"  # trends' period for a tree with times (topicmap.hierarchy.inputs.periods.PERIODS); recorded in manifest.time
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def build_tree(
     asked = config
     config = resolve_preset(config, n, corpus.source)
     if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
-        from topicmap.hierarchy.analysis.trends import resolve_period
+        from topicmap.hierarchy.inputs.periods import resolve_period
 
         resolve_period(config.period, corpus.time.format, corpus.time.times)
     input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)
@@ -179,13 +179,13 @@ def build_tree(
     with stages.stage("representatives"):
         reps: dict[int, list[str]] = {}
         for node in range(len(shape.node_ids)):
-            rows = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centers[node], config.n_representatives)
+            rows = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centres[node], config.n_representatives)
             reps[node] = [corpus.ids[r] for r in rows]
 
     layout_used = resolve_layout(config.layout, n)
     with stages.stage("layout"):
         coords = document_layout(
-            clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centers, shape.sizes.astype(np.float64),
+            clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
             method=layout_used, seed=config.seed, cache_dir=cache_dir,
         )
 

@@ -62,7 +62,7 @@ def weighted_linkage(
     sizes[:m] = weights
     if m == 1:
         return Dendrogram(parents, children, heights, sizes)
-    centers = np.asarray(centroids, dtype=np.float64).copy()
+    centres = np.asarray(centroids, dtype=np.float64).copy()
     mass = np.asarray(weights, dtype=np.float64).copy()
     spread = np.zeros(m) if scatter is None else np.asarray(scatter, dtype=np.float64).copy()
     node_of_slot = np.arange(m)  # a slot holds one active cluster; merges reuse the lower slot
@@ -74,7 +74,7 @@ def weighted_linkage(
         if not chain:
             chain.append(int(np.flatnonzero(active)[0]))
         a = chain[-1]
-        diff = centers - centers[a]
+        diff = centres - centres[a]
         sq = (diff * diff).sum(axis=1)
         if method == "ward":
             cost = sq * (mass * mass[a]) / (mass + mass[a])
@@ -101,7 +101,7 @@ def weighted_linkage(
             total = mass[low] + mass[high]
             sizes[node] = total
             spread[low] = (mass[low] * spread[low] + mass[high] * spread[high]) / total + mass[low] * mass[high] / total**2 * sq[b]
-            centers[low] = (centers[low] * mass[low] + centers[high] * mass[high]) / total
+            centres[low] = (centres[low] * mass[low] + centres[high] * mass[high]) / total
             mass[low] = total
             active[high] = False
             node_of_slot[low] = node

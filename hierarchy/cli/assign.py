@@ -25,6 +25,7 @@ from topicmap.hierarchy.cli.options import (
 from topicmap.hierarchy.cli.trends import undated_note
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.tree.summary import LABEL_PRINT_CHARS
+from topicmap.hierarchy.files.readable import check_tree_file
 
 
 def register(app: typer.Typer) -> None:
@@ -59,13 +60,14 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the summary line")] = False,
         wait: WaitOpt = 0,
     ) -> None:
+        output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
+        claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
+        check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.inputs.embed import embed_with_cache
         from topicmap.hierarchy.inputs.documents import load_embeddings, read_documents
         from topicmap.hierarchy.tree.embedder import resolve_tree_embedder, tree_dimensions
         from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
-        output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
-        claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         time_info = tree.manifest.get("time") if isinstance(tree.manifest.get("time"), dict) else None  # the tree's time column, read as it was at build
         corpus = read_documents(

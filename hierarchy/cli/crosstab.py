@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
+from topicmap.hierarchy.files.readable import check_tree_file
 
 
 class TableFormat(str, Enum):
@@ -47,13 +48,15 @@ def crosstab_command(
     keep_zeros: Annotated[bool, typer.Option("--zeros", help="long format: also write pairs with no documents")] = False,
     wait: WaitOpt = 0,
 ) -> None:
+    claim_outputs(ctx, {"tree A": tree_a, "tree B": tree_b}, {"-o": output}, wait)
+    check_tree_file(tree_a)  # a missing file is said before NumPy and the tree core load
+    check_tree_file(tree_b)
     from topicmap.hierarchy.analysis.crosstab import LONG_HEADER, crosstab, long_rows, render
     from topicmap.hierarchy.base.safe_text import printable
     from topicmap.hierarchy.files.spreadsheet import csv_text
     from topicmap.hierarchy.tree.treefile import load_tree
     from topicmap.hierarchy.files.safe_write import write_text_atomic
 
-    claim_outputs(ctx, {"tree A": tree_a, "tree B": tree_b}, {"-o": output}, wait)
     a, b = load_tree(tree_a), load_tree(tree_b)
     table = crosstab(a, b, depth, depth_b, str(tree_a), str(tree_b))
     if output is None:

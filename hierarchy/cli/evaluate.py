@@ -26,6 +26,7 @@ from topicmap.hierarchy.cli.options import (
 )
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.base.safe_text import printable
+from topicmap.hierarchy.files.readable import check_tree_file
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.tree.topic_tree import TopicTree
@@ -175,11 +176,12 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOpt = False,
         wait: WaitOpt = 0,
     ) -> None:
+        claim_outputs(ctx, {"the tree file": tree_file, "--labels-file": labels_file, "--embeddings": embeddings}, {"-o": output}, wait)
+        check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.quality.report import render_report
         from topicmap.hierarchy.tree.treefile import load_tree
         from topicmap.hierarchy.files.safe_write import write_text_atomic
 
-        claim_outputs(ctx, {"the tree file": tree_file, "--labels-file": labels_file, "--embeddings": embeddings}, {"-o": output}, wait)
         tree = load_tree(tree_file)
         from topicmap.hierarchy.quality.evaluate import evaluate_tree  # scikit-learn: once the tree file has been read
 
@@ -220,6 +222,8 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheOpt = None,
         no_cache: NoCacheOpt = False,
     ) -> None:
+        check_tree_file(tree_a)
+        check_tree_file(tree_b)
         from topicmap.hierarchy.quality.report import render_comparison
         from topicmap.hierarchy.tree.treefile import load_tree
 

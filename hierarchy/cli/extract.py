@@ -16,6 +16,7 @@ from topicmap.hierarchy.cli.options import LLM_ENV_HELP, LLMOptions, with_llm_op
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.llm.pricing import price_for
+from topicmap.hierarchy.files.readable import check_table_file
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.extract.stage import ExtractReport
@@ -85,6 +86,7 @@ def extract_command(
     wait: WaitOpt = 0,
 ) -> None:
     asked = ExtractInput(input, facets, facet_set, facet_file, text_column, title_column, id_column, replace, json_schema, refresh, prompt)
+    check_table_file(input)  # a missing file is said before NumPy and the readers load
     out_path = output or _default_output(input)
     _check_format(out_path)
     if not llm.dry_run:

@@ -10,6 +10,7 @@ Only the notes are embedded (``build`` would embed title + note), so each tree i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,8 @@ def build_facet_demo(
             info: dict[str, object] = {"name": "sentence-transformers/all-MiniLM-L6-v2", "source": str(shipped), "sha256": file_sha256(shipped)}
         else:
             vectors, info = embed_notes(corpus.texts, seed, cache_dir, quiet)
-            embed_words = word_embedder(info, cache_dir)  # the model is loaded anyway: steered keywords, as `build` does
+            # the model is loaded anyway: steered keywords, as `build` does
+            embed_words = word_embedder(info, cache_dir, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
         config = BuildConfig(seed=seed, min_leaf_size=5 if len(corpus) < 200 else 10)
         inputs = BuildInputs(str(plan.source), corpus.sha256, info, columns={"text_column": facet, "id_column": None, "title_column": None})
         tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=cache_dir, embed_words=embed_words)

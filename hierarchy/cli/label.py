@@ -16,6 +16,7 @@ from topicmap.hierarchy.cli.options import LLM_ENV_HELP, LLMOptions, with_llm_op
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.llm.pricing import price_for
+from topicmap.hierarchy.files.readable import check_tree_file
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.labels.label import LabelOptions, RunReport
@@ -87,10 +88,10 @@ def relabel_command(
     llm: LLMOptions = LLMOptions(),
     wait: WaitOpt = 0,
 ) -> None:
+    claim_tree(ctx, tree_path, output, llm, wait)
     from topicmap.hierarchy.labels.label import select_nodes
     from topicmap.hierarchy.tree.treefile import load_tree, save_tree
 
-    claim_tree(ctx, tree_path, output, llm, wait)
     tree = load_tree(tree_path)
     targets = select_nodes(tree, nodes, only_missing, only_failed, only_stale)
     if not targets:
@@ -103,10 +104,11 @@ def relabel_command(
 
 
 def claim_tree(ctx: typer.Context, tree_path: Path, output: Path | None, llm: LLMOptions, wait: float) -> None:
-    """Lock the file to write before the tree is read, and refuse to write over the config, prices or prompt files."""
-    if llm.dry_run:
-        return
-    claim_outputs(ctx, llm.inputs(), {"-o": output or tree_path}, wait or 0.0)
+    """Lock the file to write before the tree is read, and refuse to write over the config, prices or prompt files;
+    then check the tree file is there (before the labeller's imports: a missing file is said at once)."""
+    if not llm.dry_run:
+        claim_outputs(ctx, llm.inputs(), {"-o": output or tree_path}, wait or 0.0)
+    check_tree_file(tree_path)
 
 
 def run_labelling(

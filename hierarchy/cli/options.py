@@ -15,16 +15,43 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar, get_args, g
 
 import typer
 
+from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.builder.params import param
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.llm.settings import SettingFlags, Settings
 
 
+def build_option(name: str, help: str, into: Callable[[Any], Any] | None = None) -> Any:
+    """The typer option of build parameter ``name``, checked by the build parameters' table.
+
+    ``--help`` shows its range or choices as typer shows them; a bad value is refused in the table's
+    words on one ``error:`` line (``--leaves 0: must be at least 1``), as ``TopicMap`` and
+    ``build_tree`` refuse it, rather than in typer's. ``into`` makes the checked value the type the
+    command takes (an Enum of the choices).
+    """
+    spec = param(name)
+
+    def check(value: Any) -> Any:
+        value = getattr(value, "value", value)  # a default given as an Enum member
+        if not spec.choices and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                pass  # the table says "must be a whole number"
+        problem = spec.option_error(value)
+        if problem:
+            raise InputError(problem)
+        return value if into is None else into(value)
+
+    if spec.choices:
+        return typer.Option(parser=check, help=help)
+    return typer.Option(min=spec.least, max=spec.most, parser=check, help=help)
+
+
 def seed_option(help: str) -> Any:
     """``--seed``: checked by the command line itself, so a bad value is reported as '--seed', not as a NumPy error."""
-    seed = param("seed")
-    return typer.Option(min=seed.least, max=seed.most, help=help)
+    return build_option("seed", help)
 
 
 SeedOpt = Annotated[int, seed_option("seed for the samples")]

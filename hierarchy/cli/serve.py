@@ -10,6 +10,7 @@ import typer
 
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.base.settings_check import port_problem
+from topicmap.hierarchy.files.readable import check_tree_file
 
 if TYPE_CHECKING:
     from topicmap.hierarchy.analysis.facet_trees import FacetTree
@@ -44,9 +45,11 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8050, "--port", help="TCP port"),
         debug: bool = typer.Option(False, "--debug", help="Dash debug mode (shows tracebacks; never on a shared network)"),
     ) -> None:
+        check_port(port)
+        if len(tree_files) == 1:
+            check_tree_file(tree_files[0])  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.tree.treefile import load_tree
 
-        check_port(port)
         if len(tree_files) > 1:
             from topicmap.hierarchy.analysis.facet_trees import load_facet_trees
 

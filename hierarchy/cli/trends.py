@@ -15,6 +15,7 @@ from topicmap.hierarchy.builder.choices import PERIOD_CHOICES
 from topicmap.hierarchy.builder.params import param
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.files.readable import check_tree_file
 
 TimeColumnOpt = Annotated[
     Optional[str],
@@ -78,6 +79,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         check_period(period)
         claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
+        check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.tree.treefile import load_tree
         from topicmap.hierarchy.files.safe_write import write_text_atomic
         from topicmap.hierarchy.analysis.trends import tree_trends

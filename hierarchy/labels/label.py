@@ -35,7 +35,7 @@ from topicmap.hierarchy.labels.validate import (
     LabelAnswer,
     SoftViolation,
     check_parent_label,
-    normalize,
+    normalise,
     too_narrow,
     validate_distinct_answer,
     validate_label_answer,
@@ -314,8 +314,8 @@ class TreeLabeler:
         shown = self._prompts.leaf(self.options.prompts.leaf, twin).documents if self.tree.is_leaf(twin.id) else ()
         if new_label is not None and too_narrow(new_label, shown):
             new_label = None  # renamed after one team of a football leaf: a keyword says more
-        taken = {normalize(v) for v in fixed.values()}
-        if new_label is None or normalize(new_label) in taken:
+        taken = {normalise(v) for v in fixed.values()}
+        if new_label is None or normalise(new_label) in taken:
             new_label = self._keyword_variant(twin, taken, len(children))
         self._rename(twin, new_label, template_d.id)
         twin.label_meta.extra.renamed_because = f"its parent {parent.id} has the same label"
@@ -427,7 +427,7 @@ class TreeLabeler:
             return
         groups: dict[str, list[Node]] = {}
         for child in children:
-            groups.setdefault(normalize(child.label), []).append(child)
+            groups.setdefault(normalise(child.label), []).append(child)
         clashes = [g for g in groups.values() if len(g) > 1]
         if not clashes:
             return
@@ -476,19 +476,19 @@ class TreeLabeler:
         taken: dict[str, str] = {}
         order = [c for c in children if c.id not in rename] + [c for c in children if c.id in rename]
         for child in order:
-            if normalize(child.label) not in taken:
-                taken[normalize(child.label)] = child.id
+            if normalise(child.label) not in taken:
+                taken[normalise(child.label)] = child.id
                 continue
             label = self._keyword_variant(child, taken, len(children))
             self._rename(child, label, "fallback")
-            taken[normalize(label)] = child.id
+            taken[normalise(label)] = child.id
 
     def _keyword_variant(self, node: Node, taken: Collection[str], siblings: int) -> str:
         """The node's label with one of its keywords (else a number) appended, normalised unlike any in ``taken``."""
         base = node.label[: self.options.rules.label_max_chars - 16].rstrip()
         candidates = [f"{base} ({k.title()})" for k in node.keywords if len(k) <= 12 and k.casefold() not in base.casefold()]
         candidates += [f"{base} ({i})" for i in range(2, siblings + 3)]
-        return next(c for c in candidates if normalize(c) not in taken)
+        return next(c for c in candidates if normalise(c) not in taken)
 
 class _AskAgain(Exception):
     """A cached answer that breaks a soft rule it was never tried against."""

@@ -38,6 +38,7 @@ from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import embedding_text
 from topicmap.hierarchy.builder.keywords import NodeKeywords, count_terms, ctfidf_keywords, keyword_label
 from topicmap.hierarchy.builder.map_layout import nested_discs
+from topicmap.hierarchy.tree.provenance import NodeProvenance
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree, child_id
 from topicmap.hierarchy.builder.ward import weighted_linkage
 
@@ -86,13 +87,15 @@ def tree_level_counts(tree: TopicTree) -> list[int]:
     recorded = (tree.manifest.get("grouping") or {}).get("levels")
     if recorded:
         return [int(k) for k in recorded]
-    frontier = {leaf.id for leaf in tree.leaves()}
+    arrays = tree.arrays
+    frontier = np.flatnonzero(arrays.is_leaf)
     counts: list[int] = []
     while True:
-        above = {node_id if tree.node(node_id).parent in (None, ROOT_ID) else str(tree.node(node_id).parent) for node_id in frontier}
-        if above == frontier:
+        parents = arrays.parents[frontier]
+        above = np.unique(np.where(parents > 0, parents, frontier))  # a node under the root (number 0) stays itself
+        if np.array_equal(above, frontier):
             break
-        counts.append(len(above))
+        counts.append(int(above.size))
         frontier = above
     return counts[::-1]
 
@@ -157,7 +160,8 @@ def regroup_tree(
         namer(work, [ROOT_ID])
     if on_level is not None:
         on_level(steps, steps)
-    report.nodes_per_level = [len(work.level(d)) - sum(work.is_leaf(n.id) for n in work.level(d)) for d in range(1, work.depth)]
+    inner = work.arrays.depth[~work.arrays.is_leaf]
+    report.nodes_per_level = np.bincount(inner, minlength=work.depth)[1 : work.depth].tolist()
     moved = _relayout(work)
     previous = tree.manifest.get("grouping") or {"upper_levels": "centroids"}
     moved.manifest["grouping"] = {
@@ -170,7 +174,7 @@ def regroup_tree(
         "levels": levels,
         "nodes_per_level": report.nodes_per_level,
         "leaves": len(leaves),
-        "leaf_labels": _labeller_counts(leaves),
+        "leaf_labels": _labeler_counts(leaves),
         "regrouped_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous": {k: v for k, v in previous.items() if k != "previous"},
     }
@@ -178,7 +182,7 @@ def regroup_tree(
 
 
 # -- building blocks ---------------------------------------------------------------------------
-def _labeller_counts(nodes: Sequence[Node]) -> dict[str, int]:
+def _labeler_counts(nodes: Sequence[Node]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for node in nodes:
         kind = "llm" if node.label_meta.labeler == "llm" else "keywords"
@@ -193,7 +197,10 @@ def _flatten(tree: TopicTree) -> TopicTree:
     nodes: dict[str, Node] = {ROOT_ID: replace(root, label_meta=replace(root.label_meta, extra=root.label_meta.extra.copy()))}
     for leaf in leaves:
         meta = replace(leaf.label_meta, extra=leaf.label_meta.extra.copy())  # naming may rename a leaf: never the input's
-        nodes[leaf.id] = replace(leaf, label_meta=meta, extra={**leaf.extra, "regrouped_from": leaf.extra.get("regrouped_from", leaf.id)})
+        extra = leaf.extra.copy()
+        if extra.get("regrouped_from") is None:  # regrouped before: it keeps the id of the tree it first came from
+            extra.regrouped_from = leaf.id
+        nodes[leaf.id] = replace(leaf, label_meta=meta, extra=extra)
     return _renumber(nodes, {ROOT_ID: [leaf.id for leaf in leaves]}, tree.documents, tree.manifest)[0]
 
 
@@ -259,7 +266,7 @@ class _Describer:
             reps += [m.representative_ids[turn] for m in by_size if turn < len(m.representative_ids)]
         return Node(
             id=key, parent=ROOT_ID, depth=1, size=size, centroid=centroid, representative_ids=reps[:N_REPRESENTATIVES],
-            label_meta=LabelMeta(labeler="keywords", created_at=self.created), extra={"grouped_by": "summaries"},
+            label_meta=LabelMeta(labeler="keywords", created_at=self.created), extra=NodeProvenance(grouped_by="summaries"),
         )
 
     def keywords_for(self, tree: TopicTree, new_ids: list[str]) -> None:
@@ -271,10 +278,10 @@ class _Describer:
                 self._set(tree.node(node_id), _merged_keywords(tree.children(node_id)))
             return
         level = tree.children(ROOT_ID)
-        top_of: dict[str, int] = {}
-        for i, node in enumerate(level):
-            top_of.update((n.id, i) for n in tree.subtree(node.id))
-        members = np.array([top_of[d.leaf] for d in tree.documents], dtype=np.int64)
+        arrays = tree.arrays
+        top_of = np.full(arrays.n_nodes, -1, dtype=np.int64)
+        top_of[arrays.children(0)] = np.arange(len(level))  # the root's children, in display order as ``level``
+        members = top_of[arrays.doc_ancestors(1)]
         words = ctfidf_keywords(self.counts, self.vocabulary, [members], [[n.id for n in level]], top_n=N_KEYWORDS)
         for node_id in new_ids:
             self._set(tree.node(node_id), words[node_id])
@@ -300,17 +307,16 @@ def _relayout(new: TopicTree) -> TopicTree:
 
     A map of the documents themselves (UMAP, PCA) does not depend on the tree's upper levels: it is kept as it is.
     """
-    nodes = list(new.iter_nodes())
+    arrays = new.arrays
+    nodes = [new.node(node_id) for node_id in arrays.node_ids]  # pre-order: parents before children, as nested_discs needs
     if not new.documents or any(n.centroid is None for n in nodes):
         return new
     if (new.manifest.get("clustering") or {}).get("layout_used") in ("umap", "pca"):
         return new
-    index = {n.id: i for i, n in enumerate(nodes)}
-    parent_index = np.array([-1 if n.parent is None else index[n.parent] for n in nodes], dtype=np.int64)
-    centers = np.vstack([n.centroid for n in nodes]).astype(np.float64)
-    anchors, radii = nested_discs(parent_index, centers, np.array([n.size for n in nodes], dtype=np.float64))
+    centres = np.vstack([n.centroid for n in nodes]).astype(np.float64)
+    anchors, radii = nested_discs(arrays.parents, centres, arrays.sizes.astype(np.float64))
     xy = np.array([[d.x, d.y] for d in new.documents], dtype=np.float64)
-    leaf = np.array([index[d.leaf] for d in new.documents], dtype=np.int64)
+    leaf = arrays.doc_leaf
     counts = np.bincount(leaf, minlength=len(nodes)).astype(np.float64)
     means = np.stack([np.bincount(leaf, weights=xy[:, i], minlength=len(nodes)) for i in (0, 1)], axis=1) / np.maximum(counts, 1.0)[:, None]
     offsets = xy - means[leaf]
@@ -320,7 +326,7 @@ def _relayout(new: TopicTree) -> TopicTree:
     scale = float(np.abs(placed).max()) or 1.0
     placed /= scale
     documents = [replace(d, x=float(x), y=float(y)) for d, (x, y) in zip(new.documents, placed)]
-    return TopicTree(nodes, documents, new.manifest)
+    return TopicTree(list(new.iter_nodes()), documents, new.manifest)
 
 
 __all__ = ["RegroupOptions", "RegroupReport", "check_levels", "group_rows", "grouping_text", "regroup_tree", "tree_level_counts"]

@@ -190,7 +190,7 @@ def validate_label_answer(
     narrow = too_narrow(label, documents)
     if narrow:
         raise TooNarrow(narrow, answer)
-    copied_summary = next((c for c in child_summaries if c.strip() and normalize(c) == normalize(summary)), None)
+    copied_summary = next((c for c in child_summaries if c.strip() and normalise(c) == normalise(summary)), None)
     if copied_summary is not None:
         raise CopiesChildSummary("the summary repeats a subtopic's summary word for word; summarise what all the subtopics cover", answer)
     return answer
@@ -240,8 +240,8 @@ def check_scaffolding(label: str, summary: str, own_text: str) -> None:
 
 def check_parent_label(label: str, child_labels: Sequence[str]) -> str | None:
     """A parent names what its children share: several joined together is an error; the copied child's label, if any."""
-    key, words = normalize(label), content_words(label)
-    copied = next((c for c in child_labels if normalize(c) == key or (words and content_words(c) == words)), None)
+    key, words = normalise(label), content_words(label)
+    copied = next((c for c in child_labels if normalise(c) == key or (words and content_words(c) == words)), None)
     parts = [p for p in _JOINERS.split(label) if p.strip()]
     contained = [c for c in child_labels if content_words(c) and content_words(c) <= words]
     if len(contained) >= 2 and (len(parts) >= 2 or len(contained) == len(child_labels)):
@@ -311,15 +311,15 @@ def validate_distinct_answer(text: str, rules: LabelRules, instructions: str, re
     missing = [i for i in rename if i not in out]
     if missing:
         raise InvalidAnswer(f"no new label for {', '.join(missing)}")
-    seen = {normalize(label): node_id for node_id, label in fixed.items()}
+    seen = {normalise(label): node_id for node_id, label in fixed.items()}
     for node_id, label in out.items():
-        key = normalize(label)
+        key = normalise(label)
         if key in seen:
             raise InvalidAnswer(f"the label {label!r} of {node_id} is the same as the label of {seen[key]}")
         seen[key] = node_id
     return out
 
 
-def normalize(label: str) -> str:
+def normalise(label: str) -> str:
     """Labels equal up to case, spacing and punctuation count as the same label."""
     return " ".join(re.sub(r"[^\w]+", " ", label.casefold()).split())

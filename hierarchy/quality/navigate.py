@@ -24,12 +24,12 @@ import numpy as np
 from topicmap.hierarchy.base import jsontext
 from topicmap.hierarchy.inputs.embed import Embedder
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
+from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text  # noqa: F401  (navigate.node_text: what a navigator reads)
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
 from topicmap.hierarchy.tree.embedder import embed_texts
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 
 QUERY_CHARS = 300
-SUBTOPIC_KEYWORDS = 8  # per child, in a keyword-labelled parent's summary
 PROMPT_NAME = "navigate"
 PROMPT_VERSION = "v1"
 
@@ -60,24 +60,6 @@ class Navigator(Protocol):
     def prepare(self, tree: TopicTree, targets: Sequence[Target]) -> None: ...
 
     def choose(self, target: Target, parent: Node, candidates: Sequence[Node]) -> Choice: ...
-
-
-def node_text(node: Node, keywords_as_summary: bool = True, subtopics: Sequence[Node] = ()) -> str:
-    """What a navigator reads about a child: its label and summary, and for a parent its subtopics.
-
-    A keyword-labelled node has no summary; its keyword list is then the keyword labeller's summary.
-    A parent, however it was labelled, lists the top keywords of each of its ``subtopics`` (its
-    children) after its summary, so written and keyword labels are read on equal terms: the same
-    extra text on both sides, and the difference between them is the labels and summaries alone.
-    """
-    summary = node.summary.strip()
-    if keywords_as_summary:
-        if not summary and node.keywords:
-            summary = ", ".join(node.keywords)
-        described = [c for c in subtopics if c.keywords]
-        if summary and described:
-            summary += "; subtopics: " + "; ".join(", ".join(c.keywords[:SUBTOPIC_KEYWORDS]) for c in described)
-    return f"{node.label}: {summary}" if summary else node.label
 
 
 def subtopics_of(tree: TopicTree, node: Node) -> list[Node]:
@@ -244,7 +226,7 @@ def _labelers(tree: TopicTree) -> str:
 class EmbeddingNavigator:
     """Picks the child whose label + summary is closest (cosine) to the document, in the tree's space.
 
-    With ``center`` (default) both sides are first shifted by the corpus mean (the root's centroid):
+    With ``centre`` (default) both sides are first shifted by the corpus mean (the root's centroid):
     sentence embeddings share a large common direction, and removing it lets the cosine compare what
     differs between topics. It reads nothing but each child's text from :func:`node_text` (for a
     keyword-labelled parent that includes its children's keywords), never centroids. Centring is
@@ -253,11 +235,11 @@ class EmbeddingNavigator:
 
     name = "embedding"
 
-    def __init__(self, embedder: Embedder, cache_dir: Path | None = None, keywords_as_summary: bool = True, center: bool = True) -> None:
+    def __init__(self, embedder: Embedder, cache_dir: Path | None = None, keywords_as_summary: bool = True, centre: bool = True) -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir
         self.keywords_as_summary = keywords_as_summary
-        self.center = center
+        self.centre = centre
         self._nodes: dict[str, np.ndarray] = {}
         self._queries: dict[int, np.ndarray] = {}
 
@@ -266,7 +248,7 @@ class EmbeddingNavigator:
         texts = [node_text(n, self.keywords_as_summary, subtopics_of(tree, n)) for n in nodes]
         vectors = embed_texts(texts, self.embedder, tree, self.cache_dir, "node labels")
         queries = embed_texts([t.query for t in targets], self.embedder, tree, self.cache_dir, "target documents")
-        if self.center and tree.root.centroid is not None:
+        if self.centre and tree.root.centroid is not None:
             mean = tree.root.centroid.astype(np.float32)
             vectors, queries = normalise_rows(vectors - mean), normalise_rows(queries - mean)
         self._nodes = {n.id: v for n, v in zip(nodes, vectors)}

@@ -79,20 +79,22 @@ def embed_texts(texts: Sequence[str], embedder: Embedder, tree: TopicTree, cache
     return normalise_rows(vectors)
 
 
-def word_embedder(embedder_info: dict[str, object], cache_dir: Path | None) -> Callable[[Sequence[str]], np.ndarray] | None:
+def word_embedder(
+    embedder_info: dict[str, object], cache_dir: Path | None, api_key: str | None = None, base_url: str | None = None
+) -> Callable[[Sequence[str]], np.ndarray] | None:
     """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`).
 
     Only when the build embedded the texts itself with a model that can place new text in the same
     space (``kind`` minilm or openai); None for precomputed vectors (the model is not known for sure)
     and for TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
+    ``api_key`` and ``base_url`` reach an OpenAI-compatible embedder as the documents' did (the caller
+    reads them from its environment).
     """
-    import os
-
     kind, name = embedder_info.get("kind"), str(embedder_info.get("name", ""))
     if kind not in ("minilm", "openai") or "/" not in name:
         return None
     model = "minilm" if name == MINILM_NAME else name.split("/", 1)[1]
-    embedder = make_embedder(str(kind), api_key=os.environ.get("OPENAI_API_KEY"), base_url=os.environ.get("OPENAI_BASE_URL"), model=model)
+    embedder = make_embedder(str(kind), api_key=api_key, base_url=base_url, model=model)
 
     def embed_words(words: Sequence[str]) -> np.ndarray:
         return embed_with_cache(list(words), embedder, cache_dir)[0]

@@ -15,7 +15,7 @@ import numpy as np
 
 from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.tree.arrays import NotATreeError, TreeArrays, preorder
-from topicmap.hierarchy.tree.provenance import LabelProvenance
+from topicmap.hierarchy.tree.provenance import LabelProvenance, NodeProvenance
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -80,7 +80,12 @@ class Node:
     representative_ids: list[str] = field(default_factory=list)
     centroid: np.ndarray | None = None  # in the embedder's space (not the reduced one)
     label_meta: LabelMeta = field(default_factory=LabelMeta)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: NodeProvenance = field(default_factory=NodeProvenance)  # a dict given here becomes one
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "extra" and not isinstance(value, NodeProvenance):
+            value = NodeProvenance.from_mapping(value)
+        super().__setattr__(name, value)
 
 
 @dataclass
