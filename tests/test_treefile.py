@@ -13,6 +13,7 @@ import pytest
 from topicmap.hierarchy.base.errors import OutputError, TreeFileError
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.tree.treefile import (
+    NEWEST_VERSION,
     SCHEMA_VERSION,
     assignments_csv,
     load_schema,
@@ -71,7 +72,7 @@ def test_schema_file_is_valid_json_schema() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "newer than this topicmap understands"),
+        (lambda d: d.update(schema_version=NEWEST_VERSION + 1), "newer than this topicmap understands"),
         (lambda d: d.pop("nodes"), "'nodes' is a required property"),
         (lambda d: d["nodes"][1].update(size=5), "node '0' has size 5, but 2 documents lie under it"),
         (lambda d: d["nodes"][3].update(parent="9"), "names parent '9', which does not exist"),

@@ -149,6 +149,32 @@ def write_chunks_atomic(path: StrPath, chunks: Iterable[str | bytes]) -> Path:
     return path
 
 
+@contextmanager
+def temp_beside(path: StrPath) -> Iterator[Path]:
+    """A temp file name beside ``path`` for a writer that renames it itself (e.g. to a content-addressed name).
+
+    Named and cleaned up like :func:`write_chunks_atomic`'s temp files: removed on an exception or
+    SIGTERM, and by the next write of ``path`` after a SIGKILL. The caller renames it before leaving
+    the block (what is left at the end is removed).
+    """
+    path = Path(path)
+    remove_stale_temps(path)
+    tmp = path.parent / f".{path.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
+    _writing[str(tmp)] = str(path)
+    try:
+        yield tmp
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        _writing.pop(str(tmp), None)
+        _unlink_quietly(tmp)
+
+
+def fsync_directory(directory: StrPath) -> None:
+    """Make a rename in ``directory`` durable."""
+    _fsync_directory(Path(directory))
+
+
 def _copy_permissions(fd: int, previous: os.stat_result) -> None:
     """Give the new file the old one's mode, and its group when we may."""
     os.fchmod(fd, stat.S_IMODE(previous.st_mode) & 0o777)

@@ -20,6 +20,8 @@ from topicmap.hierarchy.tree.provenance import LabelProvenance, NodeProvenance
 if TYPE_CHECKING:
     import networkx as nx
 
+    from topicmap.hierarchy.tree.documents_store import DocumentStore
+
 ROOT_ID = "root"
 
 
@@ -112,12 +114,17 @@ class TopicTree:
     Construct it from nodes listed parents-first and documents; :meth:`validate` checks every
     invariant (one root, sizes add up, each document sits on a leaf), so a tree that exists is whole.
     Structural questions are answered from :attr:`arrays` (:class:`TreeArrays`, built once).
+
+    The documents are a list, or a :class:`~topicmap.hierarchy.tree.documents_store.DocumentStore`
+    (a tree file's Parquet sidecar) read lazily: :attr:`store` pages, columns and counts without
+    reading them all; :attr:`documents` reads them all into a list on first use, which from then on
+    is the tree's documents.
     """
 
     def __init__(
         self,
         nodes: list[Node],
-        documents: list[Document],
+        documents: list[Document] | DocumentStore,
         manifest: dict[str, Any] | None = None,
     ) -> None:
         self.manifest: dict[str, Any] = dict(manifest or {})
@@ -129,18 +136,39 @@ class TopicTree:
         for node in nodes:
             if node.parent is not None and node.parent not in self._nodes:
                 raise TreeFileError(f"node {node.id!r} names parent {node.parent!r}, which does not exist")
-        self._documents: list[Document] = documents
+        self._documents: list[Document] | None
+        self._store: DocumentStore | None
+        self._documents, self._store = _documents_or_store(documents)
         self._arrays: tuple[int, TreeArrays, list[Node]] | None = None
         self.validate()
 
     @property
     def documents(self) -> list[Document]:
+        """Every document in a list (read from the sidecar on first use: ask :attr:`store` for less)."""
+        if self._documents is None:
+            assert self._store is not None
+            self._documents = self._store.materialise()
+            self._store = None
         return self._documents
 
     @documents.setter
     def documents(self, documents: list[Document]) -> None:
-        self._documents = documents
+        self._documents, self._store = list(documents), None
         self._arrays = None
+
+    @property
+    def store(self) -> DocumentStore:
+        """The documents behind one interface (count, pages, columns), whether in memory or in a sidecar."""
+        if self._store is not None:
+            return self._store
+        from topicmap.hierarchy.tree.documents_store import InlineStore
+
+        assert self._documents is not None
+        return InlineStore(self._documents)
+
+    @property
+    def n_documents(self) -> int:
+        return len(self._documents) if self._documents is not None else len(self._store or ())
 
     # -- arrays ------------------------------------------------------------------------------
     @property
@@ -149,13 +177,14 @@ class TopicTree:
         return self._cached()[1]
 
     def _cached(self) -> tuple[int, TreeArrays, list[Node]]:
-        if self._arrays is None or self._arrays[0] != len(self._documents):
+        if self._arrays is None or self._arrays[0] != self.n_documents:
             nodes, index, parents = self._structure()
-            try:
-                doc_leaf = np.fromiter((index[d.leaf] for d in self._documents), dtype=np.int64, count=len(self._documents))
-            except KeyError:
-                row, doc = next((r, d) for r, d in enumerate(self._documents) if d.leaf not in index)
-                raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to unknown node {doc.leaf!r}") from None
+            store = self.store
+            doc_leaf = store.leaf_codes(index)
+            unknown = np.flatnonzero(doc_leaf < 0)
+            if unknown.size:
+                doc = store.document(int(unknown[0]))
+                raise TreeFileError(f"document {doc.id!r} (row {int(unknown[0])}) is assigned to unknown node {doc.leaf!r}")
             self._keep(nodes, parents, doc_leaf)
         assert self._arrays is not None
         return self._arrays
@@ -172,7 +201,7 @@ class TopicTree:
             arrays = TreeArrays.from_parents(parents, doc_leaf, [n.id for n in nodes], [n.size for n in nodes])
         except NotATreeError:
             raise TreeFileError("the nodes do not form a tree (a cycle or a node with two parents)") from None
-        self._arrays = (len(self._documents), arrays, [self._nodes[i] for i in arrays.node_ids])
+        self._arrays = (self.n_documents, arrays, [self._nodes[i] for i in arrays.node_ids])
         return arrays
 
     def _number(self, node_id: str) -> int:
@@ -258,11 +287,12 @@ class TopicTree:
         return np.sort(self.arrays.doc_rows(self._number(node_id))).tolist()
 
     def documents_of(self, node_id: str) -> list[Document]:
-        return [self.documents[r] for r in self.document_rows(node_id)]
+        return self.store.rows(self.document_rows(node_id))
 
     def document_path(self, row: int) -> list[str]:
         """Node ids from the root to the leaf of document ``row``."""
-        return [n.id for n in self.path(self.documents[row].leaf)]
+        arrays = self.arrays
+        return [n.id for n in self.path(arrays.node_ids[int(arrays.doc_leaf[row])])]
 
     # -- adapters --------------------------------------------------------------------------
     def to_networkx(self) -> nx.DiGraph:
@@ -294,24 +324,22 @@ class TopicTree:
             expected_depth = 0 if node.parent is None else self._nodes[node.parent].depth + 1
             if node.depth != expected_depth:
                 raise TreeFileError(f"node {node.id!r} has depth {node.depth}, expected {expected_depth}")
-        docs = self._documents
-        doc_leaf = np.fromiter((index.get(d.leaf, -1) for d in docs), dtype=np.int64, count=len(docs))
+        store = self.store
+        doc_leaf = store.leaf_codes(index)
         inner = np.zeros(len(nodes) + 1, dtype=bool)  # the extra last entry answers for doc_leaf -1
         inner[parents[parents >= 0]] = True
         wrong = np.flatnonzero((doc_leaf < 0) | inner[doc_leaf])
         if wrong.size:
             row = int(wrong[0])
-            doc = docs[row]
+            doc = store.document(row)
             if doc_leaf[row] < 0:
                 raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to unknown node {doc.leaf!r}")
             raise TreeFileError(f"document {doc.id!r} (row {row}) is assigned to {doc.leaf!r}, which is not a leaf")
-        seen: set[str] = set()
-        for row, doc in enumerate(docs):
-            if doc.id in seen:
-                raise TreeFileError(f"document id {doc.id!r} appears twice (row {row})")
-            seen.add(doc.id)
+        twice = store.first_duplicate_id()
+        if twice is not None:
+            raise TreeFileError(f"document id {store.document(twice).id!r} appears twice (row {twice})")
         arrays = self._keep(nodes, parents, doc_leaf)
-        if docs:
+        if len(store):
             stored = np.fromiter((n.size for n in self._of(np.arange(arrays.n_nodes))), dtype=np.int64, count=arrays.n_nodes)
             on_leaf = np.bincount(arrays.doc_leaf, minlength=arrays.n_nodes)
             from_children = np.zeros(arrays.n_nodes, dtype=np.int64)
@@ -329,3 +357,14 @@ def _id_sort_key(node_id: str) -> tuple[tuple[int, int | str], ...]:
     if node_id == ROOT_ID:
         return ()
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in node_id.split("."))
+
+
+def _documents_or_store(documents: Any) -> tuple[list[Document] | None, DocumentStore | None]:
+    """A list stays a list (an in-memory store is unwrapped to its list); a sidecar store stays lazy."""
+    from topicmap.hierarchy.tree.documents_store import DocumentStore, InlineStore
+
+    if isinstance(documents, InlineStore):
+        return documents.documents, None
+    if isinstance(documents, DocumentStore):
+        return None, documents
+    return documents if isinstance(documents, list) else list(documents), None

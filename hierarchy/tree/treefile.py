@@ -1,11 +1,17 @@
 """The tree file: versioned JSON with a checked-in JSON Schema, written atomically (:mod:`topicmap.hierarchy.files.safe_write`).
 
-Our own schema (``schema/tree-v2.schema.json``), not networkx's ``node_link_data``, whose layout
+Our own schema (``schema/tree-vN.schema.json``), not networkx's ``node_link_data``, whose layout
 changes between networkx versions. Version 2 added document times (``documents[].time``, seconds since
 the epoch, UTC) and ``manifest.time`` (how the time column was read); version 1 files still load,
-checked against their own schema (``tree-v1.schema.json``), as trees without times. Files are always
-written as the current version. ``nodes`` is a flat list that maps 1:1 onto plotly's sunburst
-``ids/parents/values/labels`` (the root's parent is ``""``).
+checked against their own schema (``tree-v1.schema.json``), as trees without times. ``nodes`` is a
+flat list that maps 1:1 onto plotly's sunburst ``ids/parents/values/labels`` (the root's parent is ``""``).
+
+Two forms are written (docs/tree-file.md): the single file (version 2, documents inline) for small
+trees, and version 3, whose JSON holds nodes and manifest and points at a Parquet sidecar with the
+documents (:mod:`topicmap.hierarchy.tree.documents_store`), for trees of :data:`SIDECAR_THRESHOLD`
+documents or more and trees built from Parquet. Only nodes and manifest go through JSON Schema on
+load; inline documents are checked field by field (the schema's own check runs on a document that
+fails, for its message), which keeps loading a 100k-document file to about a second.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import binascii
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -27,11 +34,14 @@ from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.base.safe_text import one_line, strip_controls
 from topicmap.hierarchy.files.safe_write import write_chunks_atomic
 from topicmap.hierarchy.files.spreadsheet import csv_text
+from topicmap.hierarchy.tree.documents_store import SIDECAR_THRESHOLD, DocumentStore, ParquetStore, write_store
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # the single-file form (documents inline), the version small trees are written as
+SIDECAR_VERSION = 3  # nodes and manifest in JSON, documents in a Parquet sidecar
+NEWEST_VERSION = SIDECAR_VERSION
 NESTED_VERSION = 1  # the nested export's own version: unchanged by the tree file's version 2
-READABLE_VERSIONS = (1, 2)  # every version this topicmap loads; each has its schema/tree-vN.schema.json
+READABLE_VERSIONS = (1, 2, 3)  # every version this topicmap loads; each has its schema/tree-vN.schema.json
 FORMAT_NAME = "topicmap-tree"
 # A document's metadata is the file's fourth level (file, documents, document, metadata), so the
 # metadata of any row read within jsontext.MAX_DEPTH fits in a file of this depth, with room to spare.
@@ -133,44 +143,43 @@ def _finite_time(value: Any) -> float | None:
 
 
 def tree_to_dict(tree: TopicTree) -> dict[str, Any]:
+    """The single-file form (version 2, documents inline), whatever form the tree was read from."""
     return {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "manifest": tree.manifest,
         "nodes": [node_to_dict(n) for n in tree.iter_nodes()],
-        "documents": [document_to_dict(d) for d in tree.documents],
+        "documents": [document_to_dict(d) for d in tree.store.iter_documents()],
     }
 
 
-def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
-    """Validate against the schema and the tree invariants; never returns a half-loaded tree."""
+def tree_from_dict(data: Any, source: str = "tree file", folder: str | os.PathLike[str] | None = None) -> TopicTree:
+    """Validate against the schema and the tree invariants; never returns a half-loaded tree.
+
+    A version 3 file's sidecar is looked for in ``folder`` (the tree file's; default: the working directory).
+    """
     if not isinstance(data, dict):
         raise TreeFileError(f"{source}: not a topicmap tree (top level is not a JSON object)")
     version = data.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    if isinstance(version, int) and version > NEWEST_VERSION:
         raise TreeFileError(
             f"{source}: schema_version {version} is newer than this topicmap understands "
-            f"({SCHEMA_VERSION}); upgrade topicmap to read it"
+            f"({NEWEST_VERSION}); upgrade topicmap to read it"
         )
-    import jsonschema  # a tenth of a second to import: only when a file is read, not for --help or a missing file
-
-    # an older file is checked against its own version's schema (a file without a readable version
-    # against the current one, which then names what is wrong)
-    validator = jsonschema.Draft202012Validator(load_schema(version if version in READABLE_VERSIONS else SCHEMA_VERSION))
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise TreeFileError(f"{source}: invalid at {where}: {_short(error.message)}")
+    _validate(data, version, source)
     try:
         nodes = [_node_from_file(n) for n in data["nodes"]]
         check_centroids(nodes, data.get("manifest", {}))
-        documents = [document_from_dict(d) for d in data["documents"]]
+        if version == SIDECAR_VERSION:
+            documents: list[Document] | DocumentStore = _open_sidecar(data["documents_file"], Path(folder or "."), source)
+        else:
+            documents = [document_from_dict(d) for d in data["documents"]]
         manifest = data.get("manifest", {})
         if version == 1:  # times arrived with version 2: whatever an edited old file holds is not one
             for doc in documents:
                 doc.time = None
             manifest = {k: v for k, v in manifest.items() if k != "time"}
-        if not documents:
+        if not len(documents):
             check_sizes_without_documents(nodes)
         tree = TopicTree(nodes, documents, manifest=manifest)
     except TreeFileError as exc:
@@ -178,6 +187,126 @@ def tree_from_dict(data: Any, source: str = "tree file") -> TopicTree:
     except (ValueError, TypeError) as exc:
         raise TreeFileError(f"{source}: {exc}") from None
     return tree
+
+
+def _validate(data: dict[str, Any], version: Any, source: str) -> None:
+    """JSON Schema on everything but the documents; the documents field by field, the schema's
+    own message for the first one that fails (jsonschema over 100k documents took 14 s)."""
+    import jsonschema  # a tenth of a second to import: only when a file is read, not for --help or a missing file
+
+    # an older file is checked against its own version's schema (a file without a readable version
+    # against the current one, which then names what is wrong)
+    schema = load_schema(version if version in READABLE_VERSIONS else SCHEMA_VERSION)
+    validator = jsonschema.Draft202012Validator(schema)
+    if version == 1:  # old files are small: the schema checks them whole
+        error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise TreeFileError(f"{source}: invalid at {where}: {_short(error.message)}")
+        return
+    nodes, documents = data.get("nodes"), data.get("documents")
+    head = dict(data)
+    if isinstance(nodes, list):
+        head["nodes"] = nodes[:1]
+    if isinstance(documents, list):
+        head["documents"] = []
+    error = next(iter(sorted(validator.iter_errors(head), key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        for key, items, suspects in (("nodes", nodes, _suspect_nodes), ("documents", documents, _suspect_documents)):
+            definition = key[:-1]
+            if not isinstance(items, list) or definition not in schema.get("$defs", {}):
+                continue
+            item_validator: Any = None
+            for row in suspects(items):
+                if item_validator is None:
+                    item_validator = jsonschema.Draft202012Validator({**schema["$defs"][definition], "$defs": schema["$defs"]})
+                found = next(iter(sorted(item_validator.iter_errors(items[row]), key=lambda e: list(e.absolute_path))), None)
+                if found is not None:
+                    where = "/".join([key, str(row), *(str(p) for p in found.absolute_path)])
+                    raise TreeFileError(f"{source}: invalid at {where}: {_short(found.message)}")
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise TreeFileError(f"{source}: invalid at {where}: {_short(error.message)}")
+
+
+_NODE_ID = re.compile(r"root|[0-9]+(\.[0-9]+)*")
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_NODE_FIELDS: dict[str, Any] = {
+    "id": lambda v: isinstance(v, str) and _NODE_ID.fullmatch(v) is not None,
+    "parent": lambda v: isinstance(v, str) and (v == "" or _NODE_ID.fullmatch(v) is not None),
+    "depth": _count,
+    "size": _count,
+    "label": lambda v: isinstance(v, str),
+    "summary": lambda v: isinstance(v, str),
+    "keywords": _strings,
+    "keyword_scores": lambda v: isinstance(v, list) and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in v),
+    "representative_ids": _strings,
+    "centroid": lambda v: v is None or isinstance(v, str),
+    "label_meta": lambda v: isinstance(v, dict)
+    and isinstance(v.get("labeler"), str)
+    and v.get("status", "ok") in ("ok", "failed")
+    and all(isinstance(v[k], str) for k in ("model", "prompt", "prompt_hash", "created_at", "error") if k in v)
+    and isinstance(v.get("extra", {}), dict),
+    "extra": lambda v: isinstance(v, dict),
+}
+_NODE_REQUIRED = ("id", "parent", "depth", "size", "label")
+
+
+def _suspect_nodes(nodes: list[Any]) -> Iterator[int]:
+    """Rows whose node may break the schema (a quick check; the schema decides on these)."""
+    for row, node in enumerate(nodes):
+        if not isinstance(node, dict) or any(k not in node for k in _NODE_REQUIRED):
+            yield row
+        elif not all(k in _NODE_FIELDS and _NODE_FIELDS[k](v) for k, v in node.items()):
+            yield row
+
+
+def _suspect_documents(documents: list[Any]) -> Iterator[int]:
+    """Rows whose document may break the schema (a quick check; the schema decides on these)."""
+    number = (int, float)
+    for row, doc in enumerate(documents):
+        if not isinstance(doc, dict):
+            yield row
+            continue
+        doc_id, leaf = doc.get("id"), doc.get("leaf")
+        if not (isinstance(doc_id, str) and doc_id and isinstance(leaf, str) and _NODE_ID.fullmatch(leaf)):
+            yield row
+            continue
+        for key, value in doc.items():
+            if key in ("x", "y", "time"):
+                ok = isinstance(value, number) and not isinstance(value, bool)
+            elif key in ("title", "text"):
+                ok = isinstance(value, str)
+            elif key == "metadata":
+                ok = isinstance(value, dict)
+            else:
+                ok = key in ("id", "leaf")
+            if not ok:
+                yield row
+                break
+
+
+def _open_sidecar(pointer: dict[str, Any], folder: Path, source: str) -> ParquetStore:
+    """The sidecar a version 3 file names, checked against what the file recorded of it."""
+    path = folder / pointer["path"]
+    if not path.is_file():
+        raise TreeFileError(f"{path}: the documents file of {source} is missing (it lives beside the tree file)")
+    recorded = pointer.get("bytes")
+    if isinstance(recorded, int) and path.stat().st_size != recorded:
+        raise TreeFileError(f"{path}: has {path.stat().st_size:,} bytes, but {source} recorded {recorded:,}: the documents file was cut or replaced")
+    store = ParquetStore(path, sha256=pointer["sha256"])
+    if len(store) != pointer["rows"]:
+        raise TreeFileError(f"{path}: holds {len(store):,} documents, but {source} recorded {pointer['rows']:,}")
+    return store
 
 
 def _node_from_file(data: dict[str, Any]) -> Node:
@@ -249,27 +378,91 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
         raise TreeFileError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise TreeFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return tree_from_dict(data, source=str(path))
+    return tree_from_dict(data, source=str(path), folder=path.parent)
 
 
-def save_tree(tree: TopicTree, path: str | os.PathLike[str]) -> Path:
-    """Write the tree as JSON atomically: a reader sees the old file or the new one, never half.
+def wants_sidecar(tree: TopicTree, threshold: int = SIDECAR_THRESHOLD) -> bool:
+    """The sidecar form for a tree of ``threshold`` documents or more, or one built from Parquet."""
+    if tree.n_documents >= threshold or isinstance(tree._store, ParquetStore):
+        return True
+    source = tree.manifest.get("input", {}).get("source") if isinstance(tree.manifest.get("input"), dict) else None
+    return isinstance(source, str) and ".parquet" in source.lower()
 
-    Streams node by node and document by document, so a million-document tree never exists as one
-    giant string in memory.
+
+def save_tree(
+    tree: TopicTree, path: str | os.PathLike[str], *, sidecar: bool | None = None, threshold: int = SIDECAR_THRESHOLD
+) -> Path:
+    """Write the tree atomically: a reader sees the old file or the new one, never half.
+
+    ``sidecar`` None chooses by :func:`wants_sidecar`; True / False force the form. The single file
+    streams node by node and document by document, so a big tree never exists as one giant string.
+    The sidecar form writes (or copies, or keeps) the Parquet file first, under its content hash,
+    then the JSON pointing at it; the sidecar the replaced JSON named is removed afterwards.
     """
+    path = Path(path)
+    use_sidecar = wants_sidecar(tree, threshold) if sidecar is None else sidecar
+    previous = _sidecar_named_by(path)
+    new_name: str | None = None
+    if not use_sidecar:
+        written = write_chunks_atomic(path, single_file_chunks(tree))
+    else:
+        store = write_store(path, tree.store)
+        written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
+        new_name = store.path.name
+        if tree._store is not None and tree._store is not store and isinstance(tree._store, ParquetStore):
+            tree._store = store  # read from the file that stays
+    if previous is not None and previous.name != new_name:
+        try:
+            previous.unlink()
+        except OSError:
+            pass  # already gone, or not ours to remove: it does no harm
+    return written
 
-    def chunks() -> Iterator[str]:
-        yield '{"format":' + json.dumps(FORMAT_NAME) + ',"schema_version":' + str(SCHEMA_VERSION)
-        yield ',"manifest":' + _dumps(tree.manifest) + ',"nodes":['
-        for i, node in enumerate(tree.iter_nodes()):
-            yield ("," if i else "") + _dumps(node_to_dict(node))
-        yield '],"documents":['
-        for i, doc in enumerate(tree.documents):
-            yield ("," if i else "") + _dumps(document_to_dict(doc))
-        yield "]}"
 
-    return write_chunks_atomic(path, chunks())
+def _sidecar_named_by(path: Path) -> Path | None:
+    """The sidecar an existing version 3 tree file at ``path`` points at (None for anything else)."""
+    try:
+        if not path.is_file() or path.stat().st_size > 64 * 2**20:  # a sidecar form's JSON is small
+            return None
+        data = json.loads(path.read_bytes())
+        name = data["documents_file"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    from topicmap.hierarchy.tree.documents_store import SIDECAR_NAME
+
+    return path.parent / name if isinstance(name, str) and SIDECAR_NAME.fullmatch(name) else None
+
+
+def single_file_chunks(tree: TopicTree) -> Iterator[str]:
+    """The single-file form (version 2) as text chunks, documents read in batches from the tree's store."""
+    yield '{"format":' + json.dumps(FORMAT_NAME) + ',"schema_version":' + str(SCHEMA_VERSION)
+    yield ',"manifest":' + _dumps(tree.manifest) + ',"nodes":['
+    for i, node in enumerate(tree.iter_nodes()):
+        yield ("," if i else "") + _dumps(node_to_dict(node))
+    yield '],"documents":['
+    first = True
+    for batch in tree.store.iter_batches():
+        parts = [_dumps(document_to_dict(doc)) for doc in batch]
+        if parts:
+            yield ("" if first else ",") + ",".join(parts)
+            first = False
+    yield "]}"
+
+
+def _sidecar_chunks(tree: TopicTree, store: ParquetStore) -> Iterator[str]:
+    pointer = {
+        "path": store.path.name,
+        "format": "parquet",
+        "rows": len(store),
+        "bytes": store.path.stat().st_size,
+        "sha256": store.sha256,
+        "columns": list(store.columns),
+    }
+    yield '{"format":' + json.dumps(FORMAT_NAME) + ',"schema_version":' + str(SIDECAR_VERSION)
+    yield ',"manifest":' + _dumps(tree.manifest) + ',"nodes":['
+    for i, node in enumerate(tree.iter_nodes()):
+        yield ("," if i else "") + _dumps(node_to_dict(node))
+    yield '],"documents_file":' + _dumps(pointer) + "}"
 
 
 def _dumps(value: Any) -> str:
@@ -279,6 +472,8 @@ def _dumps(value: Any) -> str:
 # -- exports -------------------------------------------------------------------------------
 def nested_dict(tree: TopicTree) -> dict[str, Any]:
     """A d3-style hierarchy: every node with ``children``; leaves list their document ids."""
+
+    ids = tree.store.strings("id") if tree.store.lazy else None  # one column read, not a page per leaf
 
     def build(node: Node) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -292,7 +487,7 @@ def nested_dict(tree: TopicTree) -> dict[str, Any]:
         if children:
             out["children"] = [build(c) for c in children]
         else:
-            out["documents"] = [d.id for d in tree.documents_of(node.id)]
+            out["documents"] = [d.id for d in tree.documents_of(node.id)] if ids is None else [ids[r] for r in tree.document_rows(node.id)]
         return out
 
     return {"schema_version": NESTED_VERSION, "format": "topicmap-nested", "tree": build(tree.root)}
@@ -307,9 +502,11 @@ def assignments_csv(tree: TopicTree) -> str:
     header = ["doc_id", "leaf", "path", *[f"level_{d}" for d in range(1, max_depth + 1)], "leaf_label"]
 
     def rows() -> Iterator[list[object]]:
-        for row, doc in enumerate(tree.documents):
-            path = tree.document_path(row)
+        arrays = tree.arrays
+        paths = {leaf: [n.id for n in tree.path(arrays.node_ids[leaf])] for leaf in np.flatnonzero(arrays.is_leaf).tolist()}
+        for doc_id, leaf in zip(tree.store.strings("id"), arrays.doc_leaf.tolist()):
+            path = paths[leaf]
             levels = path[1:] + [""] * (max_depth - (len(path) - 1))
-            yield [doc.id, doc.leaf, "/".join(path), *levels, tree.node(doc.leaf).label]
+            yield [doc_id, path[-1], "/".join(path), *levels, tree.node(path[-1]).label]
 
     return csv_text(header, rows())

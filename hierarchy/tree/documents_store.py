@@ -1,0 +1,538 @@
+"""Where a tree's documents live: in memory (the single-file tree) or in a Parquet sidecar read lazily.
+
+A tree of millions of documents cannot be one JSON document that every reader parses whole. Its
+nodes and manifest stay in the small JSON tree file; the per-document data (id, leaf, x, y, title,
+text, time and one ``metadata.KEY`` column per metadata key, each cell that key's value as JSON text)
+goes to a Parquet file beside it, ``<stem>.tree.docs-<sha256 prefix>.parquet`` (docs/tree-file.md).
+The name is the content's hash, so rewriting a tree never leaves its JSON pointing at a half-written
+file: the sidecar is written and renamed first, the JSON after it.
+
+:class:`DocumentStore` is the one interface over both forms: a count, pages of rows, single columns
+(the map's x / y, the trends' times) without the texts, ids looked up, and the whole list only when
+something asks for it (:meth:`DocumentStore.materialise`). :func:`write_batches` writes a sidecar
+from an iterator of batches, so a streaming build never holds all documents at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from threading import Lock
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.tree.topic_tree import Document
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+SIDECAR_THRESHOLD = 50_000  # documents from which a tree is written with a sidecar (or when its input was Parquet)
+ROW_GROUP_ROWS = 16_384  # rows per Parquet row group: what one page read decompresses per column
+CACHED_GROUPS = 8  # row groups kept decoded for the next page read
+BATCH_ROWS = 65_536  # rows per batch when a store is streamed (writing, exporting)
+META_PREFIX = "metadata."
+BASE_COLUMNS = ("id", "leaf", "x", "y", "title", "text", "time")
+SIDECAR_NAME = re.compile(r"[A-Za-z0-9._-]+\.tree\.docs-[0-9a-f]{16}\.parquet")
+HASH_CHARS = 16
+
+
+def sidecar_stem(tree_path: str | os.PathLike[str]) -> str:
+    """``bbc.tree.json`` and ``bbc.json`` both give ``bbc`` (the sidecar is ``bbc.tree.docs-HASH.parquet``)."""
+    name = Path(tree_path).name
+    for suffix in (".json", ".tree"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "tree"
+
+
+def sidecar_path(tree_path: str | os.PathLike[str], digest: str) -> Path:
+    return Path(tree_path).parent / f"{sidecar_stem(tree_path)}.tree.docs-{digest[:HASH_CHARS]}.parquet"
+
+
+class DocumentStore(ABC):
+    """A tree's documents, row by row in the tree's row order; read as little as each caller needs."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        """The documents at ``rows`` (in the order asked)."""
+
+    def document(self, row: int) -> Document:
+        return self.rows([row])[0]
+
+    @abstractmethod
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """Map coordinates of every document (float64), without reading any text."""
+
+    @abstractmethod
+    def times(self) -> np.ndarray:
+        """Every document's time in seconds (float64, NaN: undated)."""
+
+    @abstractmethod
+    def strings(self, name: str) -> list[str]:
+        """One string column in full (``id``, ``leaf``, ``title``, ``text``; missing values as "")."""
+
+    @abstractmethod
+    def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
+        """Each document's leaf as its number in ``index`` (-1: a leaf ``index`` does not know)."""
+
+    @abstractmethod
+    def find_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        """Row of each of ``ids`` that exists (the first, should an id repeat)."""
+
+    @abstractmethod
+    def first_duplicate_id(self) -> int | None:
+        """The row of the first document whose id an earlier row already has, else None."""
+
+    @abstractmethod
+    def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
+        """All documents, ``batch_rows`` at a time (exports and writing without holding them all)."""
+
+    @abstractmethod
+    def has_text(self) -> bool:
+        """Does any document carry a title or text? (trees built ``--no-text`` have none)"""
+
+    def has_times(self) -> bool:
+        return bool(np.isfinite(self.times()).any()) if len(self) else False
+
+    def materialise(self) -> list[Document]:
+        """Every document in memory: for callers that really need them all."""
+        out: list[Document] = []
+        for batch in self.iter_batches():
+            out.extend(batch)
+        return out
+
+    def iter_documents(self) -> Iterator[Document]:
+        for batch in self.iter_batches():
+            yield from batch
+
+    @property
+    def lazy(self) -> bool:
+        return False
+
+
+class InlineStore(DocumentStore):
+    """The documents of a single-file tree (or of one built in memory): the same interface over a list."""
+
+    def __init__(self, documents: list[Document]) -> None:
+        self.documents = documents
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        docs = self.documents
+        return [docs[int(r)] for r in rows]
+
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        docs = self.documents
+        return (
+            np.fromiter((d.x for d in docs), dtype=np.float64, count=len(docs)),
+            np.fromiter((d.y for d in docs), dtype=np.float64, count=len(docs)),
+        )
+
+    def times(self) -> np.ndarray:
+        return np.fromiter((np.nan if d.time is None else d.time for d in self.documents), dtype=np.float64, count=len(self.documents))
+
+    def strings(self, name: str) -> list[str]:
+        if name not in ("id", "leaf", "title", "text"):
+            raise KeyError(f"no string column {name!r}")
+        return [getattr(d, name) or "" for d in self.documents]
+
+    def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
+        return np.fromiter((index.get(d.leaf, -1) for d in self.documents), dtype=np.int64, count=len(self.documents))
+
+    def find_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        wanted = set(ids)
+        out: dict[str, int] = {}
+        for row, doc in enumerate(self.documents):
+            if doc.id in wanted and doc.id not in out:
+                out[doc.id] = row
+        return out
+
+    def first_duplicate_id(self) -> int | None:
+        seen: set[str] = set()
+        for row, doc in enumerate(self.documents):
+            if doc.id in seen:
+                return row
+            seen.add(doc.id)
+        return None
+
+    def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
+        for lo in range(0, len(self.documents), batch_rows):
+            yield self.documents[lo : lo + batch_rows]
+
+    def has_text(self) -> bool:
+        return any(d.text or d.title for d in self.documents)
+
+    def materialise(self) -> list[Document]:
+        return self.documents
+
+
+class ParquetStore(DocumentStore):
+    """Documents in a Parquet sidecar, read a column or a few row groups at a time.
+
+    Numeric columns read once are kept (x, y, time: 24 bytes a document); text is read per page,
+    by the row groups holding the rows asked for, the last :data:`CACHED_GROUPS` of them kept decoded.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sha256: str | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.sha256 = sha256
+        try:
+            self._file: pq.ParquetFile = pq.ParquetFile(self.path, memory_map=True, read_dictionary=["leaf"])
+        except FileNotFoundError:
+            raise TreeFileError(f"{self.path}: the tree's documents file is missing") from None
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a cut or foreign file
+            raise TreeFileError(f"{self.path}: not a readable Parquet documents file ({_first_line(exc)})") from None
+        names = self._file.schema_arrow.names
+        missing = [c for c in ("id", "leaf") if c not in names]
+        if missing:
+            raise TreeFileError(f"{self.path}: the documents file has no {missing[0]!r} column")
+        self.columns = tuple(names)
+        self.metadata_keys = tuple(n[len(META_PREFIX) :] for n in names if n.startswith(META_PREFIX))
+        meta = self._file.metadata
+        self._n = int(meta.num_rows)
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self._group_start = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self._groups: OrderedDict[int, dict[str, list[Any]]] = OrderedDict()
+        self._numeric: dict[str, np.ndarray] = {}
+        self._lock = Lock()
+
+    @property
+    def lazy(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _read(self, columns: Sequence[str]) -> pa.Table:
+        try:
+            return self._file.read(columns=[c for c in columns if c in self.columns])
+        except Exception as exc:
+            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+
+    def _float_column(self, name: str) -> np.ndarray:
+        with self._lock:
+            cached = self._numeric.get(name)
+        if cached is not None:
+            return cached
+        if name in self.columns:
+            column = self._read([name]).column(0)
+            values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            values = np.where(np.asarray(column.is_null().to_numpy(zero_copy_only=False)), np.nan, values) if column.null_count else values
+        else:
+            values = np.full(self._n, np.nan if name == "time" else 0.0)
+        values.setflags(write=False)
+        with self._lock:
+            self._numeric[name] = values
+        return values
+
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._float_column("x"), self._float_column("y")
+
+    def times(self) -> np.ndarray:
+        return self._float_column("time")
+
+    def strings(self, name: str) -> list[str]:
+        if name not in self.columns:
+            return [""] * self._n
+        column = self._read([name]).column(0)
+        if name == "leaf":
+            column = column.cast("string") if hasattr(column.type, "value_type") else column
+        return [v or "" for v in column.to_pylist()]
+
+    def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
+        import pyarrow as pa
+
+        column = self._read(["leaf"]).column(0)
+        out = np.empty(self._n, dtype=np.int64)
+        at = 0
+        for chunk in column.chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = chunk.dictionary_encode()
+            values = chunk.dictionary.to_pylist()
+            codes = np.fromiter((index.get(v, -1) if v is not None else -1 for v in values), dtype=np.int64, count=len(values))
+            idx = chunk.indices.to_numpy(zero_copy_only=False)
+            mapped = codes[np.asarray(idx, dtype=np.int64)] if len(codes) else np.full(len(chunk), -1, np.int64)
+            if chunk.null_count:
+                mapped = np.where(chunk.is_null().to_numpy(zero_copy_only=False), -1, mapped)
+            out[at : at + len(chunk)] = mapped
+            at += len(chunk)
+        return out
+
+    def find_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        column = self._read(["id"]).column(0)
+        found = np.flatnonzero(pc.is_in(column, value_set=pa.array(wanted, pa.string())).to_numpy(zero_copy_only=False))
+        out: dict[str, int] = {}
+        if len(found):
+            for row, doc_id in zip(found.tolist(), column.take(pa.array(found)).to_pylist()):
+                out.setdefault(doc_id, row)
+        return out
+
+    def first_duplicate_id(self) -> int | None:
+        import pyarrow.compute as pc
+
+        column = self._read(["id"]).column(0)
+        if pc.count_distinct(column, mode="all").as_py() == self._n:
+            return None
+        seen: set[str] = set()
+        for row, doc_id in enumerate(column.to_pylist()):
+            if doc_id in seen:
+                return row
+            seen.add(doc_id)
+        return None
+
+    def has_text(self) -> bool:
+        import pyarrow.compute as pc
+
+        for name in ("title", "text"):
+            if name in self.columns:
+                column = self._read([name]).column(0)
+                if pc.any(pc.greater(pc.utf8_length(column), 0)).as_py():
+                    return True
+        return False
+
+    def _group(self, g: int) -> dict[str, list[Any]]:
+        with self._lock:
+            hit = self._groups.get(g)
+            if hit is not None:
+                self._groups.move_to_end(g)
+                return hit
+        try:
+            table = self._file.read_row_group(g)
+        except Exception as exc:
+            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+        decoded = {name: table.column(name).to_pylist() for name in table.column_names}
+        with self._lock:
+            self._groups[g] = decoded
+            while len(self._groups) > CACHED_GROUPS:
+                self._groups.popitem(last=False)
+        return decoded
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if wanted.size and (wanted.min() < 0 or wanted.max() >= self._n):
+            raise IndexError(f"document row out of range (the tree has {self._n:,})")
+        groups = np.searchsorted(self._group_start, wanted, side="right") - 1
+        out: list[Document | None] = [None] * len(wanted)
+        for g in np.unique(groups).tolist():
+            columns = self._group(g)
+            start = int(self._group_start[g])
+            for k in np.flatnonzero(groups == g).tolist():
+                out[k] = _document(columns, int(wanted[k]) - start, self.metadata_keys)
+        return out  # type: ignore[return-value]
+
+    def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
+        try:
+            for batch in self._file.iter_batches(batch_size=batch_rows):
+                columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+                yield [_document(columns, i, self.metadata_keys) for i in range(batch.num_rows)]
+        except TreeFileError:
+            raise
+        except Exception as exc:
+            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+
+
+def _document(columns: Mapping[str, list[Any]], i: int, metadata_keys: Sequence[str]) -> Document:
+    get = lambda name, default: columns[name][i] if name in columns and columns[name][i] is not None else default  # noqa: E731
+    metadata: dict[str, Any] = {}
+    for key in metadata_keys:
+        cell = columns[META_PREFIX + key][i]
+        if cell is not None:
+            metadata[key] = json.loads(cell)
+    time = get("time", None)
+    return Document(
+        id=get("id", ""),
+        leaf=get("leaf", ""),
+        text=get("text", ""),
+        title=get("title", ""),
+        x=float(get("x", 0.0)),
+        y=float(get("y", 0.0)),
+        metadata=metadata,
+        time=None if time is None or not math.isfinite(time) else float(time),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+# -- writing -------------------------------------------------------------------------------------
+def documents_batch(documents: Sequence[Document], metadata_keys: Sequence[str]) -> dict[str, list[Any]]:
+    """Documents as a dict of columns (what :func:`write_batches` takes)."""
+    out: dict[str, list[Any]] = {
+        "id": [d.id for d in documents],
+        "leaf": [d.leaf for d in documents],
+        "x": [round(float(d.x), 5) for d in documents],
+        "y": [round(float(d.y), 5) for d in documents],
+        "title": [d.title for d in documents],
+        "text": [d.text for d in documents],
+        "time": [d.time for d in documents],
+    }
+    for key in metadata_keys:
+        out[META_PREFIX + key] = [
+            json.dumps(d.metadata[key], ensure_ascii=False, separators=(",", ":")) if key in d.metadata else None for d in documents
+        ]
+    return out
+
+
+def metadata_keys_of(store: DocumentStore) -> list[str]:
+    if isinstance(store, ParquetStore):
+        return list(store.metadata_keys)
+    keys: dict[str, None] = {}
+    for batch in store.iter_batches():
+        for doc in batch:
+            keys.update(dict.fromkeys(doc.metadata))
+    return list(keys)
+
+
+def sidecar_schema(metadata_keys: Sequence[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("leaf", pa.string(), nullable=False),
+        pa.field("x", pa.float64()),
+        pa.field("y", pa.float64()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("time", pa.float64()),
+    ]
+    fields += [pa.field(META_PREFIX + key, pa.string()) for key in metadata_keys]
+    return pa.schema(fields)
+
+
+def write_batches(
+    tree_path: str | os.PathLike[str],
+    batches: Iterable[pa.RecordBatch | Mapping[str, Sequence[Any]]],
+    metadata_keys: Sequence[str] | None = None,
+) -> ParquetStore:
+    """Write a sidecar for the tree file ``tree_path`` from ``batches``; return a store reading it.
+
+    Each batch is a ``pyarrow.RecordBatch`` or a dict of equally long columns, with at least ``id``
+    and ``leaf`` (strings), optionally ``x``, ``y``, ``title``, ``text``, ``time`` and
+    ``metadata.KEY`` (each value JSON text); rows go to the file in the order given, which is the
+    tree's row order. Only one batch is held at a time. The file is written to a temp name, hashed
+    and renamed to its content-addressed name; nothing is left behind on failure. Then build the
+    tree as ``TopicTree(nodes, store, manifest)`` and ``save_tree`` it at ``tree_path``: it writes
+    only the JSON, pointing at this file.
+
+    ``metadata_keys`` fixes the metadata columns; without it they are the first batch's.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from topicmap.hierarchy.files.safe_write import fsync_directory, temp_beside
+
+    tree_path = Path(tree_path)
+    stem_target = tree_path.parent / f"{sidecar_stem(tree_path)}.tree.docs.parquet"
+    with temp_beside(stem_target) as tmp:
+        writer: pq.ParquetWriter | None = None
+        schema: pa.Schema | None = sidecar_schema(metadata_keys) if metadata_keys is not None else None
+        try:
+            for batch in batches:
+                if isinstance(batch, pa.RecordBatch):
+                    columns: Mapping[str, Any] = {name: batch.column(name) for name in batch.schema.names}
+                else:
+                    columns = batch
+                if schema is None:
+                    schema = sidecar_schema([c[len(META_PREFIX) :] for c in columns if c.startswith(META_PREFIX)])
+                table = _table(columns, schema)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=["leaf"], write_statistics=["time"])
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            if writer is None:  # no batch at all: an empty file with the schema
+                schema = schema or sidecar_schema([])
+                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                writer.write_table(schema.empty_table())
+        finally:
+            if writer is not None:
+                writer.close()
+        digest = _sha256(tmp)
+        final = sidecar_path(tree_path, digest)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    fsync_directory(final.parent)
+    return ParquetStore(final, sha256=digest)
+
+
+def _table(columns: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"the columns of a documents batch differ in length ({sorted(lengths)})")
+    n = lengths.pop() if lengths else 0
+    unknown = [c for c in columns if c not in schema.names]
+    if unknown:
+        raise ValueError(f"documents batch column {unknown[0]!r} is not in the first batch's columns")
+    for required in ("id", "leaf"):
+        if required not in columns:
+            raise ValueError(f"a documents batch needs a {required!r} column")
+    arrays = []
+    for f in schema:
+        value = columns.get(f.name)
+        if value is None:
+            arrays.append(pa.nulls(n, f.type))
+        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+            arrays.append(value.cast(f.type))
+        else:
+            arrays.append(pa.array(value, type=f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_store(tree_path: str | os.PathLike[str], store: DocumentStore) -> ParquetStore:
+    """A sidecar for ``tree_path`` holding ``store``'s documents.
+
+    A sidecar store is copied byte for byte (its hash, so its name, stays), or kept as it is when it
+    already lies beside ``tree_path`` under that name; documents in memory are written in batches.
+    """
+    from topicmap.hierarchy.files.safe_write import fsync_directory, temp_beside
+
+    tree_path = Path(tree_path)
+    if isinstance(store, ParquetStore):
+        digest = store.sha256 or _sha256(store.path)
+        final = sidecar_path(tree_path, digest)
+        if final.exists() and final.resolve() == store.path.resolve():
+            return store
+        with temp_beside(final) as tmp:
+            shutil.copyfile(store.path, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        fsync_directory(final.parent)
+        return ParquetStore(final, sha256=digest)
+    keys = metadata_keys_of(store)
+    return write_batches(tree_path, (documents_batch(batch, keys) for batch in store.iter_batches(ROW_GROUP_ROWS)), metadata_keys=keys)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 * 2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
