@@ -60,7 +60,7 @@ def create_app(tree: TopicTree | TreeIndex, title: str = "topicmap", server: Any
         url_base_pathname=url_base_pathname,
     )
     use_plotly_bundle(app)
-    app.server.config["MAX_CONTENT_LENGTH"] = max(max_request_bytes(index.n_docs), app.server.config.get("MAX_CONTENT_LENGTH") or 0)
+    app.server.config["MAX_CONTENT_LENGTH"] = max(max_request_bytes(len(index.map_order)), app.server.config.get("MAX_CONTENT_LENGTH") or 0)
     app.layout = build_layout(index, title=title)
     callbacks.register(app, index)
     trend_callbacks.register(app, index)  # dated trees only: the time panel and colour by growth

@@ -138,9 +138,9 @@ def search_results(index: TreeIndex, query: str | None) -> list[Any]:
         ], className="tm-children"))
     if len(result.doc_rows):
         items = []
-        for row in result.doc_rows[:RESULT_DOCS].tolist():
-            doc = index.tree.documents[row]
-            items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60), f"search-doc-{row}"), html.Span(" " + index.snippet(row)[:90], className="tm-snippet")]))
+        shown = result.doc_rows[:RESULT_DOCS]
+        for row, doc in zip(shown.tolist(), index.documents(shown)):
+            items.append(html.Li([goto_button(doc.leaf, shorten(doc.title or doc.id, 60), f"search-doc-{row}"), html.Span(" " + index.snippet(row, doc)[:90], className="tm-snippet")]))
         out.append(html.Ul(items, className="tm-results"))
     return out
 
@@ -157,6 +157,11 @@ def search_notices(result: SearchResult) -> list[str]:
         notices.append(
             f"The search stopped at its time limit after {result.docs_scanned:,} of {result.docs_total:,} "
             "documents, so more may match: a more specific word searches faster."
+        )
+    if result.limited:
+        notices.append(
+            f"More than {result.limited:,} documents match: counts, the map and this list use the first "
+            f"{result.limited:,} of them. A more specific word narrows it."
         )
     return notices
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from dash import html
 
-from topicmap.hierarchy.tree.topic_tree import ROOT_ID
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document
 from topicmap.viz.ids import PAGE_SIZE, Ids, goto_button
 from topicmap.viz.index import TreeIndex, shorten
 
@@ -112,14 +112,14 @@ def n_pages(n_docs: int) -> int:
     return max(1, -(-n_docs // PAGE_SIZE))
 
 
-def document_card(index: TreeIndex, row: int, representative: bool = False) -> html.Details:
+def document_card(index: TreeIndex, row: int, representative: bool = False, doc: Document | None = None) -> html.Details:
     """Title and snippet; expands to the full text. Plain children: the text is escaped by React."""
-    doc = index.tree.documents[row]
+    doc = doc or index.document(row)
     text = doc.text if len(doc.text) <= FULL_TEXT_CHARS else doc.text[:FULL_TEXT_CHARS] + " …(truncated)"
     summary: list[Any] = [html.B(shorten(doc.title, 100) if doc.title else doc.id)]
     if representative:
         summary.append(html.Span("representative", className="tm-badge"))
-    summary.append(html.Span(" — " + index.snippet(row), className="tm-snippet"))
+    summary.append(html.Span(" — " + index.snippet(row, doc), className="tm-snippet"))
     return html.Details(
         className="tm-doc",
         children=[
@@ -144,7 +144,8 @@ def document_page(index: TreeIndex, nav: Mapping[str, Any] | None, page: Any) ->
     ordered = _reps_first(index, node_id, rows, reps)
     shown = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
     rep_set = set(reps)
-    cards: list[Any] = [document_card(index, r, r in rep_set) for r in shown] or [html.P("No documents.", className="tm-muted")]
+    docs = index.documents(shown)  # this page only, read in one go
+    cards: list[Any] = [document_card(index, r, r in rep_set, d) for r, d in zip(shown, docs)] or [html.P("No documents.", className="tm-muted")]
     info = f"page {page + 1} of {pages} · {len(rows):,} documents"
     return cards, info, page <= 0, page >= pages - 1
 

@@ -46,7 +46,7 @@ class FacetIndex:
         self.names: list[str] = [f.name for f in facets]
         self.by_name: dict[str, FacetTree] = {f.name: f for f in facets}
         self.indexes: dict[str, TreeIndex] = {f.name: TreeIndex(f.tree) for f in facets}
-        self.n_docs = len(facets[0].tree.documents)
+        self.n_docs = facets[0].tree.n_documents
         self._row_maps: dict[tuple[str, str], np.ndarray] = {}
         self._tables: dict[tuple[str, str, int, int], Crosstab] = {}
 
@@ -65,7 +65,7 @@ class FacetIndex:
         key = (source, target)
         if key not in self._row_maps:
             b_rows = self.indexes[target].doc_row_by_id
-            self._row_maps[key] = np.fromiter((b_rows[d.id] for d in self.indexes[source].tree.documents), dtype=np.int64, count=self.n_docs)
+            self._row_maps[key] = np.fromiter((b_rows[i] for i in self.indexes[source].store.strings("id")), dtype=np.int64, count=self.n_docs)
         return self._row_maps[key]
 
     def cross_counts(self, source: str, node: str, target: str) -> CrossCounts:

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from topicmap.hierarchy.tree.topic_tree import ROOT_ID, TopicTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, TopicTree
 from topicmap.viz.index import LABEL_CHARS, PALETTE, TreeIndex, lighten, plotly_text, shorten
 from topicmap.viz.map_labels import DEFAULT_PLOT_PX, annotations, full_frame, map_labels
 
@@ -182,7 +182,7 @@ class MapGroup:
 
     name: str  # legend text, already escaped for plotly
     color: str
-    runs: tuple[tuple[int, int], ...]  # [lo, hi) slices of index.doc_order, in order
+    runs: tuple[tuple[int, int], ...]  # [lo, hi) slices of index.map_order, in order
     kind: Literal["topic", "more", "outside"]
     node: str | None = None  # the topic's node id (kind "topic")
 
@@ -199,30 +199,31 @@ def map_groups(index: TreeIndex, view: str = ROOT_ID, entries: int = LEGEND_ENTR
     one per top-level topic says nothing once the user has drilled in. If the view has more than
     ``entries`` children, the largest ``entries - 1`` keep their own trace and the rest share one
     grey "+N more" trace. Documents outside the view come first (drawn underneath, grey). A node's
-    documents are one contiguous run of ``doc_order``, so every group is a few slices of it.
+    documents are one contiguous run of ``map_order`` (``doc_order``, or its sample on a big tree), so
+    every group is a few slices of it.
     """
     view = map_view(index, view)
     v = index.pos[view]
     groups: list[MapGroup] = []
-    outside = tuple(r for r in ((0, int(index.doc_lo[v])), (int(index.doc_hi[v]), index.n_docs)) if r[1] > r[0])
+    outside = tuple(r for r in ((0, int(index.map_lo[v])), (int(index.map_hi[v]), len(index.map_order))) if r[1] > r[0])
     if outside:
         groups.append(MapGroup("other documents", OUTSIDE_COLOR, outside, "outside"))
     kids = index.children_pos[v]
     if not kids:
         name = plotly_text(shorten(index.labels[v], LABEL_CHARS))
-        groups.append(MapGroup(name, index.colors[v] if v else PALETTE[0], ((int(index.doc_lo[v]), int(index.doc_hi[v])),), "topic", view))
+        groups.append(MapGroup(name, index.colors[v] if v else PALETTE[0], ((int(index.map_lo[v]), int(index.map_hi[v])),), "topic", view))
         return groups
     by_size = sorted(kids, key=lambda c: -int(index.size[c]))
     keep = set(by_size if len(kids) <= entries else by_size[: max(entries - 1, 1)])
     shown = [c for c in kids if c in keep]  # in tree order, as the chart draws them
     for c in shown:
         name = plotly_text(shorten(index.labels[c], LABEL_CHARS))
-        groups.append(MapGroup(name, index.colors[c], ((int(index.doc_lo[c]), int(index.doc_hi[c])),), "topic", index.ids[c]))
-    rest = sorted(set(kids) - keep, key=lambda c: int(index.doc_lo[c]))
+        groups.append(MapGroup(name, index.colors[c], ((int(index.map_lo[c]), int(index.map_hi[c])),), "topic", index.ids[c]))
+    rest = sorted(set(kids) - keep, key=lambda c: int(index.map_lo[c]))
     if rest:
         runs: list[tuple[int, int]] = []
         for c in rest:  # siblings' runs touch when they are neighbours in tree order: merge them
-            lo, hi = int(index.doc_lo[c]), int(index.doc_hi[c])
+            lo, hi = int(index.map_lo[c]), int(index.map_hi[c])
             if runs and runs[-1][1] == lo:
                 runs[-1] = (runs[-1][0], hi)
             elif hi > lo:
@@ -235,8 +236,8 @@ def group_rows(index: TreeIndex, group: MapGroup) -> np.ndarray:
     """Document rows of one map trace, in trace order (so ``pointIndex`` indexes this array)."""
     if len(group.runs) == 1:
         lo, hi = group.runs[0]
-        return index.doc_order[lo:hi]
-    return np.concatenate([index.doc_order[lo:hi] for lo, hi in group.runs]) if group.runs else np.zeros(0, np.int64)
+        return index.map_order[lo:hi]
+    return np.concatenate([index.map_order[lo:hi] for lo, hi in group.runs]) if group.runs else np.zeros(0, np.int64)
 
 
 def map_spec(index: TreeIndex, view: str = ROOT_ID, size_px: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -267,11 +268,13 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID, size_px: tuple[float, float]
             "legendrank": {"topic": rank, "more": 1000, "outside": 2000}[group.kind],  # topics, "+N more", "other"
         }
         if with_titles and not outside:  # context points hover with their trace name: a redraw stays small
-            trace["hovertext"] = [_doc_hover(index, r, paths) for r in rows.tolist()]
+            trace["hovertext"] = [_doc_hover(index, r, doc, paths) for r, doc in zip(rows.tolist(), index.documents(rows))]
         traces.append(trace)
     traces.append(_overlay("selected topic", "#111111", symbol="circle", size=5))
     traces.append(_overlay("search matches", HIGHLIGHT_LINE, symbol="diamond", size=8))
     title = "Topics" if view == ROOT_ID else f"Topics in {plotly_text(shorten(index.labels[index.pos[view]], LABEL_CHARS))}"
+    if index.map_sampled:  # a browser cannot take millions of points: say that a sample is drawn
+        title += f"<br><i>{sample_notice(index)}</i>"
     whole = full_frame(index, index.pos[view], size_px or DEFAULT_PLOT_PX)
     layout: dict[str, Any] = {
         "annotations": annotations(map_labels(index, index.pos[view], whole)),
@@ -290,6 +293,11 @@ def map_spec(index: TreeIndex, view: str = ROOT_ID, size_px: tuple[float, float]
         layout["xaxis"]["range"] = [whole.x0, whole.x1]
         layout["yaxis"]["range"] = [whole.y0, whole.y1]
     return {"data": traces, "layout": layout}
+
+
+def sample_notice(index: TreeIndex) -> str:
+    """What the map says when it draws a sample of a big tree's documents."""
+    return f"a sample of {len(index.map_order):,} of {index.n_docs:,} documents, every topic in proportion"
 
 
 def map_placeholder() -> dict[str, Any]:
@@ -351,9 +359,8 @@ def _overlay(name: str, color: str, symbol: str, size: int) -> dict[str, Any]:
     }
 
 
-def _doc_hover(index: TreeIndex, row: int, paths: dict[int, str]) -> str:
+def _doc_hover(index: TreeIndex, row: int, doc: Document, paths: dict[int, str]) -> str:
     """A point's hover: the document's title, then its topic path (root to leaf) in grey."""
-    doc = index.tree.documents[row]
     leaf = int(index.doc_leaf_pos[row])
     if leaf not in paths:
         names = [shorten(index.labels[index.pos[node_id]], 40) for node_id in index.path_ids(index.ids[leaf])[1:]]
@@ -365,6 +372,7 @@ def map_overlay(index: TreeIndex, rows: np.ndarray | None) -> dict[str, Any]:
     """x/y of an overlay trace for ``rows`` (empty when ``rows`` is None)."""
     if rows is None or len(rows) == 0:
         return {"x": [], "y": []}
+    rows = index.drawn_rows(rows)
     return {"x": typed_array(index.map_x[rows]), "y": typed_array(index.map_y[rows])}
 
 

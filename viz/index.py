@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import colorsys
 from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from topicmap.hierarchy.tree.arrays import TreeArrays
-from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, Node, TopicTree
 from topicmap.viz.search import CACHE_BYTES, CACHE_ENTRIES, SCAN_CPU_BUDGET_S, SearchCache, SearchResult, match_rows, parse_query
+
+if TYPE_CHECKING:
+    from topicmap.viz.search_index import SearchIndex
 
 # 20 distinguishable colours (Tableau 10 + their lighter partners, reordered to alternate).
 PALETTE: tuple[str, ...] = (
@@ -28,6 +33,7 @@ ROOT_COLOR = "#f4f4f4"
 LABEL_CHARS = 40  # longest label drawn inside a segment; the hover and details show it whole
 SEGMENT_LINE_CHARS = 20  # a longer segment label is wrapped onto a second line
 SNIPPET_CHARS = 200
+MAP_SAMPLE_MAX = 200_000  # points the map draws at most; a bigger tree's map draws a sample (and says so)
 
 
 def display_label(node: Node) -> str:
@@ -124,11 +130,19 @@ class TreeIndex:
         search_cache_size: int = CACHE_ENTRIES,
         search_cache_bytes: int = CACHE_BYTES,
         search_budget_s: float | None = SCAN_CPU_BUDGET_S,
+        search_index: SearchIndex | None = None,
+        map_sample_max: int = MAP_SAMPLE_MAX,
     ) -> None:
         self.tree = tree
+        self.store = tree.store
+        if search_index is None and self.store.lazy:  # a sidecar tree: its full-text index, built on first serve
+            from topicmap.viz.search_index import SearchIndex
+
+            search_index = SearchIndex.for_store(self.store)  # type: ignore[arg-type]
+        self.search_index = search_index
         arrays = tree.arrays
         self._build_structure(arrays)
-        self._build_documents(arrays)
+        self._build_documents(arrays, map_sample_max)
         self._build_labels()
         self.search_cache = SearchCache(search_cache_size, search_cache_bytes)
         self.search_budget_s = search_budget_s
@@ -158,9 +172,10 @@ class TreeIndex:
         self.top_level: list[int] = list(self.children_pos[0]) if self.n_nodes else []
         self._top_rank: dict[int, int] = {p: k for k, p in enumerate(self.top_level)}
 
-    def _build_documents(self, arrays: TreeArrays) -> None:
-        docs = self.tree.documents
-        self.n_docs = len(docs)
+    def _build_documents(self, arrays: TreeArrays, map_sample_max: int) -> None:
+        """Per-document arrays from columns of the store (no text is read for a sidecar tree)."""
+        store = self.store
+        self.n_docs = len(store)
         self.doc_leaf_pos = self._position[arrays.doc_leaf]
         # documents sorted by their leaf's preorder rank (stable: row order within a leaf)
         self.doc_order = arrays.doc_order
@@ -169,11 +184,54 @@ class TreeIndex:
         # node i's documents = doc_order[doc_lo[i] : doc_hi[i]]
         self.doc_lo = arrays.doc_lo[self.pre_rank]
         self.doc_hi = arrays.doc_hi[self.pre_rank]
-        self.doc_x = np.array([d.x for d in docs], dtype=np.float32)
-        self.doc_y = np.array([d.y for d in docs], dtype=np.float32)
+        x, y = store.xy()
+        self.doc_x = x.astype(np.float32)
+        self.doc_y = y.astype(np.float32)
         self.map_x, self.map_y = quantize_xy(self.doc_x, self.doc_y)
-        self.doc_row_by_id: dict[str, int] = {d.id: row for row, d in enumerate(docs)}
-        self.doc_search_text: list[str] = [f"{d.title}\n{d.text}".lower() for d in docs]
+        self._build_map_sample(map_sample_max)
+        reps = [doc_id for n in self.nodes for doc_id in n.representative_ids]
+        self._rep_rows: dict[str, int] = store.find_ids(reps)
+        # small trees: a substring scan over lowered texts; a sidecar tree: its full-text index
+        self.doc_search_text: list[str] = [] if store.lazy else [f"{d.title}\n{d.text}".lower() for d in store.iter_documents()]
+
+    def _build_map_sample(self, limit: int) -> None:
+        """The points the map draws: all, or beyond ``limit`` a deterministic sample stratified by leaf.
+
+        Every ``n / limit``-th document in ``doc_order`` (documents grouped by leaf in tree order),
+        plus each leaf's first, so every topic keeps its share of points and none vanishes. As a
+        sample of ``doc_order`` it keeps its property: node i's points are ``map_order[map_lo[i]:map_hi[i]]``.
+        """
+        n = self.n_docs
+        self.map_sampled = n > limit > 0
+        if not self.map_sampled:
+            self.map_order, self.map_lo, self.map_hi = self.doc_order, self.doc_lo, self.doc_hi
+            self._drawn = None
+            return
+        steps = (np.arange(limit, dtype=np.int64) * n) // limit
+        leaf_starts = self.doc_lo[np.asarray([not kids for kids in self.children_pos], dtype=bool) & (self.doc_hi > self.doc_lo)]
+        keep = np.unique(np.concatenate([steps, leaf_starts]))
+        self.map_order = self.doc_order[keep]
+        self.map_lo = np.searchsorted(keep, self.doc_lo, side="left")
+        self.map_hi = np.searchsorted(keep, self.doc_hi, side="left")
+        self._drawn = np.zeros(n, dtype=bool)
+        self._drawn[self.map_order] = True
+
+    def drawn_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Those of ``rows`` the map draws (all of them unless the map is a sample)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self._drawn is None else rows[self._drawn[rows]]
+
+    @cached_property
+    def doc_row_by_id(self) -> dict[str, int]:
+        """Row of every document id (built on first use: facet trees align their documents with it)."""
+        return {doc_id: row for row, doc_id in enumerate(self.store.strings("id"))}
+
+    def documents(self, rows: np.ndarray | list[int]) -> list[Document]:
+        """The documents at ``rows`` (a page, search results): read from the store, only these."""
+        return self.store.rows(rows)
+
+    def document(self, row: int) -> Document:
+        return self.store.document(int(row))
 
     def _build_labels(self) -> None:
         self.labels: list[str] = [display_label(n) for n in self.nodes]
@@ -262,7 +320,14 @@ class TreeIndex:
         return result if result.shortened == parsed.shortened else replace(result, shortened=parsed.shortened)
 
     def _run_search(self, terms: tuple[str, ...]) -> SearchResult:
-        rows, scanned = match_rows(self.doc_search_text, terms, self.search_budget_s)
+        limited = 0
+        if self.search_index is not None:
+            rows, limited = self.search_index.match(terms)
+            scanned = self.n_docs
+        elif self.store.lazy:
+            rows, scanned = np.zeros(0, np.int64), 0  # a sidecar tree served without its index: documents are not searched
+        else:
+            rows, scanned = match_rows(self.doc_search_text, terms, self.search_budget_s)
         label_rows, _ = match_rows(self.node_search_text, terms)
         label_matches = tuple(self.ids[i] for i in label_rows.tolist())
         counts = self.counts_per_node(rows)
@@ -270,7 +335,7 @@ class TreeIndex:
         for node_id in label_matches:  # a matching label lights its ancestors too
             for anc in self.path_ids(node_id):
                 hits.setdefault(anc, 0)
-        return SearchResult(" ".join(terms), rows, label_matches, hits, docs_scanned=scanned, docs_total=self.n_docs)
+        return SearchResult(" ".join(terms), rows, label_matches, hits, docs_scanned=scanned, docs_total=self.n_docs, limited=limited)
 
     def nodes_of_rows(self, doc_rows: np.ndarray) -> dict[str, int]:
         """Node id -> count for every node holding at least one of ``doc_rows``."""
@@ -282,13 +347,13 @@ class TreeIndex:
         i = self.pos[node_id]
         out: list[int] = []
         for doc_id in self.nodes[i].representative_ids:
-            row = self.doc_row_by_id.get(doc_id)
+            row = self._rep_rows.get(doc_id)
             if row is not None and self.doc_lo[i] <= self.doc_rank[row] < self.doc_hi[i] and row not in out:
                 out.append(row)
         return out
 
-    def snippet(self, row: int) -> str:
-        return shorten(self.tree.documents[row].text, SNIPPET_CHARS)
+    def snippet(self, row: int, doc: Document | None = None) -> str:
+        return shorten((doc or self.document(row)).text, SNIPPET_CHARS)
 
 
 def quantize_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,5 +372,5 @@ def quantize_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def build_index(tree: TopicTree) -> TreeIndex:
-    return TreeIndex(tree)
+def build_index(tree: TopicTree, search_index: SearchIndex | None = None) -> TreeIndex:
+    return TreeIndex(tree, search_index=search_index)

@@ -192,11 +192,11 @@ def topic_centres(index: TreeIndex) -> np.ndarray:
     if cached is not None:
         return cached
     out = np.zeros((index.n_nodes, 2), dtype=np.float64)
-    if index.n_docs:
-        x = index.map_x[index.doc_order].astype(np.float64)
-        y = index.map_y[index.doc_order].astype(np.float64)
+    if len(index.map_order):
+        x = index.map_x[index.map_order].astype(np.float64)
+        y = index.map_y[index.map_order].astype(np.float64)
         cx, cy = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(y)])
-        lo, hi = index.doc_lo, index.doc_hi
+        lo, hi = index.map_lo, index.map_hi  # the drawn points (all, or the sample of a big tree)
         count = np.maximum(hi - lo, 1)
         mean_x, mean_y = (cx[hi] - cx[lo]) / count, (cy[hi] - cy[lo]) / count
         for depth in range(index.max_depth + 1):
@@ -204,8 +204,8 @@ def topic_centres(index: TreeIndex) -> np.ndarray:
             if nodes.size == 0:
                 continue
             nodes = nodes[np.argsort(lo[nodes])]  # disjoint runs of doc_order, in order
-            slot = np.searchsorted(lo[nodes], np.arange(index.n_docs), side="right") - 1
-            docs = np.flatnonzero((slot >= 0) & (np.arange(index.n_docs) < hi[nodes[np.maximum(slot, 0)]]))
+            slot = np.searchsorted(lo[nodes], np.arange(len(index.map_order)), side="right") - 1
+            docs = np.flatnonzero((slot >= 0) & (np.arange(len(index.map_order)) < hi[nodes[np.maximum(slot, 0)]]))
             owner = slot[docs]
             dist = (x[docs] - mean_x[nodes[owner]]) ** 2 + (y[docs] - mean_y[nodes[owner]]) ** 2
             order = np.lexsort((dist, owner))  # by node, nearest first
@@ -224,7 +224,7 @@ def topic_centre(index: TreeIndex, pos: int) -> tuple[float, float]:
 
 def full_frame(index: TreeIndex, view_pos: int = 0, size_px: tuple[float, float] = DEFAULT_PLOT_PX) -> Frame:
     """The frame that shows every document under ``view_pos`` (what the map opens on), with a margin."""
-    rows = index.doc_order[index.doc_lo[view_pos] : index.doc_hi[view_pos]]
+    rows = index.map_order[index.map_lo[view_pos] : index.map_hi[view_pos]]
     if len(rows) == 0:
         return Frame(0.0, 1.0, 0.0, 1.0, *size_px)
     x, y = index.map_x[rows], index.map_y[rows]

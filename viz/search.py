@@ -67,6 +67,7 @@ class SearchResult:
     shortened: bool = False  # the query was cut to MAX_QUERY_CHARS / MAX_QUERY_TERMS
     docs_scanned: int = 0  # the scan covered documents [0, docs_scanned) ...
     docs_total: int = 0  # ... of this many
+    limited: int = 0  # the full-text index returned only this many matching rows (0: all of them)
 
     @property
     def highlighted(self) -> set[str]:

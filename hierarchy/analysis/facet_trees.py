@@ -74,9 +74,9 @@ def facet_names(trees: Sequence[TopicTree], sources: Sequence[str | Path]) -> li
 def check_facet_documents(facets: Sequence[FacetTree]) -> None:
     """Refuse facet trees whose document ids differ, naming the pair, how many ids differ, and a few of them."""
     first = facets[0]
-    ids_first = {d.id for d in first.tree.documents}
+    ids_first = set(first.tree.store.strings("id"))
     for other in facets[1:]:
-        ids_other = {d.id for d in other.tree.documents}
+        ids_other = set(other.tree.store.strings("id"))
         if ids_other == ids_first:
             continue
         parts = []
