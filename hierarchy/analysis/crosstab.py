@@ -45,8 +45,8 @@ class Crosstab:
 
 def check_same_documents(a: TopicTree, b: TopicTree, name_a: str = "tree A", name_b: str = "tree B") -> None:
     """Refuse two trees whose document ids differ, saying how many differ and showing a few."""
-    ids_a = {d.id for d in a.documents}
-    ids_b = {d.id for d in b.documents}
+    ids_a = set(a.store.strings("id"))
+    ids_b = set(b.store.strings("id"))
     if ids_a == ids_b:
         return
     only_a = sorted(ids_a - ids_b)
@@ -89,9 +89,12 @@ def crosstab(a: TopicTree, b: TopicTree, depth_a: int = 1, depth_b: int | None =
     check_same_documents(a, b, name_a, name_b)
     rows, row_of_leaf = cut(a, depth_a, name_a, "--depth")
     columns, column_of_leaf = cut(b, depth_b, name_b, "--depth-b")
-    column_of_doc = {d.id: column_of_leaf[d.leaf] for d in b.documents}
-    r = np.fromiter((row_of_leaf[d.leaf] for d in a.documents), dtype=np.int64, count=len(a.documents))
-    c = np.fromiter((column_of_doc[d.id] for d in a.documents), dtype=np.int64, count=len(a.documents))
+    # ids and leaves only (a sidecar tree's texts are never read)
+    node_ids_b, node_ids_a = b.arrays.node_ids, a.arrays.node_ids
+    column_of_doc = {doc_id: column_of_leaf[node_ids_b[leaf]] for doc_id, leaf in zip(b.store.strings("id"), b.arrays.doc_leaf.tolist())}
+    ids_a_rows = a.store.strings("id")
+    r = np.fromiter((row_of_leaf[node_ids_a[leaf]] for leaf in a.arrays.doc_leaf.tolist()), dtype=np.int64, count=a.n_documents)
+    c = np.fromiter((column_of_doc[doc_id] for doc_id in ids_a_rows), dtype=np.int64, count=a.n_documents)
     counts = np.bincount(r * len(columns) + c, minlength=len(rows) * len(columns)).reshape(len(rows), len(columns))
     return Crosstab(
         rows=rows,

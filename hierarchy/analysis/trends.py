@@ -187,7 +187,7 @@ class Trends:
 
 
 def tree_has_times(tree: TopicTree) -> bool:
-    return any(d.time is not None for d in tree.documents)
+    return tree.store.has_times()
 
 
 def tree_trends(tree: TopicTree, period: str | None = None) -> Trends | None:
@@ -195,7 +195,7 @@ def tree_trends(tree: TopicTree, period: str | None = None) -> Trends | None:
 
     ``period`` None takes the one recorded at build time (``manifest.time.period``), else ``auto``.
     """
-    times = np.array([np.nan if d.time is None else d.time for d in tree.documents], dtype=np.float64)
+    times = np.array(tree.store.times(), dtype=np.float64)  # the time column only
     dated_rows = np.flatnonzero(np.isfinite(times))
     if dated_rows.size == 0:
         return None

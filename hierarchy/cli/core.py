@@ -243,7 +243,7 @@ def register(app: typer.Typer) -> None:
         save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))
-        typer.echo(f"wrote {output} ({len(tree):,} nodes, {len(tree.documents):,} documents) in {time.perf_counter() - started:.1f}s")
+        typer.echo(f"wrote {output} ({len(tree):,} nodes, {tree.n_documents:,} documents) in {time.perf_counter() - started:.1f}s")
 
     @app.command(help="Show a tree file's shape, how it was built and its top levels.\n\nExample: topicmap info bbc.tree.json --depth 2")
     def info(
@@ -258,7 +258,7 @@ def register(app: typer.Typer) -> None:
         tree = load_tree(tree_file)
         if as_json:
             levels = [{"depth": d, "nodes": len(tree.level(d))} for d in range(tree.depth + 1)]
-            typer.echo(json.dumps({"manifest": tree.manifest, "nodes": len(tree), "documents": len(tree.documents), "levels": levels}, indent=2))
+            typer.echo(json.dumps({"manifest": tree.manifest, "nodes": len(tree), "documents": tree.n_documents, "levels": levels}, indent=2))
             return
         typer.echo(f"{tree_file}")
         typer.echo(full_report(tree, max_depth=depth, max_lines=lines))
@@ -266,7 +266,7 @@ def register(app: typer.Typer) -> None:
     @app.command(
         help=(
             "Export a tree: nested (d3-style JSON with children), csv (one row per document: its id and "
-            "its path of node ids from the root to its leaf), json (the tree file itself), html (standalone sunburst).\n\n"
+            "its path of node ids from the root to its leaf), json (the tree as one file, documents inline, also for a tree whose documents are in a Parquet sidecar), html (standalone sunburst).\n\n"
             "The csv is safe to open in a spreadsheet: a text cell (id, label, ...) that starts with = + - @, "
             "a tab or a carriage return is written with a leading ' so it is shown as text, never run as a "
             "formula; numbers stay numbers.\n\n"
@@ -282,16 +282,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         claim_outputs(ctx, {"the tree file": tree_file}, {"-o": output}, wait)
         check_tree_file(tree_file)
-        from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, tree_to_dict
-        from topicmap.hierarchy.files.safe_write import write_text_atomic
+        from topicmap.hierarchy.tree.treefile import assignments_csv, load_tree, nested_dict, single_file_chunks
+        from topicmap.hierarchy.files.safe_write import write_chunks_atomic, write_text_atomic
 
         tree = load_tree(tree_file)
         if format is ExportFormat.nested:
             text = json.dumps(nested_dict(tree), ensure_ascii=False, indent=1)
         elif format is ExportFormat.csv:
             text = assignments_csv(tree)
-        elif format is ExportFormat.json:
-            text = json.dumps(tree_to_dict(tree), ensure_ascii=False)
+        elif format is ExportFormat.json:  # the single-file form (version 2), streamed whatever form the tree has
+            if str(output) == "-":
+                for chunk in single_file_chunks(tree):
+                    sys.stdout.write(chunk)
+            else:
+                write_chunks_atomic(output, single_file_chunks(tree))
+                typer.echo(f"wrote {output}", err=True)
+            return
         else:
             text = _html_export(tree)
         if str(output) == "-":

@@ -75,8 +75,8 @@ def _options(
     require_labels(tree, source)
     references = _references(tree, labels, labels_file, labels_id_column)
     wanted = [n for n in dict.fromkeys(navigators) if n is not NavigatorName.none]
-    sample = min(DEFAULT_SAMPLE, len(tree.documents)) if sample is None else sample
-    if wanted and not tree.documents:
+    sample = min(DEFAULT_SAMPLE, tree.n_documents) if sample is None else sample
+    if wanted and not tree.n_documents:
         raise InputError(f"{source}: the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if wanted:
         sample_targets(tree, sample, seed)
@@ -90,7 +90,7 @@ def _options(
         llm_config = settings.config
     vectors = None
     if embeddings is not None:
-        vectors = load_embeddings(embeddings, len(tree.documents), expected_dim=tree_dimensions(tree))
+        vectors = load_embeddings(embeddings, tree.n_documents, expected_dim=tree_dimensions(tree))
     try:
         tree_embedder = resolve_tree_embedder(tree, embedder_choice(embedder, embedding_model))
         if shared is not None:  # compare: load a model once for both trees

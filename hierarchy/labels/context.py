@@ -72,8 +72,17 @@ def pick_documents(tree: TopicTree, node: Node, count: int, by_id: dict[str, Doc
             seen.add(doc_id)
         if len(chosen) >= count:
             return chosen
+    if len(chosen) >= count:
+        return chosen
+    if tree.store.lazy:  # a sidecar tree: read a seeded sample of the node's rows, not all of them
+        rows = tree.document_rows(node.id)
+        rng = random.Random(f"topicmap:{node.id}")
+        picked = sorted(rng.sample(range(len(rows)), min(len(rows), 4 * count + len(seen))))
+        rest = [d for d in tree.store.rows([rows[k] for k in picked]) if d.id not in seen and (d.text or d.title)]
+        chosen.extend(rest[: count - len(chosen)])
+        return chosen
     rest = [d for d in tree.documents_of(node.id) if d.id not in seen and (d.text or d.title)]  # trees built --no-text have none
-    if rest and len(chosen) < count:
+    if rest:
         rng = random.Random(f"topicmap:{node.id}")
         chosen.extend(rng.sample(rest, min(count - len(chosen), len(rest))))
     return chosen
@@ -90,7 +99,12 @@ class PromptBuilder:
         self.tree = tree
         self.budget = budget or PromptBudget()
         self.rules = rules or LabelRules()
-        self._by_id = {d.id: d for d in tree.documents}
+        store = tree.store
+        if store.lazy:  # a sidecar tree: only the representatives are read
+            found = store.find_ids(doc_id for n in tree.iter_nodes() for doc_id in n.representative_ids)
+            self._by_id = {d.id: d for d in store.rows(sorted(found.values()))}
+        else:
+            self._by_id = {d.id: d for d in tree.documents}
         self._keywords: dict[str, list[str]] = {}
 
     def keywords(self, node: Node) -> list[str]:

@@ -65,4 +65,4 @@ class Estimate:
 def label_copy(tree: TopicTree) -> TopicTree:
     """A tree whose labels a dry run may change; documents and vectors are shared, not copied."""
     nodes = [replace(n, label_meta=replace(n.label_meta, extra=n.label_meta.extra.copy())) for n in tree.iter_nodes()]
-    return TopicTree(nodes, tree.documents, tree.manifest)
+    return TopicTree(nodes, tree.store, tree.manifest)  # a sidecar tree's store stays lazy

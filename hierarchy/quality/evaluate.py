@@ -121,7 +121,7 @@ class LevelCohesion:
 
 def cohesion_levels(tree: TopicTree, vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> list[LevelCohesion]:
     """Silhouette, cohesion and separation per level on a seeded sample of the documents."""
-    n = len(tree.documents)
+    n = tree.n_documents
     if vectors.shape[0] != n:
         raise InputError(f"{vectors.shape[0]} embedding rows for {n} documents in the tree; they must be row-aligned")
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
@@ -378,7 +378,7 @@ def evaluate_tree(tree: TopicTree, source: str, options: EvaluateOptions) -> Eva
 
     return EvaluationReport(
         tree=source,
-        documents=len(tree.documents),
+        documents=tree.n_documents,
         nodes=len(tree),
         leaves=len(tree.leaves()),
         depth=tree.depth,
@@ -396,7 +396,7 @@ def evaluate_tree(tree: TopicTree, source: str, options: EvaluateOptions) -> Eva
 
 def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Document vectors for a seeded sample: given ones, else the embedding cache, else embed the sample."""
-    n = len(tree.documents)
+    n = tree.n_documents
     rows = np.sort(np.random.default_rng(options.seed).choice(n, size=min(options.silhouette_sample, n), replace=False))
     if tree.root.centroid is None:  # the tree file check allows centroids on every node or on none
         return rows, None, "the tree has no centroids to compare documents with; rebuild it with topicmap build"
@@ -407,7 +407,7 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
         return rows, np.asarray(recorded[rows], dtype=np.float32), str(tree.manifest["embedder"]["source"])
     if options.embedder is None:
         return rows, None, "no document vectors: pass --embeddings FILE.npy (row-aligned with the tree's documents) or --embedder"
-    texts = [embedding_text(d.title, d.text) for d in tree.documents]
+    texts = [embedding_text(title, text) for title, text in zip(tree.store.strings("title"), tree.store.strings("text"))]
     if not all(t.strip() for t in texts):
         return rows, None, "the tree stores no document texts (built with --no-text): pass --embeddings FILE.npy"
     cached = _cached_corpus_vectors(texts, options.embedder.name, options.cache_dir)
@@ -437,6 +437,6 @@ def _recorded_vectors(tree: TopicTree) -> np.ndarray | None:
     if info.get("sha256") and file_sha256(source) != info["sha256"]:
         return None
     try:
-        return load_embeddings(source, len(tree.documents), expected_dim=int(tree.root.centroid.size) if tree.root.centroid is not None else None)
+        return load_embeddings(source, tree.n_documents, expected_dim=int(tree.root.centroid.size) if tree.root.centroid is not None else None)
     except TopicmapError:
         return None

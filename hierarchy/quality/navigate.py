@@ -74,19 +74,18 @@ def target_query(title: str, text: str, chars: int = QUERY_CHARS) -> str:
 
 def sample_targets(tree: TopicTree, size: int, seed: int = 0) -> list[Target]:
     """A seeded sample of documents to find (row order, so results do not depend on sampling order)."""
-    n = len(tree.documents)
+    n = tree.n_documents
     if n == 0:
         raise InputError("the tree has no documents, so there is none to find by navigating; skip navigation with --navigator none")
     if size < 1:
         raise InputError(f"--sample {size}: must be at least 1")
     if size > n:
         raise InputError(f"--sample {size} is larger than the corpus ({n} documents in the tree); use at most {n}")
-    if not any(d.text or d.title for d in tree.documents):
+    if not tree.store.has_text():
         raise InputError("the tree stores no document texts or titles (built with --no-text), so there is nothing to navigate with")
     rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
     out = []
-    for row in rows.tolist():
-        doc = tree.documents[row]
+    for row, doc in zip(rows.tolist(), tree.store.rows(rows)):  # only the sample is read
         out.append(Target(row, doc.id, target_query(doc.title, doc.text), tuple(tree.document_path(row)[1:])))
     return out
 

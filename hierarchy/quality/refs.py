@@ -130,7 +130,7 @@ def references_from_file(tree: TopicTree, path: str, columns: list[str] | None, 
     for name in names:
         if name not in header:
             raise InputError(f"{file}: no column {name!r} (columns: {', '.join(header[:12])})")
-    n_docs = len(tree.documents)
+    n_docs = tree.n_documents
     if len(rows) != n_docs:
         raise InputError(f"{file}: {len(rows)} rows for {n_docs} documents in the tree; give one row per document")
     out: dict[str, np.ndarray] = {}

@@ -21,7 +21,7 @@ def shape_report(tree: TopicTree) -> list[str]:
     leaves = tree.leaves()
     leaf_sizes = np.array([n.size for n in leaves])
     lines.append(
-        f"{len(tree.documents):,} documents · {len(tree):,} nodes · {len(leaves):,} leaves · depth {tree.depth} · "
+        f"{tree.n_documents:,} documents · {len(tree):,} nodes · {len(leaves):,} leaves · depth {tree.depth} · "
         f"leaf size median {int(np.median(leaf_sizes))} (min {leaf_sizes.min()}, max {leaf_sizes.max()})"
     )
     if tree.depth == 0:
