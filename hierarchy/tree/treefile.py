@@ -394,14 +394,16 @@ def save_tree(
 ) -> Path:
     """Write the tree atomically: a reader sees the old file or the new one, never half.
 
-    ``sidecar`` None chooses by :func:`wants_sidecar`; True / False force the form. The single file
+    ``sidecar`` None keeps the form of the file being replaced if it has a sidecar, else chooses by
+    :func:`wants_sidecar`; True / False force the form. The single file
     streams node by node and document by document, so a big tree never exists as one giant string.
     The sidecar form writes (or copies, or keeps) the Parquet file first, under its content hash,
     then the JSON pointing at it; the sidecar the replaced JSON named is removed afterwards.
     """
     path = Path(path)
-    use_sidecar = wants_sidecar(tree, threshold) if sidecar is None else sidecar
     previous = _sidecar_named_by(path)
+    # rewriting a sidecar tree in place (label, assign -o the same file) keeps its form
+    use_sidecar = (previous is not None or wants_sidecar(tree, threshold)) if sidecar is None else sidecar
     new_name: str | None = None
     if not use_sidecar:
         written = write_chunks_atomic(path, single_file_chunks(tree))
