@@ -210,7 +210,7 @@ class ParquetStore(DocumentStore):
         self._n = int(meta.num_rows)
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         self._group_start = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        self._groups: OrderedDict[int, dict[str, list[Any]]] = OrderedDict()
+        self._groups: OrderedDict[int, pa.Table] = OrderedDict()
         self._numeric: dict[str, np.ndarray] = {}
         self._lock = Lock()
 
@@ -314,7 +314,8 @@ class ParquetStore(DocumentStore):
                     return True
         return False
 
-    def _group(self, g: int) -> dict[str, list[Any]]:
+    def _group(self, g: int) -> pa.Table:
+        """Row group ``g`` as read (decompressed, still Arrow): a page takes its few rows from it."""
         with self._lock:
             hit = self._groups.get(g)
             if hit is not None:
@@ -324,24 +325,26 @@ class ParquetStore(DocumentStore):
             table = self._file.read_row_group(g)
         except Exception as exc:
             raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
-        decoded = {name: table.column(name).to_pylist() for name in table.column_names}
         with self._lock:
-            self._groups[g] = decoded
+            self._groups[g] = table
             while len(self._groups) > CACHED_GROUPS:
                 self._groups.popitem(last=False)
-        return decoded
+        return table
 
     def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        import pyarrow as pa
+
         wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
         if wanted.size and (wanted.min() < 0 or wanted.max() >= self._n):
             raise IndexError(f"document row out of range (the tree has {self._n:,})")
         groups = np.searchsorted(self._group_start, wanted, side="right") - 1
         out: list[Document | None] = [None] * len(wanted)
         for g in np.unique(groups).tolist():
-            columns = self._group(g)
-            start = int(self._group_start[g])
-            for k in np.flatnonzero(groups == g).tolist():
-                out[k] = _document(columns, int(wanted[k]) - start, self.metadata_keys)
+            at = np.flatnonzero(groups == g)
+            picked = self._group(g).take(pa.array(wanted[at] - int(self._group_start[g])))
+            columns = {name: picked.column(name).to_pylist() for name in picked.column_names}
+            for j, k in enumerate(at.tolist()):
+                out[k] = _document(columns, j, self.metadata_keys)
         return out  # type: ignore[return-value]
 
     def iter_columns(self, names: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[dict[str, list[Any]]]:
