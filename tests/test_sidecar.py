@@ -292,3 +292,24 @@ def test_a_big_map_draws_a_stratified_sample_and_says_so(tmp_path: Path) -> None
     assert picked.tolist() and index._drawn[picked].all()
     assert not TreeIndex(tree).map_sampled  # under the limit: every point, no notice
     assert "sample" not in map_spec(TreeIndex(tree))["layout"]["legend"]["title"]["text"]
+
+
+def test_a_read_only_tree_folder_puts_the_search_index_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from topicmap.hierarchy.base.errors import OutputError
+    from topicmap.viz import search_index
+    from topicmap.viz.index import TreeIndex
+
+    (tmp_path / "tree").mkdir()
+    tree = load_tree(save_tree(small_tree(), tmp_path / "tree" / "t.json", sidecar=True))
+    real = search_index.build_index
+
+    def refuse_beside_the_tree(store, path, quiet=False):  # what a read-only folder does (root ignores chmod)
+        if path.parent == tmp_path / "tree":
+            raise OutputError(f"{path}: cannot write here (Permission denied)")
+        return real(store, path, quiet)
+
+    monkeypatch.setattr(search_index, "build_index", refuse_beside_the_tree)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index = TreeIndex(tree)
+    assert index.search_index is not None and index.search_index.path.parent == tmp_path / "cache" / "topicmap" / "search"
+    assert index.search("brine").doc_rows.size == 3

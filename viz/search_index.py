@@ -5,7 +5,8 @@ million. For a tree whose documents live in a Parquet sidecar, the explorer sear
 instead (chosen by measurement over DuckDB's full-text search: bench/results/search-index.md). It is
 built once, on first serve, as ``<sidecar>.fts1.sqlite`` beside the sidecar, whose name carries the
 documents' hash: the index belongs to exactly those documents, and a rewritten tree gets a new one.
-It is written to a temp file and renamed, so a half-built index is never used.
+It is written to a temp file and renamed, so a half-built index is never used; where the tree's
+folder is not writable, it goes to the cache folder (``<cache>/search/``) under the same name.
 
 Matching is by word, not substring: every query term must occur as a whole word in the title or
 text (case and accents folded); a term ending in ``*`` matches words starting with it. At most
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.base.errors import OutputError, TreeFileError
 from topicmap.hierarchy.tree.documents_store import ParquetStore
 
 INDEX_VERSION = 1  # of the index's layout and tokenizer: part of its file name
@@ -67,8 +68,17 @@ class SearchIndex:
     def for_store(cls, store: ParquetStore, quiet: bool = False) -> SearchIndex:
         """The index of ``store``'s documents, built first if there is none yet."""
         path = index_path(store)
-        if not path.is_file():
+        if path.is_file():
+            return cls(path, len(store))
+        try:
             build_index(store, path, quiet=quiet)
+        except OutputError:  # a read-only folder: the cache folder instead, under the same content-addressed name
+            from topicmap.hierarchy.files.cache_dir import default_cache_dir
+
+            path = default_cache_dir("search") / path.name
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                build_index(store, path, quiet=quiet)
         return cls(path, len(store))
 
     def _connection(self) -> sqlite3.Connection:
