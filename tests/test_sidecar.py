@@ -27,7 +27,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def _sidecars(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.tree.docs-*.parquet"))
+    return sorted(folder.glob("*.docs-*.parquet"))
 
 
 def _same_documents(a: TopicTree, b: TopicTree) -> None:
@@ -181,7 +181,7 @@ def test_a_missing_or_corrupt_sidecar_is_one_line_naming_the_file(tmp_path: Path
 def test_a_sidecar_path_cannot_leave_the_tree_folder(tmp_path: Path) -> None:
     path = save_tree(small_tree(), tmp_path / "t.json", sidecar=True)
     pointer = json.loads(path.read_text())
-    pointer["documents_file"]["path"] = "../elsewhere.tree.docs-0123456789abcdef.parquet"
+    pointer["documents_file"]["path"] = "../elsewhere.docs-0123456789abcdef.parquet"
     path.write_text(json.dumps(pointer))
     with pytest.raises(TreeFileError, match="invalid at documents_file/path"):
         load_tree(path)
@@ -313,3 +313,19 @@ def test_a_read_only_tree_folder_puts_the_search_index_in_the_cache(tmp_path: Pa
     index = TreeIndex(tree)
     assert index.search_index is not None and index.search_index.path.parent == tmp_path / "cache" / "topicmap" / "search"
     assert index.search("brine").doc_rows.size == 3
+
+
+def test_rewriting_a_copied_tree_file_never_removes_the_original_sidecar(tmp_path: Path) -> None:
+    import shutil
+
+    original = save_tree(small_tree(), tmp_path / "a.tree.json", sidecar=True)
+    (sidecar,) = _sidecars(tmp_path)
+    assert sidecar.name.startswith("a.tree.docs-")
+    copy = tmp_path / "b.tree.json"
+    shutil.copyfile(original, copy)  # points at a's sidecar
+    tree = load_tree(copy)
+    tree.documents[0].text = "changed in the copy"
+    save_tree(tree, copy)
+    assert sidecar.exists() and load_tree(original).store.document(0).text != "changed in the copy"
+    assert load_tree(copy).store.document(0).text == "changed in the copy"
+    assert {p.name.split(".docs-")[0] for p in _sidecars(tmp_path)} == {"a.tree", "b.tree"}

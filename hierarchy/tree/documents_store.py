@@ -3,7 +3,8 @@
 A tree of millions of documents cannot be one JSON document that every reader parses whole. Its
 nodes and manifest stay in the small JSON tree file; the per-document data (id, leaf, x, y, title,
 text, time and one ``metadata.KEY`` column per metadata key, each cell that key's value as JSON text)
-goes to a Parquet file beside it, ``<stem>.tree.docs-<sha256 prefix>.parquet`` (docs/tree-file.md).
+goes to a Parquet file beside it, ``<name>.docs-<sha256 prefix>.parquet`` for ``<name>.json``
+(``bbc.tree.json``: ``bbc.tree.docs-….parquet``; docs/tree-file.md).
 The name is the content's hash, so rewriting a tree never leaves its JSON pointing at a half-written
 file: the sidecar is written and renamed first, the JSON after it.
 
@@ -43,21 +44,29 @@ CACHED_GROUPS = 8  # row groups kept decoded for the next page read
 BATCH_ROWS = 65_536  # rows per batch when a store is streamed (writing, exporting)
 META_PREFIX = "metadata."
 BASE_COLUMNS = ("id", "leaf", "x", "y", "title", "text", "time")
-SIDECAR_NAME = re.compile(r"[A-Za-z0-9._-]+\.tree\.docs-[0-9a-f]{16}\.parquet")
+SIDECAR_NAME = re.compile(r"[A-Za-z0-9._-]+\.docs-[0-9a-f]{16}\.parquet")
 HASH_CHARS = 16
 
 
 def sidecar_stem(tree_path: str | os.PathLike[str]) -> str:
-    """``bbc.tree.json`` and ``bbc.json`` both give ``bbc`` (the sidecar is ``bbc.tree.docs-HASH.parquet``)."""
+    """The tree file's name without ``.json`` (``bbc.tree.json``: ``bbc.tree``), made safe for a file name.
+
+    Every tree file name gives its own stem, so two trees in one folder never share a sidecar name.
+    """
     name = Path(tree_path).name
-    for suffix in (".json", ".tree"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
+    if name.endswith(".json") and len(name) > len(".json"):
+        name = name[: -len(".json")]
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "tree"
 
 
 def sidecar_path(tree_path: str | os.PathLike[str], digest: str) -> Path:
-    return Path(tree_path).parent / f"{sidecar_stem(tree_path)}.tree.docs-{digest[:HASH_CHARS]}.parquet"
+    return Path(tree_path).parent / f"{sidecar_stem(tree_path)}.docs-{digest[:HASH_CHARS]}.parquet"
+
+
+def owns_sidecar(tree_path: str | os.PathLike[str], sidecar: Path) -> bool:
+    """Is ``sidecar`` named for ``tree_path`` (so that rewriting the tree may remove it)? A copied tree
+    file still names its original's sidecar, which is not its own to remove."""
+    return sidecar.parent == Path(tree_path).parent and sidecar.name.startswith(sidecar_stem(tree_path) + ".docs-")
 
 
 class DocumentStore(ABC):
@@ -466,7 +475,7 @@ def write_batches(
     from topicmap.hierarchy.files.safe_write import fsync_directory, temp_beside
 
     tree_path = Path(tree_path)
-    stem_target = tree_path.parent / f"{sidecar_stem(tree_path)}.tree.docs.parquet"
+    stem_target = tree_path.parent / f"{sidecar_stem(tree_path)}.docs.parquet"
     with temp_beside(stem_target) as tmp:
         writer: pq.ParquetWriter | None = None
         schema: pa.Schema | None = sidecar_schema(metadata_keys) if metadata_keys is not None else None

@@ -153,7 +153,7 @@ class TopicTree:
 
     @documents.setter
     def documents(self, documents: list[Document]) -> None:
-        self._documents, self._store = list(documents), None
+        self._documents, self._store = documents if isinstance(documents, list) else list(documents), None
         self._arrays = None
 
     @property

@@ -34,7 +34,7 @@ from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.base.safe_text import one_line, strip_controls
 from topicmap.hierarchy.files.safe_write import write_chunks_atomic
 from topicmap.hierarchy.files.spreadsheet import csv_text
-from topicmap.hierarchy.tree.documents_store import SIDECAR_THRESHOLD, DocumentStore, ParquetStore, write_store
+from topicmap.hierarchy.tree.documents_store import SIDECAR_THRESHOLD, DocumentStore, ParquetStore, owns_sidecar, write_store
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 2  # the single-file form (documents inline), the version small trees are written as
@@ -413,7 +413,7 @@ def save_tree(
         new_name = store.path.name
         if tree._store is not None and tree._store is not store and isinstance(tree._store, ParquetStore):
             tree._store = store  # read from the file that stays
-    if previous is not None and previous.name != new_name:
+    if previous is not None and previous.name != new_name and owns_sidecar(path, previous):
         try:
             previous.unlink()
         except OSError:
