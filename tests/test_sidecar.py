@@ -154,6 +154,9 @@ def test_write_batches_streams_dicts_and_record_batches(tmp_path: Path) -> None:
     assert _sidecars(tmp_path) == [store.path]  # the JSON points at the file already written
     loaded = load_tree(path)
     assert [d.id for d in loaded.documents_of("1")] == ["b", "d"] and loaded.store.document(2).text == "gamma"
+    twice = write_batches(tmp_path / "dup.tree.json", iter([{"id": ["a", "b", "a", "c"], "leaf": ["0", "1", "0", "1"]}]))
+    with pytest.raises(TreeFileError, match="document id 'a' appears twice \\(row 2\\)"):
+        TopicTree(nodes, twice)  # fresh batches are checked (a sidecar named by a tree file was, when written)
 
 
 # -- failures ------------------------------------------------------------------------------------

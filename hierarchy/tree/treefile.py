@@ -303,7 +303,7 @@ def _open_sidecar(pointer: dict[str, Any], folder: Path, source: str) -> Parquet
     recorded = pointer.get("bytes")
     if isinstance(recorded, int) and path.stat().st_size != recorded:
         raise TreeFileError(f"{path}: has {path.stat().st_size:,} bytes, but {source} recorded {recorded:,}: the documents file was cut or replaced")
-    store = ParquetStore(path, sha256=pointer["sha256"])
+    store = ParquetStore(path, sha256=pointer["sha256"], ids_checked=True)
     if len(store) != pointer["rows"]:
         raise TreeFileError(f"{path}: holds {len(store):,} documents, but {source} recorded {pointer['rows']:,}")
     return store
