@@ -87,11 +87,12 @@ def reference_scores(arrays: TreeArrays, name: str, classes: np.ndarray, mix_thr
 def references_from_metadata(tree: TopicTree, columns: list[str]) -> dict[str, np.ndarray]:
     """Reference categories stored with the documents (the corpus's extra columns)."""
     out: dict[str, np.ndarray] = {}
+    store = tree.store  # one metadata column at a time (a sidecar tree's texts are never read)
     for column in columns:
         values = []
-        for row, doc in enumerate(tree.documents):
-            value = doc.metadata.get(column)
+        for row, value in enumerate(store.metadata_values(column)):
             if value is None or str(value).strip() == "":
+                doc = store.document(row)
                 available = sorted(doc.metadata)
                 hint = f" (document columns: {', '.join(available[:10])})" if available else " (the documents have no extra columns)"
                 raise InputError(f"reference column {column!r}: missing for document {doc.id!r} (row {row + 1}){hint}")
@@ -134,15 +135,16 @@ def references_from_file(tree: TopicTree, path: str, columns: list[str] | None, 
     if len(rows) != n_docs:
         raise InputError(f"{file}: {len(rows)} rows for {n_docs} documents in the tree; give one row per document")
     out: dict[str, np.ndarray] = {}
+    ids = tree.store.strings("id")  # the id column only
     for name in names:
         values = []
-        for doc in tree.documents:
-            row = rows.get(doc.id)
+        for doc_id in ids:
+            row = rows.get(doc_id)
             if row is None:
-                raise InputError(f"{file}: no row for document {doc.id!r}")
+                raise InputError(f"{file}: no row for document {doc_id!r}")
             value = row.get(name)
             if value is None or str(value).strip() == "":
-                raise InputError(f"{file}: column {name!r} is empty for document {doc.id!r}")
+                raise InputError(f"{file}: column {name!r} is empty for document {doc_id!r}")
             values.append(str(value))
         out[name] = np.array(values, dtype=object)
     return out

@@ -95,6 +95,10 @@ class DocumentStore(ABC):
         """One string column in full (``id``, ``leaf``, ``title``, ``text``; missing values as "")."""
 
     @abstractmethod
+    def metadata_values(self, key: str) -> list[Any]:
+        """One metadata key's value for every document (None where a document lacks it)."""
+
+    @abstractmethod
     def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
         """Each document's leaf as its number in ``index`` (-1: a leaf ``index`` does not know)."""
 
@@ -160,6 +164,9 @@ class InlineStore(DocumentStore):
         if name not in ("id", "leaf", "title", "text"):
             raise KeyError(f"no string column {name!r}")
         return [getattr(d, name) or "" for d in self.documents]
+
+    def metadata_values(self, key: str) -> list[Any]:
+        return [d.metadata.get(key) for d in self.documents]
 
     def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
         return np.fromiter((index.get(d.leaf, -1) for d in self.documents), dtype=np.int64, count=len(self.documents))
@@ -268,6 +275,12 @@ class ParquetStore(DocumentStore):
         if name == "leaf":
             column = column.cast("string") if hasattr(column.type, "value_type") else column
         return [v or "" for v in column.to_pylist()]
+
+    def metadata_values(self, key: str) -> list[Any]:
+        name = META_PREFIX + key
+        if name not in self.columns:
+            return [None] * self._n
+        return [None if cell is None else json.loads(cell) for cell in self._read([name]).column(0).to_pylist()]
 
     def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
         import pyarrow as pa
