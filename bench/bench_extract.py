@@ -158,7 +158,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]
         "",
         f"Machine: {cpu_model()}; {os.cpu_count()} cores; Python {platform.python_version()}. Server: {base_url} "
         f"(concurrency {args.concurrency}, timeout {args.timeout:g} s, JSON schema {'on' if args.json_schema else 'off'}). "
-        f"Command: `python bench/bench_extract.py --model {args.model}{' --prompt ' + args.prompt if args.prompt else ''}`. "
+        f"Command: `python bench/bench_extract.py {' '.join(sys.argv[1:])}`. "
         + (
             f"Answers cache: `{args.cache_dir}` (reused: documents answered by an earlier, interrupted run come from it, "
             "so time is given per request made, not per document). "
