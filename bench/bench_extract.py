@@ -25,7 +25,9 @@ import platform
 import re
 import subprocess
 import sys
+import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,36 @@ def read_rows(path: Path, limit: int) -> list[dict[str, Any]]:
             if len(rows) >= limit:
                 break
     return rows
+
+
+class LoadSampler:
+    """The 1-minute load average every ``every`` seconds while a run goes on (the machine is shared)."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+
+def answer_times(cache_dir: Path, since: float) -> list[float]:
+    """Seconds per document answered in this run, from the answers cache: each validated answer is stored the
+    moment it arrives, so with concurrency 1 the gaps between the new files' times are the documents' times
+    (retries included; a failed document is not stored, so its time goes to the next one)."""
+    stamps = sorted(p.stat().st_mtime for p in cache_dir.rglob("*.json") if p.stat().st_mtime >= since)
+    return [b - a for a, b in zip([since, *stamps], stamps)]
 
 
 def run_extract(docs: Path, out: Path, args: argparse.Namespace, facet_set: str, cache_dir: Path) -> tuple[float, str]:
@@ -81,7 +113,10 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     out = work / f"{name}.facets.jsonl"
     cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(prefix="bench-extract-cache-"))
-    seconds, summary = run_extract(docs, out, args, facet_set, cache)
+    since = time.time()
+    with LoadSampler() as load:
+        seconds, summary = run_extract(docs, out, args, facet_set, cache)
+    per_doc = answer_times(cache, since)
     print(f"[{name}] {len(rows)} documents in {seconds:.0f} s", file=sys.stderr, flush=True)
     back = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     facets = re.search(r"facets (.+?) from (\S+)\)", summary)
@@ -111,6 +146,8 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "rows": back,
         "errors": [(r.get("id", "?"), r["_extract_errors"]) for r in failed_docs],
         "summary": summary.strip(),
+        "per_doc": per_doc,
+        "load": load.samples,
     }
 
 
@@ -121,7 +158,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]
         "",
         f"Machine: {cpu_model()}; {os.cpu_count()} cores; Python {platform.python_version()}. Server: {base_url} "
         f"(concurrency {args.concurrency}, timeout {args.timeout:g} s, JSON schema {'on' if args.json_schema else 'off'}). "
-        f"Command: `python bench/bench_extract.py --model {args.model}{' --prompt ' + args.prompt if args.prompt else ''}`. "
+        f"Command: `python bench/bench_extract.py {' '.join(sys.argv[1:])}`. "
         + (
             f"Answers cache: `{args.cache_dir}` (reused: documents answered by an earlier, interrupted run come from it, "
             "so time is given per request made, not per document). "
@@ -141,6 +178,21 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[str]
             f"{r['run_seconds'] / max(1, r['requests']):.1f} | {r['requests'] / asked:.2f} | {r['failed_docs']} ({100 * r['failed_docs'] / docs:.0f}%) | {r['empty_notes']} of {r['notes']} | "
             f"{r['not_stated']} | {r['repaired']} | {r['format']} | {r['mean_chars']:.0f} |"
         )
+    lines += [
+        "",
+        "| corpus | documents answered in this run | s per document: median | min | max | 1-min load average: median | min | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        t, load = r["per_doc"], r["load"]
+        cells = [f"{statistics.median(t):.0f}", f"{min(t):.0f}", f"{max(t):.0f}"] if t else ["-", "-", "-"]
+        lines.append(f"| {r['corpus']} | {len(t)} | {' | '.join(cells)} | {statistics.median(load):.1f} | {min(load):.1f} | {max(load):.1f} |")
+    lines += [
+        "",
+        "Seconds per document come from the answers cache (each validated answer is stored as it arrives, "
+        "concurrency 1): retries are included, a failed document's time is counted in the next one's. "
+        "The load average is sampled every 30 s during the run.",
+    ]
     for r in results:
         lines += ["", f"## {r['corpus']}", "", "```", r["summary"], "```", ""]
         if r["errors"]:

@@ -19,8 +19,10 @@ instead (``--texts``): ``keywords``, each node's keyword label and c-TF-IDF keyw
 regroup --names keywords`` groups), and ``titles``, the keyword label plus the titles of the node's
 first representative documents, an extractive stand-in for a written summary (bench only). Title
 summaries are removed again before scoring, so every tree is navigated and scored on keyword labels
-and the difference between the rows is the grouping alone. The report says which texts ran. The LLM
-navigator is not run (no model here).
+and the difference between the rows is the grouping alone. The report says which texts ran. With a
+model, ``--llm-nav N`` also runs the LLM navigator (``topicmap evaluate --navigator llm``) on N seeded
+targets per tree; ``--preset browse`` builds small trees (few leaves, so few label requests) for a
+model on a CPU.
 
 Corpora: BBC (``data/``), 20 Newsgroups (``../shared/data``), Wikipedia vital articles
 (``bench/data``, made by ``python bench/prepare_corpus.py``; skipped if absent).
@@ -86,6 +88,13 @@ class Row:
     nav_exact: float = 0.0
     nav_match: float = 0.0
     nav_top: float = 0.0  # depth-1 accuracy
+    llm_nav_targets: int = 0  # LLM navigator (--llm-nav): targets, exact leaf, path share, invalid answers, seconds
+    llm_nav_exact: float = float("nan")
+    llm_nav_match: float = float("nan")
+    llm_nav_invalid: int = 0
+    llm_nav_seconds: float = 0.0
+    llm_requests: int = 0  # label (or naming) requests made for this tree, and the nodes whose label failed
+    llm_failed: int = 0
 
 
 def llm_settings() -> Any:
@@ -121,6 +130,20 @@ def score(corpus: str, method: str, seed: int, tree: TopicTree, seconds: float, 
     return row
 
 
+def llm_navigation(row: Row, tree: TopicTree, settings: Any, targets: int, cache: Path) -> None:
+    """The LLM navigator (as ``topicmap evaluate --navigator llm``) on ``targets`` seeded documents; answers cached."""
+    from topicmap.hierarchy.llm.cache import AnswerCache
+    from topicmap.hierarchy.quality.navigate import LabellerChat, LLMNavigator, navigate, sample_targets
+
+    config = settings.config
+    navigator = LLMNavigator(LabellerChat(config), model=config.model, seed=0, cache=AnswerCache(cache / "navigate"))
+    start = time.perf_counter()
+    scores, _ = navigate(tree, navigator, sample_targets(tree, min(targets, len(tree.documents)), 0), seed=0)
+    row.llm_nav_seconds = round(time.perf_counter() - start, 1)
+    row.llm_nav_targets, row.llm_nav_exact, row.llm_nav_match = scores.sample, scores.exact_leaf_accuracy, scores.node_match
+    row.llm_nav_invalid = scores.invalid_answers
+
+
 def title_summary(tree: TopicTree, node_id: str, by_id: dict[str, Any], n: int = TITLES) -> str:
     """An extractive stand-in for a written summary: the titles (else first words) of a node's representatives."""
     parts = []
@@ -151,7 +174,10 @@ def clear_summaries(*trees: TopicTree) -> None:
                 node.summary = ""
 
 
-def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any, cache: Path, texts: list[str], done: Callable[[Row], None]) -> list[Row]:
+def run_corpus(
+    name: str, seeds: int, sample: int, embedder: Any, settings: Any, cache: Path, texts: list[str], done: Callable[[Row], None],
+    preset: str = "map", llm_nav: int = 0,
+) -> list[Row]:
     docs, vectors_path, ref_columns = CORPORA[name]
     corpus: Corpus = read_documents(docs)
     X = load_embeddings(vectors_path, len(corpus))
@@ -159,7 +185,7 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
     rows: list[Row] = []
     for seed in range(seeds):
         start = time.perf_counter()
-        tree = build_tree(corpus, X, BuildConfig(seed=seed), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
+        tree = build_tree(corpus, X, BuildConfig(seed=seed, preset=preset), BuildInputs(corpus.source, corpus.sha256, {"name": MINILM}))
         built = time.perf_counter() - start
         llm_namer = None
         if settings is not None:
@@ -168,15 +194,22 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
             from topicmap.hierarchy.labels.regroup_llm import LLMNamer
 
             options, answers = plan_run(settings, True, False)
-            label_tree(tree, settings.config, options, answers)
+            labelled = label_tree(tree, settings.config, options, answers)
+            if labelled.aborted:
+                raise SystemExit(f"labelling stopped: {labelled.aborted}")
             llm_namer = LLMNamer(settings.config, options, answers)
-        rows.append(score(name, "centroids (map)", seed, tree, built, refs, embedder, sample, X, cache))
+        rows.append(score(name, f"centroids ({preset})", seed, tree, built, refs, embedder, sample, X, cache))
+        if settings is not None:
+            rows[-1].llm_requests, rows[-1].llm_failed = labelled.requests, labelled.failed
+            if llm_nav:
+                llm_navigation(rows[-1], tree, settings, llm_nav, cache)
         done(rows[-1])
         print(f"  {name} seed {seed}: map {shape_of(tree)} levels {tree_level_counts(tree)}", flush=True)
         variants = [("llm", "LLM summaries")] if llm_namer is not None else [(t, TEXT_NAMES[t]) for t in texts]
         for kind, described in variants:
             for weighting in ("equal", "size"):
                 namer = llm_namer if kind == "llm" else (with_title_summaries(tree) if kind == "titles" else None)
+                named_before = len(llm_namer.reports) if llm_namer is not None else 0
                 start = time.perf_counter()
                 hybrid, _ = regroup_tree(
                     tree, lambda texts: embed_texts(texts, embedder, tree, cache, "names"), namer,
@@ -186,6 +219,11 @@ def run_corpus(name: str, seeds: int, sample: int, embedder: Any, settings: Any,
                 clear_summaries(tree, hybrid)
                 method = f"{described}, {weighting}"
                 rows.append(score(name, method, seed, hybrid, seconds, refs, embedder, sample, X, cache))
+                if kind == "llm":
+                    reports = llm_namer.reports[named_before:]
+                    rows[-1].llm_requests, rows[-1].llm_failed = sum(r.requests for r in reports), sum(r.failed for r in reports)
+                    if llm_nav:
+                        llm_navigation(rows[-1], hybrid, settings, llm_nav, cache)
                 done(rows[-1])
                 print(f"  {name} seed {seed}: {method} {shape_of(hybrid)} in {seconds:.1f} s", flush=True)
     return rows
@@ -208,6 +246,10 @@ def median_rows(rows: list[Row]) -> list[dict[str, Any]]:
             "fidelity": med([r.fidelity for r in group]), "fidelity_top": med([r.fidelity_top for r in group]),
             "nav_exact": med([r.nav_exact for r in group]), "nav_match": med([r.nav_match for r in group]), "nav_top": med([r.nav_top for r in group]),
             "per_seed_dp": {k: [r.dp[k] for r in group] for k in group[0].dp},
+            "llm_nav_targets": group[0].llm_nav_targets,
+            "llm_nav_exact": med([r.llm_nav_exact for r in group]), "llm_nav_match": med([r.llm_nav_match for r in group]),
+            "llm_nav_invalid": sum(r.llm_nav_invalid for r in group), "llm_nav_seconds": med([r.llm_nav_seconds for r in group]),
+            "llm_requests": sum(r.llm_requests for r in group), "llm_failed": sum(r.llm_failed for r in group),
         })
     return out
 
@@ -224,7 +266,7 @@ def report(medians: list[dict[str, Any]], args: argparse.Namespace, texts: str, 
         "",
         f"**Texts grouped: {texts}.**",
         "",
-        "Same leaves, same documents: the map tree (default build; the build seeds 0, 1, ... in the `seeds` column) and that tree regrouped by "
+        f"Same leaves, same documents: the centroid tree (`--preset {args.preset}` build; the build seeds 0, 1, ... in the `seeds` column) and that tree regrouped by "
         "`topicmap regroup` at the map tree's own level counts. Scores from `evaluate_tree` (the code of "
         "`topicmap evaluate`): dendrogram purity (DP) per reference, NMI of the top level (depth 1), label fidelity "
         "(all levels / depth 1), and the embedding navigator on {} seeded targets (exact leaf, mean share of the path "
@@ -241,6 +283,20 @@ def report(medians: list[dict[str, Any]], args: argparse.Namespace, texts: str, 
             f"| {m['corpus']} | {m['method']} | {m['seeds']} | {m['shape']} | {dp} | {nmi} | {m['fidelity']:.3f} / {m['fidelity_top']:.3f} | "
             f"{m['nav_exact']:.3f} | {m['nav_match']:.3f} | {m['nav_top']:.3f} | {m['seconds']:.1f} |"
         )
+    if any(m.get("llm_nav_targets") or m.get("llm_requests") for m in medians):
+        lines += [
+            "",
+            "With the model: label (naming) requests and failed labels summed over the seeds; the LLM navigator on its own "
+            "seeded targets (`--llm-nav`), medians over the seeds.",
+            "",
+            "| corpus | upper levels | label requests | failed labels | LLM nav targets | LLM nav exact | LLM nav path | invalid answers | LLM nav seconds |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for m in medians:
+            lines.append(
+                f"| {m['corpus']} | {m['method']} | {m.get('llm_requests', 0)} | {m.get('llm_failed', 0)} | {m.get('llm_nav_targets', 0)} | "
+                f"{m.get('llm_nav_exact', float('nan')):.3f} | {m.get('llm_nav_match', float('nan')):.3f} | {m.get('llm_nav_invalid', 0)} | {m.get('llm_nav_seconds', 0):.0f} |"
+            )
     lines += ["", *args.note] if getattr(args, "note", None) else []
     lines += ["", "DP per seed:", ""]
     for m in medians:
@@ -253,6 +309,8 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", choices=sorted(CORPORA), help="corpus (repeatable; default: every one available)")
     parser.add_argument("--seeds", type=int, default=3, help="build seeds 0..N-1 (default 3)")
     parser.add_argument("--sample", type=int, default=500, help="navigation targets per tree (default 500)")
+    parser.add_argument("--preset", choices=["map", "browse", "deep"], default="map", help="build preset of the trees (browse: few leaves, few label requests)")
+    parser.add_argument("--llm-nav", type=int, default=0, metavar="N", help="with a model: the LLM navigator on N seeded targets per tree (default 0: not run)")
     parser.add_argument("--output", type=Path, default=RESULTS / "hybrid.md")
     parser.add_argument("--texts", action="append", choices=sorted(TEXT_NAMES), help="stand-in texts without an LLM (repeatable; default both)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "topicmap-bench-hybrid", help="embedding cache (queries and labels are embedded once)")
@@ -267,6 +325,7 @@ def main() -> None:
         args.seeds = max(r.seed for r in rows) + 1
         args.sample = runs[0].get("sample", args.sample)
         args.load = runs[0].get("load", args.load)
+        args.preset = runs[0].get("preset", "map")
         elapsed = max(run.get("seconds", 0.0) for run in runs)
         write_text_atomic(args.output, report(median_rows(rows), args, runs[0]["texts"], time.perf_counter() - elapsed))
         write_text_atomic(args.output.with_suffix(".json"), json.dumps({**runs[0], "rows": [r.__dict__ for r in rows], "medians": median_rows(rows)}, indent=1) + "\n")
@@ -285,13 +344,13 @@ def main() -> None:
         """Every finished tree is saved at once (the .json; --merge reports what a stopped run finished)."""
         if row is not None:
             rows.append(row)
-        record = {"texts": texts, "sample": args.sample, "load": args.load, "seconds": round(time.perf_counter() - started, 1),
+        record = {"texts": texts, "sample": args.sample, "load": args.load, "preset": args.preset, "seconds": round(time.perf_counter() - started, 1),
                   "medians": median_rows(rows), "rows": [r.__dict__ for r in rows]}
         write_text_atomic(args.output.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
 
     for name in names:
         print(f"{name} ...", flush=True)
-        run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"], save)
+        run_corpus(name, args.seeds, args.sample, embedder, settings, args.cache, args.texts or ["keywords", "titles"], save, args.preset, args.llm_nav)
     write_text_atomic(args.output, report(median_rows(rows), args, texts, started))
     save()
     print(f"wrote {args.output}")

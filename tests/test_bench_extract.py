@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,5 +25,6 @@ def test_bench_extract_writes_its_table(tmp_path: Path) -> None:
         assert len(server.chat_requests) == 3
     text = out.read_text("utf-8")
     assert "# Facet extraction with a real model: fake-model" in text
-    assert "| papers | papers@v1 | extract_facets@v1 | 3 |" in text and "| 1.00 | 0 (0%) | 0 of 9 | 0 | 0 | json_schema |" in text
+    assert "| papers | papers@v1 | extract_facets@v2 | 3 |" in text and "| 1.00 | 0 (0%) | 0 of 9 | 0 | 0 | json_schema |" in text
     assert "| title | problem | method | finding |" in text
+    assert re.search(r"\| papers \| 3 \| \d+ \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", text), text  # s per document, load average

@@ -11,7 +11,7 @@ import pytest
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.extract.stage import DocumentText, ExtractOptions, FacetExtractor, answer_schema
 from topicmap.hierarchy.extract.table import default_output
-from topicmap.hierarchy.extract.validate import ExtractRules, read_facet_answer
+from topicmap.hierarchy.extract.validate import ExtractRules, echoes_title, read_facet_answer
 from topicmap.hierarchy.extract.facets import builtin_sets, choose_facets, extract_prompt, load_builtin_set, parse_facet_set
 from topicmap.hierarchy.llm.json_repair import NotJSON, parse_answer_object
 from topicmap.hierarchy.labels.validate import InvalidAnswer
@@ -164,6 +164,34 @@ def test_a_note_that_is_the_title_or_borrows_the_prompts_example_is_sent_back() 
     # without the document (a caller that does not pass it) the example check cannot run, and nothing is rejected for it
     answer = '{"problem": "Detecting tumours in X-ray images needs care.", "method": "A b c.", "finding": "D e f."}'
     assert read_facet_answer(answer, FACETS, ExtractRules(), instructions).problems == {}
+
+
+def test_a_note_that_adds_nothing_to_the_title_is_sent_back() -> None:
+    """qwen2.5-coder-1.5b gave 5 of the 56 papers their title, lightly reworded, as the "problem" (bench/results)."""
+    title = "GOAT: A Training Framework for Goal-Oriented Agent with Tools"
+    assert echoes_title("GOAT, a training framework for goal-oriented agents with tools.", title)
+    assert echoes_title("A training framework for goal-oriented agents.", title)
+    assert not echoes_title("Agents with tools fail at goal-oriented API calls because no training data pairs goals with calls.", title)
+    assert not echoes_title("Accuracy rises from 41% to 67% on three tool-use benchmarks.", title)  # unrelated to the title
+    assert not echoes_title("Anything at all.", "")
+    document = f"{title}\nLarge language models call APIs badly. GOAT builds training data from API documents."
+    answer = '{"problem": "GOAT: a training framework for goal-oriented agents with tools", "method": "Training data from API documents.", "finding": "Better calls."}'
+    problems = read_facet_answer(answer, FACETS, ExtractRules(), "Write notes.", title, document).problems
+    assert list(problems) == ["problem"] and "only the document's title" in problems["problem"] and "beyond the title" in problems["problem"]
+
+
+def test_the_default_extraction_prompt_is_v2_without_an_example_to_copy(tmp_path: Path) -> None:
+    """v1 showed an example opening ("Detecting tumours in X-ray images ...") that a small model copied into 4 papers' notes."""
+    assert builtin_versions("extract_facets")[-1] == "v2" and extract_prompt() == extract_prompt("extract_facets@v2")
+    options = ExtractOptions(extract_prompt(), choose_facets(None, None, None))
+    extractor = FacetExtractor([], LLMConfig(model="m"), options, AnswerCache(tmp_path / "cache"))
+    doc = DocumentText("line 1", "Perovskite cells degrade in humid air. A thin oxide coating keeps them working.", "Solar cells")
+    rendered = extractor.prompt(doc)
+    text = "\n".join(m["content"] for m in rendered.messages)
+    assert "tumour" not in text.casefold() and "X-ray" not in text
+    assert "more than the title" in text and "document's own terms" in text and "not a copy of its title" in text
+    old = FacetExtractor([], LLMConfig(model="m"), ExtractOptions(extract_prompt("v1"), choose_facets(None, None, None)), AnswerCache(tmp_path / "cache"))
+    assert "Detecting tumours" in "\n".join(m["content"] for m in old.prompt(doc).messages)
 
 
 def test_a_cached_answer_that_breaks_a_rule_is_dropped_and_asked_again(tmp_path: Path) -> None:

@@ -91,3 +91,26 @@ def test_demo_serves_the_facet_trees_together(tmp_path: Path, monkeypatch: pytes
     assert "serving 3 facet trees" in result.stderr
     assert "facet-choice" in pages["layout"] and all(f in pages["layout"] for f in ("problem", "method", "finding"))
     assert '"doc-map"' in pages["facet 3"]
+
+
+SHIPPED = DATA / "papers.facets.jsonl"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no recorded extraction shipped yet (python tools/ship_facet_demo.py FILE)")
+def test_the_shipped_extraction_is_complete() -> None:
+    """data/papers.facets.jsonl (a real model's notes, tools/ship_facet_demo.py): every paper, in order, every note
+    filled and its own, no error column; the facet vectors beside it are MiniLM-shaped unit vectors."""
+    papers = [json.loads(line) for line in (DATA / "papers.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in SHIPPED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    facets = ("problem", "method", "finding")
+    assert [r["id"] for r in rows] == [p["id"] for p in papers]
+    assert all(set(r) == {"id", "title", "text", *facets} for r in rows)  # no _extract_errors, nothing else
+    assert all(r["title"] == p["title"] and r["text"] == p["text"] for r, p in zip(rows, papers))
+    notes = [r[f] for r in rows for f in facets]
+    assert all(isinstance(n, str) and len(n.strip()) > 20 for n in notes)
+    assert len({n.casefold() for n in notes}) == len(notes)  # no note repeated, within a paper or across papers
+    assert not any(n.strip().casefold() == r["title"].strip().casefold() for r in rows for n in (r[f] for f in facets))
+    for facet in facets:
+        vectors = np.load(DATA / f"papers.facets.{facet}.minilm.npy")
+        assert vectors.shape == (56, 384) and vectors.dtype == np.float32
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)

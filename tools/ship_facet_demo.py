@@ -2,7 +2,7 @@
 
 Copies the extraction (made with ``topicmap extract``, see ``topicmap.hierarchy.cli.facet_demo.EXTRACT_COMMAND``)
 to ``data/papers.facets.jsonl`` after checking it holds the 56 papers in ``data/papers.jsonl``'s order with every
-facet filled, and writes ``data/papers.facets.<facet>.minilm.npy``: MiniLM vectors of each facet's notes alone
+facet filled (every note over 20 characters, no note repeated), and writes ``data/papers.facets.<facet>.minilm.npy``: MiniLM vectors of each facet's notes alone
 (the embedding the demo would otherwise compute), so ``topicmap demo --corpus papers`` needs no model.
 """
 
@@ -25,6 +25,7 @@ from topicmap.hierarchy.inputs.embed import SentenceTransformerEmbedder  # noqa:
 
 DATA = ROOT / "data"
 KEEP = ("id", "title", "text")
+MIN_NOTE_CHARS = 20  # tests/test_facets_demo.py checks the shipped notes are longer
 
 
 def main() -> None:
@@ -38,6 +39,16 @@ def main() -> None:
     failed = [r["id"] for r in rows if r.get("_extract_errors") or any(not str(r.get(f) or "").strip() for f in FACETS)]
     if failed:
         raise SystemExit(f"{args.extraction}: {len(failed)} papers without every facet ({', '.join(failed[:5])}); extract them again first")
+    short = [f"{r['id']} {f}" for r in rows for f in FACETS if len(str(r[f]).strip()) <= MIN_NOTE_CHARS]
+    if short:
+        raise SystemExit(f"{args.extraction}: {len(short)} notes of {MIN_NOTE_CHARS} characters or fewer ({', '.join(short[:5])})")
+    seen: dict[str, str] = {}
+    for r in rows:
+        for f in FACETS:
+            key = str(r[f]).strip().casefold()
+            if key in seen:
+                raise SystemExit(f"{args.extraction}: the {f} note of {r['id']} repeats the note of {seen[key]}")
+            seen[key] = f"{r['id']} {f}"
     kept = [{**{k: r[k] for k in KEEP}, **{f: r[f] for f in FACETS}} for r in rows]
     write_text_atomic(DATA / FACETS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
     embedder = SentenceTransformerEmbedder("minilm")

@@ -5,9 +5,10 @@ ones if the retries never fix the third. Fixed for free instead of sent back: ne
 (:mod:`topicmap.hierarchy.llm.json_repair`), keys in another case, a list of sentences instead of one string,
 "The paper proposes ..." openings, bullets or quotes around a note, and notes over the length limit
 (cut after the last whole sentence). Sent back: a missing or empty note, one that copies the
-instructions or the answer template, one that is only the document's title, one that takes a run of five
-words from the instructions that the document does not have (a prompt's example answer), two facets with
-the same note, every facet "not stated".
+instructions or the answer template, one that is only the document's title or adds fewer than
+three words of its own to it (a small model's favourite non-answer), one that takes a run of five words
+from the instructions that the document does not have (a prompt's example answer), two facets with the
+same note, every facet "not stated".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from topicmap.hierarchy.llm.json_repair import NotJSON, parse_answer_object
-from topicmap.hierarchy.labels.validate import InvalidAnswer, copies_instructions, trim_summary
+from topicmap.hierarchy.labels.validate import InvalidAnswer, content_words, copies_instructions, trim_summary
 from topicmap.hierarchy.base.safe_text import one_line
 
 NOT_STATED = {"not stated", "not mentioned", "not specified", "not given", "n/a", "na", "none", "unknown", "not applicable", "-"}
@@ -32,6 +33,7 @@ _LEADING_JUNK = "-+=@*\u2022 \"'\u201c\u201d\u2018\u2019`#>:"
 _PLACEHOLDER = re.compile(r"^<[^<>]*>$")
 _WORDS = re.compile(r"\w+(?:[-']\w+)*")
 BORROWED_RUN = 5  # words in a row, taken from the instructions and absent from the document
+TITLE_NEW_WORDS = 3  # a note must add at least this many content words to the title's
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ def check_note(
         return "", f'"{name}" is too short ({len(note)} characters)'
     if copies_instructions(note, instructions):
         return "", f'"{name}" copies the instructions; describe the document instead'
-    if title and _words(note) == _words(title):
-        return "", f'"{name}" is only the document\'s title; say what the document says about its {name}'
+    if title and (_words(note) == _words(title) or echoes_title(note, title)):
+        return "", f'"{name}" is only the document\'s title; say what the document says about its {name}, beyond the title'
     borrowed = borrowed_run(note, instructions, document) if document else None
     if borrowed:
         return "", f'"{name}" takes "{borrowed}" from the instructions\' examples; describe this document only'
@@ -126,6 +128,21 @@ def check_note(
 
 def _words(text: str) -> list[str]:
     return [w.casefold() for w in _WORDS.findall(text)]
+
+
+def echoes_title(note: str, title: str, new_words: int = TITLE_NEW_WORDS) -> bool:
+    """The note says no more than the title: it covers at least half of the title's content words and adds
+    fewer than ``new_words`` of its own (plural -s ignored), e.g. "GOAT, a training framework for
+    goal-oriented agents with tools" for the title "GOAT: A Training Framework for Goal-Oriented Agent with Tools"."""
+    in_title = {_stem(w) for w in content_words(title)}
+    in_note = {_stem(w) for w in content_words(note)}
+    if not in_title or not in_note:
+        return False
+    return len(in_note - in_title) < new_words and 2 * len(in_note & in_title) >= len(in_title)
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def borrowed_run(note: str, instructions: str, document: str, run: int = BORROWED_RUN) -> str | None:
