@@ -156,19 +156,20 @@ def build_parts(
     show_progress: bool = False,
     cache_dir: Path | None = None,
     embed_words: WordEmbedder | None = None,
-    memory_budget: int = IN_MEMORY_BYTES,
+    memory_budget: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     scratch_dir: str | Path | None = None,
 ) -> BuildParts:
     """Cluster the rows of ``source`` into a tree and describe every node (``config`` resolved by :func:`resolve_preset`).
 
-    A source of at most ``memory_budget`` bytes (or one already in memory) is read whole and clustered
+    A source of at most ``memory_budget`` bytes (default :data:`IN_MEMORY_BYTES`) (or one already in memory) is read whole and clustered
     as an array; a bigger one is streamed (:mod:`topicmap.hierarchy.builder.streaming`): fitted on the
     same samples, every pass a block of ``chunk_rows`` at a time, its reduced rows in a scratch file
     under ``scratch_dir`` when they too outgrow the budget. Both give the same tree. ``texts`` (None:
     no keywords) are the documents' texts in row order.
     """
     n = source.n_rows
+    memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
     stream = not source.in_memory and n * source.dim * 4 > memory_budget
     components = source.dim if config.reducer == "none" else min(config.n_components or source.dim, source.dim, n)
     scratch = stream and n * components * 4 > memory_budget
@@ -179,7 +180,6 @@ def build_parts(
         if config.layout == "umap":
             raise InputError(f"--layout umap needs every reduced row in memory, and {vectors_source} ({n:,} rows) is read in chunks; use --layout anchored")
         layout_used = "anchored"
-    stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     wanted, option = _wanted_leaves(asked, config, n)
     text_list: Sequence[str] = texts if texts is not None else []
     clusterer = make_clusterer(config)
@@ -188,6 +188,7 @@ def build_parts(
         source = ArraySource(embeddings, vectors_source)
         input_warnings = check_clusterable(embeddings, list(text_list), vectors_source, texts_source, wanted, option)
         _say(input_warnings)
+    stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     reduced: Any = None
     try:
         with stages.stage("cluster"):
@@ -266,7 +267,7 @@ def build_tree(
     show_progress: bool = False,
     cache_dir: Path | None = None,
     embed_words: WordEmbedder | None = None,
-    memory_budget: int = IN_MEMORY_BYTES,
+    memory_budget: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     scratch_dir: str | Path | None = None,
 ) -> TopicTree:

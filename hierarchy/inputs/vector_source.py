@@ -350,7 +350,7 @@ def open_vectors(location: str | os.PathLike[str] | np.ndarray | VectorSource, c
 def check_row_count(source: VectorSource, n_documents: int, documents: str) -> None:
     """The vectors must line up with the documents row for row."""
     if source.n_rows != n_documents:
-        raise InputError(f"{source.name}: {source.n_rows:,} embedding rows for {n_documents:,} documents in {documents}; they must be row-aligned")
+        raise InputError(f"{source.name}: {source.n_rows} embedding rows for {n_documents} documents in {documents}; they must be row-aligned")
 
 
 def _first_line(exc: BaseException) -> str:
