@@ -115,7 +115,8 @@ class ArraySource(VectorSource):
         return self.array[np.asarray(rows, dtype=np.int64)]
 
     def read_all(self) -> np.ndarray:
-        check_finite(self.array, self.name, 0)
+        for start in range(0, self.n_rows, DEFAULT_CHUNK_ROWS):  # in blocks: a whole-matrix mask costs n x d bytes
+            check_finite(self.array[start : start + DEFAULT_CHUNK_ROWS], self.name, start)
         return self.array
 
 
