@@ -358,11 +358,12 @@ def row_sq_norms(Z: np.ndarray | ReducedRows, chunk: int = 65536) -> np.ndarray:
 
 
 def rows_mean(Z: np.ndarray | ReducedRows, rows: np.ndarray | None, chunk: int = 65536) -> np.ndarray:
-    """float64 mean of the given rows (all with None); a scratch file is read a block at a time."""
-    if not is_scratch(Z):
-        return (Z if rows is None else Z[rows]).mean(axis=0, dtype=np.float64)
-    total = np.zeros(Z.shape[1], dtype=np.float64)
+    """float64 mean of the given rows (all with None), summed a block of ``chunk`` rows at a time past one
+    block, so an array and a scratch file of the same rows give the same bits."""
     count = Z.shape[0] if rows is None else rows.size
+    if count <= chunk:
+        return (Z[0:count] if rows is None else Z[rows]).mean(axis=0, dtype=np.float64)
+    total = np.zeros(Z.shape[1], dtype=np.float64)
     for start in range(0, count, chunk):
         block = Z[start : start + chunk] if rows is None else Z[rows[start : start + chunk]]
         total += block.sum(axis=0, dtype=np.float64)

@@ -210,10 +210,10 @@ def build_parts(
             at = np.argsort(order)
             depth = arrays.depth[at]
 
-        # passes cut the rows at fixed offsets (chunk_rows only sets how much is read at once), so the
-        # numbers do not depend on how the vectors are stored or read
+        # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
+        # once), so the numbers do not depend on how the vectors are stored or read
         with stages.stage("centroids"):
-            centroids = node_means(source.iter_chunks(n if not stream else DEFAULT_CHUNK_ROWS, chunk_rows), arrays)[at]
+            centroids = node_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, chunk_rows), arrays)[at]
 
         with stages.stage("keywords"):
             keywords: dict[str, NodeKeywords] = {}
