@@ -19,6 +19,7 @@ import numpy as np
 from topicmap.hierarchy.base.errors import InputError
 
 DEFAULT_CHUNK_ROWS = 65536
+DROP_CACHE_BYTES = 2 << 30  # .npy files past this are read without keeping them in the page cache
 
 
 class VectorSource:
@@ -153,6 +154,9 @@ class NpySource(VectorSource):
             raise InputError(f"{self.path}: truncated: the header says {self.n_rows:,} rows but the file holds {(self.path.stat().st_size - self.offset) // max(self.row_bytes, 1):,}")
 
     def _blocks(self, rows: int) -> Iterator[np.ndarray]:
+        # A file bigger than the page cache wants to keep would push out what is read more often (the
+        # reduced rows' scratch file): pages already read are let go.
+        let_go = self.n_rows * self.row_bytes > DROP_CACHE_BYTES and hasattr(os, "posix_fadvise")
         with self.path.open("rb", buffering=0) as fh:
             fh.seek(self.offset)
             for start in range(0, self.n_rows, rows):
@@ -160,6 +164,8 @@ class NpySource(VectorSource):
                 raw = np.empty((count, self.dim), dtype=self.dtype)
                 if fh.readinto(memoryview(raw).cast("B")) != raw.nbytes:
                     raise InputError(f"{self.path}: row {start + 1}: the file ends early")
+                if let_go:
+                    os.posix_fadvise(fh.fileno(), self.offset + start * self.row_bytes, raw.nbytes, os.POSIX_FADV_DONTNEED)
                 block = raw if raw.dtype == np.float32 else raw.astype(np.float32)
                 check_finite(block, self.name, start)
                 yield block
