@@ -68,8 +68,9 @@ def run_once(location: Path, column: str | None, data: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"child failed ({done.returncode}): {done.stderr[-2000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", done.stderr).group(1)) for kind in ("User", "System"))
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"wall": wall, "peak_gb": peak_kb / 1024**2, "load_before": load_before, "load_after": os.getloadavg()[0], **report}
+    return {"wall": wall, "cpu": cpu, "peak_gb": peak_kb / 1024**2, "load_before": load_before, "load_after": os.getloadavg()[0], **report}
 
 
 def main() -> None:
@@ -106,7 +107,7 @@ def main() -> None:
             runs = []
             for r in range(args.runs):
                 result = run_once(path, column, args.data)
-                print(f"{kind} {n:,}: run {r + 1}: {result['wall']:.1f}s, peak {result['peak_gb']:.2f} GB, load {result['load_before']:.2f}->{result['load_after']:.2f}, {result['timings']}", file=sys.stderr)
+                print(f"{kind} {n:,}: run {r + 1}: {result['wall']:.1f}s (CPU {result['cpu']:.0f}s), peak {result['peak_gb']:.2f} GB, load {result['load_before']:.2f}->{result['load_after']:.2f}, {result['timings']}", file=sys.stderr)
                 runs.append(result)
             input_gb = n * 384 * 4 / 1e9
             rows_out.append((kind, n, input_gb, runs))
@@ -125,8 +126,8 @@ def main() -> None:
         "documents written as a minimal Parquet of row and leaf. Peak RSS is the child process's (`/usr/bin/time -v`). "
         "Medians over the runs; stage seconds from the median-wall run.",
         "",
-        "| input | rows | input size | runs | wall (median) | peak RSS (median) | RSS / input | cluster | centroids | representatives | layout | documents | load avg 1-min (before-after) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| input | rows | input size | runs | wall (median) | CPU user+sys (median) | peak RSS (median) | RSS / input | cluster | centroids | representatives | layout | documents | load avg 1-min (before-after) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for kind, n, input_gb, runs in rows_out:
         wall = statistics.median(r["wall"] for r in runs)
@@ -135,7 +136,7 @@ def main() -> None:
         t = middle["timings"]
         loads = ", ".join(f"{r['load_before']:.1f}-{r['load_after']:.1f}" for r in runs)
         lines.append(
-            f"| {kind} | {n:,} | {input_gb:.2f} GB | {len(runs)} | {wall:.0f} s | {peak:.2f} GB | {peak * 1024**3 / 1e9 / input_gb:.2f} | "
+            f"| {kind} | {n:,} | {input_gb:.2f} GB | {len(runs)} | {wall:.0f} s | {statistics.median(r.get('cpu', 0) for r in runs):.0f} s | {peak:.2f} GiB | {peak * 1024**3 / 1e9 / input_gb:.2f} | "
             f"{t.get('cluster', 0):.0f} s | {t.get('centroids', 0):.0f} s | {t.get('representatives', 0):.0f} s | {t.get('layout', 0):.0f} s | {t.get('documents', 0):.0f} s | {loads} |"
         )
     lines += ["", "Targets (issue 16): 10M rows in at most 10 minutes at at most 6 GB peak RSS; 4M under half its input size in RSS.", ""]
