@@ -93,6 +93,18 @@ def test_streamed_npy_gives_the_in_memory_tree(small, tmp_path: Path, chunk: int
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # the scratch file is gone
 
 
+def test_big_clusters_read_from_disk_give_the_same_tree(small, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clusters past SUBSET_ROWS rows are clustered inside from the scratch file, never gathered whole."""
+    from topicmap.hierarchy.builder import reduced_rows
+
+    corpus, X, memory = small
+    monkeypatch.setattr(reduced_rows, "SUBSET_ROWS", 0)
+    np.save(tmp_path / "x.npy", X)
+    streamed = build_tree(corpus, NpySource(tmp_path / "x.npy"), BuildConfig(layout="anchored"), INPUTS, memory_budget=0, chunk_rows=900)
+    assert streamed.manifest["clustering"]["coarse_clusters_found"]  # the map preset's nested leaves ran
+    assert _comparable(streamed) == memory
+
+
 def test_streamed_with_reduced_rows_in_memory_gives_the_same_tree(small, tmp_path: Path) -> None:
     corpus, X, memory = small
     np.save(tmp_path / "x.npy", X)

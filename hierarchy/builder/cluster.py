@@ -78,7 +78,7 @@ from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.params import check_estimator
 from topicmap.hierarchy.builder.ward import Dendrogram, weighted_linkage
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
-from topicmap.hierarchy.builder.reduced_rows import ReducedRows, is_scratch
+from topicmap.hierarchy.builder.reduced_rows import ReducedRows, is_scratch, rows_of
 
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
@@ -329,7 +329,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
                 offset += 1
                 continue
             inner = self._leaf_clusters(
-                Z[rows], int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False,
+                rows_of(Z, rows), int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False,
                 sample_size=min(self.sample_size, max(NESTED_MIN_SAMPLE, NESTED_ROWS_PER_LEAF * int(counts[c]))),
                 n_init=min(self.n_init, NESTED_N_INIT),
             )

@@ -82,9 +82,43 @@ class ReducedRows:
         self._file.close()
 
 
+class RowSubset:
+    """Some rows (sorted) of a :class:`ReducedRows`, answered like an array of just those rows but read
+    only a block at a time: a coarse cluster holding most of ten million rows is never gathered whole."""
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, base: ReducedRows, rows: np.ndarray) -> None:
+        self.base = base
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.shape = (int(self.rows.size), base.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.base[int(self.rows[int(key)])]
+        if isinstance(key, slice):
+            return self.base[self.rows[key]]
+        index = np.asarray(key)
+        return self.base[self.rows[np.flatnonzero(index) if index.dtype == bool else index]]
+
+
+SUBSET_ROWS = 1 << 18  # past this many rows (128 MB of 128-d rows) a cluster's rows are read as a RowSubset, not gathered
+
+
+def rows_of(Z: np.ndarray | ReducedRows, rows: np.ndarray) -> np.ndarray | ReducedRows | RowSubset:
+    """``Z[rows]`` (sorted rows): gathered, except many rows of a scratch file, which stay on disk."""
+    if isinstance(Z, ReducedRows) and rows.size > SUBSET_ROWS:
+        return RowSubset(Z, rows)
+    return Z[rows]
+
+
 def is_scratch(rows: object) -> bool:
     """Whether rows live in a scratch file (the build then avoids what needs them all in memory)."""
-    return isinstance(rows, ReducedRows)
+    return isinstance(rows, (ReducedRows, RowSubset))
 
 
-__all__ = ["ReducedRows", "is_scratch"]
+__all__ = ["ReducedRows", "RowSubset", "is_scratch", "rows_of"]
