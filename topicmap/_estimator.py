@@ -121,7 +121,9 @@ class TopicMap(BaseEstimator):
         """Build the tree of ``documents``: a list of texts, a list of dicts or a pandas DataFrame.
 
         ``embeddings``: a matrix with one row per document, in order (rows of documents left out by
-        ``skip_empty`` are left out of it too); None embeds the texts with ``embedder``.
+        ``skip_empty`` are left out of it too); a ``.npy`` path or a
+        :class:`~topicmap.hierarchy.inputs.vector_source.VectorSource` (Parquet shards), read in chunks and
+        streamed when too big to hold (docs/architecture.md); None embeds the texts with ``embedder``.
         """
         config = self.build_config()
         check_config(config)  # before anything is embedded
@@ -156,7 +158,7 @@ class TopicMap(BaseEstimator):
         values["levels"] = _levels(self.levels)
         return BuildConfig(**values)
 
-    def _vectors(self, corpus: Any, embeddings: Any, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    def _vectors(self, corpus: Any, embeddings: Any, seed: int) -> tuple[Any, dict[str, Any]]:
         if embeddings is None:
             from topicmap.hierarchy.cli.core import obtain_embeddings
             from topicmap.hierarchy.files.cache_dir import default_cache_dir
@@ -165,6 +167,14 @@ class TopicMap(BaseEstimator):
             return obtain_embeddings(corpus, None, self.embedder, self.embedding_model, cache_dir, seed, quiet=not self.verbose)
         if corpus.embeddings is not None:
             raise InputError(f"give embeddings either as a column (embedding_column={self.embedding_column!r}) or to fit(embeddings=...), not both")
+        from topicmap.hierarchy.inputs.vector_source import VectorSource, check_row_count, open_vectors
+
+        if isinstance(embeddings, (str, os.PathLike, VectorSource)):  # a .npy path or a source: streamed when big
+            if corpus.skipped_rows:
+                raise InputError(f"{embeddings if not isinstance(embeddings, VectorSource) else embeddings.name}: rows were skipped as empty (skip_empty), so the rows would no longer line up; remove those rows from both instead")
+            source = open_vectors(embeddings)
+            check_row_count(source, len(corpus), corpus.source)
+            return source, {"name": "precomputed", "source": source.name}
         try:
             matrix = np.asarray(embeddings)
         except (TypeError, ValueError) as exc:

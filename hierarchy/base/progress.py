@@ -25,12 +25,16 @@ class Stages:
         started = time.perf_counter()
         try:
             yield
-        finally:
-            self.timings[name] = round(time.perf_counter() - started, 3)
-            self._bar.update(1)
-            if self._bar.n >= self._bar.total:
-                self._bar.set_postfix_str("done")
-                self._bar.close()
+        except BaseException:
+            # the bar is cleared, so an error (a bad row met mid-stream, say) stays the last line on stderr
+            self._bar.leave = False
+            self._bar.close()
+            raise
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        self._bar.update(1)
+        if self._bar.n >= self._bar.total:
+            self._bar.set_postfix_str("done")
+            self._bar.close()
 
 
 def counter(total: int, desc: str, unit: str, enabled: bool = True) -> tqdm:

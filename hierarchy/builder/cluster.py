@@ -78,6 +78,7 @@ from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.params import check_estimator
 from topicmap.hierarchy.builder.ward import Dendrogram, weighted_linkage
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
+from topicmap.hierarchy.builder.reduced_rows import ReducedRows, is_scratch, rows_of
 
 # Inside a coarse cluster k-means fits on at most this many rows per leaf (at least NESTED_MIN_SAMPLE)
 # with NESTED_N_INIT start(s): there are up to hundreds of such fits, and on smoothed rows inside one
@@ -176,13 +177,24 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: None = None) -> RecursiveClusterer:
         X = self._check_input(X)
         seed = 0 if self.random_state is None else int(self.random_state)
-        self.reduced_, self.reducer_ = reduce_dimensions(X, self.reducer, self.n_components, seed)
+        reduced, reducer = reduce_dimensions(X, self.reducer, self.n_components, seed)
         if self.reducer != "umap":
-            normalise_rows_in_place(self.reduced_)
+            normalise_rows_in_place(reduced)
+        return self.fit_reduced(reduced, reducer)
+
+    def fit_reduced(self, reduced: np.ndarray | ReducedRows, reducer: object | None) -> RecursiveClusterer:
+        """The rest of :meth:`fit` on rows already reduced (and scaled to unit length unless by UMAP).
+
+        ``reduced`` may be a :class:`ReducedRows` scratch file (out-of-core builds): every step reads
+        it by slices and index arrays only, so the tree is the one an array of the same rows gives.
+        """
+        check_estimator(self.get_params(), reduced.shape[0])
+        seed = 0 if self.random_state is None else int(self.random_state)
+        self.reduced_, self.reducer_ = reduced, reducer
         self.n_fits_ = 0
         self.smoothing_neighbors_ = 0
         rng = np.random.default_rng(seed)
-        n = X.shape[0]
+        n = reduced.shape[0]
         self.coarse_ = None
         if self.levels:
             levels = [int(k) for k in self.levels]
@@ -317,7 +329,7 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
                 offset += 1
                 continue
             inner = self._leaf_clusters(
-                Z[rows], int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False,
+                rows_of(Z, rows), int(counts[c]), rng, dissolve_below=self.min_leaf_size, track_smoothing=False,
                 sample_size=min(self.sample_size, max(NESTED_MIN_SAMPLE, NESTED_ROWS_PER_LEAF * int(counts[c]))),
                 n_init=min(self.n_init, NESTED_N_INIT),
             )
@@ -333,9 +345,29 @@ def summarise_clusters(Z: np.ndarray, labels: np.ndarray) -> LeafClusters:
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=k)
     centres = weighted_sums(Z, labels, np.ones(Z.shape[0]), k) / sizes[:, None]
-    sq_norms = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z).astype(np.float64), minlength=k)
+    sq_norms = np.bincount(labels, weights=row_sq_norms(Z), minlength=k)
     scatter = np.maximum(sq_norms / sizes - (centres * centres).sum(axis=1), 0.0)
     return LeafClusters(labels=labels, centres=centres, sizes=sizes, scatter=scatter)
+
+
+def row_sq_norms(Z: np.ndarray | ReducedRows, chunk: int = 65536) -> np.ndarray:
+    """Squared length of every row in float64, a block of rows at a time (the same numbers for an array or a scratch file)."""
+    if not is_scratch(Z):
+        return np.einsum("ij,ij->i", Z, Z).astype(np.float64)
+    return np.concatenate([np.einsum("ij,ij->i", block, block).astype(np.float64) for block in (Z[s : s + chunk] for s in range(0, Z.shape[0], chunk))] or [np.zeros(0)])
+
+
+def rows_mean(Z: np.ndarray | ReducedRows, rows: np.ndarray | None, chunk: int = 65536) -> np.ndarray:
+    """float64 mean of the given rows (all with None), summed a block of ``chunk`` rows at a time past one
+    block, so an array and a scratch file of the same rows give the same bits."""
+    count = Z.shape[0] if rows is None else rows.size
+    if count <= chunk:
+        return (Z[0:count] if rows is None else Z[rows]).mean(axis=0, dtype=np.float64)
+    total = np.zeros(Z.shape[1], dtype=np.float64)
+    for start in range(0, count, chunk):
+        block = Z[start : start + chunk] if rows is None else Z[rows[start : start + chunk]]
+        total += block.sum(axis=0, dtype=np.float64)
+    return total / max(count, 1)
 
 
 def split_counts(sizes: np.ndarray, total: int, most: np.ndarray) -> np.ndarray:
@@ -454,7 +486,7 @@ def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_ch
     n = Z.shape[0]
     node_ids: list[str] = [ROOT_ID]
     parents: list[str | None] = [None]
-    centres: list[np.ndarray] = [Z.mean(axis=0, dtype=np.float64)]
+    centres: list[np.ndarray] = [rows_mean(Z, None)]
     sizes: list[int] = [n]
     doc_leaf = np.zeros(n, dtype=np.int64)
     frontier: list[tuple[int, np.ndarray]] = [(0, np.arange(n))]
@@ -473,7 +505,7 @@ def tree_from_level_labels(Z: np.ndarray, per_level: list[np.ndarray], single_ch
                 index = len(node_ids)
                 node_ids.append(child_id(node_ids[node_index], position))
                 parents.append(node_ids[node_index])
-                centres.append(Z[child_rows].mean(axis=0, dtype=np.float64))
+                centres.append(rows_mean(Z, child_rows))
                 sizes.append(child_rows.size)
                 doc_leaf[child_rows] = index
                 next_frontier.append((index, child_rows))

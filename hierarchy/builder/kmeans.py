@@ -26,10 +26,14 @@ def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
+ASSIGN_MAX_ROWS = 65536  # rows scored at once: a slice of rows on disk is read into memory, so it is bounded too
+
+
 def assign(points: np.ndarray, centres: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
-    """Index of the nearest centre for every point, in chunks of at most ``max_cells`` scores (64 MB)."""
+    """Index of the nearest centre for every point, in chunks of at most ``max_cells`` scores (64 MB) and
+    ``ASSIGN_MAX_ROWS`` rows (the same chunks for an array and a scratch file: BLAS rounds by block)."""
     labels = np.empty(points.shape[0], dtype=np.int32)
-    chunk = max(256, max_cells // max(centres.shape[0], 1))
+    chunk = max(256, min(ASSIGN_MAX_ROWS, max_cells // max(centres.shape[0], 1)))
     centre_norms = (centres * centres).sum(axis=1)
     for start in range(0, points.shape[0], chunk):
         block = points[start : start + chunk]

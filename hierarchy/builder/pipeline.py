@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +24,10 @@ from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layou
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
-from topicmap.hierarchy.inputs.vector_checks import check_clusterable
+from topicmap.hierarchy.inputs.vector_checks import RowStats, check_clusterable, judge_clusterable
+from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, VectorSource, check_row_count
+from topicmap.hierarchy.builder.reduced_rows import ReducedRows
+from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source, row_ranges
 
 
 @dataclass(frozen=True)
@@ -115,118 +118,202 @@ class BuildInputs:
 WordEmbedder = Callable[[Sequence[str]], np.ndarray]
 
 
+IN_MEMORY_BYTES = 256 << 20  # vectors (and reduced rows) up to this size are held whole; past it a build streams them
+
+
+@dataclass
+class BuildParts:
+    """What a build computes from the vectors, before nodes and documents are made of it.
+
+    Per-node values are in ``shape``'s numbering (the order the clusterer made the nodes); ``arrays`` is
+    the tree in pre-order (arrays' node ``at[k]`` is shape's node k). ``representatives`` holds row
+    numbers; ``coords`` is the (n, 2) document map.
+    """
+
+    config: BuildConfig
+    shape: ClusterTree
+    arrays: TreeArrays
+    at: np.ndarray
+    depth: np.ndarray
+    centroids: np.ndarray
+    keywords: dict[str, NodeKeywords]
+    representatives: dict[int, np.ndarray]
+    coords: np.ndarray
+    layout_used: str
+    warnings: list[str]
+    clustering: dict[str, Any]
+    timings: dict[str, float]
+    streamed: bool
+
+
+def build_parts(
+    source: VectorSource,
+    texts: Sequence[str] | None,
+    asked: BuildConfig,
+    config: BuildConfig,
+    vectors_source: str,
+    texts_source: str,
+    show_progress: bool = False,
+    cache_dir: Path | None = None,
+    embed_words: WordEmbedder | None = None,
+    memory_budget: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    scratch_dir: str | Path | None = None,
+) -> BuildParts:
+    """Cluster the rows of ``source`` into a tree and describe every node (``config`` resolved by :func:`resolve_preset`).
+
+    A source of at most ``memory_budget`` bytes (default :data:`IN_MEMORY_BYTES`) (or one already in memory) is read whole and clustered
+    as an array; a bigger one is streamed (:mod:`topicmap.hierarchy.builder.streaming`): fitted on the
+    same samples, every pass a block of ``chunk_rows`` at a time, its reduced rows in a scratch file
+    under ``scratch_dir`` when they too outgrow the budget. Both give the same tree. ``texts`` (None:
+    no keywords) are the documents' texts in row order.
+    """
+    n = source.n_rows
+    memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
+    stream = not source.in_memory and n * source.dim * 4 > memory_budget
+    components = source.dim if config.reducer == "none" else min(config.n_components or source.dim, source.dim, n)
+    scratch = stream and n * components * 4 > memory_budget
+    if stream and config.reducer == "umap":
+        raise InputError(f"--reducer umap needs every row in memory, and {vectors_source} ({n:,} x {source.dim}) is read in chunks; use --reducer pca")
+    layout_used = resolve_layout(config.layout, n)
+    if scratch and layout_used == "umap":
+        if config.layout == "umap":
+            raise InputError(f"--layout umap needs every reduced row in memory, and {vectors_source} ({n:,} rows) is read in chunks; use --layout anchored")
+        layout_used = "anchored"
+    wanted, option = _wanted_leaves(asked, config, n)
+    text_list: Sequence[str] = texts if texts is not None else []
+    clusterer = make_clusterer(config)
+    if not stream:
+        embeddings = source.read_all()
+        source = ArraySource(embeddings, vectors_source)
+        input_warnings = check_clusterable(embeddings, list(text_list), vectors_source, texts_source, wanted, option)
+        _say(input_warnings)
+    stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
+    reduced: Any = None
+    try:
+        with stages.stage("cluster"):
+            try:
+                if not stream:
+                    clusterer.fit(embeddings)
+                else:
+                    stats = RowStats(source.dim)
+                    seed = 0 if config.seed is None else int(config.seed)
+                    reduced, reducer = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats.update)
+                    input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
+                    del stats
+                    _say(input_warnings)
+                    clusterer.fit_reduced(reduced, reducer)
+            except ValueError as exc:
+                raise InputError(f"cannot cluster {texts_source}: {exc}") from None
+            shape: ClusterTree = clusterer.tree_
+            arrays, order = shape.to_arrays()
+            at = np.argsort(order)
+            depth = arrays.depth[at]
+
+        # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
+        # once), so the numbers do not depend on how the vectors are stored or read
+        with stages.stage("centroids"):
+            centroids = node_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, chunk_rows), arrays)[at]
+
+        with stages.stage("keywords"):
+            keywords: dict[str, NodeKeywords] = {}
+            if texts is not None:
+                counts, vocabulary = count_terms(texts)
+                members = [np.where(m >= 0, order[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
+                ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
+                local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
+                del members
+                pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
+                keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
+                del counts, local_members
+                if embed_words is not None:
+                    keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
+                    keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
+
+        with stages.stage("representatives"):
+            reps: dict[int, np.ndarray] = {}
+            for node in range(len(shape.node_ids)):
+                reps[node] = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centres[node], config.n_representatives)
+
+        with stages.stage("layout"):
+            coords = document_layout(
+                clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
+                method=layout_used, seed=config.seed, cache_dir=cache_dir,
+            )
+    finally:
+        if isinstance(reduced, ReducedRows):
+            reduced.close()
+    clusterer.reduced_ = None  # the rows are not needed past this point (and may be a closed scratch file)
+    clustering = {
+        "kmeans_fits": clusterer.n_fits_,
+        "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size),
+        "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None,
+        "smoothing_neighbors_used": clusterer.smoothing_neighbors_,
+        "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_],
+    }
+    return BuildParts(config, shape, arrays, at, depth, centroids, keywords, reps, coords, layout_used, input_warnings, clustering, dict(stages.timings), stream)
+
+
+def _say(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def build_tree(
     corpus: Corpus,
-    embeddings: np.ndarray,
+    embeddings: np.ndarray | VectorSource,
     config: BuildConfig,
     inputs: BuildInputs,
     show_progress: bool = False,
     cache_dir: Path | None = None,
     embed_words: WordEmbedder | None = None,
+    memory_budget: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    scratch_dir: str | Path | None = None,
 ) -> TopicTree:
-    """Cluster ``embeddings`` (row-aligned with ``corpus``) into a tree and describe every node.
+    """Cluster ``embeddings`` (row-aligned with ``corpus``: an array, or a source read in chunks) into a tree and describe every node.
 
     ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``.
     ``embed_words`` embeds texts into the space of ``embeddings`` (the model that made them). With it,
     each node keeps the c-TF-IDF candidates that best tell it from its siblings in that space
     (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`), and each leaf's list is cut to the length whose text
     best sorts its siblings' documents (:mod:`topicmap.hierarchy.builder.leaf_keywords`); without it (vectors of an
-    unknown model), the top c-TF-IDF words.
+    unknown model), the top c-TF-IDF words. Sources bigger than ``memory_budget`` bytes are streamed
+    (:func:`build_parts`).
     """
     n = len(corpus)
-    if embeddings.shape[0] != n:
-        raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
+    source = embeddings if isinstance(embeddings, VectorSource) else None
+    if source is None:
+        if embeddings.shape[0] != n:
+            raise InputError(f"{embeddings.shape[0]} embedding rows for {n} documents")
+        source = ArraySource(embeddings)
+    else:
+        check_row_count(source, n, corpus.source)
     asked = config
     config = resolve_preset(config, n, corpus.source)
     if corpus.time is not None and config.period != "auto":  # a month period on a column of years: say so before clustering
         from topicmap.hierarchy.inputs.periods import resolve_period
 
         resolve_period(config.period, corpus.time.format, corpus.time.times)
-    input_warnings = _check_vectors(corpus, embeddings, asked, config, inputs)
-    for warning in input_warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
+    if inputs.embedder.get("source"):
+        vectors_source = str(inputs.embedder.get("source") or corpus.source)
+    else:
+        vectors_source = f"{corpus.source} (embedded by {inputs.embedder.get('name', 'the embedder')})"
     started = time.perf_counter()
-
-    with stages.stage("cluster"):
-        clusterer = make_clusterer(config)
-        try:
-            clusterer.fit(embeddings)
-        except ValueError as exc:
-            raise InputError(f"cannot cluster {corpus.source}: {exc}") from None
-        shape: ClusterTree = clusterer.tree_
-        # per-node values stay in shape's numbering (the order the clusterer made the nodes); the tree's
-        # arrays are in pre-order: shape's node k is arrays' node at[k], arrays' node i is shape's source[i]
-        arrays, source = shape.to_arrays()
-        at = np.argsort(source)
-        depth = arrays.depth[at]
-
-    with stages.stage("centroids"):
-        centroids = _node_means(embeddings, arrays)[at]
-
-    with stages.stage("keywords"):
-        texts = corpus.embedding_texts()
-        counts, vocabulary = count_terms(texts)
-        members = [np.where(m >= 0, source[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
-        ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
-        local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
-        pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
-        keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
-        if embed_words is not None:
-            keywords = _steered(keywords, embed_words, embeddings, shape, arrays, at, centroids, config.n_keywords)
-            keywords = _leaf_counts_fitted(keywords, embed_words, embeddings, shape, arrays, at, centroids, config.seed)
-
-    with stages.stage("representatives"):
-        reps: dict[int, list[str]] = {}
-        for node in range(len(shape.node_ids)):
-            rows = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centres[node], config.n_representatives)
-            reps[node] = [corpus.ids[r] for r in rows]
-
-    layout_used = resolve_layout(config.layout, n)
-    with stages.stage("layout"):
-        coords = document_layout(
-            clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
-            method=layout_used, seed=config.seed, cache_dir=cache_dir,
-        )
-
+    parts = build_parts(
+        source, corpus.embedding_texts(), asked, config, vectors_source, corpus.source, show_progress, cache_dir, embed_words,
+        memory_budget, chunk_rows, scratch_dir,
+    )
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    nodes = []
-    for index, node_id in enumerate(shape.node_ids):
-        words = keywords.get(node_id)
-        nodes.append(
-            Node(
-                id=node_id,
-                parent=shape.parents[index],
-                depth=int(depth[index]),
-                size=int(shape.sizes[index]),
-                label=keyword_label(words.words if words else []),
-                keywords=words.words if words else [],
-                keyword_scores=words.scores if words else [],
-                representative_ids=reps.get(index, []),
-                centroid=centroids[index],
-                label_meta=LabelMeta(labeler="keywords", created_at=created),
-            )
-        )
-    documents = [
-        Document(
-            id=corpus.ids[row],
-            leaf=shape.node_ids[shape.doc_leaf[row]],
-            text=corpus.texts[row] if config.store_text else "",
-            title=corpus.titles[row],
-            x=float(coords[row, 0]),
-            y=float(coords[row, 1]),
-            metadata=corpus.metadata[row],
-            time=corpus.time_of(row),
-        )
-        for row in range(n)
-    ]
-    timings = {**stages.timings, "total": round(time.perf_counter() - started, 3)}
+    nodes = tree_nodes(parts, corpus.ids, created)
+    documents = [doc for chunk in document_chunks(corpus, parts) for doc in chunk]
+    timings = {**parts.timings, "total": round(time.perf_counter() - started, 3)}
     manifest = {
         "topicmap_version": __version__,
         "created_at": created,
-        "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns, **({"warnings": input_warnings} if input_warnings else {})},
-        "embedder": {**inputs.embedder, "dimensions": int(embeddings.shape[1])},
-        "clustering": {**asdict(config), "mode": "levels" if config.levels else "auto", "kmeans_fits": clusterer.n_fits_, "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size), "coarse_clusters_found": int(clusterer.coarse_.sizes.size) if clusterer.coarse_ is not None else None, "layout_used": layout_used, "smoothing_neighbors_used": clusterer.smoothing_neighbors_, "descent_moved": [round(f, 4) for f in clusterer.moved_fractions_], "keywords_steered": embed_words is not None},
+        "input": {"source": inputs.source, "sha256": inputs.sha256, "n_documents": n, **inputs.columns, **({"warnings": parts.warnings} if parts.warnings else {})},
+        "embedder": {**inputs.embedder, "dimensions": int(source.dim)},
+        "clustering": {**asdict(parts.config), "mode": "levels" if parts.config.levels else "auto", **_clustering_head(parts), "layout_used": parts.layout_used, "smoothing_neighbors_used": parts.clustering["smoothing_neighbors_used"], "descent_moved": parts.clustering["descent_moved"], "keywords_steered": embed_words is not None},
         "seed": config.seed,
         "timings_s": timings,
     }
@@ -235,10 +322,58 @@ def build_tree(
     return TopicTree(nodes, documents, manifest=manifest)
 
 
+def _clustering_head(parts: BuildParts) -> dict[str, Any]:
+    return {key: parts.clustering[key] for key in ("kmeans_fits", "leaf_clusters_found", "coarse_clusters_found")}
+
+
+def tree_nodes(parts: BuildParts, ids: Sequence[str], created: str) -> list[Node]:
+    """The tree's nodes: shape, keyword labels, representatives (as document ids) and centroids."""
+    shape = parts.shape
+    nodes = []
+    for index, node_id in enumerate(shape.node_ids):
+        words = parts.keywords.get(node_id)
+        nodes.append(
+            Node(
+                id=node_id,
+                parent=shape.parents[index],
+                depth=int(parts.depth[index]),
+                size=int(shape.sizes[index]),
+                label=keyword_label(words.words if words else []),
+                keywords=words.words if words else [],
+                keyword_scores=words.scores if words else [],
+                representative_ids=[ids[r] for r in parts.representatives.get(index, [])],
+                centroid=parts.centroids[index],
+                label_meta=LabelMeta(labeler="keywords", created_at=created),
+            )
+        )
+    return nodes
+
+
+def document_chunks(corpus: Corpus, parts: BuildParts, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[list[Document]]:
+    """The tree's documents, ``rows`` at a time in row order: the one place documents are made
+    (a sidecar writer takes them chunk by chunk; the single-file tree joins them)."""
+    shape, coords = parts.shape, parts.coords
+    for piece in row_ranges(len(corpus), rows):
+        yield [
+            Document(
+                id=corpus.ids[row],
+                leaf=shape.node_ids[shape.doc_leaf[row]],
+                text=corpus.texts[row] if parts.config.store_text else "",
+                title=corpus.titles[row],
+                x=float(coords[row, 0]),
+                y=float(coords[row, 1]),
+                metadata=corpus.metadata[row],
+                time=corpus.time_of(row),
+            )
+            for row in piece
+        ]
+
+
 def _steered(
     keywords: dict[str, NodeKeywords],
     embed_words: WordEmbedder,
-    embeddings: np.ndarray,
+    source: VectorSource,
+    read_rows: int,
     shape: ClusterTree,
     arrays: TreeArrays,
     at: np.ndarray,
@@ -251,14 +386,14 @@ def _steered(
         return keywords
     mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)  # the root's
     vectors = np.asarray(embed_words(words), dtype=np.float64)
-    if vectors.shape != (len(words), embeddings.shape[1]):
+    if vectors.shape != (len(words), source.dim):
         raise InputError(
             f"the keyword embedder gives vectors of shape {vectors.shape} for {len(words)} words, but the documents' "
-            f"embeddings have {embeddings.shape[1]} dimensions; it must be the model that embedded the documents"
+            f"embeddings have {source.dim} dimensions; it must be the model that embedded the documents"
         )
     vectors -= mean
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = _centred_unit_means(embeddings, mean, arrays)[at]
+    means = centred_unit_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, read_rows), mean, arrays)[at]
     ids = shape.node_ids
     picked = steer_keywords(
         {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},
@@ -276,7 +411,7 @@ def _steered(
 def _leaf_counts_fitted(
     keywords: dict[str, NodeKeywords],
     embed_words: WordEmbedder,
-    embeddings: np.ndarray,
+    source: VectorSource,
     shape: ClusterTree,
     arrays: TreeArrays,
     at: np.ndarray,
@@ -298,41 +433,19 @@ def _leaf_counts_fitted(
         rows = np.sort(arrays.doc_rows(at[index[node_id]]))
         if rows.size > DOCS_PER_NODE:
             rows = np.sort(rng.choice(rows, DOCS_PER_NODE, replace=False))
-        return np.asarray(embeddings[rows], dtype=np.float64)
+        return np.asarray(source.take(rows), dtype=np.float64)
 
     mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)
     return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, mean)
 
 
-def _centred_unit_means(embeddings: np.ndarray, mean: np.ndarray, arrays: TreeArrays, chunk: int = 65536) -> np.ndarray:
-    """Mean over every node's documents (rows in the arrays' pre-order) of their vectors centred on ``mean`` and
-    scaled to unit length (in chunks: no full copy)."""
-    n_nodes = arrays.n_nodes
-    doc_leaf = arrays.doc_leaf
-    sums = np.zeros((n_nodes, embeddings.shape[1]), dtype=np.float64)
-    for start in range(0, embeddings.shape[0], chunk):
-        rows = np.asarray(embeddings[start : start + chunk], dtype=np.float64) - mean
-        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-        leaf = doc_leaf[start : start + chunk]
-        indicator = sparse.csr_matrix((np.ones(leaf.size), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
-        sums += indicator @ rows
-    counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
-    return arrays.subtree_sums(sums) / np.maximum(counts, 1.0)[:, None]
-
-
-def _check_vectors(corpus: Corpus, embeddings: np.ndarray, asked: BuildConfig, config: BuildConfig, inputs: BuildInputs) -> list[str]:
-    """Errors for embeddings with nothing to split, warnings for fewer distinct rows than leaves wanted."""
-    if inputs.embedder.get("source"):
-        vectors_source = str(inputs.embedder.get("source") or corpus.source)
-    else:
-        vectors_source = f"{corpus.source} (embedded by {inputs.embedder.get('name', 'the embedder')})"
+def _wanted_leaves(asked: BuildConfig, config: BuildConfig, n: int) -> tuple[int, str | None]:
+    """The leaves the settings aim for, and the option that asked for them (None when a preset chose)."""
     if asked.levels:
-        wanted, option = asked.levels[-1], f"--levels {','.join(str(k) for k in asked.levels)}"
-    elif asked.leaves is not None:
-        wanted, option = asked.leaves, f"--leaves {asked.leaves}"
-    else:
-        wanted, option = config.leaves or most_leaves(len(corpus), config.min_leaf_size), None
-    return check_clusterable(embeddings, corpus.embedding_texts(), vectors_source, corpus.source, wanted, option)
+        return asked.levels[-1], f"--levels {','.join(str(k) for k in asked.levels)}"
+    if asked.leaves is not None:
+        return asked.leaves, f"--leaves {asked.leaves}"
+    return config.leaves or most_leaves(n, config.min_leaf_size), None
 
 
 def _to_local(member: np.ndarray, at_depth: np.ndarray) -> np.ndarray:
@@ -343,13 +456,3 @@ def _to_local(member: np.ndarray, at_depth: np.ndarray) -> np.ndarray:
     keep = member >= 0
     out[keep] = local[member[keep]]
     return out
-
-
-def _node_means(embeddings: np.ndarray, arrays: TreeArrays) -> np.ndarray:
-    """Mean embedding under every node (rows in the arrays' pre-order), from leaf sums pushed up the tree (one pass over the data)."""
-    n_nodes = arrays.n_nodes
-    doc_leaf = arrays.doc_leaf
-    indicator = sparse.csr_matrix((np.ones(doc_leaf.size, dtype=np.float32), (doc_leaf, np.arange(doc_leaf.size))), shape=(n_nodes, doc_leaf.size))
-    sums = arrays.subtree_sums(np.asarray(indicator @ embeddings, dtype=np.float64))
-    counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
-    return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)

@@ -12,7 +12,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -89,14 +89,28 @@ def obtain_embeddings(
     cache_dir: Path | None,
     seed: int,
     quiet: bool,
-) -> tuple[np.ndarray, dict[str, object]]:
-    """Vectors for the corpus from a column, a .npy file or an embedder (cached); plus manifest info."""
+    stream_column: str | None = None,
+) -> tuple[Any, dict[str, object]]:
+    """Vectors for the corpus from a column, a .npy file or an embedder (cached); plus manifest info.
+
+    A .npy file, and a Parquet input's ``stream_column``, come back as sources read in chunks by the
+    build (:mod:`topicmap.hierarchy.inputs.vector_source`), streamed when too big to hold."""
     from topicmap.hierarchy.inputs.embed import embed_with_cache, make_embedder
-    from topicmap.hierarchy.inputs.documents import file_sha256, load_embeddings
+    from topicmap.hierarchy.inputs.documents import file_sha256, open_embeddings
     from topicmap.hierarchy.base.progress import counter
 
-    if corpus.embeddings is not None or embeddings_path is not None:
+    if corpus.embeddings is not None or embeddings_path is not None or stream_column is not None:
         made_by = _precomputed_by(embedder_name, embedding_model)
+    if stream_column is not None:  # a Parquet input's embedding column, read in chunks beside the documents
+        from topicmap.hierarchy.inputs.vector_source import ParquetSource, check_row_count
+
+        if embeddings_path is not None:
+            raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
+        if corpus.skipped_rows:
+            raise InputError(f"{corpus.source}: rows were skipped as empty (--skip-empty), so the embedding column streamed beside them would no longer line up; remove those rows instead")
+        source = ParquetSource(corpus.source, stream_column)
+        check_row_count(source, len(corpus), corpus.source)
+        return source, {"name": made_by, "source": f"{corpus.source} (column)"}
     if corpus.embeddings is not None:
         if embeddings_path is not None:
             raise InputError("give embeddings either as a column (--embedding-column) or as a file (--embeddings), not both")
@@ -104,7 +118,7 @@ def obtain_embeddings(
     if embeddings_path is not None:
         if corpus.skipped_rows:
             raise InputError(f"{embeddings_path}: rows were skipped as empty (--skip-empty), so the .npy rows would no longer line up; remove those rows from both files instead")
-        vectors = load_embeddings(embeddings_path, len(corpus))
+        vectors = open_embeddings(embeddings_path, len(corpus))  # read in chunks by the build (streamed when big)
         return vectors, {"name": made_by, "source": str(embeddings_path), "sha256": file_sha256(embeddings_path)}
     if embedder_name is None:
         embedder_name = "minilm" if _sentence_transformers_available() else "tfidf"
@@ -212,8 +226,11 @@ def register(app: typer.Typer) -> None:
         from topicmap.hierarchy.inputs.documents import read_documents
         from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
 
+        # a Parquet input's embedding column is streamed beside the documents, never parsed row by row
+        stream_column = embedding_column if embedding_column is not None and input.suffix.lower() == ".parquet" else None
         corpus = read_documents(
-            input, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            input, text_column=text_column, id_column=id_column, title_column=title_column,
+            embedding_column=None if stream_column else embedding_column, skip_columns=(stream_column,) if stream_column else (),
             skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,
         )
         if corpus.skipped_rows and not quiet:
@@ -227,7 +244,7 @@ def register(app: typer.Typer) -> None:
 
         vectors, embedder_info = obtain_embeddings(
             corpus, embeddings, embedder.value if embedder else None, embedding_model,
-            None if no_cache else (cache_dir or default_cache_dir()), seed, quiet,
+            None if no_cache else (cache_dir or default_cache_dir()), seed, quiet, stream_column,
         )
         inputs = BuildInputs(
             source=str(input),

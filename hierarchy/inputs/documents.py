@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,9 @@ def _open_text(path: Path):
     return path.open("r", encoding="utf-8-sig", newline="")  # -sig: Excel's "CSV UTF-8" starts with a BOM
 
 
-def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (where, row) with ``where`` such as "line 3" or "row 3"."""
+def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (where, row) with ``where`` such as "line 3" or "row 3"; Parquet columns in ``skip_columns``
+    are not read at all (an embedding column streamed on its own)."""
     kind = _suffix(path)
     if kind in (".jsonl", ".ndjson"):
         with _open_text(path) as fh:
@@ -132,11 +133,16 @@ def iter_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         except ImportError:  # pragma: no cover - pyarrow is a dependency
             raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         try:
-            table = pq.read_table(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
+            handle = pq.ParquetFile(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
+            wanted = [name for name in handle.schema_arrow.names if name not in skip_columns]
+            table = handle.read(columns=wanted)
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-        for i, row in enumerate(table.to_pylist(), start=1):
-            yield f"row {i}", row
+        i = 0
+        for batch in table.to_batches():
+            for row in batch.to_pylist():
+                i += 1
+                yield f"row {i}", row
     else:
         raise InputError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
 
@@ -151,8 +157,10 @@ def read_documents(
     time_column: str | None = None,
     skip_bad_dates: bool = False,
     time_format: str | None = None,
+    skip_columns: Collection[str] = (),
 ) -> Corpus:
-    """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's."""
+    """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's.
+    ``skip_columns``: Parquet columns left unread (see :func:`iter_rows`)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -160,7 +168,7 @@ def read_documents(
         raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
     try:
         corpus = corpus_from_rows(
-            iter_rows(path), str(path), text_column=text_column, id_column=id_column,
+            iter_rows(path, skip_columns), str(path), text_column=text_column, id_column=id_column,
             title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty, hash_content=False,
             time_column=time_column, skip_bad_dates=skip_bad_dates, time_format=time_format,
         )
@@ -326,6 +334,24 @@ def load_embeddings(path: str | os.PathLike[str], n_rows: int, expected_dim: int
     if not isinstance(matrix, np.ndarray):
         raise InputError(f"{path}: a .npz archive of several arrays; expected a single .npy matrix (np.save)")
     return check_embeddings(matrix, n_rows, source=str(path), expected_dim=expected_dim)
+
+
+def open_embeddings(path: str | os.PathLike[str], n_rows: int) -> Any:
+    """A row-aligned ``.npy`` matrix as a :class:`~topicmap.hierarchy.inputs.vector_source.NpySource`: checked
+    (header, shape, row count) but not read, so a build can stream it; its values are checked as they are read."""
+    from topicmap.hierarchy.inputs.vector_source import NpySource
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such embeddings file")
+    _check_npy_magic(path)
+    with path.open("rb") as fh:
+        if fh.read(len(_NPZ_MAGIC)) == _NPZ_MAGIC:
+            raise InputError(f"{path}: a .npz archive of several arrays; expected a single .npy matrix (np.save)")
+    source = NpySource(path)
+    if source.n_rows != n_rows:
+        raise InputError(f"{path}: {source.n_rows} embedding rows for {n_rows} documents; they must be row-aligned")
+    return source
 
 
 _NPY_MAGIC = b"\x93NUMPY"

@@ -8,6 +8,8 @@ came from a preset. Zero rows among others are a warning: the tree is still righ
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError
@@ -30,6 +32,30 @@ def count_distinct_rows(vectors: np.ndarray) -> int:
     return int(np.unique(np.concatenate(keys)).size) if keys else 0
 
 
+class RowStats:
+    """What :func:`check_clusterable` needs of the vectors, gathered a block at a time in row order
+    (out-of-core builds see each row once): the zero rows and one projection key per row."""
+
+    def __init__(self, dim: int) -> None:
+        self._weights = np.random.default_rng(_PROJECTION_SEED).standard_normal(dim)
+        self._keys: list[np.ndarray] = []
+        self._zero: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def update(self, block: np.ndarray) -> None:
+        for start in range(0, block.shape[0], _CHUNK_ROWS):
+            part = block[start : start + _CHUNK_ROWS]
+            self._keys.append((np.asarray(part, dtype=np.float64) * self._weights).sum(axis=1))
+        self._zero.append(np.flatnonzero(~np.asarray(block).any(axis=1)) + self.n_rows)
+        self.n_rows += block.shape[0]
+
+    def zero_rows(self) -> np.ndarray:
+        return np.concatenate(self._zero) if self._zero else np.zeros(0, dtype=np.int64)
+
+    def distinct(self) -> int:
+        return int(np.unique(np.concatenate(self._keys)).size) if self._keys else 0
+
+
 def check_texts_differ(texts: list[str], source: str) -> None:
     """Refuse a corpus whose documents are all the same text, before anything is spent embedding it."""
     if len(texts) > 1 and all(text == texts[0] for text in texts):
@@ -49,16 +75,31 @@ def check_clusterable(
     ``wanted_leaves`` is the number of leaf topics the settings aim for; ``leaves_option`` names the
     option that asked for it explicitly (``"--leaves 40"``), or is None when a preset chose it.
     """
-    n = vectors.shape[0]
-    zero_rows = np.flatnonzero(~np.asarray(vectors).any(axis=1))
+    return judge_clusterable(
+        vectors.shape[0], np.flatnonzero(~np.asarray(vectors).any(axis=1)), lambda: count_distinct_rows(vectors),
+        texts, vectors_source, texts_source, wanted_leaves, leaves_option,
+    )
+
+
+def judge_clusterable(
+    n: int,
+    zero_rows: np.ndarray,
+    count_distinct: Callable[[], int],
+    texts: Sequence[str],
+    vectors_source: str,
+    texts_source: str,
+    wanted_leaves: int,
+    leaves_option: str | None,
+) -> list[str]:
+    """:func:`check_clusterable` on what is known of the rows (their number, the zero ones, a count of distinct ones)."""
     if zero_rows.size == n:
         raise InputError(
             f"{vectors_source}: all {n:,} embedding rows are zero vectors, which have no direction to group by; "
             "check how the embeddings were made"
         )
-    distinct = count_distinct_rows(vectors)
+    distinct = count_distinct()
     if distinct == 1:
-        check_texts_differ(texts, texts_source)
+        check_texts_differ(list(texts), texts_source)
         raise InputError(
             f"{vectors_source}: all {n:,} embedding rows are the same vector, so there are no topics to find; "
             "check how the embeddings were made"
