@@ -20,6 +20,7 @@ import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.documents import Corpus, embedding_text
+from topicmap.hierarchy.tree.documents_store import AppendedStore, DocumentStore
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.tree.embedder import tree_dimensions
@@ -81,7 +82,7 @@ def assign_documents(
         raise InputError(f"{corpus.source}: {vectors.shape[0]} embedding rows for {len(corpus)} documents")
     if vectors.shape[1] != dims:
         raise InputError(f"{corpus.source}: the new documents' embeddings have {vectors.shape[1]} dimensions, the tree's have {dims}")
-    existing = {d.id: row for row, d in enumerate(tree.documents)}
+    existing = tree.store.find_ids(corpus.ids)  # a sidecar reads its id column only
     for doc_id in corpus.ids:
         if doc_id in existing:
             raise InputError(f"{corpus.source}: document id {doc_id!r} is already in the tree (row {existing[doc_id] + 1}); new documents need new ids")
@@ -118,7 +119,13 @@ def assign_documents(
             extra["stale"] = True
             newly_stale.append(node_id)
 
-    documents = list(tree.documents) + _placed_documents(tree, corpus, leaves, store_text, seed)
+    placed = _placed_documents(tree, corpus, leaves, store_text, seed)
+    documents: list[Document] | DocumentStore
+    if tree.store.lazy:  # a sidecar tree: its documents stay in the file and the new ones follow them when saved
+        base = tree.store
+        documents = AppendedStore(base.base, base.added + placed) if isinstance(base, AppendedStore) else AppendedStore(base, placed)  # type: ignore[arg-type]
+    else:
+        documents = list(tree.documents) + placed
     refreshed = refresh_keywords(nodes, documents, newly_stale, int(tree.manifest.get("clustering", {}).get("n_keywords", 10)))
     newly_stale = [i for i in newly_stale if nodes[i].label_meta.extra.get("stale")]
     manifest = copy.deepcopy(tree.manifest)
@@ -134,7 +141,10 @@ def assign_documents(
     }
     manifest.setdefault("updates", []).append(info)
     if isinstance(manifest.get("time"), dict):  # the tree's time column: count the new documents' times too
-        dated = sum(d.time is not None for d in documents)
+        if isinstance(documents, list):
+            dated = sum(d.time is not None for d in documents)
+        else:  # the time column only
+            dated = int(np.isfinite(documents.times()).sum())
         manifest["time"].update(dated=dated, undated=len(documents) - dated)
     new_tree = TopicTree([nodes[n.id] for n in tree.iter_nodes()], documents, manifest=manifest)
     per_leaf: dict[str, int] = {}
@@ -143,7 +153,7 @@ def assign_documents(
     return AssignResult(new_tree, len(corpus), per_leaf, newly_stale, len(stale_node_ids(new_tree)), refreshed=refreshed, info=info)
 
 
-def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids: list[str], top_n: int = 10) -> list[str]:
+def refresh_keywords(nodes: dict[str, Node], documents: list[Document] | DocumentStore, node_ids: list[str], top_n: int = 10) -> list[str]:
     """New c-TF-IDF keywords for ``node_ids`` from the stored texts, so a relabel sees what changed.
 
     Only those nodes change (the others keep keywords their labels were made from). A node labelled
@@ -153,10 +163,18 @@ def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids
     """
     from topicmap.hierarchy.builder.keywords import count_terms, ctfidf_keywords, keyword_label
 
-    if not node_ids or not all(d.text or d.title for d in documents):
+    if not node_ids:
         return []
-    texts = [embedding_text(d.title, d.text) for d in documents]
+    if isinstance(documents, list):
+        titles, bodies, doc_leaves = [d.title for d in documents], [d.text for d in documents], [d.leaf for d in documents]
+    else:  # a sidecar: three string columns, no document objects
+        titles, bodies, doc_leaves = documents.strings("title"), documents.strings("text"), documents.strings("leaf")
+    if not all(text or title for title, text in zip(titles, bodies)):
+        return []
+    texts = [embedding_text(title, text) for title, text in zip(titles, bodies)]
+    del titles, bodies
     counts, vocabulary = count_terms(texts)
+    del texts
     paths: dict[str, list[str]] = {}
     for node_id in nodes:
         chain, current = [], nodes[node_id]
@@ -170,7 +188,7 @@ def refresh_keywords(nodes: dict[str, Node], documents: list[Document], node_ids
     for ids in ids_per_depth:
         local = {node_id: k for k, node_id in enumerate(ids)}
         depth = nodes[ids[0]].depth
-        members.append(np.array([local[paths[d.leaf][depth]] if len(paths[d.leaf]) > depth else -1 for d in documents], dtype=np.int64))
+        members.append(np.array([local[paths[leaf][depth]] if len(paths[leaf]) > depth else -1 for leaf in doc_leaves], dtype=np.int64))
     fresh = ctfidf_keywords(counts, vocabulary, members, ids_per_depth, top_n=top_n)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for node_id in node_ids:
@@ -186,11 +204,12 @@ def _placed_documents(tree: TopicTree, corpus: Corpus, leaves: list[str], store_
     """New documents, drawn on the map near their leaf's documents (mean position plus a seeded jitter)."""
     rng = np.random.default_rng(seed)
     anchors: dict[str, tuple[float, float, float]] = {}
+    xs, ys = tree.store.xy()  # the x / y columns only (a sidecar's texts are not read)
     for leaf in set(leaves):
-        docs = tree.documents_of(leaf)
-        if docs:
-            xy = np.array([[d.x, d.y] for d in docs])
-            spread = float(xy.std(axis=0).mean()) if len(docs) > 1 else 0.0
+        rows = tree.document_rows(leaf)
+        if rows:
+            xy = np.column_stack([xs[rows], ys[rows]])
+            spread = float(xy.std(axis=0).mean()) if len(rows) > 1 else 0.0
             anchors[leaf] = (float(xy[:, 0].mean()), float(xy[:, 1].mean()), spread)
         else:
             anchors[leaf] = (0.0, 0.0, 0.0)
