@@ -409,7 +409,13 @@ def save_tree(
         written = write_chunks_atomic(path, single_file_chunks(tree))
     else:
         store = write_store(path, tree.store)
-        written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
+        try:
+            written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
+        except BaseException:
+            # the JSON was not replaced: a sidecar written for it alone would be litter (never one a file names)
+            if store is not tree._store and (previous is None or store.path.name != previous.name):
+                store.path.unlink(missing_ok=True)
+            raise
         new_name = store.path.name
         if tree._store is not None and tree._store is not store and tree._store.lazy:
             tree._store = store  # read from the file that stays
