@@ -209,3 +209,32 @@ def test_document_info_of_a_sidecar_tree_reads_columns(two_forms: dict[str, Any]
     assert document_columns(load_tree(f["side"])) == expected
     assert reads.columns <= {"id", "leaf", "title", "x", "y"}, reads.columns
     assert list(expected)[:4] == ["id", "title", "leaf", "label"] and list(expected)[-2:] == ["x", "y"]
+
+
+def test_a_big_trees_keyword_refresh_reads_the_drifted_nodes_rows_and_a_sample(two_forms: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from topicmap.hierarchy.builder import assign as assign_module
+    from topicmap.hierarchy.inputs.documents import read_documents
+
+    f = two_forms
+    monkeypatch.setattr(assign_module, "EXACT_KEYWORD_ROWS", 50)  # the 72 + 30 documents stand for millions
+    monkeypatch.setattr(assign_module, "KEYWORD_SAMPLE_ROWS", 20)
+    corpus, vectors = read_documents(f["new_docs"]), np.load(f["new_emb"])
+    inline = assign_documents(load_tree(f["inline"]), corpus, vectors, threshold=0.2)
+    reads = _Reads(monkeypatch, allow_rows=True)
+    asked: list[int] = []
+    original_rows = ParquetStore.rows
+
+    def rows(store: ParquetStore, wanted: Any) -> Any:
+        asked.append(len(wanted))
+        return original_rows(store, wanted)
+
+    monkeypatch.setattr(ParquetStore, "rows", rows)
+    side = assign_documents(load_tree(f["side"]), corpus, vectors, threshold=0.2)
+    assert "text" not in reads.columns and "title" not in reads.columns
+    assert asked and sum(asked) < 72  # the old documents under drifted nodes and a sample of the rest, not all
+    monkeypatch.undo()
+    assert side.refreshed and side.refreshed == inline.refreshed
+    assert _state(side.tree) == _state(inline.tree)  # the same seeded rows on both forms
+    exact = assign_documents(load_tree(f["inline"]), corpus, vectors, threshold=0.2)  # every text counted
+    assert exact.refreshed == inline.refreshed
+    assert [exact.tree.node(i).keywords for i in exact.refreshed] != [inline.tree.node(i).keywords for i in inline.refreshed]
