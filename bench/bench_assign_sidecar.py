@@ -4,7 +4,9 @@ A synthetic sidecar tree (``topicmap.viz.synthetic.synthetic_sidecar_tree``: 4,9
 document, rows in shuffled order; ``--docs``, default 1,000,000) is written under ``--data`` once and
 given seeded 32-dimensional centroids (leaves random unit vectors, parents the mean of their
 children); ``--new`` documents (default 10,000) are drawn near random leaves' centroids, so they
-spread over the tree and no node drifts past the stale threshold (no keyword refresh). Each run
+spread over the tree; the smallest leaves and their parents drift past the default stale threshold
+(50 nodes at 1M), so their keywords are refreshed (beyond 200,000 documents from their rows and a
+weighted sample of the rest: ``hierarchy/builder/assign.py``). Each run
 copies the tree to a fresh folder (not timed) and times the command as a child process: wall
 seconds and the child's peak RSS (``wait4``). ``--cli`` adds rows for another ``topicmap``
 executable (main's, to compare with the version that read every document). Writes
