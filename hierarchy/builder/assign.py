@@ -178,6 +178,8 @@ def refresh_keywords(
     by keywords gets its keyword label refreshed at once, which is its relabelling: its stale flag
     goes. An LLM-labelled node keeps its label and its flag, and ``relabel --only-stale`` then sends
     the model the new keywords (a new prompt, so no stale cache hit). Skipped when texts are not stored.
+    ``sample`` (tree arrays, each row's leaf number, seed) counts only the rows :func:`_keyword_rows`
+    picks, weighted: what a tree of more than :data:`EXACT_KEYWORD_ROWS` documents does.
     """
     from topicmap.hierarchy.builder.keywords import count_terms, ctfidf_keywords, keyword_label
 
