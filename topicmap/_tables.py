@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.tree.topic_tree import Node, TopicTree
 
@@ -19,27 +21,24 @@ def document_columns(tree: TopicTree) -> Columns:
     every depth (``level_1`` ids and ``level_1_label`` labels, as in ``topicmap export --format csv``;
     None below a shallower leaf), and its 2-D map position."""
     depth = tree.depth
-    paths: dict[str, list[Node]] = {}
-    columns: Columns = {"id": [], "title": [], "leaf": [], "label": []}
+    store, arrays = tree.store, tree.arrays
+    # columns, not documents: a sidecar tree reads its id, title and x / y columns and never a text
+    leaf_numbers = arrays.doc_leaf
+    columns: Columns = {"id": store.strings("id"), "title": store.strings("title")}
+    per_leaf: dict[int, tuple[str, str, list[Node]]] = {}
+    for number in np.unique(leaf_numbers).tolist():
+        leaf_id = arrays.node_ids[number]
+        per_leaf[number] = (leaf_id, tree.node(leaf_id).label, tree.path(leaf_id)[1:])
+    codes = leaf_numbers.tolist()
+    columns["leaf"] = [per_leaf[c][0] for c in codes]
+    columns["label"] = [per_leaf[c][1] for c in codes]
     for d in range(1, depth + 1):
-        columns[f"level_{d}"] = []
-        columns[f"level_{d}_label"] = []
-    columns["x"] = []
-    columns["y"] = []
-    for doc in tree.documents:
-        path = paths.get(doc.leaf)
-        if path is None:
-            path = paths[doc.leaf] = tree.path(doc.leaf)[1:]
-        columns["id"].append(doc.id)
-        columns["title"].append(doc.title)
-        columns["leaf"].append(doc.leaf)
-        columns["label"].append(tree.node(doc.leaf).label)
-        for d in range(1, depth + 1):
-            node = path[d - 1] if d <= len(path) else None
-            columns[f"level_{d}"].append(node.id if node else None)
-            columns[f"level_{d}_label"].append(node.label if node else None)
-        columns["x"].append(doc.x)
-        columns["y"].append(doc.y)
+        at_depth = {c: (path[d - 1] if d <= len(path) else None) for c, (_, _, path) in per_leaf.items()}
+        columns[f"level_{d}"] = [None if at_depth[c] is None else at_depth[c].id for c in codes]  # type: ignore[union-attr]
+        columns[f"level_{d}_label"] = [None if at_depth[c] is None else at_depth[c].label for c in codes]  # type: ignore[union-attr]
+    xs, ys = store.xy()
+    columns["x"] = xs.tolist()
+    columns["y"] = ys.tolist()
     return columns
 
 

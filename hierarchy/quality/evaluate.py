@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -407,9 +408,11 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
         return rows, np.asarray(recorded[rows], dtype=np.float32), str(tree.manifest["embedder"]["source"])
     if options.embedder is None:
         return rows, None, "no document vectors: pass --embeddings FILE.npy (row-aligned with the tree's documents) or --embedder"
+    if tree.store.lazy:
+        return _cohesion_vectors_lazy(tree, rows, options)
     texts = [embedding_text(title, text) for title, text in zip(tree.store.strings("title"), tree.store.strings("text"))]
     if not all(t.strip() for t in texts):
-        return rows, None, "the tree stores no document texts (built with --no-text): pass --embeddings FILE.npy"
+        return rows, None, NO_TEXTS
     cached = _cached_corpus_vectors(texts, options.embedder.name, options.cache_dir)
     if cached is not None and cached.shape[0] == n:
         return rows, np.asarray(cached[rows], dtype=np.float32), "embedding cache"
@@ -418,12 +421,59 @@ def _cohesion_vectors(tree: TopicTree, options: EvaluateOptions) -> tuple[np.nda
     return rows, embed_texts([texts[r] for r in rows], options.embedder, tree, options.cache_dir, "sampled documents"), "re-embedded sample"
 
 
-def _cached_corpus_vectors(texts: list[str], embedder_name: str, cache_dir: Any) -> np.ndarray | None:
+NO_TEXTS = "the tree stores no document texts (built with --no-text): pass --embeddings FILE.npy"
+
+
+def _cohesion_vectors_lazy(tree: TopicTree, rows: np.ndarray, options: EvaluateOptions) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """As the in-memory path, on a sidecar: the corpus's cache key is hashed batch by batch (no text column
+    is held), and only the sampled rows' texts are read to embed them."""
+    from topicmap.hierarchy.tree.embedder import embed_texts
+
+    store = tree.store
+    n = len(store)
+    sampled = [embedding_text(d.title, d.text) for d in store.rows(rows)]
+    if not all(t.strip() for t in sampled):
+        return rows, None, NO_TEXTS
+    if options.cache_dir is not None:
+        every_text = [True]
+        cached = _cached_corpus_vectors(_streamed_texts(store, every_text), options.embedder.name, options.cache_dir, n)
+        if not every_text[0]:
+            return rows, None, NO_TEXTS
+        if cached is not None and cached.shape[0] == n:
+            return rows, np.asarray(cached[rows], dtype=np.float32), "embedding cache"
+    return rows, embed_texts(sampled, options.embedder, tree, options.cache_dir, "sampled documents"), "re-embedded sample"
+
+
+def _streamed_texts(store: Any, every_text: list[bool]) -> Iterator[str]:
+    """Each document's embedding text, a batch of the title and text columns at a time; ``every_text[0]``
+    turns False at a document without any."""
+    if hasattr(store, "iter_columns"):
+        batches = ((b["title"], b["text"]) for b in store.iter_columns(["title", "text"]))
+    else:
+        batches = iter([(store.strings("title"), store.strings("text"))])
+    for titles, texts in batches:
+        for title, text in zip(titles, texts):
+            joined = embedding_text(title or "", text or "")
+            if not joined.strip():
+                every_text[0] = False
+            yield joined
+
+
+def _cached_corpus_vectors(texts: Iterable[str], embedder_name: str, cache_dir: Any, n: int | None = None) -> np.ndarray | None:
+    """The cached vectors of the whole corpus, keyed by every text (an iterator is hashed as it goes)."""
     if cache_dir is None:
         return None
     from topicmap.hierarchy.inputs.embed import cache_path, read_cached_vectors
 
-    return read_cached_vectors(cache_path(cache_dir, embedder_name, texts), len(texts), mmap=True)
+    counted = [0]
+
+    def counting() -> Iterator[str]:
+        for text in texts:
+            counted[0] += 1
+            yield text
+
+    path = cache_path(cache_dir, embedder_name, counting())  # type: ignore[arg-type]  # corpus_key only iterates
+    return read_cached_vectors(path, counted[0] if n is None else n, mmap=True)
 
 
 def _recorded_vectors(tree: TopicTree) -> np.ndarray | None:

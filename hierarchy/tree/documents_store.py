@@ -339,10 +339,13 @@ class ParquetStore(DocumentStore):
         import pyarrow.compute as pc
 
         for name in ("title", "text"):
-            if name in self.columns:
-                column = self._read([name]).column(0)
-                if pc.any(pc.greater(pc.utf8_length(column), 0)).as_py():
-                    return True
+            if name in self.columns:  # batch by batch, stopping at the first text: never the whole column
+                try:
+                    for batch in self._file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=[name]):
+                        if pc.any(pc.greater(pc.utf8_length(batch.column(0)), 0)).as_py():
+                            return True
+                except Exception as exc:
+                    raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
         return False
 
     def _group(self, g: int) -> pa.Table:
@@ -393,6 +396,13 @@ class ParquetStore(DocumentStore):
         except Exception as exc:
             raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
 
+    def iter_record_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Every column, ``batch_rows`` rows at a time, as Arrow (copying a sidecar into another)."""
+        try:
+            yield from self._file.iter_batches(batch_size=batch_rows)
+        except Exception as exc:
+            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+
     def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
         try:
             for batch in self._file.iter_batches(batch_size=batch_rows):
@@ -402,6 +412,122 @@ class ParquetStore(DocumentStore):
             raise
         except Exception as exc:
             raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+
+
+class AppendedStore(DocumentStore):
+    """A sidecar's documents followed by new ones in memory (``assign``): nothing of the sidecar is read
+    until asked, and writing streams its record batches and then the new rows into a new sidecar."""
+
+    def __init__(self, base: ParquetStore, added: list[Document]) -> None:
+        self.base = base
+        self.added = added
+        keys = dict.fromkeys(base.metadata_keys)
+        for doc in added:
+            keys.update(dict.fromkeys(doc.metadata))
+        self.metadata_keys = tuple(keys)
+
+    @property
+    def lazy(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.added)
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        nb = len(self.base)
+        if wanted.size and (wanted.min() < 0 or wanted.max() >= len(self)):
+            raise IndexError(f"document row out of range (the tree has {len(self):,})")
+        old = np.flatnonzero(wanted < nb)
+        out: list[Document | None] = [None] * len(wanted)
+        for k, doc in zip(old.tolist(), self.base.rows(wanted[old])):
+            out[k] = doc
+        for k in np.flatnonzero(wanted >= nb).tolist():
+            out[k] = self.added[int(wanted[k]) - nb]
+        return out  # type: ignore[return-value]
+
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.base.xy()
+        added = self.added
+        return (
+            np.concatenate([x, np.fromiter((d.x for d in added), dtype=np.float64, count=len(added))]),
+            np.concatenate([y, np.fromiter((d.y for d in added), dtype=np.float64, count=len(added))]),
+        )
+
+    def times(self) -> np.ndarray:
+        added = np.fromiter((np.nan if d.time is None else d.time for d in self.added), dtype=np.float64, count=len(self.added))
+        return np.concatenate([self.base.times(), added])
+
+    def strings(self, name: str) -> list[str]:
+        if name not in ("id", "leaf", "title", "text"):
+            raise KeyError(f"no string column {name!r}")
+        return self.base.strings(name) + [getattr(d, name) or "" for d in self.added]
+
+    def metadata_values(self, key: str) -> list[Any]:
+        return self.base.metadata_values(key) + [d.metadata.get(key) for d in self.added]
+
+    def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
+        added = np.fromiter((index.get(d.leaf, -1) for d in self.added), dtype=np.int64, count=len(self.added))
+        return np.concatenate([self.base.leaf_codes(index), added])
+
+    def find_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        wanted = list(dict.fromkeys(ids))
+        out = self.base.find_ids(wanted)
+        nb = len(self.base)
+        rest = set(wanted) - set(out)
+        for j, doc in enumerate(self.added):
+            if doc.id in rest and doc.id not in out:
+                out[doc.id] = nb + j
+        return out
+
+    def first_duplicate_id(self) -> int | None:
+        """Duplicates within the sidecar (unless checked when it was written), then among and against the new rows."""
+        twice = self.base.first_duplicate_id()
+        if twice is not None:
+            return twice
+        nb = len(self.base)
+        in_base = self.base.find_ids(d.id for d in self.added)
+        seen: set[str] = set()
+        for j, doc in enumerate(self.added):
+            if doc.id in seen or doc.id in in_base:
+                return nb + j
+            seen.add(doc.id)
+        return None
+
+    def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
+        yield from self.base.iter_batches(batch_rows)
+        for lo in range(0, len(self.added), batch_rows):
+            yield self.added[lo : lo + batch_rows]
+
+    def has_text(self) -> bool:
+        return self.base.has_text() or any(d.text or d.title for d in self.added)
+
+    def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        """The sidecar's record batches as they are stored, then the new rows, re-cut to whole row groups
+        (what :func:`write_batches` takes; no document becomes a Python object on the way)."""
+        import pyarrow as pa
+
+        schema = sidecar_schema(metadata_keys)
+        pending: list[pa.Table] = []
+        held = 0
+
+        def tables() -> Iterator[pa.Table]:
+            for batch in self.base.iter_record_batches(ROW_GROUP_ROWS):
+                yield _table({name: batch.column(name) for name in batch.schema.names}, schema)
+            for lo in range(0, len(self.added), ROW_GROUP_ROWS):
+                yield _table(documents_batch(self.added[lo : lo + ROW_GROUP_ROWS], metadata_keys), schema)
+
+        for table in tables():
+            pending.append(table)
+            held += table.num_rows
+            while held >= ROW_GROUP_ROWS:
+                whole = pa.concat_tables(pending)
+                head, pending = whole.slice(0, ROW_GROUP_ROWS), [whole.slice(ROW_GROUP_ROWS)]
+                held -= ROW_GROUP_ROWS
+                yield {name: head.column(name) for name in head.column_names}
+        if held:
+            whole = pa.concat_tables(pending)
+            yield {name: whole.column(name) for name in whole.column_names}
 
 
 def _document(columns: Mapping[str, list[Any]], i: int, metadata_keys: Sequence[str]) -> Document:
@@ -449,7 +575,7 @@ def documents_batch(documents: Sequence[Document], metadata_keys: Sequence[str])
 
 
 def metadata_keys_of(store: DocumentStore) -> list[str]:
-    if isinstance(store, ParquetStore):
+    if isinstance(store, (ParquetStore, AppendedStore)):
         return list(store.metadata_keys)
     keys: dict[str, None] = {}
     for batch in store.iter_batches():
@@ -576,6 +702,8 @@ def write_store(tree_path: str | os.PathLike[str], store: DocumentStore) -> Parq
         fsync_directory(final.parent)
         return ParquetStore(final, sha256=digest, ids_checked=store.ids_checked)
     keys = metadata_keys_of(store)
+    if isinstance(store, AppendedStore):
+        return write_batches(tree_path, store.column_batches(keys), metadata_keys=keys)
     return write_batches(tree_path, (documents_batch(batch, keys) for batch in store.iter_batches(ROW_GROUP_ROWS)), metadata_keys=keys)
 
 

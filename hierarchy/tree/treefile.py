@@ -383,7 +383,7 @@ def load_tree(path: str | os.PathLike[str]) -> TopicTree:
 
 def wants_sidecar(tree: TopicTree, threshold: int = SIDECAR_THRESHOLD) -> bool:
     """The sidecar form for a tree of ``threshold`` documents or more, or one built from Parquet."""
-    if tree.n_documents >= threshold or isinstance(tree._store, ParquetStore):
+    if tree.n_documents >= threshold or (tree._store is not None and tree._store.lazy):  # a sidecar, or a sidecar plus new rows (assign)
         return True
     source = tree.manifest.get("input", {}).get("source") if isinstance(tree.manifest.get("input"), dict) else None
     return isinstance(source, str) and ".parquet" in source.lower()
@@ -409,9 +409,15 @@ def save_tree(
         written = write_chunks_atomic(path, single_file_chunks(tree))
     else:
         store = write_store(path, tree.store)
-        written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
+        try:
+            written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
+        except BaseException:
+            # the JSON was not replaced: a sidecar written for it alone would be litter (never one a file names)
+            if store is not tree._store and (previous is None or store.path.name != previous.name):
+                store.path.unlink(missing_ok=True)
+            raise
         new_name = store.path.name
-        if tree._store is not None and tree._store is not store and isinstance(tree._store, ParquetStore):
+        if tree._store is not None and tree._store is not store and tree._store.lazy:
             tree._store = store  # read from the file that stays
     if previous is not None and previous.name != new_name and owns_sidecar(path, previous):
         try:
