@@ -45,6 +45,7 @@ CASES = [
     ["info", "folder"],
     ["export", "missing.tree.json"],
     ["serve", "missing.tree.json"],
+    ["serve", "missing.tree.json", "missing.tree.json"],
     ["assign", "missing.tree.json", "docs.jsonl"],
     ["assign", "missing.tree.json", "docs.jsonl", "--seed", "-1"],
     ["evaluate", "missing.tree.json"],

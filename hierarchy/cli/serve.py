@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         debug: bool = typer.Option(False, "--debug", help="Dash debug mode (shows tracebacks; never on a shared network)"),
     ) -> None:
         check_port(port)
-        if len(tree_files) == 1:
-            check_tree_file(tree_files[0])  # a missing file is said before NumPy and the tree core load
+        for tree_file in tree_files:
+            check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.tree.treefile import load_tree
 
         if len(tree_files) > 1:
