@@ -75,6 +75,7 @@ for k, args in enumerate(cases):  # all forked from the untouched parent, runnin
     if pid == 0:  # the child: the command, as a fresh `topicmap ARGS` would run it after its import
         for fd, name in ((1, "out"), (2, "err")):
             os.dup2(os.open(f"case{k}.{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        os.chdir(f"dir{k}")  # a folder of its own: cases running side by side never see each other's lock files
         try:
             main(args)
         except SystemExit as exc:
@@ -82,7 +83,7 @@ for k, args in enumerate(cases):  # all forked from the untouched parent, runnin
         else:
             code = 0
         sys.stdout.flush(); sys.stderr.flush()
-        with open(f"case{k}.json", "w") as fh:
+        with open(f"../case{k}.json", "w") as fh:
             json.dump({"code": code, "heavy": heavy()}, fh)
         os._exit(0)
     children.append(pid)
@@ -101,8 +102,9 @@ print(json.dumps(reports))
 def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What the CLI's import and each case's command loaded, from one fresh interpreter (see the docstring)."""
     cwd = tmp_path_factory.mktemp("startup")
-    (cwd / "docs.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
-    (cwd / "folder").mkdir()
+    for k in range(len(CASES)):
+        (cwd / f"dir{k}" / "folder").mkdir(parents=True)
+        (cwd / f"dir{k}" / "docs.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run(
