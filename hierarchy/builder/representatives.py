@@ -19,6 +19,7 @@ from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS
 
 DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick
 POOL_PER_PICK = 10  # candidates per representative: the pick is made among the most central rows
+MERGE_AT = 1 << 18  # candidates waiting before they are merged into each node's best (and its bar raised)
 
 
 def node_representatives(
@@ -43,26 +44,38 @@ def node_representatives(
     """
     n_nodes = len(parents)
     paths = _paths(np.asarray(parents, dtype=np.int64))
-    centres64 = np.asarray(centres, dtype=np.float64)
-    centre_norms = np.maximum(np.linalg.norm(centres64, axis=1), 1e-12)
+    unit_centres = np.asarray(centres, dtype=np.float64)
+    unit_centres = (unit_centres / np.maximum(np.linalg.norm(unit_centres, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     keep = max(n, 1) * (POOL_PER_PICK if diversity > 0 else 1)
     kept_nodes = np.empty(0, dtype=np.int64)
     kept_rows = np.empty(0, dtype=np.int64)
-    kept_sims = np.empty(0, dtype=np.float64)
+    kept_sims = np.empty(0, dtype=np.float32)
+    worst_kept = np.full(n_nodes, -np.inf, dtype=np.float32)  # a node's keep-th best so far: rows below it cannot enter
+    waiting: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n_waiting = 0
     total = len(doc_leaf)
     for start in range(0, total, max(block_rows, 1)):
-        block = np.asarray(points[start : start + block_rows], dtype=np.float64)
-        row_norms = np.linalg.norm(block, axis=1)
+        block = np.asarray(points[start : start + block_rows], dtype=np.float32)
+        inverse_norms = 1.0 / np.maximum(np.linalg.norm(block, axis=1), np.float32(1e-12))
         on_path = paths[doc_leaf[start : start + block.shape[0]]]
-        nodes_parts, rows_parts, sims_parts = [kept_nodes], [kept_rows], [kept_sims]
         for depth in range(on_path.shape[1]):
             where = np.flatnonzero(on_path[:, depth] >= 0)
             nodes = on_path[where, depth]
-            dots = np.einsum("ij,ij->i", block[where], centres64[nodes])
-            nodes_parts.append(nodes)
-            rows_parts.append(where + start)
-            sims_parts.append(dots / np.maximum(row_norms[where] * centre_norms[nodes], 1e-12))
-        kept_nodes, kept_rows, kept_sims = _best_per_node(np.concatenate(nodes_parts), np.concatenate(rows_parts), np.concatenate(sims_parts), keep)
+            sims = np.einsum("ij,ij->i", block[where], unit_centres[nodes]) * inverse_norms[where]
+            entering = np.flatnonzero(sims > worst_kept[nodes])  # a tie with the keep-th best loses: that one has the lower row
+            waiting.append((nodes[entering], where[entering] + start, sims[entering]))
+            n_waiting += entering.size
+        if n_waiting > max(kept_nodes.size, MERGE_AT) or start + block_rows >= total:
+            kept_nodes, kept_rows, kept_sims = _best_per_node(
+                np.concatenate([kept_nodes, *(w[0] for w in waiting)]),
+                np.concatenate([kept_rows, *(w[1] for w in waiting)]),
+                np.concatenate([kept_sims, *(w[2] for w in waiting)]),
+                keep,
+            )
+            waiting, n_waiting = [], 0
+            full = np.bincount(kept_nodes, minlength=n_nodes) >= keep
+            last = np.maximum(np.searchsorted(kept_nodes, np.arange(n_nodes), side="right") - 1, 0)
+            worst_kept = np.where(full, kept_sims[last] if kept_sims.size else np.float32(-np.inf), np.float32(-np.inf)).astype(np.float32)
     return _pick(points, kept_nodes, kept_rows, kept_sims, n_nodes, n, diversity)
 
 
