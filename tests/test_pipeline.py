@@ -155,7 +155,7 @@ def test_browse_leaves_grow_with_the_square_root_of_the_corpus() -> None:
 
 
 def test_without_diversity_representatives_are_the_rows_closest_to_the_centre_in_any_chunking() -> None:
-    from topicmap.hierarchy.builder.keywords import representative_rows
+    from topicmap.hierarchy.builder.representatives import representative_rows
 
     rng = np.random.default_rng(3)
     points = rng.normal(size=(500, 6)).astype(np.float32)
@@ -164,13 +164,13 @@ def test_without_diversity_representatives_are_the_rows_closest_to_the_centre_in
     cosine = (points[rows] @ centre) / np.linalg.norm(points[rows], axis=1) / np.linalg.norm(centre)
     expected = rows[np.argsort(-cosine)[:5]]
     assert representative_rows(points, rows, centre, n=5, diversity=0).tolist() == expected.tolist()
-    assert representative_rows(points, rows, centre, n=5, chunk=7, diversity=0).tolist() == expected.tolist()
-    assert representative_rows(points, rows, centre, n=5, chunk=7).tolist() == representative_rows(points, rows, centre, n=5).tolist()
+    assert representative_rows(points, rows, centre, n=5, block_rows=7, diversity=0).tolist() == expected.tolist()
+    assert representative_rows(points, rows, centre, n=5, block_rows=7).tolist() == representative_rows(points, rows, centre, n=5).tolist()
 
 
 def test_representatives_cover_a_node_made_of_two_stories_not_only_the_bigger_one() -> None:
     """30 near-copies of one story and 20 of another: closest-only picks show one story, the default both."""
-    from topicmap.hierarchy.builder.keywords import representative_rows
+    from topicmap.hierarchy.builder.representatives import representative_rows
 
     rng = np.random.default_rng(0)
     story_a, story_b = np.array([1.0, 0.0, 0.0]), np.array([0.5, np.sqrt(0.75), 0.0])

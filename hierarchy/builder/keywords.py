@@ -1,4 +1,4 @@
-"""Cheap, LLM-free descriptions of every node: c-TF-IDF keywords and representative documents.
+"""Cheap, LLM-free descriptions of every node: c-TF-IDF keywords (representative documents: representatives.py).
 
 c-TF-IDF (as in BERTopic) treats all documents of a node as one document: a term scores high when it
 is frequent in the node and rare across the other nodes *of the same depth*, so a node is described
@@ -104,56 +104,6 @@ def ctfidf_keywords(
 def keyword_label(words: Sequence[str], n: int = 3) -> str:
     """A readable label from the top keywords, e.g. ``"film · award · actor"``."""
     return " · ".join(one_line(w) for w in words[:n]) if words else "(no keywords)"
-
-
-REPRESENTATIVE_DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick
-REPRESENTATIVE_POOL_PER_PICK = 10  # candidates per representative: the pick is made among the most central rows
-
-
-def representative_rows(
-    points: np.ndarray,
-    rows: np.ndarray,
-    centre: np.ndarray,
-    n: int = 5,
-    chunk: int = 65536,
-    diversity: float = REPRESENTATIVE_DIVERSITY,
-) -> np.ndarray:
-    """``n`` rows that are central to the node and cover it, most central first.
-
-    The first is the row closest (cosine) to the centre; each next one maximises maximal marginal
-    relevance (Carbonell & Goldstein, 1998): ``(1 - diversity) * similarity to the centre -
-    diversity * similarity to the closest row already picked``, among the ``10 n`` most central rows.
-    Closest-only picks tend to be near-duplicates of one story (two Elvis articles for a music
-    topic), which a labeller then names the topic after; ``diversity=0`` gives the closest rows.
-    Similarities to the centre are computed in chunks of ``chunk`` rows: the root holds every row,
-    and one copy of them all would be the biggest allocation of a million-document build.
-    """
-    if rows.size == 0:
-        return rows
-    similarity = np.empty(rows.size, dtype=np.float64)
-    centre_norm = max(float(np.linalg.norm(centre)), 1e-12)
-    for start in range(0, rows.size, chunk):
-        vectors = points[rows[start : start + chunk]]
-        norms = np.linalg.norm(vectors, axis=1) * centre_norm
-        similarity[start : start + chunk] = (vectors @ centre) / np.maximum(norms, 1e-12)
-    take = min(n, rows.size)
-    pool_size = min(rows.size, take * REPRESENTATIVE_POOL_PER_PICK) if diversity > 0 else take
-    pool = np.argpartition(-similarity, pool_size - 1)[:pool_size]
-    pool = pool[np.argsort(-similarity[pool], kind="stable")]
-    if diversity <= 0 or take == 1:
-        return rows[pool[:take]]
-    vectors = np.asarray(points[rows[pool]], dtype=np.float64)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    relevance = similarity[pool]
-    chosen = [0]
-    redundancy = vectors @ vectors[0]
-    for _ in range(take - 1):
-        score = (1.0 - diversity) * relevance - diversity * redundancy
-        score[chosen] = -np.inf
-        best = int(np.argmax(score))
-        chosen.append(best)
-        redundancy = np.maximum(redundancy, vectors @ vectors[best])
-    return rows[pool[chosen]]
 
 
 STEER_POOL_FACTOR = 3  # c-TF-IDF candidates per kept keyword when keywords are steered (see steer_keywords)

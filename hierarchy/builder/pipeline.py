@@ -19,7 +19,8 @@ from topicmap.hierarchy.builder.cluster import ClusterTree, RecursiveClusterer
 from topicmap.hierarchy.builder.params import DOCS_PER_LEAF, BuildConfig, check_build, check_config, most_leaves, to_estimator  # noqa: F401 - check_config: also imported from here
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
-from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, representative_rows, steer_keywords
+from topicmap.hierarchy.builder.representatives import node_representatives
+from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, steer_keywords
 from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
@@ -231,9 +232,7 @@ def build_parts(
                     keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
 
         with stages.stage("representatives"):
-            reps: dict[int, np.ndarray] = {}
-            for node in range(len(shape.node_ids)):
-                reps[node] = representative_rows(clusterer.reduced_, np.sort(arrays.doc_rows(at[node])), shape.centres[node], config.n_representatives)
+            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives)
 
         with stages.stage("layout"):
             coords = document_layout(
