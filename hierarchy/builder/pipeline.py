@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,16 +19,17 @@ from topicmap.hierarchy.builder.cluster import ClusterTree, RecursiveClusterer
 from topicmap.hierarchy.builder.params import DOCS_PER_LEAF, BuildConfig, check_build, check_config, most_leaves, to_estimator  # noqa: F401 - check_config: also imported from here
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
+from topicmap.hierarchy.builder.built_documents import BuiltDocuments
 from topicmap.hierarchy.builder.representatives import node_representatives
 from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, steer_keywords
 from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
-from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
+from topicmap.hierarchy.tree.topic_tree import LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vector_checks import RowStats, check_clusterable, judge_clusterable
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, VectorSource, check_row_count
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
-from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source, row_ranges
+from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def build_tree(
     )
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     nodes = tree_nodes(parts, corpus.ids, created)
-    documents = [doc for chunk in document_chunks(corpus, parts) for doc in chunk]
+    documents = BuiltDocuments(corpus, parts.shape.node_ids, parts.shape.doc_leaf, parts.coords, parts.config.store_text)
     timings = {**parts.timings, "total": round(time.perf_counter() - started, 3)}
     manifest = {
         "topicmap_version": __version__,
@@ -346,26 +347,6 @@ def tree_nodes(parts: BuildParts, ids: Sequence[str], created: str) -> list[Node
             )
         )
     return nodes
-
-
-def document_chunks(corpus: Corpus, parts: BuildParts, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[list[Document]]:
-    """The tree's documents, ``rows`` at a time in row order: the one place documents are made
-    (a sidecar writer takes them chunk by chunk; the single-file tree joins them)."""
-    shape, coords = parts.shape, parts.coords
-    for piece in row_ranges(len(corpus), rows):
-        yield [
-            Document(
-                id=corpus.ids[row],
-                leaf=shape.node_ids[shape.doc_leaf[row]],
-                text=corpus.texts[row] if parts.config.store_text else "",
-                title=corpus.titles[row],
-                x=float(coords[row, 0]),
-                y=float(coords[row, 1]),
-                metadata=corpus.metadata[row],
-                time=corpus.time_of(row),
-            )
-            for row in piece
-        ]
 
 
 def _steered(

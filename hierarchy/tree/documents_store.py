@@ -575,8 +575,9 @@ def documents_batch(documents: Sequence[Document], metadata_keys: Sequence[str])
 
 
 def metadata_keys_of(store: DocumentStore) -> list[str]:
-    if isinstance(store, (ParquetStore, AppendedStore)):
-        return list(store.metadata_keys)
+    known = getattr(store, "metadata_keys", None)  # a sidecar's columns, or a store that knows its keys without making documents
+    if known is not None:
+        return list(known)
     keys: dict[str, None] = {}
     for batch in store.iter_batches():
         for doc in batch:

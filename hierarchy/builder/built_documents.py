@@ -1,0 +1,109 @@
+"""The documents of a tree just built, made from the corpus as they are read or written.
+
+A built tree's documents are the corpus rows plus each row's leaf and map position. Making a
+:class:`Document` for every row before saving held a second copy of a big corpus (a million
+documents: ~1 GB of objects on top of the texts). :class:`BuiltDocuments` answers the store
+interface from the corpus's columns and the build's arrays, and makes documents only a batch at a
+time, for the sidecar writer or for a caller that asks for rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from topicmap.hierarchy.builder.streaming import row_ranges
+from topicmap.hierarchy.inputs.documents import Corpus
+from topicmap.hierarchy.tree.documents_store import BATCH_ROWS, DocumentStore
+from topicmap.hierarchy.tree.topic_tree import Document
+
+
+class BuiltDocuments(DocumentStore):
+    """``corpus`` row r hangs from ``node_ids[doc_leaf[r]]`` at ``coords[r]``; texts kept when ``store_text``."""
+
+    def __init__(self, corpus: Corpus, node_ids: Sequence[str], doc_leaf: np.ndarray, coords: np.ndarray, store_text: bool) -> None:
+        self.corpus = corpus
+        self.node_ids = list(node_ids)
+        self.doc_leaf = np.asarray(doc_leaf, dtype=np.int64)
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self.store_text = store_text
+
+    def __len__(self) -> int:
+        return len(self.corpus)
+
+    def _document(self, row: int) -> Document:
+        corpus = self.corpus
+        return Document(
+            id=corpus.ids[row],
+            leaf=self.node_ids[self.doc_leaf[row]],
+            text=corpus.texts[row] if self.store_text else "",
+            title=corpus.titles[row],
+            x=float(self.coords[row, 0]),
+            y=float(self.coords[row, 1]),
+            metadata=corpus.metadata[row],
+            time=corpus.time_of(row),
+        )
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
+        return [self._document(int(r)) for r in rows]
+
+    def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
+        for piece in row_ranges(len(self), batch_rows):
+            yield [self._document(row) for row in piece]
+
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.coords[:, 0].copy(), self.coords[:, 1].copy()
+
+    def times(self) -> np.ndarray:
+        time = self.corpus.time
+        return np.array(time.times, dtype=np.float64) if time is not None else np.full(len(self), np.nan)
+
+    def strings(self, name: str) -> list[str]:
+        corpus = self.corpus
+        if name == "id":
+            return list(corpus.ids)
+        if name == "leaf":
+            return [self.node_ids[i] for i in self.doc_leaf.tolist()]
+        if name == "title":
+            return [t or "" for t in corpus.titles]
+        if name == "text":
+            return [t or "" for t in corpus.texts] if self.store_text else [""] * len(self)
+        raise KeyError(f"no string column {name!r}")
+
+    def metadata_values(self, key: str) -> list[Any]:
+        return [m.get(key) for m in self.corpus.metadata]
+
+    @property
+    def metadata_keys(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for metadata in self.corpus.metadata:
+            keys.update(dict.fromkeys(metadata))
+        return list(keys)
+
+    def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
+        codes = np.array([index.get(node_id, -1) for node_id in self.node_ids], dtype=np.int64)
+        return codes[self.doc_leaf]
+
+    def find_ids(self, ids: Iterable[str]) -> dict[str, int]:
+        wanted = set(ids)
+        out: dict[str, int] = {}
+        for row, doc_id in enumerate(self.corpus.ids):
+            if doc_id in wanted and doc_id not in out:
+                out[doc_id] = row
+        return out
+
+    def first_duplicate_id(self) -> int | None:
+        seen: set[str] = set()
+        for row, doc_id in enumerate(self.corpus.ids):
+            if doc_id in seen:
+                return row
+            seen.add(doc_id)
+        return None
+
+    def has_text(self) -> bool:
+        return any(self.corpus.titles) or (self.store_text and any(self.corpus.texts))
+
+
+__all__ = ["BuiltDocuments"]
