@@ -71,6 +71,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from threadpoolctl import threadpool_limits
 
 from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
 from topicmap.hierarchy.tree.arrays import TreeArrays
@@ -573,8 +574,9 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
     pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
     pca.fit(fit_on)
     out = np.empty((n, components), dtype=np.float32)
-    for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
-        out[start : start + 16384] = pca.transform(X[start : start + 16384])
+    with threadpool_limits(limits=1, user_api="blas"):  # as every engine's passes: the bits do not depend on the thread count
+        for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
+            out[start : start + 16384] = pca.transform(X[start : start + 16384])
     return out, pca
 
 

@@ -28,6 +28,7 @@ from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicT
 from topicmap.hierarchy.inputs.vector_checks import RowStats, check_clusterable, judge_clusterable
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, VectorSource, check_row_count
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
+from topicmap.hierarchy.builder.engine import PartitionedRows
 from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source, row_ranges
 
 
@@ -171,7 +172,8 @@ def build_parts(
     """
     n = source.n_rows
     memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
-    stream = not source.in_memory and n * source.dim * 4 > memory_budget
+    on_engine = isinstance(source, PartitionedRows)  # rows on an engine's workers: always passes, run there
+    stream = on_engine or (not source.in_memory and n * source.dim * 4 > memory_budget)
     components = source.dim if config.reducer == "none" else min(config.n_components or source.dim, source.dim, n)
     scratch = stream and n * components * 4 > memory_budget
     if stream and config.reducer == "umap":
@@ -191,6 +193,7 @@ def build_parts(
         _say(input_warnings)
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     reduced: Any = None
+    reduced_parts: PartitionedRows | None = None  # the reduced rows on an engine's workers too
     try:
         with stages.stage("cluster"):
             try:
@@ -199,7 +202,7 @@ def build_parts(
                 else:
                     stats = RowStats(source.dim)
                     seed = 0 if config.seed is None else int(config.seed)
-                    reduced, reducer = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats.update)
+                    reduced, reducer, reduced_parts = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats)
                     input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
                     del stats
                     _say(input_warnings)
@@ -214,7 +217,7 @@ def build_parts(
         # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
         # once), so the numbers do not depend on how the vectors are stored or read
         with stages.stage("centroids"):
-            centroids = node_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, chunk_rows), arrays)[at]
+            centroids = node_means(source, arrays, chunk_rows)[at]
 
         with stages.stage("keywords"):
             keywords: dict[str, NodeKeywords] = {}
@@ -232,7 +235,7 @@ def build_parts(
                     keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
 
         with stages.stage("representatives"):
-            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives)
+            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
 
         with stages.stage("layout"):
             coords = document_layout(
@@ -316,6 +319,8 @@ def build_tree(
         "seed": config.seed,
         "timings_s": timings,
     }
+    if isinstance(source, PartitionedRows):  # where the passes ran (a local build's manifest has no such key)
+        manifest["engine"] = {"name": source.engine.name, "partitions": len(source.parts)}
     if corpus.time is not None:
         manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
@@ -392,7 +397,7 @@ def _steered(
         )
     vectors -= mean
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = centred_unit_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, read_rows), mean, arrays)[at]
+    means = centred_unit_means(source, mean, arrays, read_rows)[at]
     ids = shape.node_ids
     picked = steer_keywords(
         {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},
