@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -564,15 +565,11 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
         rng = np.random.default_rng(seed)
         model.fit(X[rng.choice(n, size=fit_rows, replace=False)])
         return model.transform(X).astype(np.float32), model
-    from sklearn.decomposition import PCA
-
     components = min(n_components, d, n)
     if components >= d:
         return X.astype(np.float32, copy=True), None
     rng = np.random.default_rng(seed)
-    fit_on = X if n <= fit_rows else X[np.sort(rng.choice(n, size=fit_rows, replace=False))]
-    pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
-    pca.fit(fit_on)
+    pca = fit_pca(X if n <= fit_rows else X[np.sort(rng.choice(n, size=fit_rows, replace=False))], components, seed)
     out = np.empty((n, components), dtype=np.float32)
     with threadpool_limits(limits=1, user_api="blas"):  # as every engine's passes: the bits do not depend on the thread count
         for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
@@ -580,4 +577,20 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
     return out, pca
 
 
-__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "reduce_dimensions"]
+def fit_pca(fit_on: np.ndarray, components: int, seed: int) -> Any:
+    """PCA fitted on ``fit_on``, its components stored row by row.
+
+    The randomized solver leaves them in a strided layout that a pickled copy (what a Dask worker gets)
+    does not keep, and BLAS rounds a product differently by the layout of its operands: in one layout
+    everywhere, every process transforms a row to the same bits.
+    """
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
+    pca.fit(fit_on)
+    pca.components_ = np.ascontiguousarray(pca.components_)
+    pca.mean_ = np.ascontiguousarray(pca.mean_)
+    return pca
+
+
+__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "fit_pca", "reduce_dimensions"]

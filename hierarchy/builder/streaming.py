@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
+from topicmap.hierarchy.builder.cluster import fit_pca
 from topicmap.hierarchy.builder.engine import Blocks, PartitionedRows, added_in_order, each_block, local_blocks
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
 from topicmap.hierarchy.inputs.vector_checks import RowStats, block_stats
@@ -54,13 +55,8 @@ def reduce_source(
     if method != "none":
         components = min(n_components, d, n)
         if components < d:
-            from sklearn.decomposition import PCA
-
             rng = np.random.default_rng(seed)
-            fit_on = source.read_all() if n <= PCA_FIT_ROWS else source.take(np.sort(rng.choice(n, size=PCA_FIT_ROWS, replace=False)))
-            pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
-            pca.fit(fit_on)
-            del fit_on
+            pca = fit_pca(source.read_all() if n <= PCA_FIT_ROWS else source.take(np.sort(rng.choice(n, size=PCA_FIT_ROWS, replace=False))), components, seed)
         else:
             components = d
     out: np.ndarray | ReducedRows = ReducedRows(n, components, scratch_dir) if scratch else np.empty((n, components), dtype=np.float32)

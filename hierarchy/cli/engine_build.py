@@ -1,0 +1,72 @@
+"""``build --engine dask``: where the vectors of a build come from when its passes run on a Dask cluster.
+
+Kept apart from cli/core.py so the local build reads as before. The client reads the documents (ids,
+texts, metadata: the tree file is written here); the vectors are made or read on the workers and the
+same :func:`topicmap.hierarchy.builder.pipeline.build_tree` runs with them there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from topicmap.hierarchy.base.errors import InputError
+
+if TYPE_CHECKING:
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.inputs.documents import Corpus
+
+TIMEOUT_VARIABLE = "TOPICMAP_DASK_TIMEOUT"  # seconds to wait for the scheduler and a worker [default: 10]
+PARTITION_VARIABLE = "TOPICMAP_DASK_PARTITION_ROWS"  # rows per partition, a multiple of 65,536 [default: 131,072]
+WORKER_EMBEDDERS = ("minilm", "openai")  # embedders whose work splits by text; tfidf is fitted to the whole corpus here
+
+
+def scheduler_address(scheduler: str | None, reducer: str) -> str:
+    """The scheduler to use (``--scheduler``, else ``DASK_SCHEDULER_ADDRESS``), checked with the options before anything is read."""
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if not address:
+        raise InputError("--engine dask needs a scheduler: give --scheduler tcp://HOST:8786 or set DASK_SCHEDULER_ADDRESS")
+    if reducer == "umap":
+        raise InputError("--engine dask reduces the rows where they are, block by block: --reducer umap needs them all in one place; use --reducer pca")
+    return address
+
+
+def connect_engine(address: str) -> DaskEngine:
+    """A client of the scheduler, partitions sized by :data:`PARTITION_VARIABLE`; one line if it cannot be reached."""
+    from topicmap.hierarchy.builder.dask_engine import CONNECT_TIMEOUT_S, PARTITION_ROWS, connect
+
+    timeout = _number(TIMEOUT_VARIABLE, CONNECT_TIMEOUT_S)
+    rows = int(_number(PARTITION_VARIABLE, PARTITION_ROWS))
+    try:
+        return connect(address, timeout, rows)
+    except ValueError as exc:
+        raise InputError(f"{PARTITION_VARIABLE}={rows}: {exc}") from None
+
+
+def worker_vectors(engine: DaskEngine, corpus: Corpus, vectors: Any) -> Any:
+    """Vectors already obtained here (an array, or a ``.npy`` / Parquet source the workers read themselves) as partitions on the workers."""
+    return engine.load(vectors)
+
+
+def embedded_on_workers(engine: DaskEngine, corpus: Corpus, embedder: str, model: str | None) -> tuple[Any, dict[str, object]]:
+    """The corpus's texts embedded by the workers (no embedding cache: each worker loads the model once); the manifest's embedder entry."""
+    from topicmap.hierarchy.inputs.embed import make_embedder
+
+    api_key, base_url = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
+    name = make_embedder(embedder, api_key=api_key, base_url=base_url, model=model).name  # made, not loaded: its name only
+    rows = engine.embed(corpus.embedding_texts(), embedder, model, api_key, base_url, corpus.source)
+    return rows, {"name": name, "kind": embedder}
+
+
+def _number(variable: str, default: float) -> float:
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{variable}={text!r}: expected a number") from None
+
+
+__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "scheduler_address", "worker_vectors"]
