@@ -74,7 +74,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
-from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
+from topicmap.hierarchy.builder.engine import PartitionedRows, each_block
+from topicmap.hierarchy.builder.kmeans import assign, assign_block, kmeans, weighted_sums
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.params import check_estimator
@@ -184,12 +185,14 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             normalise_rows_in_place(reduced)
         return self.fit_reduced(reduced, reducer)
 
-    def fit_reduced(self, reduced: np.ndarray | ReducedRows, reducer: object | None) -> RecursiveClusterer:
+    def fit_reduced(self, reduced: np.ndarray | ReducedRows, reducer: object | None, scan: PartitionedRows | None = None) -> RecursiveClusterer:
         """The rest of :meth:`fit` on rows already reduced (and scaled to unit length unless by UMAP).
 
         ``reduced`` may be a :class:`ReducedRows` scratch file (out-of-core builds): every step reads
         it by slices and index arrays only, so the tree is the one an array of the same rows gives.
+        ``scan``: the same rows on an engine's workers, where every row's nearest centre is then found.
         """
+        self.scan_ = scan
         check_estimator(self.get_params(), reduced.shape[0])
         seed = 0 if self.random_state is None else int(self.random_state)
         self.reduced_, self.reducer_ = reduced, reducer
@@ -291,10 +294,10 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             sample_labels = assign(fit_points, fitted.centres)
             counts = np.bincount(sample_labels, minlength=k)
             raw_centres = weighted_sums(Z[sample], sample_labels, np.ones(sample_n), k)[counts > 0] / counts[counts > 0, None]
-            labels = np.flatnonzero(counts > 0)[assign(Z, raw_centres.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
+            labels = np.flatnonzero(counts > 0)[self._assign_all(Z, raw_centres.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
             labels[sample] = sample_labels
         else:
-            labels = assign(Z, fitted.centres)
+            labels = self._assign_all(Z, fitted.centres)
         sizes = np.bincount(labels, minlength=fitted.centres.shape[0])
         keep = sizes >= max(dissolve_below, 1)
         if not keep.any():
@@ -304,6 +307,12 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             moved = ~keep[labels]
             labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centres.astype(np.float32))]
         return summarise_clusters(Z, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+
+    def _assign_all(self, Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        """Nearest centre of every row of ``Z``: on the engine's workers when ``Z`` is all the rows and they hold them too."""
+        if Z is self.reduced_ and getattr(self, "scan_", None) is not None:
+            return np.concatenate(list(each_block(assign_block, self.scan_, centres)))
+        return assign(Z, centres)
 
     def _collapse_depth(self, units: int) -> int:
         """Depth budget for collapsing ``units`` clusters: two levels under a dozen (a third would make groups of one or two)."""

@@ -206,7 +206,7 @@ def build_parts(
                     input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
                     del stats
                     _say(input_warnings)
-                    clusterer.fit_reduced(reduced, reducer)
+                    clusterer.fit_reduced(reduced, reducer, scan=reduced_parts)
             except ValueError as exc:
                 raise InputError(f"cannot cluster {texts_source}: {exc}") from None
             shape: ClusterTree = clusterer.tree_
@@ -245,7 +245,7 @@ def build_parts(
     finally:
         if isinstance(reduced, ReducedRows):
             reduced.close()
-    clusterer.reduced_ = None  # the rows are not needed past this point (and may be a closed scratch file)
+    clusterer.reduced_ = clusterer.scan_ = None  # the rows are not needed past this point (and may be a closed scratch file)
     clustering = {
         "kmeans_fits": clusterer.n_fits_,
         "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size),
