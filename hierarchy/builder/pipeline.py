@@ -240,7 +240,7 @@ def build_parts(
         with stages.stage("layout"):
             coords = document_layout(
                 clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
-                method=layout_used, seed=config.seed, cache_dir=cache_dir,
+                method=layout_used, seed=config.seed, cache_dir=cache_dir, scan=reduced_parts,
             )
     finally:
         if isinstance(reduced, ReducedRows):
