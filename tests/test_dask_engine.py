@@ -121,3 +121,30 @@ def test_umap_reduction_and_a_missing_scheduler_are_refused_in_one_line(tmp_path
     assert_clean_error(umap, "--reducer umap", "--reducer pca")
     missing = invoke_cli("build", str(docs), "--engine", "dask", cwd=tmp_path, env={"DASK_SCHEDULER_ADDRESS": None})
     assert_clean_error(missing, "--engine dask needs a scheduler", "DASK_SCHEDULER_ADDRESS")
+
+
+def test_keyword_counts_in_blocks_equal_the_whole_matrix_here_and_on_the_workers(cluster: str) -> None:
+    """70,000 texts (two blocks), a vocabulary cut to its 300 most frequent terms (ties included): the counts
+    per node from blocks, read here or on the workers, are the ones the whole documents x terms matrix gives."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.engine import Partitions
+    from topicmap.hierarchy.builder.keywords import count_terms, node_term_counts
+    from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+
+    rng = np.random.default_rng(5)
+    words = np.array([f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(900)])
+    n = 70_000
+    texts = [" ".join(words[rng.zipf(1.3, size=6) % words.size]) for _ in range(n)]
+    members = [rng.integers(-1, 7, n), rng.integers(0, 30, n)]
+    counts, expected = count_terms(texts, max_features=300)
+    wanted = [node_term_counts(counts, m, size) for m, size in zip(members, (7, 30))]
+    vocabulary = term_vocabulary(texts, n, max_features=300)
+    assert vocabulary.tolist() == expected.tolist()
+    with distributed.Client(cluster, set_as_default=False) as client:
+        engine = DaskEngine(client, 65_536)
+        remote = engine.load_texts(texts, Partitions(engine, [None, None], np.array([0, 65_536, n])))
+        assert term_vocabulary(remote, n, max_features=300).tolist() == expected.tolist()
+        on_workers = node_counts(remote, members, (7, 30), vocabulary)
+    for got in (node_counts(texts, members, (7, 30), vocabulary), on_workers):
+        for a, b in zip(got, wanted):
+            assert (a != b).nnz == 0 and np.array_equal(a.indices, b.indices) and np.array_equal(a.indptr, b.indptr)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError
-from topicmap.hierarchy.builder.engine import PASS_ROWS, PartitionedRows, partition_blocks, partition_bounds, read_range
+from topicmap.hierarchy.builder.engine import PASS_ROWS, PartitionedRows, Partitions, partition_blocks, partition_bounds, read_range
 from topicmap.hierarchy.inputs.vector_source import ArraySource, VectorSource
 
 CONNECT_TIMEOUT_S = 10.0
@@ -36,10 +36,10 @@ class DaskEngine:
         self.partition_rows = partition_rows
 
     # -- the Engine protocol -------------------------------------------------------------------------
-    def map_partitions(self, fn: Callable[..., Any], rows: PartitionedRows, shared: tuple[Any, ...]) -> list[Any]:
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
         return self.client.gather(self.keep_partitions(fn, rows, shared))
 
-    def keep_partitions(self, fn: Callable[..., Any], rows: PartitionedRows, shared: tuple[Any, ...]) -> list[Any]:
+    def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
         sent = tuple(self._share(value) for value in shared)
         return [
             self.client.submit(_run_partition, fn, part, int(rows.bounds[p]), *sent, pure=False)
@@ -79,6 +79,11 @@ class DaskEngine:
             parts = [self.client.submit(read_range, source, a, b, pure=False) for a, b in ranges]
         return PartitionedRows(self, parts, bounds, source.dim, source.name)
 
+    def load_texts(self, texts: Sequence[str], like: Partitions) -> Partitions:
+        """Texts sent to the workers in the partitions of ``like`` (row-aligned vectors), for the keyword counts."""
+        ranges = zip(like.bounds[:-1].tolist(), like.bounds[1:].tolist())
+        return Partitions(self, self.client.scatter([list(texts[a:b]) for a, b in ranges], hash=False), like.bounds)
+
     def embed(self, texts: Sequence[str], embedder: str, model: str | None, api_key: str | None, base_url: str | None, name: str) -> PartitionedRows:
         """``texts`` embedded on the workers (a few hundred per task), kept there as partitions of whole blocks."""
         bounds = partition_bounds(len(texts), self.partition_rows)
@@ -105,7 +110,7 @@ class DaskEngine:
 
 
 # -- what the workers run: module-level functions, so a worker can unpickle them ------------------------------
-def _run_partition(fn: Callable[..., Any], part: np.ndarray, start: int, *shared: Any) -> Any:
+def _run_partition(fn: Callable[..., Any], part: Any, start: int, *shared: Any) -> Any:
     return fn(partition_blocks(part, start), *shared)
 
 

@@ -29,11 +29,11 @@ class Engine(Protocol):
 
     name: str
 
-    def map_partitions(self, fn: Callable[..., Any], rows: PartitionedRows, shared: tuple[Any, ...]) -> list[Any]:
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
         """``fn(blocks of partition p, *shared)`` for every partition p, gathered here in order."""
         ...
 
-    def keep_partitions(self, fn: Callable[..., Any], rows: PartitionedRows, shared: tuple[Any, ...]) -> list[Any]:
+    def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
         """As :meth:`map_partitions`, but the results stay where they were made: handles to them, in order."""
         ...
 
@@ -50,7 +50,19 @@ class Engine(Protocol):
         ...
 
 
-class PartitionedRows(VectorSource):
+class Partitions:
+    """Rows (vectors, texts) held by an engine's workers in partitions of whole blocks: handles to each and where each starts."""
+
+    def __init__(self, engine: Engine, parts: Sequence[Any], bounds: np.ndarray) -> None:
+        bounds = np.asarray(bounds, dtype=np.int64)
+        if np.any(bounds[1:-1] % PASS_ROWS):
+            raise ValueError(f"partitions must hold whole blocks of {PASS_ROWS:,} rows")
+        self.engine = engine
+        self.parts = list(parts)
+        self.bounds = bounds
+
+
+class PartitionedRows(Partitions, VectorSource):
     """Row-aligned vectors held by an engine's workers in partitions of whole blocks.
 
     It answers as a :class:`VectorSource` too (blocks in order, rows by number: both gathered here), so
@@ -58,13 +70,8 @@ class PartitionedRows(VectorSource):
     """
 
     def __init__(self, engine: Engine, parts: Sequence[Any], bounds: np.ndarray, dim: int, name: str) -> None:
-        bounds = np.asarray(bounds, dtype=np.int64)
-        if np.any(bounds[1:-1] % PASS_ROWS):
-            raise ValueError(f"partitions must hold whole blocks of {PASS_ROWS:,} rows")
-        self.engine = engine
-        self.parts = list(parts)
-        self.bounds = bounds
-        self.n_rows = int(bounds[-1])
+        super().__init__(engine, parts, bounds)
+        self.n_rows = int(self.bounds[-1])
         self.dim = int(dim)
         self.dtype = np.dtype(np.float32)
         self.name = name
@@ -88,25 +95,26 @@ def local_blocks(rows: Any, read_rows: int | None = None, block_rows: int = PASS
             start += block.shape[0]
         return
     for start in range(0, len(rows), max(block_rows, 1)):
-        yield start, np.asarray(rows[start : start + block_rows])
+        block = rows[start : start + block_rows]
+        yield start, np.asarray(block) if hasattr(block, "shape") else block  # a slice of texts stays a sequence of str
 
 
-def partition_blocks(part: np.ndarray, start: int) -> Blocks:
+def partition_blocks(part: Any, start: int) -> Blocks:
     """The blocks of one partition that starts at row ``start`` (a multiple of :data:`PASS_ROWS`)."""
-    for offset in range(0, part.shape[0], PASS_ROWS):
+    for offset in range(0, len(part), PASS_ROWS):
         yield start + offset, part[offset : offset + PASS_ROWS]
 
 
 def each_run(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> list[Any]:
     """``fn(blocks, *shared)`` for every run of blocks: one run here, one per partition on an engine."""
-    if isinstance(rows, PartitionedRows):
+    if isinstance(rows, Partitions):
         return rows.engine.map_partitions(fn, rows, shared)
     return [fn(local_blocks(rows, read_rows), *shared)]
 
 
 def each_block(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> Iterator[Any]:
     """``fn(first row, block, *shared)`` for every block, in row order (a partition's results at a time)."""
-    if isinstance(rows, PartitionedRows):
+    if isinstance(rows, Partitions):
         for results in rows.engine.map_partitions(_per_block, rows, (fn, *shared)):
             yield from results
         return
@@ -142,4 +150,4 @@ def partition_bounds(n_rows: int, partition_rows: int) -> np.ndarray:
     return np.append(np.arange(0, n_rows, partition_rows, dtype=np.int64), np.int64(n_rows))
 
 
-__all__ = ["PASS_ROWS", "Engine", "PartitionedRows", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]
+__all__ = ["PASS_ROWS", "Engine", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]

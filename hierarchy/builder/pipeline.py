@@ -20,7 +20,8 @@ from topicmap.hierarchy.builder.params import DOCS_PER_LEAF, BuildConfig, check_
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
 from topicmap.hierarchy.builder.representatives import node_representatives
-from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, steer_keywords
+from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, keywords_of_node_counts, steer_keywords
+from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
 from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
@@ -222,14 +223,22 @@ def build_parts(
         with stages.stage("keywords"):
             keywords: dict[str, NodeKeywords] = {}
             if texts is not None:
-                counts, vocabulary = count_terms(texts)
                 members = [np.where(m >= 0, order[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
                 ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
                 local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
                 del members
                 pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
-                keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
-                del counts, local_members
+                if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
+                    text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts  # type: ignore[attr-defined]
+                    vocabulary = term_vocabulary(text_rows, n)
+                    per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
+                    keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)
+                    del text_rows, per_node
+                else:
+                    counts, vocabulary = count_terms(texts)
+                    keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
+                    del counts
+                del local_members
                 if embed_words is not None:
                     keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
                     keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
