@@ -148,3 +148,17 @@ def test_keyword_counts_in_blocks_equal_the_whole_matrix_here_and_on_the_workers
     for got in (node_counts(texts, members, (7, 30), vocabulary), on_workers):
         for a, b in zip(got, wanted):
             assert (a != b).nnz == 0 and np.array_equal(a.indices, b.indices) and np.array_equal(a.indptr, b.indptr)
+
+
+def test_bad_rows_read_by_a_worker_are_one_line(cluster: str, tmp_path: Path) -> None:
+    """A NaN in the .npy the workers read is named by file and row, as in a local build, and nothing is written."""
+    docs = tmp_path / "d.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"text number {i} about {i % 7}"}) + "\n" for i in range(120)), encoding="utf-8")
+    X = np.random.default_rng(0).standard_normal((120, 16)).astype(np.float32)
+    X[77, 3] = np.nan
+    np.save(tmp_path / "d.npy", X)
+    done = invoke_cli(
+        "build", str(docs), "--embeddings", str(tmp_path / "d.npy"), "--engine", "dask", "--scheduler", cluster, "-o", str(tmp_path / "t.json"), cwd=tmp_path,
+    )
+    assert_clean_error(done, "d.npy", "row 78", "NaN")
+    assert not (tmp_path / "t.json").exists()

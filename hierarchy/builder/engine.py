@@ -12,11 +12,13 @@ in the last bits with the thread count).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, VectorSource, check_finite
 
 PASS_ROWS = DEFAULT_CHUNK_ROWS  # rows per block of every pass; partitions hold whole blocks
@@ -138,7 +140,10 @@ def added_in_order(partials: Iterator[np.ndarray], start: np.ndarray | None = No
 
 def read_range(source: VectorSource, start: int, stop: int) -> np.ndarray:
     """Rows ``start .. stop`` of a source as float32, checked finite (what a worker reads of a file)."""
-    block = np.ascontiguousarray(source.take(np.arange(start, stop, dtype=np.int64)), dtype=np.float32)
+    try:
+        block = np.ascontiguousarray(source.take(np.arange(start, stop, dtype=np.int64)), dtype=np.float32)
+    except OSError as exc:  # a worker that does not see the file where the client does
+        raise InputError(f"{source.name}: cannot read rows {start + 1:,}-{stop:,} on {socket.gethostname()} ({exc.strerror or exc})") from None
     check_finite(block, source.name, start)
     return block
 
