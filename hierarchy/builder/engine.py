@@ -48,7 +48,11 @@ class Engine(Protocol):
         ...
 
     def gather_rows(self, rows: PartitionedRows, wanted: np.ndarray) -> np.ndarray:
-        """The rows at ``wanted`` (increasing global row numbers), in that order."""
+        """The rows at ``wanted`` (global row numbers), in that order."""
+        ...
+
+    def load_texts(self, texts: Sequence[str], like: Partitions) -> Partitions:
+        """Texts sent to the workers in the partitions of ``like`` (their row-aligned vectors)."""
         ...
 
 

@@ -229,7 +229,7 @@ def build_parts(
                 del members
                 pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
                 if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
-                    text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts  # type: ignore[attr-defined]
+                    text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts
                     vocabulary = term_vocabulary(text_rows, n)
                     per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
                     keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)

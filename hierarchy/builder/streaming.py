@@ -5,7 +5,9 @@ twice in full: once to reduce every row (PCA fitted on the same sample the in-me
 then applied block by block into memory or a :class:`ReducedRows` scratch file, while the rows are
 checked), once for the nodes' mean vectors; steered keywords add one more. Everything else (k-means,
 representatives, the anchored layout) works on the reduced rows. Blocks of the reduction are cut at
-the same row offsets as the in-memory path's, so both give the same numbers row for row.
+the same row offsets as the in-memory path's, so both give the same numbers row for row. Each pass is
+a function of a run of blocks (:mod:`topicmap.hierarchy.builder.engine`): the same functions run on a
+Dask cluster's workers when the rows are there.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def reduce_source(
         for p, handle in enumerate(handles):
             reduced, per_block = engine.fetch(handle)
             _put(out, int(source.bounds[p]), reduced)
-            for item in per_block:
-                stats.add(item)  # type: ignore[union-attr]
+            for item in per_block if stats is not None else ():
+                stats.add(item)
         kept = PartitionedRows(engine, engine.pick(handles, 0), source.bounds, components, f"{source.name} (reduced)")
         return out, pca, kept
     for start, block in local_blocks(source, chunk_rows):  # block edges on the in-memory path's (a multiple of its)
