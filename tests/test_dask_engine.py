@@ -162,3 +162,27 @@ def test_bad_rows_read_by_a_worker_are_one_line(cluster: str, tmp_path: Path) ->
     )
     assert_clean_error(done, "d.npy", "row 78", "NaN")
     assert not (tmp_path / "t.json").exists()
+
+
+def test_openai_on_the_workers_fills_the_embedding_cache_a_local_build_reads(cluster: str, tmp_path: Path) -> None:
+    """build --embedder openai --engine dask: the workers call the server, the vectors land in the embedding
+    cache; a second build on either engine reads them from there (no request), and the trees are the same."""
+    from tests.openai_server import FakeOpenAIServer
+
+    docs = tmp_path / "d.jsonl"
+    topics = ["rivers flood the valley", "markets fall on rates", "the team wins the cup", "a new vaccine trial"]
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"{topics[i % 4]} story {i}"}) + "\n" for i in range(80)), encoding="utf-8")
+    args = ["build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--cache-dir", str(tmp_path / "cache"), "--layout", "anchored", "-q"]
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": server.base_url, "DASK_SCHEDULER_ADDRESS": cluster}
+        first = invoke_cli(*args, "--engine", "dask", "-o", str(tmp_path / "dask.json"), cwd=tmp_path, env=env)
+        assert first.returncode == 0, first.stderr
+        asked = len([r for r in server.requests if "input" in r])
+        again = invoke_cli(*args, "--engine", "dask", "-o", str(tmp_path / "again.json"), cwd=tmp_path, env=env)
+        local = invoke_cli(*args, "-o", str(tmp_path / "local.json"), cwd=tmp_path, env=env)
+        assert again.returncode == 0 and local.returncode == 0, (again.stderr, local.stderr)
+        embedding_requests = len([r for r in server.requests if "input" in r])
+    assert asked >= 1 and embedding_requests == asked  # the second and third builds asked the server for no vectors
+    shapes = [np.load(path).shape for path in (tmp_path / "cache" / "embeddings").glob("*.npy")]
+    assert (80, 8) in shapes  # the documents' vectors (the others are the steered keywords' words)
+    assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json") == _masked(tmp_path / "again.json")

@@ -283,7 +283,11 @@ def register(app: typer.Typer) -> None:
             if dask_engine is not None and not given:
                 embedder_name = embedder_name or ("minilm" if _sentence_transformers_available() else "tfidf")
             if dask_engine is not None and not given and embedder_name in engine_build.WORKER_EMBEDDERS:
-                vectors, embedder_info = engine_build.embedded_on_workers(dask_engine, corpus, embedder_name, embedding_model)
+                vectors, embedder_info, hit = engine_build.embedded_on_workers(
+                    dask_engine, corpus, embedder_name, embedding_model, None if no_cache else (cache_dir or default_cache_dir()),
+                )
+                if hit and not quiet:
+                    typer.echo(f"embeddings: reused from cache ({embedder_info['name']})", err=True)
             else:
                 vectors, embedder_info = obtain_embeddings(
                     corpus, embeddings, embedder_name, embedding_model,

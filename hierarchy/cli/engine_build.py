@@ -49,14 +49,49 @@ def worker_vectors(engine: DaskEngine, corpus: Corpus, vectors: Any) -> Any:
     return engine.load(vectors)
 
 
-def embedded_on_workers(engine: DaskEngine, corpus: Corpus, embedder: str, model: str | None) -> tuple[Any, dict[str, object]]:
-    """The corpus's texts embedded by the workers (no embedding cache: each worker loads the model once); the manifest's embedder entry."""
-    from topicmap.hierarchy.inputs.embed import make_embedder
+def embedded_on_workers(engine: DaskEngine, corpus: Corpus, embedder: str, model: str | None, cache_dir: Path | None) -> tuple[Any, dict[str, object], bool]:
+    """The corpus's texts embedded by the workers (each loads the model once), or read from the embedding
+    cache here when it has them; the manifest's embedder entry; whether the cache had them.
+
+    Vectors the workers make are written to the cache as they come back, a partition at a time, so a
+    rebuild on either engine does not embed them again."""
+    from topicmap.hierarchy.inputs.embed import cache_path, check_cache_dir, make_embedder, read_cached_vectors
 
     api_key, base_url = os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL")
-    name = make_embedder(embedder, api_key=api_key, base_url=base_url, model=model).name  # made, not loaded: its name only
-    rows = engine.embed(corpus.embedding_texts(), embedder, model, api_key, base_url, corpus.source)
-    return rows, {"name": name, "kind": embedder}
+    made = make_embedder(embedder, api_key=api_key, base_url=base_url, model=model)  # made, not loaded: its name and kind
+    info: dict[str, object] = {"name": made.name, "kind": embedder}
+    texts = corpus.embedding_texts()
+    path = cache_path(cache_dir, made.name, texts) if cache_dir is not None else None
+    cached = read_cached_vectors(path, len(texts)) if path is not None else None
+    if cached is not None:
+        return engine.load(cached), info, True
+    if path is not None and getattr(made, "remote", False):
+        check_cache_dir(cache_dir)  # type: ignore[arg-type]
+    rows = engine.embed(texts, embedder, model, api_key, base_url, corpus.source)
+    if path is not None:
+        _cache(path, rows)
+    return rows, info, False
+
+
+def _cache(path: Path, rows: Any) -> None:
+    """The workers' vectors written to the embedding cache as one ``.npy``, a partition at a time (a failure only warns)."""
+    import io
+    import itertools
+    import sys
+
+    import numpy as np
+
+    from topicmap.hierarchy.base.errors import OutputError
+    from topicmap.hierarchy.files.safe_write import write_chunks_atomic
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (rows.n_rows, rows.dim)})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_chunks_atomic(path, itertools.chain([header.getvalue()], (np.ascontiguousarray(block, dtype=np.float32).tobytes() for block in rows.iter_chunks())))
+    except (OSError, OutputError) as exc:  # the vectors are made; a cache we cannot write only costs a re-embed later
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        print(f"warning: cannot write the embedding cache in {path.parent} ({reason}); continuing without it", file=sys.stderr)
 
 
 def _number(variable: str, default: float) -> float:
