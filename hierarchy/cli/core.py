@@ -148,11 +148,10 @@ def obtain_embeddings(
 
 def _built(
     corpus: Corpus, vectors: Any, embedder_info: dict[str, object], config: BuildConfig, input: Path, text_column: str,
-    id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, cache_dir: Path | None, no_cache: bool,
+    id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, embed_cache: Path | None,
 ) -> TopicTree:
     """The tree of ``corpus`` over ``vectors`` (in this process, or partitions on an engine's workers)."""
     from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
-    from topicmap.hierarchy.files.cache_dir import default_cache_dir
     from topicmap.hierarchy.tree.embedder import word_embedder
 
     inputs = BuildInputs(
@@ -161,7 +160,6 @@ def _built(
         embedder=embedder_info,
         columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
     )
-    embed_cache = None if no_cache else (cache_dir or default_cache_dir())
     embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
     return build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
 
@@ -278,24 +276,13 @@ def register(app: typer.Typer) -> None:
 
             dask_engine = engine_build.connect_engine(address)
         try:
+            embed_cache = None if no_cache else (cache_dir or default_cache_dir())
             embedder_name = embedder.value if embedder else None
-            given = corpus.embeddings is not None or embeddings is not None or stream_column is not None
-            if dask_engine is not None and not given:
-                embedder_name = embedder_name or ("minilm" if _sentence_transformers_available() else "tfidf")
-            if dask_engine is not None and not given and embedder_name in engine_build.WORKER_EMBEDDERS:
-                vectors, embedder_info, hit = engine_build.embedded_on_workers(
-                    dask_engine, corpus, embedder_name, embedding_model, None if no_cache else (cache_dir or default_cache_dir()),
-                )
-                if hit and not quiet:
-                    typer.echo(f"embeddings: reused from cache ({embedder_info['name']})", err=True)
+            if dask_engine is None:
+                vectors, embedder_info = obtain_embeddings(corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
             else:
-                vectors, embedder_info = obtain_embeddings(
-                    corpus, embeddings, embedder_name, embedding_model,
-                    None if no_cache else (cache_dir or default_cache_dir()), seed, quiet, stream_column,
-                )
-                if dask_engine is not None:
-                    vectors = engine_build.worker_vectors(dask_engine, corpus, vectors)
-            tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, cache_dir, no_cache)
+                vectors, embedder_info = engine_build.vectors_on_workers(dask_engine, corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
+            tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache)
         finally:
             if dask_engine is not None:
                 dask_engine.close()

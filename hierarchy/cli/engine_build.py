@@ -44,9 +44,30 @@ def connect_engine(address: str) -> DaskEngine:
         raise InputError(f"{PARTITION_VARIABLE}={rows}: {exc}") from None
 
 
-def worker_vectors(engine: DaskEngine, corpus: Corpus, vectors: Any) -> Any:
-    """Vectors already obtained here (an array, or a ``.npy`` / Parquet source the workers read themselves) as partitions on the workers."""
-    return engine.load(vectors)
+def vectors_on_workers(
+    engine: DaskEngine, corpus: Corpus, embeddings: Path | None, embedder: str | None, model: str | None,
+    cache_dir: Path | None, seed: int, quiet: bool, stream_column: str | None,
+) -> tuple[Any, dict[str, object]]:
+    """The corpus's vectors as partitions on the workers, and the manifest's embedder entry.
+
+    Texts to embed with minilm or openai are embedded there (unless the embedding cache has them);
+    anything else is obtained as a local build obtains it: a ``.npy`` or a Parquet column then is read
+    by the workers themselves, an array (a table's column, tfidf vectors) is sent to them.
+    """
+    import typer
+
+    from topicmap.hierarchy.cli.core import _sentence_transformers_available, obtain_embeddings
+
+    given = corpus.embeddings is not None or embeddings is not None or stream_column is not None
+    if not given:
+        embedder = embedder or ("minilm" if _sentence_transformers_available() else "tfidf")
+    if not given and embedder in WORKER_EMBEDDERS:
+        rows, info, hit = embedded_on_workers(engine, corpus, str(embedder), model, cache_dir)
+        if hit and not quiet:
+            typer.echo(f"embeddings: reused from cache ({info['name']})", err=True)
+        return rows, info
+    vectors, info = obtain_embeddings(corpus, embeddings, embedder, model, cache_dir, seed, quiet, stream_column)
+    return engine.load(vectors), info
 
 
 def embedded_on_workers(engine: DaskEngine, corpus: Corpus, embedder: str, model: str | None, cache_dir: Path | None) -> tuple[Any, dict[str, object], bool]:
@@ -104,4 +125,4 @@ def _number(variable: str, default: float) -> float:
         raise InputError(f"{variable}={text!r}: expected a number") from None
 
 
-__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "scheduler_address", "worker_vectors"]
+__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "scheduler_address", "vectors_on_workers"]
