@@ -68,11 +68,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from threadpoolctl import threadpool_limits
 
-from topicmap.hierarchy.builder.kmeans import assign, kmeans, weighted_sums
+from topicmap.hierarchy.builder.engine import PartitionedRows, each_block
+from topicmap.hierarchy.builder.kmeans import assign, assign_block, kmeans, weighted_sums
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.params import check_estimator
@@ -182,12 +185,14 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             normalise_rows_in_place(reduced)
         return self.fit_reduced(reduced, reducer)
 
-    def fit_reduced(self, reduced: np.ndarray | ReducedRows, reducer: object | None) -> RecursiveClusterer:
+    def fit_reduced(self, reduced: np.ndarray | ReducedRows, reducer: object | None, scan: PartitionedRows | None = None) -> RecursiveClusterer:
         """The rest of :meth:`fit` on rows already reduced (and scaled to unit length unless by UMAP).
 
         ``reduced`` may be a :class:`ReducedRows` scratch file (out-of-core builds): every step reads
         it by slices and index arrays only, so the tree is the one an array of the same rows gives.
+        ``scan``: the same rows on an engine's workers, where every row's nearest centre is then found.
         """
+        self.scan_ = scan
         check_estimator(self.get_params(), reduced.shape[0])
         seed = 0 if self.random_state is None else int(self.random_state)
         self.reduced_, self.reducer_ = reduced, reducer
@@ -289,10 +294,10 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             sample_labels = assign(fit_points, fitted.centres)
             counts = np.bincount(sample_labels, minlength=k)
             raw_centres = weighted_sums(Z[sample], sample_labels, np.ones(sample_n), k)[counts > 0] / counts[counts > 0, None]
-            labels = np.flatnonzero(counts > 0)[assign(Z, raw_centres.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
+            labels = np.flatnonzero(counts > 0)[self._assign_all(Z, raw_centres.astype(np.float32))] if sample_n < n else np.empty(n, dtype=np.int64)
             labels[sample] = sample_labels
         else:
-            labels = assign(Z, fitted.centres)
+            labels = self._assign_all(Z, fitted.centres)
         sizes = np.bincount(labels, minlength=fitted.centres.shape[0])
         keep = sizes >= max(dissolve_below, 1)
         if not keep.any():
@@ -302,6 +307,12 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
             moved = ~keep[labels]
             labels[moved] = np.flatnonzero(keep)[assign(Z[moved], centres.astype(np.float32))]
         return summarise_clusters(Z, np.unique(labels, return_inverse=True)[1].astype(np.int64))
+
+    def _assign_all(self, Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        """Nearest centre of every row of ``Z``: on the engine's workers when ``Z`` is all the rows and they hold them too."""
+        if Z is self.reduced_ and getattr(self, "scan_", None) is not None:
+            return np.concatenate(list(each_block(assign_block, self.scan_, centres)))
+        return assign(Z, centres)
 
     def _collapse_depth(self, units: int) -> int:
         """Depth budget for collapsing ``units`` clusters: two levels under a dozen (a third would make groups of one or two)."""
@@ -563,19 +574,32 @@ def reduce_dimensions(X: np.ndarray, method: str, n_components: int, seed: int, 
         rng = np.random.default_rng(seed)
         model.fit(X[rng.choice(n, size=fit_rows, replace=False)])
         return model.transform(X).astype(np.float32), model
-    from sklearn.decomposition import PCA
-
     components = min(n_components, d, n)
     if components >= d:
         return X.astype(np.float32, copy=True), None
     rng = np.random.default_rng(seed)
-    fit_on = X if n <= fit_rows else X[np.sort(rng.choice(n, size=fit_rows, replace=False))]
-    pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
-    pca.fit(fit_on)
+    pca = fit_pca(X if n <= fit_rows else X[np.sort(rng.choice(n, size=fit_rows, replace=False))], components, seed)
     out = np.empty((n, components), dtype=np.float32)
-    for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
-        out[start : start + 16384] = pca.transform(X[start : start + 16384])
+    with threadpool_limits(limits=1, user_api="blas"):  # as every engine's passes: the bits do not depend on the thread count
+        for start in range(0, n, 16384):  # small chunks: transform makes centred float64 copies
+            out[start : start + 16384] = pca.transform(X[start : start + 16384])
     return out, pca
 
 
-__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "reduce_dimensions"]
+def fit_pca(fit_on: np.ndarray, components: int, seed: int) -> Any:
+    """PCA fitted on ``fit_on``, its components stored row by row.
+
+    The randomized solver leaves them in a strided layout that a pickled copy (what a Dask worker gets)
+    does not keep, and BLAS rounds a product differently by the layout of its operands: in one layout
+    everywhere, every process transforms a row to the same bits.
+    """
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
+    pca.fit(fit_on)
+    pca.components_ = np.ascontiguousarray(pca.components_)
+    pca.mean_ = np.ascontiguousarray(pca.mean_)
+    return pca
+
+
+__all__ = ["ClusterTree", "LeafClusters", "RecursiveClusterer", "collapse", "cut_dendrogram", "descend_by_centres", "fit_pca", "reduce_dimensions"]

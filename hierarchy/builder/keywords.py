@@ -36,20 +36,18 @@ class NodeKeywords:
     scores: list[float]
 
 
-def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
-    min_df = min_df if len(texts) >= 20 else 1
+def vectorizer_settings(n_docs: int, min_df: int = 2) -> tuple[dict[str, object], int, float]:
+    """How texts are cut into terms (CountVectorizer's arguments), and the document-frequency bounds for ``n_docs`` texts."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    vectorizer = CountVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS),
-        token_pattern=TOKEN_PATTERN,
-        lowercase=True,
-        min_df=min_df,
-        max_df=0.5 if len(texts) >= 20 else 1.0,
-        max_features=max_features,
-        dtype=np.float32,
-    )
+    settings: dict[str, object] = {"stop_words": sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS), "token_pattern": TOKEN_PATTERN, "lowercase": True}
+    return settings, (min_df if n_docs >= 20 else 1), (0.5 if n_docs >= 20 else 1.0)
+
+
+def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
+    settings, min_df, max_df = vectorizer_settings(len(texts), min_df)
+    vectorizer = CountVectorizer(**settings, min_df=min_df, max_df=max_df, max_features=max_features, dtype=np.float32)  # type: ignore[arg-type]
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # every word was a stop word, or no words at all
@@ -69,15 +67,29 @@ def ctfidf_keywords(
     ``node_of_doc_per_depth[d][i]`` is the index (into ``node_ids_per_depth[d]``) of the node that
     document i belongs to at depth d, or -1 when the document's leaf is shallower than d.
     """
+    per_depth = [node_term_counts(counts, members, len(node_ids)) for members, node_ids in zip(node_of_doc_per_depth, node_ids_per_depth)]
+    return keywords_of_node_counts(per_depth, vocabulary, node_ids_per_depth, top_n)
+
+
+def node_term_counts(counts: sparse.csr_matrix, members: np.ndarray, n_nodes: int) -> sparse.csr_matrix:
+    """Term counts per node (nodes x terms, indices sorted) of documents' counts; ``members[i]``: document i's node, or -1.
+
+    The counts are whole numbers in float32, so sums of them do not depend on the order they are added in.
+    """
+    keep = members >= 0
+    rows = np.flatnonzero(keep)
+    indicator = sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (members[keep], rows)), shape=(n_nodes, counts.shape[0]))
+    out = (indicator @ counts).tocsr()
+    out.sort_indices()
+    return out
+
+
+def keywords_of_node_counts(
+    node_counts_per_depth: list[sparse.csr_matrix], vocabulary: np.ndarray, node_ids_per_depth: list[list[str]], top_n: int = 10
+) -> dict[str, NodeKeywords]:
+    """:func:`ctfidf_keywords` from the term counts of every node (one nodes x terms matrix per depth, indices sorted)."""
     out: dict[str, NodeKeywords] = {}
-    n_docs = counts.shape[0]
-    for members, node_ids in zip(node_of_doc_per_depth, node_ids_per_depth):
-        keep = members >= 0
-        rows = np.flatnonzero(keep)
-        indicator = sparse.csr_matrix(
-            (np.ones(rows.size, dtype=np.float32), (members[keep], rows)), shape=(len(node_ids), n_docs)
-        )
-        class_counts = (indicator @ counts).tocsr()  # nodes x terms
+    for class_counts, node_ids in zip(node_counts_per_depth, node_ids_per_depth):
         if class_counts.shape[1] == 0:
             for node_id in node_ids:
                 out[node_id] = NodeKeywords([], [])

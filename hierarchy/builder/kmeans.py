@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 
 @dataclass
@@ -26,21 +26,40 @@ def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
-ASSIGN_MAX_ROWS = 65536  # rows scored at once: a slice of rows on disk is read into memory, so it is bounded too
+ASSIGN_MAX_ROWS = 65536  # rows scored per block: a slice of rows on disk is read into memory, so it is bounded too
+_BLAS = None  # one ThreadpoolController, made on first use (making one scans the loaded libraries)
 
 
 def assign(points: np.ndarray, centres: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
-    """Index of the nearest centre for every point, in chunks of at most ``max_cells`` scores (64 MB) and
-    ``ASSIGN_MAX_ROWS`` rows (the same chunks for an array and a scratch file: BLAS rounds by block)."""
+    """Index of the nearest centre for every point, a block of ``ASSIGN_MAX_ROWS`` rows at a time (:func:`assign_block`)."""
     labels = np.empty(points.shape[0], dtype=np.int32)
-    chunk = max(256, min(ASSIGN_MAX_ROWS, max_cells // max(centres.shape[0], 1)))
+    for start in range(0, points.shape[0], ASSIGN_MAX_ROWS):
+        block = points[start : start + ASSIGN_MAX_ROWS]
+        labels[start : start + block.shape[0]] = assign_block(start, block, centres, max_cells)
+    return labels
+
+
+def assign_block(start: int, block: np.ndarray, centres: np.ndarray, max_cells: int = 1 << 24) -> np.ndarray:
+    """Nearest centre of each row of one block, scored in chunks of a power of two rows (at most
+    ``max_cells`` scores, 64 MB) on one BLAS thread.
+
+    BLAS rounds a row's scores by the rows called with it and by its thread count; chunks that divide a
+    block, on one thread, give the same labels for an array, a scratch file, or a block on a Dask
+    worker (``start``, the block's first row, is not needed: the chunks start at the block's).
+    """
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    labels = np.empty(block.shape[0], dtype=np.int32)
+    fits = max(256, min(ASSIGN_MAX_ROWS, max_cells // max(centres.shape[0], 1)))
+    chunk = 1 << (fits.bit_length() - 1)
     centre_norms = (centres * centres).sum(axis=1)
-    for start in range(0, points.shape[0], chunk):
-        block = points[start : start + chunk]
-        scores = block @ centres.T
-        scores *= -2.0
-        scores += centre_norms[None, :]
-        labels[start : start + chunk] = scores.argmin(axis=1)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        for at in range(0, block.shape[0], chunk):
+            scores = np.asarray(block[at : at + chunk]) @ centres.T
+            scores *= -2.0
+            scores += centre_norms[None, :]
+            labels[at : at + chunk] = scores.argmin(axis=1)
     return labels
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
+from topicmap.hierarchy.builder.engine import each_block
 from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, LAYOUTS, MIN_MAP_DOCS as MIN_DOCS
 
 
@@ -34,13 +36,15 @@ def document_layout(
     method: str = "auto",
     seed: int = 0,
     cache_dir: Path | None = None,
+    scan: Any = None,
 ) -> np.ndarray:
     """(n, 2) float32 coordinates scaled into [-1, 1].
 
     ``method`` is one of :data:`LAYOUTS` (``auto``: :func:`resolve_layout`); ``cache_dir`` keeps UMAP
     maps (``<cache_dir>/layouts``). ``doc_node[i]`` is document i's leaf (index into the node arrays); ``parent_index`` holds each
     node's parent (-1 for the root), parents listed before children; ``node_centres`` are the nodes'
-    centres in the same space as ``reduced``.
+    centres in the same space as ``reduced``. ``scan``: the same rows on an engine's workers
+    (:class:`topicmap.hierarchy.builder.engine.PartitionedRows`), where the anchored map projects them.
     """
     n = reduced.shape[0]
     if n == 0:
@@ -63,7 +67,7 @@ def document_layout(
     if method != "anchored":
         raise ValueError(f"unknown layout {method!r}; choose one of {', '.join(LAYOUTS)}")
     anchors, radii = nested_discs(parent_index, node_centres, node_sizes)
-    offsets = _residual_pca2(reduced, node_centres, doc_node, seed).astype(np.float64)
+    offsets = _residual_pca2(reduced, node_centres, doc_node, seed, scan=scan).astype(np.float64)
     counts = np.bincount(doc_node, minlength=parent_index.size).astype(np.float64)
     spread = np.sqrt(np.bincount(doc_node, weights=(offsets**2).sum(1), minlength=parent_index.size) / np.maximum(counts, 1.0))
     scale = 0.6 * radii / np.maximum(spread, 1e-12)
@@ -129,25 +133,35 @@ def _separate(positions: np.ndarray, radii: np.ndarray, bound: float, steps: int
 
 
 def _pca2(points: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
-    return _pca2_of(points.shape[0], lambda rows: points[rows], seed, fit_rows)
+    return _pca2_of(points, lambda rows: points[rows], seed, fit_rows)
 
 
-def _residual_pca2(reduced: np.ndarray, node_centres: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000) -> np.ndarray:
+def _residual_pca2(reduced: np.ndarray, node_centres: np.ndarray, doc_node: np.ndarray, seed: int, fit_rows: int = 20000, scan: Any = None) -> np.ndarray:
     """``_pca2`` of each row minus its leaf's centre, without ever holding all the residuals (n x d) at once."""
-    return _pca2_of(reduced.shape[0], lambda rows: reduced[rows] - node_centres[doc_node[rows]], seed, fit_rows)
+    return _pca2_of(reduced, lambda rows: reduced[rows] - node_centres[doc_node[rows]], seed, fit_rows, node_centres, doc_node, scan)
 
 
-def _pca2_of(n: int, rows_of: Callable[[Any], np.ndarray], seed: int, fit_rows: int, chunk: int = 65536) -> np.ndarray:
-    """2-D PCA of ``n`` rows that ``rows_of(index)`` produces: fitted on a sample, applied in chunks."""
+def _pca2_of(
+    points: Any, rows_of: Callable[[Any], np.ndarray], seed: int, fit_rows: int,
+    centres: np.ndarray | None = None, doc_node: np.ndarray | None = None, scan: Any = None,
+) -> np.ndarray:
+    """2-D PCA of the rows of ``points`` (minus their node's centre with ``centres``): fitted on a sample
+    that ``rows_of(index)`` gives, applied a block at a time (on an engine's workers with ``scan``)."""
+    n = points.shape[0]
     rng = np.random.default_rng(seed)
     fit_on = rows_of(np.arange(n) if n <= fit_rows else rng.choice(n, fit_rows, replace=False))
     if np.ptp(fit_on, axis=0).max() == 0:  # all rows equal (e.g. one document per leaf): nothing to project
         return np.zeros((n, 2), dtype=np.float32)
     pca = PCA(n_components=2, random_state=seed).fit(fit_on)
-    out = np.empty((n, 2), dtype=np.float32)
-    for start in range(0, n, chunk):
-        out[start : start + chunk] = pca.transform(rows_of(slice(start, start + chunk)))
-    return out
+    pca.components_ = np.ascontiguousarray(pca.components_)  # one layout wherever it is sent (BLAS rounds by layout)
+    return np.concatenate(list(each_block(_projected, points if scan is None else scan, pca, centres, doc_node)))
+
+
+def _projected(start: int, block: np.ndarray, pca: PCA, centres: np.ndarray | None, doc_node: np.ndarray | None) -> np.ndarray:
+    """One block's rows (minus their node's centre) by a fitted 2-D PCA, on one BLAS thread (the same bits on any engine)."""
+    rows = block if centres is None or doc_node is None else block - centres[doc_node[start : start + block.shape[0]]]
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.asarray(pca.transform(rows), dtype=np.float32)
 
 
 def _normalise(coords: np.ndarray) -> np.ndarray:

@@ -21,7 +21,8 @@ from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
 from topicmap.hierarchy.builder.built_documents import BuiltDocuments
 from topicmap.hierarchy.builder.representatives import node_representatives
-from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, steer_keywords
+from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, keywords_of_node_counts, steer_keywords
+from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
 from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays
@@ -29,6 +30,7 @@ from topicmap.hierarchy.tree.topic_tree import LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vector_checks import RowStats, check_clusterable, judge_clusterable
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, VectorSource, check_row_count
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
+from topicmap.hierarchy.builder.engine import PartitionedRows
 from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source
 
 
@@ -172,7 +174,8 @@ def build_parts(
     """
     n = source.n_rows
     memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
-    stream = not source.in_memory and n * source.dim * 4 > memory_budget
+    on_engine = isinstance(source, PartitionedRows)  # rows on an engine's workers: always passes, run there
+    stream = on_engine or (not source.in_memory and n * source.dim * 4 > memory_budget)
     components = source.dim if config.reducer == "none" else min(config.n_components or source.dim, source.dim, n)
     scratch = stream and n * components * 4 > memory_budget
     if stream and config.reducer == "umap":
@@ -192,6 +195,7 @@ def build_parts(
         _say(input_warnings)
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     reduced: Any = None
+    reduced_parts: PartitionedRows | None = None  # the reduced rows on an engine's workers too
     try:
         with stages.stage("cluster"):
             try:
@@ -200,11 +204,11 @@ def build_parts(
                 else:
                     stats = RowStats(source.dim)
                     seed = 0 if config.seed is None else int(config.seed)
-                    reduced, reducer = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats.update)
+                    reduced, reducer, reduced_parts = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats)
                     input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
                     del stats
                     _say(input_warnings)
-                    clusterer.fit_reduced(reduced, reducer)
+                    clusterer.fit_reduced(reduced, reducer, scan=reduced_parts)
             except ValueError as exc:
                 raise InputError(f"cannot cluster {texts_source}: {exc}") from None
             shape: ClusterTree = clusterer.tree_
@@ -215,35 +219,43 @@ def build_parts(
         # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
         # once), so the numbers do not depend on how the vectors are stored or read
         with stages.stage("centroids"):
-            centroids = node_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, chunk_rows), arrays)[at]
+            centroids = node_means(source, arrays, chunk_rows)[at]
 
         with stages.stage("keywords"):
             keywords: dict[str, NodeKeywords] = {}
             if texts is not None:
-                counts, vocabulary = count_terms(texts)
                 members = [np.where(m >= 0, order[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
                 ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
                 local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
                 del members
                 pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
-                keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
-                del counts, local_members
+                if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
+                    text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts
+                    vocabulary = term_vocabulary(text_rows, n)
+                    per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
+                    keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)
+                    del text_rows, per_node
+                else:
+                    counts, vocabulary = count_terms(texts)
+                    keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
+                    del counts
+                del local_members
                 if embed_words is not None:
                     keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
                     keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
 
         with stages.stage("representatives"):
-            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives)
+            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
 
         with stages.stage("layout"):
             coords = document_layout(
                 clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
-                method=layout_used, seed=config.seed, cache_dir=cache_dir,
+                method=layout_used, seed=config.seed, cache_dir=cache_dir, scan=reduced_parts,
             )
     finally:
         if isinstance(reduced, ReducedRows):
             reduced.close()
-    clusterer.reduced_ = None  # the rows are not needed past this point (and may be a closed scratch file)
+    clusterer.reduced_ = clusterer.scan_ = None  # the rows are not needed past this point (and may be a closed scratch file)
     clustering = {
         "kmeans_fits": clusterer.n_fits_,
         "leaf_clusters_found": int(clusterer.leaf_clusters_.sizes.size),
@@ -317,6 +329,8 @@ def build_tree(
         "seed": config.seed,
         "timings_s": timings,
     }
+    if isinstance(source, PartitionedRows):  # where the passes ran (a local build's manifest has no such key)
+        manifest["engine"] = {"name": source.engine.name, "partitions": len(source.parts)}
     if corpus.time is not None:
         manifest["time"] = {**corpus.time.manifest(), "period": config.period}
     return TopicTree(nodes, documents, manifest=manifest)
@@ -373,7 +387,7 @@ def _steered(
         )
     vectors -= mean
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = centred_unit_means(source.iter_chunks(DEFAULT_CHUNK_ROWS, read_rows), mean, arrays)[at]
+    means = centred_unit_means(source, mean, arrays, read_rows)[at]
     ids = shape.node_ids
     picked = steer_keywords(
         {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from topicmap.hierarchy.builder.engine import Blocks, PartitionedRows, each_run, local_blocks
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS
 
 DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick
@@ -30,6 +31,7 @@ def node_representatives(
     n: int = 5,
     diversity: float = DIVERSITY,
     block_rows: int = DEFAULT_CHUNK_ROWS,
+    scan: PartitionedRows | None = None,
 ) -> dict[int, np.ndarray]:
     """For every node, ``n`` rows that are central to it and cover it, most central first.
 
@@ -40,22 +42,41 @@ def node_representatives(
     relevance (Carbonell & Goldstein, 1998): ``(1 - diversity) * similarity to the centre - diversity *
     similarity to the closest row already picked``, among the ``POOL_PER_PICK * n`` most central rows.
     Closest-only picks tend to be near-duplicates of one story, which a labeller then names the topic
-    after; ``diversity=0`` gives the closest rows. Equal similarities go to the lower row.
+    after; ``diversity=0`` gives the closest rows. Equal similarities go to the lower row. ``scan``: the
+    same rows held by an engine's workers, where the candidates are then found (only they come here).
     """
     n_nodes = len(parents)
     paths = _paths(np.asarray(parents, dtype=np.int64))
     unit_centres = np.asarray(centres, dtype=np.float64)
     unit_centres = (unit_centres / np.maximum(np.linalg.norm(unit_centres, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     keep = max(n, 1) * (POOL_PER_PICK if diversity > 0 else 1)
+    doc_leaf = np.asarray(doc_leaf)
+    if scan is None:
+        found = [_candidates(local_blocks(points, block_rows=max(block_rows, 1)), doc_leaf, paths, unit_centres, keep)]
+    else:  # each partition's best candidates where its rows are; merging them is exact
+        found = each_run(_candidates, scan, doc_leaf, paths, unit_centres, keep)
+    if len(found) == 1:
+        kept_nodes, kept_rows, kept_sims = found[0]
+    else:
+        kept_nodes, kept_rows, kept_sims = _best_per_node(*(np.concatenate([f[i] for f in found]) for i in range(3)), keep)
+    return _pick(points, kept_nodes, kept_rows, kept_sims, n_nodes, n, diversity)
+
+
+def _candidates(blocks: Blocks, doc_leaf: np.ndarray, paths: np.ndarray, unit_centres: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``keep`` most central rows of every node among ``blocks`` (grouped by node, best first).
+
+    Each row is scored against the centres on its path; a node's rows below its current ``keep``-th best
+    are skipped, so few rows wait to be merged.
+    """
+    n_nodes = paths.shape[0]
     kept_nodes = np.empty(0, dtype=np.int64)
     kept_rows = np.empty(0, dtype=np.int64)
     kept_sims = np.empty(0, dtype=np.float32)
     worst_kept = np.full(n_nodes, -np.inf, dtype=np.float32)  # a node's keep-th best so far: rows below it cannot enter
     waiting: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n_waiting = 0
-    total = len(doc_leaf)
-    for start in range(0, total, max(block_rows, 1)):
-        block = np.asarray(points[start : start + block_rows], dtype=np.float32)
+    for start, rows in blocks:
+        block = np.asarray(rows, dtype=np.float32)
         inverse_norms = 1.0 / np.maximum(np.linalg.norm(block, axis=1), np.float32(1e-12))
         on_path = paths[doc_leaf[start : start + block.shape[0]]]
         for depth in range(on_path.shape[1]):
@@ -65,18 +86,28 @@ def node_representatives(
             entering = np.flatnonzero(sims > worst_kept[nodes])  # a tie with the keep-th best loses: that one has the lower row
             waiting.append((nodes[entering], where[entering] + start, sims[entering]))
             n_waiting += entering.size
-        if n_waiting > max(kept_nodes.size, MERGE_AT) or start + block_rows >= total:
-            kept_nodes, kept_rows, kept_sims = _best_per_node(
-                np.concatenate([kept_nodes, *(w[0] for w in waiting)]),
-                np.concatenate([kept_rows, *(w[1] for w in waiting)]),
-                np.concatenate([kept_sims, *(w[2] for w in waiting)]),
-                keep,
-            )
+        if n_waiting > max(kept_nodes.size, MERGE_AT):
+            kept_nodes, kept_rows, kept_sims, worst_kept = _merged(kept_nodes, kept_rows, kept_sims, waiting, keep, n_nodes)
             waiting, n_waiting = [], 0
-            full = np.bincount(kept_nodes, minlength=n_nodes) >= keep
-            last = np.maximum(np.searchsorted(kept_nodes, np.arange(n_nodes), side="right") - 1, 0)
-            worst_kept = np.where(full, kept_sims[last] if kept_sims.size else np.float32(-np.inf), np.float32(-np.inf)).astype(np.float32)
-    return _pick(points, kept_nodes, kept_rows, kept_sims, n_nodes, n, diversity)
+    if waiting:
+        kept_nodes, kept_rows, kept_sims, worst_kept = _merged(kept_nodes, kept_rows, kept_sims, waiting, keep, n_nodes)
+    return kept_nodes, kept_rows, kept_sims
+
+
+def _merged(
+    kept_nodes: np.ndarray, kept_rows: np.ndarray, kept_sims: np.ndarray, waiting: list[tuple[np.ndarray, np.ndarray, np.ndarray]], keep: int, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The waiting candidates merged into each node's best, and every node's new bar (its keep-th best, once it has keep)."""
+    kept_nodes, kept_rows, kept_sims = _best_per_node(
+        np.concatenate([kept_nodes, *(w[0] for w in waiting)]),
+        np.concatenate([kept_rows, *(w[1] for w in waiting)]),
+        np.concatenate([kept_sims, *(w[2] for w in waiting)]),
+        keep,
+    )
+    full = np.bincount(kept_nodes, minlength=n_nodes) >= keep
+    last = np.maximum(np.searchsorted(kept_nodes, np.arange(n_nodes), side="right") - 1, 0)
+    worst_kept = np.where(full, kept_sims[last] if kept_sims.size else np.float32(-np.inf), np.float32(-np.inf)).astype(np.float32)
+    return kept_nodes, kept_rows, kept_sims, worst_kept
 
 
 def representative_rows(
@@ -95,6 +126,9 @@ class _Rows:
 
     def __init__(self, points: Any, rows: np.ndarray) -> None:
         self.points, self.rows = points, rows
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return np.asarray(self.points[self.rows[key]])

@@ -5,18 +5,24 @@ twice in full: once to reduce every row (PCA fitted on the same sample the in-me
 then applied block by block into memory or a :class:`ReducedRows` scratch file, while the rows are
 checked), once for the nodes' mean vectors; steered keywords add one more. Everything else (k-means,
 representatives, the anchored layout) works on the reduced rows. Blocks of the reduction are cut at
-the same row offsets as the in-memory path's, so both give the same numbers row for row.
+the same row offsets as the in-memory path's, so both give the same numbers row for row. Each pass is
+a function of a run of blocks (:mod:`topicmap.hierarchy.builder.engine`): the same functions run on a
+Dask cluster's workers when the rows are there.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
+from topicmap.hierarchy.builder.cluster import fit_pca
+from topicmap.hierarchy.builder.engine import Blocks, PartitionedRows, added_in_order, each_block, local_blocks
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
+from topicmap.hierarchy.inputs.vector_checks import RowStats, block_stats
 from topicmap.hierarchy.inputs.vector_source import VectorSource
 from topicmap.hierarchy.inputs.vectors import normalise_rows_in_place
 from topicmap.hierarchy.tree.arrays import TreeArrays
@@ -34,11 +40,15 @@ def reduce_source(
     chunk_rows: int,
     scratch: bool,
     scratch_dir: str | os.PathLike[str] | None = None,
-    inspect: Callable[[np.ndarray], None] | None = None,
-) -> tuple[np.ndarray | ReducedRows, object | None]:
+    stats: RowStats | None = None,
+) -> tuple[np.ndarray | ReducedRows, object | None, PartitionedRows | None]:
     """Every row reduced as :func:`topicmap.hierarchy.builder.cluster.reduce_dimensions` reduces it, then
-    scaled to unit length; held in memory, or in a scratch file with ``scratch``. ``inspect`` sees each
-    raw block (in order) on the way, for the checks on the vectors."""
+    scaled to unit length; held in memory, or in a scratch file with ``scratch``. ``stats`` takes each
+    raw block's :func:`block_stats` (in order), for the checks on the vectors.
+
+    Rows on an engine's workers (:class:`PartitionedRows`) are reduced there and stay there too (the
+    third value, for the passes that run on the workers); a copy comes here a partition at a time.
+    """
     if method == "umap":
         raise ValueError("UMAP needs every row in memory")
     n, d = source.n_rows, source.dim
@@ -47,70 +57,99 @@ def reduce_source(
     if method != "none":
         components = min(n_components, d, n)
         if components < d:
-            from sklearn.decomposition import PCA
-
             rng = np.random.default_rng(seed)
-            fit_on = source.read_all() if n <= PCA_FIT_ROWS else source.take(np.sort(rng.choice(n, size=PCA_FIT_ROWS, replace=False)))
-            pca = PCA(n_components=components, svd_solver="randomized" if min(fit_on.shape) > 200 else "full", random_state=seed)
-            pca.fit(fit_on)
-            del fit_on
+            pca = fit_pca(source.read_all() if n <= PCA_FIT_ROWS else source.take(np.sort(rng.choice(n, size=PCA_FIT_ROWS, replace=False))), components, seed)
         else:
             components = d
     out: np.ndarray | ReducedRows = ReducedRows(n, components, scratch_dir) if scratch else np.empty((n, components), dtype=np.float32)
-    start = 0
-    for block in source.iter_chunks(PASS_ROWS, chunk_rows):  # block edges on the in-memory path's (a multiple of its)
-        if inspect is not None:
-            inspect(block)
-        reduced = np.empty((block.shape[0], components), dtype=np.float32)
-        for at in range(0, block.shape[0], TRANSFORM_ROWS):
-            part = block[at : at + TRANSFORM_ROWS]
-            reduced[at : at + part.shape[0]] = part if pca is None else pca.transform(part)
-        normalise_rows_in_place(reduced)
-        if isinstance(out, ReducedRows):
-            out.write(start, reduced)
-        else:
-            out[start : start + reduced.shape[0]] = reduced
-        start += block.shape[0]
-    return out, pca
+    kept: PartitionedRows | None = None
+    if isinstance(source, PartitionedRows):  # reduced where the rows are, kept there, and copied here
+        engine = source.engine
+        handles = engine.keep_partitions(_reduced_run, source, (pca, stats is not None))
+        for p, handle in enumerate(handles):
+            reduced, per_block = engine.fetch(handle)
+            _put(out, int(source.bounds[p]), reduced)
+            for item in per_block if stats is not None else ():
+                stats.add(item)
+        kept = PartitionedRows(engine, engine.pick(handles, 0), source.bounds, components, f"{source.name} (reduced)")
+        return out, pca, kept
+    for start, block in local_blocks(source, chunk_rows):  # block edges on the in-memory path's (a multiple of its)
+        if stats is not None:
+            stats.add(block_stats(block, start))
+        _put(out, start, reduce_block(block, pca))
+    return out, pca, kept
 
 
-def node_means(blocks: Iterable[np.ndarray], arrays: TreeArrays) -> np.ndarray:
+def reduce_block(block: np.ndarray, pca: object | None) -> np.ndarray:
+    """One block of raw rows reduced (a fitted PCA, or as they are) and scaled to unit length.
+
+    Transformed :data:`TRANSFORM_ROWS` at a time on one BLAS thread, as :func:`reduce_dimensions` does:
+    so the reduced rows are the same bits wherever, and from whatever storage, the block came."""
+    if pca is None:
+        reduced = np.array(block, dtype=np.float32, copy=True)
+    else:
+        reduced = np.empty((block.shape[0], pca.n_components_), dtype=np.float32)  # type: ignore[attr-defined]
+        with threadpool_limits(limits=1, user_api="blas"):
+            for at in range(0, block.shape[0], TRANSFORM_ROWS):
+                part = block[at : at + TRANSFORM_ROWS]
+                reduced[at : at + part.shape[0]] = pca.transform(part)  # type: ignore[attr-defined]
+    normalise_rows_in_place(reduced)
+    return reduced
+
+
+def _put(out: np.ndarray | ReducedRows, start: int, rows: np.ndarray) -> None:
+    if isinstance(out, ReducedRows):
+        out.write(start, rows)
+    else:
+        out[start : start + rows.shape[0]] = rows
+
+
+def _reduced_run(blocks: Blocks, pca: object | None, with_stats: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, int]]]:
+    """A partition's rows reduced, and its raw blocks' :func:`block_stats` (on the worker that holds them)."""
+    pieces, stats = [], []
+    for start, block in blocks:
+        if with_stats:
+            stats.append(block_stats(block, start))
+        pieces.append(reduce_block(block, pca))
+    return np.concatenate(pieces), stats
+
+
+def node_means(rows: object, arrays: TreeArrays, read_rows: int | None = None) -> np.ndarray:
     """Mean vector under every node (rows in the arrays' pre-order): per-leaf sums of each block, pushed up the tree.
 
-    One block holding every row gives exactly the sums of one sparse product over the whole matrix.
+    ``rows`` is a source (read ``read_rows`` at a time), or rows on an engine's workers (summed there).
     """
     n_nodes = arrays.n_nodes
     doc_leaf = arrays.doc_leaf
-    sums: np.ndarray | None = None
-    start = 0
-    for block in blocks:
-        leaf = doc_leaf[start : start + block.shape[0]]
-        indicator = sparse.csr_matrix((np.ones(leaf.size, dtype=np.float32), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
-        part = np.asarray(indicator @ block, dtype=np.float64)
-        sums = part if sums is None else sums + part
-        start += block.shape[0]
-    if sums is None:
-        raise ValueError("no rows")
+    sums = added_in_order(each_block(_leaf_sums, rows, doc_leaf, n_nodes, read_rows=read_rows))
     sums = arrays.subtree_sums(sums)
     counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
     return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
 
 
-def centred_unit_means(blocks: Iterable[np.ndarray], mean: np.ndarray, arrays: TreeArrays) -> np.ndarray:
+def _leaf_sums(start: int, block: np.ndarray, doc_leaf: np.ndarray, n_nodes: int) -> np.ndarray:
+    """One block's float64 row sums per leaf, as one sparse product of the float32 rows."""
+    leaf = doc_leaf[start : start + block.shape[0]]
+    indicator = sparse.csr_matrix((np.ones(leaf.size, dtype=np.float32), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
+    return np.asarray(indicator @ block, dtype=np.float64)
+
+
+def centred_unit_means(rows: object, mean: np.ndarray, arrays: TreeArrays, read_rows: int | None = None) -> np.ndarray:
     """Mean over every node's rows (arrays' pre-order) of the rows centred on ``mean`` and scaled to unit length."""
     n_nodes = arrays.n_nodes
     doc_leaf = arrays.doc_leaf
-    sums = np.zeros((n_nodes, mean.size), dtype=np.float64)
-    start = 0
-    for block in blocks:
-        rows = np.asarray(block, dtype=np.float64) - mean
-        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-        leaf = doc_leaf[start : start + block.shape[0]]
-        indicator = sparse.csr_matrix((np.ones(leaf.size), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
-        sums += indicator @ rows
-        start += block.shape[0]
+    zeros = np.zeros((n_nodes, mean.size), dtype=np.float64)
+    sums = added_in_order(each_block(_centred_unit_sums, rows, doc_leaf, n_nodes, mean, read_rows=read_rows), zeros)
     counts = arrays.subtree_sums(np.bincount(doc_leaf, minlength=n_nodes).astype(np.float64))
     return arrays.subtree_sums(sums) / np.maximum(counts, 1.0)[:, None]
+
+
+def _centred_unit_sums(start: int, block: np.ndarray, doc_leaf: np.ndarray, n_nodes: int, mean: np.ndarray) -> np.ndarray:
+    rows = np.asarray(block, dtype=np.float64) - mean
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    leaf = doc_leaf[start : start + block.shape[0]]
+    indicator = sparse.csr_matrix((np.ones(leaf.size), (leaf, np.arange(leaf.size))), shape=(n_nodes, leaf.size))
+    return np.asarray(indicator @ rows)
 
 
 def row_ranges(n: int, rows: int) -> Iterator[range]:
@@ -119,4 +158,4 @@ def row_ranges(n: int, rows: int) -> Iterator[range]:
         yield range(start, min(n, start + rows))
 
 
-__all__ = ["centred_unit_means", "node_means", "reduce_source", "row_ranges"]
+__all__ = ["centred_unit_means", "node_means", "reduce_block", "reduce_source", "row_ranges"]

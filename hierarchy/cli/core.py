@@ -50,6 +50,11 @@ Preset = Enum("Preset", [(name, name) for name in param("preset").choices], type
 Reducer = Enum("Reducer", [(name, name) for name in param("reducer").choices], type=str)  # type: ignore[misc]
 
 
+class EngineName(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class ExportFormat(str, Enum):
     nested = "nested"
     csv = "csv"
@@ -141,6 +146,24 @@ def obtain_embeddings(
     return vectors, {"name": embedder.name, "kind": embedder_name}
 
 
+def _built(
+    corpus: Corpus, vectors: Any, embedder_info: dict[str, object], config: BuildConfig, input: Path, text_column: str,
+    id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, embed_cache: Path | None,
+) -> TopicTree:
+    """The tree of ``corpus`` over ``vectors`` (in this process, or partitions on an engine's workers)."""
+    from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
+    from topicmap.hierarchy.tree.embedder import word_embedder
+
+    inputs = BuildInputs(
+        source=str(input),
+        sha256=corpus.sha256,
+        embedder=embedder_info,
+        columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
+    )
+    embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
+    return build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         help=(
@@ -199,9 +222,16 @@ def register(app: typer.Typer) -> None:
         period: PeriodOpt = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
+        engine: Annotated[EngineName, typer.Option(help="where the passes over the rows run: local (this process) or dask (a Dask cluster's workers: embedding, reduction, per-node sums, representatives' candidates; the fit, keywords and map here; the same tree for the same seed)")] = EngineName.local,
+        scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 [default: $DASK_SCHEDULER_ADDRESS]")] = None,
     ) -> None:
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
+        address = None
+        if engine is EngineName.dask:
+            from topicmap.hierarchy.cli.engine_build import scheduler_address
+
+            address = scheduler_address(scheduler, reducer.value)
         claim_outputs(ctx, {"the documents": input, "--embeddings": embeddings}, {"-o": output}, wait)
         config = BuildConfig(
             preset=preset.value,
@@ -238,25 +268,24 @@ def register(app: typer.Typer) -> None:
         if corpus.time is not None and corpus.time.bad:
             typer.echo(undated_note(corpus.time.column, corpus.time.bad), err=True)
         check_texts_differ(corpus.embedding_texts(), corpus.source)
-        # scikit-learn and SciPy take a second to import: only for input that passed the checks
-        from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
         from topicmap.hierarchy.tree.treefile import save_tree
 
-        vectors, embedder_info = obtain_embeddings(
-            corpus, embeddings, embedder.value if embedder else None, embedding_model,
-            None if no_cache else (cache_dir or default_cache_dir()), seed, quiet, stream_column,
-        )
-        inputs = BuildInputs(
-            source=str(input),
-            sha256=corpus.sha256,
-            embedder=embedder_info,
-            columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
-        )
-        from topicmap.hierarchy.tree.embedder import word_embedder
+        dask_engine = None
+        if address is not None:
+            from topicmap.hierarchy.cli import engine_build
 
-        embed_cache = None if no_cache else (cache_dir or default_cache_dir())
-        embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
-        tree = build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
+            dask_engine = engine_build.connect_engine(address)
+        try:
+            embed_cache = None if no_cache else (cache_dir or default_cache_dir())
+            embedder_name = embedder.value if embedder else None
+            if dask_engine is None:
+                vectors, embedder_info = obtain_embeddings(corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
+            else:
+                vectors, embedder_info = engine_build.vectors_on_workers(dask_engine, corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
+            tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache)
+        finally:
+            if dask_engine is not None:
+                dask_engine.close()
         save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))

@@ -37,23 +37,36 @@ class RowStats:
     (out-of-core builds see each row once): the zero rows and one projection key per row."""
 
     def __init__(self, dim: int) -> None:
-        self._weights = np.random.default_rng(_PROJECTION_SEED).standard_normal(dim)
         self._keys: list[np.ndarray] = []
         self._zero: list[np.ndarray] = []
         self.n_rows = 0
 
     def update(self, block: np.ndarray) -> None:
-        for start in range(0, block.shape[0], _CHUNK_ROWS):
-            part = block[start : start + _CHUNK_ROWS]
-            self._keys.append((np.asarray(part, dtype=np.float64) * self._weights).sum(axis=1))
-        self._zero.append(np.flatnonzero(~np.asarray(block).any(axis=1)) + self.n_rows)
-        self.n_rows += block.shape[0]
+        self.add(block_stats(block, self.n_rows))
+
+    def add(self, stats: tuple[np.ndarray, np.ndarray, int]) -> None:
+        """Take the :func:`block_stats` of the next block (computed here or where the block lives)."""
+        keys, zero, rows = stats
+        self._keys.append(keys)
+        self._zero.append(zero)
+        self.n_rows += rows
 
     def zero_rows(self) -> np.ndarray:
         return np.concatenate(self._zero) if self._zero else np.zeros(0, dtype=np.int64)
 
     def distinct(self) -> int:
         return int(np.unique(np.concatenate(self._keys)).size) if self._keys else 0
+
+
+def block_stats(block: np.ndarray, first_row: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One block's projection keys, its all-zero rows (numbered from ``first_row``) and its row count."""
+    weights = np.random.default_rng(_PROJECTION_SEED).standard_normal(block.shape[1])
+    keys = [
+        (np.asarray(block[start : start + _CHUNK_ROWS], dtype=np.float64) * weights).sum(axis=1)
+        for start in range(0, block.shape[0], _CHUNK_ROWS)
+    ]
+    zero = np.flatnonzero(~np.asarray(block).any(axis=1)) + first_row
+    return (np.concatenate(keys) if keys else np.zeros(0)), zero, int(block.shape[0])
 
 
 def check_texts_differ(texts: list[str], source: str) -> None:

@@ -1,0 +1,190 @@
+"""--engine dask against the local engine: a 1M-row build on each, the same tree, and MiniLM throughput on 1 and 2 workers.
+
+    python bench/bench_dask.py --rows 1000000 --runs 3 --texts 1000 --data /work/bench-data-dask
+
+Builds: vectors written once by ``bench/scale_data.py`` (384-d float32 ``.npy``); each run is a fresh
+child process running ``build_parts`` (map preset, seed 0, anchored map, no texts: keywords are
+counted in the client on either engine, so they would add the same to both). The local child streams
+the ``.npy``; the Dask child connects to a ``distributed.LocalCluster`` of 2 worker processes (one
+thread each) started once by this script, whose workers read their partitions of the same file. Each
+child writes what the tree is made of (node ids, leaves, centroids, centres, representatives, map);
+the last local and Dask runs are compared to the bit. MiniLM: texts embedded by the workers of a
+1- and a 2-worker cluster, the model loaded on every worker before the clock starts.
+Writes ``bench/results/dask.md`` with medians and the 1-minute load average before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import cpu_model, memory_gib  # noqa: E402
+
+
+def child(npy: str, scheduler: str | None, out: str) -> None:
+    """One build in this process; its parts saved to ``out``, its stage timings and peak RSS printed as JSON."""
+    from topicmap.hierarchy.builder.params import BuildConfig
+    from topicmap.hierarchy.builder.pipeline import build_parts, resolve_preset
+    from topicmap.hierarchy.inputs.vector_source import NpySource
+
+    source = NpySource(npy)
+    engine = None
+    began = time.perf_counter()
+    if scheduler:
+        from topicmap.hierarchy.builder.dask_engine import connect
+
+        engine = connect(scheduler)
+        source = engine.load(source)
+    asked = BuildConfig(preset="map", layout="anchored", seed=0)
+    config = resolve_preset(asked, source.n_rows)
+    parts = build_parts(source, None, asked, config, npy, npy)
+    wall = time.perf_counter() - began
+    if engine is not None:
+        engine.close()
+    reps = np.concatenate([parts.representatives[k] for k in sorted(parts.representatives)] or [np.zeros(0, np.int64)])
+    np.savez(
+        out, node_ids=np.array(parts.shape.node_ids), doc_leaf=parts.shape.doc_leaf, centres=parts.shape.centres,
+        centroids=parts.centroids, coords=parts.coords, reps=reps,
+    )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"wall": wall, "stages": parts.timings, "rss_gib": rss, "nodes": len(parts.shape.node_ids)}))
+
+
+def run_child(npy: Path, scheduler: str | None, out: Path) -> dict:
+    before = os.getloadavg()[0]
+    command = [sys.executable, __file__, "--child", str(npy), "--out", str(out)] + (["--scheduler", scheduler] if scheduler else [])
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = (before, os.getloadavg()[0])
+    return result
+
+
+def same_parts(a: Path, b: Path) -> list[str]:
+    """Fields that differ between two saved builds (empty: identical to the bit)."""
+    x, y = np.load(a), np.load(b)
+    return [key for key in x.files if x[key].shape != y[key].shape or x[key].tobytes() != y[key].tobytes()]
+
+
+def minilm(texts: list[str], workers: int, runs: int) -> tuple[list[tuple[float, float]], np.ndarray]:
+    from distributed import Client, LocalCluster, wait
+
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine, embed_texts
+
+    spec = ("minilm", None, None, None)
+    out = []
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(embed_texts, ["warm up"], spec)  # the model loaded on every worker before the clock
+        engine = DaskEngine(client)
+        for _ in range(runs):
+            load = os.getloadavg()[0]
+            began = time.perf_counter()
+            rows = engine.embed(texts, "minilm", None, None, None, "bbc")
+            wait(rows.parts)
+            out.append((time.perf_counter() - began, load))
+        vectors = rows.take(np.arange(len(texts)))
+    return out, vectors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/bench-data-dask"))
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "dask.md")
+    parser.add_argument("--skip-builds", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--scheduler")
+    parser.add_argument("--out")
+    opts = parser.parse_args()
+    if opts.child:
+        child(opts.child, opts.scheduler, opts.out)
+        return
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    lines = [
+        "# --engine dask against the local engine (issue 16, item 3)",
+        "",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, {memory_gib() or 0:.0f} GiB, **shared** with other sessions' jobs (load",
+        f"average beside every run). Commit {commit}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Command:",
+        f"`python bench/bench_dask.py --rows {opts.rows} --runs {opts.runs} --texts {opts.texts} --data {opts.data}`.",
+        "Dask: `distributed.LocalCluster` on 127.0.0.1, worker processes of one thread each, started before the runs",
+        "(its start-up is not timed; the client's connection is). On 2 cores two workers and the client share the",
+        "same two cores, so these numbers measure the engine's overhead here, not what a cluster gains.",
+        "",
+    ]
+    if not opts.skip_builds:
+        from distributed import LocalCluster
+
+        opts.data.mkdir(parents=True, exist_ok=True)
+        npy = opts.data / f"x{opts.rows}.npy"
+        if not npy.exists():
+            subprocess.run([sys.executable, str(ROOT / "bench" / "scale_data.py"), "npy", str(opts.rows), str(npy)], check=True)
+        results: dict[str, list[dict]] = {"local": [], "dask": []}
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+            for run in range(opts.runs):  # alternated, so both engines see the same spells of load
+                results["local"].append(run_child(npy, None, opts.data / "local.npz"))
+                results["dask"].append(run_child(npy, cluster.scheduler_address, opts.data / "dask.npz"))
+                print(run, results["local"][-1]["wall"], results["dask"][-1]["wall"], flush=True)
+        differ = same_parts(opts.data / "local.npz", opts.data / "dask.npz")
+        lines += [
+            f"## Build: {opts.rows:,} x 384 float32 from a .npy (map preset, seed 0, anchored map, no texts)",
+            "",
+            "| engine | runs | wall median | runs (s) | client peak RSS | cluster | centroids | representatives | layout | load 1-min (before-after) |",
+            "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for name, label in (("local", "local (streamed)"), ("dask", "dask, 2 workers")):
+            runs = results[name]
+            walls = [r["wall"] for r in runs]
+            mid = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+            stage = mid["stages"]
+            lines.append(
+                f"| {label} | {len(runs)} | {statistics.median(walls):.0f} s | {', '.join(f'{w:.0f}' for w in walls)} | {mid['rss_gib']:.2f} GiB | "
+                f"{stage.get('cluster', 0):.0f} s | {stage.get('centroids', 0):.0f} s | {stage.get('representatives', 0):.0f} s | {stage.get('layout', 0):.0f} s | "
+                f"{', '.join(f'{a:.1f}-{b:.1f}' for a, b in (r['load'] for r in runs))} |"
+            )
+        verdict = "identical to the bit" if not differ else f"NOT identical ({', '.join(differ)} differ)"
+        lines += ["", f"Same tree: node ids, leaves, centres, centroids, representatives and map of the last local and Dask runs: **{verdict}**.", ""]
+
+    with gzip.open(ROOT / "data" / "bbc.jsonl.gz", "rt", encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line in handle][: opts.texts]
+    lines += [
+        f"## MiniLM on the workers: {len(texts):,} BBC texts (512 a task)",
+        "",
+        "| workers | runs | median | texts/s | runs (s) | load 1-min (before each) | largest difference from this process's vectors |",
+        "| ---: | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    from topicmap.hierarchy.inputs.embed import make_embedder
+
+    here = make_embedder("minilm").embed(texts)  # the same texts embedded in this process, for the difference
+    for workers in (1, 2):
+        timed, vectors = minilm(texts, workers, opts.runs)
+        gap = float(np.abs(vectors - here).max())
+        median = statistics.median(t for t, _ in timed)
+        lines.append(
+            f"| {workers} | {len(timed)} | {median:.1f} s | {len(texts) / median:.1f} | {', '.join(f'{t:.1f}' for t, _ in timed)} | "
+            f"{', '.join(f'{x:.1f}' for _, x in timed)} | {gap:.1e} |"
+        )
+    lines.append("")
+    opts.output.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

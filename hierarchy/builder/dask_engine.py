@@ -1,0 +1,163 @@
+"""The Dask engine: a build's passes over its rows as tasks on the workers of a Dask cluster (``--engine dask``).
+
+dask and distributed are imported here only, when a build asks for this engine (``pip install
+'topicmap[dask]'``). The vectors are made or read on the workers (embedded from their texts, or read
+from the ``.npy`` / Parquet files, which every worker must see at the same path) and stay there in
+partitions of whole blocks; a pass on a partition runs where it lives, and only what the build combines
+comes back (a block's sums, a partition's representative candidates, its reduced rows once, samples).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.builder.engine import PASS_ROWS, PartitionedRows, Partitions, partition_blocks, partition_bounds, read_range
+from topicmap.hierarchy.inputs.vector_source import ArraySource, VectorSource
+
+CONNECT_TIMEOUT_S = 10.0
+PARTITION_ROWS = 2 * PASS_ROWS  # rows per partition (131,072; 200 MB of 384-d vectors)
+EMBED_TASK_TEXTS = 512  # texts per embedding task: small enough that every worker gets some of a few thousand
+SCATTER_BYTES = 1 << 20  # arrays given to every task are sent to the workers once past this size
+
+
+class DaskEngine:
+    """:class:`topicmap.hierarchy.builder.engine.Engine` over a ``distributed.Client``."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, partition_rows: int = PARTITION_ROWS) -> None:
+        partition_bounds(0, partition_rows)  # a whole number of blocks, or one clear error
+        self.client = client
+        self.partition_rows = partition_rows
+
+    # -- the Engine protocol -------------------------------------------------------------------------
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
+        return self.client.gather(self.keep_partitions(fn, rows, shared))
+
+    def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
+        sent = tuple(self._share(value) for value in shared)
+        return [
+            self.client.submit(_run_partition, fn, part, int(rows.bounds[p]), *sent, pure=False)
+            for p, part in enumerate(rows.parts)
+        ]
+
+    def fetch(self, handle: Any) -> Any:
+        return handle.result()
+
+    def pick(self, handles: Sequence[Any], index: int) -> list[Any]:
+        return [self.client.submit(operator.getitem, handle, index, pure=False) for handle in handles]
+
+    def gather_rows(self, rows: PartitionedRows, wanted: np.ndarray) -> np.ndarray:
+        wanted = np.asarray(wanted, dtype=np.int64)
+        order = np.argsort(wanted, kind="stable")
+        ascending = wanted[order]
+        cuts = np.searchsorted(ascending, rows.bounds)
+        which = [p for p in range(len(rows.parts)) if cuts[p + 1] > cuts[p]]
+        futures = [
+            self.client.submit(_take, rows.parts[p], ascending[cuts[p] : cuts[p + 1]] - rows.bounds[p], pure=False) for p in which
+        ]
+        out = np.empty((wanted.size, rows.dim), dtype=np.float32)
+        out[order] = np.concatenate(self.client.gather(futures)) if futures else np.empty((0, rows.dim), dtype=np.float32)
+        return out
+
+    # -- rows onto the workers -----------------------------------------------------------------------
+    def load(self, vectors: np.ndarray | VectorSource) -> PartitionedRows:
+        """Vectors as partitions on the workers: an array is sent; a file is read by the workers themselves."""
+        if isinstance(vectors, PartitionedRows):
+            return vectors
+        source = vectors if isinstance(vectors, VectorSource) else ArraySource(vectors)
+        bounds = partition_bounds(source.n_rows, self.partition_rows)
+        ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        if isinstance(source, ArraySource):
+            parts = self.client.scatter([source.read_all()[a:b] for a, b in ranges], hash=False)
+        else:
+            parts = [self.client.submit(read_range, source, a, b, pure=False) for a, b in ranges]
+        return PartitionedRows(self, parts, bounds, source.dim, source.name)
+
+    def load_texts(self, texts: Sequence[str], like: Partitions) -> Partitions:
+        """Texts sent to the workers in the partitions of ``like`` (row-aligned vectors), for the keyword counts."""
+        ranges = zip(like.bounds[:-1].tolist(), like.bounds[1:].tolist())
+        return Partitions(self, self.client.scatter([list(texts[a:b]) for a, b in ranges], hash=False), like.bounds)
+
+    def embed(self, texts: Sequence[str], embedder: str, model: str | None, api_key: str | None, base_url: str | None, name: str) -> PartitionedRows:
+        """``texts`` embedded on the workers (a few hundred per task), kept there as partitions of whole blocks."""
+        bounds = partition_bounds(len(texts), self.partition_rows)
+        spec = (embedder, model, api_key, base_url)
+        parts = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            pieces = [self.client.submit(embed_texts, list(texts[s : min(b, s + EMBED_TASK_TEXTS)]), spec, pure=False) for s in range(a, b, EMBED_TASK_TEXTS)]
+            parts.append(self.client.submit(_stack, *pieces, pure=False))
+        widths = self.client.gather([self.client.submit(_width, part, pure=False) for part in parts])
+        if len(set(widths)) > 1:
+            raise InputError(f"{name}: the workers' embeddings have different dimensions ({sorted(set(widths))}); they must run the same model")
+        return PartitionedRows(self, parts, bounds, widths[0] if widths else 0, name)
+
+    def workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _share(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray) and value.nbytes > SCATTER_BYTES:
+            return self.client.scatter(value, broadcast=True, hash=False)
+        return value
+
+
+# -- what the workers run: module-level functions, so a worker can unpickle them ------------------------------
+def _run_partition(fn: Callable[..., Any], part: Any, start: int, *shared: Any) -> Any:
+    return fn(partition_blocks(part, start), *shared)
+
+
+def _take(part: np.ndarray, local: np.ndarray) -> np.ndarray:
+    return np.asarray(part[local], dtype=np.float32)
+
+
+def _stack(*pieces: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)
+
+
+def _width(part: np.ndarray) -> int:
+    return int(part.shape[1]) if part.ndim == 2 else 0
+
+
+_EMBEDDERS: dict[tuple[Any, ...], Any] = {}  # per worker process: a model is loaded once, not once per task
+
+
+def embed_texts(texts: list[str], spec: tuple[str, str | None, str | None, str | None]) -> np.ndarray:
+    """Texts embedded in this (worker) process by the embedder ``spec`` names (name, model, key, base URL)."""
+    from topicmap.hierarchy.inputs.embed import make_embedder
+
+    name, model, api_key, base_url = spec
+    if spec not in _EMBEDDERS:
+        _EMBEDDERS[spec] = make_embedder(name, api_key=api_key, base_url=base_url, model=model)
+    return np.asarray(_EMBEDDERS[spec].embed(texts), dtype=np.float32)
+
+
+def connect(address: str | None, timeout: float = CONNECT_TIMEOUT_S, partition_rows: int = PARTITION_ROWS) -> DaskEngine:
+    """A client of the scheduler at ``address`` (``--scheduler`` or ``DASK_SCHEDULER_ADDRESS``) with a worker, or one clear error."""
+    if not address:
+        raise InputError("--engine dask needs a scheduler: give --scheduler tcp://HOST:8786 or set DASK_SCHEDULER_ADDRESS")
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("--engine dask needs dask and distributed: pip install 'topicmap[dask]'") from None
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a malformed address: all one message
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"--scheduler {address}: cannot reach a Dask scheduler within {timeout:g} s ({reason[:200]})") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:  # noqa: BLE001 - a TimeoutError of asyncio or of distributed
+        client.close()
+        raise InputError(f"--scheduler {address}: the scheduler has no workers (waited {timeout:g} s)") from None
+    return DaskEngine(client, partition_rows)
+
+
+__all__ = ["CONNECT_TIMEOUT_S", "PARTITION_ROWS", "DaskEngine", "connect", "embed_texts"]

@@ -1,0 +1,162 @@
+"""Where a build's passes over its rows run: here, or as tasks on the workers of a Dask cluster.
+
+Every pass over the rows (reduction, per-node sums, representatives' candidates) is written once, as a
+plain function of a run of blocks: ``fn(blocks, *shared)``, where ``blocks`` yields ``(first row,
+rows)`` in row order, each block :data:`PASS_ROWS` rows. Here the whole source is one run, read a block
+at a time (:func:`local_blocks`). Rows held by an engine's workers (:class:`PartitionedRows`) come in
+partitions of whole blocks, so a worker reads exactly the blocks this process would read, and the
+results come back in partition order to be combined as the single run's are: the floats do not depend
+on where a pass ran. Products that use BLAS run on one thread wherever they run (their results change
+in the last bits with the thread count).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, VectorSource, check_finite
+
+PASS_ROWS = DEFAULT_CHUNK_ROWS  # rows per block of every pass; partitions hold whole blocks
+
+Blocks = Iterator[tuple[int, np.ndarray]]
+
+
+class Engine(Protocol):
+    """Runs a pass's function once per partition of rows its workers hold; results in partition order."""
+
+    name: str
+
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
+        """``fn(blocks of partition p, *shared)`` for every partition p, gathered here in order."""
+        ...
+
+    def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
+        """As :meth:`map_partitions`, but the results stay where they were made: handles to them, in order."""
+        ...
+
+    def fetch(self, handle: Any) -> Any:
+        """The value behind one handle, brought here."""
+        ...
+
+    def pick(self, handles: Sequence[Any], index: int) -> list[Any]:
+        """Handles to item ``index`` of each value behind ``handles`` (still where they are)."""
+        ...
+
+    def gather_rows(self, rows: PartitionedRows, wanted: np.ndarray) -> np.ndarray:
+        """The rows at ``wanted`` (global row numbers), in that order."""
+        ...
+
+    def load_texts(self, texts: Sequence[str], like: Partitions) -> Partitions:
+        """Texts sent to the workers in the partitions of ``like`` (their row-aligned vectors)."""
+        ...
+
+
+class Partitions:
+    """Rows (vectors, texts) held by an engine's workers in partitions of whole blocks: handles to each and where each starts."""
+
+    def __init__(self, engine: Engine, parts: Sequence[Any], bounds: np.ndarray) -> None:
+        bounds = np.asarray(bounds, dtype=np.int64)
+        if np.any(bounds[1:-1] % PASS_ROWS):
+            raise ValueError(f"partitions must hold whole blocks of {PASS_ROWS:,} rows")
+        self.engine = engine
+        self.parts = list(parts)
+        self.bounds = bounds
+
+
+class PartitionedRows(Partitions, VectorSource):
+    """Row-aligned vectors held by an engine's workers in partitions of whole blocks.
+
+    It answers as a :class:`VectorSource` too (blocks in order, rows by number: both gathered here), so
+    code that has no pass of its own for it still works, only slower.
+    """
+
+    def __init__(self, engine: Engine, parts: Sequence[Any], bounds: np.ndarray, dim: int, name: str) -> None:
+        super().__init__(engine, parts, bounds)
+        self.n_rows = int(self.bounds[-1])
+        self.dim = int(dim)
+        self.dtype = np.dtype(np.float32)
+        self.name = name
+
+    def _blocks(self, rows: int) -> Iterator[np.ndarray]:
+        for p in range(len(self.parts)):
+            part = self.engine.gather_rows(self, np.arange(self.bounds[p], self.bounds[p + 1]))
+            for start in range(0, part.shape[0], rows):
+                yield part[start : start + rows]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.engine.gather_rows(self, np.asarray(rows, dtype=np.int64))
+
+
+def local_blocks(rows: Any, read_rows: int | None = None, block_rows: int = PASS_ROWS) -> Blocks:
+    """``(first row, rows)`` of a source (read ``read_rows`` at a time) or of anything sliced like an array."""
+    if isinstance(rows, VectorSource):
+        start = 0
+        for block in rows.iter_chunks(block_rows, read_rows):
+            yield start, block
+            start += block.shape[0]
+        return
+    for start in range(0, len(rows), max(block_rows, 1)):
+        block = rows[start : start + block_rows]
+        yield start, np.asarray(block) if hasattr(block, "shape") else block  # a slice of texts stays a sequence of str
+
+
+def partition_blocks(part: Any, start: int) -> Blocks:
+    """The blocks of one partition that starts at row ``start`` (a multiple of :data:`PASS_ROWS`)."""
+    for offset in range(0, len(part), PASS_ROWS):
+        yield start + offset, part[offset : offset + PASS_ROWS]
+
+
+def each_run(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> list[Any]:
+    """``fn(blocks, *shared)`` for every run of blocks: one run here, one per partition on an engine."""
+    if isinstance(rows, Partitions):
+        return rows.engine.map_partitions(fn, rows, shared)
+    return [fn(local_blocks(rows, read_rows), *shared)]
+
+
+def each_block(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> Iterator[Any]:
+    """``fn(first row, block, *shared)`` for every block, in row order (a partition's results at a time)."""
+    if isinstance(rows, Partitions):
+        for results in rows.engine.map_partitions(_per_block, rows, (fn, *shared)):
+            yield from results
+        return
+    for start, block in local_blocks(rows, read_rows):
+        yield fn(start, block, *shared)
+
+
+def _per_block(blocks: Blocks, fn: Callable[..., Any], *shared: Any) -> list[Any]:
+    return [fn(start, block, *shared) for start, block in blocks]
+
+
+def added_in_order(partials: Iterator[np.ndarray], start: np.ndarray | None = None) -> np.ndarray:
+    """Partial sums added one after another in row order (the one order every engine uses)."""
+    total = start
+    for part in partials:
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("no rows")
+    return total
+
+
+def read_range(source: VectorSource, start: int, stop: int) -> np.ndarray:
+    """Rows ``start .. stop`` of a source as float32, checked finite (what a worker reads of a file)."""
+    try:
+        block = np.ascontiguousarray(source.take(np.arange(start, stop, dtype=np.int64)), dtype=np.float32)
+    except OSError as exc:  # a worker that does not see the file where the client does
+        raise InputError(f"{source.name}: cannot read rows {start + 1:,}-{stop:,} on {socket.gethostname()} ({exc.strerror or exc})") from None
+    check_finite(block, source.name, start)
+    return block
+
+
+def partition_bounds(n_rows: int, partition_rows: int) -> np.ndarray:
+    """Row offsets ``[0, ..., n_rows]`` of partitions of ``partition_rows`` (whole blocks) each, the last shorter."""
+    if partition_rows <= 0 or partition_rows % PASS_ROWS:
+        raise ValueError(f"partition rows must be a positive multiple of {PASS_ROWS:,}, not {partition_rows:,}")
+    return np.append(np.arange(0, n_rows, partition_rows, dtype=np.int64), np.int64(n_rows))
+
+
+__all__ = ["PASS_ROWS", "Engine", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]

@@ -1,0 +1,188 @@
+"""build --engine dask against a real distributed.LocalCluster: two worker processes on 127.0.0.1.
+
+One cluster serves the whole file (starting one takes seconds). The claims: for the same seed a build
+whose passes ran on the workers gives the local build's tree file, byte for byte (times and the engine
+entry masked), over one partition (the BBC corpus) and over three partitions of 65,536-row blocks;
+texts are embedded on the workers; a wrong or missing scheduler is one line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli_helpers import assert_clean_error, invoke_cli
+
+distributed = pytest.importorskip("distributed", reason="the dask extra (pip install 'topicmap[dask]') is part of the test extras")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A 2-worker LocalCluster (processes, one thread each); its scheduler's address."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as local:
+        yield local.scheduler_address
+
+
+def _masked(path: Path) -> str:
+    """The tree file's JSON without what differs between any two runs (timings, creation times) or says where the passes ran."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("timings_s", "created_at", "engine"):
+        data["manifest"].pop(key, None)
+    for node in data["nodes"]:
+        (node.get("label_meta") or {}).pop("created_at", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def test_bbc_on_the_cluster_gives_the_local_tree_file(cluster: str, tmp_path: Path) -> None:
+    """The bundled BBC corpus and vectors; the scheduler named by DASK_SCHEDULER_ADDRESS alone."""
+    args = ["build", str(ROOT / "data" / "bbc.jsonl.gz"), "--embeddings", str(ROOT / "data" / "bbc.minilm.npy"), "--layout", "anchored", "--no-cache", "-q"]
+    local = invoke_cli(*args, "-o", str(tmp_path / "local.json"), cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    on_cluster = invoke_cli(*args, "--engine", "dask", "-o", str(tmp_path / "dask.json"), cwd=tmp_path, env={"DASK_SCHEDULER_ADDRESS": cluster})
+    assert on_cluster.returncode == 0, on_cluster.stderr
+    engine = json.loads((tmp_path / "dask.json").read_text(encoding="utf-8"))["manifest"]["engine"]
+    assert engine == {"name": "dask", "partitions": 1}
+    assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json")
+
+
+def test_three_partitions_across_block_edges_give_the_in_memory_tree(cluster: str, tmp_path: Path) -> None:
+    """136,000 rows in partitions of one 65,536-row block each, read by the workers from a .npy: every pass's
+    blocks and sums are the in-memory build's, so leaves, centroids, representatives and the map agree to the bit."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, build_parts, resolve_preset
+    from topicmap.hierarchy.inputs.vector_source import ArraySource, NpySource
+
+    n, dim = 136_000, 12
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((25, dim)) * 3
+    X = (centres[rng.integers(0, 25, n)] + rng.standard_normal((n, dim))).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    asked = BuildConfig(preset="browse", layout="anchored", seed=0, n_components=8)
+    config = resolve_preset(asked, n)
+    local = build_parts(ArraySource(X), None, asked, config, "x", "x")
+    with distributed.Client(cluster, set_as_default=False) as client:
+        rows = DaskEngine(client, 65_536).load(NpySource(tmp_path / "x.npy"))
+        assert len(rows.parts) == 3 and rows.bounds.tolist() == [0, 65_536, 131_072, n]
+        remote = build_parts(rows, None, asked, config, "x", "x")
+    assert remote.streamed and not local.streamed
+    assert remote.shape.node_ids == local.shape.node_ids
+    assert np.array_equal(remote.shape.doc_leaf, local.shape.doc_leaf)
+    assert np.array_equal(remote.shape.centres, local.shape.centres)
+    assert np.array_equal(remote.centroids, local.centroids)
+    assert np.array_equal(remote.coords, local.coords)
+    assert remote.representatives.keys() == local.representatives.keys()
+    assert all(np.array_equal(remote.representatives[k], local.representatives[k]) for k in local.representatives)
+    assert remote.warnings == local.warnings
+
+
+def test_texts_are_embedded_on_the_workers(cluster: str) -> None:
+    """The openai embedder on the workers, against a real local server: each row is its text's vector, in order."""
+    from tests.openai_server import FakeOpenAIServer, embedding_of
+    from topicmap.hierarchy.builder import dask_engine
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+
+    texts = [f"document {i} about {'rivers' if i % 2 else 'markets'}" for i in range(1200)]
+    with FakeOpenAIServer() as server, distributed.Client(cluster, set_as_default=False) as client:
+        rows = DaskEngine(client, 65_536).embed(texts, "openai", "fake-embed", "test-key", server.base_url, "texts")
+        vectors = rows.take(np.arange(len(texts)))
+        served = len(server.requests)
+    assert served >= -(-len(texts) // dask_engine.EMBED_TASK_TEXTS)  # one task per few hundred texts, spread over the workers
+    assert vectors.shape == (len(texts), 8)
+    assert np.allclose(vectors, np.asarray([embedding_of(t) for t in texts]), atol=1e-6)
+
+
+def test_an_unreachable_scheduler_is_one_line_within_the_timeout(tmp_path: Path) -> None:
+    docs = tmp_path / "d.jsonl"
+    with gzip.open(ROOT / "data" / "bbc.jsonl.gz", "rt", encoding="utf-8") as fh:
+        docs.write_text("".join(next(fh) for _ in range(60)), encoding="utf-8")
+    np.save(tmp_path / "d.npy", np.load(ROOT / "data" / "bbc.minilm.npy")[:60])
+    began = time.monotonic()
+    done = invoke_cli(
+        "build", str(docs), "--embeddings", str(tmp_path / "d.npy"), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "-o", str(tmp_path / "t.json"),
+        cwd=tmp_path, env={"TOPICMAP_DASK_TIMEOUT": "2"},
+    )
+    assert time.monotonic() - began < 60  # the 2 s timeout, plus reading the documents; not distributed's default of 30 s and retries
+    assert_clean_error(done, "--scheduler tcp://127.0.0.1:9", "cannot reach a Dask scheduler within 2 s")
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_umap_reduction_and_a_missing_scheduler_are_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    docs = ROOT / "data" / "bbc.jsonl.gz"
+    umap = invoke_cli("build", str(docs), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--reducer", "umap", cwd=tmp_path)
+    assert_clean_error(umap, "--reducer umap", "--reducer pca")
+    missing = invoke_cli("build", str(docs), "--engine", "dask", cwd=tmp_path, env={"DASK_SCHEDULER_ADDRESS": None})
+    assert_clean_error(missing, "--engine dask needs a scheduler", "DASK_SCHEDULER_ADDRESS")
+
+
+def test_keyword_counts_in_blocks_equal_the_whole_matrix_here_and_on_the_workers(cluster: str) -> None:
+    """70,000 texts (two blocks), a vocabulary cut to its 300 most frequent terms (ties included): the counts
+    per node from blocks, read here or on the workers, are the ones the whole documents x terms matrix gives."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.engine import Partitions
+    from topicmap.hierarchy.builder.keywords import count_terms, node_term_counts
+    from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+
+    rng = np.random.default_rng(5)
+    words = np.array([f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(900)])
+    n = 70_000
+    texts = [" ".join(words[rng.zipf(1.3, size=6) % words.size]) for _ in range(n)]
+    members = [rng.integers(-1, 7, n), rng.integers(0, 30, n)]
+    counts, expected = count_terms(texts, max_features=300)
+    wanted = [node_term_counts(counts, m, size) for m, size in zip(members, (7, 30))]
+    vocabulary = term_vocabulary(texts, n, max_features=300)
+    assert vocabulary.tolist() == expected.tolist()
+    with distributed.Client(cluster, set_as_default=False) as client:
+        engine = DaskEngine(client, 65_536)
+        remote = engine.load_texts(texts, Partitions(engine, [None, None], np.array([0, 65_536, n])))
+        assert term_vocabulary(remote, n, max_features=300).tolist() == expected.tolist()
+        on_workers = node_counts(remote, members, (7, 30), vocabulary)
+    for got in (node_counts(texts, members, (7, 30), vocabulary), on_workers):
+        for a, b in zip(got, wanted):
+            assert (a != b).nnz == 0 and np.array_equal(a.indices, b.indices) and np.array_equal(a.indptr, b.indptr)
+
+
+def test_bad_rows_read_by_a_worker_are_one_line(cluster: str, tmp_path: Path) -> None:
+    """A NaN in the .npy the workers read is named by file and row, as in a local build, and nothing is written."""
+    docs = tmp_path / "d.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"text number {i} about {i % 7}"}) + "\n" for i in range(120)), encoding="utf-8")
+    X = np.random.default_rng(0).standard_normal((120, 16)).astype(np.float32)
+    X[77, 3] = np.nan
+    np.save(tmp_path / "d.npy", X)
+    done = invoke_cli(
+        "build", str(docs), "--embeddings", str(tmp_path / "d.npy"), "--engine", "dask", "--scheduler", cluster, "-o", str(tmp_path / "t.json"), cwd=tmp_path,
+    )
+    assert_clean_error(done, "d.npy", "row 78", "NaN")
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_openai_on_the_workers_fills_the_embedding_cache_a_local_build_reads(cluster: str, tmp_path: Path) -> None:
+    """build --embedder openai --engine dask: the workers call the server, the vectors land in the embedding
+    cache; a second build on either engine reads them from there (no request), and the trees are the same."""
+    from tests.openai_server import FakeOpenAIServer
+
+    docs = tmp_path / "d.jsonl"
+    topics = ["rivers flood the valley", "markets fall on rates", "the team wins the cup", "a new vaccine trial"]
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"{topics[i % 4]} story {i}"}) + "\n" for i in range(80)), encoding="utf-8")
+    args = ["build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--cache-dir", str(tmp_path / "cache"), "--layout", "anchored", "-q"]
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": server.base_url, "DASK_SCHEDULER_ADDRESS": cluster}
+        first = invoke_cli(*args, "--engine", "dask", "-o", str(tmp_path / "dask.json"), cwd=tmp_path, env=env)
+        assert first.returncode == 0, first.stderr
+        asked = len([r for r in server.requests if "input" in r])
+        again = invoke_cli(*args, "--engine", "dask", "-o", str(tmp_path / "again.json"), cwd=tmp_path, env=env)
+        local = invoke_cli(*args, "-o", str(tmp_path / "local.json"), cwd=tmp_path, env=env)
+        assert again.returncode == 0 and local.returncode == 0, (again.stderr, local.stderr)
+        embedding_requests = len([r for r in server.requests if "input" in r])
+    assert asked >= 1 and embedding_requests == asked  # the second and third builds asked the server for no vectors
+    shapes = [np.load(path).shape for path in (tmp_path / "cache" / "embeddings").glob("*.npy")]
+    assert (80, 8) in shapes  # the documents' vectors (the others are the steered keywords' words)
+    assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json") == _masked(tmp_path / "again.json")
