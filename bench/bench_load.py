@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import cpu_model, memory_gib  # noqa: E402
+from bench.machine import cpu_model, memory_gib, report_head, write_report  # noqa: E402
 
 CHILD = """
 import resource, sys, time
@@ -64,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| {form} | {size / 1e6:.1f} | {med:.2f} | {', '.join(f'{t:.2f}' for t in times)} | {peak:.0f} |")
             print(rows[-1], file=sys.stderr)
     gib = memory_gib()
-    command = " ".join(["python bench/bench_load.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
-        f"# Loading a {args.docs:,}-document tree file",
-        "",
-        f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-        "",
+        *report_head(f"# Loading a {args.docs:,}-document tree file", "bench_load.py", argv),
         f"- {platform.platform()}; {cpu_model()} ({os.cpu_count()} logical cores); {'?' if gib is None else f'{gib:.1f} GiB'}; Python {platform.python_version()}",
         f"- load average (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in load_start)}, at end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}"
         " -- shared machine: times include waiting for a core",
@@ -80,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, lines)
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import cpu_model, memory_gib  # noqa: E402
+from bench.machine import cpu_model, memory_gib, report_head, write_report  # noqa: E402
 
 DEFAULT_DATA = Path("/work/bench-data-sidecar")
 TARGET_MS = 100.0
@@ -132,12 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         data_lines.append(f"- {n:,} documents: sidecar {facts['sidecar_mb']:.0f} MB ({made}); {build}, {facts['index_mb']:.0f} MB")
     load_end = os.getloadavg()
     gib = memory_gib()
-    command = " ".join(["python bench/bench_search_index.py", *(argv if argv is not None else sys.argv[1:])])
     out = [
-        "# Full-text search over sidecar trees (SQLite FTS5)",
-        "",
-        f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-        "",
+        *report_head("# Full-text search over sidecar trees (SQLite FTS5)", "bench_search_index.py", argv),
         "## Machine",
         "",
         f"- {platform.platform()}; {cpu_model()} ({os.cpu_count()} logical cores); {'?' if gib is None else f'{gib:.1f} GiB'}; Python {platform.python_version()}",
@@ -157,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         *table,
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(out), encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, out)
     return 0
 
 

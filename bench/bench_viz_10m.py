@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_search_index import DEFAULT_DATA, ensure_tree  # noqa: E402
 from bench.bench_viz import CallbackClient, browser_runs, machine_info, rss_mb  # noqa: E402
+from bench.machine import report_head, write_report  # noqa: E402
 
 CALLBACK_TARGET_MS = 100.0
 RENDER_TARGET_S = 2.0
@@ -139,12 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     rss_end = rss_mb()
 
-    command = " ".join(["python bench/bench_viz_10m.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
-        f"# The explorer over a {args.docs:,}-document sidecar tree",
-        "",
-        f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-        "",
+        *report_head(f"# The explorer over a {args.docs:,}-document sidecar tree", "bench_viz_10m.py", argv),
         "## Machine",
         "",
         *[f"- {k}: {v}" for k, v in machine.items()],
@@ -182,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             f"- wall clock from `goto` until the first view: median {statistics.median(wall):.2f} s",
             "- bytes loaded for the first view: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sizes.items()),
         ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, lines, final_newline=True)
     return 0
 
 

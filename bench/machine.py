@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import platform
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -26,3 +29,16 @@ def memory_gib() -> float | None:
     except OSError:
         pass
     return None
+
+
+def report_head(title: str, script: str, argv: Sequence[str] | None = None) -> list[str]:
+    """A report's title and the command that reproduces it, with when it was written."""
+    command = " ".join([f"python bench/{script}", *(argv if argv is not None else sys.argv[1:])])
+    return [title, "", f"Command: `{command}` (written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", ""]
+
+
+def write_report(path: Path, lines: Sequence[str], final_newline: bool = False) -> None:
+    """The report's lines to ``path`` (folders made), said on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + ("\n" if final_newline else ""), encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
