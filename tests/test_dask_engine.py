@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import assert_clean_error, invoke_cli
+from topicmap.hierarchy.base.errors import OutputError
 
 distributed = pytest.importorskip("distributed", reason="the dask extra (pip install 'topicmap[dask]') is part of the test extras")
 
@@ -32,13 +33,29 @@ def cluster() -> Iterator[str]:
 
 
 def _masked(path: Path) -> str:
-    """The tree file's JSON without what differs between any two runs (timings, creation times) or says where the passes ran."""
+    """The tree file's JSON without what differs between any two runs (timings, creation times) or says where the
+    passes ran, and without its documents (inline, or the sidecar the workers wrote: compared by :func:`_documents`)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     for key in ("timings_s", "created_at", "engine"):
         data["manifest"].pop(key, None)
     for node in data["nodes"]:
         (node.get("label_meta") or {}).pop("created_at", None)
+    for key in ("schema_version", "documents", "documents_file"):
+        data.pop(key, None)
     return json.dumps(data, sort_keys=True)
+
+
+def _documents(path: Path) -> list[dict[str, object]]:
+    """Every document of the tree file as read back (id, leaf, x, y, title, text, metadata, time)."""
+    from topicmap.hierarchy.tree.treefile import load_tree
+
+    return [vars(doc) for doc in load_tree(path).store.iter_documents()]
+
+
+def _parts(path: Path) -> list[str]:
+    pointer = json.loads(path.read_text(encoding="utf-8"))["documents_file"]
+    assert pointer["format"] == "parquet-parts"
+    return sorted(p.name for p in (path.parent / pointer["path"]).iterdir())
 
 
 def test_bbc_on_the_cluster_gives_the_local_tree_file(cluster: str, tmp_path: Path) -> None:
@@ -51,6 +68,48 @@ def test_bbc_on_the_cluster_gives_the_local_tree_file(cluster: str, tmp_path: Pa
     engine = json.loads((tmp_path / "dask.json").read_text(encoding="utf-8"))["manifest"]["engine"]
     assert engine == {"name": "dask", "partitions": 1}
     assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json")
+    assert _parts(tmp_path / "dask.json") == ["part-00000.parquet"]  # the worker wrote the documents
+    assert _documents(tmp_path / "dask.json") == _documents(tmp_path / "local.json")
+    for command in (["info", "dask.json"], ["export", "dask.json", "--format", "csv", "-o", "d.csv"]):
+        assert invoke_cli(*command, cwd=tmp_path).returncode == 0
+
+
+def test_workers_write_one_part_per_partition_and_a_failure_leaves_nothing(cluster: str, tmp_path: Path) -> None:
+    """The BBC tree's documents written by the workers in three parts read back as the local build's (dates and
+    metadata included); a partition a worker cannot write is one line, and neither a tree file nor a
+    directory of parts (finished or temp) is left."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+    from topicmap.hierarchy.cli.engine_build import save_with_parts_on_workers
+    from topicmap.hierarchy.inputs.documents import read_documents
+    from topicmap.hierarchy.tree.treefile import save_tree
+
+    docs = tmp_path / "d.jsonl"
+    with gzip.open(ROOT / "data" / "bbc.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(next(fh)) for _ in range(600)]
+    for i, row in enumerate(rows):
+        row["when"] = f"20{10 + i % 12}-0{1 + i % 9}-1{i % 10}" if i % 5 else ""
+        row["meta"] = {"n": i, "odd": bool(i % 2)} if i % 3 else None
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    corpus = read_documents(docs, time_column="when", skip_bad_dates=True)
+    vectors = np.load(ROOT / "data" / "bbc.minilm.npy")[:600]
+    tree = build_tree(corpus, vectors, BuildConfig(layout="anchored"), BuildInputs(str(docs), corpus.sha256))
+    save_tree(tree, tmp_path / "local.json")
+    bounds = np.array([0, 200, 400, 600])
+    with distributed.Client(cluster, set_as_default=False) as client:
+        engine = DaskEngine(client, 65_536)
+        save_with_parts_on_workers(engine, tree, bounds, tmp_path / "dask.json")
+        assert _parts(tmp_path / "dask.json") == [f"part-0000{k}.parquet" for k in range(3)]
+        assert _documents(tmp_path / "dask.json") == _documents(tmp_path / "local.json")
+
+        broken = np.array(tree.store.doc_leaf)
+        broken[450] = 10**6  # a leaf number no node has: the worker writing part 2 fails
+        tree.store.doc_leaf = broken
+        with pytest.raises(OutputError, match="part-00002.parquet: the worker writing this part") as failed:
+            save_with_parts_on_workers(engine, tree, bounds, tmp_path / "bad.json")
+    assert "\n" not in str(failed.value)
+    assert not (tmp_path / "bad.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [json.loads((tmp_path / "dask.json").read_text())["documents_file"]["path"]]
 
 
 def test_three_partitions_across_block_edges_give_the_in_memory_tree(cluster: str, tmp_path: Path) -> None:

@@ -283,10 +283,13 @@ def register(app: typer.Typer) -> None:
             else:
                 vectors, embedder_info = engine_build.vectors_on_workers(dask_engine, corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
             tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache)
+            if dask_engine is not None:  # the workers write the documents, one part per partition; the JSON is written here
+                tree = engine_build.save_with_parts_on_workers(dask_engine, tree, vectors.bounds, output)
         finally:
             if dask_engine is not None:
                 dask_engine.close()
-        save_tree(tree, output)
+        if dask_engine is None:
+            save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))
         typer.echo(f"wrote {output} ({len(tree):,} nodes, {tree.n_documents:,} documents) in {time.perf_counter() - started:.1f}s")

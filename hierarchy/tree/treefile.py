@@ -432,7 +432,7 @@ def save_tree(
     already on disk keeps its form).
     """
     path = Path(path)
-    previous = _sidecar_named_by(path)
+    previous = sidecar_named_by(path)
     # rewriting a sidecar tree in place (label, assign -o the same file) keeps its form
     use_sidecar = (previous is not None or part_rows is not None or wants_sidecar(tree, threshold)) if sidecar is None else sidecar
     new_name: str | None = None
@@ -458,7 +458,7 @@ def save_tree(
     return written
 
 
-def _sidecar_named_by(path: Path) -> Path | None:
+def sidecar_named_by(path: Path) -> Path | None:
     """The sidecar an existing version 3 tree file at ``path`` points at (None for anything else)."""
     try:
         if not path.is_file() or path.stat().st_size > 64 * 2**20:  # a sidecar form's JSON is small
