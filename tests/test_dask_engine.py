@@ -40,6 +40,8 @@ def _masked(path: Path) -> str:
         data["manifest"].pop(key, None)
     for node in data["nodes"]:
         (node.get("label_meta") or {}).pop("created_at", None)
+    for update in data["manifest"].get("updates", []):  # assign's
+        update.pop("created_at", None)
     for key in ("schema_version", "documents", "documents_file"):
         data.pop(key, None)
     return json.dumps(data, sort_keys=True)
@@ -245,3 +247,31 @@ def test_openai_on_the_workers_fills_the_embedding_cache_a_local_build_reads(clu
     shapes = [np.load(path).shape for path in (tmp_path / "cache" / "embeddings").glob("*.npy")]
     assert (80, 8) in shapes  # the documents' vectors (the others are the steered keywords' words)
     assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json") == _masked(tmp_path / "again.json")
+
+
+def test_assign_on_the_workers_gives_the_local_result(cluster: str, tmp_path: Path) -> None:
+    """assign --engine dask: the new documents are embedded by the workers (openai, a local server) and placed there;
+    the updated tree is local assign's. On the workers' partitioned sidecar the new rows are one more part."""
+    from tests.openai_server import FakeOpenAIServer
+
+    docs = tmp_path / "d.jsonl"
+    topics = ["rivers flood the valley", "markets fall on rates", "the team wins the cup", "a new vaccine trial"]
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"{topics[i % 4]} story {i}"}) + "\n" for i in range(80)), encoding="utf-8")
+    new = tmp_path / "new.jsonl"
+    new.write_text("".join(json.dumps({"id": f"n{i}", "text": f"{topics[(i + 1) % 4]} update {i}"}) + "\n" for i in range(700)), encoding="utf-8")
+    build = ["build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--no-cache", "--layout", "anchored", "-q"]
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": server.base_url, "DASK_SCHEDULER_ADDRESS": cluster}
+        assert invoke_cli(*build, "--engine", "dask", "-o", str(tmp_path / "parts.json"), cwd=tmp_path, env=env).returncode == 0
+        assert invoke_cli(*build, "-o", str(tmp_path / "local.json"), cwd=tmp_path, env=env).returncode == 0
+        before = _parts(tmp_path / "parts.json")
+        asked = len(server.requests)
+        on_workers = invoke_cli("assign", "parts.json", str(new), "--no-cache", "--stale-threshold", "0.5", "--engine", "dask", cwd=tmp_path, env=env)
+        assert on_workers.returncode == 0, on_workers.stderr
+        assert len(server.requests) - asked >= 2  # 700 texts in tasks of 512: the workers asked for them
+        here = invoke_cli("assign", "local.json", str(new), "--no-cache", "--stale-threshold", "0.5", cwd=tmp_path, env=env)
+        assert here.returncode == 0, here.stderr
+    assert on_workers.stdout.splitlines()[-1].replace("parts.json", "X") == here.stdout.splitlines()[-1].replace("local.json", "X")
+    assert _masked(tmp_path / "parts.json") == _masked(tmp_path / "local.json")
+    assert _documents(tmp_path / "parts.json") == _documents(tmp_path / "local.json")
+    assert _parts(tmp_path / "parts.json") == [*before, "part-00001.parquet"]

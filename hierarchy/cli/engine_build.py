@@ -24,7 +24,7 @@ PARTITION_VARIABLE = "TOPICMAP_DASK_PARTITION_ROWS"  # rows per partition, a mul
 WORKER_EMBEDDERS = ("minilm", "openai")  # embedders whose work splits by text; tfidf is fitted to the whole corpus here
 
 
-def scheduler_address(scheduler: str | None, reducer: str) -> str:
+def scheduler_address(scheduler: str | None, reducer: str | None = None) -> str:
     """The scheduler to use (``--scheduler``, else ``DASK_SCHEDULER_ADDRESS``), checked with the options before anything is read."""
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if not address:
@@ -124,6 +124,17 @@ def save_with_parts_on_workers(engine: DaskEngine, tree: TopicTree, bounds: Any,
     return written
 
 
+def worker_embedder(model: Any) -> tuple[str, str]:
+    """The workers' spec (kind, model) of an embedder resolved here: the same model, loaded on each worker."""
+    from topicmap.hierarchy.inputs.embed import OpenAIEmbedder, SentenceTransformerEmbedder
+
+    if isinstance(model, SentenceTransformerEmbedder):
+        return "minilm", model.model
+    if isinstance(model, OpenAIEmbedder):
+        return "openai", model.model
+    raise InputError(f"--engine dask embeds with minilm or openai on the workers, not {getattr(model, 'name', model)}")
+
+
 def _cache(path: Path, rows: Any) -> None:
     """The workers' vectors written to the embedding cache as one ``.npy``, a partition at a time (a failure only warns)."""
     import io
@@ -155,4 +166,4 @@ def _number(variable: str, default: float) -> float:
         raise InputError(f"{variable}={text!r}: expected a number") from None
 
 
-__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "save_with_parts_on_workers", "scheduler_address", "vectors_on_workers"]
+__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "save_with_parts_on_workers", "scheduler_address", "vectors_on_workers", "worker_embedder"]
