@@ -160,6 +160,12 @@ class DocumentStore(ABC):
         for batch in self.iter_batches():
             yield from batch
 
+    def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        """The documents as the sidecar's columns, a row group at a time (what :func:`write_batches` takes).
+        A store that holds columns rather than documents gives them without making Document objects."""
+        for batch in self.iter_batches(ROW_GROUP_ROWS):
+            yield documents_batch(batch, metadata_keys)
+
     @property
     def lazy(self) -> bool:
         return False
@@ -795,11 +801,9 @@ def write_store(tree_path: str | os.PathLike[str], store: DocumentStore, part_ro
     keys = metadata_keys_of(store)
     if part_rows is not None and not isinstance(store, AppendedStore):
         return write_parts(tree_path, lambda folder: _parts_of(folder, store, part_rows, keys))
-    if isinstance(store, AppendedStore):
-        if store.base.partitioned:
-            return append_part(tree_path, store, keys)
-        return write_batches(tree_path, store.column_batches(keys), metadata_keys=keys)
-    return write_batches(tree_path, (documents_batch(batch, keys) for batch in store.iter_batches(ROW_GROUP_ROWS)), metadata_keys=keys)
+    if isinstance(store, AppendedStore) and store.base.partitioned:
+        return append_part(tree_path, store, keys)
+    return write_batches(tree_path, store.column_batches(keys), metadata_keys=keys)
 
 
 # -- partitioned sidecars ------------------------------------------------------------------------
