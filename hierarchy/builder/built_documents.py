@@ -106,8 +106,8 @@ class BuiltDocuments(DocumentStore):
         return any(self.corpus.titles) or (self.store_text and any(self.corpus.texts))
 
     def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
-        """The sidecar's columns straight from the corpus's (no Document objects: 1M documents wrote in
-        about two thirds of the time, bench/results/dask-parts.md)."""
+        """The sidecar's columns straight from the corpus's (no Document objects: 1M synthetic documents
+        wrote in 9.8 s instead of 21.3 s, bench/results/dask-parts.md)."""
         for piece in row_ranges(len(self), BATCH_ROWS):
             yield from part_batches(partition_rows(self, piece.start, piece.stop), self.node_ids, metadata_keys)
 
