@@ -118,3 +118,18 @@ def test_assign_adds_a_part_and_links_the_old_ones(tmp_path: Path, topic_corpus)
     assert sorted(p.name for p in after.iterdir()) == [f"part-0000{k}.parquet" for k in range(4)]
     assert json.loads(parted.read_text())["documents_file"]["parts"][-1]["rows"] == 20
     assert _documents(parted) == _documents(single)
+
+
+def test_a_killed_writers_temp_directory_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from topicmap.hierarchy.files.safe_write import HOST
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / f".t.docs.{dead.pid}.{HOST}.0123abcd.tmp"  # what a SIGKILLed build leaves mid-write
+    left.mkdir()
+    (left / "part-00000.parquet").write_bytes(b"half")
+    save_tree(dated_tree(), tmp_path / "t.json", part_rows=10)
+    assert not left.exists() and len(_sidecars(tmp_path)) == 1
