@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.cli_helpers import assert_clean_error, invoke_cli
+from topicmap.hierarchy.base.errors import OutputError
 
 distributed = pytest.importorskip("distributed", reason="the dask extra (pip install 'topicmap[dask]') is part of the test extras")
 
@@ -32,13 +33,31 @@ def cluster() -> Iterator[str]:
 
 
 def _masked(path: Path) -> str:
-    """The tree file's JSON without what differs between any two runs (timings, creation times) or says where the passes ran."""
+    """The tree file's JSON without what differs between any two runs (timings, creation times) or says where the
+    passes ran, and without its documents (inline, or the sidecar the workers wrote: compared by :func:`_documents`)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     for key in ("timings_s", "created_at", "engine"):
         data["manifest"].pop(key, None)
     for node in data["nodes"]:
         (node.get("label_meta") or {}).pop("created_at", None)
+    for update in data["manifest"].get("updates", []):  # assign's
+        update.pop("created_at", None)
+    for key in ("schema_version", "documents", "documents_file"):
+        data.pop(key, None)
     return json.dumps(data, sort_keys=True)
+
+
+def _documents(path: Path) -> list[dict[str, object]]:
+    """Every document of the tree file as read back (id, leaf, x, y, title, text, metadata, time)."""
+    from topicmap.hierarchy.tree.treefile import load_tree
+
+    return [vars(doc) for doc in load_tree(path).store.iter_documents()]
+
+
+def _parts(path: Path) -> list[str]:
+    pointer = json.loads(path.read_text(encoding="utf-8"))["documents_file"]
+    assert pointer["format"] == "parquet-parts"
+    return sorted(p.name for p in (path.parent / pointer["path"]).iterdir())
 
 
 def test_bbc_on_the_cluster_gives_the_local_tree_file(cluster: str, tmp_path: Path) -> None:
@@ -51,6 +70,48 @@ def test_bbc_on_the_cluster_gives_the_local_tree_file(cluster: str, tmp_path: Pa
     engine = json.loads((tmp_path / "dask.json").read_text(encoding="utf-8"))["manifest"]["engine"]
     assert engine == {"name": "dask", "partitions": 1}
     assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json")
+    assert _parts(tmp_path / "dask.json") == ["part-00000.parquet"]  # the worker wrote the documents
+    assert _documents(tmp_path / "dask.json") == _documents(tmp_path / "local.json")
+    for command in (["info", "dask.json"], ["export", "dask.json", "--format", "csv", "-o", "d.csv"]):
+        assert invoke_cli(*command, cwd=tmp_path).returncode == 0
+
+
+def test_workers_write_one_part_per_partition_and_a_failure_leaves_nothing(cluster: str, tmp_path: Path) -> None:
+    """The BBC tree's documents written by the workers in three parts read back as the local build's (dates and
+    metadata included); a partition a worker cannot write is one line, and neither a tree file nor a
+    directory of parts (finished or temp) is left."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
+    from topicmap.hierarchy.cli.engine_build import save_with_parts_on_workers
+    from topicmap.hierarchy.inputs.documents import read_documents
+    from topicmap.hierarchy.tree.treefile import save_tree
+
+    docs = tmp_path / "d.jsonl"
+    with gzip.open(ROOT / "data" / "bbc.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(next(fh)) for _ in range(600)]
+    for i, row in enumerate(rows):
+        row["when"] = f"20{10 + i % 12}-0{1 + i % 9}-1{i % 10}" if i % 5 else ""
+        row["meta"] = {"n": i, "odd": bool(i % 2)} if i % 3 else None
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    corpus = read_documents(docs, time_column="when", skip_bad_dates=True)
+    vectors = np.load(ROOT / "data" / "bbc.minilm.npy")[:600]
+    tree = build_tree(corpus, vectors, BuildConfig(layout="anchored"), BuildInputs(str(docs), corpus.sha256))
+    save_tree(tree, tmp_path / "local.json")
+    bounds = np.array([0, 200, 400, 600])
+    with distributed.Client(cluster, set_as_default=False) as client:
+        engine = DaskEngine(client, 65_536)
+        save_with_parts_on_workers(engine, tree, bounds, tmp_path / "dask.json")
+        assert _parts(tmp_path / "dask.json") == [f"part-0000{k}.parquet" for k in range(3)]
+        assert _documents(tmp_path / "dask.json") == _documents(tmp_path / "local.json")
+
+        broken = np.array(tree.store.doc_leaf)
+        broken[450] = 10**6  # a leaf number no node has: the worker writing part 2 fails
+        tree.store.doc_leaf = broken
+        with pytest.raises(OutputError, match="part-00002.parquet: the worker writing this part") as failed:
+            save_with_parts_on_workers(engine, tree, bounds, tmp_path / "bad.json")
+    assert "\n" not in str(failed.value)
+    assert not (tmp_path / "bad.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [json.loads((tmp_path / "dask.json").read_text())["documents_file"]["path"]]
 
 
 def test_three_partitions_across_block_edges_give_the_in_memory_tree(cluster: str, tmp_path: Path) -> None:
@@ -186,3 +247,31 @@ def test_openai_on_the_workers_fills_the_embedding_cache_a_local_build_reads(clu
     shapes = [np.load(path).shape for path in (tmp_path / "cache" / "embeddings").glob("*.npy")]
     assert (80, 8) in shapes  # the documents' vectors (the others are the steered keywords' words)
     assert _masked(tmp_path / "dask.json") == _masked(tmp_path / "local.json") == _masked(tmp_path / "again.json")
+
+
+def test_assign_on_the_workers_gives_the_local_result(cluster: str, tmp_path: Path) -> None:
+    """assign --engine dask: the new documents are embedded by the workers (openai, a local server) and placed there;
+    the updated tree is local assign's. On the workers' partitioned sidecar the new rows are one more part."""
+    from tests.openai_server import FakeOpenAIServer
+
+    docs = tmp_path / "d.jsonl"
+    topics = ["rivers flood the valley", "markets fall on rates", "the team wins the cup", "a new vaccine trial"]
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"{topics[i % 4]} story {i}"}) + "\n" for i in range(80)), encoding="utf-8")
+    new = tmp_path / "new.jsonl"
+    new.write_text("".join(json.dumps({"id": f"n{i}", "text": f"{topics[(i + 1) % 4]} update {i}"}) + "\n" for i in range(700)), encoding="utf-8")
+    build = ["build", str(docs), "--embedder", "openai", "--embedding-model", "fake-embed", "--no-cache", "--layout", "anchored", "-q"]
+    with FakeOpenAIServer() as server:
+        env = {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": server.base_url, "DASK_SCHEDULER_ADDRESS": cluster}
+        assert invoke_cli(*build, "--engine", "dask", "-o", str(tmp_path / "parts.json"), cwd=tmp_path, env=env).returncode == 0
+        assert invoke_cli(*build, "-o", str(tmp_path / "local.json"), cwd=tmp_path, env=env).returncode == 0
+        before = _parts(tmp_path / "parts.json")
+        asked = len(server.requests)
+        on_workers = invoke_cli("assign", "parts.json", str(new), "--no-cache", "--stale-threshold", "0.5", "--engine", "dask", cwd=tmp_path, env=env)
+        assert on_workers.returncode == 0, on_workers.stderr
+        assert len(server.requests) - asked >= 2  # 700 texts in tasks of 512: the workers asked for them
+        here = invoke_cli("assign", "local.json", str(new), "--no-cache", "--stale-threshold", "0.5", cwd=tmp_path, env=env)
+        assert here.returncode == 0, here.stderr
+    assert on_workers.stdout.splitlines()[-1].replace("parts.json", "X") == here.stdout.splitlines()[-1].replace("local.json", "X")
+    assert _masked(tmp_path / "parts.json") == _masked(tmp_path / "local.json")
+    assert _documents(tmp_path / "parts.json") == _documents(tmp_path / "local.json")
+    assert _parts(tmp_path / "parts.json") == [*before, "part-00001.parquet"]

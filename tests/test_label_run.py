@@ -325,3 +325,27 @@ def test_the_benchmark_tree_builder_stays_valid() -> None:
 
     tree = bench_tree(branching=(3, 2), docs_per_leaf=2)
     assert len(tree) == 1 + 3 + 6 and tree.root.size == len(tree.documents)
+
+
+def test_a_retry_goes_before_other_nodes_first_tries(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    """One request at a time: the node whose answer was rejected is asked again next, so it is finished
+    (and cached) before the queue of first tries moves on; a stopped run loses at most that node's tries."""
+    seen: set[str] = set()
+
+    def once_for_first_leaf(body: dict[str, Any]) -> Fault | None:
+        node = node_of(body)
+        if node is not None and node.count(".") == 1 and not seen:
+            seen.add(node)
+            return Fault("malformed_content")
+        return None
+
+    fake_server.fault_for = once_for_first_leaf
+    tree = make_tree()
+    report = run(tree, fast_config(fake_server.base_url, concurrency=1), AnswerCache(tmp_path))
+    assert report.failed == 0
+    asked = [node_of(b) for b in fake_server.chat_requests]
+    (rejected,) = seen
+    first = asked.index(rejected)
+    retry = asked.index(rejected, first + 1)
+    assert retry <= first + 2, asked  # after at most the request handed the slot as its answer came, ahead of the other leaves
+    assert asked.count(rejected) == 2 and len([n for n in asked if n and n.count(".") == 1]) == 7

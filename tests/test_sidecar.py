@@ -26,8 +26,12 @@ from tests.viz_fixtures import small_tree
 DATA = Path(__file__).parent / "data"
 
 
+FORMS = pytest.mark.parametrize("form", [{"sidecar": True}, {"part_rows": 10}], ids=["file", "parts"])  # one file, or a directory of 10-row parts
+
+
 def _sidecars(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.docs-*.parquet"))
+    """Sidecars in ``folder``: files, or directories of parts (not their search indexes)."""
+    return sorted(p for p in folder.iterdir() if documents_store.SIDECAR_NAME.fullmatch(p.name))
 
 
 def _same_documents(a: TopicTree, b: TopicTree) -> None:
@@ -106,8 +110,9 @@ def test_a_single_file_is_written_back_byte_for_byte(tmp_path: Path) -> None:
     assert save_tree(load_tree(via_sidecar), tmp_path / "d.json", sidecar=False).read_bytes() == first.read_bytes()
 
 
-def test_export_writes_the_single_file_form(tmp_path: Path) -> None:
-    save_tree(dated_tree(), tmp_path / "t.json", sidecar=True)
+@FORMS
+def test_export_writes_the_single_file_form(form: dict[str, object], tmp_path: Path) -> None:
+    save_tree(dated_tree(), tmp_path / "t.json", **form)
     result = invoke_cli("export", "t.json", "--format", "json", "-o", "one.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     one = json.loads((tmp_path / "one.json").read_text())
@@ -120,12 +125,13 @@ def test_export_writes_the_single_file_form(tmp_path: Path) -> None:
 
 
 # -- lazy reads ----------------------------------------------------------------------------------
-def test_pages_read_only_their_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@FORMS
+def test_pages_read_only_their_row_groups(form: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(documents_store, "ROW_GROUP_ROWS", 5)  # 8 row groups for 36 documents
     tree = dated_tree()
-    loaded = load_tree(save_tree(tree, tmp_path / "t.json", sidecar=True))
+    loaded = load_tree(save_tree(tree, tmp_path / "t.json", **form))
     store = loaded.store
-    assert isinstance(store, ParquetStore) and store._file.metadata.num_row_groups == 8
+    assert isinstance(store, ParquetStore) and len(store._where) == 8
     rows = [35, 0, 17, 17, 6]
     assert [d.id for d in store.rows(rows)] == [tree.documents[r].id for r in rows]
     assert len(store._groups) == 4  # groups 7, 0, 3 and 1: nothing else was decoded
@@ -242,10 +248,11 @@ def test_commands_read_a_tree_built_from_parquet(tmp_path: Path, topic_corpus) -
     assert updated.n_documents == 77 and updated.store.lazy  # built from Parquet: still a sidecar tree
 
 
-def test_trends_read_the_time_column_of_a_sidecar_tree(tmp_path: Path) -> None:
+@FORMS
+def test_trends_read_the_time_column_of_a_sidecar_tree(form: dict[str, object], tmp_path: Path) -> None:
     from topicmap.hierarchy.analysis.trends import tree_has_times, tree_trends
 
-    tree = load_tree(save_tree(dated_tree(), tmp_path / "t.json", sidecar=True))
+    tree = load_tree(save_tree(dated_tree(), tmp_path / "t.json", **form))
     assert tree_has_times(tree)
     trends = tree_trends(tree, "month")
     assert trends is not None and tree._documents is None
@@ -253,12 +260,13 @@ def test_trends_read_the_time_column_of_a_sidecar_tree(tmp_path: Path) -> None:
 
 
 # -- the dashboard -------------------------------------------------------------------------------
-def test_full_text_index_is_built_once_beside_the_sidecar(tmp_path: Path) -> None:
+@FORMS
+def test_full_text_index_is_built_once_beside_the_sidecar(form: dict[str, object], tmp_path: Path) -> None:
     from topicmap.viz.index import TreeIndex
     from topicmap.viz.search_index import index_path
 
     tree = small_tree()
-    lazy = load_tree(save_tree(tree, tmp_path / "t.json", sidecar=True))
+    lazy = load_tree(save_tree(tree, tmp_path / "t.json", **form))
     index = TreeIndex(lazy)
     built = index_path(lazy.store)  # type: ignore[arg-type]
     assert built.is_file() and built.name.startswith(_sidecars(tmp_path)[0].name)
@@ -278,11 +286,12 @@ def test_full_text_index_is_built_once_beside_the_sidecar(tmp_path: Path) -> Non
     assert lazy._documents is None
 
 
-def test_a_big_map_draws_a_stratified_sample_and_says_so(tmp_path: Path) -> None:
+@FORMS
+def test_a_big_map_draws_a_stratified_sample_and_says_so(form: dict[str, object], tmp_path: Path) -> None:
     from topicmap.viz.figures import map_point_rows, map_spec
     from topicmap.viz.index import TreeIndex
 
-    tree = load_tree(save_tree(small_tree(), tmp_path / "t.json", sidecar=True))
+    tree = load_tree(save_tree(small_tree(), tmp_path / "t.json", **form))
     index = TreeIndex(tree, map_sample_max=12)
     assert index.map_sampled and 12 <= len(index.map_order) < 36
     leaves = [p for p, kids in enumerate(index.children_pos) if not kids]

@@ -29,7 +29,10 @@ from tests.eval_fixtures import HashEmbedder, hash_tree
 
 
 def _sidecars(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.docs-*.parquet"))
+    """Sidecar files, or directories of parts, in ``folder``."""
+    from topicmap.hierarchy.tree.documents_store import SIDECAR_NAME
+
+    return sorted(p for p in folder.iterdir() if SIDECAR_NAME.fullmatch(p.name))
 
 
 def _masked(value: Any) -> Any:
@@ -69,31 +72,38 @@ class _Reads:
 
 @pytest.fixture
 def two_forms(tmp_path: Path, topic_corpus) -> dict[str, Any]:
-    """The topic corpus built once, saved in both forms in two folders, and 30 new documents with a new metadata key."""
+    """The topic corpus built once, saved in each form in its own folder (one file, a sidecar, a sidecar of
+    three parts), and 30 new documents with a new metadata key."""
     docs, emb = topic_corpus
     built = tmp_path / "built.json"
     assert invoke_cli("build", str(docs), "--embeddings", str(emb), "--levels", "3,6", "-o", str(built), "-q", cwd=tmp_path).returncode == 0
     tree = load_tree(built)
     (tmp_path / "inline").mkdir()
     (tmp_path / "side").mkdir()
+    (tmp_path / "parts").mkdir()
     inline = save_tree(tree, tmp_path / "inline" / "t.json", sidecar=False)
     side = save_tree(tree, tmp_path / "side" / "t.json", sidecar=True)
+    parts = save_tree(tree, tmp_path / "parts" / "t.json", part_rows=30)
     rows = [json.loads(line) for line in docs.read_text().splitlines()]
     new_docs = tmp_path / "new.jsonl"
     new_docs.write_text("".join(json.dumps({**r, "id": "new-" + r["id"], "desk": f"d{i % 3}"}) + "\n" for i, r in enumerate(rows[:30])))
     new_emb = tmp_path / "new.npy"
     vectors = np.load(emb)
     np.save(new_emb, vectors[:30] + 0.01)
-    return {"inline": inline, "side": side, "new_docs": new_docs, "new_emb": new_emb, "vectors": vectors, "tmp": tmp_path}
+    return {"inline": inline, "side": side, "parts": parts, "new_docs": new_docs, "new_emb": new_emb, "vectors": vectors, "tmp": tmp_path}
 
 
 @pytest.mark.parametrize("threshold", ["0.2", "5"])  # keywords refreshed for drifted nodes, or none drifted
 def test_assign_on_a_sidecar_tree_equals_assign_on_the_single_file(two_forms: dict[str, Any], threshold: str) -> None:
     f = two_forms
-    for form in ("inline", "side"):
+    for form in ("inline", "side", "parts"):
         result = invoke_cli("assign", str(f[form]), str(f["new_docs"]), "--embeddings", str(f["new_emb"]), "--stale-threshold", threshold, cwd=f["tmp"])
         assert result.returncode == 0, result.stderr
-    inline, side = load_tree(f["inline"]), load_tree(f["side"])
+    inline, side, parts = load_tree(f["inline"]), load_tree(f["side"]), load_tree(f["parts"])
+    assert _state(parts) == _state(inline)
+    (directory,) = _sidecars(f["parts"].parent)  # the new rows are a fourth part; the old parts gained the new key's column
+    assert sorted(p.name for p in directory.iterdir()) == [f"part-0000{k}.parquet" for k in range(4)]
+    assert parts.store.metadata_values("desk")[-1] == "d2" and parts.store.metadata_values("desk")[0] is None
     assert json.loads(f["side"].read_text())["schema_version"] == SIDECAR_VERSION and isinstance(side.store, ParquetStore)
     (sidecar,) = _sidecars(f["side"].parent)  # the new sidecar, the old one removed
     assert sidecar.name == json.loads(f["side"].read_text())["documents_file"]["path"]

@@ -24,6 +24,7 @@ from topicmap.hierarchy.tree.documents_store import AppendedStore, DocumentStore
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Document, LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.tree.embedder import tree_dimensions
+from topicmap.hierarchy.inputs.vector_source import VectorSource
 
 DEFAULT_STALE_THRESHOLD = 0.2
 # Up to this many documents, drifted nodes' keywords are counted over every text, as at build time (a
@@ -59,54 +60,98 @@ def stale_node_ids(tree: TopicTree) -> list[str]:
 def descend_by_centroids(tree: TopicTree, vectors: np.ndarray) -> list[str]:
     """The leaf each row lands on, walking down by the closest child centroid (:meth:`TreeArrays.descend`)."""
     arrays = tree.arrays
+    reached, _, _ = place_rows(tree, vectors)
+    return [arrays.node_ids[i] for i in reached.tolist()]
+
+
+def unit_centres(tree: TopicTree, dim: int) -> np.ndarray:
+    """Every node's centroid at unit length (pre-order rows), or one line naming a parent whose children lack one."""
+    arrays = tree.arrays
     nodes = [tree.node(node_id) for node_id in arrays.node_ids]
     order = arrays.breadth_first()
     for i in order[~arrays.is_leaf[order]].tolist():  # the first such node breadth-first is the one named
         if any(nodes[k].centroid is None for k in arrays.children(i).tolist()):
             raise TopicmapError(f"node {nodes[i].id!r} has children without centroids; the tree cannot place new documents")
-    dim = vectors.shape[1]
     centres = np.vstack([n.centroid if n.centroid is not None else np.zeros(dim, dtype=np.float32) for n in nodes])
-    levels = arrays.descend(vectors, normalise_rows(centres).astype(np.float32), unit_rows=False)
-    reached = levels[-1] if levels else np.zeros(vectors.shape[0], dtype=np.int64)
-    return [arrays.node_ids[i] for i in reached.tolist()]
+    return normalise_rows(centres).astype(np.float32)
+
+
+def place_rows(tree: TopicTree, rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's leaf (pre-order number), and per node the sum of the rows under it (float64) and their count.
+
+    One pass over ``rows`` (an array, or partitions of rows on an engine's workers: ``assign --engine dask``)
+    in blocks of :data:`~topicmap.hierarchy.builder.engine.PASS_ROWS`, each block walked down on one BLAS
+    thread and its sums added block after block in row order: the same bits wherever the blocks ran.
+    """
+    from topicmap.hierarchy.builder.engine import added_in_order, each_block
+
+    arrays = tree.arrays
+    dim = int(rows.shape[1]) if isinstance(rows, np.ndarray) else int(rows.dim)
+    centres = unit_centres(tree, dim)
+    blocks = list(each_block(_place_block, rows, arrays, centres))
+    if not blocks:
+        return np.zeros(0, dtype=np.int64), np.zeros((arrays.n_nodes, dim)), np.zeros(arrays.n_nodes, dtype=np.int64)
+    leaves = np.concatenate([b[0] for b in blocks])
+    sums = added_in_order(iter([b[1] for b in blocks]))
+    counts = np.sum([b[2] for b in blocks], axis=0)
+    return leaves, sums, counts
+
+
+def _place_block(start: int, block: np.ndarray, arrays: Any, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block's leaves, per-node sums and counts (what :func:`place_rows` adds up; runs where the block is)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        levels = arrays.descend(block, centres, unit_rows=False)
+        reached = levels[-1] if levels else np.zeros(block.shape[0], dtype=np.int64)
+        vectors = np.asarray(block, dtype=np.float64)
+        sums = np.zeros((arrays.n_nodes, vectors.shape[1]))
+        counts = np.zeros(arrays.n_nodes, dtype=np.int64)
+        for depth in range(arrays.max_depth + 1):  # each row's node at every depth down to its leaf, rows added in row order
+            at = arrays.node_ancestors(depth)[reached]
+            rows = np.flatnonzero(at >= 0)
+            np.add.at(sums, at[rows], vectors[rows])
+            counts += np.bincount(at[rows], minlength=arrays.n_nodes)
+    return reached, sums, counts
 
 
 def assign_documents(
     tree: TopicTree,
     corpus: Corpus,
-    vectors: np.ndarray,
+    vectors: np.ndarray | VectorSource,
     threshold: float = DEFAULT_STALE_THRESHOLD,
     store_text: bool = True,
     seed: int = 0,
 ) -> AssignResult:
-    """A new tree with ``corpus`` placed on leaves; ``tree`` itself is not modified."""
+    """A new tree with ``corpus`` placed on leaves; ``tree`` itself is not modified.
+
+    ``vectors`` is an array, or the rows held by an engine's workers (embedded there: ``assign --engine
+    dask``), where they are then placed; only each row's leaf and the per-node sums come back."""
     if threshold < 0:
         raise InputError(f"--stale-threshold {threshold}: must be zero or more")
     dims = tree_dimensions(tree)
     if dims is None:
         raise TopicmapError("the tree has no centroids, so new documents cannot be placed in it; rebuild it")
-    if vectors.ndim != 2 or vectors.shape[0] != len(corpus):
-        raise InputError(f"{corpus.source}: {vectors.shape[0]} embedding rows for {len(corpus)} documents")
-    if vectors.shape[1] != dims:
-        raise InputError(f"{corpus.source}: the new documents' embeddings have {vectors.shape[1]} dimensions, the tree's have {dims}")
+    if isinstance(vectors, np.ndarray):
+        if vectors.ndim != 2 or vectors.shape[0] != len(corpus):
+            raise InputError(f"{corpus.source}: {vectors.shape[0]} embedding rows for {len(corpus)} documents")
+        n_rows, dim = vectors.shape
+    else:
+        n_rows, dim = vectors.n_rows, vectors.dim
+        if n_rows != len(corpus):
+            raise InputError(f"{corpus.source}: {n_rows} embedding rows for {len(corpus)} documents")
+    if dim != dims:
+        raise InputError(f"{corpus.source}: the new documents' embeddings have {dim} dimensions, the tree's have {dims}")
     existing = tree.store.find_ids(corpus.ids)  # a sidecar reads its id column only
     for doc_id in corpus.ids:
         if doc_id in existing:
             raise InputError(f"{corpus.source}: document id {doc_id!r} is already in the tree (row {existing[doc_id] + 1}); new documents need new ids")
 
-    leaves = descend_by_centroids(tree, vectors)
+    arrays = tree.arrays
+    leaf_of_row, sums, added = place_rows(tree, vectors)  # added: new documents under each node (pre-order numbers)
+    leaves = [arrays.node_ids[i] for i in leaf_of_row.tolist()]
     nodes = {n.id: copy.deepcopy(n) for n in tree.iter_nodes()}
     before = {n.id: n.size for n in tree.iter_nodes()}
-    arrays = tree.arrays
-    vectors = np.asarray(vectors, dtype=np.float64)
-    leaf_of_row = arrays.index_of(leaves)
-    added = np.zeros(arrays.n_nodes, dtype=np.int64)  # new documents under each node (pre-order numbers)
-    sums = np.zeros((arrays.n_nodes, vectors.shape[1]))
-    for depth in range(arrays.max_depth + 1):  # each row's node at every depth down to its leaf, rows added in row order
-        at = arrays.node_ancestors(depth)[leaf_of_row]
-        rows = np.flatnonzero(at >= 0)
-        np.add.at(sums, at[rows], vectors[rows])
-        added += np.bincount(at[rows], minlength=arrays.n_nodes)
     for i in np.flatnonzero(added).tolist():
         node, count = nodes[arrays.node_ids[i]], int(added[i])
         old = node.size

@@ -17,7 +17,7 @@ import numpy as np
 from topicmap.hierarchy.builder.streaming import row_ranges
 from topicmap.hierarchy.inputs.documents import Corpus, CorpusRows
 from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
-from topicmap.hierarchy.tree.documents_store import BATCH_ROWS, DocumentStore
+from topicmap.hierarchy.tree.documents_store import BATCH_ROWS, META_PREFIX, ROW_GROUP_ROWS, DocumentStore
 from topicmap.hierarchy.tree.topic_tree import Document
 
 
@@ -108,5 +108,55 @@ class BuiltDocuments(DocumentStore):
     def has_text(self) -> bool:
         return self.corpus.any_title() or (self.store_text and self.corpus.any_text())
 
+    def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        """The sidecar's columns straight from the corpus's (no Document objects: 1M synthetic documents
+        wrote in 9.8 s instead of 21.3 s, bench/results/dask-parts.md)."""
+        for piece in row_ranges(len(self), BATCH_ROWS):
+            yield from part_batches(partition_rows(self, piece.start, piece.stop), self.node_ids, metadata_keys)
 
-__all__ = ["BuiltDocuments"]
+
+# -- a partition's documents, written where they are (build --engine dask) -----------------------------
+def partition_rows(built: BuiltDocuments, start: int, stop: int) -> dict[str, Any]:
+    """Rows ``start .. stop`` of a built tree's documents as plain columns: what the worker that writes
+    their part needs (corpus slices, leaf numbers and map positions), no Document objects made here."""
+    corpus = built.corpus
+    time = corpus.time
+    rows = corpus.rows_between(start, stop)  # lists sliced, or a lazy corpus's scratch file read
+    return {
+        "id": rows.ids,
+        "title": rows.titles,
+        "text": rows.texts if built.store_text else None,
+        "time": None if time is None else np.asarray(time.times[start:stop], dtype=np.float64),
+        "metadata": rows.metadata,
+        "leaf": built.doc_leaf[start:stop].astype(np.int32),
+        "x": built.coords[start:stop, 0].copy(),
+        "y": built.coords[start:stop, 1].copy(),
+    }
+
+
+def part_batches(rows: Mapping[str, Any], node_ids: Sequence[str], metadata_keys: Sequence[str], batch_rows: int = ROW_GROUP_ROWS) -> Iterator[dict[str, list[Any]]]:
+    """:func:`partition_rows`'s columns as the sidecar's, ``batch_rows`` at a time: the values
+    :func:`topicmap.hierarchy.tree.documents_store.documents_batch` gives for the same documents."""
+    import json
+    import math
+
+    n = len(rows["id"])
+    for lo in range(0, n, batch_rows):
+        hi = min(n, lo + batch_rows)
+        metadata = rows["metadata"][lo:hi]
+        times = rows["time"]
+        out: dict[str, list[Any]] = {
+            "id": list(rows["id"][lo:hi]),
+            "leaf": [node_ids[k] for k in rows["leaf"][lo:hi].tolist()],
+            "x": [round(v, 5) for v in rows["x"][lo:hi].tolist()],
+            "y": [round(v, 5) for v in rows["y"][lo:hi].tolist()],
+            "title": list(rows["title"][lo:hi]),
+            "text": list(rows["text"][lo:hi]) if rows["text"] is not None else [""] * (hi - lo),
+            "time": [None] * (hi - lo) if times is None else [v if math.isfinite(v) else None for v in times[lo:hi].tolist()],
+        }
+        for key in metadata_keys:
+            out[META_PREFIX + key] = [json.dumps(m[key], ensure_ascii=False, separators=(",", ":")) if key in m else None for m in metadata]
+        yield out
+
+
+__all__ = ["BuiltDocuments", "part_batches", "partition_rows"]

@@ -5,19 +5,25 @@ dask and distributed are imported here only, when a build asks for this engine (
 from the ``.npy`` / Parquet files, which every worker must see at the same path) and stay there in
 partitions of whole blocks; a pass on a partition runs where it lives, and only what the build combines
 comes back (a block's sums, a partition's representative candidates, its reduced rows once, samples).
+At the end the workers write the tree's documents, one Parquet part per partition, into the partitioned
+sidecar's temp directory (which they too must see at the same path); the client writes the tree's JSON.
 """
 
 from __future__ import annotations
 
 import operator
+import os
+import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.base.errors import InputError, OutputError, TopicmapError
 from topicmap.hierarchy.builder.engine import PASS_ROWS, PartitionedRows, Partitions, partition_blocks, partition_bounds, read_range
 from topicmap.hierarchy.inputs.vector_source import ArraySource, VectorSource
+from topicmap.hierarchy.tree.documents_store import PartFile, part_name, write_part
 
 CONNECT_TIMEOUT_S = 10.0
 PARTITION_ROWS = 2 * PASS_ROWS  # rows per partition (131,072; 200 MB of 384-d vectors)
@@ -97,6 +103,36 @@ class DaskEngine:
             raise InputError(f"{name}: the workers' embeddings have different dimensions ({sorted(set(widths))}); they must run the same model")
         return PartitionedRows(self, parts, bounds, widths[0] if widths else 0, name)
 
+    def write_parts(
+        self, folder: Path, bounds: np.ndarray, rows_of: Callable[[int, int], Any], node_ids: Sequence[str], metadata_keys: Sequence[str]
+    ) -> list[PartFile]:
+        """A built tree's documents written by the workers into ``folder`` (a temp directory every worker
+        sees at that path), one part per partition of ``bounds``; their names, rows, sizes and hashes.
+
+        ``rows_of(start, stop)`` gives a partition's columns here (the corpus is read on this side); each
+        is sent to a worker, which makes the sidecar's columns of it and writes and hashes the part. At most
+        two partitions per worker are on their way at a time, so the corpus is not copied whole into the
+        cluster at once. A worker's failure stops the rest and is one line.
+        """
+        folder = Path(os.path.abspath(folder))
+        ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        window = max(2, 2 * self.workers())
+        keys, ids = list(metadata_keys), list(node_ids)
+        futures: list[Any] = []
+        out: list[PartFile] = []
+        try:
+            for p, (a, b) in enumerate(ranges):
+                if len(futures) - len(out) >= window:
+                    out.append(_part_result(futures[len(out)], folder, len(out)))
+                [rows] = self.client.scatter([rows_of(a, b)], hash=False)
+                futures.append(self.client.submit(write_partition, str(folder), p, rows, ids, keys, pure=False))
+            while len(out) < len(futures):
+                out.append(_part_result(futures[len(out)], folder, len(out)))
+        finally:
+            if len(out) < len(futures):
+                self.client.cancel(futures[len(out) :])
+        return out
+
     def workers(self) -> int:
         return len(self.client.scheduler_info().get("workers", {}))
 
@@ -109,7 +145,32 @@ class DaskEngine:
         return value
 
 
+def _part_result(future: Any, folder: Path, index: int) -> PartFile:
+    """A part's record once its worker wrote it; a failure there as one line (a topicmap error as it was raised)."""
+    try:
+        return future.result()
+    except TopicmapError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a worker lost (KilledWorker), a pickling error, ...: one line naming the part
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise OutputError(f"{folder / part_name(index)}: the worker writing this part of the documents failed ({reason[:200]})") from None
+
+
 # -- what the workers run: module-level functions, so a worker can unpickle them ------------------------------
+def write_partition(folder: str, index: int, rows: Any, node_ids: list[str], metadata_keys: list[str]) -> PartFile:
+    """Part ``index`` of a built tree's documents, made from a partition's columns and written into ``folder`` (on a worker)."""
+    from topicmap.hierarchy.builder.built_documents import part_batches
+
+    try:
+        return write_part(folder, index, part_batches(rows, node_ids, metadata_keys), metadata_keys)
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: cannot write {part_name(index)} on {socket.gethostname()} ({exc.strerror or exc}); the workers write the "
+            "documents, so the tree file's folder must be on storage every worker sees at the same path"
+        ) from None
+
+
+
 def _run_partition(fn: Callable[..., Any], part: Any, start: int, *shared: Any) -> Any:
     return fn(partition_blocks(part, start), *shared)
 
@@ -160,4 +221,4 @@ def connect(address: str | None, timeout: float = CONNECT_TIMEOUT_S, partition_r
     return DaskEngine(client, partition_rows)
 
 
-__all__ = ["CONNECT_TIMEOUT_S", "PARTITION_ROWS", "DaskEngine", "connect", "embed_texts"]
+__all__ = ["CONNECT_TIMEOUT_S", "PARTITION_ROWS", "DaskEngine", "connect", "embed_texts", "write_partition"]

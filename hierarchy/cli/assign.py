@@ -17,7 +17,9 @@ from topicmap.hierarchy.cli.options import (
     CacheOpt,
     EmbedderOpt,
     EmbeddingModelOpt,
+    EngineName,
     NoCacheOpt,
+    SchedulerOpt,
     SeedOpt,
     embedder_choice,
     embedding_cache_dir,
@@ -36,6 +38,9 @@ def register(app: typer.Typer) -> None:
             "Sizes and centroids are updated; nodes whose size drifted past --stale-threshold since they were "
             "labelled are flagged for 'topicmap relabel --only-stale'. A tree built with --time-column reads the same "
             "column of the new documents (same format), so 'topicmap trends' and the dashboard count them.\n\n"
+            "With --engine dask the new documents are embedded (minilm, openai) and placed on a Dask cluster's "
+            "workers; the tree's update and the file are written here. On a tree whose documents are a directory of "
+            "Parquet parts, the new documents become one more part and the old parts are not rewritten.\n\n"
             "Example: topicmap assign news.tree.json new_posts.jsonl -o news.tree.json"
         )
     )
@@ -59,8 +64,15 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOpt = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the summary line")] = False,
         wait: WaitOpt = 0,
+        engine: Annotated[EngineName, typer.Option(help="where the new documents are embedded and placed: local (this process) or dask (a Dask cluster's workers; the same result)")] = EngineName.local,
+        scheduler: SchedulerOpt = None,
     ) -> None:
         output = output or tree_file  # the tree file itself is meant to be rewritten: it is no input to protect
+        address = None
+        if engine is EngineName.dask:
+            from topicmap.hierarchy.cli.engine_build import scheduler_address
+
+            address = scheduler_address(scheduler)
         claim_outputs(ctx, {"the new documents": documents, "--embeddings": embeddings}, {"-o": output}, wait)
         check_tree_file(tree_file)  # a missing file is said before NumPy and the tree core load
         from topicmap.hierarchy.inputs.embed import embed_with_cache
@@ -90,12 +102,29 @@ def register(app: typer.Typer) -> None:
         if vectors is not None and dims is not None and vectors.shape[1] != dims:
             where = embeddings if embeddings is not None else f"{documents} (column {embedding_column!r})"
             raise InputError(f"{where}: the new documents' embeddings have {vectors.shape[1]} dimensions, the tree's have {dims}")
-        if vectors is None:
-            model = resolve_tree_embedder(tree, embedder_choice(embedder, embedding_model))
-            vectors, _ = embed_with_cache(corpus.embedding_texts(), model, embedding_cache_dir(cache_dir, no_cache))
-            if dims is not None and vectors.shape[1] != dims:
-                raise InputError(f"{model.name} gives {vectors.shape[1]}-dimensional vectors, the tree's have {dims}; pass the tree's embedder with --embedder")
-        result = assign_documents(tree, corpus, vectors, threshold=stale_threshold, store_text=not no_text, seed=seed)
+        model = resolve_tree_embedder(tree, embedder_choice(embedder, embedding_model)) if vectors is None else None
+        dask_engine = None
+        if address is not None:
+            from topicmap.hierarchy.cli import engine_build
+
+            spec = engine_build.worker_embedder(model) if model is not None else None  # refused before connecting
+            dask_engine = engine_build.connect_engine(address)
+        try:
+            if dask_engine is not None:  # embedded (or sent) and placed on the workers
+                if spec is not None:
+                    vectors, _, _ = engine_build.embedded_on_workers(dask_engine, corpus, spec[0], spec[1], embedding_cache_dir(cache_dir, no_cache))
+                else:
+                    vectors = dask_engine.load(vectors)
+            elif vectors is None:
+                assert model is not None
+                vectors, _ = embed_with_cache(corpus.embedding_texts(), model, embedding_cache_dir(cache_dir, no_cache))
+            width = vectors.shape[1] if hasattr(vectors, "shape") else vectors.dim
+            if model is not None and dims is not None and width != dims:
+                raise InputError(f"{model.name} gives {width}-dimensional vectors, the tree's have {dims}; pass the tree's embedder with --embedder")
+            result = assign_documents(tree, corpus, vectors, threshold=stale_threshold, store_text=not no_text, seed=seed)
+        finally:
+            if dask_engine is not None:
+                dask_engine.close()
         save_tree(result.tree, output)
         if not quiet:
             for leaf, count in sorted(result.leaves.items(), key=lambda kv: -kv[1])[:10]:

@@ -20,7 +20,7 @@ from topicmap.hierarchy.builder.choices import AUTO_UMAP_MAX_DOCS, MIN_MAP_DOCS
 from topicmap.hierarchy.builder.params import BuildConfig, check_config, param, parse_levels
 from topicmap.hierarchy.cli.writes import WaitOpt, claim_outputs
 from topicmap.hierarchy.files.readable import check_table_file, check_tree_file
-from topicmap.hierarchy.cli.options import build_option, seed_option
+from topicmap.hierarchy.cli.options import EngineName, SchedulerOpt, build_option, seed_option
 from topicmap.hierarchy.cli.trends import PeriodOpt, SkipBadDatesOpt, TimeColumnOpt, undated_note
 from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.tree.summary import OUTLINE_LINES, full_report
@@ -49,11 +49,6 @@ class EmbedderName(str, Enum):
 # the build parameters' choices and bounds come from their table (builder/params.py), as TopicMap's do
 Preset = Enum("Preset", [(name, name) for name in param("preset").choices], type=str)  # type: ignore[misc]
 Reducer = Enum("Reducer", [(name, name) for name in param("reducer").choices], type=str)  # type: ignore[misc]
-
-
-class EngineName(str, Enum):
-    local = "local"
-    dask = "dask"
 
 
 class ExportFormat(str, Enum):
@@ -223,8 +218,8 @@ def register(app: typer.Typer) -> None:
         period: PeriodOpt = "auto",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
-        engine: Annotated[EngineName, typer.Option(help="where the passes over the rows run: local (this process) or dask (a Dask cluster's workers: embedding, reduction, per-node sums, representatives' candidates; the fit, keywords and map here; the same tree for the same seed)")] = EngineName.local,
-        scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 [default: $DASK_SCHEDULER_ADDRESS]")] = None,
+        engine: Annotated[EngineName, typer.Option(help="where the passes over the rows run: local (this process) or dask (a Dask cluster's workers: embedding, reduction, per-node sums, representatives' candidates, writing the documents as one Parquet part per partition; the fit, keywords and map here; the same tree for the same seed)")] = EngineName.local,
+        scheduler: SchedulerOpt = None,
     ) -> None:
         started = time.perf_counter()
         output = output or Path(_strip_suffixes(input.name) + ".tree.json")
@@ -285,10 +280,13 @@ def register(app: typer.Typer) -> None:
             else:
                 vectors, embedder_info = engine_build.vectors_on_workers(dask_engine, corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
             tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache)
+            if dask_engine is not None:  # the workers write the documents, one part per partition; the JSON is written here
+                tree = engine_build.save_with_parts_on_workers(dask_engine, tree, vectors.bounds, output)
         finally:
             if dask_engine is not None:
                 dask_engine.close()
-        save_tree(tree, output)
+        if dask_engine is None:
+            save_tree(tree, output)
         if not quiet:
             typer.echo(full_report(tree, max_depth=1))
         typer.echo(f"wrote {output} ({len(tree):,} nodes, {tree.n_documents:,} documents) in {time.perf_counter() - started:.1f}s")

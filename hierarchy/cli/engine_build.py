@@ -1,8 +1,9 @@
 """``build --engine dask``: where the vectors of a build come from when its passes run on a Dask cluster.
 
 Kept apart from cli/core.py so the local build reads as before. The client reads the documents (ids,
-texts, metadata: the tree file is written here); the vectors are made or read on the workers and the
-same :func:`topicmap.hierarchy.builder.pipeline.build_tree` runs with them there.
+texts, metadata); the vectors are made or read on the workers and the same
+:func:`topicmap.hierarchy.builder.pipeline.build_tree` runs with them there. The workers then write the
+documents as a partitioned sidecar, one part per partition; the client writes the tree file's JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from topicmap.hierarchy.base.errors import InputError
 if TYPE_CHECKING:
     from topicmap.hierarchy.builder.dask_engine import DaskEngine
     from topicmap.hierarchy.inputs.documents import Corpus
+    from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 TIMEOUT_VARIABLE = "TOPICMAP_DASK_TIMEOUT"  # seconds to wait for the scheduler and a worker [default: 10]
 PARTITION_VARIABLE = "TOPICMAP_DASK_PARTITION_ROWS"  # rows per partition, a multiple of 65,536 [default: 131,072]
 WORKER_EMBEDDERS = ("minilm", "openai")  # embedders whose work splits by text; tfidf is fitted to the whole corpus here
 
 
-def scheduler_address(scheduler: str | None, reducer: str) -> str:
+def scheduler_address(scheduler: str | None, reducer: str | None = None) -> str:
     """The scheduler to use (``--scheduler``, else ``DASK_SCHEDULER_ADDRESS``), checked with the options before anything is read."""
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if not address:
@@ -94,6 +96,45 @@ def embedded_on_workers(engine: DaskEngine, corpus: Corpus, embedder: str, model
     return rows, info, False
 
 
+def save_with_parts_on_workers(engine: DaskEngine, tree: TopicTree, bounds: Any, output: Path) -> TopicTree:
+    """Write ``tree`` at ``output`` with its documents as a partitioned sidecar that the workers wrote, one
+    part per partition of ``bounds``; the tree now reading them from there.
+
+    Order of writes: the parts into a temp directory (a worker's failure removes it: no tree file is
+    written), the directory renamed to its hash, then the JSON here. Should the JSON fail, the new
+    directory is removed too (unless the previous tree file already named the very same one)."""
+    from topicmap.hierarchy.builder.built_documents import BuiltDocuments, partition_rows
+    from topicmap.hierarchy.tree.documents_store import remove_sidecar, write_parts
+    from topicmap.hierarchy.tree.topic_tree import TopicTree
+    from topicmap.hierarchy.tree.treefile import save_tree, sidecar_named_by
+
+    built = tree.store
+    assert isinstance(built, BuiltDocuments)
+    keys = built.metadata_keys
+    before = sidecar_named_by(output)
+    store = write_parts(output, lambda folder: engine.write_parts(folder, bounds, lambda a, b: partition_rows(built, a, b), built.node_ids, keys))
+    store.ids_checked = True  # the corpus's ids were checked when the built tree was made
+    try:
+        written = TopicTree(list(tree.iter_nodes()), store, manifest=tree.manifest)
+        save_tree(written, output, sidecar=True)
+    except BaseException:
+        if before is None or before.name != store.path.name:
+            remove_sidecar(store.path)
+        raise
+    return written
+
+
+def worker_embedder(model: Any) -> tuple[str, str]:
+    """The workers' spec (kind, model) of an embedder resolved here: the same model, loaded on each worker."""
+    from topicmap.hierarchy.inputs.embed import OpenAIEmbedder, SentenceTransformerEmbedder
+
+    if isinstance(model, SentenceTransformerEmbedder):
+        return "minilm", model.model
+    if isinstance(model, OpenAIEmbedder):
+        return "openai", model.model
+    raise InputError(f"--engine dask embeds with minilm or openai on the workers, not {getattr(model, 'name', model)}")
+
+
 def _cache(path: Path, rows: Any) -> None:
     """The workers' vectors written to the embedding cache as one ``.npy``, a partition at a time (a failure only warns)."""
     import io
@@ -125,4 +166,4 @@ def _number(variable: str, default: float) -> float:
         raise InputError(f"{variable}={text!r}: expected a number") from None
 
 
-__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "scheduler_address", "vectors_on_workers"]
+__all__ = ["WORKER_EMBEDDERS", "connect_engine", "embedded_on_workers", "save_with_parts_on_workers", "scheduler_address", "vectors_on_workers", "worker_embedder"]

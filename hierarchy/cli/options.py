@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from topicmap.hierarchy.llm.settings import SettingFlags, Settings
 
 
+class EngineName(str, Enum):
+    """Where a command's passes over rows run: this process, or a Dask cluster's workers."""
+
+    local = "local"
+    dask = "dask"
+
+
+SchedulerOpt = Annotated[Optional[str], typer.Option(help="--engine dask: the scheduler's address, e.g. tcp://10.0.0.5:8786 [default: $DASK_SCHEDULER_ADDRESS]")]
+
+
 def build_option(name: str, help: str, into: Callable[[Any], Any] | None = None) -> Any:
     """The typer option of build parameter ``name``, checked by the build parameters' table.
 

@@ -279,7 +279,7 @@ class FacetExtractor:
         attempts = prompt_tokens = completion_tokens = 0
         for attempt in range(self.options.max_attempts):
             try:
-                result = await self.client.complete(messages, temperature=self._retry_temperature(attempt))
+                result = await self.client.complete(messages, temperature=self._retry_temperature(attempt), follow_up=attempt > 0)
             except LLMError as exc:
                 if exc.fatal:
                     raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -170,6 +171,32 @@ def temp_beside(path: StrPath) -> Iterator[Path]:
         _unlink_quietly(tmp)
 
 
+@contextmanager
+def temp_directory_beside(path: StrPath) -> Iterator[Path]:
+    """A new empty temp directory beside ``path``, for a writer that fills it and renames it itself
+    (a partitioned sidecar: its part files, written here or by a cluster's workers).
+
+    Named like :func:`temp_beside`'s files and cleaned up the same way (removed with everything in it on
+    an exception or SIGTERM, and by the next write of ``path`` after a SIGKILL); what is left at the end
+    of the block is removed.
+    """
+    path = Path(path)
+    remove_stale_temps(path)
+    tmp = path.parent / f".{path.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.mkdir(tmp)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    _writing[str(tmp)] = str(path)
+    try:
+        yield tmp
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        _writing.pop(str(tmp), None)
+        _unlink_quietly(tmp)
+
+
 def fsync_directory(directory: StrPath) -> None:
     """Make a rename in ``directory`` durable."""
     _fsync_directory(Path(directory))
@@ -200,8 +227,12 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def _unlink_quietly(path: StrPath) -> None:
+    """Remove a temp file, or a temp directory with its contents (a partitioned sidecar being written)."""
     try:
-        os.unlink(path)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
     except FileNotFoundError:
         pass
 
@@ -241,7 +272,7 @@ def stale_temps(target: Path) -> Iterator[Path]:
 def remove_stale_temps(target: Path) -> None:
     for leftover in stale_temps(target):
         try:
-            os.unlink(leftover)
+            _unlink_quietly(leftover)
         except OSError:
             pass  # another writer cleaned it first, or we may not: it does no harm where it is
 

@@ -83,7 +83,7 @@ class Asker:
         best_soft: SoftViolation | None = None
         for attempt in range(self.options.max_attempts):
             try:
-                result = await self.client.complete(messages, temperature=self.retry_temperature(attempt))
+                result = await self.client.complete(messages, temperature=self.retry_temperature(attempt), follow_up=attempt > 0)
             except LLMError as exc:
                 if exc.fatal:  # including many failures in a row (the client counts them): the server is down
                     raise
@@ -121,7 +121,7 @@ class Asker:
         """
         messages = [*shown.messages, *feedback(rejected), candidates_request(self.options.candidates)]
         try:
-            result = await self.client.complete(messages, temperature=self.retry_temperature(len(rejected)))
+            result = await self.client.complete(messages, temperature=self.retry_temperature(len(rejected)), follow_up=True)
         except LLMError as exc:
             if exc.fatal:
                 raise

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from topicmap.hierarchy.llm.gate import FIRST_TRY, FOLLOW_UP, PriorityGate
 from topicmap.hierarchy.llm.api_response import MalformedResponse, parse_body, read_chat_completion, retry_after_seconds
 from topicmap.hierarchy.base.errors import TopicmapError
 from topicmap.hierarchy.llm.prompting import estimate_tokens, messages_tokens
@@ -183,13 +184,13 @@ class ChatClient:
         self._formats = response_formats(config)  # tried in order; one the server refuses is dropped
         self._token_param = "max_tokens"  # reasoning models want max_completion_tokens
         self._send_temperature = True  # some models accept only their default temperature
-        self._semaphore: asyncio.Semaphore | None = None
+        self._gate: PriorityGate | None = None
         self._paused_until = 0.0  # time.monotonic() before which no request is sent (a server's Retry-After)
         self._failure_streak = 0  # answers that failed in a row: many means the server, not the request
         self._client: openai.AsyncOpenAI | None = None
 
     async def __aenter__(self) -> ChatClient:
-        self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._gate = PriorityGate(self.config.concurrency)
         return self
 
     def _sdk(self) -> openai.AsyncOpenAI:
@@ -210,15 +211,17 @@ class ChatClient:
             await self._client.close()
             self._client = None
 
-    async def complete(self, messages: list[dict[str, str]], temperature: float | None = None) -> ChatResult:
+    async def complete(self, messages: list[dict[str, str]], temperature: float | None = None, follow_up: bool = False) -> ChatResult:
         """One answer for ``messages``, retrying transient failures; raises an :class:`LLMError`.
 
         ``temperature`` overrides the configured one for this request (a validation retry asks warmer).
+        A ``follow_up`` (a retry of an invalid answer) goes before waiting first tries, so what has
+        been started is finished, and stored, first.
         After ``max_consecutive_failures`` answers in a row failed (each after its retries), the
         failure is an :class:`LLMUnavailableError`, which is fatal: every caller stops alike.
         """
         try:
-            result = await self._complete(messages, temperature)
+            result = await self._complete(messages, temperature, FOLLOW_UP if follow_up else FIRST_TRY)
         except LLMError as exc:
             if exc.fatal:
                 raise
@@ -231,16 +234,16 @@ class ChatClient:
         self._failure_streak = 0
         return result
 
-    async def _complete(self, messages: list[dict[str, str]], temperature: float | None) -> ChatResult:
+    async def _complete(self, messages: list[dict[str, str]], temperature: float | None, priority: int) -> ChatResult:
         import openai
 
-        assert self._semaphore is not None, "use 'async with ChatClient(...)'"
+        assert self._gate is not None, "use 'async with ChatClient(...)'"
         client = self._sdk()
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with self._semaphore:
+                async with self._gate.slot(priority if attempt == 1 else FOLLOW_UP):
                     await self._wait_for_pause()  # here, not before the queue: a pause may begin while we wait
                     self.stats.requests += 1
                     response = await client.chat.completions.with_raw_response.create(**self._request(messages, temperature))

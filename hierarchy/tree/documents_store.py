@@ -24,7 +24,8 @@ import re
 import shutil
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Any
@@ -44,8 +45,34 @@ CACHED_GROUPS = 8  # row groups kept decoded for the next page read
 BATCH_ROWS = 65_536  # rows per batch when a store is streamed (writing, exporting)
 META_PREFIX = "metadata."
 BASE_COLUMNS = ("id", "leaf", "x", "y", "title", "text", "time")
-SIDECAR_NAME = re.compile(r"[A-Za-z0-9._-]+\.docs-[0-9a-f]{16}\.parquet")
+SIDECAR_NAME = re.compile(r"[A-Za-z0-9._-]+\.docs-[0-9a-f]{16}(\.parquet)?")  # a file, or (no suffix) a directory of parts
+PART_NAME = re.compile(r"part-[0-9]{5,}\.parquet")
+PARTS_FORMAT = "parquet-parts"  # documents_file.format of a partitioned sidecar
 HASH_CHARS = 16
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """One part of a partitioned sidecar as written: its file name in the directory, rows, bytes, sha256."""
+
+    name: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.name, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256}
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def parts_digest(parts: Sequence[PartFile]) -> str:
+    """A partitioned sidecar's hash: sha256 over its parts' hashes in order (hex, one per line).
+
+    Any change to a part changes its hash and so the directory's name; parts are never rewritten."""
+    return hashlib.sha256("".join(f"{p.sha256}\n" for p in parts).encode("ascii")).hexdigest()
 
 
 def sidecar_stem(tree_path: str | os.PathLike[str]) -> str:
@@ -59,8 +86,9 @@ def sidecar_stem(tree_path: str | os.PathLike[str]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "tree"
 
 
-def sidecar_path(tree_path: str | os.PathLike[str], digest: str) -> Path:
-    return Path(tree_path).parent / f"{sidecar_stem(tree_path)}.docs-{digest[:HASH_CHARS]}.parquet"
+def sidecar_path(tree_path: str | os.PathLike[str], digest: str, partitioned: bool = False) -> Path:
+    """``<stem>.docs-<hash>.parquet``, or for a directory of parts ``<stem>.docs-<hash>``."""
+    return Path(tree_path).parent / f"{sidecar_stem(tree_path)}.docs-{digest[:HASH_CHARS]}{'' if partitioned else '.parquet'}"
 
 
 def owns_sidecar(tree_path: str | os.PathLike[str], sidecar: Path) -> bool:
@@ -132,6 +160,12 @@ class DocumentStore(ABC):
         for batch in self.iter_batches():
             yield from batch
 
+    def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        """The documents as the sidecar's columns, a row group at a time (what :func:`write_batches` takes).
+        A store that holds columns rather than documents gives them without making Document objects."""
+        for batch in self.iter_batches(ROW_GROUP_ROWS):
+            yield documents_batch(batch, metadata_keys)
+
     @property
     def lazy(self) -> bool:
         return False
@@ -201,11 +235,17 @@ class InlineStore(DocumentStore):
 class ParquetStore(DocumentStore):
     """Documents in a Parquet sidecar, read a column or a few row groups at a time.
 
+    The sidecar is one file, or a directory of part files (``part-00000.parquet``, ... in row order, all
+    with the same columns: a partitioned build writes one per partition). Either way it answers as one
+    table: rows are numbered across the parts, columns are read part after part.
+
     Numeric columns read once are kept (x, y, time: 24 bytes a document); text is read per page,
     by the row groups holding the rows asked for, the last :data:`CACHED_GROUPS` of them kept decoded.
     """
 
-    def __init__(self, path: str | os.PathLike[str], sha256: str | None = None, ids_checked: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], sha256: str | None = None, ids_checked: bool = False, parts: Sequence[PartFile] | None = None
+    ) -> None:
         import pyarrow.parquet as pq
 
         self.path = Path(path)
@@ -213,21 +253,44 @@ class ParquetStore(DocumentStore):
         # A sidecar named by a tree file was written by save_tree after TopicTree checked its ids unique;
         # loading does not read the 10M ids again (5-11 s here). A store of fresh batches is checked.
         self.ids_checked = ids_checked
-        try:
-            self._file: pq.ParquetFile = pq.ParquetFile(self.path, memory_map=True, read_dictionary=["leaf"])
-        except FileNotFoundError:
-            raise TreeFileError(f"{self.path}: the tree's documents file is missing") from None
-        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a cut or foreign file
-            raise TreeFileError(f"{self.path}: not a readable Parquet documents file ({_first_line(exc)})") from None
-        names = self._file.schema_arrow.names
+        self.partitioned = self.path.is_dir()
+        self._parts = list(parts) if parts is not None else None
+        if not self.partitioned:
+            paths = [self.path]
+        elif parts is not None:
+            paths = [self.path / part.name for part in parts]
+        else:
+            paths = sorted(p for p in self.path.iterdir() if PART_NAME.fullmatch(p.name))
+            if not paths:
+                raise TreeFileError(f"{self.path}: the documents directory holds no part files (part-00000.parquet, ...)")
+        self.paths = paths
+        self._files: list[pq.ParquetFile] = []
+        for file_path in paths:
+            try:
+                self._files.append(pq.ParquetFile(file_path, memory_map=True, read_dictionary=["leaf"]))
+            except FileNotFoundError:
+                what = "a part of the tree's documents" if self.partitioned else "the tree's documents file"
+                raise TreeFileError(f"{file_path}: {what} is missing") from None
+            except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a cut or foreign file
+                raise TreeFileError(f"{file_path}: not a readable Parquet documents file ({_first_line(exc)})") from None
+        names = self._files[0].schema_arrow.names
+        for file_path, other in zip(paths[1:], self._files[1:]):
+            if other.schema_arrow.names != names:
+                raise TreeFileError(f"{file_path}: its columns differ from those of {paths[0].name} ({other.schema_arrow.names} vs {names})")
         missing = [c for c in ("id", "leaf") if c not in names]
         if missing:
-            raise TreeFileError(f"{self.path}: the documents file has no {missing[0]!r} column")
+            raise TreeFileError(f"{paths[0]}: the documents file has no {missing[0]!r} column")
         self.columns = tuple(names)
         self.metadata_keys = tuple(n[len(META_PREFIX) :] for n in names if n.startswith(META_PREFIX))
-        meta = self._file.metadata
-        self._n = int(meta.num_rows)
-        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self.part_rows = [int(f.metadata.num_rows) for f in self._files]
+        self._n = sum(self.part_rows)
+        self._where: list[tuple[int, int]] = []  # global row group -> (part, its row group)
+        sizes: list[int] = []
+        for k, f in enumerate(self._files):
+            meta = f.metadata
+            for g in range(meta.num_row_groups):
+                self._where.append((k, g))
+                sizes.append(meta.row_group(g).num_rows)
         self._group_start = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         self._groups: OrderedDict[int, pa.Table] = OrderedDict()
         self._numeric: dict[str, np.ndarray] = {}
@@ -240,11 +303,39 @@ class ParquetStore(DocumentStore):
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes on disk: the file's, or all the parts' together."""
+        return sum(p.stat().st_size for p in self.paths)
+
+    def part_files(self) -> list[PartFile]:
+        """Name, rows, bytes and hash of each part (hashed here when the store was opened without them)."""
+        if self._parts is None:
+            self._parts = [PartFile(p.name, rows, p.stat().st_size, file_sha256(p)) for p, rows in zip(self.paths, self.part_rows)]
+        return list(self._parts)
+
+    def _fail(self, where: Path, exc: BaseException) -> TreeFileError:
+        return TreeFileError(f"{where}: cannot read the documents file ({_first_line(exc)})")
+
     def _read(self, columns: Sequence[str]) -> pa.Table:
-        try:
-            return self._file.read(columns=[c for c in columns if c in self.columns])
-        except Exception as exc:
-            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+        import pyarrow as pa
+
+        wanted = [c for c in columns if c in self.columns]
+        tables = []
+        for file_path, f in zip(self.paths, self._files):
+            try:
+                tables.append(f.read(columns=wanted))
+            except Exception as exc:
+                raise self._fail(file_path, exc) from None
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    def _batches(self, batch_rows: int, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Record batches of at most ``batch_rows`` rows, part after part (a batch never spans two parts)."""
+        for file_path, f in zip(self.paths, self._files):
+            try:
+                yield from f.iter_batches(batch_size=batch_rows, columns=None if columns is None else list(columns))
+            except Exception as exc:
+                raise self._fail(file_path, exc) from None
 
     def _float_column(self, name: str) -> np.ndarray:
         with self._lock:
@@ -340,25 +431,23 @@ class ParquetStore(DocumentStore):
 
         for name in ("title", "text"):
             if name in self.columns:  # batch by batch, stopping at the first text: never the whole column
-                try:
-                    for batch in self._file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=[name]):
-                        if pc.any(pc.greater(pc.utf8_length(batch.column(0)), 0)).as_py():
-                            return True
-                except Exception as exc:
-                    raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+                for batch in self._batches(ROW_GROUP_ROWS, [name]):
+                    if pc.any(pc.greater(pc.utf8_length(batch.column(0)), 0)).as_py():
+                        return True
         return False
 
     def _group(self, g: int) -> pa.Table:
-        """Row group ``g`` as read (decompressed, still Arrow): a page takes its few rows from it."""
+        """Row group ``g`` (numbered across the parts) as read (decompressed, still Arrow): a page takes its few rows from it."""
         with self._lock:
             hit = self._groups.get(g)
             if hit is not None:
                 self._groups.move_to_end(g)
                 return hit
+        part, local = self._where[g]
         try:
-            table = self._file.read_row_group(g)
+            table = self._files[part].read_row_group(local)
         except Exception as exc:
-            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+            raise self._fail(self.paths[part], exc) from None
         with self._lock:
             self._groups[g] = table
             while len(self._groups) > CACHED_GROUPS:
@@ -384,34 +473,30 @@ class ParquetStore(DocumentStore):
     def iter_columns(self, names: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[dict[str, list[Any]]]:
         """Some columns, ``batch_rows`` rows at a time (a column the file lacks comes as empty strings)."""
         present = [n for n in names if n in self.columns]
-        try:
-            if not present:
-                for lo in range(0, self._n, batch_rows):
-                    yield {n: [""] * min(batch_rows, self._n - lo) for n in names}
-                return
-            for batch in self._file.iter_batches(batch_size=batch_rows, columns=present):
-                out = {n: batch.column(n).to_pylist() for n in present}
-                out.update({n: [""] * batch.num_rows for n in names if n not in out})
-                yield out
-        except Exception as exc:
-            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+        if not present:
+            for lo in range(0, self._n, batch_rows):
+                yield {n: [""] * min(batch_rows, self._n - lo) for n in names}
+            return
+        for batch in self._batches(batch_rows, present):
+            out = {n: batch.column(n).to_pylist() for n in present}
+            out.update({n: [""] * batch.num_rows for n in names if n not in out})
+            yield out
 
     def iter_record_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Every column, ``batch_rows`` rows at a time, as Arrow (copying a sidecar into another)."""
+        yield from self._batches(batch_rows)
+
+    def part_batches(self, part: int, batch_rows: int = ROW_GROUP_ROWS) -> Iterator[pa.RecordBatch]:
+        """Every column of one part, ``batch_rows`` rows at a time."""
         try:
-            yield from self._file.iter_batches(batch_size=batch_rows)
+            yield from self._files[part].iter_batches(batch_size=batch_rows)
         except Exception as exc:
-            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+            raise self._fail(self.paths[part], exc) from None
 
     def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
-        try:
-            for batch in self._file.iter_batches(batch_size=batch_rows):
-                columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-                yield [_document(columns, i, self.metadata_keys) for i in range(batch.num_rows)]
-        except TreeFileError:
-            raise
-        except Exception as exc:
-            raise TreeFileError(f"{self.path}: cannot read the documents file ({_first_line(exc)})") from None
+        for batch in self._batches(batch_rows):
+            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+            yield [_document(columns, i, self.metadata_keys) for i in range(batch.num_rows)]
 
 
 class AppendedStore(DocumentStore):
@@ -647,7 +732,7 @@ def write_batches(
         finally:
             if writer is not None:
                 writer.close()
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         final = sidecar_path(tree_path, digest)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -681,17 +766,28 @@ def _table(columns: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def write_store(tree_path: str | os.PathLike[str], store: DocumentStore) -> ParquetStore:
+def write_store(tree_path: str | os.PathLike[str], store: DocumentStore, part_rows: int | None = None) -> ParquetStore:
     """A sidecar for ``tree_path`` holding ``store``'s documents.
 
     A sidecar store is copied byte for byte (its hash, so its name, stays), or kept as it is when it
-    already lies beside ``tree_path`` under that name; documents in memory are written in batches.
+    already lies beside ``tree_path`` under that name; a partitioned one stays partitioned. Documents in
+    memory are written in batches, into one file or, given ``part_rows``, into parts of that many rows.
+    New rows after a partitioned sidecar (``assign``) become one new part beside the old parts, which
+    are hard-linked, not rewritten (:func:`append_part`).
     """
     from topicmap.hierarchy.files.safe_write import fsync_directory, temp_beside
 
     tree_path = Path(tree_path)
     if isinstance(store, ParquetStore):
-        digest = store.sha256 or _sha256(store.path)
+        if store.partitioned:
+            parts = store.part_files()
+            final = sidecar_path(tree_path, store.sha256 or parts_digest(parts), partitioned=True)
+            if final.exists() and final.resolve() == store.path.resolve():
+                return store
+            copied = write_parts(tree_path, lambda folder: [_linked(src, folder / part.name, part) for src, part in zip(store.paths, parts)])
+            copied.ids_checked = store.ids_checked
+            return copied
+        digest = store.sha256 or file_sha256(store.path)
         final = sidecar_path(tree_path, digest)
         if final.exists() and final.resolve() == store.path.resolve():
             return store
@@ -703,14 +799,123 @@ def write_store(tree_path: str | os.PathLike[str], store: DocumentStore) -> Parq
         fsync_directory(final.parent)
         return ParquetStore(final, sha256=digest, ids_checked=store.ids_checked)
     keys = metadata_keys_of(store)
-    if isinstance(store, AppendedStore):
-        return write_batches(tree_path, store.column_batches(keys), metadata_keys=keys)
-    return write_batches(tree_path, (documents_batch(batch, keys) for batch in store.iter_batches(ROW_GROUP_ROWS)), metadata_keys=keys)
+    if part_rows is not None and not isinstance(store, AppendedStore):
+        return write_parts(tree_path, lambda folder: _parts_of(folder, store, part_rows, keys))
+    if isinstance(store, AppendedStore) and store.base.partitioned:
+        return append_part(tree_path, store, keys)
+    return write_batches(tree_path, store.column_batches(keys), metadata_keys=keys)
 
 
-def _sha256(path: Path) -> str:
+# -- partitioned sidecars ------------------------------------------------------------------------
+def write_part(folder: str | os.PathLike[str], index: int, batches: Iterable[Mapping[str, Any]], metadata_keys: Sequence[str]) -> PartFile:
+    """Part ``index`` of a partitioned sidecar written into ``folder`` (a temp directory: see :func:`write_parts`).
+
+    ``batches`` are dicts of columns as :func:`write_batches` takes them, all with ``metadata_keys``'s
+    columns (every part of a sidecar has the same ones). Runs wherever the rows are: here, or on a
+    cluster's worker (which then needs ``folder`` at the same path: shared storage).
+    """
+    import pyarrow.parquet as pq
+
+    schema = sidecar_schema(metadata_keys)
+    path = Path(folder) / part_name(index)
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=["leaf"], write_statistics=["time"]) as writer:
+        for batch in batches:
+            table = _table(batch, schema)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            rows += table.num_rows
+        if not rows:
+            writer.write_table(schema.empty_table())
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return PartFile(path.name, rows, path.stat().st_size, file_sha256(path))
+
+
+def write_parts(tree_path: str | os.PathLike[str], fill: Callable[[Path], Sequence[PartFile]]) -> ParquetStore:
+    """A partitioned sidecar for ``tree_path``: ``fill(folder)`` writes the parts into a new temp
+    directory (here, or by telling a cluster's workers to) and returns them in row order; the directory
+    is then renamed to ``<stem>.docs-<hash of the parts' hashes>``. On any failure the temp directory
+    and everything in it is removed, so no tree file can name a half-written sidecar.
+    """
+    from topicmap.hierarchy.files.safe_write import fsync_directory, temp_directory_beside
+
+    tree_path = Path(tree_path)
+    with temp_directory_beside(tree_path.parent / f"{sidecar_stem(tree_path)}.docs") as tmp:
+        parts = list(fill(tmp)) or [write_part(tmp, 0, [], [])]
+        for k, part in enumerate(parts):
+            if part.name != part_name(k) or not (tmp / part.name).is_file():
+                raise TreeFileError(f"{tmp}: part {k} of the documents was not written as {part_name(k)} (got {part.name})")
+        digest = parts_digest(parts)
+        final = sidecar_path(tree_path, digest, partitioned=True)
+        if not final.is_dir():  # the same parts already there keep their directory (its name is their hash)
+            fsync_directory(tmp)
+            os.replace(tmp, final)
+    fsync_directory(final.parent)
+    return ParquetStore(final, sha256=digest, parts=parts)
+
+
+def append_part(tree_path: str | os.PathLike[str], store: AppendedStore, metadata_keys: Sequence[str]) -> ParquetStore:
+    """A partitioned sidecar plus new rows as a new sidecar: the old parts hard-linked (copied where the
+    file system cannot link) and the new rows as one more part, so adding a thousand documents to ten
+    million rewrites nothing. New rows bringing a metadata key the parts lack rewrite each old part with
+    that column (null), part by part."""
+    base = store.base
+    old = base.part_files()
+    same_columns = list(metadata_keys) == list(base.metadata_keys)
+
+    def fill(folder: Path) -> list[PartFile]:
+        out = []
+        for k, (src, part) in enumerate(zip(base.paths, old)):
+            if same_columns:
+                out.append(_linked(src, folder / part.name, part))
+            else:
+                batches = ({name: batch.column(name) for name in batch.schema.names} for batch in base.part_batches(k))
+                out.append(write_part(folder, k, batches, metadata_keys))
+        added = store.added
+        if added:
+            pieces = (documents_batch(added[lo : lo + ROW_GROUP_ROWS], metadata_keys) for lo in range(0, len(added), ROW_GROUP_ROWS))
+            out.append(write_part(folder, len(out), pieces, metadata_keys))
+        return out
+
+    return write_parts(tree_path, fill)
+
+
+def _parts_of(folder: Path, store: DocumentStore, part_rows: int, metadata_keys: Sequence[str]) -> list[PartFile]:
+    """``store``'s documents as parts of ``part_rows`` rows each, written here one after another."""
+    if part_rows <= 0:
+        raise ValueError(f"rows per part must be positive, not {part_rows}")
+    out = []
+    for batch in store.iter_batches(part_rows):
+        pieces = (documents_batch(batch[lo : lo + ROW_GROUP_ROWS], metadata_keys) for lo in range(0, len(batch), ROW_GROUP_ROWS))
+        out.append(write_part(folder, len(out), pieces, metadata_keys))
+    return out
+
+
+def _linked(src: Path, dst: Path, part: PartFile) -> PartFile:
+    """``src`` at ``dst`` without copying its bytes where the file system allows (parts are never changed in place)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+    return part
+
+
+def remove_sidecar(path: Path) -> None:
+    """Remove a sidecar: a file, or a directory of parts."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(8 * 2**20):
             digest.update(chunk)
     return digest.hexdigest()
+
+

@@ -34,7 +34,17 @@ from topicmap.hierarchy.base.errors import TreeFileError
 from topicmap.hierarchy.base.safe_text import one_line, strip_controls
 from topicmap.hierarchy.files.safe_write import write_chunks_atomic
 from topicmap.hierarchy.files.spreadsheet import csv_text
-from topicmap.hierarchy.tree.documents_store import SIDECAR_THRESHOLD, DocumentStore, ParquetStore, owns_sidecar, write_store
+from topicmap.hierarchy.tree.documents_store import (
+    PARTS_FORMAT,
+    SIDECAR_THRESHOLD,
+    DocumentStore,
+    ParquetStore,
+    PartFile,
+    owns_sidecar,
+    parts_digest,
+    remove_sidecar,
+    write_store,
+)
 from topicmap.hierarchy.tree.topic_tree import Document, LabelMeta, Node, TopicTree
 
 SCHEMA_VERSION = 2  # the single-file form (documents inline), the version small trees are written as
@@ -296,14 +306,32 @@ def _suspect_documents(documents: list[Any]) -> Iterator[int]:
 
 
 def _open_sidecar(pointer: dict[str, Any], folder: Path, source: str) -> ParquetStore:
-    """The sidecar a version 3 file names, checked against what the file recorded of it."""
+    """The sidecar a version 3 file names (a file, or a directory of parts), checked against what the file recorded of it."""
     path = folder / pointer["path"]
-    if not path.is_file():
-        raise TreeFileError(f"{path}: the documents file of {source} is missing (it lives beside the tree file)")
-    recorded = pointer.get("bytes")
-    if isinstance(recorded, int) and path.stat().st_size != recorded:
-        raise TreeFileError(f"{path}: has {path.stat().st_size:,} bytes, but {source} recorded {recorded:,}: the documents file was cut or replaced")
-    store = ParquetStore(path, sha256=pointer["sha256"], ids_checked=True)
+    parts: list[PartFile] | None = None
+    if pointer.get("format") == PARTS_FORMAT:
+        if not path.is_dir():
+            raise TreeFileError(f"{path}: the documents directory of {source} is missing (it lives beside the tree file)")
+        parts = [PartFile(p["path"], p["rows"], p["bytes"], p["sha256"]) for p in pointer["parts"]]
+        if parts_digest(parts) != pointer["sha256"]:
+            raise TreeFileError(f"{source}: documents_file.sha256 is not the hash of its parts' hashes: the pointer was edited")
+        for part in parts:
+            file = path / part.name
+            if not file.is_file():
+                raise TreeFileError(f"{file}: a part of the documents of {source} is missing")
+            if file.stat().st_size != part.bytes:
+                raise TreeFileError(f"{file}: has {file.stat().st_size:,} bytes, but {source} recorded {part.bytes:,}: the part was cut or replaced")
+    else:
+        if not path.is_file():
+            raise TreeFileError(f"{path}: the documents file of {source} is missing (it lives beside the tree file)")
+        recorded = pointer.get("bytes")
+        if isinstance(recorded, int) and path.stat().st_size != recorded:
+            raise TreeFileError(f"{path}: has {path.stat().st_size:,} bytes, but {source} recorded {recorded:,}: the documents file was cut or replaced")
+    store = ParquetStore(path, sha256=pointer["sha256"], ids_checked=True, parts=parts)
+    if parts is not None:
+        for part, rows in zip(parts, store.part_rows):
+            if rows != part.rows:
+                raise TreeFileError(f"{path / part.name}: holds {rows:,} documents, but {source} recorded {part.rows:,}")
     if len(store) != pointer["rows"]:
         raise TreeFileError(f"{path}: holds {len(store):,} documents, but {source} recorded {pointer['rows']:,}")
     return store
@@ -390,7 +418,8 @@ def wants_sidecar(tree: TopicTree, threshold: int = SIDECAR_THRESHOLD) -> bool:
 
 
 def save_tree(
-    tree: TopicTree, path: str | os.PathLike[str], *, sidecar: bool | None = None, threshold: int = SIDECAR_THRESHOLD
+    tree: TopicTree, path: str | os.PathLike[str], *, sidecar: bool | None = None, threshold: int = SIDECAR_THRESHOLD,
+    part_rows: int | None = None,
 ) -> Path:
     """Write the tree atomically: a reader sees the old file or the new one, never half.
 
@@ -399,35 +428,37 @@ def save_tree(
     streams node by node and document by document, so a big tree never exists as one giant string.
     The sidecar form writes (or copies, or keeps) the Parquet file first, under its content hash,
     then the JSON pointing at it; the sidecar the replaced JSON named is removed afterwards.
+    ``part_rows`` writes documents held in memory as a directory of parts of that many rows (a sidecar
+    already on disk keeps its form).
     """
     path = Path(path)
-    previous = _sidecar_named_by(path)
+    previous = sidecar_named_by(path)
     # rewriting a sidecar tree in place (label, assign -o the same file) keeps its form
-    use_sidecar = (previous is not None or wants_sidecar(tree, threshold)) if sidecar is None else sidecar
+    use_sidecar = (previous is not None or part_rows is not None or wants_sidecar(tree, threshold)) if sidecar is None else sidecar
     new_name: str | None = None
     if not use_sidecar:
         written = write_chunks_atomic(path, single_file_chunks(tree))
     else:
-        store = write_store(path, tree.store)
+        store = write_store(path, tree.store, part_rows)
         try:
             written = write_chunks_atomic(path, _sidecar_chunks(tree, store))
         except BaseException:
             # the JSON was not replaced: a sidecar written for it alone would be litter (never one a file names)
             if store is not tree._store and (previous is None or store.path.name != previous.name):
-                store.path.unlink(missing_ok=True)
+                remove_sidecar(store.path)
             raise
         new_name = store.path.name
         if tree._store is not None and tree._store is not store and tree._store.lazy:
             tree._store = store  # read from the file that stays
     if previous is not None and previous.name != new_name and owns_sidecar(path, previous):
         try:
-            previous.unlink()
+            remove_sidecar(previous)
         except OSError:
             pass  # already gone, or not ours to remove: it does no harm
     return written
 
 
-def _sidecar_named_by(path: Path) -> Path | None:
+def sidecar_named_by(path: Path) -> Path | None:
     """The sidecar an existing version 3 tree file at ``path`` points at (None for anything else)."""
     try:
         if not path.is_file() or path.stat().st_size > 64 * 2**20:  # a sidecar form's JSON is small
@@ -458,14 +489,16 @@ def single_file_chunks(tree: TopicTree) -> Iterator[str]:
 
 
 def _sidecar_chunks(tree: TopicTree, store: ParquetStore) -> Iterator[str]:
-    pointer = {
+    pointer: dict[str, Any] = {
         "path": store.path.name,
-        "format": "parquet",
+        "format": PARTS_FORMAT if store.partitioned else "parquet",
         "rows": len(store),
-        "bytes": store.path.stat().st_size,
+        "bytes": store.nbytes,
         "sha256": store.sha256,
         "columns": list(store.columns),
     }
+    if store.partitioned:
+        pointer["parts"] = [part.to_dict() for part in store.part_files()]
     yield '{"format":' + json.dumps(FORMAT_NAME) + ',"schema_version":' + str(SIDECAR_VERSION)
     yield ',"manifest":' + _dumps(tree.manifest) + ',"nodes":['
     for i, node in enumerate(tree.iter_nodes()):
