@@ -57,6 +57,7 @@ def _same_rows(lazy: LazyCorpus, listed: Any) -> None:
     assert (every.ids, every.texts, every.titles, every.metadata) == (listed.ids, listed.texts, listed.titles, listed.metadata)
     assert list(lazy.embedding_texts()) == listed.embedding_texts()
     assert lazy.embedding_texts()[3:7] == listed.embedding_texts()[3:7]
+    assert lazy.embedding_texts()[n:2:-7] == listed.embedding_texts()[n:2:-7] and lazy.ids[::-5] == listed.ids[::-5]
     picked = lazy.rows_at([n - 1, 0, 5])
     assert picked.ids == [listed.ids[r] for r in (n - 1, 0, 5)] and picked.metadata == [listed.metadata[r] for r in (n - 1, 0, 5)]
     assert lazy.metadata_keys() == listed.metadata_keys()

@@ -73,16 +73,22 @@ class LazyCorpus:
 
     def rows_between(self, lo: int, hi: int) -> CorpusRows:
         lo, hi = max(lo, 0), min(hi, len(self))
-        texts: list[str] = []
-        titles: list[str] = []
-        metadata: list[dict[str, Any]] = []
+        texts, titles, cells = self._columns_between(lo, hi, ("text", "title", "metadata"))
+        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, [json.loads(cell) for cell in cells])
+
+    def texts_between(self, lo: int, hi: int) -> list[str]:
+        """The embedding texts of rows ``lo .. hi`` (what keyword counts read: no metadata decoded)."""
+        texts, titles = self._columns_between(max(lo, 0), min(hi, len(self)), ("text", "title"))
+        return [embedding_text(t, x) for t, x in zip(titles, texts)]
+
+    def _columns_between(self, lo: int, hi: int, names: Sequence[str]) -> list[list[Any]]:
+        out: list[list[Any]] = [[] for _ in names]
         for b in range(lo // BATCH_ROWS, (hi - 1) // BATCH_ROWS + 1 if hi > lo else lo // BATCH_ROWS):
             start = b * BATCH_ROWS
             part = self._scratch.batch(b).slice(max(lo - start, 0), min(hi, start + BATCH_ROWS) - max(lo, start))
-            texts += part.column("text").to_pylist()
-            titles += part.column("title").to_pylist()
-            metadata += [json.loads(cell) for cell in part.column("metadata").to_pylist()]
-        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, metadata)
+            for column, name in zip(out, names):
+                column += part.column(name).to_pylist()
+        return out
 
     def rows_at(self, rows: Sequence[int]) -> CorpusRows:
         import pyarrow as pa
@@ -133,7 +139,9 @@ class IdColumn(Sequence[str]):
     def __getitem__(self, key: int | slice) -> str | list[str]:
         if isinstance(key, slice):
             lo, hi, step = key.indices(len(self))
-            return self._ids.slice(lo, max(hi - lo, 0)).to_pylist()[::step]
+            if step != 1:
+                return [self[i] for i in range(lo, hi, step)]
+            return self._ids.slice(lo, max(hi - lo, 0)).to_pylist()
         if key < 0:
             key += len(self)
         if not 0 <= key < len(self):
@@ -161,14 +169,14 @@ class EmbeddingTexts(Sequence[str]):
     def __getitem__(self, key: int | slice) -> str | list[str]:
         if isinstance(key, slice):
             lo, hi, step = key.indices(len(self))
-            rows = self._corpus.rows_between(lo, hi)
-            return [embedding_text(t, x) for t, x in zip(rows.titles, rows.texts)][::step]
+            if step != 1:
+                return [self[i] for i in range(lo, hi, step)]
+            return self._corpus.texts_between(lo, hi) if hi > lo else []
         if key < 0:
             key += len(self)
         if not 0 <= key < len(self):
             raise IndexError("text row out of range")
-        rows = self._corpus.rows_between(int(key), int(key) + 1)
-        return embedding_text(rows.titles[0], rows.texts[0])
+        return self._corpus.texts_between(int(key), int(key) + 1)[0]
 
     def __iter__(self) -> Iterator[str]:
         for lo in range(0, len(self), BATCH_ROWS):
