@@ -15,15 +15,19 @@ from typing import Any
 import numpy as np
 
 from topicmap.hierarchy.builder.streaming import row_ranges
-from topicmap.hierarchy.inputs.documents import Corpus
+from topicmap.hierarchy.inputs.documents import Corpus, CorpusRows
+from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
 from topicmap.hierarchy.tree.documents_store import BATCH_ROWS, META_PREFIX, ROW_GROUP_ROWS, DocumentStore
 from topicmap.hierarchy.tree.topic_tree import Document
 
 
 class BuiltDocuments(DocumentStore):
-    """``corpus`` row r hangs from ``node_ids[doc_leaf[r]]`` at ``coords[r]``; texts kept when ``store_text``."""
+    """``corpus`` row r hangs from ``node_ids[doc_leaf[r]]`` at ``coords[r]``; texts kept when ``store_text``.
 
-    def __init__(self, corpus: Corpus, node_ids: Sequence[str], doc_leaf: np.ndarray, coords: np.ndarray, store_text: bool) -> None:
+    The corpus is a :class:`Corpus` (lists) or a :class:`LazyCorpus` (a scratch file): rows are asked
+    of it a batch at a time, so neither is copied whole into documents."""
+
+    def __init__(self, corpus: Corpus | LazyCorpus, node_ids: Sequence[str], doc_leaf: np.ndarray, coords: np.ndarray, store_text: bool) -> None:
         self.corpus = corpus
         self.node_ids = list(node_ids)
         self.doc_leaf = np.asarray(doc_leaf, dtype=np.int64)
@@ -33,25 +37,33 @@ class BuiltDocuments(DocumentStore):
     def __len__(self) -> int:
         return len(self.corpus)
 
-    def _document(self, row: int) -> Document:
-        corpus = self.corpus
-        return Document(
-            id=corpus.ids[row],
-            leaf=self.node_ids[self.doc_leaf[row]],
-            text=corpus.texts[row] if self.store_text else "",
-            title=corpus.titles[row],
-            x=float(self.coords[row, 0]),
-            y=float(self.coords[row, 1]),
-            metadata=corpus.metadata[row],
-            time=corpus.time_of(row),
-        )
+    def _documents(self, rows: Sequence[int], columns: CorpusRows) -> list[Document]:
+        corpus, node_ids, doc_leaf, coords = self.corpus, self.node_ids, self.doc_leaf, self.coords
+        return [
+            Document(
+                id=columns.ids[k],
+                leaf=node_ids[doc_leaf[row]],
+                text=columns.texts[k] if self.store_text else "",
+                title=columns.titles[k],
+                x=float(coords[row, 0]),
+                y=float(coords[row, 1]),
+                metadata=columns.metadata[k],
+                time=corpus.time_of(row),
+            )
+            for k, row in enumerate(rows)
+        ]
 
     def rows(self, rows: Sequence[int] | np.ndarray) -> list[Document]:
-        return [self._document(int(r)) for r in rows]
+        at = [int(r) for r in rows]
+        return self._documents(at, self.corpus.rows_at(at))
 
     def iter_batches(self, batch_rows: int = BATCH_ROWS) -> Iterator[list[Document]]:
         for piece in row_ranges(len(self), batch_rows):
-            yield [self._document(row) for row in piece]
+            yield self._documents(piece, self.corpus.rows_between(piece.start, piece.stop))
+
+    def _columns(self) -> Iterator[CorpusRows]:
+        for piece in row_ranges(len(self), BATCH_ROWS):
+            yield self.corpus.rows_between(piece.start, piece.stop)
 
     def xy(self) -> tuple[np.ndarray, np.ndarray]:
         return self.coords[:, 0].copy(), self.coords[:, 1].copy()
@@ -61,26 +73,22 @@ class BuiltDocuments(DocumentStore):
         return np.array(time.times, dtype=np.float64) if time is not None else np.full(len(self), np.nan)
 
     def strings(self, name: str) -> list[str]:
-        corpus = self.corpus
         if name == "id":
-            return list(corpus.ids)
+            return list(self.corpus.ids)
         if name == "leaf":
             return [self.node_ids[i] for i in self.doc_leaf.tolist()]
         if name == "title":
-            return [t or "" for t in corpus.titles]
+            return [t or "" for rows in self._columns() for t in rows.titles]
         if name == "text":
-            return [t or "" for t in corpus.texts] if self.store_text else [""] * len(self)
+            return [t or "" for rows in self._columns() for t in rows.texts] if self.store_text else [""] * len(self)
         raise KeyError(f"no string column {name!r}")
 
     def metadata_values(self, key: str) -> list[Any]:
-        return [m.get(key) for m in self.corpus.metadata]
+        return [m.get(key) for rows in self._columns() for m in rows.metadata]
 
     @property
     def metadata_keys(self) -> list[str]:
-        keys: dict[str, None] = {}
-        for metadata in self.corpus.metadata:
-            keys.update(dict.fromkeys(metadata))
-        return list(keys)
+        return self.corpus.metadata_keys()
 
     def leaf_codes(self, index: Mapping[str, int]) -> np.ndarray:
         codes = np.array([index.get(node_id, -1) for node_id in self.node_ids], dtype=np.int64)
@@ -95,15 +103,10 @@ class BuiltDocuments(DocumentStore):
         return out
 
     def first_duplicate_id(self) -> int | None:
-        seen: set[str] = set()
-        for row, doc_id in enumerate(self.corpus.ids):
-            if doc_id in seen:
-                return row
-            seen.add(doc_id)
-        return None
+        return self.corpus.first_duplicate_row()
 
     def has_text(self) -> bool:
-        return any(self.corpus.titles) or (self.store_text and any(self.corpus.texts))
+        return self.corpus.any_title() or (self.store_text and self.corpus.any_text())
 
     def column_batches(self, metadata_keys: Sequence[str]) -> Iterator[Mapping[str, Any]]:
         """The sidecar's columns straight from the corpus's (no Document objects: 1M synthetic documents
@@ -112,19 +115,19 @@ class BuiltDocuments(DocumentStore):
             yield from part_batches(partition_rows(self, piece.start, piece.stop), self.node_ids, metadata_keys)
 
 
-
 # -- a partition's documents, written where they are (build --engine dask) -----------------------------
 def partition_rows(built: BuiltDocuments, start: int, stop: int) -> dict[str, Any]:
     """Rows ``start .. stop`` of a built tree's documents as plain columns: what the worker that writes
     their part needs (corpus slices, leaf numbers and map positions), no Document objects made here."""
     corpus = built.corpus
     time = corpus.time
+    rows = corpus.rows_between(start, stop)  # lists sliced, or a lazy corpus's scratch file read
     return {
-        "id": corpus.ids[start:stop],
-        "title": corpus.titles[start:stop],
-        "text": corpus.texts[start:stop] if built.store_text else None,
+        "id": rows.ids,
+        "title": rows.titles,
+        "text": rows.texts if built.store_text else None,
         "time": None if time is None else np.asarray(time.times[start:stop], dtype=np.float64),
-        "metadata": corpus.metadata[start:stop],
+        "metadata": rows.metadata,
         "leaf": built.doc_leaf[start:stop].astype(np.int32),
         "x": built.coords[start:stop, 0].copy(),
         "y": built.coords[start:stop, 1].copy(),

@@ -19,6 +19,7 @@ from topicmap.hierarchy.builder.cluster import ClusterTree, RecursiveClusterer
 from topicmap.hierarchy.builder.params import DOCS_PER_LEAF, BuildConfig, check_build, check_config, most_leaves, to_estimator  # noqa: F401 - check_config: also imported from here
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import Corpus
+from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
 from topicmap.hierarchy.builder.built_documents import BuiltDocuments
 from topicmap.hierarchy.builder.representatives import node_representatives
 from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, keywords_of_node_counts, steer_keywords
@@ -191,7 +192,7 @@ def build_parts(
     if not stream:
         embeddings = source.read_all()
         source = ArraySource(embeddings, vectors_source)
-        input_warnings = check_clusterable(embeddings, list(text_list), vectors_source, texts_source, wanted, option)
+        input_warnings = check_clusterable(embeddings, text_list, vectors_source, texts_source, wanted, option)
         _say(input_warnings)
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     reduced: Any = None
@@ -272,7 +273,7 @@ def _say(warnings: list[str]) -> None:
 
 
 def build_tree(
-    corpus: Corpus,
+    corpus: Corpus | LazyCorpus,
     embeddings: np.ndarray | VectorSource,
     config: BuildConfig,
     inputs: BuildInputs,

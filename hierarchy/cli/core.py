@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from topicmap.hierarchy.inputs.documents import Corpus
+    from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
     from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 
@@ -82,7 +83,7 @@ def _precomputed_by(embedder_name: str | None, embedding_model: str | None) -> s
 
 
 def obtain_embeddings(
-    corpus: Corpus,
+    corpus: Corpus | LazyCorpus,
     embeddings_path: Path | None,
     embedder_name: str | None,
     embedding_model: str | None,
@@ -142,7 +143,7 @@ def obtain_embeddings(
 
 
 def _built(
-    corpus: Corpus, vectors: Any, embedder_info: dict[str, object], config: BuildConfig, input: Path, text_column: str,
+    corpus: Corpus | LazyCorpus, vectors: Any, embedder_info: dict[str, object], config: BuildConfig, input: Path, text_column: str,
     id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, embed_cache: Path | None,
 ) -> TopicTree:
     """The tree of ``corpus`` over ``vectors`` (in this process, or partitions on an engine's workers)."""
@@ -248,12 +249,13 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--period {period} counts documents over time: give their dates with --time-column COLUMN")
         check_table_file(input)  # a missing file is said before NumPy and the readers load
         from topicmap.hierarchy.files.cache_dir import default_cache_dir
-        from topicmap.hierarchy.inputs.documents import read_documents
+        from topicmap.hierarchy.inputs.documents import open_documents
         from topicmap.hierarchy.inputs.vector_checks import check_texts_differ
 
-        # a Parquet input's embedding column is streamed beside the documents, never parsed row by row
+        # a Parquet input's embedding column is streamed beside the documents, never parsed row by row;
+        # a big file is checked in one pass and read back a batch at a time (inputs/lazy_corpus.py)
         stream_column = embedding_column if embedding_column is not None and input.suffix.lower() == ".parquet" else None
-        corpus = read_documents(
+        corpus = open_documents(
             input, text_column=text_column, id_column=id_column, title_column=title_column,
             embedding_column=None if stream_column else embedding_column, skip_columns=(stream_column,) if stream_column else (),
             skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates,

@@ -24,8 +24,19 @@ def check_tree_file(path: str | os.PathLike[str]) -> Path:
 
 
 def check_table_file(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a document table that can be opened, or an InputError worded as ``read_documents``'."""
+    """``path`` as a document table that can be opened, or an InputError worded as ``read_documents``'
+    (Parquet shards, a directory or a glob, are listed and read by the reader itself)."""
+    if names_parquet_shards(path):
+        return Path(path)
     return _checked(Path(path), "no such file", TABLE_KINDS, InputError, lambda exc: exc)
+
+
+def names_parquet_shards(path: str | os.PathLike[str]) -> bool:
+    """Is ``path`` a directory holding ``*.parquet`` shards, or a glob of them, rather than one file?"""
+    text = str(path)
+    if Path(text).is_dir():
+        return next((True for p in Path(text).rglob("*.parquet") if p.is_file()), False)
+    return any(ch in text for ch in "*?[") and not Path(text).exists() and text.lower().endswith(".parquet")
 
 
 def _checked(path: Path, missing: str, expected: str, error: type[TopicmapError], why: Callable[[OSError], object]) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -73,6 +73,11 @@ def detect_format(values: Sequence[Any]) -> str | None:
         kind = value_kind(value)
         if kind is not None:
             counts[kind] += 1
+    return format_of_counts(counts)
+
+
+def format_of_counts(counts: dict[str, int]) -> str | None:
+    """:func:`detect_format` from how many values look like each format (a corpus read in one pass counts them as it goes)."""
     numbers = counts["year"] + counts["epoch"]
     if counts["iso"] == 0 and numbers == 0:
         return None
@@ -138,14 +143,21 @@ def read_time_column(
     column and the value, unless ``skip_bad``: then the document stays undated (NaN) and its row is
     listed in ``bad``. ``fmt`` is given when documents are added to a tree that already has a format.
     """
-    raw = [value for _, value in values]
-    chosen = fmt or detect_format(raw)
+    chosen = fmt or detect_format([value for _, value in values])
+    return parse_time_column(values, len(values), values[0] if values else None, source, column, chosen, skip_bad)
+
+
+def parse_time_column(
+    values: Iterable[tuple[str, Any]], n: int, first: tuple[str, Any] | None, source: str, column: str, chosen: str | None, skip_bad: bool = False
+) -> TimeColumn:
+    """The ``n`` ``(where, value)`` pairs of one column (an iterator will do: read once) parsed as ``chosen``
+    (None: no value was readable; ``first`` is the first pair, which that error names)."""
     if chosen is None:
         if skip_bad:
-            return TimeColumn(column, "iso", np.full(len(values), np.nan), [where for where, _ in values])
-        where, value = values[0] if values else ("row 1", None)
+            return TimeColumn(column, "iso", np.full(n, np.nan), [where for where, _ in values])
+        where, value = first if first is not None else ("row 1", None)
         raise InputError(f"{source}: {where}: field {column!r} is {_shown(value)}: no value of column {column!r} reads as a date, a year or epoch seconds")
-    times = np.empty(len(values), dtype=np.float64)
+    times = np.empty(n, dtype=np.float64)
     bad: list[str] = []
     for k, (where, value) in enumerate(values):
         try:

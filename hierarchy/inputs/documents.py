@@ -13,18 +13,24 @@ import json
 import math
 import os
 import sys
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from topicmap.hierarchy.base import jsontext
 from topicmap.hierarchy.inputs.dates import TimeColumn, read_time_column
 from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.files.readable import names_parquet_shards
+
+if TYPE_CHECKING:
+    from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
 
 SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
+PARQUET_BATCH_ROWS = 65_536  # Parquet rows decoded at a time
 
 
 @dataclass
@@ -54,6 +60,44 @@ class Corpus:
     def embedding_texts(self) -> list[str]:
         """What an embedder sees: title and text, as the shipped demo embeddings were made."""
         return [embedding_text(t, x) for t, x in zip(self.titles, self.texts)]
+
+    # the rows as a built tree's documents read them (the lazy corpus answers the same, from its scratch file)
+    def rows_between(self, lo: int, hi: int) -> CorpusRows:
+        return CorpusRows(self.ids[lo:hi], self.texts[lo:hi], self.titles[lo:hi], self.metadata[lo:hi])
+
+    def rows_at(self, rows: Sequence[int]) -> CorpusRows:
+        at = [int(r) for r in rows]
+        return CorpusRows([self.ids[r] for r in at], [self.texts[r] for r in at], [self.titles[r] for r in at], [self.metadata[r] for r in at])
+
+    def metadata_keys(self) -> list[str]:
+        """Every metadata key, in the order the rows first have it."""
+        keys: dict[str, None] = {}
+        for metadata in self.metadata:
+            keys.update(dict.fromkeys(metadata))
+        return list(keys)
+
+    def first_duplicate_row(self) -> int | None:
+        seen: set[str] = set()
+        for row, doc_id in enumerate(self.ids):
+            if doc_id in seen:
+                return row
+            seen.add(doc_id)
+        return None
+
+    def any_title(self) -> bool:
+        return any(self.titles)
+
+    def any_text(self) -> bool:
+        return any(self.texts)
+
+
+class CorpusRows(NamedTuple):
+    """Some rows of a corpus, column by column."""
+
+    ids: list[str]
+    texts: list[str]
+    titles: list[str]
+    metadata: list[dict[str, Any]]
 
 
 def embedding_text(title: str, text: str) -> str:
@@ -85,6 +129,9 @@ def _open_text(path: Path):
 def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (where, row) with ``where`` such as "line 3" or "row 3"; Parquet columns in ``skip_columns``
     are not read at all (an embedding column streamed on its own)."""
+    if names_parquet_shards(path):
+        yield from _shard_rows(path, skip_columns)
+        return
     kind = _suffix(path)
     if kind in (".jsonl", ".ndjson"):
         with _open_text(path) as fh:
@@ -128,23 +175,71 @@ def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[
                     raise InputError(f"{path}: row {i}: more fields than the header has columns")
                 yield f"row {i}", row
     elif kind == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:  # pragma: no cover - pyarrow is a dependency
-            raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-        try:
-            handle = pq.ParquetFile(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
-            wanted = [name for name in handle.schema_arrow.names if name not in skip_columns]
-            table = handle.read(columns=wanted)
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-        i = 0
-        for batch in table.to_batches():
-            for row in batch.to_pylist():
-                i += 1
-                yield f"row {i}", row
+        yield from _parquet_rows(path, skip_columns, "row")
     else:
         raise InputError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
+
+
+def _parquet_rows(path: Path, skip_columns: Collection[str], row_word: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A Parquet file's rows a record batch at a time, as ``(f"{row_word} {i}", row)``."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        handle = pq.ParquetFile(gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path)
+        wanted = [name for name in handle.schema_arrow.names if name not in skip_columns]
+        batches = handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted)  # a batch at a time: never the whole table
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    i = 0
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        if batch is None:
+            return
+        for row in batch.to_pylist():
+            i += 1
+            yield f"{row_word} {i}", row
+
+
+def _shard_rows(location: Path, skip_columns: Collection[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The rows of Parquet shards (a directory or a glob, in name order), each named by its shard and row there.
+
+    Every shard has the first shard's columns (a shard without one is named, not read as empty values)."""
+    import pyarrow.parquet as pq
+
+    from topicmap.hierarchy.inputs.vector_source import parquet_paths
+
+    shards = parquet_paths(location)
+    first: tuple[Path, list[str]] | None = None
+    for shard in shards:
+        try:
+            names = pq.ParquetFile(shard).schema_arrow.names
+        except Exception as exc:
+            raise InputError(f"{shard}: not a readable Parquet file ({exc})") from None
+        if first is None:
+            first = (shard, names)
+        missing = [name for name in first[1] if name not in names and name not in skip_columns]
+        if missing:
+            raise InputError(f"{shard}: no column {missing[0]!r}, which {first[0]} has; every shard needs the same columns")
+    for shard in shards:
+        label = shard.relative_to(location) if location.is_dir() else shard
+        yield from _parquet_rows(shard, skip_columns, f"{label}: row")
+
+
+def location_sha256(path: Path) -> str:
+    """A corpus file's sha256, or for Parquet shards the sha256 over each shard's name and sha256 in order."""
+    if not names_parquet_shards(path):
+        return file_sha256(path)
+    from topicmap.hierarchy.inputs.vector_source import parquet_paths
+
+    digest = hashlib.sha256()
+    for shard in parquet_paths(path):
+        digest.update(f"{shard.name}\t{file_sha256(shard)}\n".encode("utf-8"))
+    return digest.hexdigest()
 
 
 def read_documents(
@@ -162,22 +257,71 @@ def read_documents(
     """Read and check a corpus file (the rules are :func:`corpus_from_rows`'); its sha256 is the file's.
     ``skip_columns``: Parquet columns left unread (see :func:`iter_rows`)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
-    try:
+    if not names_parquet_shards(path):
+        _check_is_file(path)
+    with _read_errors(path):
         corpus = corpus_from_rows(
             iter_rows(path, skip_columns), str(path), text_column=text_column, id_column=id_column,
             title_column=title_column, embedding_column=embedding_column, skip_empty=skip_empty, hash_content=False,
             time_column=time_column, skip_bad_dates=skip_bad_dates, time_format=time_format,
         )
+    corpus.sha256 = location_sha256(path)
+    return corpus
+
+
+def open_documents(
+    path: str | os.PathLike[str],
+    text_column: str = "text",
+    id_column: str | None = None,
+    title_column: str | None = None,
+    embedding_column: str | None = None,
+    skip_empty: bool = False,
+    time_column: str | None = None,
+    skip_bad_dates: bool = False,
+    skip_columns: Collection[str] = (),
+    lazy: bool | None = None,
+    scratch_dir: str | os.PathLike[str] | None = None,
+) -> Corpus | LazyCorpus:
+    """:func:`read_documents` for a build: a big file (``lazy`` None: from ``LAZY_FROM_BYTES``; True: any)
+    is checked in one pass and read back a batch at a time (:mod:`topicmap.hierarchy.inputs.lazy_corpus`),
+    with the same errors and the same rows. A JSON array (parsed whole anyway) and an embedding column
+    given row by row are read into memory."""
+    from topicmap.hierarchy.inputs.lazy_corpus import LAZY_FROM_BYTES, read_lazily
+
+    path = Path(path)
+    if lazy is None:
+        lazy = names_parquet_shards(path) or (path.is_file() and path.stat().st_size >= LAZY_FROM_BYTES)
+    shards = names_parquet_shards(path)
+    if not lazy or embedding_column is not None or (not shards and _suffix(path) not in (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet")):
+        return read_documents(
+            path, text_column=text_column, id_column=id_column, title_column=title_column, embedding_column=embedding_column,
+            skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates, skip_columns=skip_columns,
+        )
+    if not shards:
+        _check_is_file(path)
+    with _read_errors(path):
+        return read_lazily(
+            lambda: iter_rows(path, skip_columns), str(path), lambda: location_sha256(path), text_column=text_column, id_column=id_column,
+            title_column=title_column, skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates, scratch_dir=scratch_dir,
+        )
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a CSV, TSV, JSONL, JSON or Parquet file")
+
+
+@contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """A file that cannot be read as text said in one line."""
+    try:
+        yield
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except (OSError, EOFError, csv.Error) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    corpus.sha256 = file_sha256(path)
-    return corpus
 
 
 def corpus_from_rows(
@@ -203,55 +347,22 @@ def corpus_from_rows(
     ``time_column`` is read by :func:`topicmap.hierarchy.inputs.dates.read_time_column` (format ``time_format``, else
     detected; a bad value stops, or with ``skip_bad_dates`` leaves the document undated) into ``Corpus.time``.
     """
+    checker = RowChecker(source, text_column, id_column, title_column, embedding_column, time_column, skip_empty)
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
     metadata: list[dict[str, Any]] = []
     vectors: list[Any] = []
     times: list[tuple[str, Any]] = []
-    skipped: list[int] = []
     first_row_at: dict[str, str] = {}
-    columns_checked = False
-    use_ids = id_column
-    use_titles = title_column
-    reserved: set[str] = set()
     for index, (where, row) in enumerate(rows):
-        if not columns_checked:
-            columns = [str(c) for c in row.keys()]
-            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
-            if text_column not in row:
-                raise InputError(f"{source}: no column {text_column!r} (columns: {shown}); choose one with --text-column")
-            for option, name in (("--id-column", id_column), ("--title-column", title_column), ("--embedding-column", embedding_column), ("--time-column", time_column)):
-                if name is not None and name not in row:
-                    raise InputError(f"{source}: no column {name!r} (columns: {shown}); check {option}")
-            if use_ids is None and "id" in row:
-                use_ids = "id"
-            if use_titles is None and "title" in row:
-                use_titles = "title"
-            reserved = {c for c in (text_column, use_ids, use_titles, embedding_column, time_column) if c}
-            columns_checked = True
-        text = row.get(text_column)
-        if text is None or (isinstance(text, float) and math.isnan(text)):
-            text = ""
-        if not isinstance(text, str):
-            raise InputError(f"{source}: {where}: field {text_column!r} is {type(text).__name__}, expected text")
-        if not text.strip():
-            if skip_empty:
-                skipped.append(index + 1)
-                continue
-            raise InputError(f"{source}: {where}: field {text_column!r} is empty (use --skip-empty to leave such rows out)")
-        if use_ids is not None:
-            raw_id = row.get(use_ids)
-            if raw_id is None or str(raw_id).strip() == "":
-                raise InputError(f"{source}: {where}: field {use_ids!r} is empty; every document needs an id")
-            doc_id = str(raw_id)
-        else:
-            doc_id = f"row-{index + 1}"
+        checked = checker.check(index, where, row)
+        if checked is None:
+            continue
+        doc_id, text, title, meta = checked
         if doc_id in first_row_at:
             raise InputError(f"{source}: {where}: duplicate id {doc_id!r} (first at {first_row_at[doc_id]})")
         first_row_at[doc_id] = where
-        title = row.get(use_titles, "") if use_titles else ""
-        title = "" if title is None else str(title)
         if embedding_column is not None:
             vectors.append((where, row.get(embedding_column)))
         if time_column is not None:
@@ -259,10 +370,10 @@ def corpus_from_rows(
         ids.append(doc_id)
         texts.append(text)
         titles.append(title)
-        metadata.append({str(k): _jsonable(v) for k, v in row.items() if k not in reserved})
+        metadata.append(meta)
+    skipped = checker.skipped
     if not ids:
-        detail = f" ({len(skipped)} rows had empty text)" if skipped else ""
-        raise InputError(f"{source}: no documents{detail}")
+        checker.no_documents()
     embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
     time = read_time_column(times, source, time_column, skip_bad_dates, time_format) if time_column else None
     if hash_content and time_column:  # the time column left the metadata; its values still make the corpus
@@ -271,6 +382,75 @@ def corpus_from_rows(
         hashed = metadata
     sha256 = _content_sha256(ids, texts, titles, hashed) if hash_content else ""
     return Corpus(ids, texts, titles, metadata, source, sha256, embeddings, skipped, time)
+
+
+class RowChecker:
+    """The rules every row of a corpus meets, one row at a time (in memory or in the lazy corpus's checking pass).
+
+    The columns are checked on the first row; :meth:`check` gives a row's (id, text, title, metadata),
+    or None for an empty text left out under ``skip_empty`` (its 1-based position kept in ``skipped``).
+    Duplicate ids are the caller's: how to find them depends on how many ids there are.
+    """
+
+    def __init__(
+        self, source: str, text_column: str, id_column: str | None, title_column: str | None,
+        embedding_column: str | None, time_column: str | None, skip_empty: bool,
+    ) -> None:
+        self.source, self.text_column, self.skip_empty = source, text_column, skip_empty
+        self.id_column, self.title_column = id_column, title_column
+        self.embedding_column, self.time_column = embedding_column, time_column
+        self.use_ids, self.use_titles = id_column, title_column
+        self.reserved: set[str] = set()
+        self.columns_checked = False
+        self.skipped: list[int] = []
+
+    def _check_columns(self, row: Mapping[str, Any]) -> None:
+        source = self.source
+        columns = [str(c) for c in row.keys()]
+        shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+        if self.text_column not in row:
+            raise InputError(f"{source}: no column {self.text_column!r} (columns: {shown}); choose one with --text-column")
+        for option, name in (("--id-column", self.id_column), ("--title-column", self.title_column), ("--embedding-column", self.embedding_column), ("--time-column", self.time_column)):
+            if name is not None and name not in row:
+                raise InputError(f"{source}: no column {name!r} (columns: {shown}); check {option}")
+        if self.use_ids is None and "id" in row:
+            self.use_ids = "id"
+        if self.use_titles is None and "title" in row:
+            self.use_titles = "title"
+        self.reserved = {c for c in (self.text_column, self.use_ids, self.use_titles, self.embedding_column, self.time_column) if c}
+        self.columns_checked = True
+
+    def check(self, index: int, where: str, row: Mapping[str, Any]) -> tuple[str, str, str, dict[str, Any]] | None:
+        """Row ``index`` (0-based among all rows, skipped ones too) found at ``where``, checked."""
+        if not self.columns_checked:
+            self._check_columns(row)
+        source, text_column = self.source, self.text_column
+        text = row.get(text_column)
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            text = ""
+        if not isinstance(text, str):
+            raise InputError(f"{source}: {where}: field {text_column!r} is {type(text).__name__}, expected text")
+        if not text.strip():
+            if self.skip_empty:
+                self.skipped.append(index + 1)
+                return None
+            raise InputError(f"{source}: {where}: field {text_column!r} is empty (use --skip-empty to leave such rows out)")
+        use_ids = self.use_ids
+        if use_ids is not None:
+            raw_id = row.get(use_ids)
+            if raw_id is None or str(raw_id).strip() == "":
+                raise InputError(f"{source}: {where}: field {use_ids!r} is empty; every document needs an id")
+            doc_id = str(raw_id)
+        else:
+            doc_id = f"row-{index + 1}"
+        title = row.get(self.use_titles, "") if self.use_titles else ""
+        title = "" if title is None else str(title)
+        reserved = self.reserved
+        return doc_id, text, title, {str(k): _jsonable(v) for k, v in row.items() if k not in reserved}
+
+    def no_documents(self) -> None:
+        detail = f" ({len(self.skipped)} rows had empty text)" if self.skipped else ""
+        raise InputError(f"{self.source}: no documents{detail}")
 
 
 def _content_sha256(ids: list[str], texts: list[str], titles: list[str], metadata: list[dict[str, Any]]) -> str:

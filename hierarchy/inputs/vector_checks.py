@@ -69,7 +69,7 @@ def block_stats(block: np.ndarray, first_row: int) -> tuple[np.ndarray, np.ndarr
     return (np.concatenate(keys) if keys else np.zeros(0)), zero, int(block.shape[0])
 
 
-def check_texts_differ(texts: list[str], source: str) -> None:
+def check_texts_differ(texts: Sequence[str], source: str) -> None:
     """Refuse a corpus whose documents are all the same text, before anything is spent embedding it."""
     if len(texts) > 1 and all(text == texts[0] for text in texts):
         raise InputError(f"{source}: all {len(texts):,} documents have the same text, so there are no topics to find")
@@ -77,7 +77,7 @@ def check_texts_differ(texts: list[str], source: str) -> None:
 
 def check_clusterable(
     vectors: np.ndarray,
-    texts: list[str],
+    texts: Sequence[str],
     vectors_source: str,
     texts_source: str,
     wanted_leaves: int,
