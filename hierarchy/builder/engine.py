@@ -26,13 +26,38 @@ PASS_ROWS = DEFAULT_CHUNK_ROWS  # rows per block of every pass; partitions hold 
 Blocks = Iterator[tuple[int, np.ndarray]]
 
 
+class FileRows:
+    """One partition of a file every worker sees (``.npy``, Parquet): a handle, not the rows.
+
+    A pass reads it a block at a time (``rows[a:b]``), as the local streamed path reads the file, so a
+    worker holds one block of it at a time however big its partitions are; ``rows[indices]`` reads just
+    those rows. Rows are checked finite as they are read, and named by file and row if not.
+    """
+
+    def __init__(self, source: VectorSource, start: int, stop: int) -> None:
+        self.source = source
+        self.start = int(start)
+        self.stop = int(stop)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        if isinstance(key, slice):
+            a, b, step = key.indices(len(self))
+            block = read_range(self.source, self.start + a, self.start + max(a, b))
+            return block if step == 1 else block[::step]
+        local = np.asarray(key, dtype=np.int64)
+        return _read(self.source, self.start + local, self.start + (int(local.min()) if local.size else 0))
+
+
 class Engine(Protocol):
     """Runs a pass's function once per partition of rows its workers hold; results in partition order."""
 
     name: str
 
-    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
-        """``fn(blocks of partition p, *shared)`` for every partition p, gathered here in order."""
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> Iterator[Any]:
+        """``fn(blocks of partition p, *shared)`` for every partition p, brought here one at a time in order."""
         ...
 
     def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
@@ -114,7 +139,7 @@ def partition_blocks(part: Any, start: int) -> Blocks:
 def each_run(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> list[Any]:
     """``fn(blocks, *shared)`` for every run of blocks: one run here, one per partition on an engine."""
     if isinstance(rows, Partitions):
-        return rows.engine.map_partitions(fn, rows, shared)
+        return list(rows.engine.map_partitions(fn, rows, shared))
     return [fn(local_blocks(rows, read_rows), *shared)]
 
 
@@ -144,11 +169,21 @@ def added_in_order(partials: Iterator[np.ndarray], start: np.ndarray | None = No
 
 def read_range(source: VectorSource, start: int, stop: int) -> np.ndarray:
     """Rows ``start .. stop`` of a source as float32, checked finite (what a worker reads of a file)."""
+    return _read(source, np.arange(start, stop, dtype=np.int64), start)
+
+
+def _read(source: VectorSource, rows: np.ndarray, first: int) -> np.ndarray:
     try:
-        block = np.ascontiguousarray(source.take(np.arange(start, stop, dtype=np.int64)), dtype=np.float32)
+        block = np.ascontiguousarray(source.take(rows), dtype=np.float32)
     except OSError as exc:  # a worker that does not see the file where the client does
-        raise InputError(f"{source.name}: cannot read rows {start + 1:,}-{stop:,} on {socket.gethostname()} ({exc.strerror or exc})") from None
-    check_finite(block, source.name, start)
+        shown = f"{first + 1:,}-{int(rows[-1]) + 1:,}" if rows.size else f"{first + 1:,}"
+        raise InputError(f"{source.name}: cannot read rows {shown} on {socket.gethostname()} ({exc.strerror or exc})") from None
+    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:  # a run of rows: the local build's words
+        check_finite(block, source.name, int(rows[0]))
+        return block
+    finite = np.isfinite(block).all(axis=1)
+    if not finite.all():  # named by its row in the file, whichever rows were asked for
+        raise InputError(f"{source.name}: row {int(rows[np.flatnonzero(~finite)[0]]) + 1} has NaN or infinite values")
     return block
 
 
@@ -159,4 +194,4 @@ def partition_bounds(n_rows: int, partition_rows: int) -> np.ndarray:
     return np.append(np.arange(0, n_rows, partition_rows, dtype=np.int64), np.int64(n_rows))
 
 
-__all__ = ["PASS_ROWS", "Engine", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]
+__all__ = ["PASS_ROWS", "Engine", "FileRows", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]
