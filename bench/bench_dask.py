@@ -9,7 +9,8 @@ counted in the client on either engine, so they would add the same to both). The
 the ``.npy``; the Dask child connects to a ``distributed.LocalCluster`` of 2 worker processes (one
 thread each) started once by this script, whose workers read their partitions of the same file. Each
 child writes what the tree is made of (node ids, leaves, centroids, centres, representatives, map);
-the last local and Dask runs are compared to the bit. Every Dask run gets a fresh cluster (not timed),
+the last runs of every engine are compared to the bit (``--engines``: ``local2`` is a local build whose passes
+run on two forked processes, ``engine.local_processes``; its peak RSS adds the largest child's once per process). Every Dask run gets a fresh cluster (not timed),
 so each worker's peak RSS (VmHWM, read by the child before it disconnects) is that run's. MiniLM: texts
 embedded by the workers of a 1- and a 2-worker cluster, the model loaded on every worker before the clock
 starts (``--texts 0`` skips it). Writes ``bench/results/dask.md`` (``--append``: adds a section to it) with
@@ -41,9 +42,10 @@ from bench.machine import cpu_model, memory_gib  # noqa: E402
 # the builds run with the environment this script was started with, so the client's BLAS (PCA fit, k-means
 # on samples) uses as many threads on either engine as a build started from the same shell would.
 START_ENV = dict(os.environ)
+ENGINES = {"local": "local (streamed)", "local2": "local, 2 forked processes", "dask": "dask, 2 workers"}
 
 
-def child(npy: str, scheduler: str | None, out: str) -> None:
+def child(npy: str, scheduler: str | None, out: str, processes: int) -> None:
     """One build in this process; its parts saved to ``out``, its stage timings and peak RSS printed as JSON."""
     from topicmap.hierarchy.builder.params import BuildConfig
     from topicmap.hierarchy.builder.pipeline import build_parts, resolve_preset
@@ -59,7 +61,7 @@ def child(npy: str, scheduler: str | None, out: str) -> None:
         source = engine.load(source)
     asked = BuildConfig(preset="map", layout="anchored", seed=0)
     config = resolve_preset(asked, source.n_rows)
-    parts = build_parts(source, None, asked, config, npy, npy)
+    parts = build_parts(source, None, asked, config, npy, npy, processes=processes)
     wall = time.perf_counter() - began
     workers_gib: list[float] = []
     if engine is not None:
@@ -71,6 +73,8 @@ def child(npy: str, scheduler: str | None, out: str) -> None:
         centroids=parts.centroids, coords=parts.coords, reps=reps,
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if processes > 1:  # the forked children's largest peak, counted once per child that can run at a time (an upper bound: they share pages)
+        workers_gib = [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20] * processes
     print(json.dumps({"wall": wall, "stages": parts.timings, "rss_gib": rss, "workers_gib": workers_gib, "nodes": len(parts.shape.node_ids)}))
 
 
@@ -82,9 +86,9 @@ def peak_rss_gib() -> float:
     return float("nan")
 
 
-def run_child(npy: Path, scheduler: str | None, out: Path) -> dict:
+def run_child(npy: Path, scheduler: str | None, out: Path, processes: int = 1) -> dict:
     before = os.getloadavg()[0]
-    command = [sys.executable, __file__, "--child", str(npy), "--out", str(out)] + (["--scheduler", scheduler] if scheduler else [])
+    command = [sys.executable, __file__, "--child", str(npy), "--out", str(out), "--processes", str(processes)] + (["--scheduler", scheduler] if scheduler else [])
     done = subprocess.run(command, capture_output=True, text=True, env={**START_ENV, "PYTHONPATH": str(ROOT)})
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
@@ -131,10 +135,12 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="add a section to --output instead of writing it anew")
     parser.add_argument("--child")
     parser.add_argument("--scheduler")
+    parser.add_argument("--processes", type=int, default=1, help="a local build's passes on this many forked processes")
+    parser.add_argument("--engines", nargs="+", default=["local", "dask"], choices=list(ENGINES), help="what is run (alternated)")
     parser.add_argument("--out")
     opts = parser.parse_args()
     if opts.child:
-        child(opts.child, opts.scheduler, opts.out)
+        child(opts.child, opts.scheduler, opts.out, opts.processes)
         return
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
@@ -166,23 +172,28 @@ def main() -> None:
             npy = opts.data / f"x{rows}.npy"
             if not npy.exists():
                 subprocess.run([sys.executable, str(ROOT / "bench" / "scale_data.py"), "npy", str(rows), str(npy)], check=True)
-            results: dict[str, list[dict]] = {"local": [], "dask": []}
+            results: dict[str, list[dict]] = {name: [] for name in opts.engines}
             work = opts.work or opts.data
             work.mkdir(parents=True, exist_ok=True)
             outs = {name: work / f"{name}-{rows}.npz" for name in results}
             for run in range(runs_here):  # alternated, so both engines see the same spells of load
-                results["local"].append(run_child(npy, None, outs["local"]))
-                with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
-                    results["dask"].append(run_child(npy, cluster.scheduler_address, outs["dask"]))
-                print(rows, run, results["local"][-1]["wall"], results["dask"][-1]["wall"], flush=True)
-            differ = same_parts(outs["local"], outs["dask"])
+                for name in opts.engines:
+                    if name == "dask":
+                        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+                            results[name].append(run_child(npy, cluster.scheduler_address, outs[name]))
+                    else:
+                        results[name].append(run_child(npy, None, outs[name], 2 if name == "local2" else 1))
+                print(rows, run, {name: round(results[name][-1]["wall"]) for name in opts.engines}, flush=True)
+            first = opts.engines[0]
+            differ = {name: same_parts(outs[first], outs[name]) for name in opts.engines[1:]}
             lines += [
                 f"### Build: {rows:,} x 384 float32 from a .npy (map preset, seed 0, anchored map, no texts)",
                 "",
-                "| engine | runs | wall median | runs (s) | client peak RSS | workers' peak RSS | client + workers | cluster | centroids | representatives | layout | load 1-min (before-after) |",
+                "| engine | runs | wall median | runs (s) | client peak RSS | workers' (children's) peak RSS | sum | cluster | centroids | representatives | layout | load 1-min (before-after) |",
                 "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
             ]
-            for name, label in (("local", "local (streamed)"), ("dask", "dask, 2 workers")):
+            for name in opts.engines:
+                label = ENGINES[name]
                 done = results[name]
                 walls = [r["wall"] for r in done]
                 mid = sorted(done, key=lambda r: r["wall"])[len(done) // 2]
@@ -194,11 +205,15 @@ def main() -> None:
                     f"{stage.get('cluster', 0):.0f} s | {stage.get('centroids', 0):.0f} s | {stage.get('representatives', 0):.0f} s | {stage.get('layout', 0):.0f} s | "
                     f"{', '.join(f'{a:.1f}-{b:.1f}' for a, b in (r['load'] for r in done))} |"
                 )
-            verdict = "identical to the bit" if not differ else f"NOT identical ({', '.join(differ)} differ)"
-            lines += ["", f"Same tree: node ids, leaves, centres, centroids, representatives and map of the last local and Dask runs: **{verdict}** ({mid['nodes']:,} nodes).", ""]
+            verdicts = [f"{ENGINES[name]}: **{'identical to the bit' if not fields else 'NOT identical (' + ', '.join(fields) + ' differ)'}**" for name, fields in differ.items()]
+            lines += ["", f"Same tree as {ENGINES[first]} (node ids, leaves, centres, centroids, representatives, map of the last runs; {mid['nodes']:,} nodes): {'; '.join(verdicts)}.", ""]
+            if opts.append:  # each size's table written as soon as it is measured
+                write_out(opts, lines)
+                lines = []
 
     if opts.texts <= 0:
-        write_out(opts, lines)
+        if lines:
+            write_out(opts, lines)
         return
     with gzip.open(ROOT / "data" / "bbc.jsonl.gz", "rt", encoding="utf-8") as handle:
         texts = [json.loads(line)["text"] for line in handle][: opts.texts]

@@ -74,10 +74,12 @@ def reduce_source(
                 stats.add(item)
         kept = PartitionedRows(engine, engine.pick(handles, 0), source.bounds, components, f"{source.name} (reduced)")
         return out, pca, kept
-    for start, block in local_blocks(source, chunk_rows):  # block edges on the in-memory path's (a multiple of its)
+    start = 0  # block edges on the in-memory path's (a multiple of its), on forked processes too (engine.local_processes)
+    for checked, reduced in each_block(_reduced_block, source, pca, stats is not None, read_rows=chunk_rows):
         if stats is not None:
-            stats.add(block_stats(block, start))
-        _put(out, start, reduce_block(block, pca))
+            stats.add(checked)
+        _put(out, start, reduced)
+        start += reduced.shape[0]
     return out, pca, kept
 
 
@@ -103,6 +105,11 @@ def _put(out: np.ndarray | ReducedRows, start: int, rows: np.ndarray) -> None:
         out.write(start, rows)
     else:
         out[start : start + rows.shape[0]] = rows
+
+
+def _reduced_block(start: int, block: np.ndarray, pca: object | None, with_stats: bool) -> tuple[tuple[np.ndarray, np.ndarray, int] | None, np.ndarray]:
+    """One block's :func:`block_stats` (with ``with_stats``) and its rows reduced."""
+    return (block_stats(block, start) if with_stats else None), reduce_block(block, pca)
 
 
 def _reduced_run(
