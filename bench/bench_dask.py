@@ -10,7 +10,8 @@ the ``.npy``; the Dask child connects to a ``distributed.LocalCluster`` of 2 wor
 thread each) started once by this script, whose workers read their partitions of the same file. Each
 child writes what the tree is made of (node ids, leaves, centroids, centres, representatives, map);
 the last runs of every engine are compared to the bit (``--engines``: ``local2`` is a local build whose passes
-run on two forked processes, ``engine.local_processes``; its peak RSS adds the largest child's once per process). Every Dask run gets a fresh cluster (not timed),
+run on two forked processes, ``engine.local_processes``; beside its peak RSS, the largest sum of the children's
+private memory, sampled every 0.2 s: a forked child's own RSS counts the pages it shares with its parent). Every Dask run gets a fresh cluster (not timed),
 so each worker's peak RSS (VmHWM, read by the child before it disconnects) is that run's. MiniLM: texts
 embedded by the workers of a 1- and a 2-worker cluster, the model loaded on every worker before the clock
 starts (``--texts 0`` skips it). Writes ``bench/results/dask.md`` (``--append``: adds a section to it) with
@@ -27,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +55,9 @@ def child(npy: str, scheduler: str | None, out: str, processes: int) -> None:
 
     source = NpySource(npy)
     engine = None
+    sampler = ChildrenSampler()
+    if processes > 1:
+        sampler.start()
     began = time.perf_counter()
     if scheduler:
         from topicmap.hierarchy.builder.dask_engine import connect
@@ -73,9 +78,39 @@ def child(npy: str, scheduler: str | None, out: str, processes: int) -> None:
         centroids=parts.centroids, coords=parts.coords, reps=reps,
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if processes > 1:  # the forked children's largest peak, counted once per child that can run at a time (an upper bound: they share pages)
-        workers_gib = [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20] * processes
+    if processes > 1:  # what the forked children added: their private pages (the rest they share with this process), sampled
+        sampler.stop.set()
+        sampler.join()
+        workers_gib = [sampler.peak_gib]
     print(json.dumps({"wall": wall, "stages": parts.timings, "rss_gib": rss, "workers_gib": workers_gib, "nodes": len(parts.shape.node_ids)}))
+
+
+class ChildrenSampler(threading.Thread):
+    """Every 0.2 s, the private memory (Private_Clean + Private_Dirty of smaps_rollup) of this process's
+    children summed; the largest sum. A forked child's RSS counts every page it shares with its parent,
+    so its peak RSS would count the parent twice."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.peak_gib = 0.0
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        while not self.stop.wait(0.2):
+            total = 0
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] != me:
+                        continue
+                    for line in (entry / "smaps_rollup").read_text().splitlines():
+                        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                            total += int(line.split()[1])
+                except (OSError, IndexError):
+                    continue
+            self.peak_gib = max(self.peak_gib, total / 2**20)
 
 
 def peak_rss_gib() -> float:
