@@ -116,8 +116,10 @@ def test_workers_write_one_part_per_partition_and_a_failure_leaves_nothing(clust
 
 def test_three_partitions_across_block_edges_give_the_in_memory_tree(cluster: str, tmp_path: Path) -> None:
     """136,000 rows in partitions of one 65,536-row block each, read by the workers from a .npy: every pass's
-    blocks and sums are the in-memory build's, so leaves, centroids, representatives and the map agree to the bit."""
+    blocks and sums are the in-memory build's, so leaves, centroids, representatives and the map agree to the bit,
+    whether the reduced rows are held in memory or (a small memory budget) in scratch files on the workers and here."""
     from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.engine import FileRows
     from topicmap.hierarchy.builder.pipeline import BuildConfig, build_parts, resolve_preset
     from topicmap.hierarchy.inputs.vector_source import ArraySource, NpySource
 
@@ -132,16 +134,40 @@ def test_three_partitions_across_block_edges_give_the_in_memory_tree(cluster: st
     with distributed.Client(cluster, set_as_default=False) as client:
         rows = DaskEngine(client, 65_536).load(NpySource(tmp_path / "x.npy"))
         assert len(rows.parts) == 3 and rows.bounds.tolist() == [0, 65_536, 131_072, n]
-        remote = build_parts(rows, None, asked, config, "x", "x")
-    assert remote.streamed and not local.streamed
-    assert remote.shape.node_ids == local.shape.node_ids
-    assert np.array_equal(remote.shape.doc_leaf, local.shape.doc_leaf)
-    assert np.array_equal(remote.shape.centres, local.shape.centres)
-    assert np.array_equal(remote.centroids, local.centroids)
-    assert np.array_equal(remote.coords, local.coords)
-    assert remote.representatives.keys() == local.representatives.keys()
-    assert all(np.array_equal(remote.representatives[k], local.representatives[k]) for k in local.representatives)
-    assert remote.warnings == local.warnings
+        assert all(isinstance(part, FileRows) for part in rows.parts)  # handles the workers read, not rows sent to them
+        remotes = [build_parts(rows, None, asked, config, "x", "x", memory_budget=budget) for budget in (None, 1 << 20)]
+    for remote in remotes:
+        assert remote.streamed and not local.streamed
+        assert remote.shape.node_ids == local.shape.node_ids
+        assert np.array_equal(remote.shape.doc_leaf, local.shape.doc_leaf)
+        assert np.array_equal(remote.shape.centres, local.shape.centres)
+        assert np.array_equal(remote.centroids, local.centroids)
+        assert np.array_equal(remote.coords, local.coords)
+        assert remote.representatives.keys() == local.representatives.keys()
+        assert all(np.array_equal(remote.representatives[k], local.representatives[k]) for k in local.representatives)
+        assert remote.warnings == local.warnings
+
+
+def test_reduced_rows_stay_in_scratch_files_on_the_workers_that_made_them(cluster: str, tmp_path: Path) -> None:
+    """With scratch, each worker keeps its partitions' reduced rows in a file of its own; later tasks on a
+    partition run where it is, and its rows, brought here, are the ones this process reduces."""
+    from topicmap.hierarchy.builder.dask_engine import DaskEngine
+    from topicmap.hierarchy.builder.streaming import reduce_source
+    from topicmap.hierarchy.inputs.vector_source import NpySource
+
+    X = np.random.default_rng(4).standard_normal((140_000, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    here, _, _ = reduce_source(NpySource(tmp_path / "x.npy"), "pca", 6, 0, 65_536, scratch=False)
+    with distributed.Client(cluster, set_as_default=False) as client:
+        engine = DaskEngine(client, 65_536)
+        reduced, _, kept = reduce_source(engine.load(NpySource(tmp_path / "x.npy")), "pca", 6, 0, 65_536, scratch=True)
+        assert kept is not None and len(kept.parts) == 3
+        kinds = client.gather([client.submit(lambda part: type(part).__name__, part, pure=False) for part in kept.parts])
+        held = client.who_has(kept.parts)
+        assert kinds == ["ReducedRows"] * 3 and all(len(held[part.key]) == 1 for part in kept.parts)
+        picked = np.array([5, 65_535, 65_536, 139_999])
+        assert np.array_equal(kept.take(picked), here[picked])
+        assert np.array_equal(reduced[0:140_000], here)
 
 
 def test_texts_are_embedded_on_the_workers(cluster: str) -> None:

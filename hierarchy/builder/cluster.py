@@ -75,7 +75,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from threadpoolctl import threadpool_limits
 
 from topicmap.hierarchy.builder.engine import PartitionedRows, each_block
-from topicmap.hierarchy.builder.kmeans import assign, assign_block, kmeans, weighted_sums
+from topicmap.hierarchy.builder.kmeans import ASSIGN_MAX_ROWS, assign, assign_block, kmeans, weighted_sums
 from topicmap.hierarchy.tree.arrays import TreeArrays
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, child_id
 from topicmap.hierarchy.builder.params import check_estimator
@@ -310,8 +310,9 @@ class RecursiveClusterer(ClusterMixin, BaseEstimator):
 
     def _assign_all(self, Z: np.ndarray, centres: np.ndarray) -> np.ndarray:
         """Nearest centre of every row of ``Z``: on the engine's workers when ``Z`` is all the rows and they hold them too."""
-        if Z is self.reduced_ and getattr(self, "scan_", None) is not None:
-            return np.concatenate(list(each_block(assign_block, self.scan_, centres)))
+        scan = getattr(self, "scan_", None)
+        if Z is self.reduced_ and (scan is not None or Z.shape[0] > ASSIGN_MAX_ROWS):  # a pass: on the engine's workers, or forked processes here
+            return np.concatenate(list(each_block(assign_block, Z if scan is None else scan, centres)))
         return assign(Z, centres)
 
     def _collapse_depth(self, units: int) -> int:

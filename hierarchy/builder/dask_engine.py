@@ -1,10 +1,14 @@
 """The Dask engine: a build's passes over its rows as tasks on the workers of a Dask cluster (``--engine dask``).
 
 dask and distributed are imported here only, when a build asks for this engine (``pip install
-'topicmap[dask]'``). The vectors are made or read on the workers (embedded from their texts, or read
-from the ``.npy`` / Parquet files, which every worker must see at the same path) and stay there in
-partitions of whole blocks; a pass on a partition runs where it lives, and only what the build combines
-comes back (a block's sums, a partition's representative candidates, its reduced rows once, samples).
+'topicmap[dask]'``). The vectors are made or read on the workers, in partitions of whole blocks:
+embedded from their texts (then held in the workers' memory), or read from the ``.npy`` / Parquet files,
+which every worker must see at the same path: then a partition is only a handle
+(:class:`topicmap.hierarchy.builder.engine.FileRows`) that every pass reads again a block at a time, so
+a worker never holds more than a block of the vectors. The reduced rows a worker makes stay on that
+worker (in a scratch file of its own when the build's reduced rows would not fit in memory), and every
+later pass over them runs there. Only what the build combines comes back (a block's sums, a partition's
+representative candidates, its reduced rows once, samples).
 At the end the workers write the tree's documents, one Parquet part per partition, into the partitioned
 sidecar's temp directory (which they too must see at the same path); the client writes the tree's JSON.
 """
@@ -14,14 +18,14 @@ from __future__ import annotations
 import operator
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError, OutputError, TopicmapError
-from topicmap.hierarchy.builder.engine import PASS_ROWS, PartitionedRows, Partitions, partition_blocks, partition_bounds, read_range
+from topicmap.hierarchy.builder.engine import PASS_ROWS, FileRows, PartitionedRows, Partitions, partition_blocks, partition_bounds
 from topicmap.hierarchy.inputs.vector_source import ArraySource, VectorSource
 from topicmap.hierarchy.tree.documents_store import PartFile, part_name, write_part
 
@@ -42,13 +46,18 @@ class DaskEngine:
         self.partition_rows = partition_rows
 
     # -- the Engine protocol -------------------------------------------------------------------------
-    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
-        return self.client.gather(self.keep_partitions(fn, rows, shared))
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> Iterator[Any]:
+        futures = self.keep_partitions(fn, rows, shared)
+        for p in range(len(futures)):  # one partition's results here at a time, each let go on the workers once here
+            value = futures[p].result()
+            futures[p] = None
+            yield value
 
     def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
         sent = tuple(self._share(value) for value in shared)
+        where = self._holders(rows.parts)
         return [
-            self.client.submit(_run_partition, fn, part, int(rows.bounds[p]), *sent, pure=False)
+            self.client.submit(_run_partition, fn, part, int(rows.bounds[p]), *sent, pure=False, **_on(where[p]))
             for p, part in enumerate(rows.parts)
         ]
 
@@ -64,8 +73,10 @@ class DaskEngine:
         ascending = wanted[order]
         cuts = np.searchsorted(ascending, rows.bounds)
         which = [p for p in range(len(rows.parts)) if cuts[p + 1] > cuts[p]]
+        where = self._holders(rows.parts)
         futures = [
-            self.client.submit(_take, rows.parts[p], ascending[cuts[p] : cuts[p + 1]] - rows.bounds[p], pure=False) for p in which
+            self.client.submit(_take, rows.parts[p], ascending[cuts[p] : cuts[p + 1]] - rows.bounds[p], pure=False, **_on(where[p]))
+            for p in which
         ]
         out = np.empty((wanted.size, rows.dim), dtype=np.float32)
         out[order] = np.concatenate(self.client.gather(futures)) if futures else np.empty((0, rows.dim), dtype=np.float32)
@@ -73,7 +84,7 @@ class DaskEngine:
 
     # -- rows onto the workers -----------------------------------------------------------------------
     def load(self, vectors: np.ndarray | VectorSource) -> PartitionedRows:
-        """Vectors as partitions on the workers: an array is sent; a file is read by the workers themselves."""
+        """Vectors as partitions on the workers: an array is sent; a file stays a file, read by the workers a block at a time in every pass."""
         if isinstance(vectors, PartitionedRows):
             return vectors
         source = vectors if isinstance(vectors, VectorSource) else ArraySource(vectors)
@@ -82,7 +93,7 @@ class DaskEngine:
         if isinstance(source, ArraySource):
             parts = self.client.scatter([source.read_all()[a:b] for a, b in ranges], hash=False)
         else:
-            parts = [self.client.submit(read_range, source, a, b, pure=False) for a, b in ranges]
+            parts = [FileRows(source, a, b) for a, b in ranges]
         return PartitionedRows(self, parts, bounds, source.dim, source.name)
 
     def load_texts(self, texts: Sequence[str], like: Partitions) -> Partitions:
@@ -139,6 +150,19 @@ class DaskEngine:
     def close(self) -> None:
         self.client.close()
 
+    def _holders(self, parts: Sequence[Any]) -> list[list[str] | None]:
+        """The worker holding each partition that lives on one (a task on it then runs there: its rows may be a
+        scratch file of that worker's; elsewhere only if that worker is gone), None for a handle to a file."""
+        from distributed import Future
+
+        futures = [part for part in parts if isinstance(part, Future)]
+        if not futures:
+            return [None] * len(parts)
+        for future in futures:
+            future.exception()  # waits until it is done (an error is raised later, where the partition is used)
+        who = self.client.who_has(futures)
+        return [sorted(who.get(part.key, ())) or None if isinstance(part, Future) else None for part in parts]
+
     def _share(self, value: Any) -> Any:
         if isinstance(value, np.ndarray) and value.nbytes > SCATTER_BYTES:
             return self.client.scatter(value, broadcast=True, hash=False)
@@ -154,6 +178,11 @@ def _part_result(future: Any, folder: Path, index: int) -> PartFile:
     except Exception as exc:  # noqa: BLE001 - a worker lost (KilledWorker), a pickling error, ...: one line naming the part
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise OutputError(f"{folder / part_name(index)}: the worker writing this part of the documents failed ({reason[:200]})") from None
+
+
+def _on(workers: list[str] | None) -> dict[str, Any]:
+    """Where a task on a partition runs: on its holder (anywhere if that one is gone), or wherever the scheduler likes."""
+    return {} if workers is None else {"workers": workers, "allow_other_workers": True}
 
 
 # -- what the workers run: module-level functions, so a worker can unpickle them ------------------------------
@@ -175,7 +204,7 @@ def _run_partition(fn: Callable[..., Any], part: Any, start: int, *shared: Any) 
     return fn(partition_blocks(part, start), *shared)
 
 
-def _take(part: np.ndarray, local: np.ndarray) -> np.ndarray:
+def _take(part: Any, local: np.ndarray) -> np.ndarray:
     return np.asarray(part[local], dtype=np.float32)
 
 

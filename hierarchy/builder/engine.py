@@ -12,18 +12,49 @@ in the last bits with the thread count).
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from topicmap.hierarchy.base.errors import InputError
-from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, VectorSource, check_finite
+from topicmap.hierarchy.builder.reduced_rows import ReducedRows
+from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, NpySource, VectorSource, check_finite
 
 PASS_ROWS = DEFAULT_CHUNK_ROWS  # rows per block of every pass; partitions hold whole blocks
 
 Blocks = Iterator[tuple[int, np.ndarray]]
+
+
+class FileRows:
+    """One partition of a file every worker sees (``.npy``, Parquet): a handle, not the rows.
+
+    A pass reads it a block at a time (``rows[a:b]``), as the local streamed path reads the file, so a
+    worker holds one block of it at a time however big its partitions are; ``rows[indices]`` reads just
+    those rows. Rows are checked finite as they are read, and named by file and row if not.
+    """
+
+    def __init__(self, source: VectorSource, start: int, stop: int) -> None:
+        self.source = source
+        self.start = int(start)
+        self.stop = int(stop)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        if isinstance(key, slice):
+            a, b, step = key.indices(len(self))
+            block = read_range(self.source, self.start + a, self.start + max(a, b))
+            return block if step == 1 else block[::step]
+        local = np.asarray(key, dtype=np.int64)
+        return _read(self.source, self.start + local, self.start + (int(local.min()) if local.size else 0))
 
 
 class Engine(Protocol):
@@ -31,8 +62,8 @@ class Engine(Protocol):
 
     name: str
 
-    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
-        """``fn(blocks of partition p, *shared)`` for every partition p, gathered here in order."""
+    def map_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> Iterator[Any]:
+        """``fn(blocks of partition p, *shared)`` for every partition p, brought here one at a time in order."""
         ...
 
     def keep_partitions(self, fn: Callable[..., Any], rows: Partitions, shared: tuple[Any, ...]) -> list[Any]:
@@ -112,9 +143,12 @@ def partition_blocks(part: Any, start: int) -> Blocks:
 
 
 def each_run(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int | None = None) -> list[Any]:
-    """``fn(blocks, *shared)`` for every run of blocks: one run here, one per partition on an engine."""
+    """``fn(blocks, *shared)`` for every run of blocks: one run here (or one per forked process's run, see
+    :func:`local_processes`), one per partition on an engine."""
     if isinstance(rows, Partitions):
-        return rows.engine.map_partitions(fn, rows, shared)
+        return list(rows.engine.map_partitions(fn, rows, shared))
+    if _forks(rows) > 1:
+        return list(_forked_runs(fn, rows, shared, FORKED_RUN_ROWS))
     return [fn(local_blocks(rows, read_rows), *shared)]
 
 
@@ -124,8 +158,92 @@ def each_block(fn: Callable[..., Any], rows: Any, *shared: Any, read_rows: int |
         for results in rows.engine.map_partitions(_per_block, rows, (fn, *shared)):
             yield from results
         return
+    if _forks(rows) > 1:
+        for results in _forked_runs(_per_block, rows, (fn, *shared), PASS_ROWS):
+            yield from results
+        return
     for start, block in local_blocks(rows, read_rows):
         yield fn(start, block, *shared)
+
+
+# -- passes over rows held here, on forked processes ------------------------------------------------------
+FORKED_RUN_ROWS = 2 * PASS_ROWS  # rows per run of each_run's functions on a forked process
+_LOCAL = {"processes": 1}  # processes a pass over rows held here runs on (1: this one); set by local_processes
+_JOBS: dict[int, tuple[Any, ...]] = {}  # the passes running: what their forked children read (inherited, never pickled)
+_JOB_IDS = itertools.count()
+
+
+@contextmanager
+def local_processes(count: int) -> Iterator[None]:
+    """Inside the block, passes over rows held here run on ``count`` forked processes of one BLAS thread each.
+
+    Each child computes whole blocks (the blocks this process would read: a ``.npy`` read again from the
+    file, an array or a scratch file of reduced rows inherited) and only its results come back, in row
+    order, so the numbers are the single process's to the bit. Other sources (Parquet: a block may need a
+    whole row group) and rows of a single block stay in this process.
+    """
+    before = _LOCAL["processes"]
+    _LOCAL["processes"] = max(1, int(count))
+    try:
+        yield
+    finally:
+        _LOCAL["processes"] = before
+
+
+def _forks(rows: Any) -> int:
+    count = _LOCAL["processes"]
+    if count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if isinstance(rows, (NpySource, ArraySource)):
+        n = rows.n_rows
+    elif isinstance(rows, (np.ndarray, ReducedRows)) and rows.ndim == 2:
+        n = rows.shape[0]
+    else:
+        return 1
+    return count if n > PASS_ROWS else 1
+
+
+class _Window:
+    """Rows ``start .. stop`` of an array or a scratch file, sliced like an array (read only when sliced)."""
+
+    def __init__(self, rows: Any, start: int, stop: int) -> None:
+        self.rows, self.start, self.stop = rows, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        a, b, _ = key.indices(len(self))
+        return np.asarray(self.rows[self.start + a : self.start + max(a, b)])
+
+
+def _forked_runs(fn: Callable[..., Any], rows: Any, shared: tuple[Any, ...], run_rows: int) -> Iterator[Any]:
+    """``fn(blocks of run r, *shared)`` for runs of ``run_rows`` rows, on forked children; results in run order."""
+    n = rows.n_rows if isinstance(rows, VectorSource) else rows.shape[0]
+    bounds = partition_bounds(n, run_rows)
+    job = next(_JOB_IDS)
+    _JOBS[job] = (fn, rows, shared, bounds)
+    pool = multiprocessing.get_context("fork").Pool(_forks(rows), initializer=_child_starts)
+    try:
+        yield from pool.imap(_forked_run, [(job, r) for r in range(len(bounds) - 1)])
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+        del _JOBS[job]
+
+
+def _child_starts() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: a child has no files of its own to clean up
+
+
+def _forked_run(task: tuple[int, int]) -> Any:
+    job, r = task
+    fn, rows, shared, bounds = _JOBS[job]
+    a, b = int(bounds[r]), int(bounds[r + 1])
+    part = FileRows(rows, a, b) if isinstance(rows, VectorSource) else _Window(rows, a, b)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn(partition_blocks(part, a), *shared)
 
 
 def _per_block(blocks: Blocks, fn: Callable[..., Any], *shared: Any) -> list[Any]:
@@ -144,11 +262,21 @@ def added_in_order(partials: Iterator[np.ndarray], start: np.ndarray | None = No
 
 def read_range(source: VectorSource, start: int, stop: int) -> np.ndarray:
     """Rows ``start .. stop`` of a source as float32, checked finite (what a worker reads of a file)."""
+    return _read(source, np.arange(start, stop, dtype=np.int64), start)
+
+
+def _read(source: VectorSource, rows: np.ndarray, first: int) -> np.ndarray:
     try:
-        block = np.ascontiguousarray(source.take(np.arange(start, stop, dtype=np.int64)), dtype=np.float32)
+        block = np.ascontiguousarray(source.take(rows), dtype=np.float32)
     except OSError as exc:  # a worker that does not see the file where the client does
-        raise InputError(f"{source.name}: cannot read rows {start + 1:,}-{stop:,} on {socket.gethostname()} ({exc.strerror or exc})") from None
-    check_finite(block, source.name, start)
+        shown = f"{first + 1:,}-{int(rows[-1]) + 1:,}" if rows.size else f"{first + 1:,}"
+        raise InputError(f"{source.name}: cannot read rows {shown} on {socket.gethostname()} ({exc.strerror or exc})") from None
+    if rows.size and int(rows[-1]) - int(rows[0]) == rows.size - 1:  # a run of rows: the local build's words
+        check_finite(block, source.name, int(rows[0]))
+        return block
+    finite = np.isfinite(block).all(axis=1)
+    if not finite.all():  # named by its row in the file, whichever rows were asked for
+        raise InputError(f"{source.name}: row {int(rows[np.flatnonzero(~finite)[0]]) + 1} has NaN or infinite values")
     return block
 
 
@@ -159,4 +287,4 @@ def partition_bounds(n_rows: int, partition_rows: int) -> np.ndarray:
     return np.append(np.arange(0, n_rows, partition_rows, dtype=np.int64), np.int64(n_rows))
 
 
-__all__ = ["PASS_ROWS", "Engine", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]
+__all__ = ["PASS_ROWS", "Engine", "FileRows", "local_processes", "PartitionedRows", "Partitions", "added_in_order", "each_block", "each_run", "local_blocks", "partition_bounds", "read_range"]

@@ -31,7 +31,7 @@ from topicmap.hierarchy.tree.topic_tree import LabelMeta, Node, TopicTree
 from topicmap.hierarchy.inputs.vector_checks import RowStats, check_clusterable, judge_clusterable
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS, ArraySource, VectorSource, check_row_count
 from topicmap.hierarchy.builder.reduced_rows import ReducedRows
-from topicmap.hierarchy.builder.engine import PartitionedRows
+from topicmap.hierarchy.builder.engine import PartitionedRows, local_processes
 from topicmap.hierarchy.builder.streaming import centred_unit_means, node_means, reduce_source
 
 
@@ -124,6 +124,7 @@ WordEmbedder = Callable[[Sequence[str]], np.ndarray]
 
 
 IN_MEMORY_BYTES = 256 << 20  # vectors (and reduced rows) up to this size are held whole; past it a build streams them
+LOCAL_PROCESSES = 1  # processes a streamed local build's passes run on (engine.local_processes)
 
 
 @dataclass
@@ -164,6 +165,7 @@ def build_parts(
     memory_budget: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     scratch_dir: str | Path | None = None,
+    processes: int | None = None,
 ) -> BuildParts:
     """Cluster the rows of ``source`` into a tree and describe every node (``config`` resolved by :func:`resolve_preset`).
 
@@ -171,7 +173,9 @@ def build_parts(
     as an array; a bigger one is streamed (:mod:`topicmap.hierarchy.builder.streaming`): fitted on the
     same samples, every pass a block of ``chunk_rows`` at a time, its reduced rows in a scratch file
     under ``scratch_dir`` when they too outgrow the budget. Both give the same tree. ``texts`` (None:
-    no keywords) are the documents' texts in row order.
+    no keywords) are the documents' texts in row order. A streamed build's passes run on ``processes``
+    forked processes (default :data:`LOCAL_PROCESSES`; :func:`topicmap.hierarchy.builder.engine.local_processes`),
+    with the same tree.
     """
     n = source.n_rows
     memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
@@ -197,65 +201,67 @@ def build_parts(
     stages = Stages(["cluster", "centroids", "keywords", "representatives", "layout"], enabled=show_progress)
     reduced: Any = None
     reduced_parts: PartitionedRows | None = None  # the reduced rows on an engine's workers too
-    try:
-        with stages.stage("cluster"):
-            try:
-                if not stream:
-                    clusterer.fit(embeddings)
-                else:
-                    stats = RowStats(source.dim)
-                    seed = 0 if config.seed is None else int(config.seed)
-                    reduced, reducer, reduced_parts = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats)
-                    input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
-                    del stats
-                    _say(input_warnings)
-                    clusterer.fit_reduced(reduced, reducer, scan=reduced_parts)
-            except ValueError as exc:
-                raise InputError(f"cannot cluster {texts_source}: {exc}") from None
-            shape: ClusterTree = clusterer.tree_
-            arrays, order = shape.to_arrays()
-            at = np.argsort(order)
-            depth = arrays.depth[at]
+    forks = (LOCAL_PROCESSES if processes is None else processes) if stream and not on_engine else 1
+    with local_processes(forks):  # the passes over rows held here, on forked processes of one BLAS thread each
+        try:
+            with stages.stage("cluster"):
+                try:
+                    if not stream:
+                        clusterer.fit(embeddings)
+                    else:
+                        stats = RowStats(source.dim)
+                        seed = 0 if config.seed is None else int(config.seed)
+                        reduced, reducer, reduced_parts = reduce_source(source, config.reducer, config.n_components, seed, chunk_rows, scratch, scratch_dir, stats)
+                        input_warnings = judge_clusterable(n, stats.zero_rows(), stats.distinct, text_list, vectors_source, texts_source, wanted, option)
+                        del stats
+                        _say(input_warnings)
+                        clusterer.fit_reduced(reduced, reducer, scan=reduced_parts)
+                except ValueError as exc:
+                    raise InputError(f"cannot cluster {texts_source}: {exc}") from None
+                shape: ClusterTree = clusterer.tree_
+                arrays, order = shape.to_arrays()
+                at = np.argsort(order)
+                depth = arrays.depth[at]
 
-        # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
-        # once), so the numbers do not depend on how the vectors are stored or read
-        with stages.stage("centroids"):
-            centroids = node_means(source, arrays, chunk_rows)[at]
+            # passes cut the rows at fixed offsets, in memory too (chunk_rows only sets how much is read at
+            # once), so the numbers do not depend on how the vectors are stored or read
+            with stages.stage("centroids"):
+                centroids = node_means(source, arrays, chunk_rows)[at]
 
-        with stages.stage("keywords"):
-            keywords: dict[str, NodeKeywords] = {}
-            if texts is not None:
-                members = [np.where(m >= 0, order[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
-                ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
-                local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
-                del members
-                pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
-                if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
-                    text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts
-                    vocabulary = term_vocabulary(text_rows, n)
-                    per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
-                    keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)
-                    del text_rows, per_node
-                else:
-                    counts, vocabulary = count_terms(texts)
-                    keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
-                    del counts
-                del local_members
-                if embed_words is not None:
-                    keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
-                    keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
+            with stages.stage("keywords"):
+                keywords: dict[str, NodeKeywords] = {}
+                if texts is not None:
+                    members = [np.where(m >= 0, order[m], -1) for m in arrays.members_per_depth()]  # each document's node per depth
+                    ids_per_depth = [[shape.node_ids[i] for i in np.flatnonzero(depth == d)] for d in range(len(members))]
+                    local_members = [_to_local(m, depth == d) for d, m in enumerate(members)]
+                    del members
+                    pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
+                    if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
+                        text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts
+                        vocabulary = term_vocabulary(text_rows, n)
+                        per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
+                        keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)
+                        del text_rows, per_node
+                    else:
+                        counts, vocabulary = count_terms(texts)
+                        keywords = ctfidf_keywords(counts, vocabulary, local_members, ids_per_depth, top_n=pool)
+                        del counts
+                    del local_members
+                    if embed_words is not None:
+                        keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
+                        keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
 
-        with stages.stage("representatives"):
-            reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
+            with stages.stage("representatives"):
+                reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
 
-        with stages.stage("layout"):
-            coords = document_layout(
-                clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
-                method=layout_used, seed=config.seed, cache_dir=cache_dir, scan=reduced_parts,
-            )
-    finally:
-        if isinstance(reduced, ReducedRows):
-            reduced.close()
+            with stages.stage("layout"):
+                coords = document_layout(
+                    clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, shape.sizes.astype(np.float64),
+                    method=layout_used, seed=config.seed, cache_dir=cache_dir, scan=reduced_parts,
+                )
+        finally:
+            if isinstance(reduced, ReducedRows):
+                reduced.close()
     clusterer.reduced_ = clusterer.scan_ = None  # the rows are not needed past this point (and may be a closed scratch file)
     clustering = {
         "kmeans_fits": clusterer.n_fits_,

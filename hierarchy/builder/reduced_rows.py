@@ -35,6 +35,10 @@ class ReducedRows:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def __reduce_ex__(self, protocol: object) -> object:
+        """Pickled (sent to another process) as an array of its rows: the file itself cannot travel."""
+        return self[0 : self.shape[0]].__reduce_ex__(protocol)  # type: ignore[arg-type]
+
     def write(self, start: int, block: np.ndarray) -> None:
         """Rows ``start .. start + len(block)`` set to ``block``."""
         data = memoryview(np.ascontiguousarray(block, dtype=np.float32)).cast("B")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from topicmap.hierarchy.builder.engine import Blocks, PartitionedRows, each_run, local_blocks
+from topicmap.hierarchy.builder.engine import PASS_ROWS, Blocks, PartitionedRows, each_run, local_blocks
 from topicmap.hierarchy.inputs.vector_source import DEFAULT_CHUNK_ROWS
 
 DIVERSITY = 0.3  # weight of novelty against centrality in the maximal-marginal-relevance pick
@@ -51,10 +51,10 @@ def node_representatives(
     unit_centres = (unit_centres / np.maximum(np.linalg.norm(unit_centres, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     keep = max(n, 1) * (POOL_PER_PICK if diversity > 0 else 1)
     doc_leaf = np.asarray(doc_leaf)
-    if scan is None:
+    if scan is None and block_rows != PASS_ROWS:
         found = [_candidates(local_blocks(points, block_rows=max(block_rows, 1)), doc_leaf, paths, unit_centres, keep)]
-    else:  # each partition's best candidates where its rows are; merging them is exact
-        found = each_run(_candidates, scan, doc_leaf, paths, unit_centres, keep)
+    else:  # each run's best candidates (a partition's where its rows are, or a forked process's); merging them is exact
+        found = each_run(_candidates, points if scan is None else scan, doc_leaf, paths, unit_centres, keep)
     if len(found) == 1:
         kept_nodes, kept_rows, kept_sims = found[0]
     else:

@@ -47,7 +47,8 @@ def reduce_source(
     raw block's :func:`block_stats` (in order), for the checks on the vectors.
 
     Rows on an engine's workers (:class:`PartitionedRows`) are reduced there and stay there too (the
-    third value, for the passes that run on the workers); a copy comes here a partition at a time.
+    third value, for the passes that run on the workers; with ``scratch`` each worker keeps its share in a
+    scratch file of its own); a copy comes here a partition at a time.
     """
     if method == "umap":
         raise ValueError("UMAP needs every row in memory")
@@ -65,7 +66,7 @@ def reduce_source(
     kept: PartitionedRows | None = None
     if isinstance(source, PartitionedRows):  # reduced where the rows are, kept there, and copied here
         engine = source.engine
-        handles = engine.keep_partitions(_reduced_run, source, (pca, stats is not None))
+        handles = engine.keep_partitions(_reduced_run, source, (pca, stats is not None, scratch))
         for p, handle in enumerate(handles):
             reduced, per_block = engine.fetch(handle)
             _put(out, int(source.bounds[p]), reduced)
@@ -73,10 +74,12 @@ def reduce_source(
                 stats.add(item)
         kept = PartitionedRows(engine, engine.pick(handles, 0), source.bounds, components, f"{source.name} (reduced)")
         return out, pca, kept
-    for start, block in local_blocks(source, chunk_rows):  # block edges on the in-memory path's (a multiple of its)
+    start = 0  # block edges on the in-memory path's (a multiple of its), on forked processes too (engine.local_processes)
+    for checked, reduced in each_block(_reduced_block, source, pca, stats is not None, read_rows=chunk_rows):
         if stats is not None:
-            stats.add(block_stats(block, start))
-        _put(out, start, reduce_block(block, pca))
+            stats.add(checked)
+        _put(out, start, reduced)
+        start += reduced.shape[0]
     return out, pca, kept
 
 
@@ -104,14 +107,29 @@ def _put(out: np.ndarray | ReducedRows, start: int, rows: np.ndarray) -> None:
         out[start : start + rows.shape[0]] = rows
 
 
-def _reduced_run(blocks: Blocks, pca: object | None, with_stats: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, int]]]:
-    """A partition's rows reduced, and its raw blocks' :func:`block_stats` (on the worker that holds them)."""
+def _reduced_block(start: int, block: np.ndarray, pca: object | None, with_stats: bool) -> tuple[tuple[np.ndarray, np.ndarray, int] | None, np.ndarray]:
+    """One block's :func:`block_stats` (with ``with_stats``) and its rows reduced."""
+    return (block_stats(block, start) if with_stats else None), reduce_block(block, pca)
+
+
+def _reduced_run(
+    blocks: Blocks, pca: object | None, with_stats: bool, scratch: bool,
+) -> tuple[np.ndarray | ReducedRows, list[tuple[np.ndarray, np.ndarray, int]]]:
+    """A partition's rows reduced (in memory, or with ``scratch`` in a scratch file of the worker that
+    makes them), and its raw blocks' :func:`block_stats`. Sent anywhere, a scratch file goes as its rows."""
     pieces, stats = [], []
     for start, block in blocks:
         if with_stats:
             stats.append(block_stats(block, start))
-        pieces.append(reduce_block(block, pca))
-    return np.concatenate(pieces), stats
+        pieces.append((start, reduce_block(block, pca)))
+    first = pieces[0][0] if pieces else 0
+    width = pieces[0][1].shape[1] if pieces else 0
+    if not scratch:
+        return (np.concatenate([rows for _, rows in pieces]) if pieces else np.empty((0, width), dtype=np.float32)), stats
+    out = ReducedRows(sum(rows.shape[0] for _, rows in pieces), width)
+    for start, rows in pieces:
+        out.write(start - first, rows)
+    return out, stats
 
 
 def node_means(rows: object, arrays: TreeArrays, read_rows: int | None = None) -> np.ndarray:

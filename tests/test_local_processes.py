@@ -1,0 +1,54 @@
+"""A streamed local build's passes on two forked processes (engine.local_processes): the tree of one process, to the bit.
+
+The claims: with the reduced rows in memory or in a scratch file, from a .npy read again by each child, the
+leaves, centres, centroids, representatives and map equal the single process's; a bad row read by a child is
+named by file and row as it is here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.builder.engine import each_block, local_processes
+from topicmap.hierarchy.builder.pipeline import BuildConfig, build_parts, resolve_preset
+from topicmap.hierarchy.inputs.vector_source import NpySource
+
+
+@pytest.fixture(scope="module")
+def npy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """140,000 rows (three 65,536-row blocks, the last short) of 25 blobs in 12 dimensions."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((25, 12)) * 3
+    path = tmp_path_factory.mktemp("forked") / "x.npy"
+    np.save(path, (centres[rng.integers(0, 25, 140_000)] + rng.standard_normal((140_000, 12))).astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("budget", [4 << 20, 1 << 20], ids=["reduced-in-memory", "reduced-in-scratch"])
+def test_two_forked_processes_give_the_one_process_tree(npy: Path, budget: int) -> None:
+    asked = BuildConfig(preset="browse", layout="anchored", seed=0, n_components=8, n_init=1, sample_size=4096)
+    config = resolve_preset(asked, 140_000)
+    one, two = (build_parts(NpySource(npy), None, asked, config, "x", "x", memory_budget=budget, processes=p) for p in (1, 2))
+    assert one.streamed and two.streamed
+    assert two.shape.node_ids == one.shape.node_ids
+    assert np.array_equal(two.shape.doc_leaf, one.shape.doc_leaf)
+    assert np.array_equal(two.shape.centres, one.shape.centres)
+    assert np.array_equal(two.centroids, one.centroids)
+    assert np.array_equal(two.coords, one.coords)
+    assert two.representatives.keys() == one.representatives.keys()
+    assert all(np.array_equal(two.representatives[k], one.representatives[k]) for k in one.representatives)
+
+
+def test_blocks_come_back_in_row_order_and_a_bad_row_is_named(npy: Path, tmp_path: Path) -> None:
+    with local_processes(2):
+        firsts = list(each_block(lambda start, block: (start, block.shape[0]), NpySource(npy)))
+    assert firsts == [(0, 65_536), (65_536, 65_536), (131_072, 8_928)]
+    X = np.load(npy)
+    X[100_000, 5] = np.inf
+    np.save(tmp_path / "bad.npy", X)
+    with local_processes(2), pytest.raises(InputError, match=r"bad\.npy: row 100001 has NaN or infinite values"):
+        list(each_block(lambda start, block: None, NpySource(tmp_path / "bad.npy")))
