@@ -160,7 +160,7 @@ def temp_beside(path: StrPath) -> Iterator[Path]:
     """
     path = Path(path)
     remove_stale_temps(path)
-    tmp = path.parent / f".{path.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
+    tmp = _temp_path(path)
     _writing[str(tmp)] = str(path)
     try:
         yield tmp
@@ -169,6 +169,11 @@ def temp_beside(path: StrPath) -> Iterator[Path]:
     finally:
         _writing.pop(str(tmp), None)
         _unlink_quietly(tmp)
+
+
+def _temp_path(path: Path) -> Path:
+    """A fresh temp name beside ``path`` that says whose it is (pid, host), so a later write can tell a dead writer's leftover."""
+    return path.parent / f".{path.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
 
 
 @contextmanager
@@ -182,7 +187,7 @@ def temp_directory_beside(path: StrPath) -> Iterator[Path]:
     """
     path = Path(path)
     remove_stale_temps(path)
-    tmp = path.parent / f".{path.name[:NAME_PART]}.{os.getpid()}.{HOST}.{secrets.token_hex(4)}.tmp"
+    tmp = _temp_path(path)
     try:
         os.mkdir(tmp)
     except OSError as exc:

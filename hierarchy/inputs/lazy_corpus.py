@@ -123,8 +123,35 @@ class LazyCorpus:
         self._scratch.close()
 
 
-class IdColumn(Sequence[str]):
+class _RowSlices(Sequence[str]):
+    """A sequence of strings read by contiguous slices (``_between``); single rows and stepped slices go through it."""
+
+    what = "row"
+
+    def _between(self, lo: int, hi: int) -> list[str]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[str]: ...
+    def __getitem__(self, key: int | slice) -> str | list[str]:
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(lo, hi, step)]
+            return self._between(lo, hi) if hi > lo else []
+        if key < 0:
+            key += len(self)
+        if not 0 <= key < len(self):
+            raise IndexError(f"{self.what} row out of range")
+        return self._between(int(key), int(key) + 1)[0]
+
+
+class IdColumn(_RowSlices):
     """The corpus's ids as a sequence over their Arrow column (a few are asked by row: representatives)."""
+
+    what = "id"
 
     def __init__(self, ids: pa.ChunkedArray) -> None:
         self._ids = ids
@@ -132,29 +159,18 @@ class IdColumn(Sequence[str]):
     def __len__(self) -> int:
         return len(self._ids)
 
-    @overload
-    def __getitem__(self, key: int) -> str: ...
-    @overload
-    def __getitem__(self, key: slice) -> list[str]: ...
-    def __getitem__(self, key: int | slice) -> str | list[str]:
-        if isinstance(key, slice):
-            lo, hi, step = key.indices(len(self))
-            if step != 1:
-                return [self[i] for i in range(lo, hi, step)]
-            return self._ids.slice(lo, max(hi - lo, 0)).to_pylist()
-        if key < 0:
-            key += len(self)
-        if not 0 <= key < len(self):
-            raise IndexError("id row out of range")
-        return str(self._ids[int(key)].as_py())
+    def _between(self, lo: int, hi: int) -> list[str]:
+        return [str(v) for v in self._ids.slice(lo, hi - lo).to_pylist()]
 
     def __iter__(self) -> Iterator[str]:
         for chunk in self._ids.chunks:
             yield from chunk.to_pylist()
 
 
-class EmbeddingTexts(Sequence[str]):
+class EmbeddingTexts(_RowSlices):
     """Title and text of every row as :func:`embedding_text` joins them, read from the scratch file by slices."""
+
+    what = "text"
 
     def __init__(self, corpus: LazyCorpus) -> None:
         self._corpus = corpus
@@ -162,21 +178,8 @@ class EmbeddingTexts(Sequence[str]):
     def __len__(self) -> int:
         return len(self._corpus)
 
-    @overload
-    def __getitem__(self, key: int) -> str: ...
-    @overload
-    def __getitem__(self, key: slice) -> list[str]: ...
-    def __getitem__(self, key: int | slice) -> str | list[str]:
-        if isinstance(key, slice):
-            lo, hi, step = key.indices(len(self))
-            if step != 1:
-                return [self[i] for i in range(lo, hi, step)]
-            return self._corpus.texts_between(lo, hi) if hi > lo else []
-        if key < 0:
-            key += len(self)
-        if not 0 <= key < len(self):
-            raise IndexError("text row out of range")
-        return self._corpus.texts_between(int(key), int(key) + 1)[0]
+    def _between(self, lo: int, hi: int) -> list[str]:
+        return self._corpus.texts_between(lo, hi)
 
     def __iter__(self) -> Iterator[str]:
         for lo in range(0, len(self), BATCH_ROWS):
