@@ -132,14 +132,9 @@ def assign_documents(
     dims = tree_dimensions(tree)
     if dims is None:
         raise TopicmapError("the tree has no centroids, so new documents cannot be placed in it; rebuild it")
-    if isinstance(vectors, np.ndarray):
-        if vectors.ndim != 2 or vectors.shape[0] != len(corpus):
-            raise InputError(f"{corpus.source}: {vectors.shape[0]} embedding rows for {len(corpus)} documents")
-        n_rows, dim = vectors.shape
-    else:
-        n_rows, dim = vectors.n_rows, vectors.dim
-        if n_rows != len(corpus):
-            raise InputError(f"{corpus.source}: {n_rows} embedding rows for {len(corpus)} documents")
+    n_rows, dim = (vectors.shape[0], vectors.shape[-1]) if isinstance(vectors, np.ndarray) else (vectors.n_rows, vectors.dim)
+    if n_rows != len(corpus) or (isinstance(vectors, np.ndarray) and vectors.ndim != 2):
+        raise InputError(f"{corpus.source}: {n_rows} embedding rows for {len(corpus)} documents")
     if dim != dims:
         raise InputError(f"{corpus.source}: the new documents' embeddings have {dim} dimensions, the tree's have {dims}")
     existing = tree.store.find_ids(corpus.ids)  # a sidecar reads its id column only

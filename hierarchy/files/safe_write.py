@@ -161,9 +161,16 @@ def temp_beside(path: StrPath) -> Iterator[Path]:
     path = Path(path)
     remove_stale_temps(path)
     tmp = _temp_path(path)
+    with _held(path, tmp):
+        yield tmp
+
+
+@contextmanager
+def _held(path: Path, tmp: Path) -> Iterator[None]:
+    """``tmp`` registered as an unfinished write of ``path`` for the block, removed at its end (renamed or not)."""
     _writing[str(tmp)] = str(path)
     try:
-        yield tmp
+        yield
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
@@ -192,14 +199,8 @@ def temp_directory_beside(path: StrPath) -> Iterator[Path]:
         os.mkdir(tmp)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
-    _writing[str(tmp)] = str(path)
-    try:
+    with _held(path, tmp):
         yield tmp
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        _writing.pop(str(tmp), None)
-        _unlink_quietly(tmp)
 
 
 def fsync_directory(directory: StrPath) -> None:

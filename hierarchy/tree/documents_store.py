@@ -598,9 +598,9 @@ class AppendedStore(DocumentStore):
 
         def tables() -> Iterator[pa.Table]:
             for batch in self.base.iter_record_batches(ROW_GROUP_ROWS):
-                yield _table({name: batch.column(name) for name in batch.schema.names}, schema)
-            for lo in range(0, len(self.added), ROW_GROUP_ROWS):
-                yield _table(documents_batch(self.added[lo : lo + ROW_GROUP_ROWS], metadata_keys), schema)
+                yield _table(_columns(batch), schema)
+            for columns in _row_group_batches(self.added, metadata_keys):
+                yield _table(columns, schema)
 
         for table in tables():
             pending.append(table)
@@ -716,14 +716,14 @@ def write_batches(
         try:
             for batch in batches:
                 if isinstance(batch, pa.RecordBatch):
-                    columns: Mapping[str, Any] = {name: batch.column(name) for name in batch.schema.names}
+                    columns: Mapping[str, Any] = _columns(batch)
                 else:
                     columns = batch
                 if schema is None:
                     schema = sidecar_schema([c[len(META_PREFIX) :] for c in columns if c.startswith(META_PREFIX)])
                 table = _table(columns, schema)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=["leaf"], write_statistics=["time"])
+                    writer = _part_writer(tmp, schema)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             if writer is None:  # no batch at all: an empty file with the schema
                 schema = schema or sidecar_schema([])
@@ -734,8 +734,7 @@ def write_batches(
                 writer.close()
         digest = file_sha256(tmp)
         final = sidecar_path(tree_path, digest)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        _fsync_file(tmp)
         os.replace(tmp, final)
     fsync_directory(final.parent)
     return ParquetStore(final, sha256=digest)
@@ -793,8 +792,7 @@ def write_store(tree_path: str | os.PathLike[str], store: DocumentStore, part_ro
             return store
         with temp_beside(final) as tmp:
             shutil.copyfile(store.path, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+            _fsync_file(tmp)
             os.replace(tmp, final)
         fsync_directory(final.parent)
         return ParquetStore(final, sha256=digest, ids_checked=store.ids_checked)
@@ -819,15 +817,14 @@ def write_part(folder: str | os.PathLike[str], index: int, batches: Iterable[Map
     schema = sidecar_schema(metadata_keys)
     path = Path(folder) / part_name(index)
     rows = 0
-    with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=["leaf"], write_statistics=["time"]) as writer:
+    with _part_writer(path, schema) as writer:
         for batch in batches:
             table = _table(batch, schema)
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             rows += table.num_rows
         if not rows:
             writer.write_table(schema.empty_table())
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
+    _fsync_file(path)
     return PartFile(path.name, rows, path.stat().st_size, file_sha256(path))
 
 
@@ -869,11 +866,11 @@ def append_part(tree_path: str | os.PathLike[str], store: AppendedStore, metadat
             if same_columns:
                 out.append(_linked(src, folder / part.name, part))
             else:
-                batches = ({name: batch.column(name) for name in batch.schema.names} for batch in base.part_batches(k))
+                batches = (_columns(batch) for batch in base.part_batches(k))
                 out.append(write_part(folder, k, batches, metadata_keys))
         added = store.added
         if added:
-            pieces = (documents_batch(added[lo : lo + ROW_GROUP_ROWS], metadata_keys) for lo in range(0, len(added), ROW_GROUP_ROWS))
+            pieces = _row_group_batches(added, metadata_keys)
             out.append(write_part(folder, len(out), pieces, metadata_keys))
         return out
 
@@ -886,9 +883,31 @@ def _parts_of(folder: Path, store: DocumentStore, part_rows: int, metadata_keys:
         raise ValueError(f"rows per part must be positive, not {part_rows}")
     out = []
     for batch in store.iter_batches(part_rows):
-        pieces = (documents_batch(batch[lo : lo + ROW_GROUP_ROWS], metadata_keys) for lo in range(0, len(batch), ROW_GROUP_ROWS))
+        pieces = _row_group_batches(batch, metadata_keys)
         out.append(write_part(folder, len(out), pieces, metadata_keys))
     return out
+
+
+def _row_group_batches(documents: Sequence[Document], metadata_keys: Sequence[str]) -> Iterator[dict[str, list[Any]]]:
+    """Documents held in memory as sidecar columns, a row group's worth at a time."""
+    for lo in range(0, len(documents), ROW_GROUP_ROWS):
+        yield documents_batch(documents[lo : lo + ROW_GROUP_ROWS], metadata_keys)
+
+
+def _part_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """How every sidecar file is written: zstd, the leaf column dictionary-encoded, statistics kept for the time column only."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=["leaf"], write_statistics=["time"])
+
+
+def _columns(batch: pa.RecordBatch) -> dict[str, Any]:
+    return {name: batch.column(name) for name in batch.schema.names}
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
 
 
 def _linked(src: Path, dst: Path, part: PartFile) -> PartFile:
