@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from topicmap.hierarchy.builder.block_terms import SEPARATOR, block_terms
-from topicmap.hierarchy.builder.keywords import count_terms, vectorizer_settings
-from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+from topicmap.hierarchy.builder.block_terms import SEPARATOR, block_terms, vectorizer_settings
+from topicmap.hierarchy.builder.term_counts import count_terms, node_counts, term_vocabulary
 
 # pieces a text is made of: plain words, case, digits, underscores, hyphens, punctuation that is or is
 # not "case-ignorable" (it matters to a final sigma), accents (composed and combining), other scripts,
@@ -81,7 +80,23 @@ def test_frequencies_count_texts_and_occurrences() -> None:
     assert by_term == {"maps": (2, 3), "topic": (1, 1), "atlas": (1, 1)}
 
 
-def test_streamed_counts_are_the_in_memory_ones() -> None:
+@pytest.mark.parametrize(("n", "max_features"), [(3500, 40), (3500, 50000), (12, 50000)])
+def test_counts_and_vocabulary_are_countvectorizers(n: int, max_features: int) -> None:
+    texts = ([t.replace(SEPARATOR, " ") for t in random_texts(99, n)] + random_texts(7, n // 7))[:n]
+    settings, min_df, max_df = vectorizer_settings(len(texts))
+    vectorizer = CountVectorizer(**settings, min_df=min_df, max_df=max_df, max_features=max_features, dtype=np.float32)  # type: ignore[arg-type]
+    expected = vectorizer.fit_transform(texts)
+    counts, vocabulary = count_terms(texts, max_features=max_features)
+    assert vocabulary.tolist() == vectorizer.get_feature_names_out().tolist()
+    assert counts.dtype == np.float32 and (counts != expected).nnz == 0
+
+
+def test_only_stop_words_give_no_terms() -> None:
+    counts, vocabulary = count_terms(["the and", "of the", ""] * 10)
+    assert counts.shape == (30, 0) and vocabulary.size == 0
+
+
+def test_node_counts_add_up_documents_counts() -> None:
     texts = [t.replace(SEPARATOR, " ") for t in random_texts(99, 3000)] + random_texts(7, 500)
     counts, vocabulary = count_terms(texts, max_features=40)
     streamed = term_vocabulary(texts, len(texts), max_features=40)

@@ -215,7 +215,8 @@ def test_keyword_counts_in_blocks_equal_the_whole_matrix_here_and_on_the_workers
     per node from blocks, read here or on the workers, are the ones the whole documents x terms matrix gives."""
     from topicmap.hierarchy.builder.dask_engine import DaskEngine
     from topicmap.hierarchy.builder.engine import Partitions
-    from topicmap.hierarchy.builder.keywords import count_terms, node_term_counts
+    from topicmap.hierarchy.builder.keywords import node_term_counts
+    from topicmap.hierarchy.builder.term_counts import count_terms
     from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
 
     rng = np.random.default_rng(5)

@@ -221,7 +221,8 @@ def refresh_keywords(
     ``sample`` (tree arrays, each row's leaf number, seed) counts only the rows :func:`_keyword_rows`
     picks, weighted: what a tree of more than :data:`EXACT_KEYWORD_ROWS` documents does.
     """
-    from topicmap.hierarchy.builder.keywords import count_terms, ctfidf_keywords, keyword_label
+    from topicmap.hierarchy.builder.keywords import ctfidf_keywords, keyword_label
+    from topicmap.hierarchy.builder.term_counts import count_terms
 
     if not node_ids:
         return []

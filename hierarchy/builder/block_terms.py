@@ -1,7 +1,7 @@
 """A block of texts cut into the keyword terms, in a few calls into C rather than a Python loop per word.
 
-The terms are exactly those scikit-learn's CountVectorizer finds with :func:`keywords.vectorizer_settings`
-(lowercased texts, :data:`keywords.TOKEN_PATTERN`, stop words left out), so counts made from them are
+The terms are exactly those scikit-learn's CountVectorizer finds with :func:`vectorizer_settings`
+(lowercased texts, :data:`TOKEN_PATTERN`, stop words left out), so counts made from them are
 ``count_terms``'s to the unit. The block's texts are joined by a separator that no word contains and
 cut in one ``findall``; the separator is matched as a word of its own, and the words between two
 separators are one text's. A separator ends a word and ends a lowercase word form (a final sigma) exactly
@@ -21,7 +21,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from topicmap.hierarchy.builder.keywords import TOKEN_PATTERN, vectorizer_settings
+
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
+
+# Words that say nothing about a topic in any corpus (conversational filler, reporting verbs,
+# contraction stems), on top of scikit-learn's English list. Kept short on purpose: corpus-specific
+# commonness is handled by max_df and the c-TF-IDF weighting, not by this list.
+GENERIC_WORDS = frozenset(
+    """
+    just like know think really going want say said says saying does did doing got make makes made
+    way good things thing lot use used using need right sure actually probably maybe mr mrs ms
+    don doesn didn isn aren wasn weren won ve ll re let new time year years people want wants
+    """.split()
+)
+
+
+def vectorizer_settings(n_docs: int, min_df: int = 2) -> tuple[dict[str, object], int, float]:
+    """How texts are cut into terms (CountVectorizer's arguments), and the document-frequency bounds for ``n_docs`` texts."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    settings: dict[str, object] = {"stop_words": sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS), "token_pattern": TOKEN_PATTERN, "lowercase": True}
+    return settings, (min_df if n_docs >= 20 else 1), (0.5 if n_docs >= 20 else 1.0)
+
 
 SEPARATOR = "\x00"
 
@@ -131,4 +152,4 @@ def _counted(words: pa.Array, text_of_word: np.ndarray, n: int) -> BlockTerms:
     return BlockTerms(counts, terms.take(pa.array(kept_terms, pa.int64())))
 
 
-__all__ = ["BlockTerms", "SEPARATOR", "block_terms"]
+__all__ = ["BlockTerms", "GENERIC_WORDS", "SEPARATOR", "TOKEN_PATTERN", "block_terms", "vectorizer_settings"]

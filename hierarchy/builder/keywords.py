@@ -12,47 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
 
 from topicmap.hierarchy.base.safe_text import one_line
-
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
-
-# Words that say nothing about a topic in any corpus (conversational filler, reporting verbs,
-# contraction stems), on top of scikit-learn's English list. Kept short on purpose: corpus-specific
-# commonness is handled by max_df and the c-TF-IDF weighting, not by this list.
-GENERIC_WORDS = frozenset(
-    """
-    just like know think really going want say said says saying does did doing got make makes made
-    way good things thing lot use used using need right sure actually probably maybe mr mrs ms
-    don doesn didn isn aren wasn weren won ve ll re let new time year years people want wants
-    """.split()
-)
-
 
 @dataclass
 class NodeKeywords:
     words: list[str]
     scores: list[float]
-
-
-def vectorizer_settings(n_docs: int, min_df: int = 2) -> tuple[dict[str, object], int, float]:
-    """How texts are cut into terms (CountVectorizer's arguments), and the document-frequency bounds for ``n_docs`` texts."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    settings: dict[str, object] = {"stop_words": sorted(ENGLISH_STOP_WORDS | GENERIC_WORDS), "token_pattern": TOKEN_PATTERN, "lowercase": True}
-    return settings, (min_df if n_docs >= 20 else 1), (0.5 if n_docs >= 20 else 1.0)
-
-
-def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Document-term counts with English stop words removed; falls back to min_df=1 for tiny corpora."""
-    settings, min_df, max_df = vectorizer_settings(len(texts), min_df)
-    vectorizer = CountVectorizer(**settings, min_df=min_df, max_df=max_df, max_features=max_features, dtype=np.float32)  # type: ignore[arg-type]
-    try:
-        counts = vectorizer.fit_transform(texts)
-    except ValueError:  # every word was a stop word, or no words at all
-        return sparse.csr_matrix((len(texts), 0), dtype=np.float32), np.array([], dtype=object)
-    return counts.tocsr(), vectorizer.get_feature_names_out()
 
 
 def ctfidf_keywords(

@@ -22,8 +22,8 @@ from topicmap.hierarchy.inputs.documents import Corpus
 from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
 from topicmap.hierarchy.builder.built_documents import BuiltDocuments
 from topicmap.hierarchy.builder.representatives import node_representatives
-from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, count_terms, ctfidf_keywords, keyword_label, keywords_of_node_counts, steer_keywords
-from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+from topicmap.hierarchy.builder.keywords import STEER_POOL_FACTOR, NodeKeywords, ctfidf_keywords, keyword_label, keywords_of_node_counts, steer_keywords
+from topicmap.hierarchy.builder.term_counts import count_terms, node_counts, term_vocabulary
 from topicmap.hierarchy.builder.map_layout import document_layout, resolve_layout
 from topicmap.hierarchy.base.progress import Stages
 from topicmap.hierarchy.tree.arrays import TreeArrays

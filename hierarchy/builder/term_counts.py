@@ -1,6 +1,6 @@
 """Keyword counts in passes over the texts: each block of texts counted alone, the counts added up.
 
-What :func:`topicmap.hierarchy.builder.keywords.count_terms` and ``ctfidf_keywords`` compute from one
+What :func:`count_terms` and :func:`topicmap.hierarchy.builder.keywords.ctfidf_keywords` compute from one
 documents x terms matrix of the whole corpus, in two passes that never hold it: the first counts, per
 block, in how many texts each term occurs and how often (the vocabulary is then chosen by the same
 rules as scikit-learn's CountVectorizer: document frequency between the bounds, then the most frequent
@@ -19,9 +19,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from topicmap.hierarchy.builder.block_terms import block_terms
-from topicmap.hierarchy.builder.engine import Blocks, each_run
-from topicmap.hierarchy.builder.keywords import vectorizer_settings
+from topicmap.hierarchy.builder.block_terms import block_terms, vectorizer_settings
+from topicmap.hierarchy.builder.engine import Blocks, each_run, local_blocks
+
+
+def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Documents x terms counts (float32) of the terms :func:`term_vocabulary` keeps, and those terms (sorted).
+
+    What scikit-learn's CountVectorizer gives with :func:`vectorizer_settings` (stop words left out; for
+    tiny corpora min_df=1), a block of texts at a time.
+    """
+    vocabulary = term_vocabulary(texts, len(texts), max_features, min_df)
+    columns = pa.array(vocabulary.tolist(), pa.string())
+    parts = [block_terms(block).columns_in(columns) for _, block in local_blocks(texts)]
+    counts = sparse.vstack(parts, format="csr") if parts else sparse.csr_matrix((0, vocabulary.size), dtype=np.int64)
+    return counts.astype(np.float32), vocabulary
 
 
 def term_vocabulary(texts: Any, n_docs: int, max_features: int = 50000, min_df: int = 2) -> np.ndarray:
@@ -123,4 +135,4 @@ def _node_counts(blocks: Blocks, members: list[np.ndarray], sizes: list[int], vo
     return [total.value() for total in totals]
 
 
-__all__ = ["node_counts", "term_vocabulary"]
+__all__ = ["count_terms", "node_counts", "term_vocabulary"]

@@ -36,7 +36,8 @@ import numpy as np
 from topicmap.hierarchy.builder.cluster import cut_dendrogram
 from topicmap.hierarchy.base.errors import InputError
 from topicmap.hierarchy.inputs.documents import embedding_text
-from topicmap.hierarchy.builder.keywords import NodeKeywords, count_terms, ctfidf_keywords, keyword_label
+from topicmap.hierarchy.builder.keywords import NodeKeywords, ctfidf_keywords, keyword_label
+from topicmap.hierarchy.builder.term_counts import count_terms
 from topicmap.hierarchy.builder.map_layout import nested_discs
 from topicmap.hierarchy.tree.provenance import NodeProvenance
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, LabelMeta, Node, TopicTree, child_id
