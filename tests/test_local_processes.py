@@ -52,3 +52,33 @@ def test_blocks_come_back_in_row_order_and_a_bad_row_is_named(npy: Path, tmp_pat
     np.save(tmp_path / "bad.npy", X)
     with local_processes(2), pytest.raises(InputError, match=r"bad\.npy: row 100001 has NaN or infinite values"):
         list(each_block(lambda start, block: None, NpySource(tmp_path / "bad.npy")))
+
+
+def test_keyword_passes_over_texts_on_forked_processes_are_the_one_process_counts(tmp_path: Path) -> None:
+    """Texts as a list, and read lazily from the corpus's scratch file (each child reads it at its own position)."""
+    import json
+
+    from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+    from topicmap.hierarchy.inputs.documents import open_documents
+
+    rng = np.random.default_rng(3)
+    words = np.array([f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(600)])
+    texts = [" ".join(words[rng.integers(0, 600, 12)]) for _ in range(140_000)]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    lazy = open_documents(path, lazy=True)
+    leaf = rng.integers(0, 9, len(texts))
+    members = [leaf // 3, leaf]
+    try:
+        results = []
+        for rows, processes in [(texts, 1), (texts, 2), (lazy.embedding_texts(), 2)]:
+            with local_processes(processes):
+                vocabulary = term_vocabulary(rows, len(texts), max_features=300)
+                counts = node_counts(rows, members, [3, 9], vocabulary)
+            results.append((vocabulary.tolist(), [c.toarray() for c in counts]))
+            assert lazy.embedding_texts()[139_999] == texts[139_999]  # the parent still reads its own position
+    finally:
+        lazy.close()
+    for vocabulary, counts in results[1:]:
+        assert vocabulary == results[0][0]
+        assert all(np.array_equal(a, b) for a, b in zip(counts, results[0][1]))

@@ -178,8 +178,8 @@ def local_processes(count: int) -> Iterator[None]:
     """Inside the block, passes over rows held here run on ``count`` forked processes of one BLAS thread each.
 
     Each child computes whole blocks (the blocks this process would read: a ``.npy`` read again from the
-    file, an array or a scratch file of reduced rows inherited) and only its results come back, in row
-    order, so the numbers are the single process's to the bit. Other sources (Parquet: a block may need a
+    file, an array, a scratch file of reduced rows or texts inherited) and only its results come back, in
+    row order, so the numbers are the single process's to the bit. Other sources (Parquet: a block may need a
     whole row group) and rows of a single block stay in this process.
     """
     before = _LOCAL["processes"]
@@ -198,13 +198,15 @@ def _forks(rows: Any) -> int:
         n = rows.n_rows
     elif isinstance(rows, (np.ndarray, ReducedRows)) and rows.ndim == 2:
         n = rows.shape[0]
+    elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):  # texts
+        n = len(rows)
     else:
         return 1
     return count if n > PASS_ROWS else 1
 
 
 class _Window:
-    """Rows ``start .. stop`` of an array or a scratch file, sliced like an array (read only when sliced)."""
+    """Rows ``start .. stop`` of an array, a scratch file or texts, sliced like an array (read only when sliced)."""
 
     def __init__(self, rows: Any, start: int, stop: int) -> None:
         self.rows, self.start, self.stop = rows, start, stop
@@ -212,14 +214,15 @@ class _Window:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def __getitem__(self, key: slice) -> np.ndarray:
+    def __getitem__(self, key: slice) -> Any:
         a, b, _ = key.indices(len(self))
-        return np.asarray(self.rows[self.start + a : self.start + max(a, b)])
+        part = self.rows[self.start + a : self.start + max(a, b)]
+        return part if isinstance(part, list) else np.asarray(part)  # texts stay a list of str
 
 
 def _forked_runs(fn: Callable[..., Any], rows: Any, shared: tuple[Any, ...], run_rows: int) -> Iterator[Any]:
     """``fn(blocks of run r, *shared)`` for runs of ``run_rows`` rows, on forked children; results in run order."""
-    n = rows.n_rows if isinstance(rows, VectorSource) else rows.shape[0]
+    n = rows.n_rows if isinstance(rows, VectorSource) else len(rows)
     bounds = partition_bounds(n, run_rows)
     job = next(_JOB_IDS)
     _JOBS[job] = (fn, rows, shared, bounds)

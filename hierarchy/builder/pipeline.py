@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -125,6 +126,8 @@ WordEmbedder = Callable[[Sequence[str]], np.ndarray]
 
 IN_MEMORY_BYTES = 256 << 20  # vectors (and reduced rows) up to this size are held whole; past it a build streams them
 LOCAL_PROCESSES = 1  # processes a streamed local build's passes run on (engine.local_processes)
+# ... and its passes over texts: cutting texts into words is Python-bound, and does use more cores
+TEXT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -174,8 +177,8 @@ def build_parts(
     same samples, every pass a block of ``chunk_rows`` at a time, its reduced rows in a scratch file
     under ``scratch_dir`` when they too outgrow the budget. Both give the same tree. ``texts`` (None:
     no keywords) are the documents' texts in row order. A streamed build's passes run on ``processes``
-    forked processes (default :data:`LOCAL_PROCESSES`; :func:`topicmap.hierarchy.builder.engine.local_processes`),
-    with the same tree.
+    forked processes (default :data:`LOCAL_PROCESSES`, and :data:`TEXT_PROCESSES` for the passes over texts;
+    :func:`topicmap.hierarchy.builder.engine.local_processes`), with the same tree.
     """
     n = source.n_rows
     memory_budget = IN_MEMORY_BYTES if memory_budget is None else memory_budget
@@ -202,6 +205,7 @@ def build_parts(
     reduced: Any = None
     reduced_parts: PartitionedRows | None = None  # the reduced rows on an engine's workers too
     forks = (LOCAL_PROCESSES if processes is None else processes) if stream and not on_engine else 1
+    text_forks = (TEXT_PROCESSES if processes is None else processes) if stream and not on_engine else 1
     with local_processes(forks):  # the passes over rows held here, on forked processes of one BLAS thread each
         try:
             with stages.stage("cluster"):
@@ -238,8 +242,9 @@ def build_parts(
                     pool = config.n_keywords * (STEER_POOL_FACTOR if embed_words is not None else 1)
                     if stream:  # counted a block of texts at a time (on the engine's workers if there is one)
                         text_rows: Any = source.engine.load_texts(texts, source) if isinstance(source, PartitionedRows) else texts
-                        vocabulary = term_vocabulary(text_rows, n)
-                        per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
+                        with local_processes(text_forks):
+                            vocabulary = term_vocabulary(text_rows, n)
+                            per_node = node_counts(text_rows, local_members, [len(i) for i in ids_per_depth], vocabulary)
                         keywords = keywords_of_node_counts(per_node, vocabulary, ids_per_depth, top_n=pool)
                         del text_rows, per_node
                     else:

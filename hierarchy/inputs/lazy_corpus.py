@@ -17,6 +17,7 @@ values as :class:`~topicmap.hierarchy.inputs.documents.Corpus`.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from array import array
 from bisect import bisect_right
@@ -196,6 +197,7 @@ class _Scratch:
         self._file = tempfile.TemporaryFile(prefix="topicmap-corpus-", dir=folder)  # no name: nothing is left behind
         self._writer: Any = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
         self._reader: Any = None
+        self._pid = os.getpid()
         self._cached: tuple[int, pa.RecordBatch] | None = None
         self._lock = Lock()
 
@@ -210,11 +212,23 @@ class _Scratch:
         self._writer.close()
         self._writer = None
         self._reader = pa.ipc.open_file(pa.PythonFile(self._file, mode="r"))
+        self._pid = os.getpid()
+
+    def _reopen(self) -> None:
+        """In a forked child: a file position of its own (a shared one would move under the parent's reads)."""
+        import pyarrow as pa
+
+        self._file = open(f"/proc/self/fd/{self._file.fileno()}", "rb")  # noqa: SIM115 (closed by close())
+        self._reader = pa.ipc.open_file(pa.PythonFile(self._file, mode="r"))
+        self._cached = None
+        self._pid = os.getpid()
 
     def batch(self, b: int) -> pa.RecordBatch:
         with self._lock:
             if self._cached is not None and self._cached[0] == b:
                 return self._cached[1]
+            if self._pid != os.getpid():
+                self._reopen()
             read = self._reader.get_batch(b)
             self._cached = (b, read)
             return read
