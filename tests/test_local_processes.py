@@ -54,12 +54,16 @@ def test_blocks_come_back_in_row_order_and_a_bad_row_is_named(npy: Path, tmp_pat
         list(each_block(lambda start, block: None, NpySource(tmp_path / "bad.npy")))
 
 
-def test_keyword_passes_over_texts_on_forked_processes_are_the_one_process_counts(tmp_path: Path) -> None:
-    """Texts as a list, and read lazily from the corpus's scratch file (each child reads it at its own position)."""
+def test_keyword_passes_over_texts_on_forked_processes_are_the_one_process_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts as a list, and read lazily from the corpus's scratch file (each child reads it at its own position:
+    in small batches, so two children reading one file position would soon read each other's bytes)."""
     import json
 
     from topicmap.hierarchy.builder.term_counts import node_counts, term_vocabulary
+    from topicmap.hierarchy.inputs import lazy_corpus
     from topicmap.hierarchy.inputs.documents import open_documents
+
+    monkeypatch.setattr(lazy_corpus, "BATCH_ROWS", 256)
 
     rng = np.random.default_rng(3)
     words = np.array([f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(600)])

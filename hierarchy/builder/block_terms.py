@@ -1,12 +1,14 @@
-"""A block of texts cut into the keyword terms, in a few calls into C rather than a Python loop per word.
+"""How texts are cut into keyword terms, and a block of texts cut in a few calls into C rather than a Python loop per word.
 
 The terms are exactly those scikit-learn's CountVectorizer finds with :func:`vectorizer_settings`
 (lowercased texts, :data:`TOKEN_PATTERN`, stop words left out), so counts made from them are
-``count_terms``'s to the unit. The block's texts are joined by a separator that no word contains and
-cut in one ``findall``; the separator is matched as a word of its own, and the words between two
-separators are one text's. A separator ends a word and ends a lowercase word form (a final sigma) exactly
-as the end of a text does, so joining changes nothing. A block in which some text holds the separator
-is cut text by text instead (same terms, slower).
+CountVectorizer's to the unit. The block's texts are joined by a separator and lowercased in one go (a
+separator ends a word, and a final sigma, exactly as the end of a text does), then classified byte by
+byte with numpy: ASCII characters that are neither word characters nor hyphens cut the bytes into
+pieces, no word spans one, and each ends a word as the end of a text does. A piece of two or more ASCII
+letters is a word (an Arrow slice of the bytes); any other piece (digits, ``_``, hyphens, non-ASCII
+letters) goes through the pattern itself. A block in which some text holds the separator is cut text
+by text (same terms, slower).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
-
 
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+(?:-[^\W\d_]+)*\b"  # words of 2+ letters, no numbers
 
@@ -63,7 +64,7 @@ class BlockTerms:
         return np.bincount(self.counts.indices, weights=self.counts.data, minlength=len(self.terms)).astype(np.int64)
 
     def columns_in(self, vocabulary: pa.Array) -> sparse.csr_matrix:
-        """The counts with columns renumbered to ``vocabulary`` (sorted, unique) and every other term dropped."""
+        """The counts with columns renumbered to ``vocabulary`` (distinct terms) and every other term dropped."""
         at = pc.index_in(self.terms, value_set=vocabulary).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         column = at[self.counts.indices]
         keep = column >= 0
@@ -122,11 +123,14 @@ def _cut(data: bytes) -> tuple[pa.Array, np.ndarray]:
     plain = np.searchsorted(others, ends) == np.searchsorted(others, starts)
     text_of_piece = np.searchsorted(np.flatnonzero(kind == _SEPARATOR), starts)
     del kind, inside, edges, others
-    bounds = np.empty(2 * starts.size, dtype=np.int64)  # piece, gap, piece, gap, ...: every piece at an even place
-    bounds[0::2], bounds[1::2] = starts, ends
-    pieces = pa.LargeStringArray.from_buffers(max(bounds.size - 1, 0), pa.py_buffer(bounds), pa.py_buffer(data))
     chosen = np.flatnonzero(plain & (ends - starts >= 2))
-    words = pieces.take(pa.array(2 * chosen, pa.int64())).cast(pa.string())
+    if chosen.size:
+        bounds = np.empty(2 * starts.size, dtype=np.int64)  # piece, gap, piece, gap, ...: every piece at an even place
+        bounds[0::2], bounds[1::2] = starts, ends
+        pieces = pa.LargeStringArray.from_buffers(bounds.size - 1, pa.py_buffer(bounds), pa.py_buffer(data))
+        words = pieces.take(pa.array(2 * chosen, pa.int64())).cast(pa.string())
+    else:
+        words = pa.array([], pa.string())
     text_of_word = text_of_piece[chosen]
     mixed = np.flatnonzero(~plain)
     if mixed.size:
