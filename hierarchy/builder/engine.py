@@ -198,7 +198,7 @@ def _forks(rows: Any) -> int:
         n = rows.n_rows
     elif isinstance(rows, (np.ndarray, ReducedRows)) and rows.ndim == 2:
         n = rows.shape[0]
-    elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):  # texts
+    elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)) and getattr(rows, "fork_safe", True):  # texts
         n = len(rows)
     else:
         return 1

@@ -17,7 +17,6 @@ values as :class:`~topicmap.hierarchy.inputs.documents.Corpus`.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from array import array
 from bisect import bisect_right
@@ -120,6 +119,10 @@ class LazyCorpus:
     def any_text(self) -> bool:
         return len(self) > 0  # the checking pass keeps no empty text
 
+    @property
+    def fork_safe(self) -> bool:
+        return self._scratch.fork_safe
+
     def close(self) -> None:
         self._scratch.close()
 
@@ -182,6 +185,11 @@ class EmbeddingTexts(_RowSlices):
     def _between(self, lo: int, hi: int) -> list[str]:
         return self._corpus.texts_between(lo, hi)
 
+    @property
+    def fork_safe(self) -> bool:
+        """Whether forked children may read these texts alongside this process."""
+        return self._corpus.fork_safe
+
     def __iter__(self) -> Iterator[str]:
         for lo in range(0, len(self), BATCH_ROWS):
             yield from self[lo : lo + BATCH_ROWS]
@@ -197,7 +205,8 @@ class _Scratch:
         self._file = tempfile.TemporaryFile(prefix="topicmap-corpus-", dir=folder)  # no name: nothing is left behind
         self._writer: Any = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
         self._reader: Any = None
-        self._pid = os.getpid()
+        self._source: Any = None
+        self.fork_safe = False  # forked children may read it too (see finish)
         self._cached: tuple[int, pa.RecordBatch] | None = None
         self._lock = Lock()
 
@@ -211,24 +220,19 @@ class _Scratch:
 
         self._writer.close()
         self._writer = None
-        self._reader = pa.ipc.open_file(pa.PythonFile(self._file, mode="r"))
-        self._pid = os.getpid()
-
-    def _reopen(self) -> None:
-        """In a forked child: a file position of its own (a shared one would move under the parent's reads)."""
-        import pyarrow as pa
-
-        self._file = open(f"/proc/self/fd/{self._file.fileno()}", "rb")  # noqa: SIM115 (closed by close())
-        self._reader = pa.ipc.open_file(pa.PythonFile(self._file, mode="r"))
-        self._cached = None
-        self._pid = os.getpid()
+        self._file.flush()
+        own = Path(f"/proc/self/fd/{self._file.fileno()}")
+        if own.exists():  # a descriptor of its own, read with pread: no file position that forked children could move
+            self._source = pa.OSFile(str(own))
+            self.fork_safe = True
+        else:
+            self._source = pa.PythonFile(self._file, mode="r")
+        self._reader = pa.ipc.open_file(self._source)
 
     def batch(self, b: int) -> pa.RecordBatch:
         with self._lock:
             if self._cached is not None and self._cached[0] == b:
                 return self._cached[1]
-            if self._pid != os.getpid():
-                self._reopen()
             read = self._reader.get_batch(b)
             self._cached = (b, read)
             return read
@@ -237,6 +241,8 @@ class _Scratch:
         with self._lock:
             self._cached = None
             self._reader = None
+            if self._source is not None:
+                self._source.close()
             self._file.close()
 
 
