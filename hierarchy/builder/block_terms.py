@@ -49,6 +49,36 @@ SEPARATOR = "\x00"
 
 
 @dataclass
+class BlockWords:
+    """Every word of a block of texts that is not a stop word: its term (``terms[term_of_word[k]]``) and its text."""
+
+    terms: pa.Array  # the block's distinct terms (strings), in order of first occurrence
+    term_of_word: np.ndarray  # int64
+    text_of_word: np.ndarray  # int64, the text's place in the block
+    n_texts: int
+
+    def counts(self) -> BlockTerms:
+        """How often each term occurs in each text."""
+        counts = sparse.csr_matrix((np.ones(self.term_of_word.size, dtype=np.int64), (self.text_of_word, self.term_of_word)), shape=(self.n_texts, len(self.terms)))
+        counts.sum_duplicates()
+        return BlockTerms(counts, self.terms)
+
+    def counts_per_group(self, group_of_text: np.ndarray, n_groups: int, vocabulary: pa.Array) -> sparse.csr_matrix:
+        """Groups x ``vocabulary`` counts: each word of a vocabulary term counted into its text's group (-1: none).
+
+        Not in canonical form: a term's count in a group may be split over several entries."""
+        column = pc.index_in(self.terms, value_set=vocabulary).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)[self.term_of_word]
+        group = group_of_text[self.text_of_word]
+        keep = (column >= 0) & (group >= 0)
+        group, column = group[keep], column[keep]
+        # rows in order by a stable (radix, for small numbers) sort; a column may repeat within a row: sums of
+        # such matrices add the repeats up, and the caller puts the total in canonical form once
+        order = np.argsort(group.astype(np.uint16 if n_groups <= 1 << 16 else np.int64), kind="stable")
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(group, minlength=n_groups))))
+        return sparse.csr_matrix((np.ones(group.size, dtype=np.int64), column[order], indptr), shape=(n_groups, len(vocabulary)))
+
+
+@dataclass
 class BlockTerms:
     """``counts[i, j]``: how often ``terms[j]`` occurs in text i of the block (stop words left out)."""
 
@@ -92,9 +122,14 @@ _DELIMITER, _LETTER, _OTHER, _SEPARATOR = 0, 1, 2, 3
 
 def block_terms(texts: Sequence[str]) -> BlockTerms:
     """The terms of every text of ``texts`` and how often each occurs in each text."""
+    return block_words(texts).counts()
+
+
+def block_words(texts: Sequence[str]) -> BlockWords:
+    """The words of every text of ``texts`` that are not stop words, as terms and the text each is in."""
     n = len(texts)
     if n == 0:
-        return BlockTerms(sparse.csr_matrix((0, 0), dtype=np.int64), pa.array([], pa.string()))
+        return BlockWords(pa.array([], pa.string()), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0)
     joined = SEPARATOR.join(texts)
     if joined.count(SEPARATOR) == n - 1:
         words, text_of_word = _cut(joined.lower().encode("utf-8"))
@@ -103,7 +138,7 @@ def block_terms(texts: Sequence[str]) -> BlockTerms:
         found = [pattern.findall(text.lower()) for text in texts]
         words = pa.array([w for ws in found for w in ws], pa.string())
         text_of_word = np.repeat(np.arange(n, dtype=np.int64), [len(ws) for ws in found])
-    return _counted(words, text_of_word, n)
+    return _encoded(words, text_of_word, n)
 
 
 def _cut(data: bytes) -> tuple[pa.Array, np.ndarray]:
@@ -140,20 +175,17 @@ def _cut(data: bytes) -> tuple[pa.Array, np.ndarray]:
     return words, text_of_word
 
 
-def _counted(words: pa.Array, text_of_word: np.ndarray, n: int) -> BlockTerms:
-    """Counts per text of every word that is not a stop word."""
+def _encoded(words: pa.Array, text_of_word: np.ndarray, n: int) -> BlockWords:
+    """The words as numbers of distinct terms, stop words left out."""
     _, _, stop_words = _settings()
     encoded = words.dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     terms = encoded.dictionary
     kept_terms = np.flatnonzero(~pc.is_in(terms, value_set=stop_words).to_numpy(zero_copy_only=False))
     renumber = np.full(len(terms), -1, dtype=np.int64)
     renumber[kept_terms] = np.arange(kept_terms.size)
-    column = renumber[codes]
-    keep = column >= 0
-    counts = sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.int64), (text_of_word[keep], column[keep])), shape=(n, kept_terms.size))
-    counts.sum_duplicates()
-    return BlockTerms(counts, terms.take(pa.array(kept_terms, pa.int64())))
+    term_of_word = renumber[encoded.indices.to_numpy(zero_copy_only=False)]
+    keep = term_of_word >= 0
+    return BlockWords(terms.take(pa.array(kept_terms, pa.int64())), term_of_word[keep], text_of_word[keep], n)
 
 
-__all__ = ["BlockTerms", "GENERIC_WORDS", "SEPARATOR", "TOKEN_PATTERN", "block_terms", "vectorizer_settings"]
+__all__ = ["BlockTerms", "BlockWords", "GENERIC_WORDS", "SEPARATOR", "TOKEN_PATTERN", "block_terms", "block_words", "vectorizer_settings"]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from topicmap.hierarchy.builder.block_terms import block_terms, vectorizer_settings
+from topicmap.hierarchy.builder.block_terms import block_terms, block_words, vectorizer_settings
 from topicmap.hierarchy.builder.engine import Blocks, each_run, local_blocks
 
 
@@ -53,18 +53,34 @@ def term_vocabulary(texts: Any, n_docs: int, max_features: int = 50000, min_df: 
 
 
 def node_counts(texts: Any, members: list[np.ndarray], sizes: Sequence[int], vocabulary: np.ndarray) -> list[sparse.csr_matrix]:
-    """Term counts per node (one nodes x terms matrix per depth, indices sorted); ``members[d][i]``: text i's node at depth d, or -1."""
+    """Term counts per node (one nodes x terms matrix per depth, indices sorted); ``members[d][i]``: text i's node at depth d, or -1.
+
+    Nodes nest (a text's node at one depth names its nodes above), so the passes count each text only
+    into its deepest node, and every depth's counts are sums of those rows.
+    """
     if vocabulary.size == 0:
         return [sparse.csr_matrix((size, 0), dtype=np.float32) for size in sizes]
-    totals = [_Sum((size, vocabulary.size)) for size in sizes]
-    for part in each_run(_node_counts, texts, members, list(sizes), vocabulary):
-        for total, counts in zip(totals, part):
-            total.add(counts)
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    deepest = np.full(len(members[0]) if members else 0, -1, dtype=np.int64)  # each text's deepest node, numbered over all depths
+    for depth, member in enumerate(members):
+        inside = member >= 0
+        deepest[inside] = offsets[depth] + member[inside]
+    total = _Sum((int(offsets[-1]), vocabulary.size))
+    for part in each_run(_deepest_node_counts, texts, deepest, int(offsets[-1]), vocabulary):
+        total.add(part)
+    counted = total.value()
+    counted_texts = np.flatnonzero(deepest >= 0)
+    a_text = np.full(int(offsets[-1]), -1, dtype=np.int64)
+    a_text[deepest[counted_texts]] = counted_texts  # one text of each node that is some text's deepest (any one: nodes nest)
+    rows = np.flatnonzero(a_text >= 0)
     out = []
-    for total in totals:
-        summed = total.value().tocsr()
-        summed.sort_indices()
-        out.append(summed.astype(np.float32))
+    for depth, member in enumerate(members):
+        above = member[a_text[rows]]  # each counted row's node at this depth
+        inside = above >= 0
+        sums = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64), (above[inside], rows[inside])), shape=(sizes[depth], int(offsets[-1])))
+        per_node = (sums @ counted).tocsr()
+        per_node.sort_indices()
+        out.append(per_node.astype(np.float32))
     return out
 
 
@@ -95,44 +111,37 @@ def _summed(tables: list[pa.Table]) -> pa.Table:
 
 
 class _Sum:
-    """Integer sparse matrices added up a few at a time (each addition costs the size of the total so far)."""
+    """Integer sparse matrices added up in pairs of like size (a binary counter), so each entry is added
+    about log2(count) times rather than once for every later matrix."""
 
-    def __init__(self, shape: tuple[int, int], batch: int = 16) -> None:
-        self.batch = batch
-        self.pending: list[sparse.csr_matrix] = []
-        self.total = sparse.csr_matrix(shape, dtype=np.int64)
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.stack: list[tuple[int, sparse.csr_matrix]] = []
 
     def add(self, counts: sparse.csr_matrix) -> None:
-        self.pending.append(counts)
-        if len(self.pending) >= self.batch:
-            self._fold()
+        level = 0
+        while self.stack and self.stack[-1][0] == level:
+            counts = self.stack.pop()[1] + counts
+            level += 1
+        self.stack.append((level, counts))
 
     def value(self) -> sparse.csr_matrix:
-        self._fold()
-        return self.total
-
-    def _fold(self) -> None:
-        for counts in self.pending[1:]:
-            self.pending[0] = self.pending[0] + counts
-        if self.pending:
-            self.total = self.total + self.pending[0]
-        self.pending = []
+        """The sum, in canonical form (each entry once, indices sorted)."""
+        total = sparse.csr_matrix(self.shape, dtype=np.int64)
+        for _, counts in reversed(self.stack):
+            total = total + counts
+        total = total.tocsr()
+        total.sum_duplicates()
+        return total
 
 
-def _node_counts(blocks: Blocks, members: list[np.ndarray], sizes: list[int], vocabulary: np.ndarray) -> list[sparse.csr_matrix]:
-    """A run of blocks' term counts per node, per depth."""
+def _deepest_node_counts(blocks: Blocks, deepest: np.ndarray, n_nodes: int, vocabulary: np.ndarray) -> sparse.csr_matrix:
+    """A run of blocks' term counts per node (nodes x terms), each text counted into ``deepest[text]`` (-1: none)."""
     columns = pa.array(vocabulary.tolist(), pa.string())
-    totals = [_Sum((size, vocabulary.size)) for size in sizes]
+    total = _Sum((n_nodes, vocabulary.size))
     for start, block in blocks:
-        counts = block_terms(block).columns_in(columns)
-        stop = start + counts.shape[0]
-        for depth, member in enumerate(members):
-            local = member[start:stop]
-            keep = local >= 0
-            rows = np.flatnonzero(keep)
-            indicator = sparse.csr_matrix((np.ones(rows.size, dtype=np.int64), (local[keep], rows)), shape=(sizes[depth], counts.shape[0]))
-            totals[depth].add(indicator @ counts)
-    return [total.value() for total in totals]
+        total.add(block_words(block).counts_per_group(deepest[start : start + len(block)], n_nodes, columns))
+    return total.value()
 
 
 __all__ = ["count_terms", "node_counts", "term_vocabulary"]
