@@ -110,3 +110,10 @@ def test_node_counts_add_up_documents_counts() -> None:
         indicator = np.zeros((got.shape[0], len(texts)), dtype=np.float32)
         indicator[members[keep], np.flatnonzero(keep)] = 1
         assert np.array_equal(got.toarray(), indicator @ counts.toarray())
+
+
+def test_nodes_that_do_not_nest_are_refused() -> None:
+    texts = ["maps and atlases", "atlases of maps", "rivers", "rivers and maps"]
+    vocabulary = term_vocabulary(texts, len(texts))
+    with pytest.raises(ValueError, match="do not nest"):
+        node_counts(texts, [np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])], [2, 2], vocabulary)

@@ -223,7 +223,8 @@ def test_keyword_counts_in_blocks_equal_the_whole_matrix_here_and_on_the_workers
     words = np.array([f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}x" for i in range(900)])
     n = 70_000
     texts = [" ".join(words[rng.zipf(1.3, size=6) % words.size]) for _ in range(n)]
-    members = [rng.integers(-1, 7, n), rng.integers(0, 30, n)]
+    top = rng.integers(0, 7, n)
+    members = [top, np.where(top < 6, 5 * top + rng.integers(0, 5, n), -1)]  # nested: texts of top node 6 end at depth 0
     counts, expected = count_terms(texts, max_features=300)
     wanted = [node_term_counts(counts, m, size) for m, size in zip(members, (7, 30))]
     vocabulary = term_vocabulary(texts, n, max_features=300)

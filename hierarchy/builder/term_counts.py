@@ -76,6 +76,10 @@ def node_counts(texts: Any, members: list[np.ndarray], sizes: Sequence[int], voc
     out = []
     for depth, member in enumerate(members):
         above = member[a_text[rows]]  # each counted row's node at this depth
+        node_of_row = np.full(int(offsets[-1]), -1, dtype=np.int64)
+        node_of_row[rows] = above
+        if not np.array_equal(np.where(deepest >= 0, node_of_row[deepest], -1), np.where(deepest >= 0, member, -1)):
+            raise ValueError(f"the nodes of depth {depth} do not nest: texts of one deeper node are in different nodes here")
         inside = above >= 0
         sums = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int64), (above[inside], rows[inside])), shape=(sizes[depth], int(offsets[-1])))
         per_node = (sums @ counted).tocsr()
