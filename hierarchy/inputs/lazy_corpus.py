@@ -3,7 +3,8 @@
 Ten million documents held as lists of ``str`` and ``dict`` (with a set of their ids for the duplicate
 check) take several times their size on disk. Here one checking pass applies the rules of
 :class:`~topicmap.hierarchy.inputs.documents.RowChecker` to every row, writes the texts, titles and
-metadata (as JSON text) to an unlinked scratch Arrow file in batches of :data:`BATCH_ROWS`, and keeps
+metadata (each value as JSON text in a map column, so the sidecar writer takes a key's cells without
+decoding a row) to an unlinked scratch Arrow file in batches of :data:`BATCH_ROWS`, and keeps
 only the ids (one Arrow string column, a few bytes over their length each), the row positions the
 errors name, and the metadata keys. Duplicate ids are found by Arrow's hash of that column at the end
 of the pass, or before any other error stops it, so the first bad row is the one named, as when the
@@ -20,7 +21,7 @@ import json
 import tempfile
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Any, overload
@@ -28,8 +29,9 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.base.jsontext import dumps_compact
 from topicmap.hierarchy.inputs.dates import FORMATS, TimeColumn, format_of_counts, parse_time_column, value_kind
-from topicmap.hierarchy.inputs.documents import CorpusRows, RowChecker, embedding_text
+from topicmap.hierarchy.inputs.documents import CorpusRows, RowChecker, embedding_text, jsonable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,8 +75,19 @@ class LazyCorpus:
 
     def rows_between(self, lo: int, hi: int) -> CorpusRows:
         lo, hi = max(lo, 0), min(hi, len(self))
-        texts, titles, cells = self._columns_between(lo, hi, ("text", "title", "metadata"))
-        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, [json.loads(cell) for cell in cells])
+        texts, titles, metadata = self._columns_between(lo, hi, ("text", "title", "metadata"))
+        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, metadata)
+
+    def arrow_between(self, lo: int, hi: int) -> dict[str, pa.Array]:
+        """Rows ``lo .. hi`` as Arrow arrays, never Python values: ``id``, ``text``, ``title`` and ``metadata``
+        (a map from key to the value's JSON text, the cell a sidecar stores), for a writer that keeps them Arrow."""
+        import pyarrow as pa
+
+        lo, hi = max(lo, 0), min(hi, len(self))
+        parts = [self._scratch.batch(b).slice(max(lo - b * BATCH_ROWS, 0), min(hi, (b + 1) * BATCH_ROWS) - max(lo, b * BATCH_ROWS)) for b in _batch_numbers(lo, hi)]
+        table = pa.Table.from_batches(parts, schema=self._scratch.schema).combine_chunks()
+        ids = self._ids.slice(lo, max(hi - lo, 0)).combine_chunks() if hi > lo else pa.array([], pa.string())
+        return {"id": ids, **{name: table.column(name).combine_chunks() for name in ("text", "title", "metadata")}}
 
     def texts_between(self, lo: int, hi: int) -> list[str]:
         """The embedding texts of rows ``lo .. hi`` (what keyword counts read: no metadata decoded)."""
@@ -83,11 +96,11 @@ class LazyCorpus:
 
     def _columns_between(self, lo: int, hi: int, names: Sequence[str]) -> list[list[Any]]:
         out: list[list[Any]] = [[] for _ in names]
-        for b in range(lo // BATCH_ROWS, (hi - 1) // BATCH_ROWS + 1 if hi > lo else lo // BATCH_ROWS):
+        for b in _batch_numbers(lo, hi):
             start = b * BATCH_ROWS
             part = self._scratch.batch(b).slice(max(lo - start, 0), min(hi, start + BATCH_ROWS) - max(lo, start))
             for column, name in zip(out, names):
-                column += part.column(name).to_pylist()
+                column += _python_values(part.column(name))
         return out
 
     def rows_at(self, rows: Sequence[int]) -> CorpusRows:
@@ -102,10 +115,10 @@ class LazyCorpus:
             at = np.flatnonzero(batches == b)
             picked = self._scratch.batch(b).take(pa.array(wanted[at] - b * BATCH_ROWS))
             for column, name in zip(out, ("text", "title", "metadata")):
-                for k, value in zip(at.tolist(), picked.column(name).to_pylist()):
+                for k, value in zip(at.tolist(), _python_values(picked.column(name))):
                     column[k] = value
         ids = self._ids.take(pa.array(wanted)).to_pylist() if wanted.size else []
-        return CorpusRows(ids, out[0], out[1], [json.loads(cell) for cell in out[2]])
+        return CorpusRows(ids, out[0], out[1], out[2])
 
     def metadata_keys(self) -> list[str]:
         return list(self._metadata_keys)
@@ -121,6 +134,27 @@ class LazyCorpus:
 
     def close(self) -> None:
         self._scratch.close()
+
+
+def _batch_numbers(lo: int, hi: int) -> range:
+    """The scratch batches that rows ``lo .. hi`` lie in."""
+    return range(lo // BATCH_ROWS, (hi - 1) // BATCH_ROWS + 1 if hi > lo else lo // BATCH_ROWS)
+
+
+def _python_values(column: pa.Array) -> list[Any]:
+    """A scratch column as Python values: strings, or for the metadata map one dict per row, its values decoded
+    from their JSON text in one parse (each cell is a whole JSON value this module wrote, so joined by commas
+    inside brackets they parse as the list of those values)."""
+    import pyarrow as pa
+
+    if not isinstance(column, pa.MapArray):
+        return column.to_pylist()
+    offsets = np.asarray(column.offsets)
+    first, last = int(offsets[0]), int(offsets[-1])
+    keys = column.keys.slice(first, last - first).to_pylist()
+    values = json.loads("[" + ",".join(column.items.slice(first, last - first).to_pylist()) + "]")
+    bounds = (offsets - first).tolist()
+    return [dict(zip(keys[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
 
 
 class _RowSlices(Sequence[str]):
@@ -192,17 +226,20 @@ class _Scratch:
     def __init__(self, folder: str | Path | None) -> None:
         import pyarrow as pa
 
-        self.schema = pa.schema([("text", pa.large_string()), ("title", pa.large_string()), ("metadata", pa.large_string())])
+        metadata = pa.map_(pa.large_string(), pa.large_string())  # key -> the value's JSON text, in the row's order
+        self.schema = pa.schema([("text", pa.large_string()), ("title", pa.large_string()), ("metadata", metadata)])
         self._file = tempfile.TemporaryFile(prefix="topicmap-corpus-", dir=folder)  # no name: nothing is left behind
         self._writer: Any = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
         self._reader: Any = None
         self._cached: tuple[int, pa.RecordBatch] | None = None
         self._lock = Lock()
 
-    def write(self, texts: list[str], titles: list[str], metadata: list[str]) -> None:
+    def write(self, texts: list[str], titles: list[str], metadata: MetadataCells) -> None:
         import pyarrow as pa
 
-        self._writer.write_batch(pa.record_batch([pa.array(texts, pa.large_string()), pa.array(titles, pa.large_string()), pa.array(metadata, pa.large_string())], schema=self.schema))
+        offsets = pa.array(np.frombuffer(metadata.ends, dtype=np.int32))
+        cells = pa.MapArray.from_arrays(offsets, pa.array(metadata.keys, pa.large_string()), pa.array(metadata.cells, pa.large_string()))
+        self._writer.write_batch(pa.record_batch([pa.array(texts, pa.large_string()), pa.array(titles, pa.large_string()), cells], schema=self.schema))
 
     def finish(self) -> None:
         import pyarrow as pa
@@ -224,6 +261,41 @@ class _Scratch:
             self._cached = None
             self._reader = None
             self._file.close()
+
+
+class MetadataCells:
+    """A batch's metadata as the scratch file's map column takes it: every row's keys and cells (JSON text) in
+    one list each, and where each row's end."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.cells: list[str] = []
+        self.ends = array("i", [0])
+
+    def add(self, row: Mapping[str, Any], reserved: Collection[str], seen: dict[str, None]) -> None:
+        """Row ``row``'s columns outside ``reserved``: what :meth:`RowChecker.check` keeps as metadata
+        (``str(key)``: :func:`jsonable` value), each value as ``dumps_compact`` writes it; new keys go to ``seen``."""
+        keys, cells = self.keys, self.cells
+        for key, value in row.items():
+            if key in reserved:
+                continue
+            if type(key) is not str:  # never from a file's rows (their column names are text); as the checker's dict has it
+                del keys[self.ends[-1] :], cells[self.ends[-1] :]
+                self.add({str(k): v for k, v in row.items() if k not in reserved}, (), seen)
+                return
+            keys.append(key)
+            cells.append(dumps_compact(value if type(value) is str else jsonable(value)))
+            if key not in seen:
+                seen[key] = None
+        self.ends.append(len(keys))
+
+    def __len__(self) -> int:
+        return len(self.ends) - 1
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.cells.clear()
+        self.ends = array("i", [0])
 
 
 def read_lazily(
@@ -251,7 +323,7 @@ def read_lazily(
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
-    metadata: list[str] = []
+    metadata = MetadataCells()
     keys: dict[str, None] = {}
     any_title = False
     kinds = dict.fromkeys(FORMATS, 0)
@@ -267,10 +339,10 @@ def read_lazily(
     try:
         try:
             for index, (where, row) in enumerate(rows()):
-                checked = checker.check(index, where, row)
+                checked = checker.check_fields(index, where, row)
                 if checked is None:
                     continue
-                doc_id, text, title, meta = checked
+                doc_id, text, title = checked
                 word, _, number = where.rpartition(" ")
                 if not where_words or where_words[-1][1] != word:
                     where_words.append((len(where_at), word))
@@ -278,8 +350,7 @@ def read_lazily(
                 ids.append(doc_id)
                 texts.append(text)
                 titles.append(title)
-                metadata.append(json.dumps(meta, ensure_ascii=False, separators=(",", ":")))
-                keys.update(dict.fromkeys(meta))
+                metadata.add(row, checker.reserved, keys)
                 any_title = any_title or bool(title)
                 if time_column is not None:
                     value = row.get(time_column)
