@@ -135,3 +135,89 @@ def test_a_lazy_corpus_sidecar_stores_each_value_as_json_dumps_writes_it(tmp_pat
         expected = [json.dumps(r[key], ensure_ascii=False, separators=(",", ":")) if key in r else None for r in rows]
         assert table.column(META_PREFIX + key).to_pylist() == expected
     assert table.column("text").to_pylist() == [r["text"] for r in rows]
+
+
+BAD_ROWS: list[tuple[list[dict[str, Any]], dict[str, Any]]] = [
+    ([{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "a", "text": "z"}], {}),
+    ([{"id": "a", "text": "x"}, {"id": "b", "text": "   "}, {"id": "c", "text": "z"}], {}),
+    ([{"id": "a", "text": "x"}, {"id": "b", "text": 5}], {}),
+    ([{"id": "a", "text": "x"}, {"id": " ", "text": "y"}], {}),
+    ([{"id": "a", "text": "x"}, {"text": "y"}], {}),
+    ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}, {"id": "c", "text": ""}], {}),
+    ([{"id": "a", "text": "x"}, {"id": "b", "text": ""}, {"id": "a", "text": "y"}], {}),
+    ([{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "a", "text": "z"}], {"id_column": "text"}),
+    ([{"text": "x"}, {"text": " "}, {"text": None}], {"skip_empty": True}),
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4_096])
+@pytest.mark.parametrize(("rows", "kwargs"), BAD_ROWS)
+def test_rows_taken_a_chunk_at_a_time_stop_at_the_row_they_stop_at_one_by_one(
+    tmp_path: Path, chunk: int, rows: list[dict[str, Any]], kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "JSONL_CHUNK_LINES", chunk)
+    rows = [{"id": f"p{i}", "text": f"padding {i}"} if "id" in rows[0] else {"text": f"padding {i}"} for i in range(5)] + rows
+    lines = [json.dumps(r) + "\n" for r in rows]
+    lines.insert(len(lines) - 1, '{"id": "late", "text": "a line too far"\n')  # invalid: named only if no row before it stops the pass
+    path = _write_lines(tmp_path / "d.jsonl", lines)
+    with pytest.raises(InputError) as listed:
+        read_documents(path, **kwargs)
+    with pytest.raises(InputError) as lazy:
+        open_documents(path, lazy=True, **kwargs)
+    assert str(lazy.value) == str(listed.value)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4_096])
+def test_a_lazy_corpus_read_a_chunk_at_a_time_holds_the_rows_the_lists_hold(tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_lazy_corpus import _rows, _same_rows
+
+    from topicmap.hierarchy.inputs import lazy_corpus
+
+    monkeypatch.setattr(documents, "JSONL_CHUNK_LINES", chunk)
+    monkeypatch.setattr(lazy_corpus, "BATCH_ROWS", 16)  # chunks cut at the scratch batches' edges
+    rows = _rows(200)
+    rows[17]["text"] = "  "  # left out, with its position kept
+    rows[30]["title"] = None
+    rows[31]["title"] = 12
+    for i in (40, 41, 90):
+        rows[i]["id"] = 1000 + i  # numbers as ids: checked one by one
+    path = _write_lines(tmp_path / "d.jsonl", [json.dumps(r) + "\n" for r in rows])
+    whole: list[int] = []
+    check_many = documents.RowChecker.check_many
+
+    def counted(self: documents.RowChecker, index: int, chunk: Any) -> Any:
+        taken = check_many(self, index, chunk)
+        whole.extend([len(chunk)] if taken is not None else [])
+        return taken
+
+    monkeypatch.setattr(documents.RowChecker, "check_many", counted)
+    for kwargs in ({"skip_empty": True, "time_column": "day"}, {"skip_empty": True, "title_column": "day"}):
+        lazy = open_documents(path, lazy=True, **kwargs)
+        listed = read_documents(path, **kwargs)
+        assert isinstance(lazy, LazyCorpus)
+        _same_rows(lazy, listed)
+        assert lazy.any_title() == listed.any_title()
+        if "time_column" in kwargs:
+            assert lazy.time is not None and listed.time is not None
+            np.testing.assert_array_equal(lazy.time.times, listed.time.times)
+        lazy.close()
+    assert sum(whole) > 100  # most rows were taken a chunk at a time
+    no_ids = _write_lines(tmp_path / "n.jsonl", [json.dumps({"text": r["text"], "n": i}) + "\n" for i, r in enumerate(rows)])
+    lazy, listed = open_documents(no_ids, lazy=True, skip_empty=True), read_documents(no_ids, skip_empty=True)
+    _same_rows(lazy, listed)  # ids numbered by row, the left-out row counted
+    lazy.close()
+
+
+def test_metadata_cells_added_a_chunk_at_a_time_are_those_added_row_by_row() -> None:
+    from topicmap.hierarchy.inputs.lazy_corpus import MetadataCells
+
+    rows: list[dict[Any, Any]] = [{"text": "a", "b": 1, "a": "x"}, {"text": "b"}, {"c": [1.5, math.inf], 2: "int key", "2": "text"}, {"a": None, "d": "é"}]
+    one, many = MetadataCells(), MetadataCells()
+    seen_one: dict[str, None] = {}
+    seen_many: dict[str, None] = {"z": None}
+    for row in rows:
+        one.add(row, {"text"}, seen_one)
+    many.add_many(rows, {"text"}, seen_many)
+    assert (many.keys, many.cells, list(many.ends)) == (one.keys, one.cells, list(one.ends))
+    assert list(seen_many) == ["z", *seen_one] == ["z", "b", "a", "c", "2", "d"]
+    assert one.cells[:2] == ["1", '"x"'] and one.cells[2:4] == ["[1.5,null]", '"text"']

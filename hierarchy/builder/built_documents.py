@@ -154,6 +154,7 @@ def part_batches(rows: Mapping[str, Any], node_ids: Sequence[str], metadata_keys
     def piece(column: Any, lo: int, hi: int) -> Any:
         return column.slice(lo, hi - lo) if isinstance(column, pa.Array) else list(column[lo:hi])
 
+    leaf_names = pa.array(list(node_ids), pa.string())  # each row's leaf taken by Arrow, not made a Python list
     n = len(rows["id"])
     for lo in range(0, n, batch_rows):
         hi = min(n, lo + batch_rows)
@@ -161,7 +162,7 @@ def part_batches(rows: Mapping[str, Any], node_ids: Sequence[str], metadata_keys
         times = rows["time"]
         out: dict[str, Any] = {
             "id": piece(rows["id"], lo, hi),
-            "leaf": [node_ids[k] for k in rows["leaf"][lo:hi].tolist()],
+            "leaf": leaf_names.take(pa.array(rows["leaf"][lo:hi])),
             "x": [round(v, 5) for v in rows["x"][lo:hi].tolist()],
             "y": [round(v, 5) for v in rows["y"][lo:hi].tolist()],
             "title": piece(rows["title"], lo, hi),

@@ -170,9 +170,18 @@ def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A JSONL file's rows, :data:`JSONL_CHUNK_LINES` lines parsed at once (:func:`jsontext.loads_lines`); a chunk
-    that one parse cannot stand for is parsed line by line, so a bad line is named as it always was. A line
-    that cannot be read stops after the rows before it, as reading line by line does."""
+    """A JSONL file's rows as :func:`iter_rows` gives them: ``("line N", row)``."""
+    for word, numbers, rows in jsonl_chunks(path):
+        for n, row in zip(numbers, rows):
+            yield f"{word} {n}", row
+
+
+def jsonl_chunks(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[int], list[dict[str, Any]]]]:
+    """A JSONL file's rows as ``("line", line numbers, rows)``, :data:`JSONL_CHUNK_LINES` lines parsed at once
+    (:func:`jsontext.loads_lines`). A chunk that one parse cannot stand for is parsed line by line, and a bad
+    line ends its chunk, which is given before the error is raised, so the rows before it come first and it
+    is named as it always was. A line that cannot be read likewise stops after the rows before it."""
+    path = Path(path)
     with _open_text(path) as fh:
         lineno = 0
         while True:
@@ -191,11 +200,14 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 failure = exc
             rows = jsontext.loads_lines(lines)
             if rows is None or not all(type(row) is dict for row in rows):
-                for n, line in zip(numbers, lines):  # each row given before the next line is parsed: its errors come first
-                    yield f"line {n}", _jsonl_row(path, n, line)
-            else:
-                for n, row in zip(numbers, rows):
-                    yield f"line {n}", row
+                rows = []
+                try:
+                    for n, line in zip(numbers, lines):
+                        rows.append(_jsonl_row(path, n, line))
+                except InputError:
+                    yield "line", numbers[: len(rows)], rows  # the rows before the bad line first: their errors come first
+                    raise
+            yield "line", numbers, rows
             if failure is not None:
                 raise failure
             if len(lines) < JSONL_CHUNK_LINES:
@@ -335,9 +347,11 @@ def open_documents(
     if not shards:
         _check_is_file(path)
     with _read_errors(path):
+        chunked = not shards and _suffix(path) in (".jsonl", ".ndjson")
         return read_lazily(
             lambda: iter_rows(path, skip_columns), str(path), lambda: location_sha256(path), text_column=text_column, id_column=id_column,
             title_column=title_column, skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates, scratch_dir=scratch_dir,
+            chunks=(lambda: jsonl_chunks(path)) if chunked else None,
         )
 
 
@@ -462,6 +476,29 @@ class RowChecker:
             return None
         reserved = self.reserved
         return fields[0], fields[1], fields[2], {str(k): jsonable(v) for k, v in row.items() if k not in reserved}
+
+    def check_many(self, index: int, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str]] | None:
+        """:meth:`check_fields` of rows ``index ..`` as three columns (ids, texts, titles), when every row passes
+        as it is: texts and ids are text with more than white space. None for rows to check one by one (a
+        row that stops the pass or is left out, a number as an id, or the first rows, whose columns are checked)."""
+        if not self.columns_checked:
+            return None
+        texts = [row.get(self.text_column) for row in rows]
+        if not all(type(text) is str for text in texts) or not all(map(str.strip, texts)):  # type: ignore[arg-type]
+            return None
+        use_ids = self.use_ids
+        if use_ids is None:
+            ids = [f"row-{index + k + 1}" for k in range(len(rows))]
+        else:
+            ids = [row.get(use_ids) for row in rows]
+            if not all(type(doc_id) is str for doc_id in ids) or not all(map(str.strip, ids)):  # type: ignore[arg-type]
+                return None
+        if self.use_titles:
+            found = [row.get(self.use_titles, "") for row in rows]
+            titles = [title if type(title) is str else "" if title is None else str(title) for title in found]
+        else:
+            titles = [""] * len(rows)
+        return ids, texts, titles  # type: ignore[return-value]
 
     def check_fields(self, index: int, where: str, row: Mapping[str, Any]) -> tuple[str, str, str] | None:
         """:meth:`check` without the metadata (every column not in ``reserved``), for a caller that encodes it cell by cell."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from json.encoder import encode_basestring
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 BATCH_ROWS = 65_536  # rows per batch of the scratch file (and per read of it)
 LAZY_FROM_BYTES = 128 << 20  # a build reads corpus files from this size lazily (a smaller one into lists)
 Rows = Iterable[tuple[str, dict[str, Any]]]
+RowChunk = tuple[str, Sequence[int], Sequence[dict[str, Any]]]  # rows named f"{word} {number}", a number each
 
 
 class LazyCorpus:
@@ -289,6 +291,26 @@ class MetadataCells:
                 seen[key] = None
         self.ends.append(len(keys))
 
+    def add_many(self, rows: Sequence[Mapping[str, Any]], reserved: Collection[str], seen: dict[str, None]) -> None:
+        """:meth:`add` for each of ``rows``, in one loop (new keys go to ``seen`` in the order rows first have them)."""
+        keys, cells, ends = self.keys, self.cells, self.ends
+        first = len(keys)
+        for row in rows:
+            for key, value in row.items():
+                if key in reserved:
+                    continue
+                if type(key) is not str:
+                    del keys[ends[-1] :], cells[ends[-1] :]
+                    seen.update(dict.fromkeys(keys[first:]))
+                    self.add(row, reserved, seen)
+                    first = len(keys)
+                    break
+                keys.append(key)
+                cells.append(encode_basestring(value) if type(value) is str else dumps_compact(jsonable(value)))
+            else:
+                ends.append(len(keys))
+        seen.update(dict.fromkeys(keys[first:]))
+
     def __len__(self) -> int:
         return len(self.ends) - 1
 
@@ -310,9 +332,15 @@ def read_lazily(
     skip_bad_dates: bool = False,
     time_format: str | None = None,
     scratch_dir: str | Path | None = None,
+    chunks: Callable[[], Iterable[RowChunk]] | None = None,
 ) -> LazyCorpus:
     """Check every row of ``rows()`` (``(where, row)`` pairs, as :func:`~topicmap.hierarchy.inputs.documents.iter_rows`
-    gives them) into a :class:`LazyCorpus`; ``rows()`` is called again to read a time column."""
+    gives them) into a :class:`LazyCorpus`; ``rows()`` is called again to read a time column.
+
+    ``chunks``, when given, yields the same rows a chunk at a time (as
+    :func:`~topicmap.hierarchy.inputs.documents.jsonl_chunks` does) and is read instead of ``rows()`` in the
+    checking pass: a chunk whose rows all pass as they are is taken whole (:meth:`RowChecker.check_many`),
+    any other row by row, with the errors and rows of ``rows()``."""
     import pyarrow as pa
 
     checker = RowChecker(source, text_column, id_column, title_column, None, time_column, skip_empty)
@@ -336,31 +364,74 @@ def read_lazily(
             for column in (ids, texts, titles, metadata):
                 column.clear()
 
-    try:
-        try:
-            for index, (where, row) in enumerate(rows()):
-                checked = checker.check_fields(index, where, row)
-                if checked is None:
-                    continue
-                doc_id, text, title = checked
-                word, _, number = where.rpartition(" ")
+    def count_time(where: str, row: Mapping[str, Any]) -> None:
+        nonlocal first_time
+        value = row.get(time_column)  # type: ignore[arg-type]
+        kind = value_kind(value)
+        if kind is not None:
+            kinds[kind] += 1
+        if first_time is None:
+            first_time = (where, value)
+
+    def take(index: int, where: str, row: Mapping[str, Any]) -> None:
+        nonlocal any_title
+        checked = checker.check_fields(index, where, row)
+        if checked is None:
+            return
+        doc_id, text, title = checked
+        word, _, number = where.rpartition(" ")
+        if not where_words or where_words[-1][1] != word:
+            where_words.append((len(where_at), word))
+        where_at.append(int(number))
+        ids.append(doc_id)
+        texts.append(text)
+        titles.append(title)
+        metadata.add(row, checker.reserved, keys)
+        any_title = any_title or bool(title)
+        if time_column is not None:
+            count_time(where, row)
+        if len(ids) == BATCH_ROWS:
+            flush()
+
+    def take_chunk(index: int, word: str, numbers: Sequence[int], chunk: Sequence[Mapping[str, Any]]) -> None:
+        """Rows ``index ..`` of the corpus, at ``numbers`` after ``word``: whole when they all pass, else one by one."""
+        nonlocal any_title
+        start = 0
+        if chunk and not checker.columns_checked:  # the first row names the columns
+            take(index, f"{word} {numbers[0]}", chunk[0])
+            start = 1
+        while start < len(chunk):
+            stop = min(len(chunk), start + BATCH_ROWS - len(ids))  # never past a scratch batch: they hold BATCH_ROWS rows each
+            checked = checker.check_many(index + start, chunk[start:stop])
+            if checked is None:
+                for k in range(start, stop):
+                    take(index + k, f"{word} {numbers[k]}", chunk[k])
+            else:
                 if not where_words or where_words[-1][1] != word:
                     where_words.append((len(where_at), word))
-                where_at.append(int(number))
-                ids.append(doc_id)
-                texts.append(text)
-                titles.append(title)
-                metadata.add(row, checker.reserved, keys)
-                any_title = any_title or bool(title)
+                where_at.extend(numbers[start:stop])
+                ids.extend(checked[0])
+                texts.extend(checked[1])
+                titles.extend(checked[2])
+                metadata.add_many(chunk[start:stop], checker.reserved, keys)
                 if time_column is not None:
-                    value = row.get(time_column)
-                    kind = value_kind(value)
-                    if kind is not None:
-                        kinds[kind] += 1
-                    if first_time is None:
-                        first_time = (where, value)
+                    for k in range(start, stop):
+                        count_time(f"{word} {numbers[k]}", chunk[k])
+                any_title = any_title or any(checked[2])
                 if len(ids) == BATCH_ROWS:
                     flush()
+            start = stop
+
+    try:
+        try:
+            if chunks is None:
+                for index, (where, row) in enumerate(rows()):
+                    take(index, where, row)
+            else:
+                index = 0
+                for word, numbers, chunk in chunks():
+                    take_chunk(index, word, numbers, chunk)
+                    index += len(chunk)
         except Exception:
             # a row error stops the pass; a duplicate id before that row is the first error, as in memory
             id_chunks.append(pa.array(ids, pa.string()))
