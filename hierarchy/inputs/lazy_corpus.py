@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-from json.encoder import encode_basestring
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Any, overload
