@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from json.encoder import encode_basestring
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,18 @@ _STRING = re.compile(rb'"[^"]*"')
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(_OPENERS)] = 1
 _STEP[list(_CLOSERS)] = -1
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps_compact(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, the same text, for one metadata cell of
+    millions: the encoder is made once (``json.dumps`` with options makes one per call) and a string, the
+    common cell, goes straight to the C escaper that ``JSONEncoder.encode`` would call for it."""
+    if type(value) is str:
+        return encode_basestring(value)
+    return _COMPACT.encode(value)
 
 
 class JSONTooDeep(json.JSONDecodeError):
@@ -57,6 +71,44 @@ def nesting_depth(data: str | bytes, stop_above: int | None = None) -> int:
         return 0
     steps = _STEP[np.frombuffer(structure, dtype=np.uint8)]
     return max(0, int(np.cumsum(steps, dtype=np.int64).max()))
+
+
+_KEEP_LINES = _KEEP + b"\n"
+_DROP_LINES = bytes(b for b in range(256) if b not in _KEEP_LINES)
+_NEWLINE = ord("\n")
+
+
+def loads_lines(lines: Sequence[str], max_depth: int = MAX_DEPTH) -> list[Any] | None:
+    """Each of ``lines`` (lines of a file, none blank, none holding a line break before its end) parsed as
+    :func:`loads` parses it, in one parse of them all: per line the parser's setup costs as much as the parse.
+
+    None when the one parse cannot stand for the parses line by line: a line that is not valid JSON, or
+    nested deeper than ``max_depth``, or that holds more or less than one value (``1, 2`` beside ``[3`` and
+    ``4]``): the caller parses those lines one at a time, for the value or the error each line has alone.
+    """
+    if not lines:
+        return []
+    joined = "[" + "\n,".join(lines) + "\n]"  # a newline closes every line, so each separator sits after one
+    try:
+        values = json.loads(joined)
+    except (ValueError, RecursionError):
+        return None
+    if len(values) != len(lines):
+        return None
+    # Every separator is the array's own (depth 1) only if each line closes all it opens: then with as many
+    # values as lines, each value is exactly one line. Strings hold no line break, so all newlines are ours or
+    # the lines' ends; strings are cut out as in nesting_depth (escapes first, when there are any). Cutting
+    # each pair of adjacent quotes first leaves what the pattern cuts unchanged (an empty string, or the seam of
+    # two strings with nothing between them: one string either way) and mostly nothing for it to do.
+    raw = joined.encode("utf-8", "surrogatepass")
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = raw.translate(None, _DROP_LINES).replace(b'""', b"")
+    structure = np.frombuffer(_STRING.sub(b"", kept) if b'"' in kept else kept, dtype=np.uint8)
+    depth = np.cumsum(_STEP[structure], dtype=np.int64)
+    if depth.max() > max_depth + 1 or (depth[structure == _NEWLINE] != 1).any():
+        return None
+    return values
 
 
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:

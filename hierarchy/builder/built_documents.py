@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from topicmap.hierarchy.base.jsontext import dumps_compact
 from topicmap.hierarchy.builder.streaming import row_ranges
 from topicmap.hierarchy.inputs.documents import Corpus, CorpusRows
 from topicmap.hierarchy.inputs.lazy_corpus import LazyCorpus
@@ -118,16 +119,23 @@ class BuiltDocuments(DocumentStore):
 # -- a partition's documents, written where they are (build --engine dask) -----------------------------
 def partition_rows(built: BuiltDocuments, start: int, stop: int) -> dict[str, Any]:
     """Rows ``start .. stop`` of a built tree's documents as plain columns: what the worker that writes
-    their part needs (corpus slices, leaf numbers and map positions), no Document objects made here."""
+    their part needs (corpus slices, leaf numbers and map positions), no Document objects made here.
+
+    From a lazy corpus the texts stay Arrow arrays and the metadata a map of JSON cells as its scratch
+    file holds them: the sidecar stores the same, so no value becomes a Python object and back."""
     corpus = built.corpus
     time = corpus.time
-    rows = corpus.rows_between(start, stop)  # lists sliced, or a lazy corpus's scratch file read
+    if isinstance(corpus, LazyCorpus):
+        arrow = corpus.arrow_between(start, stop)
+        ids, titles, texts, metadata = arrow["id"], arrow["title"], arrow["text"], arrow["metadata"]
+    else:
+        ids, texts, titles, metadata = corpus.rows_between(start, stop)
     return {
-        "id": rows.ids,
-        "title": rows.titles,
-        "text": rows.texts if built.store_text else None,
+        "id": ids,
+        "title": titles,
+        "text": texts if built.store_text else None,
         "time": None if time is None else np.asarray(time.times[start:stop], dtype=np.float64),
-        "metadata": rows.metadata,
+        "metadata": metadata,
         "leaf": built.doc_leaf[start:stop].astype(np.int32),
         "x": built.coords[start:stop, 0].copy(),
         "y": built.coords[start:stop, 1].copy(),
@@ -136,26 +144,39 @@ def partition_rows(built: BuiltDocuments, start: int, stop: int) -> dict[str, An
 
 def part_batches(rows: Mapping[str, Any], node_ids: Sequence[str], metadata_keys: Sequence[str], batch_rows: int = ROW_GROUP_ROWS) -> Iterator[dict[str, list[Any]]]:
     """:func:`partition_rows`'s columns as the sidecar's, ``batch_rows`` at a time: the values
-    :func:`topicmap.hierarchy.tree.documents_store.documents_batch` gives for the same documents."""
-    import json
+    :func:`topicmap.hierarchy.tree.documents_store.documents_batch` gives for the same documents. Text
+    columns given as Arrow arrays (and metadata as a map of JSON cells) stay Arrow."""
     import math
 
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def piece(column: Any, lo: int, hi: int) -> Any:
+        return column.slice(lo, hi - lo) if isinstance(column, pa.Array) else list(column[lo:hi])
+
+    leaf_names = pa.array(list(node_ids), pa.string())  # each row's leaf taken by Arrow, not made a Python list
     n = len(rows["id"])
     for lo in range(0, n, batch_rows):
         hi = min(n, lo + batch_rows)
-        metadata = rows["metadata"][lo:hi]
+        metadata = rows["metadata"]
         times = rows["time"]
-        out: dict[str, list[Any]] = {
-            "id": list(rows["id"][lo:hi]),
-            "leaf": [node_ids[k] for k in rows["leaf"][lo:hi].tolist()],
+        out: dict[str, Any] = {
+            "id": piece(rows["id"], lo, hi),
+            "leaf": leaf_names.take(pa.array(rows["leaf"][lo:hi])),
             "x": [round(v, 5) for v in rows["x"][lo:hi].tolist()],
             "y": [round(v, 5) for v in rows["y"][lo:hi].tolist()],
-            "title": list(rows["title"][lo:hi]),
-            "text": list(rows["text"][lo:hi]) if rows["text"] is not None else [""] * (hi - lo),
+            "title": piece(rows["title"], lo, hi),
+            "text": piece(rows["text"], lo, hi) if rows["text"] is not None else [""] * (hi - lo),
             "time": [None] * (hi - lo) if times is None else [v if math.isfinite(v) else None for v in times[lo:hi].tolist()],
         }
-        for key in metadata_keys:
-            out[META_PREFIX + key] = [json.dumps(m[key], ensure_ascii=False, separators=(",", ":")) if key in m else None for m in metadata]
+        if isinstance(metadata, pa.MapArray):  # a lazy corpus's cells: each key's column looked up, as stored
+            cells = metadata.slice(lo, hi - lo)
+            for key in metadata_keys:
+                out[META_PREFIX + key] = pc.map_lookup(cells, pa.scalar(key, cells.type.key_type), "first")
+        else:
+            part = metadata[lo:hi]
+            for key in metadata_keys:
+                out[META_PREFIX + key] = [dumps_compact(m[key]) if key in m else None for m in part]
         yield out
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 SUPPORTED = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
 PARQUET_BATCH_ROWS = 65_536  # Parquet rows decoded at a time
+JSONL_CHUNK_LINES = 4_096  # JSONL lines parsed at once
 
 
 @dataclass
@@ -134,19 +135,7 @@ def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[
         return
     kind = _suffix(path)
     if kind in (".jsonl", ".ndjson"):
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = jsontext.loads(line)
-                except jsontext.JSONTooDeep as exc:
-                    raise InputError(f"{path}: line {lineno}: {exc.msg}") from None
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}")
-                yield f"line {lineno}", row
+        yield from _jsonl_rows(path)
     elif kind == ".json":
         with _open_text(path) as fh:
             text = fh.read()
@@ -178,6 +167,64 @@ def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[
         yield from _parquet_rows(path, skip_columns, "row")
     else:
         raise InputError(f"{path}: unsupported file type; use one of {', '.join(SUPPORTED)} (optionally .gz)")
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A JSONL file's rows as :func:`iter_rows` gives them: ``("line N", row)``."""
+    for word, numbers, rows in jsonl_chunks(path):
+        for n, row in zip(numbers, rows):
+            yield f"{word} {n}", row
+
+
+def jsonl_chunks(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[int], list[dict[str, Any]]]]:
+    """A JSONL file's rows as ``("line", line numbers, rows)``, :data:`JSONL_CHUNK_LINES` lines parsed at once
+    (:func:`jsontext.loads_lines`). A chunk that one parse cannot stand for is parsed line by line, and a bad
+    line ends its chunk, which is given before the error is raised, so the rows before it come first and it
+    is named as it always was. A line that cannot be read likewise stops after the rows before it."""
+    path = Path(path)
+    with _open_text(path) as fh:
+        lineno = 0
+        while True:
+            numbers: list[int] = []
+            lines: list[str] = []
+            failure: Exception | None = None
+            try:
+                for line in fh:
+                    lineno += 1
+                    if line.strip():
+                        numbers.append(lineno)
+                        lines.append(line)
+                        if len(lines) == JSONL_CHUNK_LINES:
+                            break
+            except Exception as exc:  # undecodable text: raised after the rows read before it
+                failure = exc
+            rows = jsontext.loads_lines(lines)
+            if rows is None or not all(type(row) is dict for row in rows):
+                rows = []
+                try:
+                    for n, line in zip(numbers, lines):
+                        rows.append(_jsonl_row(path, n, line))
+                except InputError:
+                    yield "line", numbers[: len(rows)], rows  # the rows before the bad line first: their errors come first
+                    raise
+            yield "line", numbers, rows
+            if failure is not None:
+                raise failure
+            if len(lines) < JSONL_CHUNK_LINES:
+                return
+
+
+def _jsonl_row(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    """One JSONL line parsed alone, or the one-line error naming it."""
+    try:
+        row = jsontext.loads(line)
+    except jsontext.JSONTooDeep as exc:
+        raise InputError(f"{path}: line {lineno}: {exc.msg}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise InputError(f"{path}: line {lineno}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def _parquet_rows(path: Path, skip_columns: Collection[str], row_word: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -300,9 +347,11 @@ def open_documents(
     if not shards:
         _check_is_file(path)
     with _read_errors(path):
+        chunked = not shards and _suffix(path) in (".jsonl", ".ndjson")
         return read_lazily(
             lambda: iter_rows(path, skip_columns), str(path), lambda: location_sha256(path), text_column=text_column, id_column=id_column,
             title_column=title_column, skip_empty=skip_empty, time_column=time_column, skip_bad_dates=skip_bad_dates, scratch_dir=scratch_dir,
+            chunks=(lambda: jsonl_chunks(path)) if chunked else None,
         )
 
 
@@ -377,7 +426,7 @@ def corpus_from_rows(
     embeddings = _column_embeddings(source, embedding_column, vectors) if embedding_column else None
     time = read_time_column(times, source, time_column, skip_bad_dates, time_format) if time_column else None
     if hash_content and time_column:  # the time column left the metadata; its values still make the corpus
-        hashed = [{**m, time_column: _jsonable(v)} for m, (_, v) in zip(metadata, times)]
+        hashed = [{**m, time_column: jsonable(v)} for m, (_, v) in zip(metadata, times)]
     else:
         hashed = metadata
     sha256 = _content_sha256(ids, texts, titles, hashed) if hash_content else ""
@@ -422,6 +471,37 @@ class RowChecker:
 
     def check(self, index: int, where: str, row: Mapping[str, Any]) -> tuple[str, str, str, dict[str, Any]] | None:
         """Row ``index`` (0-based among all rows, skipped ones too) found at ``where``, checked."""
+        fields = self.check_fields(index, where, row)
+        if fields is None:
+            return None
+        reserved = self.reserved
+        return fields[0], fields[1], fields[2], {str(k): jsonable(v) for k, v in row.items() if k not in reserved}
+
+    def check_many(self, index: int, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str]] | None:
+        """:meth:`check_fields` of rows ``index ..`` as three columns (ids, texts, titles), when every row passes
+        as it is: texts and ids are text with more than white space. None for rows to check one by one (a
+        row that stops the pass or is left out, a number as an id, or the first rows, whose columns are checked)."""
+        if not self.columns_checked:
+            return None
+        texts = [row.get(self.text_column) for row in rows]
+        if not all(type(text) is str for text in texts) or not all(map(str.strip, texts)):  # type: ignore[arg-type]
+            return None
+        use_ids = self.use_ids
+        if use_ids is None:
+            ids = [f"row-{index + k + 1}" for k in range(len(rows))]
+        else:
+            ids = [row.get(use_ids) for row in rows]
+            if not all(type(doc_id) is str for doc_id in ids) or not all(map(str.strip, ids)):  # type: ignore[arg-type]
+                return None
+        if self.use_titles:
+            found = [row.get(self.use_titles, "") for row in rows]
+            titles = [title if type(title) is str else "" if title is None else str(title) for title in found]
+        else:
+            titles = [""] * len(rows)
+        return ids, texts, titles  # type: ignore[return-value]
+
+    def check_fields(self, index: int, where: str, row: Mapping[str, Any]) -> tuple[str, str, str] | None:
+        """:meth:`check` without the metadata (every column not in ``reserved``), for a caller that encodes it cell by cell."""
         if not self.columns_checked:
             self._check_columns(row)
         source, text_column = self.source, self.text_column
@@ -445,8 +525,7 @@ class RowChecker:
             doc_id = f"row-{index + 1}"
         title = row.get(self.use_titles, "") if self.use_titles else ""
         title = "" if title is None else str(title)
-        reserved = self.reserved
-        return doc_id, text, title, {str(k): _jsonable(v) for k, v in row.items() if k not in reserved}
+        return doc_id, text, title
 
     def no_documents(self) -> None:
         detail = f" ({len(self.skipped)} rows had empty text)" if self.skipped else ""
@@ -462,15 +541,16 @@ def _content_sha256(ids: list[str], texts: list[str], titles: list[str], metadat
     return digest.hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A metadata value as JSON can hold it: NaN and infinity as null, tuples as lists, other objects as their text."""
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
 
 

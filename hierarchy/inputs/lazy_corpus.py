@@ -3,7 +3,8 @@
 Ten million documents held as lists of ``str`` and ``dict`` (with a set of their ids for the duplicate
 check) take several times their size on disk. Here one checking pass applies the rules of
 :class:`~topicmap.hierarchy.inputs.documents.RowChecker` to every row, writes the texts, titles and
-metadata (as JSON text) to an unlinked scratch Arrow file in batches of :data:`BATCH_ROWS`, and keeps
+metadata (each value as JSON text in a map column, so the sidecar writer takes a key's cells without
+decoding a row) to an unlinked scratch Arrow file in batches of :data:`BATCH_ROWS`, and keeps
 only the ids (one Arrow string column, a few bytes over their length each), the row positions the
 errors name, and the metadata keys. Duplicate ids are found by Arrow's hash of that column at the end
 of the pass, or before any other error stops it, so the first bad row is the one named, as when the
@@ -20,7 +21,8 @@ import json
 import tempfile
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Any, overload
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from topicmap.hierarchy.base.errors import InputError
+from topicmap.hierarchy.base.jsontext import dumps_compact
 from topicmap.hierarchy.inputs.dates import FORMATS, TimeColumn, format_of_counts, parse_time_column, value_kind
-from topicmap.hierarchy.inputs.documents import CorpusRows, RowChecker, embedding_text
+from topicmap.hierarchy.inputs.documents import CorpusRows, RowChecker, embedding_text, jsonable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 BATCH_ROWS = 65_536  # rows per batch of the scratch file (and per read of it)
 LAZY_FROM_BYTES = 128 << 20  # a build reads corpus files from this size lazily (a smaller one into lists)
 Rows = Iterable[tuple[str, dict[str, Any]]]
+RowChunk = tuple[str, Sequence[int], Sequence[dict[str, Any]]]  # rows named f"{word} {number}", a number each
 
 
 class LazyCorpus:
@@ -73,8 +77,19 @@ class LazyCorpus:
 
     def rows_between(self, lo: int, hi: int) -> CorpusRows:
         lo, hi = max(lo, 0), min(hi, len(self))
-        texts, titles, cells = self._columns_between(lo, hi, ("text", "title", "metadata"))
-        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, [json.loads(cell) for cell in cells])
+        texts, titles, metadata = self._columns_between(lo, hi, ("text", "title", "metadata"))
+        return CorpusRows(self._ids.slice(lo, hi - lo).to_pylist() if hi > lo else [], texts, titles, metadata)
+
+    def arrow_between(self, lo: int, hi: int) -> dict[str, pa.Array]:
+        """Rows ``lo .. hi`` as Arrow arrays, never Python values: ``id``, ``text``, ``title`` and ``metadata``
+        (a map from key to the value's JSON text, the cell a sidecar stores), for a writer that keeps them Arrow."""
+        import pyarrow as pa
+
+        lo, hi = max(lo, 0), min(hi, len(self))
+        parts = [self._scratch.batch(b).slice(max(lo - b * BATCH_ROWS, 0), min(hi, (b + 1) * BATCH_ROWS) - max(lo, b * BATCH_ROWS)) for b in _batch_numbers(lo, hi)]
+        table = pa.Table.from_batches(parts, schema=self._scratch.schema).combine_chunks()
+        ids = self._ids.slice(lo, max(hi - lo, 0)).combine_chunks() if hi > lo else pa.array([], pa.string())
+        return {"id": ids, **{name: table.column(name).combine_chunks() for name in ("text", "title", "metadata")}}
 
     def texts_between(self, lo: int, hi: int) -> list[str]:
         """The embedding texts of rows ``lo .. hi`` (what keyword counts read: no metadata decoded)."""
@@ -83,11 +98,11 @@ class LazyCorpus:
 
     def _columns_between(self, lo: int, hi: int, names: Sequence[str]) -> list[list[Any]]:
         out: list[list[Any]] = [[] for _ in names]
-        for b in range(lo // BATCH_ROWS, (hi - 1) // BATCH_ROWS + 1 if hi > lo else lo // BATCH_ROWS):
+        for b in _batch_numbers(lo, hi):
             start = b * BATCH_ROWS
             part = self._scratch.batch(b).slice(max(lo - start, 0), min(hi, start + BATCH_ROWS) - max(lo, start))
             for column, name in zip(out, names):
-                column += part.column(name).to_pylist()
+                column += _python_values(part.column(name))
         return out
 
     def rows_at(self, rows: Sequence[int]) -> CorpusRows:
@@ -102,10 +117,10 @@ class LazyCorpus:
             at = np.flatnonzero(batches == b)
             picked = self._scratch.batch(b).take(pa.array(wanted[at] - b * BATCH_ROWS))
             for column, name in zip(out, ("text", "title", "metadata")):
-                for k, value in zip(at.tolist(), picked.column(name).to_pylist()):
+                for k, value in zip(at.tolist(), _python_values(picked.column(name))):
                     column[k] = value
         ids = self._ids.take(pa.array(wanted)).to_pylist() if wanted.size else []
-        return CorpusRows(ids, out[0], out[1], [json.loads(cell) for cell in out[2]])
+        return CorpusRows(ids, out[0], out[1], out[2])
 
     def metadata_keys(self) -> list[str]:
         return list(self._metadata_keys)
@@ -125,6 +140,27 @@ class LazyCorpus:
 
     def close(self) -> None:
         self._scratch.close()
+
+
+def _batch_numbers(lo: int, hi: int) -> range:
+    """The scratch batches that rows ``lo .. hi`` lie in."""
+    return range(lo // BATCH_ROWS, (hi - 1) // BATCH_ROWS + 1 if hi > lo else lo // BATCH_ROWS)
+
+
+def _python_values(column: pa.Array) -> list[Any]:
+    """A scratch column as Python values: strings, or for the metadata map one dict per row, its values decoded
+    from their JSON text in one parse (each cell is a whole JSON value this module wrote, so joined by commas
+    inside brackets they parse as the list of those values)."""
+    import pyarrow as pa
+
+    if not isinstance(column, pa.MapArray):
+        return column.to_pylist()
+    offsets = np.asarray(column.offsets)
+    first, last = int(offsets[0]), int(offsets[-1])
+    keys = column.keys.slice(first, last - first).to_pylist()
+    values = json.loads("[" + ",".join(column.items.slice(first, last - first).to_pylist()) + "]")
+    bounds = (offsets - first).tolist()
+    return [dict(zip(keys[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
 
 
 class _RowSlices(Sequence[str]):
@@ -201,7 +237,8 @@ class _Scratch:
     def __init__(self, folder: str | Path | None) -> None:
         import pyarrow as pa
 
-        self.schema = pa.schema([("text", pa.large_string()), ("title", pa.large_string()), ("metadata", pa.large_string())])
+        metadata = pa.map_(pa.large_string(), pa.large_string())  # key -> the value's JSON text, in the row's order
+        self.schema = pa.schema([("text", pa.large_string()), ("title", pa.large_string()), ("metadata", metadata)])
         self._file = tempfile.TemporaryFile(prefix="topicmap-corpus-", dir=folder)  # no name: nothing is left behind
         self._writer: Any = pa.ipc.new_file(pa.PythonFile(self._file, mode="w"), self.schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
         self._reader: Any = None
@@ -210,10 +247,12 @@ class _Scratch:
         self._cached: tuple[int, pa.RecordBatch] | None = None
         self._lock = Lock()
 
-    def write(self, texts: list[str], titles: list[str], metadata: list[str]) -> None:
+    def write(self, texts: list[str], titles: list[str], metadata: MetadataCells) -> None:
         import pyarrow as pa
 
-        self._writer.write_batch(pa.record_batch([pa.array(texts, pa.large_string()), pa.array(titles, pa.large_string()), pa.array(metadata, pa.large_string())], schema=self.schema))
+        offsets = pa.array(np.frombuffer(metadata.ends, dtype=np.int32))
+        cells = pa.MapArray.from_arrays(offsets, pa.array(metadata.keys, pa.large_string()), pa.array(metadata.cells, pa.large_string()))
+        self._writer.write_batch(pa.record_batch([pa.array(texts, pa.large_string()), pa.array(titles, pa.large_string()), cells], schema=self.schema))
 
     def finish(self) -> None:
         import pyarrow as pa
@@ -246,6 +285,61 @@ class _Scratch:
             self._file.close()
 
 
+class MetadataCells:
+    """A batch's metadata as the scratch file's map column takes it: every row's keys and cells (JSON text) in
+    one list each, and where each row's end."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.cells: list[str] = []
+        self.ends = array("i", [0])
+
+    def add(self, row: Mapping[str, Any], reserved: Collection[str], seen: dict[str, None]) -> None:
+        """Row ``row``'s columns outside ``reserved``: what :meth:`RowChecker.check` keeps as metadata
+        (``str(key)``: :func:`jsonable` value), each value as ``dumps_compact`` writes it; new keys go to ``seen``."""
+        keys, cells = self.keys, self.cells
+        for key, value in row.items():
+            if key in reserved:
+                continue
+            if type(key) is not str:  # never from a file's rows (their column names are text); as the checker's dict has it
+                del keys[self.ends[-1] :], cells[self.ends[-1] :]
+                self.add({str(k): v for k, v in row.items() if k not in reserved}, (), seen)
+                return
+            keys.append(key)
+            cells.append(dumps_compact(value if type(value) is str else jsonable(value)))
+            if key not in seen:
+                seen[key] = None
+        self.ends.append(len(keys))
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]], reserved: Collection[str], seen: dict[str, None]) -> None:
+        """:meth:`add` for each of ``rows``, in one loop (new keys go to ``seen`` in the order rows first have them)."""
+        keys, cells, ends = self.keys, self.cells, self.ends
+        first = len(keys)
+        for row in rows:
+            for key, value in row.items():
+                if key in reserved:
+                    continue
+                if type(key) is not str:
+                    del keys[ends[-1] :], cells[ends[-1] :]
+                    seen.update(dict.fromkeys(keys[first:]))
+                    self.add(row, reserved, seen)
+                    first = len(keys)
+                    break
+                keys.append(key)
+                cells.append(encode_basestring(value) if type(value) is str else dumps_compact(jsonable(value)))
+            else:
+                ends.append(len(keys))
+        seen.update(dict.fromkeys(keys[first:]))
+
+    def __len__(self) -> int:
+        return len(self.ends) - 1
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.cells.clear()
+        self.ends = array("i", [0])
+
+
 def read_lazily(
     rows: Callable[[], Rows],
     source: str,
@@ -258,9 +352,15 @@ def read_lazily(
     skip_bad_dates: bool = False,
     time_format: str | None = None,
     scratch_dir: str | Path | None = None,
+    chunks: Callable[[], Iterable[RowChunk]] | None = None,
 ) -> LazyCorpus:
     """Check every row of ``rows()`` (``(where, row)`` pairs, as :func:`~topicmap.hierarchy.inputs.documents.iter_rows`
-    gives them) into a :class:`LazyCorpus`; ``rows()`` is called again to read a time column."""
+    gives them) into a :class:`LazyCorpus`; ``rows()`` is called again to read a time column.
+
+    ``chunks``, when given, yields the same rows a chunk at a time (as
+    :func:`~topicmap.hierarchy.inputs.documents.jsonl_chunks` does) and is read instead of ``rows()`` in the
+    checking pass: a chunk whose rows all pass as they are is taken whole (:meth:`RowChecker.check_many`),
+    any other row by row, with the errors and rows of ``rows()``."""
     import pyarrow as pa
 
     checker = RowChecker(source, text_column, id_column, title_column, None, time_column, skip_empty)
@@ -271,7 +371,7 @@ def read_lazily(
     ids: list[str] = []
     texts: list[str] = []
     titles: list[str] = []
-    metadata: list[str] = []
+    metadata = MetadataCells()
     keys: dict[str, None] = {}
     any_title = False
     kinds = dict.fromkeys(FORMATS, 0)
@@ -284,32 +384,74 @@ def read_lazily(
             for column in (ids, texts, titles, metadata):
                 column.clear()
 
-    try:
-        try:
-            for index, (where, row) in enumerate(rows()):
-                checked = checker.check(index, where, row)
-                if checked is None:
-                    continue
-                doc_id, text, title, meta = checked
-                word, _, number = where.rpartition(" ")
+    def count_time(where: str, row: Mapping[str, Any]) -> None:
+        nonlocal first_time
+        value = row.get(time_column)  # type: ignore[arg-type]
+        kind = value_kind(value)
+        if kind is not None:
+            kinds[kind] += 1
+        if first_time is None:
+            first_time = (where, value)
+
+    def take(index: int, where: str, row: Mapping[str, Any]) -> None:
+        nonlocal any_title
+        checked = checker.check_fields(index, where, row)
+        if checked is None:
+            return
+        doc_id, text, title = checked
+        word, _, number = where.rpartition(" ")
+        if not where_words or where_words[-1][1] != word:
+            where_words.append((len(where_at), word))
+        where_at.append(int(number))
+        ids.append(doc_id)
+        texts.append(text)
+        titles.append(title)
+        metadata.add(row, checker.reserved, keys)
+        any_title = any_title or bool(title)
+        if time_column is not None:
+            count_time(where, row)
+        if len(ids) == BATCH_ROWS:
+            flush()
+
+    def take_chunk(index: int, word: str, numbers: Sequence[int], chunk: Sequence[Mapping[str, Any]]) -> None:
+        """Rows ``index ..`` of the corpus, at ``numbers`` after ``word``: whole when they all pass, else one by one."""
+        nonlocal any_title
+        start = 0
+        if chunk and not checker.columns_checked:  # the first row names the columns
+            take(index, f"{word} {numbers[0]}", chunk[0])
+            start = 1
+        while start < len(chunk):
+            stop = min(len(chunk), start + BATCH_ROWS - len(ids))  # never past a scratch batch: they hold BATCH_ROWS rows each
+            checked = checker.check_many(index + start, chunk[start:stop])
+            if checked is None:
+                for k in range(start, stop):
+                    take(index + k, f"{word} {numbers[k]}", chunk[k])
+            else:
                 if not where_words or where_words[-1][1] != word:
                     where_words.append((len(where_at), word))
-                where_at.append(int(number))
-                ids.append(doc_id)
-                texts.append(text)
-                titles.append(title)
-                metadata.append(json.dumps(meta, ensure_ascii=False, separators=(",", ":")))
-                keys.update(dict.fromkeys(meta))
-                any_title = any_title or bool(title)
+                where_at.extend(numbers[start:stop])
+                ids.extend(checked[0])
+                texts.extend(checked[1])
+                titles.extend(checked[2])
+                metadata.add_many(chunk[start:stop], checker.reserved, keys)
                 if time_column is not None:
-                    value = row.get(time_column)
-                    kind = value_kind(value)
-                    if kind is not None:
-                        kinds[kind] += 1
-                    if first_time is None:
-                        first_time = (where, value)
+                    for k in range(start, stop):
+                        count_time(f"{word} {numbers[k]}", chunk[k])
+                any_title = any_title or any(checked[2])
                 if len(ids) == BATCH_ROWS:
                     flush()
+            start = stop
+
+    try:
+        try:
+            if chunks is None:
+                for index, (where, row) in enumerate(rows()):
+                    take(index, where, row)
+            else:
+                index = 0
+                for word, numbers, chunk in chunks():
+                    take_chunk(index, word, numbers, chunk)
+                    index += len(chunk)
         except Exception:
             # a row error stops the pass; a duplicate id before that row is the first error, as in memory
             id_chunks.append(pa.array(ids, pa.string()))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from topicmap.hierarchy.base.errors import TreeFileError
+from topicmap.hierarchy.base.jsontext import dumps_compact
 from topicmap.hierarchy.tree.topic_tree import Document
 
 if TYPE_CHECKING:
@@ -654,7 +655,7 @@ def documents_batch(documents: Sequence[Document], metadata_keys: Sequence[str])
     }
     for key in metadata_keys:
         out[META_PREFIX + key] = [
-            json.dumps(d.metadata[key], ensure_ascii=False, separators=(",", ":")) if key in d.metadata else None for d in documents
+            dumps_compact(d.metadata[key]) if key in d.metadata else None for d in documents
         ]
     return out
 
