@@ -85,15 +85,42 @@ def run_once(checkout: Path, docs: Path, vectors: Path, work: Path) -> dict:
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "hierarchy", "build", str(docs), "--embeddings", str(vectors), "--no-cache", "-q", "-o", str(out)]
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=work, env={**os.environ, "PYTHONPATH": str(checkout), "TMPDIR": str(work)})
+    err = work / "out" / "stderr.txt"
+    with err.open("w") as stderr:
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work, env={**os.environ, "PYTHONPATH": str(checkout), "TMPDIR": str(work)})
+        pss_peak = 0
+        while child.poll() is None:  # forked keyword passes share pages with the build: their sum of PSS is the memory used
+            pss_peak = max(pss_peak, sum(_pss_kb(pid) for pid in _tree(child.pid)))
+            time.sleep(1.0)
     wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"child failed ({done.returncode}): {done.stderr[-3000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", done.stderr).group(1)) for kind in ("User", "System"))
+    text = err.read_text(encoding="utf-8", errors="replace")
+    if child.returncode != 0:
+        raise SystemExit(f"child failed ({child.returncode}): {text[-3000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", text).group(1)) for kind in ("User", "System"))
     manifest = json.loads(out.read_text(encoding="utf-8"))["manifest"]
     sidecar = sum(p.stat().st_size for p in out.parent.glob("*.parquet"))
-    return {"wall": wall, "cpu": cpu, "peak_gb": peak_kb / 1024**2, "load_before": load_before, "load_after": os.getloadavg()[0], "timings": manifest.get("timings_s", {}), "sidecar_gb": sidecar / 1e9}
+    return {"wall": wall, "cpu": cpu, "peak_gb": peak_kb / 1024**2, "pss_gb": pss_peak / 1024**2, "load_before": load_before, "load_after": os.getloadavg()[0], "timings": manifest.get("timings_s", {}), "sidecar_gb": sidecar / 1e9}
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc)."""
+    found = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                found += [p for child in fh.read().split() for p in _tree(int(child))]
+    except OSError:
+        pass
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
+    except OSError:
+        return 0
 
 
 def commit_of(checkout: Path) -> str:
@@ -125,7 +152,7 @@ def main() -> None:
         runs = []
         for r in range(args.runs):
             result = run_once(args.checkout, docs, vectors, args.work)
-            print(f"{args.label} {n:,}: run {r + 1}: {result['wall']:.1f}s (CPU {result['cpu']:.0f}s), peak {result['peak_gb']:.2f} GiB, load {result['load_before']:.2f}->{result['load_after']:.2f}, {result['timings']}", file=sys.stderr)
+            print(f"{args.label} {n:,}: run {r + 1}: {result['wall']:.1f}s (CPU {result['cpu']:.0f}s), peak {result['peak_gb']:.2f} GiB (PSS of all processes {result['pss_gb']:.2f}), load {result['load_before']:.2f}->{result['load_after']:.2f}, {result['timings']}", file=sys.stderr)
             runs.append(result)
         middle = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
         t = middle["timings"]
@@ -134,7 +161,7 @@ def main() -> None:
         loads = ", ".join(f"{r['load_before']:.1f}-{r['load_after']:.1f}" for r in runs)
         lines.append(
             f"| {args.label} | {commit} | {n:,} | {docs.stat().st_size / 1e9:.2f} GB | {len(runs)} | {statistics.median(r['wall'] for r in runs):.0f} s ({walls}) | "
-            f"{statistics.median(r['cpu'] for r in runs):.0f} s | {statistics.median(r['peak_gb'] for r in runs):.2f} GiB | {stages} | {middle['sidecar_gb']:.2f} GB | {loads} |"
+            f"{statistics.median(r['cpu'] for r in runs):.0f} s | {statistics.median(r['peak_gb'] for r in runs):.2f} GiB ({statistics.median(r['pss_gb'] for r in runs):.2f}) | {stages} | {middle['sidecar_gb']:.2f} GB | {loads} |"
         )
     if not args.output.exists():
         head = [
