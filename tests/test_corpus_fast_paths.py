@@ -221,3 +221,28 @@ def test_metadata_cells_added_a_chunk_at_a_time_are_those_added_row_by_row() -> 
     assert (many.keys, many.cells, list(many.ends)) == (one.keys, one.cells, list(one.ends))
     assert list(seen_many) == ["z", *seen_one] == ["z", "b", "a", "c", "2", "d"]
     assert one.cells[:2] == ["1", '"x"'] and one.cells[2:4] == ["[1.5,null]", '"text"']
+
+
+@pytest.mark.parametrize(("field", "escape"), [("text", "\\udc00"), ("tag", "\\ud800"), ("tag", "\\uDBFF x")])
+@pytest.mark.parametrize("form", ["jsonl-lists", "jsonl-lazy", "json"])
+def test_an_unpaired_surrogate_escape_is_named_by_row_and_field(tmp_path: Path, field: str, escape: str, form: str) -> None:
+    """JSON decodes it to a code point no UTF-8 text can hold: one line naming the row and field, whichever way the
+    file is read; a whole pair (an emoji written as two escapes) is text and passes."""
+    rows = [{"id": f"d{i}", "text": f"words about topic {i % 4} \\ud83d\\ude00", "tag": "ok"} for i in range(9000)]
+    rows[5000][field] = f"bad {escape} here"
+    lines = [json.dumps(r).replace("\\\\", "\\") for r in rows]  # the escapes as escapes, not escaped backslashes
+    if form == "json":
+        path = tmp_path / "docs.json"
+        path.write_text("[" + ",\n".join(lines) + "]", encoding="utf-8")
+        where = "item 5001"
+    else:
+        path = tmp_path / "docs.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        where = "line 5001"
+    with pytest.raises(InputError) as caught:
+        open_documents(path, lazy=True) if form == "jsonl-lazy" else read_documents(path)
+    assert str(caught.value) == f"{path}: {where}: field {field!r} holds an unpaired surrogate escape (\\ud800-\\udfff without its pair), which is not text; fix or remove that escape"
+    rows[5000][field] = "fine"
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(r).replace("\\\\", "\\") for r in rows) + "\n", encoding="utf-8")
+    assert read_documents(good).texts[0].endswith("\U0001f600")

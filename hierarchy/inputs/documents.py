@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 from contextlib import contextmanager
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -149,9 +150,13 @@ def iter_rows(path: Path, skip_columns: Collection[str] = ()) -> Iterator[tuple[
             data = data["documents"]
         if not isinstance(data, list):
             raise InputError(f"{path}: expected a JSON array of objects (or JSONL, one object per line)")
+        surrogates = _ESCAPED_SURROGATE.search(text) is not None
         for i, row in enumerate(data, start=1):
             if not isinstance(row, dict):
                 raise InputError(f"{path}: item {i}: expected a JSON object, got {type(row).__name__}")
+            field_name = _field_with_lone_surrogate(row) if surrogates else None
+            if field_name is not None:
+                raise InputError(_lone_surrogate_message(path, f"item {i}", field_name))
             yield f"item {i}", row
     elif kind in (".csv", ".tsv"):
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -207,11 +212,35 @@ def jsonl_chunks(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[int],
                 except InputError:
                     yield "line", numbers[: len(rows)], rows  # the rows before the bad line first: their errors come first
                     raise
+            if _ESCAPED_SURROGATE.search("".join(lines)):
+                for k, (n, row) in enumerate(zip(numbers, rows)):
+                    field_name = _field_with_lone_surrogate(row)
+                    if field_name is not None:
+                        yield "line", numbers[:k], rows[:k]
+                        raise InputError(_lone_surrogate_message(path, f"line {n}", field_name))
             yield "line", numbers, rows
             if failure is not None:
                 raise failure
             if len(lines) < JSONL_CHUNK_LINES:
                 return
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # JSON's way to write half of a UTF-16 pair
+
+
+def _field_with_lone_surrogate(row: Mapping[str, Any]) -> str | None:
+    """The first field (name or value, nested values too) holding half a surrogate pair: JSON decodes such an
+    escape to a code point that no UTF-8 text (Arrow, Parquet, the tree file) can hold."""
+    for key, value in row.items():
+        try:
+            json.dumps({key: value}, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return str(key).encode("utf-8", "backslashreplace").decode("ascii")
+    return None
+
+
+def _lone_surrogate_message(path: Path, where: str, field_name: str) -> str:
+    return f"{path}: {where}: field {field_name!r} holds an unpaired surrogate escape (\\ud800-\\udfff without its pair), which is not text; fix or remove that escape"
 
 
 def _jsonl_row(path: Path, lineno: int, line: str) -> dict[str, Any]:
