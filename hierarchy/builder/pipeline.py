@@ -127,7 +127,7 @@ WordEmbedder = Callable[[Sequence[str]], np.ndarray]
 IN_MEMORY_BYTES = 256 << 20  # vectors (and reduced rows) up to this size are held whole; past it a build streams them
 LOCAL_PROCESSES = 1  # processes a streamed local build's passes run on (engine.local_processes)
 # ... and its passes over texts: cutting texts into words is Python-bound, and does use more cores
-TEXT_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+TEXT_PROCESSES = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @dataclass
