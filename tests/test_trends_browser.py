@@ -43,6 +43,8 @@ def test_trend_panel_in_chromium(browser: Any) -> None:  # noqa: F811 - the impo
             label = tree.node(rising).label
             _wait(page, f"document.querySelector('#node-label')?.innerText === {label!r}")
             _wait(page, "document.querySelectorAll('#trend-chart .scatterlayer .trace').length === 3")  # it + 2 children
+            # the root's panel also has 3 lines: wait for the summary to be the selected topic's (it follows the chart)
+            _wait(page, "document.querySelector('#trend-summary')?.innerText.includes('95% interval')")
             assert "95% interval" in page.locator("#trend-summary").inner_text()
             page.screenshot(path=str(ARTIFACTS / "trends.png"), full_page=True)
         with _serving(small_tree()) as url:
