@@ -13,26 +13,14 @@ from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.builder.routed_keywords import fit_node_keywords, greedy_lists
 from topicmap.hierarchy.tree.node_text import node_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
+from tests.test_leaf_keywords import Lexicon as MeanOfWords
 
 
-class Lexicon:
-    """A real (if simple) embedding model: a text is the mean of its words' vectors; each word points at its topic."""
+class Lexicon(MeanOfWords):
+    """The leaf-keyword tests' model (a text is the mean of its words' vectors), with unit word vectors for pools."""
 
     def __init__(self, topics: dict[str, list[str]], dimensions: int = 24, seed: int = 1) -> None:
-        rng = np.random.default_rng(seed)
-        self.vectors: dict[str, np.ndarray] = {}
-        for topic, words in topics.items():
-            direction = rng.normal(size=dimensions) * 3
-            for word in words:
-                self.vectors[word] = direction + rng.normal(size=dimensions)
-        self.dimensions = dimensions
-        self.seen: list[list[str]] = []
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        self.seen.append(list(texts))
-        tokens = [[w.strip(",:·;") for w in t.lower().split()] for t in texts]
-        out = np.stack([np.mean([self.vectors.get(w, np.zeros(self.dimensions)) for w in ws] or [np.zeros(self.dimensions)], axis=0) for ws in tokens])
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        super().__init__(topics, dimensions, seed)
 
     def unit(self, words: list[str]) -> np.ndarray:
         v = np.stack([self.vectors[w] for w in words])
