@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.builder.keywords import NodeKeywords
@@ -85,7 +86,10 @@ def test_lists_too_short_to_cut_embed_nothing() -> None:
     assert model.seen == []
 
 
-def test_build_cuts_only_leaves_and_never_changes_what_a_parent_reads(tmp_path: Path) -> None:
+def test_build_cuts_only_leaves_and_never_changes_what_a_parent_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import topicmap.hierarchy.builder.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_texts_fitted", pipeline._leaf_counts_fitted)  # the build's fit before routed keywords
     topics = {t: [f"{t}{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(40)] for t in ("ship", "train", "plane", "bread", "cheese", "wine")}
     model = Lexicon(topics, dimensions=24)
     rng = np.random.default_rng(2)

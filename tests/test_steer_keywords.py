@@ -96,7 +96,7 @@ def test_build_drops_a_keyword_that_reads_as_the_sibling_topic(tmp_path: Path) -
     assert "court" in football_keywords(plain)  # the most frequent football word
     assert "court" not in football_keywords(steered)
     assert len(football_keywords(steered)) == 4 and set(football_keywords(steered)) <= set(TOPICS["football"].split())
-    assert model.calls == 2  # one call for every distinct candidate word (plus the documents above)
+    assert model.calls == 3  # the documents above, one call for every distinct candidate word, one for the routed keywords' texts
     assert steered.manifest["clustering"]["keywords_steered"] is True
     assert plain.manifest["clustering"]["keywords_steered"] is False
 

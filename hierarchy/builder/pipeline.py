@@ -253,8 +253,10 @@ def build_parts(
                         del counts
                     del local_members
                     if embed_words is not None:
-                        keywords = _steered(keywords, embed_words, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
-                        keywords = _leaf_counts_fitted(keywords, embed_words, source, shape, arrays, at, centroids, config.seed)
+                        pooled = keywords
+                        word_vectors = _word_vectors(keywords, embed_words, source.dim, _root_mean(at, centroids))
+                        keywords = _steered(keywords, word_vectors, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
+                        keywords = _texts_fitted(pooled, keywords, word_vectors, embed_words, source, shape, arrays, at, centroids, config.seed, config.n_keywords)
 
             with stages.stage("representatives"):
                 reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
@@ -300,9 +302,9 @@ def build_tree(
     ``cache_dir`` (the embedding cache's root) also keeps UMAP document maps, under ``layouts/``.
     ``embed_words`` embeds texts into the space of ``embeddings`` (the model that made them). With it,
     each node keeps the c-TF-IDF candidates that best tell it from its siblings in that space
-    (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`), and each leaf's list is cut to the length whose text
-    best sorts its siblings' documents (:mod:`topicmap.hierarchy.builder.leaf_keywords`); without it (vectors of an
-    unknown model), the top c-TF-IDF words. Sources bigger than ``memory_budget`` bytes are streamed
+    (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`), and then every node's list is chosen, per group of
+    siblings, for how many of their documents its text routes home (:mod:`topicmap.hierarchy.builder.routed_keywords`);
+    without it (vectors of an unknown model), the top c-TF-IDF words. Sources bigger than ``memory_budget`` bytes are streamed
     (:func:`build_parts`).
     """
     n = len(corpus)
@@ -375,9 +377,29 @@ def tree_nodes(parts: BuildParts, ids: Sequence[str], created: str) -> list[Node
     return nodes
 
 
+def _root_mean(at: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    return centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)
+
+
+def _word_vectors(keywords: dict[str, NodeKeywords], embed_words: WordEmbedder, dim: int, mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Every candidate keyword's embedding, centred on the corpus mean and unit length (one embedding call)."""
+    words = sorted({w for k in keywords.values() for w in k.words})
+    if not words:
+        return {}
+    vectors = np.asarray(embed_words(words), dtype=np.float64)
+    if vectors.shape != (len(words), dim):
+        raise InputError(
+            f"the keyword embedder gives vectors of shape {vectors.shape} for {len(words)} words, but the documents' "
+            f"embeddings have {dim} dimensions; it must be the model that embedded the documents"
+        )
+    vectors -= mean
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return dict(zip(words, vectors))
+
+
 def _steered(
     keywords: dict[str, NodeKeywords],
-    embed_words: WordEmbedder,
+    word_vectors: dict[str, np.ndarray],
     source: VectorSource,
     read_rows: int,
     shape: ClusterTree,
@@ -386,26 +408,16 @@ def _steered(
     centroids: np.ndarray,
     keep: int,
 ) -> dict[str, NodeKeywords]:
-    """Each node's candidates re-chosen by :func:`steer_keywords` (one embedding call for all distinct words)."""
-    words = sorted({w for k in keywords.values() for w in k.words})
-    if not words:
+    """Each node's candidates re-chosen by :func:`steer_keywords`."""
+    if not word_vectors:
         return keywords
-    mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)  # the root's
-    vectors = np.asarray(embed_words(words), dtype=np.float64)
-    if vectors.shape != (len(words), source.dim):
-        raise InputError(
-            f"the keyword embedder gives vectors of shape {vectors.shape} for {len(words)} words, but the documents' "
-            f"embeddings have {source.dim} dimensions; it must be the model that embedded the documents"
-        )
-    vectors -= mean
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    means = centred_unit_means(source, mean, arrays, read_rows)[at]
+    means = centred_unit_means(source, _root_mean(at, centroids), arrays, read_rows)[at]
     ids = shape.node_ids
     picked = steer_keywords(
         {node_id: keywords[node_id].words for node_id in ids if node_id in keywords},
         dict(zip(ids, shape.parents)),
         dict(zip(ids, means)),
-        dict(zip(words, vectors)),
+        word_vectors,
         keep,
     )
     return {
@@ -414,8 +426,34 @@ def _steered(
     }
 
 
+def _fit_rows(rows: np.ndarray) -> np.ndarray:
+    """The rows of a node that fitting its text may read: all of them (a benchmark narrows this to keep its targets unseen)."""
+    return rows
+
+
+def _fit_samples(shape: ClusterTree, arrays: TreeArrays, at: np.ndarray, source: VectorSource, seed: int, per_node: int) -> Callable[[str], np.ndarray]:
+    """``doc_vectors(node_id)``: at most ``per_node`` of the node's document vectors, a seeded sample in row order."""
+    index = {node_id: i for i, node_id in enumerate(shape.node_ids)}
+    rng = np.random.default_rng(seed)
+
+    def doc_vectors(node_id: str) -> np.ndarray:
+        rows = _fit_rows(np.sort(arrays.doc_rows(at[index[node_id]])))
+        if rows.size > per_node:
+            rows = np.sort(rng.choice(rows, per_node, replace=False))
+        return np.asarray(source.take(rows), dtype=np.float64)
+
+    return doc_vectors
+
+
+def _tree_nodes(shape: ClusterTree, arrays: TreeArrays, at: np.ndarray) -> list[Node]:
+    """The tree's nodes without the root, as :class:`Node` (id, parent, depth, size)."""
+    return [Node(node_id, shape.parents[i], int(arrays.depth[at[i]]), int(shape.sizes[i])) for i, node_id in enumerate(shape.node_ids) if shape.parents[i] is not None]
+
+
 def _leaf_counts_fitted(
+    pooled: dict[str, NodeKeywords],
     keywords: dict[str, NodeKeywords],
+    word_vectors: dict[str, np.ndarray],
     embed_words: WordEmbedder,
     source: VectorSource,
     shape: ClusterTree,
@@ -423,26 +461,40 @@ def _leaf_counts_fitted(
     at: np.ndarray,
     centroids: np.ndarray,
     seed: int,
+    keep: int,
 ) -> dict[str, NodeKeywords]:
     """Each leaf's steered list cut to the length that best tells it from its siblings (:mod:`topicmap.hierarchy.builder.leaf_keywords`)."""
     from topicmap.hierarchy.builder.leaf_keywords import DOCS_PER_NODE, fit_leaf_keywords
 
-    ids = shape.node_ids
-    index = {node_id: i for i, node_id in enumerate(ids)}
-    nodes = [Node(node_id, shape.parents[i], int(arrays.depth[at[i]]), int(shape.sizes[i])) for i, node_id in enumerate(ids) if shape.parents[i] is not None]
+    nodes = _tree_nodes(shape, arrays, at)
     kids: dict[str, list[Node]] = {}
     for node in nodes:
         kids.setdefault(str(node.parent), []).append(node)
-    rng = np.random.default_rng(seed)
+    doc_vectors = _fit_samples(shape, arrays, at, source, seed, DOCS_PER_NODE)
+    return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, _root_mean(at, centroids))
 
-    def doc_vectors(node_id: str) -> np.ndarray:
-        rows = np.sort(arrays.doc_rows(at[index[node_id]]))
-        if rows.size > DOCS_PER_NODE:
-            rows = np.sort(rng.choice(rows, DOCS_PER_NODE, replace=False))
-        return np.asarray(source.take(rows), dtype=np.float64)
 
-    mean = centroids[int(np.flatnonzero(at == 0)[0])].astype(np.float64)
-    return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, mean)
+def _node_keywords_routed(
+    pooled: dict[str, NodeKeywords],
+    keywords: dict[str, NodeKeywords],
+    word_vectors: dict[str, np.ndarray],
+    embed_words: WordEmbedder,
+    source: VectorSource,
+    shape: ClusterTree,
+    arrays: TreeArrays,
+    at: np.ndarray,
+    centroids: np.ndarray,
+    seed: int,
+    keep: int,
+) -> dict[str, NodeKeywords]:
+    """Every node's list chosen per sibling group for how many of their documents it routes home (:mod:`topicmap.hierarchy.builder.routed_keywords`)."""
+    from topicmap.hierarchy.builder.routed_keywords import DOCS_PER_NODE, fit_node_keywords
+
+    doc_vectors = _fit_samples(shape, arrays, at, source, seed, DOCS_PER_NODE)
+    return fit_node_keywords(pooled, keywords, _tree_nodes(shape, arrays, at), word_vectors, doc_vectors, embed_words, _root_mean(at, centroids), keep)
+
+
+_texts_fitted = _node_keywords_routed  # which fit the build runs after steering (a benchmark may swap it)
 
 
 def _wanted_leaves(asked: BuildConfig, config: BuildConfig, n: int) -> tuple[int, str | None]:

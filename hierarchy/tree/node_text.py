@@ -1,7 +1,7 @@
 """What a reader of labels sees of a node: its label and summary, and for a parent its subtopics' keywords.
 
 The navigators of ``evaluate`` (:mod:`topicmap.hierarchy.quality.navigate`) read exactly this text, and the
-build fits each leaf's keyword list to it (:mod:`topicmap.hierarchy.builder.leaf_keywords`), so it lives
+build fits every node's keyword list to it (:mod:`topicmap.hierarchy.builder.routed_keywords`), so it lives
 below both.
 """
 
