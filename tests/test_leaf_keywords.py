@@ -13,7 +13,7 @@ from topicmap.hierarchy.builder.keywords import NodeKeywords
 from topicmap.hierarchy.builder.leaf_keywords import choose_options, fit_leaf_keywords
 from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text
 from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
-from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
+from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node, TopicTree
 
 
 def unit_rows(rows: list[list[float]]) -> np.ndarray:
@@ -86,12 +86,9 @@ def test_lists_too_short_to_cut_embed_nothing() -> None:
     assert model.seen == []
 
 
-def test_build_cuts_only_leaves_and_never_changes_what_a_parent_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import topicmap.hierarchy.builder.pipeline as pipeline
-
-    monkeypatch.setattr(pipeline, "_texts_fitted", pipeline._leaf_counts_fitted)  # the build's fit before routed keywords
-    topics = {t: [f"{t}{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(40)] for t in ("ship", "train", "plane", "bread", "cheese", "wine")}
-    model = Lexicon(topics, dimensions=24)
+def build_plain_and_with_words(tmp_path: Path, topics: dict[str, list[str]], model: Lexicon) -> tuple[TopicTree, TopicTree]:
+    """25 documents a topic, built from the model's vectors without and then with the model for words (its calls
+    recorded from the second build on)."""
     rng = np.random.default_rng(2)
     rows = [{"id": f"{t}-{i}", "text": " ".join(rng.choice(words, 25))} for t, words in topics.items() for i in range(25)]
     path = tmp_path / "docs.jsonl"
@@ -102,6 +99,16 @@ def test_build_cuts_only_leaves_and_never_changes_what_a_parent_reads(tmp_path: 
     plain = build_tree(corpus, vectors, config, BuildInputs(str(path), corpus.sha256))
     model.seen.clear()
     tree = build_tree(corpus, vectors, config, BuildInputs(str(path), corpus.sha256), embed_words=model)
+    return plain, tree
+
+
+def test_build_cuts_only_leaves_and_never_changes_what_a_parent_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import topicmap.hierarchy.builder.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "_texts_fitted", pipeline._leaf_counts_fitted)  # the build's fit before routed keywords
+    topics = {t: [f"{t}{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(40)] for t in ("ship", "train", "plane", "bread", "cheese", "wine")}
+    model = Lexicon(topics, dimensions=24)
+    plain, tree = build_plain_and_with_words(tmp_path, topics, model)
     assert [d.leaf for d in tree.documents] == [d.leaf for d in plain.documents]  # keywords never move documents
     assert len(model.seen) == 2  # the candidate words, then every candidate text of the fitted groups
     leaf_texts = set(model.seen[1])

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from topicmap.hierarchy.builder.keywords import NodeKeywords
-from topicmap.hierarchy.builder.pipeline import BuildConfig, BuildInputs, build_tree
-from topicmap.hierarchy.inputs.documents import read_documents
 from topicmap.hierarchy.builder.routed_keywords import fit_node_keywords, greedy_lists
 from topicmap.hierarchy.tree.node_text import node_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
-from tests.test_leaf_keywords import Lexicon as MeanOfWords
+from tests.test_leaf_keywords import Lexicon as MeanOfWords, build_plain_and_with_words
 
 
 class Lexicon(MeanOfWords):
@@ -79,16 +76,7 @@ def test_every_depth_is_fitted_and_a_parent_reads_its_childrens_final_words() ->
 def test_a_build_that_embeds_its_texts_fits_every_depth_from_the_texts_the_navigator_reads(tmp_path: Path) -> None:
     topics = {t: topic_words(t, 40) for t in ("ship", "train", "plane", "bread", "cheese", "wine")}
     model = Lexicon(topics)
-    rng = np.random.default_rng(2)
-    rows = [{"id": f"{t}-{i}", "text": " ".join(rng.choice(words, 25))} for t, words in topics.items() for i in range(25)]
-    path = tmp_path / "docs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    corpus = read_documents(path)
-    vectors = model([r["text"] for r in rows]).astype(np.float32)
-    config = BuildConfig(leaves=6, min_leaf_size=5, seed=0)
-    plain = build_tree(corpus, vectors, config, BuildInputs(str(path), corpus.sha256))
-    model.seen.clear()
-    tree = build_tree(corpus, vectors, config, BuildInputs(str(path), corpus.sha256), embed_words=model)
+    plain, tree = build_plain_and_with_words(tmp_path, topics, model)
     assert [d.leaf for d in tree.documents] == [d.leaf for d in plain.documents]  # keywords never move documents
     depths = {n.depth for n in tree.iter_nodes() if n.id != ROOT_ID and len(tree.children(str(n.parent))) > 1}
     assert len(model.seen) == 1 + len(depths)  # the candidate words, then one call per depth with sibling groups, deepest first

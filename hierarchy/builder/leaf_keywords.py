@@ -32,6 +32,17 @@ MARGIN_CLIP = 0.2
 PASSES = 2
 
 
+def centred_unit(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Rows centred on ``mean`` and scaled to unit length (float64): how texts and documents are compared here."""
+    vectors = np.asarray(vectors, dtype=np.float64) - mean
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def with_words(node: Node, words: list[str]) -> Node:
+    """``node`` as the navigator would read it with ``words`` for keywords (and the label they make)."""
+    return Node(node.id, node.parent, node.depth, node.size, label=keyword_label(words), keywords=words)
+
+
 def group_score(scores: np.ndarray, owners: np.ndarray) -> float:
     """Share of documents whose own node's text is the most similar, plus a small clipped-margin term.
 
@@ -92,12 +103,8 @@ def fit_leaf_keywords(
     with ``keywords``), ``doc_vectors(node_id)`` a sample of the node's document vectors,
     ``embed_texts`` the model that made them, ``mean`` the corpus mean they are centred on.
     """
-    def with_words(node: Node, words: list[str]) -> Node:
-        return Node(node.id, node.parent, node.depth, node.size, label=keyword_label(words), keywords=words)
-
     def unit(vectors: np.ndarray) -> np.ndarray:
-        vectors = np.asarray(vectors, dtype=np.float64) - mean
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return centred_unit(vectors, mean)
 
     groups: dict[str | None, list[Node]] = {}
     for node in nodes:

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from topicmap.hierarchy.builder.keywords import NodeKeywords, keyword_label
-from topicmap.hierarchy.builder.leaf_keywords import MARGIN_CLIP, MARGIN_WEIGHT, choose_options
+from topicmap.hierarchy.builder.keywords import NodeKeywords
+from topicmap.hierarchy.builder.leaf_keywords import MARGIN_CLIP, MARGIN_WEIGHT, centred_unit, choose_options, with_words
 from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text
 from topicmap.hierarchy.tree.topic_tree import Node
 
@@ -120,8 +120,7 @@ def fit_node_keywords(
     document vectors, ``embed_texts`` the model that made them.
     """
     def unit(vectors: np.ndarray) -> np.ndarray:
-        vectors = np.asarray(vectors, dtype=np.float64) - mean
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return centred_unit(vectors, mean)
 
     groups: dict[str | None, list[Node]] = {}
     for node in nodes:
@@ -133,9 +132,6 @@ def fit_node_keywords(
     def keywords_of(node_id: str, words: list[str]) -> NodeKeywords:
         known = scores.get(node_id, {})
         return NodeKeywords(words, [known.get(w, 0.0) for w in words])
-
-    def with_words(node: Node, words: list[str]) -> Node:
-        return Node(node.id, node.parent, node.depth, node.size, label=keyword_label(words), keywords=words)
 
     for depth in sorted({n.depth for n in nodes}, reverse=True):
         level = [g for g in groups.values() if len(g) > 1 and g[0].depth == depth]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from topicmap.hierarchy.builder.block_terms import block_terms, block_words, vectorizer_settings
+from topicmap.hierarchy.builder.block_terms import BlockTerms, block_terms, block_words, vectorizer_settings
 from topicmap.hierarchy.builder.engine import Blocks, each_run, local_blocks
 
 
@@ -29,17 +29,22 @@ def count_terms(texts: Sequence[str], max_features: int = 50000, min_df: int = 2
     What scikit-learn's CountVectorizer gives with :func:`vectorizer_settings` (stop words left out; for
     tiny corpora min_df=1), a block of texts at a time.
     """
-    vocabulary = term_vocabulary(texts, len(texts), max_features, min_df)
+    blocks = [block_terms(block) for _, block in local_blocks(texts)]  # each text cut once: the matrix is held anyway
+    vocabulary = _chosen_terms(_summed([_block_stats(b) for b in blocks]), len(texts), max_features, min_df)
     columns = pa.array(vocabulary.tolist(), pa.string())
-    parts = [block_terms(block).columns_in(columns) for _, block in local_blocks(texts)]
+    parts = [b.columns_in(columns) for b in blocks]
     counts = sparse.vstack(parts, format="csr") if parts else sparse.csr_matrix((0, vocabulary.size), dtype=np.int64)
     return counts.astype(np.float32), vocabulary
 
 
 def term_vocabulary(texts: Any, n_docs: int, max_features: int = 50000, min_df: int = 2) -> np.ndarray:
     """The terms ``count_terms`` keeps for these ``n_docs`` texts (a list, or texts on an engine's workers), sorted."""
+    return _chosen_terms(_summed(each_run(_term_stats, texts)), n_docs, max_features, min_df)
+
+
+def _chosen_terms(stats: pa.Table, n_docs: int, max_features: int, min_df: int) -> np.ndarray:
+    """The terms kept of every term's document and total counts: CountVectorizer's bounds and cut, sorted."""
     _, min_df, max_df = vectorizer_settings(n_docs, min_df)
-    stats = _summed(each_run(_term_stats, texts))
     stats = stats.take(pc.sort_indices(stats, sort_keys=[("term", "ascending")]))  # code point order, as sorted() orders str
     terms = np.array(stats.column("term").to_pylist(), dtype=object)
     dfs = stats.column("df").to_numpy()
@@ -97,13 +102,16 @@ def _term_stats(blocks: Blocks) -> pa.Table:
     tables: list[pa.Table] = []
     rows = 0
     for _, block in blocks:
-        terms = block_terms(block)
-        tables.append(pa.table([terms.terms, terms.document_frequency(), terms.term_frequency()], schema=_STATS_SCHEMA))
-        rows += len(terms.terms)
+        tables.append(_block_stats(block_terms(block)))
+        rows += tables[-1].num_rows
         if rows > _COMPACT_ROWS:
             tables = [_summed(tables)]
             rows = tables[0].num_rows
     return _summed(tables)
+
+
+def _block_stats(terms: BlockTerms) -> pa.Table:
+    return pa.table([terms.terms, terms.document_frequency(), terms.term_frequency()], schema=_STATS_SCHEMA)
 
 
 def _summed(tables: list[pa.Table]) -> pa.Table:
