@@ -276,6 +276,10 @@ def test_fit_without_vectors_embeds_with_minilm_like_the_shipped_vectors(papers:
     assert [d.leaf for d in embedded.documents] == [d.leaf for d in given.documents]
     # the model that embedded the texts also steers the keywords; vectors of an unknown model cannot
     assert embedded.manifest["clustering"]["keywords_steered"] is True and given.manifest["clustering"]["keywords_steered"] is False
+    named = TopicMap(min_leaf_size=5, embedder="minilm").fit(rows, vectors).tree_  # given vectors of a named model: steered too
+    assert named.manifest["embedder"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert named.manifest["clustering"]["keywords_steered"] is True
+    assert [n.keywords for n in named.iter_nodes()] == [n.keywords for n in embedded.iter_nodes()]
     assert any(a.keywords != b.keywords for a, b in zip(embedded.iter_nodes(), given.iter_nodes()))
 
 

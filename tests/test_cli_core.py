@@ -255,6 +255,16 @@ def test_build_records_which_model_made_given_embeddings(tmp_path: Path, papers_
     tree = load_tree(out)
     assert tree.manifest["embedder"]["name"] == "sentence-transformers/all-MiniLM-L6-v2" and tree.manifest["embedder"]["source"] == str(emb)
     assert resolve_tree_embedder(tree).name == "sentence-transformers/all-MiniLM-L6-v2"
+    # the named model also chooses the keywords (as when the build embeds the texts); unnamed vectors keep plain c-TF-IDF
+    assert tree.manifest["clustering"]["keywords_steered"] is True
+    unnamed = invoke_cli("build", str(docs), "--embeddings", str(emb), "-o", str(tmp_path / "plain.json"), cwd=tmp_path)
+    assert unnamed.returncode == 0, unnamed.stderr
+    plain = load_tree(tmp_path / "plain.json")
+    assert plain.manifest["clustering"]["keywords_steered"] is False and "keywords:" not in unnamed.stderr
+    assert [d.leaf for d in plain.documents] == [d.leaf for d in tree.documents]  # same clustering, other words
+    assert any(a.keywords != b.keywords for a, b in zip(plain.iter_nodes(), tree.iter_nodes()))
+    told = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "minilm", "-o", str(tmp_path / "told.json"), cwd=tmp_path)
+    assert "keywords: chosen with sentence-transformers/all-MiniLM-L6-v2 (named by --embedder)" in told.stderr
     refused = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "tfidf", "-o", str(tmp_path / "u.json"), cwd=tmp_path)
     assert_clean_error(refused, "--embedder tfidf cannot have made the given embeddings")
     assert not (tmp_path / "u.json").exists()

@@ -116,3 +116,24 @@ def test_word_embedder_uses_the_key_and_server_it_is_given(tmp_path: Path, monke
         assert [r["input"] for r in server.requests] == [["goal", "match"]] and server.requests[0]["model"] == "fake-embed"
     assert np.allclose(vectors, np.asarray([embedding_of("goal"), embedding_of("match")]), atol=1e-6)
     assert word_embedder({"kind": "tfidf", "name": "tfidf-lsa"}, None) is None  # fitted to its corpus: no steering
+
+
+def test_given_vectors_steer_keywords_only_with_a_named_model_that_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--embedder beside --embeddings names the model; it then chooses the keywords if it can run without a download."""
+    import importlib.util
+
+    from tests.openai_server import FakeOpenAIServer, embedding_of
+
+    from topicmap.hierarchy.tree.embedder import MINILM_NAME, word_embedder
+
+    assert word_embedder({"name": "precomputed", "source": "x.npy"}, None) is None  # unknown model
+    assert word_embedder({"name": MINILM_NAME, "source": "x.npy"}, None) is not None  # the packaged MiniLM (installed for the tests)
+    assert word_embedder({"name": "sentence-transformers/all-mpnet-base-v2", "source": "x.npy"}, None) is None  # would be fetched from a hub
+    assert word_embedder({"name": "openai/fake-embed", "source": "x.npy"}, None) is None  # no key: no requests
+    with FakeOpenAIServer() as server:
+        embed = word_embedder({"name": "openai/fake-embed", "source": "x.npy"}, None, api_key="k", base_url=server.base_url)
+        assert embed is not None
+        assert np.allclose(embed(["goal"]), np.asarray([embedding_of("goal")]), atol=1e-6)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sentence_transformers" else real_find_spec(name, *a))
+    assert word_embedder({"name": MINILM_NAME, "source": "x.npy"}, None) is None  # a base install: plain keywords, no failure

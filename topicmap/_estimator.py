@@ -52,7 +52,9 @@ class TopicMap(BaseEstimator):
     Build parameters (``preset`` ... ``store_text``) are the CLI's build options, with the same
     defaults and checks; None takes the preset's value. ``embedder`` (minilm, openai, tfidf; None:
     minilm if installed, else tfidf) and ``embedding_model`` embed the texts when ``fit`` gets no
-    vectors, cached under ``cache_dir`` (default ``~/.cache/topicmap``) unless ``use_cache`` is False.
+    vectors, cached under ``cache_dir`` (default ``~/.cache/topicmap``) unless ``use_cache`` is False;
+    beside given vectors, ``embedder`` minilm or openai names the model that made them (recorded, and
+    used to choose the keywords as for embedded texts; None: an unknown model, plain c-TF-IDF keywords).
     ``text_column``, ``id_column``, ``title_column`` and ``embedding_column`` name the fields of dicts
     or DataFrame columns; ``skip_empty`` leaves out rows with empty text; ``verbose`` shows progress.
     ``time_column`` names each document's date (ISO dates or datetimes, years or epoch seconds, as
@@ -174,7 +176,7 @@ class TopicMap(BaseEstimator):
                 raise InputError(f"{embeddings if not isinstance(embeddings, VectorSource) else embeddings.name}: rows were skipped as empty (skip_empty), so the rows would no longer line up; remove those rows from both instead")
             source = open_vectors(embeddings)
             check_row_count(source, len(corpus), corpus.source)
-            return source, {"name": "precomputed", "source": source.name}
+            return source, {"name": self._given_vectors_model(), "source": source.name}
         try:
             matrix = np.asarray(embeddings)
         except (TypeError, ValueError) as exc:
@@ -183,7 +185,16 @@ class TopicMap(BaseEstimator):
         vectors = check_embeddings(matrix, given, source="embeddings")
         if corpus.skipped_rows:  # in memory both stay aligned: drop the rows skip_empty dropped
             vectors = np.delete(vectors, [row - 1 for row in corpus.skipped_rows], axis=0)
-        return vectors, {"name": "precomputed", "source": PRECOMPUTED_SOURCE}
+        return vectors, {"name": self._given_vectors_model(), "source": PRECOMPUTED_SOURCE}
+
+    def _given_vectors_model(self) -> str:
+        """Who made given vectors: the model ``embedder`` names (minilm or openai), so later steps embed into the same
+        space and the keywords are chosen with it, as for embedded texts; otherwise ``precomputed`` (unknown)."""
+        if self.embedder in ("minilm", "openai"):
+            from topicmap.hierarchy.inputs.embed import make_embedder
+
+            return make_embedder(self.embedder, model=self.embedding_model).name
+        return "precomputed"
 
     # -- label -------------------------------------------------------------------------------
     def label(

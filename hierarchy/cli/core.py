@@ -157,6 +157,8 @@ def _built(
         columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
     )
     embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
+    if not quiet and "kind" not in embedder_info:
+        _say_how_keywords_are_chosen(str(embedder_info.get("name", "")), embed_words is not None)
     return build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
 
 
@@ -196,7 +198,7 @@ def register(app: typer.Typer) -> None:
         title_column: Annotated[Optional[str], typer.Option(help="column with titles [default: 'title' if present]")] = None,
         embeddings: Annotated[Optional[Path], typer.Option(help=".npy matrix of embeddings, one row per document in file order")] = None,
         embedding_column: Annotated[Optional[str], typer.Option(help="column holding each document's embedding (a list of numbers)")] = None,
-        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later)")] = None,
+        embedder: Annotated[Optional[EmbedderName], typer.Option(help="embed the texts: minilm (needs topicmap[minilm]), openai (OPENAI_API_KEY/OPENAI_BASE_URL), tfidf (no model) [default: minilm if installed, else tfidf]; with --embeddings, the model that made them (recorded, so labels, queries and new documents can be embedded into the same space later; the packaged MiniLM, or openai with a key, also chooses the keywords, as for embedded texts)")] = None,
         embedding_model: Annotated[Optional[str], typer.Option(help="model name for --embedder openai/minilm (e.g. text-embedding-3-small)")] = None,
         preset: Annotated[Preset, build_option("preset", "map: specific leaf topics (one per --docs-per-leaf documents) in at most 4 levels; browse: few topics in at most 3 levels, easiest to walk by labels; deep: small leaves nested up to 10 levels", Preset)] = Preset.map,
         docs_per_leaf: Annotated[int, build_option("docs_per_leaf", "map preset: about one leaf topic per this many documents (at least 6 leaves, at most 2,000); larger gives a coarser map, smaller a finer one")] = 40,
@@ -427,6 +429,19 @@ def demo_data_dir() -> Path:
     if not (folder / "bbc.minilm.npy").exists():
         raise TopicmapError(f"demo data not found in {folder}; run from a clone of topicmap or pass --data-dir")
     return folder
+
+
+def _say_how_keywords_are_chosen(model: str, steered: bool) -> None:
+    """For given vectors of a named model: whether that model also chooses the keywords, and if not why."""
+    from topicmap.hierarchy.tree.embedder import named_model_kind
+
+    kind = named_model_kind(model)
+    if steered:
+        typer.echo(f"keywords: chosen with {model} (named by --embedder), which embeds each topic's candidate words and texts", err=True)
+    elif kind == "minilm":
+        typer.echo("keywords: plain c-TF-IDF; choosing them with the named MiniLM needs sentence-transformers: pip install 'topicmap[minilm]'", err=True)
+    elif kind == "openai":
+        typer.echo(f"keywords: plain c-TF-IDF; choosing them with {model} needs OPENAI_API_KEY", err=True)
 
 
 def _html_export(tree: TopicTree) -> str:

