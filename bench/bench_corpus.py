@@ -5,7 +5,7 @@
     python bench/bench_corpus.py --rows 10000000 --runs 1 --label after
 
 Each run is a fresh child process, `python -m hierarchy build DOCS.jsonl --embeddings X.npy --no-cache -q`
-from the checkout named (default: this one), timed by `/usr/bin/time -v` (peak RSS of the child). The
+(with ``--named-model`` also `--embedder minilm`: keywords steered and routed with MiniLM, uncached) from the checkout named (default: this one), timed by `/usr/bin/time -v` (peak RSS of the child). The
 vectors are the first N rows of `/work/bench-data-ooc/x{1,10}M.npy` (bench/scale_data.py: 384-d float32,
 2,000 synthetic topics), so nothing is embedded; the texts are made here (:func:`write_corpus`): seeded,
 24 words each from a vocabulary of 30,000 made-up words (each row's words from its topic's 300, plus
@@ -77,12 +77,12 @@ def vectors_for(n: int, data: Path) -> Path:
     return out
 
 
-def run_once(checkout: Path, docs: Path, vectors: Path, work: Path) -> dict:
+def run_once(checkout: Path, docs: Path, vectors: Path, work: Path, named: bool = False) -> dict:
     out = work / "out" / "t.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.iterdir():
         old.unlink()
-    command = ["/usr/bin/time", "-v", sys.executable, "-m", "hierarchy", "build", str(docs), "--embeddings", str(vectors), "--no-cache", "-q", "-o", str(out)]
+    command = ["/usr/bin/time", "-v", sys.executable, "-m", "hierarchy", "build", str(docs), "--embeddings", str(vectors), "--no-cache", "-q", "-o", str(out)] + (["--embedder", "minilm"] if named else [])
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     err = work / "out" / "stderr.txt"
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/bench-data-ooc"))
     parser.add_argument("--work", type=Path, default=Path("/work/bench-data-ooc/corpus-bench"), help="texts, tree files and scratch files")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "corpus.md")
+    parser.add_argument("--named-model", action="store_true", help="add --embedder minilm: the vectors are named as MiniLM's, so the build also steers and routes its keywords with the model (the vectors are synthetic, so the words it picks mean nothing; what it costs is the point)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     commit = commit_of(args.checkout)
@@ -151,7 +152,7 @@ def main() -> None:
         vectors = vectors_for(n, args.data)
         runs = []
         for r in range(args.runs):
-            result = run_once(args.checkout, docs, vectors, args.work)
+            result = run_once(args.checkout, docs, vectors, args.work, args.named_model)
             print(f"{args.label} {n:,}: run {r + 1}: {result['wall']:.1f}s (CPU {result['cpu']:.0f}s), peak {result['peak_gb']:.2f} GiB (PSS of all processes {result['pss_gb']:.2f}), load {result['load_before']:.2f}->{result['load_after']:.2f}, {result['timings']}", file=sys.stderr)
             runs.append(result)
         middle = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]

@@ -265,6 +265,11 @@ def test_build_records_which_model_made_given_embeddings(tmp_path: Path, papers_
     assert any(a.keywords != b.keywords for a, b in zip(plain.iter_nodes(), tree.iter_nodes()))
     told = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "minilm", "-o", str(tmp_path / "told.json"), cwd=tmp_path)
     assert "keywords: chosen with sentence-transformers/all-MiniLM-L6-v2 (named by --embedder)" in told.stderr
+    fast = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "minilm", "--plain-keywords", "-o", str(tmp_path / "fast.json"), cwd=tmp_path)
+    assert fast.returncode == 0 and "keywords:" not in fast.stderr, fast.stderr
+    kept = load_tree(tmp_path / "fast.json")  # the model is still recorded, only the keywords are plain
+    assert kept.manifest["embedder"]["name"] == "sentence-transformers/all-MiniLM-L6-v2" and kept.manifest["clustering"]["keywords_steered"] is False
+    assert [n.keywords for n in kept.iter_nodes()] == [n.keywords for n in plain.iter_nodes()]
     refused = invoke_cli("build", str(docs), "--embeddings", str(emb), "--embedder", "tfidf", "-o", str(tmp_path / "u.json"), cwd=tmp_path)
     assert_clean_error(refused, "--embedder tfidf cannot have made the given embeddings")
     assert not (tmp_path / "u.json").exists()

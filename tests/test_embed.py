@@ -137,3 +137,18 @@ def test_given_vectors_steer_keywords_only_with_a_named_model_that_runs_here(mon
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sentence_transformers" else real_find_spec(name, *a))
     assert word_embedder({"name": MINILM_NAME, "source": "x.npy"}, None) is None  # a base install: plain keywords, no failure
+
+
+def test_many_keyword_texts_show_a_bar_and_few_do_not(capsys: pytest.CaptureFixture[str]) -> None:
+    """At scale the keyword fit embeds tens of thousands of texts: the build's progress shows it, small calls stay quiet."""
+    from tests.openai_server import FakeOpenAIServer
+
+    from topicmap.hierarchy.tree.embedder import PROGRESS_FROM, word_embedder
+
+    with FakeOpenAIServer() as server:
+        embed = word_embedder({"kind": "openai", "name": "openai/fake-embed"}, None, api_key="k", base_url=server.base_url, progress=True)
+        assert embed is not None
+        embed(["goal", "match"])
+        assert "keywords: embed candidates" not in capsys.readouterr().err
+        assert embed([f"w{i}" for i in range(PROGRESS_FROM)]).shape[0] == PROGRESS_FROM
+        assert "keywords: embed candidates: 100%" in capsys.readouterr().err

@@ -148,7 +148,7 @@ class TopicMap(BaseEstimator):
 
         cache_dir = (Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()) if self.use_cache else None
         env = environment()  # the OpenAI-compatible embedder's key and server, as the documents' embedder read them
-        embed_words = word_embedder(embedder_info, cache_dir, env.get("OPENAI_API_KEY"), env.get("OPENAI_BASE_URL"))
+        embed_words = word_embedder(embedder_info, cache_dir, env.get("OPENAI_API_KEY"), env.get("OPENAI_BASE_URL"), progress=self.verbose)
         tree = build_tree(corpus, vectors, config, inputs, show_progress=self.verbose, cache_dir=cache_dir, embed_words=embed_words)
         tree.manifest[ESTIMATOR_KEY] = {"class": f"topicmap.{type(self).__name__}", "params": _jsonable(self.get_params())}
         self.tree_ = tree

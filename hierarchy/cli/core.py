@@ -144,7 +144,7 @@ def obtain_embeddings(
 
 def _built(
     corpus: Corpus | LazyCorpus, vectors: Any, embedder_info: dict[str, object], config: BuildConfig, input: Path, text_column: str,
-    id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, embed_cache: Path | None,
+    id_column: str | None, title_column: str | None, time_column: str | None, quiet: bool, embed_cache: Path | None, plain_keywords: bool = False,
 ) -> TopicTree:
     """The tree of ``corpus`` over ``vectors`` (in this process, or partitions on an engine's workers)."""
     from topicmap.hierarchy.builder.pipeline import BuildInputs, build_tree
@@ -156,8 +156,8 @@ def _built(
         embedder=embedder_info,
         columns={"text_column": text_column, "id_column": id_column, "title_column": title_column, "skipped_rows": corpus.skipped_rows, "time_column": time_column},
     )
-    embed_words = word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"))
-    if not quiet and "kind" not in embedder_info:
+    embed_words = None if plain_keywords else word_embedder(embedder_info, embed_cache, os.environ.get("OPENAI_API_KEY"), os.environ.get("OPENAI_BASE_URL"), progress=not quiet)
+    if not quiet and not plain_keywords and "kind" not in embedder_info:
         _say_how_keywords_are_chosen(str(embedder_info.get("name", "")), embed_words is not None)
     return build_tree(corpus, vectors, config, inputs, show_progress=not quiet, cache_dir=embed_cache, embed_words=embed_words)
 
@@ -218,6 +218,7 @@ def register(app: typer.Typer) -> None:
         time_column: TimeColumnOpt = None,
         skip_bad_dates: SkipBadDatesOpt = False,
         period: PeriodOpt = "auto",
+        plain_keywords: Annotated[bool, typer.Option("--plain-keywords", help="keep plain c-TF-IDF keywords even when the embedding model is known: faster (a 1M-document map skips embedding tens of thousands of candidate words and keyword texts), but they guide a reader less well (bench/results/navigation.md)")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
         engine: Annotated[EngineName, typer.Option(help="where the passes over the rows run: local (this process) or dask (a Dask cluster's workers: embedding, reduction, per-node sums, representatives' candidates, writing the documents as one Parquet part per partition; the fit, keywords and map here; the same tree for the same seed)")] = EngineName.local,
@@ -281,7 +282,7 @@ def register(app: typer.Typer) -> None:
                 vectors, embedder_info = obtain_embeddings(corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
             else:
                 vectors, embedder_info = engine_build.vectors_on_workers(dask_engine, corpus, embeddings, embedder_name, embedding_model, embed_cache, seed, quiet, stream_column)
-            tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache)
+            tree = _built(corpus, vectors, embedder_info, config, input, text_column, id_column, title_column, time_column, quiet, embed_cache, plain_keywords)
             if dask_engine is not None:  # the workers write the documents, one part per partition; the JSON is written here
                 tree = engine_build.save_with_parts_on_workers(dask_engine, tree, vectors.bounds, output)
         finally:

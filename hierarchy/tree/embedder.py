@@ -19,6 +19,7 @@ from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+PROGRESS_FROM = 2_000  # candidate words or keyword texts in one call before the keyword embedding shows a bar
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def embed_texts(texts: Sequence[str], embedder: Embedder, tree: TopicTree, cache
 
 
 def word_embedder(
-    embedder_info: dict[str, object], cache_dir: Path | None, api_key: str | None = None, base_url: str | None = None
+    embedder_info: dict[str, object], cache_dir: Path | None, api_key: str | None = None, base_url: str | None = None, progress: bool = False
 ) -> Callable[[Sequence[str]], np.ndarray] | None:
     """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`).
 
@@ -90,7 +91,8 @@ def word_embedder(
     with a key (other sentence-transformers models would be fetched from a hub mid-build). None for vectors of an unknown model (``precomputed``) and for
     TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
     ``api_key`` and ``base_url`` reach an OpenAI-compatible embedder as the documents' did (the caller
-    reads them from its environment).
+    reads them from its environment). With ``progress``, a call of many texts shows a bar on stderr
+    (at a million documents the keyword texts take minutes on a CPU).
     """
     kind, name = embedder_info.get("kind"), str(embedder_info.get("name", ""))
     if kind is None:  # given vectors: steer only with a model the user named, if it can run here
@@ -103,7 +105,12 @@ def word_embedder(
     embedder = make_embedder(str(kind), api_key=api_key, base_url=base_url, model=model)
 
     def embed_words(words: Sequence[str]) -> np.ndarray:
-        return embed_with_cache(list(words), embedder, cache_dir)[0]
+        if not progress or len(words) < PROGRESS_FROM:
+            return embed_with_cache(list(words), embedder, cache_dir)[0]
+        from topicmap.hierarchy.base.progress import counter
+
+        with counter(len(words), "keywords: embed candidates", "text") as bar:
+            return embed_with_cache(list(words), embedder, cache_dir, progress=bar.update)[0]
 
     return embed_words
 
