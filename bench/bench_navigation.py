@@ -94,9 +94,9 @@ def held_out_targets(tree: TopicTree, fitted_rows: np.ndarray, size: int) -> lis
     return [Target(r, doc.id, target_query(doc.title, doc.text), tuple(tree.document_path(r)[1:])) for r, doc in zip(rows.tolist(), tree.store.rows(rows))]
 
 
-def unfitted_leaf_counts(pooled: Any, keywords: Any, *args: Any) -> Any:
+def unfitted_leaf_counts(fit: Any) -> Any:
     """Stands in for ``pipeline._texts_fitted`` in the "steered, whole lists" build: the steered lists as they are."""
-    return keywords
+    return fit.keywords
 
 
 def build(corpus: Any, X: np.ndarray, config: BuildConfig, inputs: BuildInputs, variant: str, fit_rows: np.ndarray | None = None) -> tuple[TopicTree, float, float]:
@@ -109,10 +109,10 @@ def build(corpus: Any, X: np.ndarray, config: BuildConfig, inputs: BuildInputs, 
     chosen = pipeline._node_keywords_routed if variant == ROUTED else pipeline._leaf_counts_fitted
     spent = [0.0]
 
-    def timed(*args: Any) -> Any:
+    def timed(fit: Any) -> Any:
         start = time.perf_counter()
         try:
-            return chosen(*args)
+            return chosen(fit)
         finally:
             spent[0] += time.perf_counter() - start
 

@@ -190,11 +190,9 @@ class TopicMap(BaseEstimator):
     def _given_vectors_model(self) -> str:
         """Who made given vectors: the model ``embedder`` names (minilm or openai), so later steps embed into the same
         space and the keywords are chosen with it, as for embedded texts; otherwise ``precomputed`` (unknown)."""
-        if self.embedder in ("minilm", "openai"):
-            from topicmap.hierarchy.inputs.embed import make_embedder
+        from topicmap.hierarchy.cli.core import _precomputed_by
 
-            return make_embedder(self.embedder, model=self.embedding_model).name
-        return "precomputed"
+        return _precomputed_by(self.embedder if self.embedder in ("minilm", "openai") else None, self.embedding_model)
 
     # -- label -------------------------------------------------------------------------------
     def label(

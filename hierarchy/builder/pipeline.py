@@ -256,7 +256,7 @@ def build_parts(
                         pooled = keywords
                         word_vectors = _word_vectors(keywords, embed_words, source.dim, _root_mean(at, centroids))
                         keywords = _steered(keywords, word_vectors, source, chunk_rows, shape, arrays, at, centroids, config.n_keywords)
-                        keywords = _texts_fitted(pooled, keywords, word_vectors, embed_words, source, shape, arrays, at, centroids, config.seed, config.n_keywords)
+                        keywords = _texts_fitted(TextFit(pooled, keywords, word_vectors, embed_words, source, shape, arrays, at, centroids, config.seed, config.n_keywords))
 
             with stages.stage("representatives"):
                 reps = node_representatives(clusterer.reduced_, shape.doc_leaf, shape.parent_indices(), shape.centres, config.n_representatives, scan=reduced_parts)
@@ -450,48 +450,48 @@ def _tree_nodes(shape: ClusterTree, arrays: TreeArrays, at: np.ndarray) -> list[
     return [Node(node_id, shape.parents[i], int(arrays.depth[at[i]]), int(shape.sizes[i])) for i, node_id in enumerate(shape.node_ids) if shape.parents[i] is not None]
 
 
-def _leaf_counts_fitted(
-    pooled: dict[str, NodeKeywords],
-    keywords: dict[str, NodeKeywords],
-    word_vectors: dict[str, np.ndarray],
-    embed_words: WordEmbedder,
-    source: VectorSource,
-    shape: ClusterTree,
-    arrays: TreeArrays,
-    at: np.ndarray,
-    centroids: np.ndarray,
-    seed: int,
-    keep: int,
-) -> dict[str, NodeKeywords]:
+@dataclass(frozen=True)
+class TextFit:
+    """What a keyword fit after steering reads: the candidates, the steered lists, the words' vectors, the model, and the tree."""
+
+    pooled: dict[str, NodeKeywords]  # each node's c-TF-IDF candidates, best first
+    keywords: dict[str, NodeKeywords]  # the steered lists
+    word_vectors: dict[str, np.ndarray]
+    embed_words: WordEmbedder
+    source: VectorSource
+    shape: ClusterTree
+    arrays: TreeArrays
+    at: np.ndarray
+    centroids: np.ndarray
+    seed: int
+    keep: int
+
+    def nodes(self) -> list[Node]:
+        return _tree_nodes(self.shape, self.arrays, self.at)
+
+    def doc_vectors(self, per_node: int) -> Callable[[str], np.ndarray]:
+        return _fit_samples(self.shape, self.arrays, self.at, self.source, self.seed, per_node)
+
+    def mean(self) -> np.ndarray:
+        return _root_mean(self.at, self.centroids)
+
+
+def _leaf_counts_fitted(fit: TextFit) -> dict[str, NodeKeywords]:
     """Each leaf's steered list cut to the length that best tells it from its siblings (:mod:`topicmap.hierarchy.builder.leaf_keywords`)."""
     from topicmap.hierarchy.builder.leaf_keywords import DOCS_PER_NODE, fit_leaf_keywords
 
-    nodes = _tree_nodes(shape, arrays, at)
+    nodes = fit.nodes()
     kids: dict[str, list[Node]] = {}
     for node in nodes:
         kids.setdefault(str(node.parent), []).append(node)
-    doc_vectors = _fit_samples(shape, arrays, at, source, seed, DOCS_PER_NODE)
-    return fit_leaf_keywords(keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), doc_vectors, embed_words, _root_mean(at, centroids))
+    return fit_leaf_keywords(fit.keywords, nodes, lambda node_id: node_id not in kids, lambda node_id: kids.get(node_id, []), fit.doc_vectors(DOCS_PER_NODE), fit.embed_words, fit.mean())
 
 
-def _node_keywords_routed(
-    pooled: dict[str, NodeKeywords],
-    keywords: dict[str, NodeKeywords],
-    word_vectors: dict[str, np.ndarray],
-    embed_words: WordEmbedder,
-    source: VectorSource,
-    shape: ClusterTree,
-    arrays: TreeArrays,
-    at: np.ndarray,
-    centroids: np.ndarray,
-    seed: int,
-    keep: int,
-) -> dict[str, NodeKeywords]:
+def _node_keywords_routed(fit: TextFit) -> dict[str, NodeKeywords]:
     """Every node's list chosen per sibling group for how many of their documents it routes home (:mod:`topicmap.hierarchy.builder.routed_keywords`)."""
     from topicmap.hierarchy.builder.routed_keywords import DOCS_PER_NODE, fit_node_keywords
 
-    doc_vectors = _fit_samples(shape, arrays, at, source, seed, DOCS_PER_NODE)
-    return fit_node_keywords(pooled, keywords, _tree_nodes(shape, arrays, at), word_vectors, doc_vectors, embed_words, _root_mean(at, centroids), keep)
+    return fit_node_keywords(fit.pooled, fit.keywords, fit.nodes(), fit.word_vectors, fit.doc_vectors(DOCS_PER_NODE), fit.embed_words, fit.mean(), fit.keep)
 
 
 _texts_fitted = _node_keywords_routed  # which fit the build runs after steering (a benchmark may swap it)
