@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from topicmap.hierarchy.builder.keywords import NodeKeywords
-from topicmap.hierarchy.builder.routed_keywords import fit_node_keywords, greedy_lists
+from topicmap.hierarchy.builder.routed_keywords import fit_node_keywords, greedy_lists, within_budget
 from topicmap.hierarchy.tree.node_text import node_text
 from topicmap.hierarchy.tree.topic_tree import ROOT_ID, Node
 from tests.test_leaf_keywords import Lexicon as MeanOfWords, build_plain_and_with_words
@@ -86,3 +86,15 @@ def test_a_build_that_embeds_its_texts_fits_every_depth_from_the_texts_the_navig
             subtopics = [] if tree.is_leaf(node.id) else tree.children(node.id)
             assert node_text(node, True, subtopics) in fitted_texts  # the kept list was judged as the navigator reads it
             assert 8 <= len(node.keywords) <= 30
+
+
+def test_the_proposal_reads_a_bounded_share_of_a_wide_groups_documents() -> None:
+    rng = np.random.default_rng(0)
+    docs = [rng.normal(size=(n, 4)) for n in (300, 300, 40, 10, 300)]
+    assert all(a is b for a, b in zip(within_budget(docs, 950), docs))  # within budget: untouched
+    thinned = within_budget(docs, 600)
+    counts = [len(d) for d in thinned]
+    assert sum(counts) <= 600 and counts[2:4] == [40, 10]  # small siblings keep all they have
+    assert counts[0] == counts[1] == counts[4] == max(counts)  # the large ones share what is left alike
+    for before, after in zip(docs, thinned):
+        assert {tuple(r) for r in after} <= {tuple(r) for r in before}

@@ -11,7 +11,9 @@ Two stages, because the embedding of a joined list is not the mean of its words'
 1. *Proposal* (cheap, word vectors only): per group, each sibling in turn builds its list greedily
    from its c-TF-IDF candidate pool, a word at a time, taking the word under which the group's
    documents route best, the list's text stood in for by the sum of its words' vectors
-   (:func:`greedy_lists`).
+   (:func:`greedy_lists`). It reads at most :data:`GREEDY_GROUP_POINTS` documents per group, shared
+   among the siblings (:func:`within_budget`): its cost grows with siblings x documents, and wide
+   groups of large nodes (tens of siblings from 100k documents up) would take minutes each.
 2. *Choice* (the model, on the texts the navigator reads): each node's options are its steered list
    (for a leaf also its prefixes, as :mod:`topicmap.hierarchy.builder.leaf_keywords` tries) and
    prefixes of its greedy list; every option's :func:`topicmap.hierarchy.tree.node_text.node_text`
@@ -36,6 +38,7 @@ PARENT_PREFIXES = (15,)  # a parent's text also lists its children's words, so i
 GREEDY_PASSES = 2
 TIE_WEIGHT = 1e-3  # unclipped mean margin: among words that leave every margin past the clip, the one that separates most
 DOCS_PER_NODE = 300  # documents sampled per node: a parent's choice is judged on more than a leaf's 40-odd
+GREEDY_GROUP_POINTS = 3000  # documents the proposal reads per group at most: its cost grows with siblings x documents
 
 
 def greedy_lists(pools: Sequence[np.ndarray], starts: Sequence[Sequence[int]], docs: Sequence[np.ndarray], keep: int, passes: int = GREEDY_PASSES) -> list[list[int]]:
@@ -102,6 +105,26 @@ def greedy_lists(pools: Sequence[np.ndarray], starts: Sequence[Sequence[int]], d
     return out
 
 
+def within_budget(docs: Sequence[np.ndarray], budget: int) -> list[np.ndarray]:
+    """``docs`` unchanged when their rows total at most ``budget``; else each thinned to a common quota.
+
+    The quota is the largest count q with sum(min(len, q)) <= budget, so small siblings keep every
+    document and only the large ones are thinned, to evenly spaced rows of their (already random) sample.
+    """
+    counts = np.array([len(d) for d in docs])
+    if counts.sum() <= budget:
+        return list(docs)
+    lo, hi = 0, int(counts.max())
+    while lo < hi:
+        q = (lo + hi + 1) // 2
+        if np.minimum(counts, q).sum() <= budget:
+            lo = q
+        else:
+            hi = q - 1
+    quota = max(lo, 1)
+    return [d if len(d) <= quota else d[np.linspace(0, len(d) - 1, quota).round().astype(int)] for d in docs]
+
+
 def fit_node_keywords(
     pool: dict[str, NodeKeywords],
     steered: dict[str, NodeKeywords],
@@ -143,7 +166,7 @@ def fit_node_keywords(
             current = [steered[n.id].words if n.id in steered else [] for n in group]
             starts = [[ws.index(w) for w in cur if w in ws] for ws, cur in zip(words, current)]
             pools = [np.stack([word_vectors[w] for w in ws]) if ws else np.zeros((0, mean.size)) for ws in words]
-            greedy = greedy_lists(pools, starts, docs, keep)
+            greedy = greedy_lists(pools, starts, within_budget(docs, GREEDY_GROUP_POINTS), keep)
             options_per_node: list[list[list[str]]] = []
             for node, ws, cur, picked in zip(group, words, current, greedy):
                 proposal = [ws[i] for i in picked]
