@@ -15,9 +15,10 @@ Two stages, because the embedding of a joined list is not the mean of its words'
    among the siblings (:func:`within_budget`): its cost grows with siblings x documents, and wide
    groups of large nodes (tens of siblings from 100k documents up) would take minutes each.
 2. *Choice* (the model, on the texts the navigator reads): each node's options are its steered list
-   (for a leaf also its prefixes, as :mod:`topicmap.hierarchy.builder.leaf_keywords` tries) and
-   prefixes of its greedy list; every option's :func:`topicmap.hierarchy.tree.node_text.node_text`
-   is embedded and :func:`topicmap.hierarchy.builder.leaf_keywords.choose_options` keeps, per group,
+   and its greedy list (until session 15 also shorter prefixes of both: on unseen documents they
+   routed no better overall, for three and a half times the texts to embed; docs/design-history.md);
+   every option's :func:`topicmap.hierarchy.tree.node_text.node_text` is embedded and
+   :func:`topicmap.hierarchy.builder.leaf_keywords.choose_options` keeps, per group,
    the options that route the sampled documents best. Groups are settled deepest first, so a
    parent's options are embedded with its children's final words (a parent's text lists them).
 """
@@ -33,8 +34,6 @@ from topicmap.hierarchy.builder.leaf_keywords import MARGIN_CLIP, MARGIN_WEIGHT,
 from topicmap.hierarchy.tree.node_text import SUBTOPIC_KEYWORDS, node_text
 from topicmap.hierarchy.tree.topic_tree import Node
 
-LEAF_PREFIXES = (8, 12, 20)  # shorter prefixes a leaf may keep, of either list (never under SUBTOPIC_KEYWORDS)
-PARENT_PREFIXES = (15,)  # a parent's text also lists its children's words, so it is tried at fewer lengths
 GREEDY_PASSES = 2
 TIE_WEIGHT = 1e-3  # unclipped mean margin: among words that leave every margin past the clip, the one that separates most
 DOCS_PER_NODE = 300  # documents sampled per node: a parent's choice is judged on more than a leaf's 40-odd
@@ -171,12 +170,7 @@ def fit_node_keywords(
             for node, ws, cur, picked in zip(group, words, current, greedy):
                 proposal = [ws[i] for i in picked]
                 leaf = node.id not in has_children
-                sizes = LEAF_PREFIXES if leaf else PARENT_PREFIXES
-                options: list[list[str]] = [cur]
-                for base in (cur, proposal):
-                    for candidate in [base] + [base[:k] for k in sizes if SUBTOPIC_KEYWORDS <= k < len(base)]:
-                        if candidate and candidate not in options:
-                            options.append(candidate)
+                options = [cur] + ([proposal] if proposal and proposal != cur else [])
                 options_per_node.append(options)
                 subtopics = [] if leaf else [with_words(c, out[c.id].words if c.id in out else []) for c in groups.get(node.id, [])]
                 texts += [node_text(with_words(node, o), True, subtopics) for o in options]

@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
         time_column: TimeColumnOpt = None,
         skip_bad_dates: SkipBadDatesOpt = False,
         period: PeriodOpt = "auto",
-        plain_keywords: Annotated[bool, typer.Option("--plain-keywords", help="keep plain c-TF-IDF keywords even when the embedding model is known: much faster at scale (a 1M-document map on 2 cores: keywords in seconds instead of about 11 minutes, bench/results/corpus.md), but they guide a reader less well (bench/results/navigation.md)")] = False,
+        plain_keywords: Annotated[bool, typer.Option("--plain-keywords", help="keep plain c-TF-IDF keywords even when the embedding model is known: much faster at scale (a 1M-document map on 2 cores: keywords in seconds instead of about 6 minutes, bench/results/corpus.md), but they guide a reader less well (bench/results/navigation.md)")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
         wait: WaitOpt = 0,
         engine: Annotated[EngineName, typer.Option(help="where the passes over the rows run: local (this process) or dask (a Dask cluster's workers: embedding, reduction, per-node sums, representatives' candidates, writing the documents as one Parquet part per partition; the fit, keywords and map here; the same tree for the same seed)")] = EngineName.local,
