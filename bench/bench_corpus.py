@@ -129,15 +129,20 @@ def commit_of(checkout: Path) -> str:
     return done.stdout.strip() + ("+changes" if dirty else "")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
-    parser.add_argument("--runs", type=int, default=3)
+def add_checkout_options(parser: argparse.ArgumentParser, output: Path) -> None:
+    """The options every synthetic-corpus bench shares: which code, what to call it, where data and results go."""
     parser.add_argument("--checkout", type=Path, default=ROOT, help="the code to time (a git worktree)")
     parser.add_argument("--label", default="", help="what the rows are called in the table (before, after, ...)")
     parser.add_argument("--data", type=Path, default=Path("/work/bench-data-ooc"))
     parser.add_argument("--work", type=Path, default=Path("/work/bench-data-ooc/corpus-bench"), help="texts, tree files and scratch files")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "corpus.md")
+    parser.add_argument("--output", type=Path, default=output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    add_checkout_options(parser, ROOT / "bench" / "results" / "corpus.md")
     parser.add_argument("--named-model", action="store_true", help="add --embedder minilm: the vectors are named as MiniLM's, so the build also steers and routes its keywords with the model (the vectors are synthetic, so the words it picks mean nothing; what it costs is the point)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_corpus import commit_of, vectors_for, write_corpus  # noqa: E402
+from bench.bench_corpus import add_checkout_options, commit_of, vectors_for, write_corpus  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 
 CHILD = r'''
@@ -98,11 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--checkout", type=Path, default=ROOT, help="the code to time (a git worktree)")
-    parser.add_argument("--label", default="", help="what the rows are called in the table (before, after, ...)")
-    parser.add_argument("--data", type=Path, default=Path("/work/bench-data-ooc"))
-    parser.add_argument("--work", type=Path, default=Path("/work/bench-data-ooc/corpus-bench"), help="texts, tree files and scratch files")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "keyword-fit.md")
+    add_checkout_options(parser, ROOT / "bench" / "results" / "keyword-fit.md")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     docs = args.work / f"docs-{args.rows}.jsonl"
