@@ -190,9 +190,9 @@ class TopicMap(BaseEstimator):
     def _given_vectors_model(self) -> str:
         """Who made given vectors: the model ``embedder`` names (minilm or openai), so later steps embed into the same
         space and the keywords are chosen with it, as for embedded texts; otherwise ``precomputed`` (unknown)."""
-        from topicmap.hierarchy.cli.core import _precomputed_by
+        from topicmap.hierarchy.tree.embedder import given_vectors_model
 
-        return _precomputed_by(self.embedder if self.embedder in ("minilm", "openai") else None, self.embedding_model)
+        return given_vectors_model(self.embedder if self.embedder in ("minilm", "openai") else None, self.embedding_model)
 
     # -- label -------------------------------------------------------------------------------
     def label(

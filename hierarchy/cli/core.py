@@ -67,21 +67,6 @@ def _sentence_transformers_available() -> bool:
         return False
 
 
-def _precomputed_by(embedder_name: str | None, embedding_model: str | None) -> str:
-    """The name of the model that made given vectors: ``--embedder`` beside ``--embeddings`` says which.
-
-    Recorded in the manifest, it lets labels, queries and new documents be embedded into the same
-    space later (fidelity checks, navigation, ``assign``) without naming the model again.
-    """
-    if embedder_name is None:
-        return "precomputed"
-    if embedder_name == "tfidf":
-        raise InputError("--embedder tfidf cannot have made the given embeddings (TF-IDF/LSA is fitted to its corpus); name minilm or openai, or leave --embedder out")
-    from topicmap.hierarchy.inputs.embed import make_embedder
-
-    return make_embedder(embedder_name, model=embedding_model).name
-
-
 def obtain_embeddings(
     corpus: Corpus | LazyCorpus,
     embeddings_path: Path | None,
@@ -99,9 +84,10 @@ def obtain_embeddings(
     from topicmap.hierarchy.inputs.embed import embed_with_cache, make_embedder
     from topicmap.hierarchy.inputs.documents import file_sha256, open_embeddings
     from topicmap.hierarchy.base.progress import counter
+    from topicmap.hierarchy.tree.embedder import given_vectors_model
 
     if corpus.embeddings is not None or embeddings_path is not None or stream_column is not None:
-        made_by = _precomputed_by(embedder_name, embedding_model)
+        made_by = given_vectors_model(embedder_name, embedding_model)
     if stream_column is not None:  # a Parquet input's embedding column, read in chunks beside the documents
         from topicmap.hierarchy.inputs.vector_source import ParquetSource, check_row_count
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from topicmap.hierarchy.inputs.embed import Embedder, OpenAIEmbedder, SentenceTransformerEmbedder, embed_with_cache, make_embedder
-from topicmap.hierarchy.base.errors import TopicmapError
+from topicmap.hierarchy.base.errors import InputError, TopicmapError
 from topicmap.hierarchy.inputs.vectors import normalise_rows
 from topicmap.hierarchy.tree.topic_tree import TopicTree
 
@@ -114,6 +114,19 @@ def word_embedder(
             return embed_with_cache(list(words), embedder, cache_dir, progress=bar.update)[0]
 
     return embed_words
+
+
+def given_vectors_model(embedder_name: str | None, embedding_model: str | None) -> str:
+    """The name of the model that made given vectors: ``--embedder`` beside ``--embeddings`` says which.
+
+    Recorded in the manifest, it lets labels, queries and new documents be embedded into the same
+    space later (fidelity checks, navigation, ``assign``) without naming the model again.
+    """
+    if embedder_name is None:
+        return "precomputed"
+    if embedder_name == "tfidf":
+        raise InputError("--embedder tfidf cannot have made the given embeddings (TF-IDF/LSA is fitted to its corpus); name minilm or openai, or leave --embedder out")
+    return make_embedder(embedder_name, model=embedding_model).name
 
 
 def named_model_kind(name: str) -> str | None:
