@@ -21,6 +21,8 @@ PIECES = [
     "\u2019", "\u2014", "café", "cafe\u0301", "naïve", "ÉCOLE", "Σίσυφος", "ΑΣ", "ΑΣ.", "ΑΣ'Β", "ςσΣ", "İstanbul",
     "\u212a", "\u01c5ab", "東京", "данные", "Über", "straße", "STRASSE", "\U0001f600", SEPARATOR, "\x1c", "the",
     "and", "said", "people", "\u00a0", "\u2028", "ab\u200bcd",
+    # data runs: an address, a URL, an uuencoded line, words of 39 and 40 letters, 40 two-byte characters
+    "ab@cd.edu", "http://x.org/ab", "ab:/cd", "M" + "AX>'" * 15, "abcdefghij" * 4, "abcdefghij" * 4 + "x", "é" * 40,
 ]
 
 
@@ -117,3 +119,17 @@ def test_nodes_that_do_not_nest_are_refused() -> None:
     vocabulary = term_vocabulary(texts, len(texts))
     with pytest.raises(ValueError, match="do not nest"):
         node_counts(texts, [np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])], [2, 2], vocabulary)
+
+
+def test_data_runs_give_no_terms() -> None:
+    """Encoded attachment lines, e-mail addresses and URLs are not prose: none of their letters become terms."""
+    texts = [
+        "the picture: M" + "AX>'" * 15 + " begin",
+        "mail john@cs.cmu.edu or see http://www.example.org/pics today",
+        "a" * 39 + " " + "b" * 40 + "\n" + "c" * 20 + "-" + "d" * 20,
+    ]
+    terms = [set(t) for t in as_dicts(texts)]
+    assert terms[0] == {"picture", "begin"}
+    assert terms[1] == {"mail", "today"}
+    assert terms[2] == {"a" * 39}
+    assert as_dicts(texts) == reference(texts)
