@@ -21,8 +21,9 @@ PIECES = [
     "\u2019", "\u2014", "café", "cafe\u0301", "naïve", "ÉCOLE", "Σίσυφος", "ΑΣ", "ΑΣ.", "ΑΣ'Β", "ςσΣ", "İstanbul",
     "\u212a", "\u01c5ab", "東京", "данные", "Über", "straße", "STRASSE", "\U0001f600", SEPARATOR, "\x1c", "the",
     "and", "said", "people", "\u00a0", "\u2028", "ab\u200bcd",
-    # data runs: an address, a URL, an uuencoded line, words of 39 and 40 letters, 40 two-byte characters
-    "ab@cd.edu", "http://x.org/ab", "ab:/cd", "M" + "AX>'" * 15, "abcdefghij" * 4, "abcdefghij" * 4 + "x", "é" * 40,
+    # data runs, or nearly: an address, a URL, not a URL, an uuencoded line, words of 40 and 41 letters, 20 and
+    # 40 two-byte characters (40 and 80 bytes: runs are counted in characters)
+    "ab@cd.edu", "http://x.org/ab", "ab:/cd", "M" + "AX>'" * 15, "abcdefghij" * 4, "abcdefghij" * 4 + "x", "é" * 20, "é" * 40,
 ]
 
 
