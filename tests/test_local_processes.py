@@ -89,3 +89,16 @@ def test_keyword_passes_over_texts_on_forked_processes_are_the_one_process_count
     for vocabulary, counts in results[1:]:
         assert vocabulary == results[0][0]
         assert all(np.array_equal(a, b) for a, b in zip(counts, results[0][1]))
+
+
+def _dies_at_the_second_block(start: int, block: np.ndarray) -> int:
+    if start == 65_536:
+        os._exit(3)  # as the kernel's OOM killer would end a child: no exception, no result
+    return block.shape[0]
+
+
+def test_a_forked_process_that_dies_is_an_error_not_a_hang(npy: Path) -> None:
+    with local_processes(2), pytest.raises(RuntimeError, match="stopped without its result \\(exit code 3\\)"):
+        list(each_block(_dies_at_the_second_block, NpySource(npy)))
+    with local_processes(2):  # and the next pass forks afresh
+        assert [n for n in each_block(lambda start, block: block.shape[0], NpySource(npy))] == [65_536, 65_536, 8_928]

@@ -221,19 +221,60 @@ class _Window:
 
 
 def _forked_runs(fn: Callable[..., Any], rows: Any, shared: tuple[Any, ...], run_rows: int) -> Iterator[Any]:
-    """``fn(blocks of run r, *shared)`` for runs of ``run_rows`` rows, on forked children; results in run order."""
+    """``fn(blocks of run r, *shared)`` for runs of ``run_rows`` rows, on forked children; results in run order.
+
+    Child k computes runs k, k + count, ... and sends each result down its own pipe, where it waits until this
+    process has read it; results are read in run order, so at most one per child is ever held. Plain processes
+    and pipes, not ``multiprocessing.Pool``: when a child's error ended a pass early, ``Pool.terminate()`` could
+    wait forever on the pool's task-feeding thread (seen once in a few thousand failing passes).
+    """
     n = rows.n_rows if isinstance(rows, VectorSource) else len(rows)
     bounds = partition_bounds(n, run_rows)
+    runs = len(bounds) - 1
+    count = max(1, min(_forks(rows), runs))
     job = next(_JOB_IDS)
     _JOBS[job] = (fn, rows, shared, bounds)
-    pool = multiprocessing.get_context("fork").Pool(_forks(rows), initializer=_child_starts)
+    context = multiprocessing.get_context("fork")
+    children: list[tuple[Any, Any]] = []
     try:
-        yield from pool.imap(_forked_run, [(job, r) for r in range(len(bounds) - 1)])
-        pool.close()
+        for k in range(count):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_child_runs, args=(job, range(k, runs, count), send), daemon=True)
+            child.start()
+            send.close()  # this process keeps only the reading end: a child that dies is then seen as the end of its pipe
+            children.append((child, receive))
+        for r in range(runs):
+            child, receive = children[r % count]
+            try:
+                ok, value = receive.recv()
+            except EOFError:
+                child.join(timeout=10)
+                raise RuntimeError(f"a forked process of the build stopped without its result (exit code {child.exitcode}); out of memory?") from None
+            if not ok:
+                raise value
+            yield value
     finally:
-        pool.terminate()
-        pool.join()
+        for child, receive in children:
+            if child.is_alive():
+                child.terminate()
+            child.join()
+            receive.close()
         del _JOBS[job]
+
+
+def _child_runs(job: int, runs: range, send: Any) -> None:
+    """A forked child's work: each of its runs' results, or the error that stopped it, sent in order."""
+    _child_starts()
+    try:
+        for r in runs:
+            send.send((True, _forked_run((job, r))))
+    except BaseException as exc:  # noqa: BLE001 (it is raised again in the parent)
+        try:
+            send.send((False, exc))
+        except Exception:  # an error that cannot be pickled goes back as its text
+            send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        send.close()
 
 
 def _child_starts() -> None:
