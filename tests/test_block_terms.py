@@ -21,9 +21,9 @@ PIECES = [
     "\u2019", "\u2014", "café", "cafe\u0301", "naïve", "ÉCOLE", "Σίσυφος", "ΑΣ", "ΑΣ.", "ΑΣ'Β", "ςσΣ", "İstanbul",
     "\u212a", "\u01c5ab", "東京", "данные", "Über", "straße", "STRASSE", "\U0001f600", SEPARATOR, "\x1c", "the",
     "and", "said", "people", "\u00a0", "\u2028", "ab\u200bcd",
-    # data runs, or nearly: an address, a URL, not a URL, an uuencoded line, words of 40 and 41 letters, 20 and
-    # 40 two-byte characters (40 and 80 bytes: runs are counted in characters)
-    "ab@cd.edu", "http://x.org/ab", "ab:/cd", "M" + "AX>'" * 15, "abcdefghij" * 4, "abcdefghij" * 4 + "x", "é" * 20, "é" * 40,
+    # data runs, or nearly: an address, a URL, not a URL, an uuencoded line, words of 40 and 41 letters, and 40
+    # letters of other scripts (prose: data runs are ASCII only)
+    "ab@cd.edu", "http://x.org/ab", "ab:/cd", "M" + "AX>'" * 15, "abcdefghij" * 4, "abcdefghij" * 4 + "x", "é" * 40, "中文" * 20,
 ]
 
 
@@ -129,8 +129,10 @@ def test_data_runs_give_no_terms() -> None:
         "mail john@cs.cmu.edu or see http://www.example.org/pics today",
         "a" * 39 + " " + "b" * 40 + "\n" + "c" * 20 + "-" + "d" * 20,
     ]
+    texts.append("数据" * 30 + "@ " + "x" * 45 + "é")  # a sentence of a script without spaces is prose, even with an @
     terms = [set(t) for t in as_dicts(texts)]
     assert terms[0] == {"picture", "begin"}
+    assert terms[3] == {"数据" * 30, "x" * 45 + "é"}
     assert terms[1] == {"mail", "today"}
     assert terms[2] == {"a" * 39}
     assert as_dicts(texts) == reference(texts)

@@ -11,11 +11,12 @@ letters) goes through the pattern itself. A block in which some text holds the s
 by text (same terms, slower).
 
 *Data runs* give no terms (:func:`strip_data_runs`; on the bytes, :func:`_data_runs`): a stretch of the
-lowercased text without spaces or other ASCII control characters that is :data:`DATA_RUN_CHARS`
-characters or longer, or holds an ``@`` or ``://``, is an encoded attachment line (uuencode, base64), a
-hash, a rule of dashes, an e-mail address or a URL, not prose. Its letters would otherwise become terms:
-a handful of uuencoded posts gave 20 Newsgroups' computing topic the label "ax · max · edu" and leaf
-keywords such as "fyn, chz, bxn, qtm".
+lowercased text between spaces (or other ASCII control characters), made of ASCII characters only, that is
+:data:`DATA_RUN_CHARS` characters or longer or holds an ``@`` or ``://``, is an encoded attachment line
+(uuencode, base64), a hash, a rule of dashes, an e-mail address or a URL, not prose. Its letters would
+otherwise become terms: a handful of uuencoded posts gave 20 Newsgroups' computing topic the label
+"ax · max · edu" and leaf keywords such as "fyn, chz, bxn, qtm". ASCII only, because Chinese, Japanese or
+Thai prose runs for whole sentences without a space.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ GENERIC_WORDS = frozenset(
 
 
 DATA_RUN_CHARS = 40  # no prose word is this long; uuencode lines are 61 characters, base64 lines 76
-_RUN_BOUNDARY = r"\x00-\x20"  # a regex class: the space, and ASCII control characters (whitespace, the separator of joined texts)
-_DATA_RUN = re.compile(f"[^{_RUN_BOUNDARY}]*(?:@|://)[^{_RUN_BOUNDARY}]*|[^{_RUN_BOUNDARY}]{{{DATA_RUN_CHARS},}}")
+# a whole stretch between boundaries (the space and ASCII control characters: whitespace, the separator of joined
+# texts), of ASCII characters only, that holds @ or :// or is long
+_DATA_RUN = re.compile(r"(?<![^\x00-\x20])(?:[\x21-\x7f]*(?:@|://)[\x21-\x7f]*|[\x21-\x7f]{%d,})(?![^\x00-\x20])" % DATA_RUN_CHARS)
 
 
 def strip_data_runs(text: str) -> str:
@@ -202,20 +204,17 @@ def _cut(data: bytes) -> tuple[pa.Array, np.ndarray]:
 
 
 def _data_runs(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end byte of every data run in UTF-8 text (:func:`strip_data_runs`, on bytes; lengths in characters)."""
+    """Start and end byte of every data run in UTF-8 text (:func:`strip_data_runs`, on bytes)."""
     boundary = np.flatnonzero(raw <= 0x20)
     edges = np.concatenate(([-1], boundary, [raw.size]))
     starts, ends = edges[:-1] + 1, edges[1:]  # every stretch between boundaries, empty ones too
-    long = np.flatnonzero(ends - starts >= DATA_RUN_CHARS)  # in bytes: UTF-8 continuation bytes are not characters
-    if long.size:
-        high = np.flatnonzero(raw >= 0x80)
-        continuation = high[(raw[high] & 0xC0) == 0x80]
-        characters = ends[long] - starts[long] - (np.searchsorted(continuation, ends[long]) - np.searchsorted(continuation, starts[long]))
-        long = long[characters >= DATA_RUN_CHARS]
+    long = np.flatnonzero(ends - starts >= DATA_RUN_CHARS)
     colons = np.flatnonzero(raw[:-2] == ord(":")) if raw.size >= 3 else np.zeros(0, dtype=np.int64)
     markers = np.concatenate((np.flatnonzero(raw == ord("@")), colons[(raw[colons + 1] == ord("/")) & (raw[colons + 2] == ord("/"))]))
-    marked = np.searchsorted(ends, markers)  # the stretch each marker is in (a marker is never a boundary)
-    runs = np.union1d(long, marked)
+    runs = np.union1d(long, np.searchsorted(ends, markers))  # the stretch a marker is in (a marker is never a boundary)
+    if runs.size:
+        high = np.flatnonzero(raw >= 0x80)  # bytes of non-ASCII characters: their stretches are prose, not data
+        runs = runs[np.searchsorted(high, ends[runs]) == np.searchsorted(high, starts[runs])]
     return starts[runs], ends[runs]
 
 
