@@ -102,3 +102,84 @@ def test_a_forked_process_that_dies_is_an_error_not_a_hang(npy: Path) -> None:
         list(each_block(_dies_at_the_second_block, NpySource(npy)))
     with local_processes(2):  # and the next pass forks afresh
         assert [n for n in each_block(lambda start, block: block.shape[0], NpySource(npy))] == [65_536, 65_536, 8_928]
+
+
+class _NeedsTwo(Exception):
+    def __init__(self, first: str, second: str) -> None:  # pickles, but cannot be rebuilt from its args
+        super().__init__(f"{first} and {second}")
+
+
+def _fails_at_the_second_block(start: int, block: np.ndarray) -> int:
+    if start == 65_536:
+        raise ValueError(f"block at {start} is bad")
+    return block.shape[0]
+
+
+def _fails_oddly_at_the_second_block(start: int, block: np.ndarray) -> int:
+    if start == 65_536:
+        raise _NeedsTwo("this", "that")
+    return block.shape[0]
+
+
+def test_a_childs_error_comes_back_with_its_traceback_or_at_least_its_text(npy: Path) -> None:
+    with local_processes(2), pytest.raises(ValueError, match="block at 65536 is bad") as caught:
+        list(each_block(_fails_at_the_second_block, NpySource(npy)))
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "in a forked process of the build" in notes and "_fails_at_the_second_block" in notes
+    with local_processes(2), pytest.raises(RuntimeError, match="_NeedsTwo: this and that"):
+        list(each_block(_fails_oddly_at_the_second_block, NpySource(npy)))
+
+
+KILLED_PARENT = """
+import sys, time
+import numpy as np
+import multiprocessing
+from pathlib import Path
+from topicmap.hierarchy.builder.engine import each_block, local_processes
+from topicmap.hierarchy.inputs.vector_source import NpySource
+
+def big(start, block):
+    return np.zeros(400_000)  # 3.2 MB: more than a pipe holds, so a child waits in its write
+
+with local_processes(2):
+    for i, _ in enumerate(each_block(big, NpySource(sys.argv[1]))):
+        if i == 0:
+            Path(sys.argv[2]).write_text(" ".join(str(c.pid) for c in multiprocessing.active_children()))
+        time.sleep(60)  # a slow reader, killed here
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_children_end_when_the_parent_is_killed(npy: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids_file = tmp_path / "children"
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, str(npy), str(pids_file)])
+    try:
+        deadline = time.monotonic() + 60
+        while not pids_file.exists() and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.1)
+        assert pids_file.exists(), "the pass never delivered its first result"
+        children = [int(p) for p in pids_file.read_text().split()]
+        assert children
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while any(_running(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in children if _running(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "children blocked writing to a dead parent stayed alive"

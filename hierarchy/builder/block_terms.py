@@ -47,8 +47,11 @@ GENERIC_WORDS = frozenset(
 
 DATA_RUN_CHARS = 40  # no prose word is this long; uuencode lines are 61 characters, base64 lines 76
 # a whole stretch between boundaries (the space and ASCII control characters: whitespace, the separator of joined
-# texts), of ASCII characters only, that holds @ or :// or is long
-_DATA_RUN = re.compile(r"(?<![^\x00-\x20])(?:[\x21-\x7f]*(?:@|://)[\x21-\x7f]*|[\x21-\x7f]{%d,})(?![^\x00-\x20])" % DATA_RUN_CHARS)
+# texts), of ASCII characters only, that holds @ or :// or is long; possessive, so a long stretch is read once
+_DATA_RUN = re.compile(
+    r"(?<![^\x00-\x20])(?=[\x21-\x7f]*+(?![^\x00-\x20]))"  # at a stretch's start, and the whole stretch is ASCII
+    r"(?:(?=[\x21-\x7f]*?(?:@|://))[\x21-\x7f]++|[\x21-\x7f]{%d,}+)" % DATA_RUN_CHARS
+)
 
 
 def strip_data_runs(text: str) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import pickle
 import signal
 import socket
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -239,19 +241,22 @@ def _forked_runs(fn: Callable[..., Any], rows: Any, shared: tuple[Any, ...], run
     try:
         for k in range(count):
             receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_child_runs, args=(job, range(k, runs, count), send), daemon=True)
+            # the child closes every reading end it inherits: if this process dies, its writes fail and it ends
+            readers = [receive] + [r for _, r in children]
+            child = context.Process(target=_child_runs, args=(job, range(k, runs, count), send, readers), daemon=True)
             child.start()
             send.close()  # this process keeps only the reading end: a child that dies is then seen as the end of its pipe
             children.append((child, receive))
         for r in range(runs):
             child, receive = children[r % count]
             try:
-                ok, value = receive.recv()
-            except EOFError:
+                message = receive.recv_bytes()
+            except (EOFError, OSError):  # gone, or killed half-way through a message
                 child.join(timeout=10)
                 raise RuntimeError(f"a forked process of the build stopped without its result (exit code {child.exitcode}); out of memory?") from None
+            ok, value, trace = pickle.loads(message)
             if not ok:
-                raise value
+                raise _child_error(value, trace)
             yield value
     finally:
         for child, receive in children:
@@ -262,19 +267,43 @@ def _forked_runs(fn: Callable[..., Any], rows: Any, shared: tuple[Any, ...], run
         del _JOBS[job]
 
 
-def _child_runs(job: int, runs: range, send: Any) -> None:
-    """A forked child's work: each of its runs' results, or the error that stopped it, sent in order."""
+def _child_runs(job: int, runs: range, send: Any, readers: list[Any]) -> None:
+    """A forked child's work: each of its runs' results, or the error that stopped it, sent in order.
+
+    Messages are pickled here, so an error is always sent with its traceback's text, even when the error
+    itself cannot be pickled or rebuilt."""
+    for reader in readers:
+        reader.close()
     _child_starts()
     try:
         for r in runs:
-            send.send((True, _forked_run((job, r))))
-    except BaseException as exc:  # noqa: BLE001 (it is raised again in the parent)
+            send.send_bytes(pickle.dumps((True, _forked_run((job, r)), ""), protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException as exc:  # noqa: BLE001 (raised again in the parent)
+        trace = traceback.format_exc()
         try:
-            send.send((False, exc))
-        except Exception:  # an error that cannot be pickled goes back as its text
-            send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            error: bytes | None = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            error = None
+        try:
+            send.send_bytes(pickle.dumps((False, error, trace)))
+        except OSError:
+            pass  # the parent is gone
     finally:
         send.close()
+
+
+def _child_error(error: bytes | None, trace: str) -> BaseException:
+    """The child's error, rebuilt, with its traceback as a note; one that cannot be rebuilt as its text."""
+    try:
+        exc = pickle.loads(error) if error is not None else None
+    except Exception:
+        exc = None
+    if not isinstance(exc, BaseException):
+        last = trace.strip().splitlines()[-1] if trace.strip() else "unknown error"
+        return RuntimeError(f"a forked process of the build failed: {last}")
+    if not isinstance(exc, InputError):  # an input error is the user's message: it stays one line
+        exc.add_note("in a forked process of the build:\n" + trace.rstrip())
+    return exc
 
 
 def _child_starts() -> None:
